@@ -1,0 +1,60 @@
+//! Condition types and reasons: the vocabulary `kubectl wait` and dashboards rely on.
+//!
+//! Every condition the operator writes uses a type and a reason from this module, so that the set
+//! is documented in one place and never drifts between controllers.
+
+/// Condition types.
+pub mod types {
+    /// The object is fully reconciled and usable.
+    pub const READY: &str = "Ready";
+    /// The last reconcile applied the spec to Microsoft without error.
+    pub const SYNCED: &str = "Synced";
+    /// The customer approved the GDAP relationship.
+    pub const APPROVED: &str = "Approved";
+    /// Every access assignment is active.
+    pub const ACCESS_ASSIGNED: &str = "AccessAssigned";
+    /// The relationship ends within 30 days.
+    pub const EXPIRING: &str = "Expiring";
+    /// The prerequisites of an application consent hold.
+    pub const PREREQUISITES_MET: &str = "PrerequisitesMet";
+    /// The resource service principals exist in the customer tenant.
+    pub const SERVICE_PRINCIPALS_PRESENT: &str = "ServicePrincipalsPresent";
+    /// The application is consented in the customer tenant.
+    pub const CONSENTED: &str = "Consented";
+    /// The last successful import is older than expected.
+    pub const STALE: &str = "Stale";
+}
+
+/// Condition reasons (CamelCase, as Kubernetes expects).
+pub mod reasons {
+    /// The object was accepted and is being worked on.
+    pub const RECONCILING: &str = "Reconciling";
+    /// Waiting for the customer to approve the relationship.
+    pub const APPROVAL_PENDING: &str = "ApprovalPending";
+    /// The relationship is active.
+    pub const ACTIVE: &str = "Active";
+    /// The spec is invalid; the message names the field and the rule.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Roles or duration changed after the relationship was locked for approval.
+    pub const ROLES_IMMUTABLE: &str = "RolesImmutable";
+    /// The relationship expired.
+    pub const EXPIRED: &str = "Expired";
+    /// The relationship was terminated.
+    pub const TERMINATED: &str = "Terminated";
+    /// Access assignments are still pending.
+    pub const ASSIGNMENTS_PENDING: &str = "AssignmentsPending";
+    /// Every access assignment is active.
+    pub const ASSIGNMENTS_ACTIVE: &str = "AssignmentsActive";
+    /// An access assignment failed permanently.
+    pub const ASSIGNMENT_FAILED: &str = "AssignmentFailed";
+    /// The credentials Secret is missing or incomplete.
+    pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
+    /// Microsoft refused the request permanently; the message says what to do.
+    pub const MICROSOFT_ERROR: &str = "MicrosoftError";
+    /// A transient failure; the operator retries.
+    pub const TRANSIENT_ERROR: &str = "TransientError";
+    /// The relationship ends within 30 days.
+    pub const EXPIRES_SOON: &str = "ExpiresSoon";
+    /// More than 30 days remain.
+    pub const NOT_EXPIRING: &str = "NotExpiring";
+}

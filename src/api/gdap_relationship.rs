@@ -1,0 +1,204 @@
+//! `GdapRelationship`: one GDAP relationship between the partner and a customer tenant.
+
+use super::shared::{CustomerRef, DayDuration, DeletionPolicy, Guid, ManagementPolicy, SecretRef};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Names (lower case) under which Global Administrator may appear in `spec.roles`. A unit test
+/// checks this list against the role catalog so the CEL rule and the catalog cannot drift.
+pub const GLOBAL_ADMIN_SPELLINGS: &[&str] = &[
+    "global administrator",
+    "company administrator",
+    "global admin",
+    "ga",
+    "tenant admin",
+    "62e90394-69f5-4237-9190-012177145e10",
+];
+
+/// CEL: `autoExtend: true` is refused when the roles include Global Administrator.
+pub const AUTO_EXTEND_RULE: &str = "!(has(self.autoExtend) && self.autoExtend) || !self.roles.exists(r, r.trim().lowerAscii() in ['global administrator', 'company administrator', 'global admin', 'ga', 'tenant admin', '62e90394-69f5-4237-9190-012177145e10'])";
+/// CEL: access-assignment roles are a subset of `spec.roles`. The comparison is exact because a
+/// case-insensitive one over 100 groups exceeds the API server's CEL cost budget; `validate` and
+/// the controller also compare through the role catalog (names, aliases and GUIDs alike).
+pub const ASSIGNMENT_SUBSET_RULE: &str =
+    "!has(self.accessAssignments) || self.accessAssignments.all(a, a.roles.all(r, r in self.roles))";
+/// CEL: `renewal.before` is shorter than `duration`.
+pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.before) || !self.duration.matches('^P[0-9]{1,4}D$') || !self.renewal.before.matches('^P[0-9]{1,4}D$') || int(self.renewal.before.substring(1, size(self.renewal.before) - 1)) < int(self.duration.substring(1, size(self.duration) - 1))";
+
+/// A GDAP relationship with one customer tenant: which Microsoft Entra roles the partner holds there,
+/// for how long, and which partner security groups get them. The operator creates it in Microsoft
+/// Graph, locks it for the customer's approval, publishes the approval link in status, assigns the
+/// security groups once it is active, warns before it expires, and terminates it on delete.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    doc = "A GDAP relationship between the partner and one customer tenant, reconciled against Microsoft Graph.",
+    group = "gdap.io",
+    version = "v1alpha1",
+    kind = "GdapRelationship",
+    namespaced,
+    status = "GdapRelationshipStatus",
+    shortname = "gdap",
+    category = "gdap-all",
+    printcolumn(name = "Customer", type_ = "string", description = "Customer tenant id", json_path = ".spec.customer.tenantId"),
+    printcolumn(name = "State", type_ = "string", description = "Microsoft's status of the relationship", json_path = ".status.state"),
+    printcolumn(name = "Expires", type_ = "date", description = "When the relationship ends", json_path = ".status.endsAt"),
+    printcolumn(name = "Ready", type_ = "string", description = "Ready condition", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new(AUTO_EXTEND_RULE).message("autoExtend must be false when roles include Global Administrator: Microsoft never auto-extends such relationships (use renewal.policy: Successor instead)").field_path(".autoExtend"))]
+#[x_kube(validation = Rule::new(ASSIGNMENT_SUBSET_RULE).message("every role in accessAssignments[].roles must also be listed in spec.roles, spelled exactly the same way").field_path(".accessAssignments"))]
+#[x_kube(validation = Rule::new(RENEWAL_BEFORE_RULE).message("renewal.before must be shorter than duration").field_path(".renewal.before"))]
+#[serde(rename_all = "camelCase")]
+pub struct GdapRelationshipSpec {
+    /// The customer tenant the relationship is with.
+    pub customer: CustomerRef,
+
+    /// The Secret with the partner's credentials, in this namespace. Defaults to the operator's
+    /// `--credentials-secret` name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<SecretRef>,
+
+    /// The relationship's name in Microsoft (at most 50 characters, unique across all of the
+    /// partner's relationships, shown to the customer). It is the operator's idempotency key.
+    /// Defaults to a deterministic name built from the object's name and uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 50))]
+    pub display_name: Option<String>,
+
+    /// Microsoft Entra built-in roles to request, by display name (case-insensitive, e.g.
+    /// "Helpdesk Administrator") or role template GUID. Non-empty, unique, at most 50.
+    /// `gdap-operator roles` lists the catalog. Immutable once the relationship is locked for approval.
+    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 64)), extend("x-kubernetes-list-type" = "set"))]
+    pub roles: Vec<String>,
+
+    /// How long the relationship lasts once approved: `P<n>D` with 1 ≤ n ≤ 730, e.g. `P730D` for two
+    /// years. Immutable once the relationship is locked for approval.
+    pub duration: DayDuration,
+
+    /// Extend the relationship by 180 days each time it reaches its end (Microsoft's auto-extend).
+    /// Not allowed when the roles include Global Administrator.
+    #[serde(default)]
+    pub auto_extend: bool,
+
+    /// Partner security groups and the roles (a subset of `roles`) each one receives in the customer
+    /// tenant once the relationship is active. At most 100 groups, each listed once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["securityGroupId"]))]
+    pub access_assignments: Vec<AccessAssignmentSpec>,
+
+    /// What to do as the end date nears when the relationship cannot auto-extend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<RenewalSpec>,
+
+    /// Adopt an existing relationship by its Microsoft id instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub relationship_id: Option<String>,
+
+    /// `Delete` (default) terminates the relationship when this object is deleted; `Orphan` leaves it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Manage` (default) creates and changes the relationship; `Observe` only adopts and reports.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+}
+
+/// One partner security group and the roles it receives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessAssignmentSpec {
+    /// Object id (GUID) of a security group in the partner tenant.
+    pub security_group_id: Guid,
+
+    /// Roles the group receives; each must also be listed in `spec.roles`, spelled the same way.
+    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 64)), extend("x-kubernetes-list-type" = "set"))]
+    pub roles: Vec<String>,
+}
+
+/// How a relationship that cannot auto-extend is renewed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalSpec {
+    /// `None` (default) lets the relationship expire; `Successor` creates a new relationship with the
+    /// same roles and groups ahead of the end date, for the customer to approve.
+    #[serde(default)]
+    pub policy: RenewalPolicy,
+
+    /// How long before the end date the successor is requested, `P<n>D` (default `P30D`). Must be
+    /// shorter than `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<DayDuration>,
+}
+
+/// Renewal policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RenewalPolicy {
+    /// Let the relationship expire.
+    #[default]
+    None,
+    /// Request a successor relationship before the end date.
+    Successor,
+}
+
+/// Observed state of a GDAP relationship.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GdapRelationshipStatus {
+    /// Microsoft's id of the relationship.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_id: Option<String>,
+    /// The display name the relationship has in Microsoft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Microsoft's status, verbatim: created, approvalPending, approved, activating, active,
+    /// expiring, expired, terminationRequested, terminating, terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The link the customer's Global Administrator opens to approve the relationship.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
+    /// When the approval link lapses (90 days after the lock for approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<Time>,
+    /// When the relationship became active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<Time>,
+    /// When the relationship ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Time>,
+    /// The access assignments as Microsoft reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_assignments: Vec<AccessAssignmentStatus>,
+    /// The successor relationship requested for renewal, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
+    /// The generation of the spec the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Approved, AccessAssigned, Expiring and Synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// One access assignment as observed in Microsoft.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessAssignmentStatus {
+    /// The partner security group.
+    pub security_group_id: String,
+    /// The role template ids assigned.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Microsoft's id of the assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Microsoft's status: pending, active, deleting, deleted or error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why the assignment cannot be made, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

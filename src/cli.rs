@@ -1,0 +1,38 @@
+//! Command-line interface: one binary, one subcommand per job.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// gdap-operator: manage Microsoft GDAP relationships, app consents and tenant imports from Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "gdap-operator", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as YAML (or write one file per CRD with --out-dir).
+    Crds {
+        /// Write `<name>.yaml` files into this directory instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Check manifests offline with the same rules as the API server and the operator.
+    Validate {
+        /// Files or directories (searched recursively for .yaml/.yml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.
+    Sandbox(crate::sandbox::SandboxArgs),
+    /// List the GDAP role catalog compiled into the binary.
+    Roles {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

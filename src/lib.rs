@@ -1,0 +1,10 @@
+//! gdap-operator: a Kubernetes operator for Microsoft GDAP relationships, application consents
+//! and tenant imports. See README.md for the picture and the module docs for each part's contract.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod crdgen;
+pub mod microsoft;
+pub mod sandbox;
+pub mod validate;

@@ -1,0 +1,88 @@
+//! The `gdap-operator` binary: parses the command line and dispatches.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use gdap_operator::api::RoleCatalog;
+use gdap_operator::cli::{Cli, Command};
+use gdap_operator::{api, crdgen, validate};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds { out_dir } => print_crds(out_dir),
+        Command::Validate { paths } => return run_validate(&paths),
+        Command::Roles { json } => print_roles(json),
+        Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs an async entry point on a multi-threaded Tokio runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+}
+
+fn print_crds(out_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    match out_dir {
+        None => print!("{}", crdgen::render_all()),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            for crd in api::crds() {
+                std::fs::write(dir.join(crdgen::file_name(&crd)), crdgen::render(&crd))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_validate(paths: &[std::path::PathBuf]) -> ExitCode {
+    let validator = validate::ManifestValidator::new();
+    match validator.validate_paths(paths) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Ok(report) => {
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            eprintln!(
+                "{} object(s) checked, {} problem(s), {} document(s) of other API groups skipped",
+                report.objects_checked,
+                report.problems.len(),
+                report.skipped
+            );
+            if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+fn print_roles(json: bool) -> anyhow::Result<()> {
+    let roles = RoleCatalog::builtin().all();
+    if json {
+        let rows: Vec<_> = roles
+            .iter()
+            .map(|r| serde_json::json!({"name": r.name, "id": r.id, "description": r.description, "privileged": r.privileged, "gdapSupport": format!("{:?}", r.gdap_support), "flags": r.flags}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{:<52} {:<36} NOTE", "NAME", "ID");
+    for role in roles {
+        let note = match role.gdap_support {
+            api::roles::GdapSupport::Documented if role.forbids_auto_extend() => "no auto-extend",
+            api::roles::GdapSupport::Documented => "",
+            api::roles::GdapSupport::DoNotUse => "not for GDAP (refused)",
+            api::roles::GdapSupport::Unverified => "new, not yet in Microsoft's docs",
+        };
+        println!("{:<52} {:<36} {note}", role.name, role.id);
+    }
+    Ok(())
+}
