@@ -1,0 +1,115 @@
+//! The real test control plane (etcd + kube-apiserver built from upstream, see tests/controlplane/).
+//! The first test that asks for it runs `tests/controlplane/up`, which builds (cached) and starts it
+//! if it is not running; set `GDAP_TEST_KUBECONFIG` to use another cluster instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A running API server and the tools to talk to it.
+pub struct ControlPlane {
+    /// Admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// kubectl of the same version as the server.
+    pub kubectl: PathBuf,
+}
+
+/// The shared control plane, started on first use, with the CRDs installed.
+pub fn get() -> &'static ControlPlane {
+    static CP: OnceLock<ControlPlane> = OnceLock::new();
+    CP.get_or_init(|| {
+        let scripts = super::root().join("tests/controlplane");
+        let kubectl = PathBuf::from(last_line(&run_script(&scripts.join("build")))).join("kubectl");
+        let kubeconfig = match std::env::var_os("GDAP_TEST_KUBECONFIG") {
+            Some(path) => PathBuf::from(path),
+            None => PathBuf::from(last_line(&run_script(&scripts.join("up")))),
+        };
+        let cp = ControlPlane {
+            kubeconfig,
+            kubectl,
+        };
+        cp.install_crds();
+        cp
+    })
+}
+
+fn run_script(script: &Path) -> String {
+    let output = Command::new(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{} failed", script.display());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .last()
+        .expect("script printed a path")
+        .trim()
+        .to_string()
+}
+
+impl ControlPlane {
+    /// Runs kubectl against the control plane.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with stderr when kubectl fails.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn install_crds(&self) {
+        let crds = super::root().join("crds");
+        self.kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ]);
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "!none",
+        ]);
+    }
+
+    /// Creates a fresh namespace for one test and returns its name.
+    pub fn namespace(&self, prefix: &str) -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        self.kubectl_ok(&["create", "namespace", &name]);
+        name
+    }
+
+    /// A kube client for the admin kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+}
