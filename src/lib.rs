@@ -4,7 +4,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod controllers;
 pub mod crdgen;
+pub mod metrics;
 pub mod microsoft;
 pub mod sandbox;
+pub mod server;
+pub mod telemetry;
 pub mod validate;

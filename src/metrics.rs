@@ -1,0 +1,258 @@
+//! Prometheus metrics of the operator, served on `/metrics` (see `server`).
+//!
+//! Names are prefixed `gdap_`. Per-object gauges are removed when the object goes away, so a
+//! deleted relationship does not linger in dashboards.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicI64;
+
+/// Labels of reconcile counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `GdapRelationship`, `AppConsent` or `TenantSync`.
+    pub kind: String,
+    /// `success` or the error's reason.
+    pub result: String,
+}
+
+/// Labels naming one kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The custom resource kind.
+    pub kind: String,
+}
+
+/// Labels naming one relationship state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// Microsoft's status, or `unknown` before the first observation.
+    pub state: String,
+}
+
+/// Labels naming one object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// Namespace of the object.
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+    /// Customer tenant id.
+    pub customer: String,
+}
+
+/// Labels of calls to Microsoft.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `login`, `graph` or `partner_center`.
+    pub service: String,
+    /// HTTP method.
+    pub method: String,
+    /// HTTP status, or `error` when no response came.
+    pub status: String,
+}
+
+/// All operator metrics and the registry that exposes them.
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles by kind and result.
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Reconcile durations by kind.
+    pub reconcile_seconds: Family<KindLabels, Histogram>,
+    /// Relationships by Microsoft state.
+    relationships: Family<StateLabels, Gauge>,
+    /// Seconds until each relationship ends.
+    expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Calls to Microsoft by service, method and status.
+    pub microsoft_calls: Family<CallLabels, Counter>,
+    /// Age in days of the stored refresh token, per credentials Secret.
+    pub refresh_token_age_days: Family<ObjectLabels, Gauge<i64, AtomicI64>>,
+    states: Mutex<HashMap<(String, String), String>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gdap");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconcile_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        });
+        let relationships = Family::<StateLabels, Gauge>::default();
+        let expiry_seconds =
+            Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let microsoft_calls = Family::<CallLabels, Counter>::default();
+        let refresh_token_age_days = Family::<ObjectLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            reconcile_seconds.clone(),
+        );
+        registry.register(
+            "relationships",
+            "GDAP relationships by Microsoft state",
+            relationships.clone(),
+        );
+        registry.register(
+            "relationship_expiry_seconds",
+            "Seconds until the relationship ends",
+            expiry_seconds.clone(),
+        );
+        registry.register(
+            "microsoft_calls",
+            "Calls to Microsoft by service, method and status",
+            microsoft_calls.clone(),
+        );
+        registry.register(
+            "refresh_token_age_days",
+            "Age of the stored refresh token in days",
+            refresh_token_age_days.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_seconds,
+            relationships,
+            expiry_seconds,
+            microsoft_calls,
+            refresh_token_age_days,
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one reconcile and its duration.
+    pub fn reconciled(&self, kind: &str, result: &str, seconds: f64) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.into(),
+                result: result.into(),
+            })
+            .inc();
+        self.reconcile_seconds
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .observe(seconds);
+    }
+
+    /// Records a relationship's state and expiry; `None` state removes it (object deleted).
+    pub fn relationship(
+        &self,
+        object: &ObjectLabels,
+        state: Option<&str>,
+        expiry_seconds: Option<f64>,
+    ) {
+        let key = (object.namespace.clone(), object.name.clone());
+        let mut states = self.states.lock().expect("metrics lock");
+        match state {
+            Some(s) => {
+                states.insert(key, s.to_string());
+            }
+            None => {
+                states.remove(&key);
+            }
+        }
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for s in states.values() {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        self.relationships.clear();
+        for (s, n) in counts {
+            self.relationships
+                .get_or_create(&StateLabels {
+                    state: s.to_string(),
+                })
+                .set(n);
+        }
+        match expiry_seconds {
+            Some(secs) if state.is_some() => {
+                self.expiry_seconds.get_or_create(object).set(secs);
+            }
+            _ => {
+                self.expiry_seconds.remove(object);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("encoding to a String cannot fail");
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str) -> ObjectLabels {
+        ObjectLabels {
+            namespace: "ns".into(),
+            name: name.into(),
+            customer: "c".into(),
+        }
+    }
+
+    #[test]
+    fn relationship_states_are_counted_and_removed() {
+        let metrics = Metrics::new();
+        metrics.relationship(&object("a"), Some("active"), Some(86400.0));
+        metrics.relationship(&object("b"), Some("active"), None);
+        metrics.relationship(&object("c"), Some("approvalPending"), None);
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_relationships{state=\"active\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gdap_relationships{state=\"approvalPending\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "gdap_relationship_expiry_seconds{namespace=\"ns\",name=\"a\",customer=\"c\"} 86400"
+            ),
+            "{text}"
+        );
+        metrics.relationship(&object("a"), None, None);
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_relationships{state=\"active\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("name=\"a\""), "{text}");
+    }
+
+    #[test]
+    fn reconciles_are_counted_by_result() {
+        let metrics = Metrics::new();
+        metrics.reconciled("GdapRelationship", "success", 0.2);
+        metrics.reconciled("GdapRelationship", "success", 0.3);
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_reconciles_total{kind=\"GdapRelationship\",result=\"success\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gdap_reconcile_duration_seconds_count{kind=\"GdapRelationship\"} 2"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! The operator's own HTTP endpoint: `/healthz` (the process runs), `/readyz` (the controllers
+//! are watching) and `/metrics` (Prometheus text format).
+
+use crate::metrics::Metrics;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What the endpoints report on.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The metrics to expose.
+    pub metrics: Arc<Metrics>,
+    /// Set once the controllers watch their resources.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The router, separate from serving so tests can call it directly.
+pub fn router(state: ServerState) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "controllers are starting")
+    }
+}
+
+async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Serves the endpoints on `addr` until the task is dropped.
+pub async fn serve(addr: SocketAddr, state: ServerState) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+    axum::serve(listener, router(state)).await?;
+    Ok(())
+}
