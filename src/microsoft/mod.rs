@@ -1,2 +1,249 @@
 //! Clients for Microsoft's login (Entra), Graph and Partner Center endpoints. No Kubernetes
-//! imports. Under construction (issue 4).
+//! imports.
+//!
+//! Contract, by part:
+//! - [`endpoints`]: hosts per cloud, `--login-url`/`--graph-url`/`--partner-center-url`/
+//!   `--ca-file` overrides ([`EndpointArgs`]), `http://` only for loopback.
+//! - [`token`]: two token sources, two types — [`AppToken`] (client credentials, reads) and
+//!   [`DelegatedToken`] (the partner's GDAP user, writes) — cached, refreshed before expiry,
+//!   with refresh-token rotation handed to a [`RotationCallback`].
+//! - [`transport`] + [`retry`] + [`limits`]: one HTTP layer with `Retry-After`, backoff with
+//!   jitter, attempt and time caps, no blind repeat of non-idempotent writes, and per-tenant and
+//!   global concurrency limits.
+//! - [`error`]: one [`Error`] with a named [`Reason`], transient or permanent, never a secret.
+//! - The APIs controllers use are the object-safe traits [`GdapApi`], [`PartnerCenterApi`] and
+//!   [`DirectoryApi`] (use them as `Arc<dyn …>`), implemented by [`GraphGdapClient`],
+//!   [`PartnerCenterClient`] and [`GraphDirectoryClient`], and for `GdapApi` by the in-memory
+//!   [`fake::FakeGdap`]. Writes take `&DelegatedToken`; reads take any `&dyn TokenSource`.
+
+pub mod directory;
+pub mod endpoints;
+pub mod error;
+pub mod fake;
+pub mod graph_gdap;
+pub mod limits;
+pub mod models;
+mod paging;
+pub mod partner_center;
+pub mod retry;
+pub mod secret;
+pub mod token;
+pub mod transport;
+
+pub use directory::{GraphDirectoryClient, UserQuery};
+pub use endpoints::{Audience, Cloud, EndpointArgs, Endpoints};
+pub use error::{Error, Reason, Result};
+pub use graph_gdap::{GraphGdapClient, RelationshipFilter, approval_url};
+pub use partner_center::PartnerCenterClient;
+pub use retry::{RetryEvent, RetryObserver, RetryPolicy};
+pub use secret::{PartnerCredentials, Secret};
+pub use token::{
+    AppToken, DelegatedToken, RotatedRefreshToken, RotationCallback, TokenKind, TokenMetrics,
+    TokenOptions, TokenProvider, TokenSource, rotation_fn,
+};
+pub use transport::{Transport, TransportConfig};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use models::directory::*;
+use models::gdap::*;
+use models::partner_center::ApplicationConsent;
+use std::sync::Arc;
+
+/// The Graph GDAP API (partner tenant). Writes need the partner's delegated Graph token.
+#[async_trait]
+pub trait GdapApi: Send + Sync {
+    /// `POST …/delegatedAdminRelationships`. Not idempotent: on `OutcomeUnknown`, list by display
+    /// name before creating again.
+    async fn create_relationship(
+        &self,
+        token: &DelegatedToken,
+        new: &NewRelationship,
+    ) -> Result<Relationship>;
+    /// `GET …/delegatedAdminRelationships/{id}`.
+    async fn get_relationship(&self, token: &dyn TokenSource, id: &str) -> Result<Relationship>;
+    /// `GET …/delegatedAdminRelationships` with an optional customer and/or display-name filter.
+    async fn list_relationships(
+        &self,
+        token: &dyn TokenSource,
+        filter: &RelationshipFilter,
+    ) -> Result<Vec<Relationship>>;
+    /// `PATCH …/{id}` with `If-Match: etag`.
+    async fn update_relationship(
+        &self,
+        token: &DelegatedToken,
+        id: &str,
+        etag: &str,
+        patch: &RelationshipPatch,
+    ) -> Result<Updated<Relationship>>;
+    /// `DELETE …/{id}` with `If-Match: etag` (only while `created`).
+    async fn delete_relationship(&self, token: &DelegatedToken, id: &str, etag: &str)
+    -> Result<()>;
+    /// `POST …/{id}/requests {"action":"lockForApproval"}`.
+    async fn lock_for_approval(
+        &self,
+        token: &DelegatedToken,
+        id: &str,
+    ) -> Result<RelationshipRequest>;
+    /// `POST …/{id}/requests {"action":"terminate"}`.
+    async fn terminate_relationship(
+        &self,
+        token: &DelegatedToken,
+        id: &str,
+    ) -> Result<RelationshipRequest>;
+    /// `GET …/{id}/requests`.
+    async fn list_requests(
+        &self,
+        token: &dyn TokenSource,
+        id: &str,
+    ) -> Result<Vec<RelationshipRequest>>;
+    /// `POST …/{id}/accessAssignments` (relationship must be `active`).
+    async fn create_access_assignment(
+        &self,
+        token: &DelegatedToken,
+        relationship_id: &str,
+        new: &NewAccessAssignment,
+    ) -> Result<AccessAssignment>;
+    /// `GET …/{id}/accessAssignments/{assignmentId}`.
+    async fn get_access_assignment(
+        &self,
+        token: &dyn TokenSource,
+        relationship_id: &str,
+        id: &str,
+    ) -> Result<AccessAssignment>;
+    /// `GET …/{id}/accessAssignments`.
+    async fn list_access_assignments(
+        &self,
+        token: &dyn TokenSource,
+        relationship_id: &str,
+    ) -> Result<Vec<AccessAssignment>>;
+    /// `PATCH …/{id}/accessAssignments/{assignmentId}` with `If-Match: etag`.
+    async fn update_access_assignment(
+        &self,
+        token: &DelegatedToken,
+        relationship_id: &str,
+        id: &str,
+        etag: &str,
+        access_details: &AccessDetails,
+    ) -> Result<Updated<AccessAssignment>>;
+    /// `DELETE …/{id}/accessAssignments/{assignmentId}` with `If-Match: etag`.
+    async fn delete_access_assignment(
+        &self,
+        token: &DelegatedToken,
+        relationship_id: &str,
+        id: &str,
+        etag: &str,
+    ) -> Result<()>;
+    /// `GET …/{id}/operations`.
+    async fn list_operations(
+        &self,
+        token: &dyn TokenSource,
+        relationship_id: &str,
+    ) -> Result<Vec<Operation>>;
+    /// `GET …/{id}/operations/{operationId}`.
+    async fn get_operation(
+        &self,
+        token: &dyn TokenSource,
+        relationship_id: &str,
+        operation_id: &str,
+    ) -> Result<Operation>;
+}
+
+/// The Partner Center application-consent API. Needs the partner's delegated Partner Center
+/// token.
+#[async_trait]
+pub trait PartnerCenterApi: Send + Sync {
+    /// `POST /v1/customers/{tenant}/applicationconsents`.
+    async fn create_application_consent(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+        consent: &ApplicationConsent,
+    ) -> Result<ApplicationConsent>;
+    /// `DELETE /v1/customers/{tenant}/applicationconsents/{applicationId}`.
+    async fn delete_application_consent(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+        application_id: &str,
+    ) -> Result<()>;
+}
+
+/// Graph directory reads in a tenant (usually with an [`AppToken`]).
+#[async_trait]
+pub trait DirectoryApi: Send + Sync {
+    /// `GET /users` as a stream of users, one page in memory at a time.
+    fn users(&self, token: &dyn TokenSource, query: &UserQuery)
+    -> BoxStream<'static, Result<User>>;
+    /// `GET /users/delta` as a stream ending in [`DeltaItem::DeltaLink`].
+    fn users_delta(
+        &self,
+        token: &dyn TokenSource,
+        start: &DeltaStart,
+    ) -> BoxStream<'static, Result<DeltaItem>>;
+    /// `GET /subscribedSkus`.
+    async fn subscribed_skus(&self, token: &dyn TokenSource) -> Result<Vec<SubscribedSku>>;
+    /// `GET /servicePrincipals?$filter=appId eq '…'`: `None` when the tenant lacks it.
+    async fn service_principal_by_app_id(
+        &self,
+        token: &dyn TokenSource,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>>;
+    /// `GET /servicePrincipals/{id}/appRoleAssignments`: app roles granted to that principal.
+    async fn app_role_assignments(
+        &self,
+        token: &dyn TokenSource,
+        service_principal_id: &str,
+    ) -> Result<Vec<AppRoleAssignment>>;
+    /// `GET /oauth2PermissionGrants?$filter=clientId eq '…'`: delegated grants of a client SP.
+    async fn oauth2_permission_grants(
+        &self,
+        token: &dyn TokenSource,
+        client_id: &str,
+    ) -> Result<Vec<OAuth2PermissionGrant>>;
+    /// `POST /$batch` with at most 20 requests; answers in request order.
+    async fn batch(
+        &self,
+        token: &dyn TokenSource,
+        requests: &[BatchRequest],
+    ) -> Result<Vec<BatchResponse>>;
+}
+
+/// Everything a controller needs, built from one configuration.
+#[derive(Clone)]
+pub struct MicrosoftClients {
+    /// Token sources.
+    pub tokens: TokenProvider,
+    /// The GDAP API.
+    pub gdap: Arc<dyn GdapApi>,
+    /// The Partner Center API.
+    pub partner_center: Arc<dyn PartnerCenterApi>,
+    /// Directory reads.
+    pub directory: Arc<dyn DirectoryApi>,
+}
+
+impl MicrosoftClients {
+    /// Builds the transport, the token provider and the three real clients.
+    pub fn new(
+        config: TransportConfig,
+        credentials: PartnerCredentials,
+        rotation: Arc<dyn RotationCallback>,
+        token_options: TokenOptions,
+    ) -> Result<Self> {
+        let transport = Transport::new(config)?;
+        Ok(MicrosoftClients {
+            tokens: TokenProvider::new(transport.clone(), credentials, rotation, token_options),
+            gdap: Arc::new(GraphGdapClient::new(transport.clone())),
+            partner_center: Arc::new(PartnerCenterClient::new(transport.clone())),
+            directory: Arc::new(GraphDirectoryClient::new(transport)),
+        })
+    }
+}
+
+impl std::fmt::Debug for MicrosoftClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicrosoftClients")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,7 +1,46 @@
-//! The sandbox: a stateful emulator of Microsoft's login, Graph and Partner Center endpoints
-//! (`gdap-operator sandbox`). Under construction (issue 3).
+//! The sandbox: a stateful emulator of Microsoft's login (Entra v2.0 token endpoint),
+//! Microsoft Graph (GDAP and directory) and Partner Center (application consents), served on one
+//! loopback listener (`gdap-operator sandbox`, or in-process with [`Sandbox::start`]).
+//!
+//! Contract: paths are Microsoft's own — `/{tenant}/oauth2/v2.0/token`,
+//! `/{tenant}/v2.0/.well-known/openid-configuration`, `/v1.0/...`, `/v1/customers/...` — plus the
+//! control API under `/_sandbox/` (not Microsoft's). Links the sandbox returns (`@odata.nextLink`,
+//! `Location`, ...) point back at the scheme and host of the request. Tokens carry the real
+//! resource URIs as audience. Behaviour where Microsoft is silent is documented in
+//! `docs/sandbox.md`. Module map: `fixture`/`defaults` (initial world), `state` (data),
+//! `lifecycle` (time-driven transitions), `token` (login + token checks), `gdap`, `directory`,
+//! `partner_center`, `faults` (throttling, fault injection, request log), `control`, `tls`.
+
+mod catalog;
+mod context;
+mod control;
+pub mod defaults;
+mod directory;
+mod faults;
+mod fixture;
+mod gdap;
+mod generate;
+mod http;
+mod lifecycle;
+mod odata;
+mod partner_center;
+mod state;
+mod tls;
+mod token;
+
+pub use faults::ThrottleOptions;
+pub use fixture::{
+    AppFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture, PartnerFixture,
+    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, UsersFixture,
+};
 
 use clap::Args;
+use context::Shared;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Command-line options of `gdap-operator sandbox`.
 #[derive(Debug, Clone, Args)]
@@ -9,9 +48,193 @@ pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: String,
+    /// Fixture file (YAML); the built-in fixture is used when absent.
+    #[arg(long)]
+    pub fixture: Option<PathBuf>,
+    /// Persist the state in this file (loaded on start when it exists).
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    /// Serve HTTPS: generate a CA and a serving certificate into DIR (writes DIR/ca.pem).
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
+    /// Approve relationships as the customer this many seconds after `lockForApproval`.
+    #[arg(long)]
+    pub auto_approve_after: Option<f64>,
+    /// Seconds before access assignments and relationships move from pending to active.
+    #[arg(long, default_value_t = 1.0)]
+    pub activation_delay: f64,
+    /// Requests allowed per app and tenant in each throttle window (0 disables throttling).
+    #[arg(long, default_value_t = 2000)]
+    pub throttle_budget: u32,
+    /// Length of the throttle window in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub throttle_window: f64,
+    /// Lifetime of access tokens in seconds.
+    #[arg(long, default_value_t = 3599)]
+    pub token_lifetime: u64,
 }
 
-/// Runs the sandbox until interrupted.
-pub async fn run(_args: SandboxArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the sandbox is not built yet")
+/// Options of an in-process sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Address to bind (default `127.0.0.1:0`, a free port).
+    pub listen: SocketAddr,
+    /// The initial world (default: [`Fixture::builtin`]).
+    pub fixture: Fixture,
+    /// When set, serve HTTPS with a CA and certificate generated into this directory.
+    pub tls_dir: Option<PathBuf>,
+    /// Approve relationships as the customer this long after `lockForApproval`.
+    pub auto_approve_after: Option<Duration>,
+    /// How long access assignments stay `pending` (and relationships `approved`/`activating`,
+    /// `terminationRequested`/`terminating`, operations `running`). Default 1 s.
+    pub assignment_activation_delay: Duration,
+    /// Persist the state here (JSON); loaded on start when the file exists.
+    pub state_file: Option<PathBuf>,
+    /// Per-app, per-tenant throttling budget.
+    pub throttle: ThrottleOptions,
+    /// Lifetime of issued access tokens (default 3599 s, like Entra).
+    pub token_lifetime: Duration,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fixture: Fixture::builtin(),
+            tls_dir: None,
+            auto_approve_after: None,
+            assignment_activation_delay: Duration::from_secs(1),
+            state_file: None,
+            throttle: ThrottleOptions::default(),
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    base_url: String,
+    ca_pem: Option<String>,
+    shared: Arc<Shared>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds the listener and serves in a background task.
+    pub async fn start(options: SandboxOptions) -> anyhow::Result<Sandbox> {
+        let world = match &options.state_file {
+            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
+                .map_err(|e| anyhow::anyhow!("state file {}: {e}", path.display()))?,
+            _ => state::World::from_fixture(&options.fixture, chrono::Utc::now()),
+        };
+        let tcp = tokio::net::TcpListener::bind(options.listen).await?;
+        let addr = tcp.local_addr()?;
+        let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared = Arc::new(Shared::new(world, options, scheme)?);
+        let app = http::router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let task = match tls {
+            Some(material) => {
+                let listener = tls::TlsListener::new(tcp, material.config)?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
+                })
+            }
+            None => tokio::spawn(async move {
+                let _ = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await;
+            }),
+        };
+        let base_url = format!("{scheme}://{addr}");
+        Ok(Sandbox {
+            base_url,
+            ca_pem,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// Base URL of login, Graph (`{base}/v1.0`) and Partner Center (`{base}/v1`).
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The CA certificate (PEM) when TLS is on.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Stops serving, persists the state file if one is set, and waits for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        self.shared.persist();
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+impl SandboxArgs {
+    /// Turns command-line options into [`SandboxOptions`].
+    pub fn to_options(&self) -> anyhow::Result<SandboxOptions> {
+        let fixture = match &self.fixture {
+            Some(path) => Fixture::from_file(path)?,
+            None => Fixture::builtin(),
+        };
+        Ok(SandboxOptions {
+            listen: self
+                .listen
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--listen {}: {e}", self.listen))?,
+            fixture,
+            tls_dir: self.tls_dir.clone(),
+            auto_approve_after: self.auto_approve_after.map(secs),
+            assignment_activation_delay: secs(self.activation_delay),
+            state_file: self.state_file.clone(),
+            throttle: ThrottleOptions {
+                budget: self.throttle_budget,
+                window: secs(self.throttle_window),
+            },
+            token_lifetime: Duration::from_secs(self.token_lifetime),
+        })
+    }
+}
+
+/// Runs the sandbox until interrupted (Ctrl-C or SIGTERM).
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    let options = args.to_options()?;
+    let tls_dir = options.tls_dir.clone();
+    let sandbox = Sandbox::start(options).await?;
+    println!("sandbox listening on {}", sandbox.base_url());
+    if let Some(dir) = tls_dir {
+        println!("CA certificate: {}", dir.join("ca.pem").display());
+    }
+    wait_for_signal().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

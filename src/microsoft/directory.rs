@@ -1,0 +1,298 @@
+//! Graph directory reads in a (customer) tenant: users, users delta, subscribed SKUs, service
+//! principals, app role assignments, OAuth2 permission grants and `$batch`.
+//!
+//! Contract: implements [`DirectoryApi`]. Users and delta rounds are *streams* that hold one
+//! page at a time, never a whole tenant. A delta round ends with exactly one
+//! [`DeltaItem::DeltaLink`]; an expired delta link fails with `DeltaExpired` (run a full round).
+//! `$batch` takes at most 20 requests; inner 429/503 answers are resubmitted after their
+//! `Retry-After`, within the transport's retry policy.
+
+use crate::microsoft::DirectoryApi;
+use crate::microsoft::endpoints::Audience;
+use crate::microsoft::error::{Error, Reason, Result};
+use crate::microsoft::graph_gdap::odata_quote;
+use crate::microsoft::models::Page;
+use crate::microsoft::models::directory::*;
+use crate::microsoft::paging::{self, fetch_page, rebase};
+use crate::microsoft::retry::RetryPolicy;
+use crate::microsoft::token::{TokenSource, require_audience};
+use crate::microsoft::transport::{Call, Service, Transport};
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::{Method, Url};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most requests one `$batch` may carry.
+pub const MAX_BATCH: usize = 20;
+
+/// What to read in a users listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Properties to `$select` (empty: Graph's default set).
+    pub select: Vec<String>,
+    /// Page size, 1–999 (Graph's default is 100).
+    pub top: Option<u32>,
+    /// An OData `$filter`.
+    pub filter: Option<String>,
+}
+
+/// The real directory client.
+#[derive(Debug, Clone)]
+pub struct GraphDirectoryClient {
+    transport: Arc<Transport>,
+    batch_retry: RetryPolicy,
+}
+
+impl GraphDirectoryClient {
+    /// A client on a shared transport.
+    pub fn new(transport: Arc<Transport>) -> Self {
+        GraphDirectoryClient {
+            transport,
+            batch_retry: RetryPolicy::default(),
+        }
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        self.transport.endpoints().graph_url(segments)
+    }
+
+    fn delta_first_url(&self, start: &DeltaStart) -> Result<Url> {
+        Ok(match start {
+            DeltaStart::Initial { select } => {
+                let mut url = self.url(&["users", "delta"]);
+                if !select.is_empty() {
+                    url.query_pairs_mut()
+                        .append_pair("$select", &select.join(","));
+                }
+                url
+            }
+            DeltaStart::Latest => {
+                let mut url = self.url(&["users", "delta"]);
+                url.query_pairs_mut().append_pair("$deltatoken", "latest");
+                url
+            }
+            DeltaStart::Link(link) => rebase(&self.transport, link)?,
+        })
+    }
+
+    async fn send_batch(
+        &self,
+        token: &dyn TokenSource,
+        requests: &[BatchRequest],
+    ) -> Result<Vec<BatchResponse>> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            responses: Vec<BatchResponse>,
+        }
+        let reads_only = requests
+            .iter()
+            .all(|r| r.method.eq_ignore_ascii_case("GET"));
+        let call = Call::new(Method::POST, self.url(&["$batch"]), Service::Graph, token)
+            .json(serde_json::json!({ "requests": requests }))
+            .idempotent(reads_only);
+        Ok(self
+            .transport
+            .send(&call)
+            .await?
+            .json::<Answer>()?
+            .responses)
+    }
+}
+
+fn inner_retry_after(resp: &BatchResponse) -> Option<Duration> {
+    let value = resp
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1;
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+fn is_throttled(resp: &BatchResponse) -> bool {
+    matches!(resp.status, 429 | 503)
+}
+
+struct DeltaState {
+    next: Option<Url>,
+    buffer: VecDeque<DeltaItem>,
+}
+
+#[async_trait]
+impl DirectoryApi for GraphDirectoryClient {
+    fn users(
+        &self,
+        token: &dyn TokenSource,
+        query: &UserQuery,
+    ) -> BoxStream<'static, Result<User>> {
+        if let Err(e) = require_audience(token, Audience::Graph) {
+            return stream::once(async { Err(e) }).boxed();
+        }
+        let mut url = self.url(&["users"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if !query.select.is_empty() {
+                q.append_pair("$select", &query.select.join(","));
+            }
+            if let Some(top) = query.top {
+                q.append_pair("$top", &top.clamp(1, 999).to_string());
+            }
+            if let Some(f) = &query.filter {
+                q.append_pair("$filter", f);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        paging::items(self.transport.clone(), token.to_shared(), url, Vec::new())
+    }
+
+    fn users_delta(
+        &self,
+        token: &dyn TokenSource,
+        start: &DeltaStart,
+    ) -> BoxStream<'static, Result<DeltaItem>> {
+        let first =
+            require_audience(token, Audience::Graph).and_then(|_| self.delta_first_url(start));
+        let first = match first {
+            Ok(u) => u,
+            Err(e) => return stream::once(async { Err(e) }).boxed(),
+        };
+        let (transport, token) = (self.transport.clone(), token.to_shared());
+        let state = DeltaState {
+            next: Some(first),
+            buffer: VecDeque::new(),
+        };
+        stream::try_unfold(state, move |mut st| {
+            let (transport, token) = (transport.clone(), token.clone());
+            async move {
+                loop {
+                    if let Some(item) = st.buffer.pop_front() {
+                        return Ok(Some((item, st)));
+                    }
+                    let Some(url) = st.next.take() else {
+                        return Ok(None);
+                    };
+                    let page: Page<RawDeltaUser> =
+                        fetch_page(&transport, token.as_ref(), url, &[]).await?;
+                    st.buffer = page.value.into_iter().map(DeltaItem::from).collect();
+                    match (page.next_link, page.delta_link) {
+                        (Some(next), _) => st.next = Some(rebase(&transport, &next)?),
+                        (None, Some(delta)) => st.buffer.push_back(DeltaItem::DeltaLink(delta)),
+                        (None, None) => {
+                            return Err(Error::new(
+                                Reason::InvalidResponse,
+                                "a delta page had neither a nextLink nor a deltaLink",
+                            ));
+                        }
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+
+    async fn subscribed_skus(&self, token: &dyn TokenSource) -> Result<Vec<SubscribedSku>> {
+        require_audience(token, Audience::Graph)?;
+        paging::collect(&self.transport, token, self.url(&["subscribedSkus"]), &[]).await
+    }
+
+    async fn service_principal_by_app_id(
+        &self,
+        token: &dyn TokenSource,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>> {
+        require_audience(token, Audience::Graph)?;
+        let mut url = self.url(&["servicePrincipals"]);
+        url.query_pairs_mut()
+            .append_pair("$filter", &format!("appId eq {}", odata_quote(app_id)));
+        let page: Page<ServicePrincipal> = fetch_page(&self.transport, token, url, &[]).await?;
+        Ok(page.value.into_iter().next())
+    }
+
+    async fn app_role_assignments(
+        &self,
+        token: &dyn TokenSource,
+        service_principal_id: &str,
+    ) -> Result<Vec<AppRoleAssignment>> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&[
+            "servicePrincipals",
+            service_principal_id,
+            "appRoleAssignments",
+        ]);
+        paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn oauth2_permission_grants(
+        &self,
+        token: &dyn TokenSource,
+        client_id: &str,
+    ) -> Result<Vec<OAuth2PermissionGrant>> {
+        require_audience(token, Audience::Graph)?;
+        let mut url = self.url(&["oauth2PermissionGrants"]);
+        url.query_pairs_mut().append_pair(
+            "$filter",
+            &format!("clientId eq {}", odata_quote(client_id)),
+        );
+        paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn batch(
+        &self,
+        token: &dyn TokenSource,
+        requests: &[BatchRequest],
+    ) -> Result<Vec<BatchResponse>> {
+        require_audience(token, Audience::Graph)?;
+        if requests.len() > MAX_BATCH {
+            return Err(Error::new(
+                Reason::InvalidRequest,
+                format!(
+                    "a $batch carries at most {MAX_BATCH} requests, got {}",
+                    requests.len()
+                ),
+            ));
+        }
+        let by_id: BTreeMap<&str, &BatchRequest> =
+            requests.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut done: BTreeMap<String, BatchResponse> = BTreeMap::new();
+        let mut pending: Vec<BatchRequest> = requests.to_vec();
+        for attempt in 1..=self.batch_retry.max_attempts {
+            let answers = self.send_batch(token, &pending).await?;
+            let mut wait = Duration::ZERO;
+            let mut again = Vec::new();
+            for resp in answers {
+                let retryable = is_throttled(&resp) && attempt < self.batch_retry.max_attempts;
+                match by_id.get(resp.id.as_str()) {
+                    Some(req) if retryable && req.method.eq_ignore_ascii_case("GET") => {
+                        wait = wait.max(
+                            inner_retry_after(&resp)
+                                .unwrap_or_else(|| self.batch_retry.backoff(attempt)),
+                        );
+                        again.push((*req).clone());
+                    }
+                    _ => {
+                        done.insert(resp.id.clone(), resp);
+                    }
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            tracing::debug!(
+                throttled = again.len(),
+                wait_ms = wait.as_millis() as u64,
+                "resubmitting throttled $batch requests"
+            );
+            tokio::time::sleep(wait).await;
+            pending = again;
+        }
+        Ok(requests.iter().filter_map(|r| done.remove(&r.id)).collect())
+    }
+}

@@ -1,0 +1,115 @@
+//! Server-driven paging over Graph collections as streams.
+//!
+//! Contract: [`items`] yields the items of a collection one by one, fetching the next page only
+//! when the current one is used up, so at most one page is in memory. `@odata.nextLink`s are
+//! followed verbatim when they point at the configured Graph host; a link to any other host is
+//! re-based onto it (path and query kept), so the bearer token never leaves the configured host.
+
+use crate::microsoft::error::{Error, Reason, Result};
+use crate::microsoft::models::Page;
+use crate::microsoft::token::TokenSource;
+use crate::microsoft::transport::{Call, Service, Transport};
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Fetches one page.
+pub(crate) async fn fetch_page<T: DeserializeOwned>(
+    transport: &Transport,
+    token: &dyn TokenSource,
+    url: Url,
+    headers: &[(&'static str, String)],
+) -> Result<Page<T>> {
+    let mut call = Call::new(Method::GET, url, Service::Graph, token);
+    for (k, v) in headers {
+        call = call.header(k, v.clone());
+    }
+    transport.send(&call).await?.json()
+}
+
+/// Resolves a next/delta link against the configured Graph base.
+pub(crate) fn rebase(transport: &Transport, link: &str) -> Result<Url> {
+    let base = transport.endpoints().graph_base();
+    let url = Url::parse(link).or_else(|_| base.join(link)).map_err(|e| {
+        Error::new(
+            Reason::InvalidResponse,
+            format!("Graph sent an unusable paging link: {e}"),
+        )
+    })?;
+    if url.origin() == base.origin() {
+        return Ok(url);
+    }
+    let mut rebased = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    rebased.set_path(&format!("{prefix}{}", url.path()));
+    rebased.set_query(url.query());
+    Ok(rebased)
+}
+
+struct PageState<T> {
+    next: Option<Url>,
+    buffer: VecDeque<T>,
+}
+
+/// Streams every item of a collection, starting at `first`.
+pub(crate) fn items<T>(
+    transport: Arc<Transport>,
+    token: Arc<dyn TokenSource>,
+    first: Url,
+    headers: Vec<(&'static str, String)>,
+) -> BoxStream<'static, Result<T>>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let state = PageState {
+        next: Some(first),
+        buffer: VecDeque::new(),
+    };
+    stream::try_unfold(state, move |mut st| {
+        let (transport, token, headers) = (transport.clone(), token.clone(), headers.clone());
+        async move {
+            loop {
+                if let Some(item) = st.buffer.pop_front() {
+                    return Ok(Some((item, st)));
+                }
+                let Some(url) = st.next.take() else {
+                    return Ok(None);
+                };
+                let page: Page<T> = fetch_page(&transport, token.as_ref(), url, &headers).await?;
+                st.next = page
+                    .next_link
+                    .as_deref()
+                    .map(|l| rebase(&transport, l))
+                    .transpose()?;
+                st.buffer = page.value.into();
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Collects a (small) collection.
+pub(crate) async fn collect<T>(
+    transport: &Arc<Transport>,
+    token: &dyn TokenSource,
+    first: Url,
+    headers: &[(&'static str, String)],
+) -> Result<Vec<T>>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let mut out = Vec::new();
+    let mut next = Some(first);
+    while let Some(url) = next {
+        let page: Page<T> = fetch_page(transport, token, url, headers).await?;
+        out.extend(page.value);
+        next = page
+            .next_link
+            .as_deref()
+            .map(|l| rebase(transport, l))
+            .transpose()?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,77 @@
+//! The Partner Center client: create and delete application consents (app + user).
+//!
+//! Contract: implements [`PartnerCenterApi`] against `{partner_center}/v1/customers/{tenant}/
+//! applicationconsents`. Both methods take a [`DelegatedToken`] for the Partner Center audience
+//! (checked before sending). The create carries one `ms-requestid` across its retries, which
+//! Partner Center uses for idempotency, so it may be retried like an idempotent call.
+
+use crate::microsoft::PartnerCenterApi;
+use crate::microsoft::endpoints::Audience;
+use crate::microsoft::error::{Error, Reason, Result};
+use crate::microsoft::models::partner_center::ApplicationConsent;
+use crate::microsoft::token::{DelegatedToken, require_audience};
+use crate::microsoft::transport::{Call, Service, Transport};
+use async_trait::async_trait;
+use reqwest::Method;
+use std::sync::Arc;
+
+/// The real Partner Center client.
+#[derive(Debug, Clone)]
+pub struct PartnerCenterClient {
+    transport: Arc<Transport>,
+}
+
+impl PartnerCenterClient {
+    /// A client on a shared transport.
+    pub fn new(transport: Arc<Transport>) -> Self {
+        PartnerCenterClient { transport }
+    }
+}
+
+#[async_trait]
+impl PartnerCenterApi for PartnerCenterClient {
+    async fn create_application_consent(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+        consent: &ApplicationConsent,
+    ) -> Result<ApplicationConsent> {
+        require_audience(token, Audience::PartnerCenter)?;
+        let url = self.transport.endpoints().partner_center_url(&[
+            "customers",
+            customer_tenant_id,
+            "applicationconsents",
+        ]);
+        let body = serde_json::to_value(consent).map_err(|e| {
+            Error::new(
+                Reason::InvalidRequest,
+                format!("cannot encode consent: {e}"),
+            )
+        })?;
+        let call = Call::new(Method::POST, url, Service::PartnerCenter, token)
+            .json(body)
+            .idempotent(true);
+        let reply = self.transport.send(&call).await?;
+        if reply.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(consent.clone());
+        }
+        reply.json()
+    }
+
+    async fn delete_application_consent(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+        application_id: &str,
+    ) -> Result<()> {
+        require_audience(token, Audience::PartnerCenter)?;
+        let url = self.transport.endpoints().partner_center_url(&[
+            "customers",
+            customer_tenant_id,
+            "applicationconsents",
+            application_id,
+        ]);
+        let call = Call::new(Method::DELETE, url, Service::PartnerCenter, token);
+        self.transport.send(&call).await.map(drop)
+    }
+}

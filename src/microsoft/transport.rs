@@ -1,0 +1,243 @@
+//! The shared HTTP layer: bearer tokens, concurrency slots, retries, error classification.
+//!
+//! Contract: [`Transport::send`] performs one logical call. Each attempt takes a concurrency slot
+//! for the token's tenant, fetches a bearer token from the typed token source (a 401 invalidates
+//! that token and is answered once with a fresh one), sends, and classifies the answer with the
+//! service's error envelope. Transient failures are retried by the [`RetryPolicy`]. A request
+//! marked non-idempotent (a POST that creates something) is repeated only when Microsoft surely
+//! did not act on it (connection refused, 429, 503); a timeout, a dropped connection, or a
+//! 500/502/504 becomes the permanent [`Reason::OutcomeUnknown`] so the caller looks first.
+//! Request ids: every call carries one `client-request-id` (Graph) or `ms-requestid` (Partner
+//! Center, which de-duplicates on it) that stays the same across its attempts.
+
+use crate::microsoft::endpoints::Endpoints;
+use crate::microsoft::error::{Error, Reason, Result};
+use crate::microsoft::limits::ConcurrencyLimits;
+use crate::microsoft::retry::{RetryObserver, RetryPolicy};
+use crate::microsoft::token::TokenSource;
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the HTTP layer shared by all clients.
+#[derive(Clone)]
+pub struct TransportConfig {
+    /// Hosts and the extra CA.
+    pub endpoints: Endpoints,
+    /// How transient failures are retried.
+    pub retry: RetryPolicy,
+    /// Timeout of one HTTP exchange.
+    pub request_timeout: Duration,
+    /// Requests in flight in total.
+    pub global_concurrency: usize,
+    /// Requests in flight per tenant.
+    pub per_tenant_concurrency: usize,
+    /// Sees every retry decision (metrics, tests).
+    pub retry_observer: Option<RetryObserver>,
+}
+
+impl TransportConfig {
+    /// Defaults for the given endpoints: 60 s per exchange, 64 in flight, 4 per tenant.
+    pub fn new(endpoints: Endpoints) -> Self {
+        TransportConfig {
+            endpoints,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(60),
+            global_concurrency: 64,
+            per_tenant_concurrency: 4,
+            retry_observer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("endpoints", &self.endpoints)
+            .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which error envelope the service speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    Graph,
+    PartnerCenter,
+}
+
+/// One logical request.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<serde_json::Value>,
+    pub headers: Vec<(&'static str, String)>,
+    pub idempotent: bool,
+    pub service: Service,
+    pub token: &'a dyn TokenSource,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, url: Url, service: Service, token: &'a dyn TokenSource) -> Self {
+        let idempotent = method != Method::POST;
+        Call {
+            method,
+            url,
+            body: None,
+            headers: Vec::new(),
+            idempotent,
+            service,
+            token,
+        }
+    }
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.idempotent = yes;
+        self
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(
+                Reason::InvalidResponse,
+                format!("unexpected response body: {e}"),
+            )
+        })
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name)?.to_str().ok().map(str::to_string)
+    }
+}
+
+/// The HTTP layer. Cheap to share behind an `Arc`.
+pub struct Transport {
+    pub(crate) client: reqwest::Client,
+    pub(crate) endpoints: Endpoints,
+    retry: RetryPolicy,
+    observer: Option<RetryObserver>,
+    limits: ConcurrencyLimits,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Builds the HTTP client and limits.
+    pub fn new(config: TransportConfig) -> Result<Arc<Self>> {
+        Ok(Arc::new(Transport {
+            client: config.endpoints.http_client(config.request_timeout)?,
+            limits: ConcurrencyLimits::new(
+                config.global_concurrency,
+                config.per_tenant_concurrency,
+            ),
+            endpoints: config.endpoints,
+            retry: config.retry,
+            observer: config.retry_observer,
+        }))
+    }
+
+    /// The endpoints in use.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Sends a call with retries. See the module docs.
+    pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Reply> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.retry
+            .run(self.observer.as_ref(), |_| self.attempt(call, &request_id))
+            .await
+    }
+
+    async fn attempt(&self, call: &Call<'_>, request_id: &str) -> Result<Reply> {
+        let _slot = self.limits.acquire(call.token.tenant_id()).await;
+        let bearer = call.token.bearer(None).await?;
+        let reply = self.exchange(call, request_id, bearer.expose()).await?;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return self.judge(call, reply);
+        }
+        // The token was not accepted: fetch a fresh one once (a 401 means nothing happened).
+        let fresh = call.token.bearer(Some(&bearer)).await?;
+        let reply = self.exchange(call, request_id, fresh.expose()).await?;
+        self.judge(call, reply)
+    }
+
+    async fn exchange(&self, call: &Call<'_>, request_id: &str, bearer: &str) -> Result<Reply> {
+        let mut req = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(bearer)
+            .header("accept", "application/json");
+        req = match call.service {
+            Service::Graph => req.header("client-request-id", request_id),
+            Service::PartnerCenter => req
+                .header("ms-requestid", request_id)
+                .header("ms-correlationid", request_id),
+        };
+        for (name, value) in &call.headers {
+            req = req.header(*name, value);
+        }
+        if let Some(body) = &call.body {
+            req = req.json(body);
+        }
+        tracing::trace!(method = %call.method, path = call.url.path(), "Microsoft request");
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(&e, call.idempotent))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| {
+            // The status line arrived: a successful write did happen.
+            Error::from_transport(&e, call.idempotent && !status.is_success())
+        })?;
+        tracing::debug!(method = %call.method, path = call.url.path(), status = status.as_u16(), "Microsoft response");
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn judge(&self, call: &Call<'_>, reply: Reply) -> Result<Reply> {
+        if reply.status.is_success() {
+            return Ok(reply);
+        }
+        let err = match call.service {
+            Service::Graph => Error::from_graph(reply.status, &reply.headers, &reply.body),
+            Service::PartnerCenter => {
+                Error::from_partner_center(reply.status, &reply.headers, &reply.body)
+            }
+        };
+        let maybe_done = matches!(reply.status.as_u16(), 500 | 502 | 504);
+        if !call.idempotent && maybe_done {
+            return Err(err.into_outcome_unknown());
+        }
+        Err(err)
+    }
+}

@@ -1,0 +1,326 @@
+//! Throttling, injected faults and the request log.
+//!
+//! Contract:
+//! - [`Throttle`]: a fixed-window budget of requests per (app id, tenant id); when exceeded the
+//!   caller gets Graph's 429 with a fractional `Retry-After` (seconds until the window ends).
+//! - [`Faults`]: rules set through `PUT /_sandbox/faults`; each Microsoft-API request whose path
+//!   starts with a rule's `pathPrefix` is delayed by `latencyMs` and fails with probability
+//!   `rate`, cycling through `statuses`. The random stream is seeded (`seed`, default 0), so a
+//!   given sequence of requests always meets the same faults.
+//! - [`TokenFaults`]: rules set through `PUT /_sandbox/token-faults`; the next `count` matching
+//!   token requests fail with the given AADSTS code.
+//! - [`RequestLog`]: the last [`RequestLog::CAPACITY`] Microsoft-API calls (method, path,
+//!   status, time); never headers or bodies, so no secret can leak into it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Throttling budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThrottleOptions {
+    /// Requests allowed per (app, tenant) in one window; 0 disables throttling.
+    pub budget: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl Default for ThrottleOptions {
+    fn default() -> Self {
+        ThrottleOptions {
+            budget: 2000,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Fixed-window request counters per (app, tenant).
+#[derive(Debug)]
+pub struct Throttle {
+    /// Current options (changeable through the control API).
+    pub options: ThrottleOptions,
+    windows: HashMap<(String, String), (Instant, u32)>,
+}
+
+impl Throttle {
+    /// A throttle with these options.
+    pub fn new(options: ThrottleOptions) -> Throttle {
+        Throttle {
+            options,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Counts one request; returns `Some(retry_after_seconds)` when over budget.
+    pub fn check(&mut self, app: &str, tenant: &str) -> Option<f64> {
+        if self.options.budget == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let window = self.options.window;
+        let entry = self
+            .windows
+            .entry((app.to_string(), tenant.to_string()))
+            .or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 <= self.options.budget {
+            return None;
+        }
+        let left = window
+            .saturating_sub(now.duration_since(entry.0))
+            .as_secs_f64();
+        Some((left * 1000.0).ceil() / 1000.0)
+    }
+
+    /// Forgets all counters.
+    pub fn reset(&mut self) {
+        self.windows.clear();
+    }
+}
+
+/// One fault rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRule {
+    /// Requests whose path starts with this prefix are affected.
+    pub path_prefix: String,
+    /// Probability (0..=1) that a request fails.
+    #[serde(default)]
+    pub rate: f64,
+    /// Statuses to fail with, used in turn (default `[503]`).
+    #[serde(default = "default_statuses")]
+    pub statuses: Vec<u16>,
+    /// `Retry-After` in seconds for 429/503 (omitted when absent).
+    #[serde(default)]
+    pub retry_after_seconds: Option<f64>,
+    /// Added latency in milliseconds for every matching request.
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+fn default_statuses() -> Vec<u16> {
+    vec![503]
+}
+
+/// The body of `PUT /_sandbox/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Rules; the first matching rule applies.
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+    /// Seed of the random stream.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// What to do to one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultDecision {
+    /// Added latency.
+    pub latency: Duration,
+    /// Fail with this status and optional Retry-After.
+    pub fail: Option<(u16, Option<f64>)>,
+}
+
+/// Injected faults.
+#[derive(Debug, Default)]
+pub struct Faults {
+    config: FaultConfig,
+    rng: u64,
+    turn: usize,
+}
+
+impl Faults {
+    /// Replaces the rules and reseeds.
+    pub fn set(&mut self, config: FaultConfig) {
+        self.rng = config.seed.unwrap_or(0);
+        self.turn = 0;
+        self.config = config;
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &FaultConfig {
+        &self.config
+    }
+
+    /// Decides the fate of a request to `path`.
+    pub fn decide(&mut self, path: &str) -> FaultDecision {
+        let Some(rule) = self
+            .config
+            .rules
+            .iter()
+            .find(|r| path.starts_with(&r.path_prefix))
+            .cloned()
+        else {
+            return FaultDecision::default();
+        };
+        self.rng = super::generate::mix(self.rng);
+        let draw = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let fail = (draw < rule.rate && !rule.statuses.is_empty()).then(|| {
+            let status = rule.statuses[self.turn % rule.statuses.len()];
+            self.turn += 1;
+            (status, rule.retry_after_seconds)
+        });
+        FaultDecision {
+            latency: Duration::from_millis(rule.latency_ms),
+            fail,
+        }
+    }
+}
+
+/// One injected token error rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenFaultRule {
+    /// Only token requests for this tenant (any when absent).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Only this grant type (`refresh_token` or `client_credentials`; any when absent).
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    /// The AADSTS code to fail with.
+    pub aadsts: u32,
+    /// How many matching requests fail (default 1).
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The body of `PUT /_sandbox/token-faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenFaults {
+    /// Rules, consumed in order.
+    #[serde(default)]
+    pub rules: Vec<TokenFaultRule>,
+}
+
+impl TokenFaults {
+    /// Consumes one matching rule and returns its AADSTS code.
+    pub fn take(&mut self, tenant: &str, grant_type: &str) -> Option<u32> {
+        let rule = self.rules.iter_mut().find(|r| {
+            r.count > 0
+                && r.tenant_id
+                    .as_deref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case(tenant))
+                && r.grant_type.as_deref().is_none_or(|g| g == grant_type)
+        })?;
+        rule.count -= 1;
+        let code = rule.aadsts;
+        self.rules.retain(|r| r.count > 0);
+        Some(code)
+    }
+}
+
+/// One logged Microsoft-API call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// HTTP method.
+    pub method: String,
+    /// Path (no query string: it may carry tokens).
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// When the request arrived.
+    pub time: DateTime<Utc>,
+}
+
+/// Bounded log of Microsoft-API calls.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: VecDeque<LogEntry>,
+}
+
+impl RequestLog {
+    /// Maximum number of entries kept.
+    pub const CAPACITY: usize = 10_000;
+
+    /// Appends an entry, dropping the oldest beyond capacity.
+    pub fn push(&mut self, entry: LogEntry) {
+        if self.entries.len() == Self::CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+
+    /// All entries, oldest first.
+    pub fn entries(&self) -> Vec<LogEntry> {
+        self.entries.iter().cloned().collect()
+    }
+
+    /// Empties the log.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_refuses_beyond_budget_with_a_retry_after_within_the_window() {
+        let mut t = Throttle::new(ThrottleOptions {
+            budget: 2,
+            window: Duration::from_secs(10),
+        });
+        assert!(t.check("a", "t").is_none());
+        assert!(t.check("a", "t").is_none());
+        let retry = t.check("a", "t").expect("third request throttled");
+        assert!(retry > 9.0 && retry <= 10.0, "{retry}");
+        assert!(t.check("a", "other").is_none(), "budget is per tenant");
+    }
+
+    #[test]
+    fn faults_are_deterministic_for_a_seed_and_honour_rate() {
+        let config = FaultConfig {
+            rules: vec![FaultRule {
+                path_prefix: "/v1.0/".into(),
+                rate: 0.5,
+                statuses: vec![429, 503],
+                retry_after_seconds: Some(0.2),
+                latency_ms: 0,
+            }],
+            seed: Some(42),
+        };
+        let run = || {
+            let mut f = Faults::default();
+            f.set(config.clone());
+            (0..200)
+                .map(|_| f.decide("/v1.0/users").fail.map(|x| x.0))
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        let failures = a.iter().flatten().count();
+        assert!((60..140).contains(&failures), "{failures}");
+        assert!(a.contains(&Some(429)) && a.contains(&Some(503)));
+        let mut f = Faults::default();
+        f.set(config);
+        assert_eq!(f.decide("/v1/customers/x").fail, None);
+    }
+
+    #[test]
+    fn token_faults_are_consumed() {
+        let mut tf = TokenFaults {
+            rules: vec![TokenFaultRule {
+                tenant_id: None,
+                grant_type: Some("refresh_token".into()),
+                aadsts: 50076,
+                count: 1,
+            }],
+        };
+        assert_eq!(tf.take("t", "client_credentials"), None);
+        assert_eq!(tf.take("t", "refresh_token"), Some(50076));
+        assert_eq!(tf.take("t", "refresh_token"), None);
+    }
+}

@@ -1,0 +1,537 @@
+//! The fixture: the initial state of the emulated partner cloud, read from YAML.
+//!
+//! Contract: [`Fixture::builtin`] is the default world described by [`super::defaults`];
+//! [`Fixture::from_yaml`] reads the same shape from a file (unknown keys are errors, so typos are
+//! caught). The format is documented in `docs/sandbox.md`. A fixture is only data: the sandbox
+//! turns it into its mutable state in `state.rs`.
+
+use super::defaults::{self as d, apps};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// The whole initial world.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixture {
+    /// The partner (CSP) tenant.
+    pub partner: PartnerFixture,
+    /// The partner's app registrations (multi-tenant apps homed in the partner tenant).
+    #[serde(default)]
+    pub apps: Vec<AppFixture>,
+    /// Customer tenants.
+    #[serde(default)]
+    pub customers: Vec<CustomerFixture>,
+}
+
+/// The partner tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartnerFixture {
+    /// Tenant id (GUID).
+    pub tenant_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Primary domain.
+    #[serde(default)]
+    pub domain: String,
+    /// Security groups (AdminAgents is one of them, recognised by its display name).
+    #[serde(default)]
+    pub groups: Vec<GroupFixture>,
+    /// Partner users.
+    #[serde(default)]
+    pub users: Vec<PartnerUserFixture>,
+}
+
+/// A partner security group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupFixture {
+    /// Object id (GUID).
+    pub id: String,
+    /// Display name; `AdminAgents` marks the Partner Center admin-agent group.
+    pub display_name: String,
+}
+
+/// A partner user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartnerUserFixture {
+    /// Object id (GUID), the `oid` of the user's tokens.
+    pub id: String,
+    /// Sign-in name.
+    pub user_principal_name: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Groups the user is a member of, by id or display name.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Permissions of an app on one resource API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourcePermissions {
+    /// The resource's appId, or `graph` / `partnerCenter` as shorthands.
+    pub resource: String,
+    /// Permission names (delegated scopes or application roles).
+    pub permissions: Vec<String>,
+}
+
+/// A refresh token a partner user holds for an app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshTokenFixture {
+    /// The user's UPN.
+    pub user: String,
+    /// The token value.
+    pub token: String,
+}
+
+/// A partner app registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppFixture {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Valid client secrets.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Delegated permissions the registration declares (the `scp` of app+user tokens).
+    #[serde(default)]
+    pub delegated_permissions: Vec<ResourcePermissions>,
+    /// Application permissions granted in the partner tenant itself (app-only tokens there).
+    #[serde(default)]
+    pub partner_app_roles: Vec<ResourcePermissions>,
+    /// Refresh tokens partner users hold for this app.
+    #[serde(default)]
+    pub refresh_tokens: Vec<RefreshTokenFixture>,
+}
+
+/// A customer tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerFixture {
+    /// Tenant id (GUID).
+    pub tenant_id: String,
+    /// Display name (company name).
+    pub display_name: String,
+    /// Primary (default) domain.
+    pub primary_domain: String,
+    /// appIds of first-party service principals present in the tenant.
+    #[serde(default)]
+    pub service_principals: Vec<String>,
+    /// Partner apps consented in the tenant.
+    #[serde(default)]
+    pub consents: Vec<ConsentFixture>,
+    /// Subscribed SKUs.
+    #[serde(default)]
+    pub skus: Vec<SkuFixture>,
+    /// Users: a list, or `{generate: N, seed: S}`.
+    #[serde(default)]
+    pub users: UsersFixture,
+}
+
+/// A partner app consented in a customer tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentFixture {
+    /// The partner app's client id.
+    pub app_id: String,
+    /// Application permissions (app roles) granted, per resource.
+    #[serde(default)]
+    pub app_roles: Vec<ResourcePermissions>,
+    /// Delegated permissions granted tenant-wide, per resource.
+    #[serde(default)]
+    pub delegated: Vec<ResourcePermissions>,
+}
+
+/// A subscribed SKU.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkuFixture {
+    /// SKU id (GUID).
+    pub sku_id: String,
+    /// Part number, e.g. `SPE_E3`.
+    pub sku_part_number: String,
+    /// Purchased (enabled) units.
+    pub enabled: i32,
+    /// Service plan names the SKU contains (ids are derived).
+    #[serde(default)]
+    pub service_plans: Vec<String>,
+    /// Share of generated users holding this SKU, 0..=1 (ignored for listed users).
+    #[serde(default)]
+    pub generated_share: f64,
+}
+
+/// Users of a customer tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UsersFixture {
+    /// Explicit users: Graph user objects (`id` is derived from the UPN when absent).
+    Listed(Vec<Map<String, Value>>),
+    /// Users computed on demand from (seed, index).
+    Generated {
+        /// Number of users.
+        generate: u64,
+        /// Seed of the generator.
+        seed: u64,
+    },
+}
+
+impl Default for UsersFixture {
+    fn default() -> Self {
+        UsersFixture::Listed(Vec::new())
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::builtin()
+    }
+}
+
+/// SKU ids used by the built-in fixture (real Microsoft SKU ids).
+pub mod skus {
+    /// Microsoft 365 E3 (`SPE_E3`).
+    pub const SPE_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+    /// Office 365 E1 (`STANDARDPACK`).
+    pub const STANDARDPACK: &str = "18181a46-0d4e-45cd-891e-60aabd171b4e";
+    /// Microsoft Entra ID P1 (`AAD_PREMIUM`).
+    pub const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+}
+
+impl Fixture {
+    /// Reads a fixture from YAML text.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Fixture> {
+        let fixture: Fixture = serde_yaml::from_str(text)?;
+        fixture.check()?;
+        Ok(fixture)
+    }
+
+    /// Reads a fixture from a YAML file.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Fixture> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read fixture {}: {e}", path.display()))?;
+        Fixture::from_yaml(&text).map_err(|e| anyhow::anyhow!("fixture {}: {e}", path.display()))
+    }
+
+    /// Checks cross-references (groups of users, users of refresh tokens, unique tenant ids).
+    pub fn check(&self) -> anyhow::Result<()> {
+        let p = &self.partner;
+        for user in &p.users {
+            for g in &user.groups {
+                anyhow::ensure!(
+                    p.groups.iter().any(|x| &x.id == g || &x.display_name == g),
+                    "user {} is in unknown group {g}",
+                    user.user_principal_name
+                );
+            }
+        }
+        for app in &self.apps {
+            for rt in &app.refresh_tokens {
+                anyhow::ensure!(
+                    p.users
+                        .iter()
+                        .any(|u| u.user_principal_name.eq_ignore_ascii_case(&rt.user)),
+                    "refresh token of app {} names unknown partner user {}",
+                    app.client_id,
+                    rt.user
+                );
+            }
+        }
+        let mut ids: Vec<&str> = self
+            .customers
+            .iter()
+            .map(|c| c.tenant_id.as_str())
+            .collect();
+        ids.push(&p.tenant_id);
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        anyhow::ensure!(ids.len() == n, "tenant ids must be unique");
+        Ok(())
+    }
+
+    /// The built-in world of [`super::defaults`].
+    pub fn builtin() -> Fixture {
+        Fixture {
+            partner: builtin_partner(),
+            apps: vec![builtin_app()],
+            customers: vec![contoso(), fabrikam(), northwind()],
+        }
+    }
+}
+
+fn perms(resource: &str, names: &[&str]) -> ResourcePermissions {
+    ResourcePermissions {
+        resource: resource.to_string(),
+        permissions: names.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn builtin_partner() -> PartnerFixture {
+    let group = |id: &str, name: &str| GroupFixture {
+        id: id.into(),
+        display_name: name.into(),
+    };
+    let user = |id: &str, upn: &str, name: &str, groups: &[&str]| PartnerUserFixture {
+        id: id.into(),
+        user_principal_name: upn.into(),
+        display_name: name.into(),
+        groups: groups.iter().map(|s| s.to_string()).collect(),
+    };
+    PartnerFixture {
+        tenant_id: d::PARTNER_TENANT_ID.into(),
+        display_name: "Sandbox Partner".into(),
+        domain: d::PARTNER_DOMAIN.into(),
+        groups: vec![
+            group(d::ADMIN_AGENTS_GROUP_ID, "AdminAgents"),
+            group(d::HELPDESK_GROUP_ID, "Helpdesk"),
+            group(d::APP_ADMINS_GROUP_ID, "App Admins"),
+        ],
+        users: vec![
+            user(
+                d::PARTNER_ADMIN_OID,
+                d::PARTNER_ADMIN_UPN,
+                "Partner Admin",
+                &[
+                    d::ADMIN_AGENTS_GROUP_ID,
+                    d::HELPDESK_GROUP_ID,
+                    d::APP_ADMINS_GROUP_ID,
+                ],
+            ),
+            user(
+                "592bafbc-a1be-491a-abe8-b4e45343e1d9",
+                d::PARTNER_SUPPORT_UPN,
+                "Support Agent",
+                &[d::HELPDESK_GROUP_ID],
+            ),
+        ],
+    }
+}
+
+fn builtin_app() -> AppFixture {
+    AppFixture {
+        client_id: d::PARTNER_CLIENT_ID.into(),
+        display_name: "GDAP Operator (sandbox)".into(),
+        secrets: vec![d::PARTNER_CLIENT_SECRET.into()],
+        delegated_permissions: vec![
+            perms(
+                "graph",
+                &[
+                    "DelegatedAdminRelationship.ReadWrite.All",
+                    "Directory.Read.All",
+                    "Application.ReadWrite.All",
+                    "AppRoleAssignment.ReadWrite.All",
+                    "DelegatedPermissionGrant.ReadWrite.All",
+                    "User.Read",
+                ],
+            ),
+            perms("partnerCenter", &["user_impersonation"]),
+        ],
+        partner_app_roles: vec![],
+        refresh_tokens: vec![
+            RefreshTokenFixture {
+                user: d::PARTNER_ADMIN_UPN.into(),
+                token: d::PARTNER_REFRESH_TOKEN.into(),
+            },
+            RefreshTokenFixture {
+                user: d::PARTNER_SUPPORT_UPN.into(),
+                token: d::PARTNER_SUPPORT_REFRESH_TOKEN.into(),
+            },
+        ],
+    }
+}
+
+fn reader_consent() -> ConsentFixture {
+    ConsentFixture {
+        app_id: d::PARTNER_CLIENT_ID.into(),
+        app_roles: vec![perms(
+            "graph",
+            &["User.Read.All", "LicenseAssignment.Read.All"],
+        )],
+        delegated: vec![],
+    }
+}
+
+fn sku(id: &str, part: &str, enabled: i32, plans: &[&str], share: f64) -> SkuFixture {
+    SkuFixture {
+        sku_id: id.into(),
+        sku_part_number: part.into(),
+        enabled,
+        service_plans: plans.iter().map(|s| s.to_string()).collect(),
+        generated_share: share,
+    }
+}
+
+fn licensed_service_principals() -> Vec<String> {
+    [
+        apps::MICROSOFT_GRAPH,
+        apps::AZURE_AD_GRAPH,
+        apps::OFFICE365_MANAGEMENT,
+        apps::EXCHANGE_ONLINE,
+        apps::PARTNER_CENTER,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn contoso() -> CustomerFixture {
+    const FIRST: [&str; 25] = [
+        "Adele",
+        "Alex",
+        "Allan",
+        "Bianca",
+        "Brian",
+        "Cameron",
+        "Christie",
+        "Debra",
+        "Delia",
+        "Diego",
+        "Emily",
+        "Enrico",
+        "Gerhart",
+        "Grady",
+        "Henrietta",
+        "Irvin",
+        "Isaiah",
+        "Johanna",
+        "Joni",
+        "Lee",
+        "Lidia",
+        "Lynne",
+        "Megan",
+        "Miriam",
+        "Nestor",
+    ];
+    const LAST: [&str; 25] = [
+        "Vance",
+        "Wilber",
+        "Deyoung",
+        "Pila",
+        "Johnson",
+        "White",
+        "Cline",
+        "Berger",
+        "Dunbar",
+        "Siciliani",
+        "Braun",
+        "Rossi",
+        "Mueller",
+        "Archie",
+        "Wilkins",
+        "Sayers",
+        "Galvan",
+        "Lauer",
+        "Sherman",
+        "Gu",
+        "Holloway",
+        "Robbins",
+        "Bowen",
+        "Graham",
+        "Wilke",
+    ];
+    let users = (0..d::CONTOSO_USER_COUNT)
+        .map(|i| {
+            let upn = format!("{}.{}@{}", FIRST[i], LAST[i], d::CONTOSO_DOMAIN).to_lowercase();
+            const DEPARTMENTS: [&str; 5] = ["Sales", "Finance", "IT", "Operations", "Legal"];
+            let licences = if i % 5 == 4 {
+                json!([])
+            } else {
+                json!([{"skuId": skus::SPE_E3, "disabledPlans": []}])
+            };
+            let user = json!({
+                "displayName": format!("{} {}", FIRST[i], LAST[i]),
+                "givenName": FIRST[i], "surname": LAST[i],
+                "userPrincipalName": upn, "mail": upn,
+                "jobTitle": if i == 0 { "IT Director" } else { "Analyst" },
+                "department": DEPARTMENTS[i % 5],
+                "companyName": "Contoso Ltd", "city": "Seattle", "state": "WA",
+                "country": "United States", "postalCode": "98101",
+                "streetAddress": format!("{} Pine Street", 100 + i),
+                "usageLocation": "US", "preferredLanguage": "en-US",
+                "officeLocation": format!("{}/{}", 1 + i / 10, 100 + i),
+                "userType": if i == 24 { "Guest" } else { "Member" },
+                "accountEnabled": i != 23,
+                "assignedLicenses": licences,
+            });
+            match user {
+                Value::Object(m) => m,
+                _ => unreachable!("json! object"),
+            }
+        })
+        .collect();
+    CustomerFixture {
+        tenant_id: d::CONTOSO_TENANT_ID.into(),
+        display_name: "Contoso Ltd".into(),
+        primary_domain: d::CONTOSO_DOMAIN.into(),
+        service_principals: licensed_service_principals(),
+        consents: vec![reader_consent()],
+        skus: vec![
+            sku(
+                skus::SPE_E3,
+                "SPE_E3",
+                25,
+                &["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE", "TEAMS1"],
+                0.0,
+            ),
+            sku(skus::AAD_PREMIUM, "AAD_PREMIUM", 10, &["AAD_PREMIUM"], 0.0),
+        ],
+        users: UsersFixture::Listed(users),
+    }
+}
+
+fn fabrikam() -> CustomerFixture {
+    CustomerFixture {
+        tenant_id: d::FABRIKAM_TENANT_ID.into(),
+        display_name: "Fabrikam Inc".into(),
+        primary_domain: d::FABRIKAM_DOMAIN.into(),
+        service_principals: vec![apps::MICROSOFT_GRAPH.into(), apps::AZURE_AD_GRAPH.into()],
+        consents: vec![],
+        skus: vec![],
+        users: UsersFixture::Listed(vec![]),
+    }
+}
+
+fn northwind() -> CustomerFixture {
+    CustomerFixture {
+        tenant_id: d::NORTHWIND_TENANT_ID.into(),
+        display_name: "Northwind Traders".into(),
+        primary_domain: d::NORTHWIND_DOMAIN.into(),
+        service_principals: licensed_service_principals(),
+        consents: vec![reader_consent()],
+        skus: vec![
+            sku(
+                skus::SPE_E3,
+                "SPE_E3",
+                80_000,
+                &["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE", "TEAMS1"],
+                0.7,
+            ),
+            sku(
+                skus::STANDARDPACK,
+                "STANDARDPACK",
+                20_000,
+                &["EXCHANGE_S_STANDARD", "TEAMS1"],
+                0.15,
+            ),
+            sku(
+                skus::AAD_PREMIUM,
+                "AAD_PREMIUM",
+                50_000,
+                &["AAD_PREMIUM"],
+                0.3,
+            ),
+        ],
+        users: UsersFixture::Generated {
+            generate: d::NORTHWIND_USER_COUNT,
+            seed: d::NORTHWIND_SEED,
+        },
+    }
+}

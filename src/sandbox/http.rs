@@ -1,0 +1,254 @@
+//! HTTP plumbing shared by all endpoint modules: the router, the error envelopes of Graph and
+//! Partner Center, the request's own base URL, and the middleware that injects faults and logs
+//! Microsoft-API calls.
+//!
+//! Contract: every Graph error is `{"error":{"code","message","innerError":{...}}}`; every
+//! Partner Center error is `{"code","description","data","source"}`. [`Base`] is
+//! `{scheme}://{Host header}`, so links point back at whatever address the client used.
+
+use super::context::Shared;
+use super::faults::LogEntry;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The shared state handle handlers receive.
+pub type Ctx = State<Arc<Shared>>;
+
+/// Builds the complete router.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .merge(super::token::routes())
+        .merge(super::gdap::routes())
+        .merge(super::directory::routes())
+        .merge(super::partner_center::routes())
+        .merge(super::control::routes())
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(shared.clone(), observe))
+        .with_state(shared)
+}
+
+async fn fallback(req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/v1/") {
+        return PcError::new(404, "NotFound", "The requested resource was not found.")
+            .into_response();
+    }
+    let segment = path.rsplit('/').next().unwrap_or_default().to_string();
+    graph_error(
+        400,
+        "BadRequest",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
+    .into_response()
+}
+
+/// Injects faults into Microsoft-API calls and logs them; control-API calls pass untouched.
+async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/_sandbox") {
+        return next.run(req).await;
+    }
+    let method = req.method().to_string();
+    let time = shared.now();
+    let decision = shared.lock(&shared.faults).decide(&path);
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    let response = match decision.fail {
+        Some((status, retry_after)) => fault_response(&path, status, retry_after),
+        None => next.run(req).await,
+    };
+    let status = response.status().as_u16();
+    shared.lock(&shared.log).push(LogEntry {
+        method: method.clone(),
+        path,
+        status,
+        time,
+    });
+    if method != "GET" && response.status().is_success() {
+        shared.persist();
+    }
+    response
+}
+
+fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response {
+    let mut response = if path.contains("/oauth2/") {
+        let code = if status == 429 { 50196 } else { 90033 };
+        super::token::entra_error(
+            status,
+            "temporarily_unavailable",
+            code,
+            "The service is temporarily unavailable (injected fault).",
+        )
+        .into_response()
+    } else if status == 429 {
+        graph_error(429, "TooManyRequests", "Please retry again later.").into_response()
+    } else {
+        graph_error(
+            status,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable (injected fault).",
+        )
+        .into_response()
+    };
+    if let Some(seconds) = retry_after {
+        set_header(
+            response.headers_mut(),
+            header::RETRY_AFTER,
+            &format_seconds(seconds),
+        );
+    }
+    response
+}
+
+/// Formats seconds for `Retry-After`: an integer when whole, else up to three decimals.
+pub fn format_seconds(seconds: f64) -> String {
+    if seconds.fract() == 0.0 {
+        format!("{}", seconds as u64)
+    } else {
+        format!("{seconds:.3}")
+    }
+}
+
+/// Sets a header, ignoring values that are not valid header text.
+pub fn set_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// A Graph error response.
+#[derive(Debug)]
+pub struct GraphError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `error.code`.
+    pub code: String,
+    /// `error.message`.
+    pub message: String,
+    /// Extra headers (e.g. `Retry-After`).
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+/// Builds a Graph error.
+pub fn graph_error(status: u16, code: &str, message: &str) -> GraphError {
+    GraphError {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        code: code.to_string(),
+        message: message.to_string(),
+        headers: Vec::new(),
+    }
+}
+
+/// Graph's `400 badRequest`.
+pub fn bad_request(message: &str) -> GraphError {
+    graph_error(400, "badRequest", message)
+}
+
+/// Graph's `404 itemNotFound` naming what was not found.
+pub fn not_found(what: &str, id: &str) -> GraphError {
+    graph_error(
+        404,
+        "itemNotFound",
+        &format!("The requested {what} '{id}' was not found."),
+    )
+}
+
+impl GraphError {
+    /// Adds a header.
+    pub fn with_header(mut self, name: HeaderName, value: String) -> GraphError {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let now = chrono::Utc::now();
+        let body = json!({"error": {"code": self.code, "message": self.message, "innerError": {
+            "date": now.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "request-id": uuid::Uuid::new_v4().to_string(),
+            "client-request-id": uuid::Uuid::new_v4().to_string(),
+        }}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        for (name, value) in self.headers {
+            set_header(response.headers_mut(), name, &value);
+        }
+        response
+    }
+}
+
+/// A Partner Center error response.
+#[derive(Debug)]
+pub struct PcError {
+    status: StatusCode,
+    code: String,
+    description: String,
+}
+
+impl PcError {
+    /// Builds a Partner Center error.
+    pub fn new(status: u16, code: &str, description: &str) -> PcError {
+        PcError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code: code.to_string(),
+            description: description.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for PcError {
+    fn into_response(self) -> Response {
+        let body = json!({"code": self.code, "description": self.description, "data": [], "source": "PartnerFD"});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            set_header(
+                response.headers_mut(),
+                header::WWW_AUTHENTICATE,
+                "OAuth realm=urn:cpsvc:cpid:sandbox",
+            );
+        }
+        response
+    }
+}
+
+/// `{scheme}://{host}` of the current request.
+#[derive(Debug, Clone)]
+pub struct Base(pub String);
+
+impl FromRequestParts<Arc<Shared>> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| "localhost".to_string());
+        Ok(Base(format!("{}://{host}", shared.scheme)))
+    }
+}
+
+/// A JSON response with status and optional `Location`.
+pub fn json_response(status: u16, body: Value, location: Option<String>) -> Response {
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        axum::Json(body),
+    )
+        .into_response();
+    if let Some(location) = location {
+        set_header(response.headers_mut(), header::LOCATION, &location);
+    }
+    response
+}

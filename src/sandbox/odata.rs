@@ -1,0 +1,244 @@
+//! OData query options: parsing `$select`, `$top`, `$filter`, `$skiptoken`, and opaque page
+//! tokens.
+//!
+//! Contract: [`Query::parse`] accepts the raw query string (option names case-insensitive, with
+//! or without `$`). Page tokens are base64url-encoded JSON chosen by each endpoint; clients must
+//! treat them as opaque. [`Filter`] understands the small `$filter` language the sandbox needs:
+//! `prop eq 'value'` clauses (property paths with `/`) joined by `and`/`or` (no mixing, no
+//! parentheses), and `prop in ('a','b')`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Parsed query options.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses a raw query string.
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default())
+            .unwrap_or_default();
+        Query { pairs }
+    }
+
+    /// The value of an option (`name` without `$`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `$select` as a list of property names.
+    pub fn select(&self) -> Option<Vec<String>> {
+        self.get("select").map(|s| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+    }
+
+    /// `$top` parsed (Err when not a number).
+    pub fn top(&self) -> Result<Option<i64>, String> {
+        self.get("top")
+            .map(|t| t.trim().parse::<i64>().map_err(|_| t.to_string()))
+            .transpose()
+    }
+
+    /// `$skiptoken`.
+    pub fn skiptoken(&self) -> Option<&str> {
+        self.get("skiptoken")
+    }
+
+    /// Whether `$count=true`.
+    pub fn count(&self) -> bool {
+        self.get("count")
+            .is_some_and(|c| c.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// Encodes a page token.
+pub fn encode_token<T: Serialize>(token: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default())
+}
+
+/// Decodes a page token.
+pub fn decode_token<T: DeserializeOwned>(token: &str) -> Option<T> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.trim()).ok()?).ok()
+}
+
+/// A link with query options, percent-encoded.
+pub fn link(base: &str, path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return format!("{base}{path}");
+    }
+    format!(
+        "{base}{path}?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
+/// Keeps only selected properties (plus `id` and annotations); identity when no `$select`.
+pub fn project(object: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
+    let Some(select) = select else { return object };
+    object
+        .into_iter()
+        .filter(|(k, _)| {
+            k == "id" || k.starts_with('@') || select.iter().any(|s| s.eq_ignore_ascii_case(k))
+        })
+        .collect()
+}
+
+/// A parsed `$filter`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    any: bool,
+    clauses: Vec<(String, Vec<String>)>,
+}
+
+impl Filter {
+    /// Parses a filter expression; Err carries a message for Graph's `400`.
+    pub fn parse(text: &str) -> Result<Filter, String> {
+        let lower = text.to_ascii_lowercase();
+        let (any, parts): (bool, Vec<&str>) = if lower.contains(" or ") {
+            (true, split_ci(text, " or "))
+        } else {
+            (false, split_ci(text, " and "))
+        };
+        let clauses = parts
+            .into_iter()
+            .map(clause)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter { any, clauses })
+    }
+
+    /// Evaluates the filter against a JSON object.
+    pub fn matches(&self, object: &Value) -> bool {
+        let test = |(path, values): &(String, Vec<String>)| {
+            let mut v = object;
+            for seg in path.split('/') {
+                v = v.get(seg).unwrap_or(&Value::Null);
+            }
+            let actual = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => return false,
+                other => other.to_string(),
+            };
+            values.iter().any(|x| x.eq_ignore_ascii_case(&actual))
+        };
+        if self.any {
+            self.clauses.iter().any(test)
+        } else {
+            self.clauses.iter().all(test)
+        }
+    }
+
+    /// The values a property is compared with, if the filter is a single clause on it.
+    pub fn values_of(&self, property: &str) -> Option<&[String]> {
+        self.clauses
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(property))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+fn split_ci<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(i) = lower[start..].find(sep) {
+        out.push(&text[start..start + i]);
+        start += i + sep.len();
+    }
+    out.push(&text[start..]);
+    out
+}
+
+fn unquote(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if let Some(inner) = v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        return Ok(inner.replace("''", "'"));
+    }
+    if v.parse::<f64>().is_ok() || v == "true" || v == "false" {
+        return Ok(v.to_string());
+    }
+    Err(format!("Invalid filter literal {v}."))
+}
+
+fn clause(text: &str) -> Result<(String, Vec<String>), String> {
+    let t = text.trim().trim_start_matches('(').trim_end_matches(')');
+    let lower = t.to_ascii_lowercase();
+    if let Some(i) = lower.find(" eq ") {
+        return Ok((t[..i].trim().to_string(), vec![unquote(&t[i + 4..])?]));
+    }
+    if let Some(i) = lower.find(" in ") {
+        let list = t[i + 4..]
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')');
+        let values = list
+            .split(',')
+            .map(unquote)
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok((t[..i].trim().to_string(), values));
+    }
+    Err(format!(
+        "Invalid filter clause: '{}'. Only 'eq' and 'in' comparisons are supported.",
+        text.trim()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_match_paths_and_combinations() {
+        let rel = json!({"status": "active", "customer": {"tenantId": "T1"}});
+        assert!(
+            Filter::parse("customer/tenantId eq 't1'")
+                .unwrap()
+                .matches(&rel)
+        );
+        assert!(
+            Filter::parse("status eq 'active' and customer/tenantId eq 'T1'")
+                .unwrap()
+                .matches(&rel)
+        );
+        assert!(
+            !Filter::parse("status eq 'created' and customer/tenantId eq 'T1'")
+                .unwrap()
+                .matches(&rel)
+        );
+        assert!(
+            Filter::parse("status eq 'created' or status eq 'active'")
+                .unwrap()
+                .matches(&rel)
+        );
+        assert!(
+            Filter::parse("status in ('created','active')")
+                .unwrap()
+                .matches(&rel)
+        );
+        assert!(Filter::parse("startswith(displayName,'a')").is_err());
+    }
+
+    #[test]
+    fn query_options_are_case_insensitive_and_tokens_round_trip() {
+        let q = Query::parse(Some("%24top=5&$select=id,displayName&$SkipToken=abc"));
+        assert_eq!(q.top(), Ok(Some(5)));
+        assert_eq!(q.select().unwrap(), vec!["id", "displayName"]);
+        assert_eq!(q.skiptoken(), Some("abc"));
+        let t: (u64, String) = decode_token(&encode_token(&(7u64, "x".to_string()))).unwrap();
+        assert_eq!(t, (7, "x".into()));
+    }
+}

@@ -1,0 +1,925 @@
+//! Login: the Entra v2.0 token endpoint, OpenID discovery and JWKS, and the access-token checks
+//! every Graph and Partner Center handler runs.
+//!
+//! Contract:
+//! - `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused with
+//!   AADSTS7000229 unless the app has a service principal in that tenant) and `refresh_token`
+//!   (partner user; the presented refresh token is redeemed and a new one returned; reuse,
+//!   inactivity beyond 90 days and session revocation fail with `invalid_grant`). Errors use
+//!   Entra's JSON shape with `error`, `error_description` starting `AADSTSnnn:`, `error_codes`.
+//! - Access tokens are RS256 JWTs signed with a fixed sandbox key (published in the JWKS); claims
+//!   `aud` (resource URI), `iss`, `tid`, `appid`, `azp`, `oid`, `idtyp`, `scp` (delegated, space
+//!   separated) or `roles` (app-only), `iat`, `nbf`, `exp`.
+//! - [`authenticate`] verifies signature, expiry and audience, and charges the throttle budget.
+
+use super::context::Shared;
+use super::defaults::resources;
+use super::http::{Base, Ctx, GraphError, PcError, graph_error};
+use super::state::World;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{Duration, Utc};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const SIGNING_KEY_PEM: &str = include_str!("signing-key.pem");
+/// Key id of the signing key in the JWKS.
+pub const KEY_ID: &str = "sandbox-signing-key-1";
+/// Refresh tokens expire after this much inactivity (AADSTS700082).
+pub const REFRESH_TOKEN_DAYS: i64 = 90;
+
+/// The token signing key.
+pub struct Keys {
+    pair: RsaKeyPair,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl Keys {
+    /// Loads the embedded sandbox key (a fixed test key: the sandbox is not a security boundary).
+    pub fn load() -> anyhow::Result<Keys> {
+        let b64: String = SIGNING_KEY_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(b64)?;
+        let pair = RsaKeyPair::from_pkcs8(&der)
+            .map_err(|e| anyhow::anyhow!("sandbox signing key: {e}"))?;
+        let public: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+        Ok(Keys {
+            n: public.n,
+            e: public.e,
+            pair,
+        })
+    }
+
+    /// Signs claims into a compact JWT.
+    pub fn sign(&self, claims: &Value) -> String {
+        let header = json!({"typ": "JWT", "alg": "RS256", "kid": KEY_ID, "x5t": KEY_ID});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut sig = vec![0u8; self.pair.public().modulus_len()];
+        // Signing with a valid key into a buffer of the modulus length cannot fail.
+        let _ = self.pair.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        );
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    /// Verifies a JWT's signature and returns its claims.
+    pub fn verify(&self, jwt: &str) -> Option<Claims> {
+        let (input, sig) = jwt.rsplit_once('.')?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        let key = RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        };
+        key.verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
+            .ok()?;
+        let payload = input.split('.').nth(1)?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [{"kty": "RSA", "use": "sig", "kid": KEY_ID, "x5t": KEY_ID, "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(&self.n), "e": URL_SAFE_NO_PAD.encode(&self.e)}]})
+    }
+}
+
+/// Claims of a sandbox access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Audience (resource URI).
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Tenant the token is for.
+    pub tid: String,
+    /// Client app id.
+    pub appid: String,
+    /// Client app id (v2 name).
+    pub azp: String,
+    /// Object id: the user (delegated) or the client's service principal (app-only).
+    pub oid: String,
+    /// `user` or `app`.
+    pub idtyp: String,
+    /// User principal name (delegated only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// Delegated scopes, space separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    /// Application roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Token version.
+    pub ver: String,
+    /// Unique token id.
+    pub uti: String,
+}
+
+impl Claims {
+    /// Whether this is an app+user (delegated) token.
+    pub fn is_delegated(&self) -> bool {
+        self.idtyp == "user"
+    }
+
+    /// Whether the token carries one of these delegated scopes or app roles.
+    pub fn has_any(&self, permissions: &[&str]) -> bool {
+        let held: Vec<&str> = match (&self.scp, &self.roles) {
+            (Some(scp), _) => scp.split(' ').collect(),
+            (None, Some(roles)) => roles.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        permissions
+            .iter()
+            .any(|p| held.iter().any(|h| h.eq_ignore_ascii_case(p)))
+    }
+}
+
+/// Which API is checking a token (decides audience and error shape).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Api {
+    /// Microsoft Graph.
+    Graph,
+    /// Partner Center.
+    PartnerCenter,
+}
+
+/// An authentication or authorisation failure, rendered in the API's own error shape.
+pub enum Denied {
+    /// Graph-shaped error.
+    Graph(GraphError),
+    /// Partner Center-shaped error.
+    Pc(PcError),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Graph(e) => e.into_response(),
+            Denied::Pc(e) => e.into_response(),
+        }
+    }
+}
+
+impl From<GraphError> for Denied {
+    fn from(e: GraphError) -> Self {
+        Denied::Graph(e)
+    }
+}
+
+impl From<PcError> for Denied {
+    fn from(e: PcError) -> Self {
+        Denied::Pc(e)
+    }
+}
+
+fn unauthenticated(api: Api, message: &str) -> Denied {
+    match api {
+        Api::Graph => graph_error(401, "InvalidAuthenticationToken", message).into(),
+        Api::PartnerCenter => PcError::new(401, "Unauthorized", message).into(),
+    }
+}
+
+/// Verifies the bearer token of a request for `api` and charges the throttle budget.
+pub fn authenticate(shared: &Shared, headers: &HeaderMap, api: Api) -> Result<Claims, Denied> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| unauthenticated(api, "Access token is empty."))?;
+    let claims = shared.keys.verify(bearer.trim()).ok_or_else(|| {
+        unauthenticated(
+            api,
+            "IDX14100: JWT is not well formed or its signature is invalid.",
+        )
+    })?;
+    let now = Utc::now().timestamp();
+    if claims.exp <= now {
+        return Err(unauthenticated(
+            api,
+            "Lifetime validation failed, the token is expired.",
+        ));
+    }
+    let audience = match api {
+        Api::Graph => resources::GRAPH,
+        Api::PartnerCenter => resources::PARTNER_CENTER,
+    };
+    if claims.aud.trim_end_matches('/') != audience {
+        return Err(unauthenticated(api, "Invalid audience."));
+    }
+    if let Some(retry) = shared
+        .lock(&shared.throttle)
+        .check(&claims.appid, &claims.tid)
+    {
+        let scope = format!(
+            "Tenant_Application/ReadWrite/{}/{}",
+            claims.appid, claims.tid
+        );
+        let err = graph_error(429, "TooManyRequests", "Please retry again later.")
+            .with_header(header::RETRY_AFTER, super::http::format_seconds(retry))
+            .with_header(
+                header::HeaderName::from_static("x-ms-throttle-scope"),
+                scope,
+            )
+            .with_header(
+                header::HeaderName::from_static("x-ms-throttle-information"),
+                "ResourceUnitLimitExceeded".into(),
+            );
+        return Err(err.into());
+    }
+    Ok(claims)
+}
+
+/// Routes of the login service.
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/{tenant}/.well-known/openid-configuration", get(discovery))
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+}
+
+async fn jwks(State(shared): Ctx) -> Response {
+    axum::Json(shared.keys.jwks()).into_response()
+}
+
+async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<String>) -> Response {
+    let tid = shared
+        .world()
+        .resolve_tenant(&tenant)
+        .unwrap_or(tenant.clone());
+    axum::Json(json!({
+        "issuer": format!("{base}/{tid}/v2.0"),
+        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "tid", "preferred_username", "ver"],
+        "request_uri_parameter_supported": false,
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }))
+    .into_response()
+}
+
+/// An Entra token error.
+pub struct EntraError {
+    status: u16,
+    error: String,
+    code: u32,
+    description: String,
+}
+
+/// Builds an Entra error (`error_description` starts with `AADSTS{code}:`).
+pub fn entra_error(status: u16, error: &str, code: u32, description: &str) -> EntraError {
+    EntraError {
+        status,
+        error: error.into(),
+        code,
+        description: description.into(),
+    }
+}
+
+impl IntoResponse for EntraError {
+    fn into_response(self) -> Response {
+        let now = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let trace = uuid::Uuid::new_v4().to_string();
+        let correlation = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{}: {}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {now}", self.code, self.description),
+            "error_codes": [self.code],
+            "timestamp": now,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+        });
+        (
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response()
+    }
+}
+
+/// The standard `error` string and HTTP status for an AADSTS code (used by token faults).
+pub fn classify_aadsts(code: u32) -> (u16, &'static str, &'static str) {
+    match code {
+        50076 | 50079 => (
+            400,
+            "interaction_required",
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+        ),
+        53003 => (
+            400,
+            "interaction_required",
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        ),
+        65001 => (
+            400,
+            "invalid_grant",
+            "The user or administrator has not consented to use the application.",
+        ),
+        700082 => (
+            400,
+            "invalid_grant",
+            "The refresh token has expired due to inactivity.",
+        ),
+        70008 => (
+            400,
+            "invalid_grant",
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        ),
+        50173 => (
+            400,
+            "invalid_grant",
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+        ),
+        70043 | 70044 => (
+            400,
+            "invalid_grant",
+            "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access.",
+        ),
+        50020 | 50034 | 90072 => (
+            400,
+            "invalid_grant",
+            "The user account does not exist in the tenant and cannot access the application.",
+        ),
+        7000215 => (401, "invalid_client", "Invalid client secret provided."),
+        7000222 => (
+            401,
+            "invalid_client",
+            "The provided client secret keys for app are expired.",
+        ),
+        700016 => (
+            400,
+            "unauthorized_client",
+            "Application was not found in the directory.",
+        ),
+        7000229 => (
+            400,
+            "unauthorized_client",
+            "The client application is missing service principal in the tenant.",
+        ),
+        500011 => (
+            400,
+            "invalid_resource",
+            "The resource principal was not found in the tenant.",
+        ),
+        650052 => (
+            400,
+            "invalid_client",
+            "The app needs access to a service that your organization has not subscribed to or enabled.",
+        ),
+        70011 => (
+            400,
+            "invalid_scope",
+            "The provided value for the input parameter 'scope' is not valid.",
+        ),
+        90002 => (400, "invalid_request", "Tenant not found."),
+        _ => (400, "invalid_request", "Injected error."),
+    }
+}
+
+/// The resource a token request's scopes name: (audience URI, resource appId).
+fn resource_of(scope: &str) -> Option<Result<(&'static str, &'static str), String>> {
+    let first = scope.split(' ').map(str::trim).find(|s| {
+        !s.is_empty() && !matches!(*s, "openid" | "profile" | "offline_access" | "email")
+    })?;
+    let lower = first.to_ascii_lowercase();
+    let graph = super::defaults::apps::MICROSOFT_GRAPH;
+    let pc = super::defaults::apps::PARTNER_CENTER;
+    Some(
+        if lower.starts_with("https://graph.microsoft.com/") || lower.starts_with(graph) {
+            Ok((resources::GRAPH, graph))
+        } else if lower.starts_with("https://api.partnercenter.microsoft.com/")
+            || lower.starts_with(pc)
+        {
+            Ok((resources::PARTNER_CENTER, pc))
+        } else {
+            Err(first.to_string())
+        },
+    )
+}
+
+fn client_secret(
+    form: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> (Option<String>, Option<String>) {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
+    match basic {
+        Some((id, secret)) => (Some(id), Some(secret)),
+        None => (
+            form.get("client_id").cloned(),
+            form.get("client_secret").cloned(),
+        ),
+    }
+}
+
+async fn token(
+    State(shared): Ctx,
+    Base(base): Base,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    match issue(&shared, &base, &tenant, &headers, &form) {
+        Ok(body) => {
+            let mut r = axum::Json(body).into_response();
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store, no-cache"),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn issue(
+    shared: &Shared,
+    base: &str,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Value, EntraError> {
+    let grant = form
+        .get("grant_type")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut world = shared.world();
+    let tid = world.resolve_tenant(tenant).ok_or_else(|| {
+        entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."))
+    })?;
+    if let Some(code) = shared.lock(&shared.token_faults).take(&tid, &grant) {
+        let (status, error, text) = classify_aadsts(code);
+        return Err(entra_error(status, error, code, text));
+    }
+    let (client_id, secret) = client_secret(form, headers);
+    let client_id = client_id.ok_or_else(|| {
+        entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        )
+    })?;
+    let Some(app) = world.apps.get(&client_id).cloned() else {
+        return Err(entra_error(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+            ),
+        ));
+    };
+    match secret {
+        None => {
+            return Err(entra_error(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ));
+        }
+        Some(s) if !app.secrets.contains(&s) => {
+            return Err(entra_error(
+                401,
+                "invalid_client",
+                7000215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    let (aud, resource_app) = match resource_of(&scope) {
+        None => {
+            return Err(entra_error(
+                400,
+                "invalid_request",
+                90014,
+                "The required field 'scope' is missing from the credential.",
+            ));
+        }
+        Some(Err(bad)) => {
+            return Err(entra_error(
+                400,
+                "invalid_resource",
+                500011,
+                &format!(
+                    "The resource principal named {bad} was not found in the tenant named {tid}."
+                ),
+            ));
+        }
+        Some(Ok(r)) => r,
+    };
+    let lifetime = shared.options.token_lifetime.as_secs() as i64;
+    let issuer = format!("{base}/{tid}/v2.0");
+    match grant.as_str() {
+        "client_credentials" => {
+            if !scope.split(' ').any(|s| s.ends_with("/.default")) {
+                return Err(entra_error(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    &format!(
+                        "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                    ),
+                ));
+            }
+            let (oid, roles) = app_only_grant(&world, &tid, &app.client_id, resource_app)?;
+            let claims = base_claims(aud, &issuer, &tid, &app.client_id, &oid, "app", lifetime);
+            let mut claims = serde_json::to_value(claims).unwrap_or_default();
+            claims["roles"] = json!(roles);
+            Ok(
+                json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+                      "access_token": shared.keys.sign(&claims)}),
+            )
+        }
+        "refresh_token" => {
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
+            let scp = app.delegated.get(resource_app).cloned().unwrap_or_default();
+            if scp.is_empty() {
+                return Err(entra_error(
+                    400,
+                    "invalid_grant",
+                    65001,
+                    &format!(
+                        "The user or administrator has not consented to use the application with ID '{client_id}'."
+                    ),
+                ));
+            }
+            let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
+            world.refresh_tokens.insert(
+                new_rt.clone(),
+                super::state::RefreshToken {
+                    user_id: user_id.clone(),
+                    client_id: app.client_id.clone(),
+                    issued_at: Utc::now(),
+                    redeemed_at: None,
+                },
+            );
+            let user = world.partner_user(&user_id).cloned();
+            drop(world);
+            shared.persist();
+            let upn = user
+                .as_ref()
+                .map(|u| u.user_principal_name.clone())
+                .unwrap_or_default();
+            let name = user
+                .as_ref()
+                .map(|u| u.display_name.clone())
+                .unwrap_or_default();
+            let mut claims = serde_json::to_value(base_claims(
+                aud,
+                &issuer,
+                &tid,
+                &app.client_id,
+                &user_id,
+                "user",
+                lifetime,
+            ))
+            .unwrap_or_default();
+            claims["upn"] = json!(upn);
+            claims["scp"] = json!(scp.join(" "));
+            let mut body = json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+                "scope": scp.iter().map(|s| format!("{aud}/{s}")).collect::<Vec<_>>().join(" "),
+                "access_token": shared.keys.sign(&claims), "refresh_token": new_rt});
+            if scope.split(' ').any(|s| s == "openid") {
+                body["id_token"] = json!(id_token(
+                    shared,
+                    &issuer,
+                    &tid,
+                    &app.client_id,
+                    &user_id,
+                    &upn,
+                    &name,
+                    lifetime
+                ));
+            }
+            if form.get("client_info").is_some_and(|v| v == "1") {
+                body["client_info"] =
+                    json!(URL_SAFE_NO_PAD.encode(json!({"uid": user_id, "utid": tid}).to_string()));
+            }
+            Ok(body)
+        }
+        "" => Err(entra_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        )),
+        other => Err(entra_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        )),
+    }
+}
+
+fn base_claims(
+    aud: &str,
+    iss: &str,
+    tid: &str,
+    appid: &str,
+    oid: &str,
+    idtyp: &str,
+    lifetime: i64,
+) -> Claims {
+    let now = Utc::now().timestamp();
+    Claims {
+        aud: aud.into(),
+        iss: iss.into(),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        tid: tid.into(),
+        appid: appid.into(),
+        azp: appid.into(),
+        oid: oid.into(),
+        idtyp: idtyp.into(),
+        upn: None,
+        scp: None,
+        roles: None,
+        ver: "1.0".into(),
+        uti: uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn id_token(
+    shared: &Shared,
+    iss: &str,
+    tid: &str,
+    client: &str,
+    oid: &str,
+    upn: &str,
+    name: &str,
+    lifetime: i64,
+) -> String {
+    let now = Utc::now().timestamp();
+    shared.keys.sign(
+        &json!({"aud": client, "iss": iss, "iat": now, "nbf": now, "exp": now + lifetime,
+        "name": name, "oid": oid, "preferred_username": upn, "sub": oid, "tid": tid, "ver": "2.0"}),
+    )
+}
+
+/// The service principal id and app roles of an app-only token in a tenant.
+fn app_only_grant(
+    world: &World,
+    tid: &str,
+    client: &str,
+    resource_app: &str,
+) -> Result<(String, Vec<String>), EntraError> {
+    if tid == world.partner.tenant_id {
+        let roles = world
+            .apps
+            .get(client)
+            .and_then(|a| a.partner_app_roles.get(resource_app))
+            .cloned()
+            .unwrap_or_default();
+        return Ok((
+            super::state::derived_id(&format!("partner-sp/{client}")),
+            roles,
+        ));
+    }
+    let tenant = world
+        .tenants
+        .get(tid)
+        .ok_or_else(|| entra_error(400, "invalid_request", 90002, "Tenant not found."))?;
+    let sp = tenant.service_principal(client).ok_or_else(|| {
+        entra_error(
+            400,
+            "unauthorized_client",
+            7000229,
+            &format!(
+                "The client application {client} is missing service principal in the tenant {tid}."
+            ),
+        )
+    })?;
+    if tenant.service_principal(resource_app).is_none() {
+        return Err(entra_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource_app} was not found in the tenant named {}.",
+                tenant.display_name
+            ),
+        ));
+    }
+    Ok((
+        sp.id.clone(),
+        tenant.granted_app_roles(client, resource_app),
+    ))
+}
+
+/// Redeems a refresh token; returns the user's object id.
+fn redeem(
+    world: &mut World,
+    presented: &str,
+    client: &str,
+    tid: &str,
+) -> Result<String, EntraError> {
+    let now = Utc::now();
+    let rt = world
+        .refresh_tokens
+        .get(presented)
+        .cloned()
+        .ok_or_else(|| {
+            entra_error(
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. Request is malformed or invalid.",
+            )
+        })?;
+    if rt.client_id != client {
+        return Err(entra_error(
+            400,
+            "invalid_grant",
+            70000,
+            "Provided grant is invalid or malformed: the refresh token was issued to a different client.",
+        ));
+    }
+    if rt.redeemed_at.is_some() {
+        return Err(entra_error(
+            400,
+            "invalid_grant",
+            70000,
+            "Provided grant is invalid or malformed: the refresh token has already been redeemed (the sandbox rotates refresh tokens on every use).",
+        ));
+    }
+    if now - rt.issued_at > Duration::days(REFRESH_TOKEN_DAYS) {
+        return Err(entra_error(
+            400,
+            "invalid_grant",
+            700082,
+            &format!(
+                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {} days.",
+                rt.issued_at.to_rfc3339(),
+                REFRESH_TOKEN_DAYS
+            ),
+        ));
+    }
+    let user = world.partner_user(&rt.user_id).cloned().ok_or_else(|| {
+        entra_error(
+            400,
+            "invalid_grant",
+            50034,
+            "The user account does not exist in the directory.",
+        )
+    })?;
+    if user
+        .sessions_revoked_at
+        .is_some_and(|at| at >= rt.issued_at)
+    {
+        return Err(entra_error(
+            400,
+            "invalid_grant",
+            50173,
+            &format!(
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
+                rt.issued_at.to_rfc3339(),
+                user.sessions_revoked_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    if tid != world.partner.tenant_id && world.gdap_roles(&user.id, tid).is_empty() {
+        return Err(entra_error(
+            400,
+            "invalid_grant",
+            50020,
+            &format!(
+                "User account '{}' from identity provider 'https://sts.windows.net/{}/' does not exist in tenant '{tid}' and cannot access the application '{client}' in that tenant (no active GDAP access).",
+                user.user_principal_name, world.partner.tenant_id
+            ),
+        ));
+    }
+    if let Some(rt) = world.refresh_tokens.get_mut(presented) {
+        rt.redeemed_at = Some(now);
+    }
+    Ok(user.id)
+}
+
+impl World {
+    /// Resolves a tenant id or domain (partner or customer) to a tenant id.
+    pub fn resolve_tenant(&self, tenant: &str) -> Option<String> {
+        let t = tenant.to_ascii_lowercase();
+        if t == self.partner.tenant_id || t == self.partner.domain.to_ascii_lowercase() {
+            return Some(self.partner.tenant_id.clone());
+        }
+        self.tenants
+            .values()
+            .find(|c| c.id == t || c.primary_domain.eq_ignore_ascii_case(&t))
+            .map(|c| c.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_tokens_verify_and_tampered_ones_do_not() {
+        let keys = Keys::load().unwrap();
+        let claims = base_claims(
+            "https://graph.microsoft.com",
+            "iss",
+            "t",
+            "a",
+            "o",
+            "app",
+            60,
+        );
+        let jwt = keys.sign(&serde_json::to_value(&claims).unwrap());
+        assert_eq!(keys.verify(&jwt).unwrap().tid, "t");
+        let mut parts: Vec<&str> = jwt.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(r#"{"tid":"x"}"#);
+        parts[1] = &forged;
+        assert!(keys.verify(&parts.join(".")).is_none());
+    }
+
+    #[test]
+    fn scopes_map_to_resources() {
+        assert_eq!(
+            resource_of("https://graph.microsoft.com/.default offline_access")
+                .unwrap()
+                .unwrap()
+                .0,
+            resources::GRAPH
+        );
+        assert_eq!(
+            resource_of("openid https://api.partnercenter.microsoft.com/user_impersonation")
+                .unwrap()
+                .unwrap()
+                .0,
+            resources::PARTNER_CENTER
+        );
+        assert!(
+            resource_of("https://evil.example/.default")
+                .unwrap()
+                .is_err()
+        );
+        assert!(resource_of("openid profile").is_none());
+    }
+}
