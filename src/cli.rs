@@ -27,6 +27,8 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run the operator: watch the custom resources and reconcile them with Microsoft.
+    Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.
     Sandbox(crate::sandbox::SandboxArgs),
     /// List the GDAP role catalog compiled into the binary.

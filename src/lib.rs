@@ -8,6 +8,7 @@ pub mod controllers;
 pub mod crdgen;
 pub mod metrics;
 pub mod microsoft;
+pub mod run;
 pub mod sandbox;
 pub mod server;
 pub mod telemetry;

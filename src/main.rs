@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Crds { out_dir } => print_crds(out_dir),
         Command::Validate { paths } => return run_validate(&paths),
         Command::Roles { json } => print_roles(json),
+        Command::Run(args) => block_on(gdap_operator::run::run(*args)),
         Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(args)),
     };
     match result {

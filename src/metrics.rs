@@ -85,7 +85,14 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gdap");
+        Self::with_extra(|_| {})
+    }
+
+    /// Creates every metric and lets `extra` register more (e.g. the token provider's).
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Self {
+        let mut root = Registry::default();
+        extra(&mut root);
+        let registry = root.sub_registry_with_prefix("gdap");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         let reconcile_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
@@ -126,7 +133,7 @@ impl Metrics {
             refresh_token_age_days.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             reconciles,
             reconcile_seconds,
             relationships,

@@ -33,6 +33,26 @@ pub mod reasons {
     pub const APPROVAL_PENDING: &str = "ApprovalPending";
     /// The relationship is active.
     pub const ACTIVE: &str = "Active";
+    /// The customer approved the relationship.
+    pub const APPROVED: &str = "Approved";
+    /// The relationship exists but is not locked for approval yet.
+    pub const NOT_LOCKED: &str = "NotLocked";
+    /// No relationship exists yet.
+    pub const NOT_CREATED: &str = "NotCreated";
+    /// The relationship is not active, so groups cannot be assigned.
+    pub const RELATIONSHIP_NOT_ACTIVE: &str = "RelationshipNotActive";
+    /// The spec lists no access assignments.
+    pub const NO_ASSIGNMENTS: &str = "NoAssignments";
+    /// The spec is applied.
+    pub const RECONCILED: &str = "Reconciled";
+    /// Microsoft is provisioning the approved relationship.
+    pub const ACTIVATING: &str = "Activating";
+    /// `spec.relationshipId` names a relationship Microsoft does not know.
+    pub const NOT_FOUND: &str = "NotFound";
+    /// The display name belongs to a relationship with another customer.
+    pub const DISPLAY_NAME_TAKEN: &str = "DisplayNameTaken";
+    /// Termination was requested and Microsoft is working on it.
+    pub const TERMINATING: &str = "Terminating";
     /// The spec is invalid; the message names the field and the rule.
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// Roles or duration changed after the relationship was locked for approval.

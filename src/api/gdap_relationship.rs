@@ -226,6 +226,10 @@ pub struct AccessAssignmentStatus {
     /// Why the assignment cannot be made, when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When Microsoft last refused the assignment (it is tried again after a while, or at once
+    /// when the spec changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<Time>,
 }
 
 #[cfg(test)]
