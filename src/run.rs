@@ -65,14 +65,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube_client(args.kubeconfig.as_deref()).await?;
     let token_metrics = TokenMetrics::default();
     let metrics = Arc::new(Metrics::with_extra(|r| token_metrics.register(r)));
-    let endpoints = args.endpoints.resolve().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let endpoints = args
+        .endpoints
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut transport = TransportConfig::new(endpoints);
     let call_metrics = metrics.clone();
     transport.retry_observer = Some(Arc::new(move |event: &crate::microsoft::RetryEvent| {
-        let status = event.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into());
-        call_metrics.microsoft_calls.get_or_create(&CallLabels { service: "microsoft".into(), method: "retried".into(), status }).inc();
+        let status = event
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "error".into());
+        call_metrics
+            .microsoft_calls
+            .get_or_create(&CallLabels {
+                service: "microsoft".into(),
+                method: "retried".into(),
+                status,
+            })
+            .inc();
     }));
-    let token_options = TokenOptions { metrics: token_metrics, ..Default::default() };
+    let token_options = TokenOptions {
+        metrics: token_metrics,
+        ..Default::default()
+    };
     let settings = Settings {
         default_credentials_secret: args.credentials_secret.clone(),
         timing: Timing {
@@ -84,23 +100,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() }),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
         metrics: metrics.clone(),
         credentials: CredentialsCache::new(client.clone(), transport, token_options),
         settings,
     });
     let ready = Arc::new(AtomicBool::new(false));
-    let server = tokio::spawn(server::serve(args.metrics_address, ServerState { metrics, ready: ready.clone() }));
+    let server = tokio::spawn(server::serve(
+        args.metrics_address,
+        ServerState {
+            metrics,
+            ready: ready.clone(),
+        },
+    ));
     let apis: Vec<Api<GdapRelationship>> = if args.namespaces.is_empty() {
         vec![Api::all(client.clone())]
     } else {
-        args.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
+        args.namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
     };
     tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship controller");
     let controllers = apis.into_iter().map(|api| {
         Controller::new(api, watcher::Config::default())
             .shutdown_on_signal()
-            .run(gdap_relationship::reconcile, gdap_relationship::error_policy, ctx.clone())
+            .run(
+                gdap_relationship::reconcile,
+                gdap_relationship::error_policy,
+                ctx.clone(),
+            )
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "controller event");

@@ -37,11 +37,18 @@ impl Context {
     /// The credentials Secret name for an object in `namespace`: its own reference, else the
     /// operator default (`name`, or `namespace/name` which applies to that namespace only — a
     /// Secret is never read from another namespace).
-    pub fn secret_name(&self, namespace: &str, credentials_ref: Option<&crate::api::SecretRef>) -> Option<String> {
+    pub fn secret_name(
+        &self,
+        namespace: &str,
+        credentials_ref: Option<&crate::api::SecretRef>,
+    ) -> Option<String> {
         if let Some(r) = credentials_ref {
             return Some(r.name.clone());
         }
-        default_secret_for(self.settings.default_credentials_secret.as_deref()?, namespace)
+        default_secret_for(
+            self.settings.default_credentials_secret.as_deref()?,
+            namespace,
+        )
     }
 }
 
@@ -60,8 +67,14 @@ mod tests {
 
     #[test]
     fn the_default_secret_never_crosses_namespaces() {
-        assert_eq!(default_secret_for("partner-credentials", "team-a").as_deref(), Some("partner-credentials"));
-        assert_eq!(default_secret_for("team-a/creds", "team-a").as_deref(), Some("creds"));
+        assert_eq!(
+            default_secret_for("partner-credentials", "team-a").as_deref(),
+            Some("partner-credentials")
+        );
+        assert_eq!(
+            default_secret_for("team-a/creds", "team-a").as_deref(),
+            Some("creds")
+        );
         assert_eq!(default_secret_for("team-a/creds", "team-b"), None);
     }
 }

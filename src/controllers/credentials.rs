@@ -9,7 +9,10 @@
 //! conflict, read again and write the new token again — the token just received is always the
 //! newest, so it must win.
 
-use crate::microsoft::{MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret, TokenOptions, TransportConfig, rotation_fn};
+use crate::microsoft::{
+    MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret, TokenOptions,
+    TransportConfig, rotation_fn,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::{Api, PostParams};
@@ -19,23 +22,42 @@ use std::sync::{Arc, Mutex};
 /// Annotation on the Secret recording when the stored refresh token was issued.
 pub const ISSUED_AT_ANNOTATION: &str = "gdap.io/refresh-token-issued-at";
 /// The keys the Secret must hold.
-pub const REQUIRED_KEYS: [&str; 4] = ["partnerTenantId", "clientId", "clientSecret", "refreshToken"];
+pub const REQUIRED_KEYS: [&str; 4] = [
+    "partnerTenantId",
+    "clientId",
+    "clientSecret",
+    "refreshToken",
+];
 
 /// Why credentials could not be used. Never contains a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     /// The Secret does not exist in the object's namespace.
-    #[error("Secret {namespace}/{name} not found: create it with the keys partnerTenantId, clientId, clientSecret and refreshToken (the credentials Secret must be in the object's own namespace)")]
+    #[error(
+        "Secret {namespace}/{name} not found: create it with the keys partnerTenantId, clientId, clientSecret and refreshToken (the credentials Secret must be in the object's own namespace)"
+    )]
     Missing { namespace: String, name: String },
     /// A key is missing or empty.
-    #[error("Secret {namespace}/{name} lacks key {key:?} (needed: partnerTenantId, clientId, clientSecret, refreshToken)")]
-    MissingKey { namespace: String, name: String, key: String },
+    #[error(
+        "Secret {namespace}/{name} lacks key {key:?} (needed: partnerTenantId, clientId, clientSecret, refreshToken)"
+    )]
+    MissingKey {
+        namespace: String,
+        name: String,
+        key: String,
+    },
     /// No credentialsRef and no operator default.
-    #[error("spec.credentialsRef.name is not set and the operator has no --credentials-secret default")]
+    #[error(
+        "spec.credentialsRef.name is not set and the operator has no --credentials-secret default"
+    )]
     NoReference,
     /// The Kubernetes API failed.
     #[error("reading Secret {namespace}/{name}: {source}")]
-    Kube { namespace: String, name: String, source: kube::Error },
+    Kube {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
     /// The clients could not be built (bad endpoint or CA).
     #[error("{0}")]
     Clients(String),
@@ -57,18 +79,38 @@ pub struct CredentialsCache {
 
 impl CredentialsCache {
     /// A cache that builds clients with `transport` settings.
-    pub fn new(client: kube::Client, transport: TransportConfig, token_options: TokenOptions) -> Self {
-        CredentialsCache { client, transport, token_options, entries: Mutex::new(HashMap::new()) }
+    pub fn new(
+        client: kube::Client,
+        transport: TransportConfig,
+        token_options: TokenOptions,
+    ) -> Self {
+        CredentialsCache {
+            client,
+            transport,
+            token_options,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is unchanged.
-    pub async fn clients(&self, namespace: &str, name: &str) -> Result<MicrosoftClients, CredentialsError> {
+    pub async fn clients(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<MicrosoftClients, CredentialsError> {
         let api: Api<KubeSecret> = Api::namespaced(self.client.clone(), namespace);
         let secret = api
             .get_opt(name)
             .await
-            .map_err(|source| CredentialsError::Kube { namespace: namespace.into(), name: name.into(), source })?
-            .ok_or_else(|| CredentialsError::Missing { namespace: namespace.into(), name: name.into() })?;
+            .map_err(|source| CredentialsError::Kube {
+                namespace: namespace.into(),
+                name: name.into(),
+                source,
+            })?
+            .ok_or_else(|| CredentialsError::Missing {
+                namespace: namespace.into(),
+                name: name.into(),
+            })?;
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
         let key = (namespace.to_string(), name.to_string());
         if let Some(entry) = self.entries.lock().expect("cache lock").get(&key)
@@ -79,16 +121,28 @@ impl CredentialsCache {
         let credentials = parse(&secret, namespace, name)?;
         let known_version = Arc::new(Mutex::new(version));
         let rotation = rotation_writer(api, name.to_string(), known_version.clone());
-        let clients = MicrosoftClients::new(self.transport.clone(), credentials, rotation, self.token_options.clone())
-            .map_err(|e| CredentialsError::Clients(e.to_string()))?;
-        let entry = Arc::new(Entry { known_version, clients: clients.clone() });
+        let clients = MicrosoftClients::new(
+            self.transport.clone(),
+            credentials,
+            rotation,
+            self.token_options.clone(),
+        )
+        .map_err(|e| CredentialsError::Clients(e.to_string()))?;
+        let entry = Arc::new(Entry {
+            known_version,
+            clients: clients.clone(),
+        });
         self.entries.lock().expect("cache lock").insert(key, entry);
         Ok(clients)
     }
 }
 
 /// Reads the four keys; a missing one is an error that names it.
-pub fn parse(secret: &KubeSecret, namespace: &str, name: &str) -> Result<PartnerCredentials, CredentialsError> {
+pub fn parse(
+    secret: &KubeSecret,
+    namespace: &str,
+    name: &str,
+) -> Result<PartnerCredentials, CredentialsError> {
     let get = |key: &str| -> Result<String, CredentialsError> {
         secret
             .data
@@ -96,7 +150,11 @@ pub fn parse(secret: &KubeSecret, namespace: &str, name: &str) -> Result<Partner
             .and_then(|d| d.get(key))
             .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| CredentialsError::MissingKey { namespace: namespace.into(), name: name.into(), key: key.into() })
+            .ok_or_else(|| CredentialsError::MissingKey {
+                namespace: namespace.into(),
+                name: name.into(),
+                key: key.into(),
+            })
     };
     let issued_at = secret
         .metadata
@@ -115,7 +173,11 @@ pub fn parse(secret: &KubeSecret, namespace: &str, name: &str) -> Result<Partner
 }
 
 /// The rotation callback: writes the new refresh token into the Secret, retrying on conflicts.
-fn rotation_writer(api: Api<KubeSecret>, name: String, known_version: Arc<Mutex<String>>) -> Arc<dyn crate::microsoft::RotationCallback> {
+fn rotation_writer(
+    api: Api<KubeSecret>,
+    name: String,
+    known_version: Arc<Mutex<String>>,
+) -> Arc<dyn crate::microsoft::RotationCallback> {
     rotation_fn(move |rotated: RotatedRefreshToken| {
         let api = api.clone();
         let name = name.clone();
@@ -129,15 +191,19 @@ fn rotation_writer(api: Api<KubeSecret>, name: String, known_version: Arc<Mutex<
 }
 
 /// Replaces `refreshToken` with optimistic concurrency; returns the new resourceVersion.
-pub async fn store_refresh_token(api: &Api<KubeSecret>, name: &str, rotated: &RotatedRefreshToken) -> Result<String, kube::Error> {
+pub async fn store_refresh_token(
+    api: &Api<KubeSecret>,
+    name: &str,
+    rotated: &RotatedRefreshToken,
+) -> Result<String, kube::Error> {
     let mut attempts = 0;
     loop {
         attempts += 1;
         let mut secret = api.get(name).await?;
-        secret
-            .data
-            .get_or_insert_with(Default::default)
-            .insert("refreshToken".into(), ByteString(rotated.refresh_token.expose().as_bytes().to_vec()));
+        secret.data.get_or_insert_with(Default::default).insert(
+            "refreshToken".into(),
+            ByteString(rotated.refresh_token.expose().as_bytes().to_vec()),
+        );
         secret
             .metadata
             .annotations
@@ -146,7 +212,10 @@ pub async fn store_refresh_token(api: &Api<KubeSecret>, name: &str, rotated: &Ro
         match api.replace(name, &PostParams::default(), &secret).await {
             Ok(written) => return Ok(written.metadata.resource_version.unwrap_or_default()),
             Err(kube::Error::Api(e)) if e.code == 409 && attempts < 10 => {
-                tracing::debug!(secret = name, "credentials Secret changed meanwhile; writing the rotated token again");
+                tracing::debug!(
+                    secret = name,
+                    "credentials Secret changed meanwhile; writing the rotated token again"
+                );
             }
             Err(e) => return Err(e),
         }
@@ -160,23 +229,39 @@ mod tests {
 
     fn secret(keys: &[(&str, &str)]) -> KubeSecret {
         KubeSecret {
-            data: Some(keys.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect::<BTreeMap<_, _>>()),
+            data: Some(
+                keys.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
             ..Default::default()
         }
     }
 
     #[test]
     fn all_keys_parse_and_secrets_stay_hidden() {
-        let s = secret(&[("partnerTenantId", "p"), ("clientId", "c"), ("clientSecret", "shh"), ("refreshToken", "rt-value\n")]);
+        let s = secret(&[
+            ("partnerTenantId", "p"),
+            ("clientId", "c"),
+            ("clientSecret", "shh"),
+            ("refreshToken", "rt-value\n"),
+        ]);
         let creds = parse(&s, "ns", "creds").unwrap();
         assert_eq!(creds.refresh_token.expose(), "rt-value");
         let debug = format!("{creds:?}");
-        assert!(!debug.contains("shh") && !debug.contains("rt-value"), "{debug}");
+        assert!(
+            !debug.contains("shh") && !debug.contains("rt-value"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn a_missing_key_is_named() {
-        let s = secret(&[("partnerTenantId", "p"), ("clientId", "c"), ("clientSecret", "shh")]);
+        let s = secret(&[
+            ("partnerTenantId", "p"),
+            ("clientId", "c"),
+            ("clientSecret", "shh"),
+        ]);
         let err = parse(&s, "ns", "creds").unwrap_err().to_string();
         assert!(err.contains("lacks key \"refreshToken\""), "{err}");
         assert!(!err.contains("shh"));

@@ -613,8 +613,12 @@ fn issue(
                     client_id: app.client_id.clone(),
                     issued_at: Utc::now(),
                     redeemed_at: None,
+                    successor: None,
                 },
             );
+            if let Some(old) = world.refresh_tokens.get_mut(&presented) {
+                old.successor = Some(new_rt.clone());
+            }
             let user = world.partner_user(&user_id).cloned();
             drop(world);
             shared.persist();
@@ -799,12 +803,17 @@ fn redeem(
             "Provided grant is invalid or malformed: the refresh token was issued to a different client.",
         ));
     }
-    if rt.redeemed_at.is_some() {
+    let successor_used = rt
+        .successor
+        .as_ref()
+        .and_then(|next| world.refresh_tokens.get(next))
+        .is_none_or(|next| next.redeemed_at.is_some());
+    if rt.redeemed_at.is_some() && successor_used {
         return Err(entra_error(
             400,
             "invalid_grant",
             70000,
-            "Provided grant is invalid or malformed: the refresh token has already been redeemed (the sandbox rotates refresh tokens on every use).",
+            "Provided grant is invalid or malformed: the refresh token was rotated and its successor has been used (the sandbox retires a refresh token once the one it was exchanged for is used).",
         ));
     }
     if now - rt.issued_at > Duration::days(REFRESH_TOKEN_DAYS) {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod operator;
 
 use std::path::{Path, PathBuf};
 

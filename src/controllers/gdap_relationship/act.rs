@@ -8,7 +8,10 @@ use super::plan::{Action, Observed};
 use super::status::Outcome;
 use crate::api::GdapRelationship;
 use crate::api::conditions::reasons;
-use crate::microsoft::models::gdap::{AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship, RelationshipPatch};
+use crate::microsoft::models::gdap::{
+    AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
+    RelationshipPatch,
+};
 use crate::microsoft::{DelegatedToken, Error, GdapApi, Reason};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -37,12 +40,22 @@ pub type Done = Option<(&'static str, String)>;
 pub async fn act(action: &Action, t: &Target<'_>, observed: &mut Observed) -> (Outcome, Done) {
     match run(action, t, observed).await {
         Ok(done) => (Outcome::Ok, done),
-        Err(Failure::Assignment { group_id, error }) if !error.is_transient() => {
-            (Outcome::AssignmentRefused { group_id, message: error.to_string() }, None)
+        Err(Failure::Assignment { group_id, error }) if !error.is_transient() => (
+            Outcome::AssignmentRefused {
+                group_id,
+                message: error.to_string(),
+            },
+            None,
+        ),
+        Err(Failure::Assignment { error, .. } | Failure::Microsoft(error)) => {
+            (outcome_of(&error), None)
         }
-        Err(Failure::Assignment { error, .. } | Failure::Microsoft(error)) => (outcome_of(&error), None),
         Err(Failure::Kube(e)) => (
-            Outcome::Failed { reason: reasons::TRANSIENT_ERROR, message: format!("Kubernetes API: {e}"), transient: true },
+            Outcome::Failed {
+                reason: reasons::TRANSIENT_ERROR,
+                message: format!("Kubernetes API: {e}"),
+                transient: true,
+            },
             None,
         ),
     }
@@ -52,12 +65,19 @@ pub async fn act(action: &Action, t: &Target<'_>, observed: &mut Observed) -> (O
 pub fn outcome_of(error: &Error) -> Outcome {
     let reason = match error.reason() {
         r if r.is_transient() => reasons::TRANSIENT_ERROR,
-        Reason::RefreshTokenExpired | Reason::RefreshTokenRevoked | Reason::InvalidClientSecret | Reason::ClientSecretExpired | Reason::AppNotInTenant | Reason::ConsentMissing => {
-            reasons::CREDENTIALS_INVALID
-        }
+        Reason::RefreshTokenExpired
+        | Reason::RefreshTokenRevoked
+        | Reason::InvalidClientSecret
+        | Reason::ClientSecretExpired
+        | Reason::AppNotInTenant
+        | Reason::ConsentMissing => reasons::CREDENTIALS_INVALID,
         _ => reasons::MICROSOFT_ERROR,
     };
-    Outcome::Failed { reason, message: error.to_string(), transient: error.is_transient() || error.reason() == Reason::OutcomeUnknown }
+    Outcome::Failed {
+        reason,
+        message: error.to_string(),
+        transient: error.is_transient() || error.reason() == Reason::OutcomeUnknown,
+    }
 }
 
 enum Failure {
@@ -84,11 +104,25 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
     let etag = remote.etag.clone().unwrap_or_default();
     match action {
         Action::Create => {
-            annotate(t, CREATE_INTENT_ANNOTATION, &format!("{} {}", d.display_name, chrono::Utc::now().to_rfc3339())).await?;
-            let created = t.gdap.create_relationship(t.token, &new_relationship(d)).await?;
+            annotate(
+                t,
+                CREATE_INTENT_ANNOTATION,
+                &format!("{} {}", d.display_name, chrono::Utc::now().to_rfc3339()),
+            )
+            .await?;
+            let created = t
+                .gdap
+                .create_relationship(t.token, &new_relationship(d))
+                .await?;
             record_id(t, &created.id).await?;
             observed.relationship = Some(remote_relationship(&created));
-            Ok(Some(("Created", format!("created relationship {} ({})", created.id, created.display_name))))
+            Ok(Some((
+                "Created",
+                format!(
+                    "created relationship {} ({})",
+                    created.id, created.display_name
+                ),
+            )))
         }
         Action::UpdateDraft => {
             let patch = RelationshipPatch {
@@ -97,8 +131,13 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
                 auto_extend_duration: Some(auto_extend_value(d.auto_extend).into()),
                 ..Default::default()
             };
-            t.gdap.update_relationship(t.token, &remote.id, &etag, &patch).await?;
-            Ok(Some(("Updated", "updated the draft relationship to match the spec".into())))
+            t.gdap
+                .update_relationship(t.token, &remote.id, &etag, &patch)
+                .await?;
+            Ok(Some((
+                "Updated",
+                "updated the draft relationship to match the spec".into(),
+            )))
         }
         Action::Lock => {
             t.gdap.lock_for_approval(t.token, &remote.id).await?;
@@ -109,12 +148,20 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
             Ok(None) // the ApprovalRequested event carries the link
         }
         Action::SetAutoExtend(on) => {
-            let patch = RelationshipPatch { auto_extend_duration: Some(auto_extend_value(*on).into()), ..Default::default() };
-            t.gdap.update_relationship(t.token, &remote.id, &etag, &patch).await?;
+            let patch = RelationshipPatch {
+                auto_extend_duration: Some(auto_extend_value(*on).into()),
+                ..Default::default()
+            };
+            t.gdap
+                .update_relationship(t.token, &remote.id, &etag, &patch)
+                .await?;
             if let Some(r) = observed.relationship.as_mut() {
                 r.auto_extend = *on;
             }
-            Ok(Some(("AutoExtendChanged", format!("auto-extension turned {}", if *on { "on" } else { "off" }))))
+            Ok(Some((
+                "AutoExtendChanged",
+                format!("auto-extension turned {}", if *on { "on" } else { "off" }),
+            )))
         }
         Action::CreateAssignment { group_id, role_ids } => {
             let new = NewAccessAssignment {
@@ -125,35 +172,84 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
                 .gdap
                 .create_access_assignment(t.token, &remote.id, &new)
                 .await
-                .map_err(|error| Failure::Assignment { group_id: group_id.clone(), error })?;
+                .map_err(|error| Failure::Assignment {
+                    group_id: group_id.clone(),
+                    error,
+                })?;
             observed.assignments.retain(|a| &a.group_id != group_id);
-            observed.assignments.push(super::observe::remote_assignment(&created));
-            Ok(Some(("AssignmentCreated", format!("assigned security group {group_id} ({} roles)", role_ids.len()))))
+            observed
+                .assignments
+                .push(super::observe::remote_assignment(&created));
+            Ok(Some((
+                "AssignmentCreated",
+                format!(
+                    "assigned security group {group_id} ({} roles)",
+                    role_ids.len()
+                ),
+            )))
         }
-        Action::UpdateAssignment { id, group_id, role_ids } => {
-            let etag = observed.assignments.iter().find(|a| &a.id == id).and_then(|a| a.etag.clone()).unwrap_or_default();
+        Action::UpdateAssignment {
+            id,
+            group_id,
+            role_ids,
+        } => {
+            let etag = observed
+                .assignments
+                .iter()
+                .find(|a| &a.id == id)
+                .and_then(|a| a.etag.clone())
+                .unwrap_or_default();
             let details = AccessDetails::from_role_ids(role_ids.iter().cloned());
             t.gdap
                 .update_access_assignment(t.token, &remote.id, id, &etag, &details)
                 .await
-                .map_err(|error| Failure::Assignment { group_id: group_id.clone(), error })?;
-            Ok(Some(("AssignmentUpdated", format!("changed the roles of security group {group_id}"))))
+                .map_err(|error| Failure::Assignment {
+                    group_id: group_id.clone(),
+                    error,
+                })?;
+            Ok(Some((
+                "AssignmentUpdated",
+                format!("changed the roles of security group {group_id}"),
+            )))
         }
         Action::DeleteAssignment { id, group_id } => {
-            let etag = observed.assignments.iter().find(|a| &a.id == id).and_then(|a| a.etag.clone()).unwrap_or_default();
-            t.gdap.delete_access_assignment(t.token, &remote.id, id, &etag).await?;
+            let etag = observed
+                .assignments
+                .iter()
+                .find(|a| &a.id == id)
+                .and_then(|a| a.etag.clone())
+                .unwrap_or_default();
+            t.gdap
+                .delete_access_assignment(t.token, &remote.id, id, &etag)
+                .await?;
             observed.assignments.retain(|a| &a.id != id);
-            Ok(Some(("AssignmentDeleted", format!("removed security group {group_id} (not in spec.accessAssignments)"))))
+            Ok(Some((
+                "AssignmentDeleted",
+                format!("removed security group {group_id} (not in spec.accessAssignments)"),
+            )))
         }
         Action::DeleteDraft => {
-            t.gdap.delete_relationship(t.token, &remote.id, &etag).await?;
+            t.gdap
+                .delete_relationship(t.token, &remote.id, &etag)
+                .await?;
             observed.relationship = None;
-            Ok(Some(("Deleted", format!("deleted the unlocked relationship {}", remote.id))))
+            Ok(Some((
+                "Deleted",
+                format!("deleted the unlocked relationship {}", remote.id),
+            )))
         }
         Action::Terminate => {
-            annotate(t, TERMINATE_REQUESTED_ANNOTATION, &chrono::Utc::now().to_rfc3339()).await?;
+            annotate(
+                t,
+                TERMINATE_REQUESTED_ANNOTATION,
+                &chrono::Utc::now().to_rfc3339(),
+            )
+            .await?;
             t.gdap.terminate_relationship(t.token, &remote.id).await?;
-            Ok(Some(("TerminationRequested", format!("asked Microsoft to terminate relationship {}", remote.id))))
+            Ok(Some((
+                "TerminationRequested",
+                format!("asked Microsoft to terminate relationship {}", remote.id),
+            )))
         }
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => Ok(None),
     }
@@ -167,7 +263,10 @@ fn new_relationship(d: &Desired) -> NewRelationship {
     NewRelationship {
         display_name: d.display_name.clone(),
         duration: format!("P{}D", d.duration_days),
-        customer: Some(CustomerParticipant { tenant_id: d.customer.clone(), display_name: None }),
+        customer: Some(CustomerParticipant {
+            tenant_id: d.customer.clone(),
+            display_name: None,
+        }),
         access_details: AccessDetails::from_role_ids(d.role_ids.iter().cloned()),
         auto_extend_duration: Some(auto_extend_value(d.auto_extend).into()),
     }
@@ -176,12 +275,18 @@ fn new_relationship(d: &Desired) -> NewRelationship {
 async fn annotate(t: &Target<'_>, key: &str, value: &str) -> Result<(), kube::Error> {
     let name = t.object.metadata.name.as_deref().unwrap_or_default();
     let patch = json!({"metadata": {"annotations": {key: value}}});
-    t.api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+    t.api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
 }
 
 /// Writes the new id to status at once, so a crash before the report cannot lose it.
 async fn record_id(t: &Target<'_>, id: &str) -> Result<(), kube::Error> {
     let name = t.object.metadata.name.as_deref().unwrap_or_default();
     let patch = json!({"status": {"relationshipId": id, "displayName": t.desired.display_name}});
-    t.api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+    t.api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
 }

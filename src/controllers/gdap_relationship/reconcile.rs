@@ -35,7 +35,10 @@ pub enum ReconcileError {
 }
 
 /// Reconciles one object.
-pub async fn reconcile(object: Arc<GdapRelationship>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+pub async fn reconcile(
+    object: Arc<GdapRelationship>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, ReconcileError> {
     let span = info_span!("reconcile", namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
     let started = Instant::now();
     let result = reconcile_inner(&object, &ctx).instrument(span).await;
@@ -43,24 +46,33 @@ pub async fn reconcile(object: Arc<GdapRelationship>, ctx: Arc<Context>) -> Resu
         Ok(_) => "success",
         Err(_) => "error",
     };
-    ctx.metrics.reconciled("GdapRelationship", label, started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciled("GdapRelationship", label, started.elapsed().as_secs_f64());
     result
 }
 
 /// Requeue after a failure: the poll interval (the clients already backed off inside).
-pub fn error_policy(_object: Arc<GdapRelationship>, error: &ReconcileError, ctx: Arc<Context>) -> Requeue {
+pub fn error_policy(
+    _object: Arc<GdapRelationship>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Requeue {
     tracing::warn!(%error, "reconcile failed; retrying");
     Requeue::requeue(ctx.settings.timing.poll)
 }
 
-async fn reconcile_inner(object: &GdapRelationship, ctx: &Context) -> Result<Requeue, ReconcileError> {
+async fn reconcile_inner(
+    object: &GdapRelationship,
+    ctx: &Context,
+) -> Result<Requeue, ReconcileError> {
     let ns = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let api: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = object.metadata.deletion_timestamp.is_some();
     if !deleting && !object.finalizers().iter().any(|f| f == FINALIZER) {
         let patch = json!({"metadata": {"finalizers": [FINALIZER]}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
         return Ok(Requeue::requeue(Duration::ZERO));
     }
     if deleting && !object.finalizers().iter().any(|f| f == FINALIZER) {
@@ -89,13 +101,29 @@ async fn reconcile_inner(object: &GdapRelationship, ctx: &Context) -> Result<Req
     tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");
     let (outcome, done) = match &desired {
         Ok(d) => {
-            let target = Target { object, api: &api, desired: d, gdap: clients.gdap.as_ref(), token: &token };
+            let target = Target {
+                object,
+                api: &api,
+                desired: d,
+                gdap: clients.gdap.as_ref(),
+                token: &token,
+            };
             act(&plan.action, &target, &mut observed).await
         }
-        Err(_) => deletion_without_spec(&plan, object, &api, clients.gdap.as_ref(), &token, &mut observed).await,
+        Err(_) => {
+            deletion_without_spec(
+                &plan,
+                object,
+                &api,
+                clients.gdap.as_ref(),
+                &token,
+                &mut observed,
+            )
+            .await
+        }
     };
     if let Some((reason, note)) = done {
-        publish(ctx, object, EventType::Normal, reason, note).await;
+        publish(ctx, object, EventType::Normal, reason, &note, note.clone()).await;
     }
     if let Action::Release(why) = &plan.action {
         release(object, ctx, &api, *why).await?;
@@ -103,23 +131,61 @@ async fn reconcile_inner(object: &GdapRelationship, ctx: &Context) -> Result<Req
     }
     report(object, ctx, &api, &desired, &observed, &plan, &outcome).await?;
     let requeue = match &outcome {
-        Outcome::Failed { transient: true, .. } => ctx.settings.timing.poll,
+        Outcome::Failed {
+            transient: true, ..
+        } => ctx.settings.timing.poll,
         _ => plan.requeue,
     };
     Ok(Requeue::requeue(requeue))
 }
 
 /// When Microsoft cannot be read, the status keeps what was known and only `Synced` changes.
-async fn report_unreadable(object: &GdapRelationship, ctx: &Context, api: &Api<GdapRelationship>, outcome: &Outcome) -> Result<(), ReconcileError> {
-    let Outcome::Failed { reason, message, .. } = outcome else { return Ok(()) };
+async fn report_unreadable(
+    object: &GdapRelationship,
+    ctx: &Context,
+    api: &Api<GdapRelationship>,
+    outcome: &Outcome,
+) -> Result<(), ReconcileError> {
+    let Outcome::Failed {
+        reason, message, ..
+    } = outcome
+    else {
+        return Ok(());
+    };
     let mut status = object.status.clone().unwrap_or_default();
-    let wanted = [crate::controllers::conditions::Wanted::new(types::SYNCED, false, reason, format!("reading Microsoft Graph failed: {message}"))];
+    let wanted = [crate::controllers::conditions::Wanted::new(
+        types::SYNCED,
+        false,
+        reason,
+        format!("reading Microsoft Graph failed: {message}"),
+    )];
     let now = status::to_time(Utc::now()).0;
     let previous = status.clone();
-    status.conditions = crate::controllers::conditions::merge(&status.conditions, &wanted, object.metadata.generation, now);
-    let patch = json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
-    api.patch_status(&object.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
-    transition_events(ctx, object, &previous, &status, &Plan { action: Action::Idle, requeue: Duration::ZERO }).await;
+    status.conditions = crate::controllers::conditions::merge(
+        &status.conditions,
+        &wanted,
+        object.metadata.generation,
+        now,
+    );
+    let patch =
+        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    transition_events(
+        ctx,
+        object,
+        &previous,
+        &status,
+        &Plan {
+            action: Action::Idle,
+            requeue: Duration::ZERO,
+        },
+    )
+    .await;
     Ok(())
 }
 
@@ -147,7 +213,13 @@ async fn deletion_without_spec(
         management: Default::default(),
         successor_before_days: None,
     };
-    let target = Target { object, api, desired: &placeholder, gdap, token };
+    let target = Target {
+        object,
+        api,
+        desired: &placeholder,
+        gdap,
+        token,
+    };
     act(&plan.action, &target, observed).await
 }
 
@@ -159,30 +231,73 @@ async fn credentials_failed(
     message: String,
 ) -> Result<Requeue, ReconcileError> {
     if object.metadata.deletion_timestamp.is_some() {
-        publish(ctx, object, EventType::Warning, "CredentialsInvalid", format!("{message}; releasing the object without changing Microsoft's side")).await;
+        publish(
+            ctx,
+            object,
+            EventType::Warning,
+            "CredentialsInvalid",
+            "Release",
+            format!("{message}; releasing the object without changing Microsoft's side"),
+        )
+        .await;
         release(object, ctx, api, ReleaseReason::Orphaned).await?;
         return Ok(Requeue::await_change());
     }
-    let outcome = Outcome::Failed { reason: reasons::CREDENTIALS_INVALID, message, transient: false };
+    let outcome = Outcome::Failed {
+        reason: reasons::CREDENTIALS_INVALID,
+        message,
+        transient: false,
+    };
     let observed = Observed::default();
-    let plan = Plan { action: Action::Idle, requeue: ctx.settings.timing.poll };
+    let plan = Plan {
+        action: Action::Idle,
+        requeue: ctx.settings.timing.poll,
+    };
     report(object, ctx, api, desired, &observed, &plan, &outcome).await?;
     Ok(Requeue::requeue(ctx.settings.timing.poll))
 }
 
-async fn release(object: &GdapRelationship, ctx: &Context, api: &Api<GdapRelationship>, why: ReleaseReason) -> Result<(), ReconcileError> {
+async fn release(
+    object: &GdapRelationship,
+    ctx: &Context,
+    api: &Api<GdapRelationship>,
+    why: ReleaseReason,
+) -> Result<(), ReconcileError> {
     let note = match why {
-        ReleaseReason::Orphaned => "deletionPolicy Orphan (or managementPolicy Observe): the relationship stays in Microsoft",
+        ReleaseReason::Orphaned => {
+            "deletionPolicy Orphan (or managementPolicy Observe): the relationship stays in Microsoft"
+        }
         ReleaseReason::NothingToDelete => "no relationship exists in Microsoft",
         ReleaseReason::Done => "the relationship is terminated",
-        ReleaseReason::CannotWithdraw => "the relationship awaits the customer's approval and Graph cannot withdraw it; the request lapses after 90 days",
-        ReleaseReason::GaveUpWaiting => "termination was requested but Microsoft has not finished within the timeout; it will finish on Microsoft's side",
+        ReleaseReason::CannotWithdraw => {
+            "the relationship awaits the customer's approval and Graph cannot withdraw it; the request lapses after 90 days"
+        }
+        ReleaseReason::GaveUpWaiting => {
+            "termination was requested but Microsoft has not finished within the timeout; it will finish on Microsoft's side"
+        }
     };
-    let kind = if matches!(why, ReleaseReason::CannotWithdraw | ReleaseReason::GaveUpWaiting) { EventType::Warning } else { EventType::Normal };
-    publish(ctx, object, kind, "Released", note.to_string()).await;
-    let finalizers: Vec<String> = object.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    let kind = if matches!(
+        why,
+        ReleaseReason::CannotWithdraw | ReleaseReason::GaveUpWaiting
+    ) {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(ctx, object, kind, "Released", "Release", note.to_string()).await;
+    let finalizers: Vec<String> = object
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}});
-    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     let labels = object_labels(object);
     ctx.metrics.relationship(&labels, None, None);
     Ok(())
@@ -199,37 +314,111 @@ async fn report(
 ) -> Result<(), ReconcileError> {
     let previous = object.status.clone().unwrap_or_default();
     let now = Utc::now();
-    let inputs = Inputs { desired, observed, plan, outcome, previous: &previous, generation: object.metadata.generation, now };
+    let inputs = Inputs {
+        desired,
+        observed,
+        plan,
+        outcome,
+        previous: &previous,
+        generation: object.metadata.generation,
+        now,
+    };
     let new = status::build(&inputs);
-    let patch = json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": new});
-    api.patch_status(&object.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let patch =
+        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": new});
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     transition_events(ctx, object, &previous, &new, plan).await;
     expiry_warnings(ctx, object, api, observed, now).await?;
-    let expiry = observed.relationship.as_ref().and_then(|r| r.ends_at).map(|e| (e - now).num_seconds() as f64);
-    ctx.metrics.relationship(&object_labels(object), Some(new.state.as_deref().unwrap_or("unknown")), expiry);
+    let expiry = observed
+        .relationship
+        .as_ref()
+        .and_then(|r| r.ends_at)
+        .map(|e| (e - now).num_seconds() as f64);
+    ctx.metrics.relationship(
+        &object_labels(object),
+        Some(new.state.as_deref().unwrap_or("unknown")),
+        expiry,
+    );
     Ok(())
 }
 
-async fn transition_events(ctx: &Context, object: &GdapRelationship, previous: &GdapRelationshipStatus, new: &GdapRelationshipStatus, plan: &Plan) {
+async fn transition_events(
+    ctx: &Context,
+    object: &GdapRelationship,
+    previous: &GdapRelationshipStatus,
+    new: &GdapRelationshipStatus,
+    plan: &Plan,
+) {
     if new.state != previous.state
         && let Some(state) = &new.state
     {
-        publish(ctx, object, EventType::Normal, "StateChanged", format!("Microsoft reports the relationship as {state}")).await;
+        publish(
+            ctx,
+            object,
+            EventType::Normal,
+            "StateChanged",
+            state,
+            format!("Microsoft reports the relationship as {state}"),
+        )
+        .await;
     }
     if new.approval_url.is_some() && previous.approval_url.is_none() {
         let url = new.approval_url.clone().unwrap_or_default();
-        publish(ctx, object, EventType::Normal, "ApprovalRequested", format!("locked for approval; send the customer's Global Administrator this link: {url}")).await;
+        publish(
+            ctx,
+            object,
+            EventType::Normal,
+            "ApprovalRequested",
+            "LockForApproval",
+            format!(
+                "locked for approval; send the customer's Global Administrator this link: {url}"
+            ),
+        )
+        .await;
     }
     for type_ in [types::READY, types::SYNCED, types::ACCESS_ASSIGNED] {
-        let (before, after) = (status_of(&previous.conditions, type_), status_of(&new.conditions, type_));
+        let (before, after) = (
+            status_of(&previous.conditions, type_),
+            status_of(&new.conditions, type_),
+        );
         if before == after {
             continue;
         }
-        let condition = new.conditions.iter().find(|c| c.type_ == type_).expect("condition was just set");
-        let kind = if after == Some("True") { EventType::Normal } else { EventType::Warning };
-        let skip = after != Some("True") && matches!(condition.reason.as_str(), reasons::RELATIONSHIP_NOT_ACTIVE | reasons::NOT_CREATED | reasons::NOT_LOCKED | reasons::APPROVAL_PENDING | reasons::ASSIGNMENTS_PENDING | reasons::ACTIVATING);
+        let condition = new
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition was just set");
+        let kind = if after == Some("True") {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        let skip = after != Some("True")
+            && matches!(
+                condition.reason.as_str(),
+                reasons::RELATIONSHIP_NOT_ACTIVE
+                    | reasons::NOT_CREATED
+                    | reasons::NOT_LOCKED
+                    | reasons::APPROVAL_PENDING
+                    | reasons::ASSIGNMENTS_PENDING
+                    | reasons::ACTIVATING
+            );
         if !skip {
-            publish(ctx, object, kind, &condition.reason, format!("{type_}: {}", condition.message)).await;
+            publish(
+                ctx,
+                object,
+                kind,
+                &condition.reason,
+                &format!("{type_}{}", condition.status),
+                format!("{type_}: {}", condition.message),
+            )
+            .await;
         }
     }
     if let Action::Wait(w) = plan.action {
@@ -238,37 +427,130 @@ async fn transition_events(ctx: &Context, object: &GdapRelationship, previous: &
 }
 
 /// Sends each 30/7/1-day warning once per end date, remembered in an annotation.
-async fn expiry_warnings(ctx: &Context, object: &GdapRelationship, api: &Api<GdapRelationship>, observed: &Observed, now: chrono::DateTime<Utc>) -> Result<(), ReconcileError> {
-    let Some(remote) = observed.relationship.as_ref().filter(|r| r.status == "active") else { return Ok(()) };
-    let Some(ends_at) = remote.ends_at else { return Ok(()) };
-    let key = ends_at.to_rfc3339();
-    let recorded = object.annotations().get(EXPIRY_WARNINGS_ANNOTATION).cloned().unwrap_or_default();
-    let sent: Vec<i64> = match recorded.split_once(' ') {
-        Some((end, days)) if end == key => days.split(',').filter_map(|d| d.parse().ok()).collect(),
-        _ => Vec::new(),
+async fn expiry_warnings(
+    ctx: &Context,
+    object: &GdapRelationship,
+    api: &Api<GdapRelationship>,
+    observed: &Observed,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ReconcileError> {
+    let Some(remote) = observed
+        .relationship
+        .as_ref()
+        .filter(|r| r.status == "active")
+    else {
+        return Ok(());
     };
+    let Some(ends_at) = remote.ends_at else {
+        return Ok(());
+    };
+    let key = ends_at.to_rfc3339();
+    let recorded = object
+        .annotations()
+        .get(EXPIRY_WARNINGS_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let sent = warnings_already_sent(&recorded, ends_at);
     let due = expiry_warnings_due(ends_at, now, &sent);
     if due.is_empty() {
         return Ok(());
     }
-    let next = if remote.auto_extend { "it will auto-extend by 180 days" } else { "it will NOT auto-extend; renew it or request a successor" };
+    let next = if remote.auto_extend {
+        "it will auto-extend by 180 days"
+    } else {
+        "it will NOT auto-extend; renew it or request a successor"
+    };
     for days in &due {
         let note = format!("the GDAP relationship ends within {days} day(s), at {key}; {next}");
-        publish(ctx, object, EventType::Warning, "ExpiresSoon", note).await;
+        publish(
+            ctx,
+            object,
+            EventType::Warning,
+            "ExpiresSoon",
+            &format!("Warn{days}Days {key}"),
+            note,
+        )
+        .await;
     }
-    let all: Vec<String> = sent.iter().chain(due.iter()).map(|d| d.to_string()).collect();
+    let all: Vec<String> = sent
+        .iter()
+        .chain(due.iter())
+        .map(|d| d.to_string())
+        .collect();
     let patch = json!({"metadata": {"annotations": {EXPIRY_WARNINGS_ANNOTATION: format!("{key} {}", all.join(","))}}});
-    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 
-fn object_labels(object: &GdapRelationship) -> ObjectLabels {
-    ObjectLabels { namespace: object.namespace().unwrap_or_default(), name: object.name_any(), customer: object.spec.customer.tenant_id.0.clone() }
+/// The thresholds already warned about. They stay sent while the end date stays or moves earlier;
+/// an extension (the end date moves later) starts over.
+fn warnings_already_sent(recorded: &str, ends_at: chrono::DateTime<Utc>) -> Vec<i64> {
+    let Some((end, days)) = recorded.split_once(' ') else {
+        return Vec::new();
+    };
+    match chrono::DateTime::parse_from_rfc3339(end) {
+        Ok(previous_end) if ends_at <= previous_end => {
+            days.split(',').filter_map(|d| d.parse().ok()).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
-async fn publish(ctx: &Context, object: &GdapRelationship, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.to_string(), note: Some(note), action: reason.to_string(), secondary: None };
+fn object_labels(object: &GdapRelationship) -> ObjectLabels {
+    ObjectLabels {
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+        customer: object.spec.customer.tenant_id.0.clone(),
+    }
+}
+
+/// Publishes an event. Kubernetes folds events with the same type, reason and action into one
+/// series (keeping the first note), so `action` tells apart events that must each be seen.
+async fn publish(
+    ctx: &Context,
+    object: &GdapRelationship,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let action: String = action.chars().take(128).collect();
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action,
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(error = %e, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warnings_already_sent;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn warnings_reset_only_when_the_end_moves_later() {
+        let end = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let recorded = format!("{} 30,7", end.to_rfc3339());
+        assert_eq!(warnings_already_sent(&recorded, end), [30, 7]);
+        assert_eq!(
+            warnings_already_sent(&recorded, end - chrono::Duration::days(3)),
+            [30, 7],
+            "an earlier end keeps them"
+        );
+        assert!(
+            warnings_already_sent(&recorded, end + chrono::Duration::days(180)).is_empty(),
+            "an extension starts over"
+        );
+        assert!(warnings_already_sent("garbage", end).is_empty());
     }
 }

@@ -1,0 +1,504 @@
+//! GdapRelationship end to end: the real kube-apiserver, the sandbox, and the operator binary.
+
+mod support;
+
+use gdap_operator::microsoft::{
+    Endpoints, MicrosoftClients, PartnerCredentials, Secret, TokenOptions, TransportConfig,
+    rotation_fn,
+};
+use gdap_operator::sandbox::{RefreshTokenFixture, SandboxOptions, defaults};
+use serde_json::json;
+use std::time::Duration;
+use support::operator::{World, condition};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HELPDESK: &str = defaults::HELPDESK_GROUP_ID;
+const APP_ADMINS: &str = defaults::APP_ADMINS_GROUP_ID;
+
+fn manifest(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: GdapRelationship\nmetadata:\n  name: {name}\nspec:\n  customer:\n    tenantId: {}\n{extra}",
+        defaults::CONTOSO_TENANT_ID
+    )
+}
+
+fn standard(name: &str) -> String {
+    manifest(
+        name,
+        &format!(
+            "  roles: [Directory Readers, Helpdesk Administrator, User Administrator]\n  duration: P60D\n  autoExtend: false\n  accessAssignments:\n    - securityGroupId: {HELPDESK}\n      roles: [Directory Readers, Helpdesk Administrator]\n"
+        ),
+    )
+}
+
+async fn approve(world: &World, id: &str) {
+    let status = world
+        .control(&format!("relationships/{id}/approve"), json!({}))
+        .await;
+    assert!(status.is_success(), "approve returned {status}");
+}
+
+/// Creates `name` and waits for it to be pending approval; returns the relationship id.
+async fn create_pending(world: &World, name: &str) -> String {
+    world.apply(&standard(name));
+    world
+        .wait_for(name, "approvalPending with a link", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (s.state.as_deref() == Some("approvalPending") && s.approval_url.is_some())
+                .then(|| s.relationship_id.clone())?
+        })
+        .await
+}
+
+async fn create_ready(world: &World, name: &str) -> String {
+    let id = create_pending(world, name).await;
+    approve(world, &id).await;
+    world
+        .wait_for(name, "Ready", MINUTE, |o| {
+            (condition(o, "Ready")?.0 == "True").then_some(())
+        })
+        .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_removals() {
+    let world = World::start("e2e-life", with_portal_session()).await;
+    let id = create_pending(&world, "contoso").await;
+    let object = world.relationships().get("contoso").await.unwrap();
+    let status = object.status.clone().unwrap();
+    assert!(
+        status
+            .approval_url
+            .unwrap()
+            .ends_with(&format!("/granularAdminRelationships/{id}"))
+    );
+    assert!(status.approval_expires_at.is_some());
+    let approved = condition(&object, "Approved").unwrap();
+    assert_eq!(
+        (approved.0.as_str(), approved.1.as_str()),
+        ("False", "ApprovalPending")
+    );
+    assert!(
+        world
+            .events("contoso")
+            .iter()
+            .any(|e| e.starts_with("ApprovalRequested:") && e.contains(&id))
+    );
+
+    approve(&world, &id).await;
+    let wait = world.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gdap/contoso",
+        "--timeout=60s",
+    ]);
+    assert!(
+        wait.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    let object = world.relationships().get("contoso").await.unwrap();
+    let status = object.status.clone().unwrap();
+    assert_eq!(status.state.as_deref(), Some("active"));
+    assert!(status.activated_at.is_some() && status.ends_at.is_some());
+    assert_eq!(status.access_assignments.len(), 1);
+    assert_eq!(
+        status.access_assignments[0].state.as_deref(),
+        Some("active")
+    );
+    let relationships = world.sandbox_relationships().await;
+    assert_eq!(
+        relationships.len(),
+        1,
+        "exactly one relationship in Microsoft"
+    );
+    assert_eq!(relationships[0]["assignments"][0]["groupId"], HELPDESK);
+
+    // An edit of the assignment's roles in the spec reaches Graph.
+    let edited = standard("contoso").replace(
+        "      roles: [Directory Readers, Helpdesk Administrator]\n",
+        &format!("      roles: [Directory Readers]\n    - securityGroupId: {APP_ADMINS}\n      roles: [User Administrator]\n"),
+    );
+    world.apply(&edited);
+    let readers = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+    let user_admin = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+    wait_sandbox(&world, "edited assignments", |rels| {
+        let a = rels[0]["assignments"].as_array()?;
+        let roles_of = |g: &str| {
+            a.iter()
+                .find(|x| x["groupId"] == g && x["status"] == "active")
+                .map(|x| x["roles"].clone())
+        };
+        (roles_of(HELPDESK)? == json!([readers]) && roles_of(APP_ADMINS)? == json!([user_admin]))
+            .then_some(())
+    })
+    .await;
+    world
+        .wait_for("contoso", "Ready after the edit", MINUTE, |o| {
+            (condition(o, "Ready")?.0 == "True" && o.status.as_ref()?.access_assignments.len() == 2)
+                .then_some(())
+        })
+        .await;
+
+    // An assignment removed in the portal is restored on the next resync.
+    let removed = remove_assignment_out_of_band(&world, &id, HELPDESK).await;
+    wait_sandbox(&world, "the restored assignment", |rels| {
+        let a = rels[0]["assignments"].as_array()?;
+        a.iter()
+            .any(|x| {
+                x["groupId"] == HELPDESK && x["status"] == "active" && x["id"] != removed.as_str()
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(world.sandbox_relationships().await.len(), 1);
+}
+
+/// The refresh token of a second session of the partner admin (a person in the portal).
+const PORTAL_REFRESH_TOKEN: &str = "portal-session-refresh-token";
+
+fn with_portal_session() -> SandboxOptions {
+    let mut options = SandboxOptions::default();
+    options.fixture.apps[0]
+        .refresh_tokens
+        .push(RefreshTokenFixture {
+            user: defaults::PARTNER_ADMIN_UPN.into(),
+            token: PORTAL_REFRESH_TOKEN.into(),
+        });
+    options
+}
+
+/// Removes an assignment as a person in the portal would: through Graph, with their own session.
+async fn remove_assignment_out_of_band(
+    world: &World,
+    relationship_id: &str,
+    group: &str,
+) -> String {
+    let endpoints = Endpoints::local(&world.sandbox.base_url(), None).unwrap();
+    let credentials = PartnerCredentials {
+        partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
+        client_id: defaults::PARTNER_CLIENT_ID.into(),
+        client_secret: Secret::new(defaults::PARTNER_CLIENT_SECRET),
+        refresh_token: Secret::new(PORTAL_REFRESH_TOKEN),
+        refresh_token_issued_at: None,
+    };
+    let rotation = rotation_fn(|_| async { Ok(()) });
+    let clients = MicrosoftClients::new(
+        TransportConfig::new(endpoints),
+        credentials,
+        rotation,
+        TokenOptions::default(),
+    )
+    .unwrap();
+    let token = clients.tokens.partner_graph();
+    let assignments = clients
+        .gdap
+        .list_access_assignments(&token, relationship_id)
+        .await
+        .unwrap();
+    let target = assignments
+        .iter()
+        .find(|a| a.access_container.access_container_id == group)
+        .expect("assignment exists");
+    clients
+        .gdap
+        .delete_access_assignment(
+            &token,
+            relationship_id,
+            &target.id,
+            target.etag.as_deref().unwrap_or_default(),
+        )
+        .await
+        .unwrap();
+    target.id.clone()
+}
+
+async fn wait_sandbox<T>(
+    world: &World,
+    what: &str,
+    check: impl Fn(&Vec<serde_json::Value>) -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + MINUTE;
+    loop {
+        let rels = world.sandbox_relationships().await;
+        if let Some(v) = check(&rels) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {}",
+            serde_json::to_string_pretty(&rels).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aging_produces_the_expiring_condition_and_one_event_per_threshold() {
+    let world = World::start("e2e-expiry", SandboxOptions::default()).await;
+    let id = create_ready(&world, "aging").await;
+    let expiring = world.relationships().get("aging").await.unwrap();
+    assert_eq!(condition(&expiring, "Expiring").unwrap().0, "False");
+    for (days, left, threshold) in [(31, 28, 30), (23, 5, 7), (5, 0, 1)] {
+        assert!(
+            world
+                .control(&format!("relationships/{id}/age"), json!({"days": days}))
+                .await
+                .is_success()
+        );
+        let message = world
+            .wait_for(
+                "aging",
+                &format!("Expiring with {left} days left"),
+                MINUTE,
+                |o| {
+                    let (status, reason, message) = condition(o, "Expiring")?;
+                    (status == "True"
+                        && reason == "ExpiresSoon"
+                        && message.contains(&format!("({left} days left)")))
+                    .then_some(message)
+                },
+            )
+            .await;
+        assert!(message.contains("will not auto-extend"), "{message}");
+        let wanted = format!("ExpiresSoon: the GDAP relationship ends within {threshold} day(s)");
+        let deadline = std::time::Instant::now() + MINUTE;
+        while !world.events("aging").iter().any(|e| e.starts_with(&wanted)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no event {wanted}: {:?}",
+                world.events("aging")
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await; // more resyncs: warnings must not repeat
+    let events = world.events("aging");
+    for threshold in [30, 7, 1] {
+        let wanted = format!("ExpiresSoon: the GDAP relationship ends within {threshold} day(s)");
+        let sent: Vec<_> = events.iter().filter(|e| e.starts_with(&wanted)).collect();
+        assert_eq!(
+            sent.len(),
+            1,
+            "{threshold}-day warning sent {} times: {events:?}",
+            sent.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_termination_is_reported_and_not_recreated() {
+    let world = World::start("e2e-term", SandboxOptions::default()).await;
+    let id = create_ready(&world, "terminated").await;
+    assert!(
+        world
+            .control(&format!("relationships/{id}/terminate"), json!({}))
+            .await
+            .is_success()
+    );
+    let (reason, message) = world
+        .wait_for("terminated", "Ready=False Terminated", MINUTE, |o| {
+            let (status, reason, message) = condition(o, "Ready")?;
+            (status == "False"
+                && reason == "Terminated"
+                && o.status.as_ref()?.state.as_deref() == Some("terminated"))
+            .then_some((reason, message))
+        })
+        .await;
+    assert_eq!(reason, "Terminated");
+    assert!(message.contains("not recreated"), "{message}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        world.sandbox_relationships().await.len(),
+        1,
+        "no new relationship was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_terminates_with_delete_and_leaves_it_with_orphan() {
+    let world = World::start("e2e-delete", SandboxOptions::default()).await;
+    let kept = create_ready(&world, "kept").await;
+    let gone = create_ready(&world, "gone").await;
+    world.apply(&standard("kept").replace(
+        "  autoExtend: false\n",
+        "  autoExtend: false\n  deletionPolicy: Orphan\n",
+    ));
+    for name in ["kept", "gone"] {
+        let out = world.kubectl(&["delete", "gdap", name, "--timeout=60s"]);
+        assert!(
+            out.status.success(),
+            "delete {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rels = world.sandbox_relationships().await;
+    let status_of = |id: &str| {
+        rels.iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        status_of(&kept).as_deref(),
+        Some("active"),
+        "Orphan leaves the relationship"
+    );
+    assert!(
+        matches!(status_of(&gone).as_deref(), Some("terminated")),
+        "Delete terminates it: {:?}",
+        status_of(&gone)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_roles_after_the_lock_is_refused_and_nothing_is_sent() {
+    let world = World::start("e2e-immutable", SandboxOptions::default()).await;
+    let id = create_pending(&world, "locked").await;
+    world.apply(
+        &standard("locked").replace("User Administrator]", "User Administrator, Global Reader]"),
+    );
+    let message = world
+        .wait_for("locked", "Synced=False RolesImmutable", MINUTE, |o| {
+            let (status, reason, message) = condition(o, "Synced")?;
+            (status == "False" && reason == "RolesImmutable").then_some(message)
+        })
+        .await;
+    assert!(
+        message.contains("spec.roles changed after the relationship was locked"),
+        "{message}"
+    );
+    assert!(
+        message.contains("new GdapRelationship"),
+        "the message names the way forward: {message}"
+    );
+    let rels = world.sandbox_relationships().await;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0]["id"], id.as_str());
+    assert_eq!(
+        rels[0]["roles"].as_array().unwrap().len(),
+        3,
+        "roles unchanged in Microsoft"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_policy_adopts_by_display_name_and_never_writes() {
+    let world = World::start("e2e-observe", SandboxOptions::default()).await;
+    let id = create_pending(&world, "managed").await;
+    let display_name = world
+        .relationships()
+        .get("managed")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .display_name
+        .unwrap();
+    let observer = standard("watcher").replace(
+        "  autoExtend: false\n",
+        &format!("  autoExtend: false\n  managementPolicy: Observe\n  deletionPolicy: Delete\n  displayName: {display_name}\n"),
+    );
+    world.apply(&observer);
+    world
+        .wait_for("watcher", "adoption", MINUTE, |o| {
+            (o.status.as_ref()?.relationship_id.as_deref() == Some(id.as_str())).then_some(())
+        })
+        .await;
+    approve(&world, &id).await;
+    world
+        .wait_for("managed", "Ready", MINUTE, |o| {
+            (condition(o, "Ready")?.0 == "True").then_some(())
+        })
+        .await;
+    let out = world.kubectl(&["delete", "gdap", "watcher", "--timeout=60s"]);
+    assert!(out.status.success());
+    let rels = world.sandbox_relationships().await;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(
+        rels[0]["status"], "active",
+        "Observe never terminates, even with deletionPolicy Delete"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_operator_at_random_points_during_50_creations_leaves_exactly_50() {
+    const COUNT: usize = 50;
+    let mut world = World::start("e2e-crash", SandboxOptions::default()).await;
+    // Slow Graph down and fail one call in ten, so the kills land in the middle of creations.
+    let faults = json!({"seed": 11, "rules": [{"pathPrefix": "/v1.0/tenantRelationships", "rate": 0.1, "statuses": [503], "latencyMs": 120}]});
+    assert!(world.put_control("faults", faults).await.is_success());
+    let manifests: Vec<String> = (0..COUNT)
+        .map(|i| {
+            manifest(
+                &format!("crash-{i}"),
+                "  roles: [Global Reader]\n  duration: P30D\n",
+            )
+        })
+        .collect();
+    world.apply(&manifests.join("---\n"));
+    // A fixed-seed generator, so a failure can be replayed with the same kill points.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next_delay = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        Duration::from_millis(30 + seed % 700)
+    };
+    let mut kills = 0;
+    let deadline = std::time::Instant::now() + 4 * MINUTE;
+    loop {
+        tokio::time::sleep(next_delay()).await;
+        if kills < 40 {
+            world.kill_operator();
+            kills += 1;
+            world.start_operator();
+        }
+        let list = world
+            .relationships()
+            .list(&Default::default())
+            .await
+            .unwrap();
+        let pending = list
+            .items
+            .iter()
+            .filter(|o| {
+                o.status.as_ref().and_then(|s| s.state.as_deref()) == Some("approvalPending")
+            })
+            .count();
+        if pending == COUNT {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {pending} of {COUNT} reached approvalPending after {kills} kills"
+        );
+    }
+    assert!(kills >= 5, "the operator was killed only {kills} times");
+    let rels = world.sandbox_relationships().await;
+    let mut names: Vec<&str> = rels
+        .iter()
+        .map(|r| r["displayName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        rels.len(),
+        COUNT,
+        "{} relationships in Microsoft after {kills} kills",
+        rels.len()
+    );
+    assert_eq!(names.len(), COUNT, "display names are unique");
+    let list = world
+        .relationships()
+        .list(&Default::default())
+        .await
+        .unwrap();
+    for object in list.items {
+        let id = object.status.unwrap().relationship_id.unwrap();
+        assert!(
+            rels.iter().any(|r| r["id"] == id.as_str()),
+            "{id} is the relationship Microsoft has"
+        );
+    }
+}

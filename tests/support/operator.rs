@@ -1,0 +1,264 @@
+//! End-to-end harness: an in-process sandbox, a namespace with the credentials Secret, and the
+//! operator binary as a real child process (so tests can kill it at any moment).
+
+use super::controlplane::{self, ControlPlane};
+use gdap_operator::api::GdapRelationship;
+use gdap_operator::sandbox::{Sandbox, SandboxOptions, defaults};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One end-to-end world.
+pub struct World {
+    /// The control plane.
+    pub cp: &'static ControlPlane,
+    /// The test's namespace.
+    pub namespace: String,
+    /// The Microsoft emulator.
+    pub sandbox: Sandbox,
+    /// The operator process, when running.
+    pub operator: Option<Child>,
+    /// Kubernetes client.
+    pub client: kube::Client,
+    http: reqwest::Client,
+}
+
+impl World {
+    /// Starts a sandbox (with `options`), a namespace with credentials, and the operator.
+    pub async fn start(prefix: &str, options: SandboxOptions) -> World {
+        let cp = controlplane::get();
+        let namespace = cp.namespace(prefix);
+        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+        let client = cp.client().await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "partner-credentials"},
+            "stringData": {
+                "partnerTenantId": defaults::PARTNER_TENANT_ID,
+                "clientId": defaults::PARTNER_CLIENT_ID,
+                "clientSecret": defaults::PARTNER_CLIENT_SECRET,
+                "refreshToken": defaults::PARTNER_REFRESH_TOKEN,
+            }
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+        let mut world = World {
+            cp,
+            namespace,
+            sandbox,
+            operator: None,
+            client,
+            http: reqwest::Client::new(),
+        };
+        world.start_operator();
+        world
+    }
+
+    /// Starts the operator process (watching only this namespace, fast timings).
+    pub fn start_operator(&mut self) {
+        let base = self.sandbox.base_url();
+        let child = Command::new(env!("CARGO_BIN_EXE_gdap-operator"))
+            .args([
+                "run",
+                "--namespaces",
+                &self.namespace,
+                "--credentials-secret",
+                "partner-credentials",
+            ])
+            .arg("--kubeconfig")
+            .arg(&self.cp.kubeconfig)
+            .args([
+                "--login-url",
+                &base,
+                "--graph-url",
+                &base,
+                "--partner-center-url",
+                &base,
+            ])
+            .args([
+                "--poll-interval",
+                "1s",
+                "--resync-interval",
+                "3s",
+                "--termination-timeout",
+                "30s",
+            ])
+            .args([
+                "--metrics-address",
+                "127.0.0.1:0",
+                "--log-level",
+                "info,gdap_operator=debug",
+            ])
+            .env_remove("RUST_LOG")
+            .stdout(log_file(&self.namespace))
+            .stderr(log_file(&self.namespace))
+            .spawn()
+            .expect("operator starts");
+        self.operator = Some(child);
+    }
+
+    /// Kills the operator process at once (SIGKILL), as a crash would.
+    pub fn kill_operator(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The GdapRelationship API of the namespace.
+    pub fn relationships(&self) -> Api<GdapRelationship> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Applies a manifest (YAML) in the namespace with kubectl.
+    pub fn apply(&self, yaml: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        self.cp
+            .kubectl_ok(&["apply", "-n", &self.namespace, "-f", file.to_str().unwrap()]);
+    }
+
+    /// Runs kubectl in the namespace.
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        let mut full = vec!["-n", &self.namespace];
+        full.extend_from_slice(args);
+        self.cp.kubectl(&full)
+    }
+
+    /// PUTs to the sandbox control API.
+    pub async fn put_control(&self, path: &str, body: Value) -> reqwest::StatusCode {
+        self.http
+            .put(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// The sandbox's whole state.
+    pub async fn state(&self) -> Value {
+        self.http
+            .get(format!("{}/_sandbox/state", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The sandbox's relationships.
+    pub async fn sandbox_relationships(&self) -> Vec<Value> {
+        self.state().await["relationships"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// POSTs to the sandbox control API.
+    pub async fn control(&self, path: &str, body: Value) -> reqwest::StatusCode {
+        self.http
+            .post(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Waits until `check` returns `Some`, polling the object.
+    pub async fn wait_for<T>(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&GdapRelationship) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        let api = self.relationships();
+        loop {
+            if let Ok(object) = api.get(name).await
+                && let Some(value) = check(&object)
+            {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let current = api
+                    .get(name)
+                    .await
+                    .map(|o| serde_json::to_string_pretty(&o.status).unwrap())
+                    .unwrap_or_default();
+                panic!(
+                    "timed out waiting for {what} on {name}; status now: {current}\noperator log: {}",
+                    log_path(&self.namespace).display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The Kubernetes events of an object, as "reason: note" lines.
+    pub fn events(&self, name: &str) -> Vec<String> {
+        let out = self.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+            "-o",
+            "json",
+        ]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e["reason"].as_str().unwrap_or(""),
+                            e["message"].as_str().or(e["note"].as_str()).unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_operator();
+    }
+}
+
+/// Condition status of a type on an object.
+pub fn condition(object: &GdapRelationship, type_: &str) -> Option<(String, String, String)> {
+    let c = object
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn log_path(namespace: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gdap-operator-{namespace}.log"))
+}
+
+fn log_file(namespace: &str) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(namespace))
+        .map(Stdio::from)
+        .unwrap_or(Stdio::null())
+}
