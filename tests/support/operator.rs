@@ -20,6 +20,8 @@ pub struct World {
     pub sandbox: Sandbox,
     /// The operator process, when running.
     pub operator: Option<Child>,
+    /// Where the operator serves /metrics.
+    pub metrics_address: String,
     /// Kubernetes client.
     pub client: kube::Client,
     http: reqwest::Client,
@@ -47,11 +49,13 @@ impl World {
             .create(&PostParams::default(), &secret)
             .await
             .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut world = World {
             cp,
             namespace,
             sandbox,
             operator: None,
+            metrics_address: format!("127.0.0.1:{port}"),
             client,
             http: reqwest::Client::new(),
         };
@@ -88,9 +92,8 @@ impl World {
                 "--termination-timeout",
                 "30s",
             ])
+            .args(["--metrics-address", &self.metrics_address])
             .args([
-                "--metrics-address",
-                "127.0.0.1:0",
                 "--log-level",
                 "info,gdap_operator=debug",
             ])
@@ -131,6 +134,12 @@ impl World {
         self.cp.kubectl(&full)
     }
 
+    /// The operator's /metrics text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics_address);
+        self.http.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
     /// PUTs to the sandbox control API.
     pub async fn put_control(&self, path: &str, body: Value) -> reqwest::StatusCode {
         self.http
@@ -152,6 +161,11 @@ impl World {
             .json()
             .await
             .unwrap()
+    }
+
+    /// GETs a sandbox control API path as JSON.
+    pub async fn http_get(&self, path: &str) -> Value {
+        self.http.get(format!("{}/_sandbox/{path}", self.sandbox.base_url())).send().await.unwrap().json().await.unwrap()
     }
 
     /// The sandbox's relationships.
