@@ -26,6 +26,7 @@ controlplane: deps
 	@$(CP)/up
 
 down:
+	@scripts/demo-down
 	@$(CP)/down
 
 lint: deps
@@ -37,7 +38,7 @@ test: deps lint
 	@$(CP)/build >/dev/null
 	$(CARGO) test --locked -- --test-threads 4
 
-## Bring up the local control plane, install the CRDs, apply the examples, show them.
+## The main loop: control plane + sandbox + operator; an example relationship reaches Ready.
 demo: build
 	@scripts/demo
 
