@@ -27,17 +27,34 @@ async fn the_newest_token_wins_against_concurrent_writers() {
     let noise = tokio::spawn(async move {
         for i in 0..60 {
             let patch = json!({"metadata": {"labels": {"touched": i.to_string()}}});
-            other.patch("creds", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+            other
+                .patch("creds", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
         }
     });
     for i in 1..=20 {
-        let rotated = RotatedRefreshToken { refresh_token: Secret::new(format!("rt-{i}")), issued_at: Utc::now() };
+        let rotated = RotatedRefreshToken {
+            refresh_token: Secret::new(format!("rt-{i}")),
+            issued_at: Utc::now(),
+        };
         store_refresh_token(&api, "creds", &rotated).await.unwrap();
     }
     noise.await.unwrap();
     let stored = api.get("creds").await.unwrap();
     let parsed = credentials::parse(&stored, &ns, "creds").unwrap();
-    assert_eq!(parsed.refresh_token.expose(), "rt-20", "the last rotated token is stored");
-    assert!(parsed.refresh_token_issued_at.is_some(), "the issue time is recorded for the age warning");
-    assert_eq!(stored.metadata.labels.unwrap()["touched"], "59", "the other writer's change is kept too");
+    assert_eq!(
+        parsed.refresh_token.expose(),
+        "rt-20",
+        "the last rotated token is stored"
+    );
+    assert!(
+        parsed.refresh_token_issued_at.is_some(),
+        "the issue time is recorded for the age warning"
+    );
+    assert_eq!(
+        stored.metadata.labels.unwrap()["touched"],
+        "59",
+        "the other writer's change is kept too"
+    );
 }

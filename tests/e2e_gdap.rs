@@ -155,18 +155,41 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
     assert_eq!(world.sandbox_relationships().await.len(), 1);
 
     // The rotated refresh token was written back to the Secret.
-    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
     let secret = secrets.get("partner-credentials").await.unwrap();
     let stored = String::from_utf8(secret.data.unwrap()["refreshToken"].0.clone()).unwrap();
-    assert_ne!(stored, defaults::PARTNER_REFRESH_TOKEN, "the Secret holds the rotated token");
-    assert!(secret.metadata.annotations.unwrap().contains_key("gdap.io/refresh-token-issued-at"));
+    assert_ne!(
+        stored,
+        defaults::PARTNER_REFRESH_TOKEN,
+        "the Secret holds the rotated token"
+    );
+    assert!(
+        secret
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key("gdap.io/refresh-token-issued-at")
+    );
 
     // Metrics tell the state, the expiry and the reconciles.
     let metrics = world.metrics().await;
-    assert!(metrics.contains("gdap_relationships{state=\"active\"} 1"), "{metrics}");
-    assert!(metrics.contains("gdap_relationship_expiry_seconds{namespace="), "{metrics}");
-    assert!(metrics.contains("gdap_reconciles_total{kind=\"GdapRelationship\",result=\"success\"}"), "{metrics}");
-    assert!(metrics.contains("gdap_refresh_token_age_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("gdap_relationships{state=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gdap_relationship_expiry_seconds{namespace="),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gdap_reconciles_total{kind=\"GdapRelationship\",result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gdap_refresh_token_age_seconds"),
+        "{metrics}"
+    );
 }
 
 /// The refresh token of a second session of the partner admin (a person in the portal).
@@ -289,11 +312,19 @@ async fn aging_produces_the_expiring_condition_and_one_event_per_threshold() {
     }
     tokio::time::sleep(Duration::from_secs(4)).await; // more resyncs: warnings must not repeat
     let events = world.events("aging");
-    assert!(world.control(&format!("relationships/{id}/age"), json!({"days": 2})).await.is_success());
+    assert!(
+        world
+            .control(&format!("relationships/{id}/age"), json!({"days": 2}))
+            .await
+            .is_success()
+    );
     world
         .wait_for("aging", "Ready=False Expired", MINUTE, |o| {
             let (status, reason, _) = condition(o, "Ready")?;
-            (status == "False" && reason == "Expired" && o.status.as_ref()?.state.as_deref()?.starts_with("expir")).then_some(())
+            (status == "False"
+                && reason == "Expired"
+                && o.status.as_ref()?.state.as_deref()?.starts_with("expir"))
+            .then_some(())
         })
         .await;
     for threshold in [30, 7, 1] {
@@ -530,18 +561,35 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
     let missing = "0badc0de-0000-4000-8000-000000000001";
     let yaml = manifest(
         "groups",
-        &format!("  roles: [Directory Readers, Helpdesk Administrator]\n  duration: P90D\n  autoExtend: false\n  accessAssignments:\n    - securityGroupId: {HELPDESK}\n      roles: [Directory Readers]\n    - securityGroupId: {missing}\n      roles: [Helpdesk Administrator]\n"),
+        &format!(
+            "  roles: [Directory Readers, Helpdesk Administrator]\n  duration: P90D\n  autoExtend: false\n  accessAssignments:\n    - securityGroupId: {HELPDESK}\n      roles: [Directory Readers]\n    - securityGroupId: {missing}\n      roles: [Helpdesk Administrator]\n"
+        ),
     );
     world.apply(&yaml);
-    let id = world.wait_for("groups", "approvalPending", MINUTE, |o| (o.status.as_ref()?.state.as_deref() == Some("approvalPending")).then(|| o.status.as_ref()?.relationship_id.clone())?).await;
+    let id = world
+        .wait_for("groups", "approvalPending", MINUTE, |o| {
+            (o.status.as_ref()?.state.as_deref() == Some("approvalPending"))
+                .then(|| o.status.as_ref()?.relationship_id.clone())?
+        })
+        .await;
     approve(&world, &id).await;
     let message = world
         .wait_for("groups", "the failed entry", MINUTE, |o| {
             let status = o.status.as_ref()?;
-            let entry = status.access_assignments.iter().find(|a| a.security_group_id == missing)?;
+            let entry = status
+                .access_assignments
+                .iter()
+                .find(|a| a.security_group_id == missing)?;
             let (assigned, reason, _) = condition(o, "AccessAssigned")?;
-            let helpdesk_active = status.access_assignments.iter().any(|a| a.security_group_id == HELPDESK && a.state.as_deref() == Some("active"));
-            (entry.failed_at.is_some() && assigned == "False" && reason == "AssignmentFailed" && helpdesk_active).then(|| entry.message.clone())?
+            let helpdesk_active = status
+                .access_assignments
+                .iter()
+                .any(|a| a.security_group_id == HELPDESK && a.state.as_deref() == Some("active"));
+            (entry.failed_at.is_some()
+                && assigned == "False"
+                && reason == "AssignmentFailed"
+                && helpdesk_active)
+                .then(|| entry.message.clone())?
         })
         .await;
     assert!(!message.is_empty());
@@ -549,13 +597,32 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
     assert_eq!(condition(&object, "Ready").unwrap().0, "False");
     // No crash loop: the refused group is not retried on every resync.
     let posts = |log: &serde_json::Value| {
-        log.as_array().map(|l| l.iter().filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap_or("").ends_with("/accessAssignments")).count()).unwrap_or(0)
+        log.as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|r| {
+                        r["method"] == "POST"
+                            && r["path"]
+                                .as_str()
+                                .unwrap_or("")
+                                .ends_with("/accessAssignments")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
     };
     let before = posts(&world.http_get("requests").await);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(posts(&world.http_get("requests").await), before, "the refused assignment was retried in a loop");
+    assert_eq!(
+        posts(&world.http_get("requests").await),
+        before,
+        "the refused assignment was retried in a loop"
+    );
 
     // Turning autoExtend on for the active relationship is sent to Graph.
     world.apply(&yaml.replace("autoExtend: false", "autoExtend: true"));
-    wait_sandbox(&world, "autoExtendDuration P180D", |rels| (rels[0]["autoExtendDuration"] == "P180D").then_some(())).await;
+    wait_sandbox(&world, "autoExtendDuration P180D", |rels| {
+        (rels[0]["autoExtendDuration"] == "P180D").then_some(())
+    })
+    .await;
 }

@@ -49,7 +49,11 @@ impl World {
             .create(&PostParams::default(), &secret)
             .await
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut world = World {
             cp,
             namespace,
@@ -93,10 +97,7 @@ impl World {
                 "30s",
             ])
             .args(["--metrics-address", &self.metrics_address])
-            .args([
-                "--log-level",
-                "info,gdap_operator=debug",
-            ])
+            .args(["--log-level", "info,gdap_operator=debug"])
             .env_remove("RUST_LOG")
             .stdout(log_file(&self.namespace))
             .stderr(log_file(&self.namespace))
@@ -137,7 +138,14 @@ impl World {
     /// The operator's /metrics text.
     pub async fn metrics(&self) -> String {
         let url = format!("http://{}/metrics", self.metrics_address);
-        self.http.get(url).send().await.unwrap().text().await.unwrap()
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// PUTs to the sandbox control API.
@@ -165,7 +173,14 @@ impl World {
 
     /// GETs a sandbox control API path as JSON.
     pub async fn http_get(&self, path: &str) -> Value {
-        self.http.get(format!("{}/_sandbox/{path}", self.sandbox.base_url())).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The sandbox's relationships.

@@ -167,14 +167,7 @@ async fn report_unreadable(
         object.metadata.generation,
         now,
     );
-    let patch =
-        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    apply_status(api, object, &status).await?;
     transition_events(
         ctx,
         object,
@@ -324,14 +317,7 @@ async fn report(
         now,
     };
     let new = status::build(&inputs);
-    let patch =
-        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": new});
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    apply_status(api, object, &new).await?;
     transition_events(ctx, object, &previous, &new, plan).await;
     expiry_warnings(ctx, object, api, observed, now).await?;
     let expiry = observed
@@ -499,6 +485,23 @@ fn warnings_already_sent(recorded: &str, ends_at: chrono::DateTime<Utc>) -> Vec<
         }
         _ => Vec::new(),
     }
+}
+
+/// Writes the whole status with server-side apply as the operator's field manager.
+async fn apply_status(
+    api: &Api<GdapRelationship>,
+    object: &GdapRelationship,
+    status: &GdapRelationshipStatus,
+) -> Result<(), kube::Error> {
+    let patch =
+        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
 }
 
 fn object_labels(object: &GdapRelationship) -> ObjectLabels {
