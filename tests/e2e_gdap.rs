@@ -424,6 +424,9 @@ async fn editing_roles_after_the_lock_is_refused_and_nothing_is_sent() {
         message.contains("new GdapRelationship"),
         "the message names the way forward: {message}"
     );
+    let requests = world.http_get("requests").await;
+    let writes: Vec<_> = requests.as_array().unwrap().iter().filter(|r| r["method"] == "PATCH" || r["method"] == "DELETE").collect();
+    assert!(writes.is_empty(), "nothing may be sent to Graph after an immutable edit: {writes:?}");
     let rels = world.sandbox_relationships().await;
     assert_eq!(rels.len(), 1);
     assert_eq!(rels[0]["id"], id.as_str());

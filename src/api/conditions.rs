@@ -53,6 +53,8 @@ pub mod reasons {
     pub const DISPLAY_NAME_TAKEN: &str = "DisplayNameTaken";
     /// Termination was requested and Microsoft is working on it.
     pub const TERMINATING: &str = "Terminating";
+    /// Termination was requested longer ago than the timeout and is not finished.
+    pub const TERMINATION_TIMED_OUT: &str = "TerminationTimedOut";
     /// The spec is invalid; the message names the field and the rule.
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// Roles or duration changed after the relationship was locked for approval.

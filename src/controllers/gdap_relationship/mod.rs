@@ -16,5 +16,7 @@ pub mod plan;
 mod plan_tests;
 pub mod reconcile;
 pub mod status;
+#[cfg(test)]
+mod status_tests;
 
 pub use reconcile::{error_policy, reconcile};

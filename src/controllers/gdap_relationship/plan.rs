@@ -127,6 +127,9 @@ pub enum Waiting {
     Assignments,
     /// Microsoft finishing a termination.
     Termination,
+    /// A termination that takes longer than the timeout: checked again at the resync interval,
+    /// reported, and released when it finishes (or when the user sets `deletionPolicy: Orphan`).
+    TerminationOverdue,
     /// `managementPolicy: Observe` and nothing to adopt yet.
     NothingToObserve,
 }
@@ -180,8 +183,6 @@ pub enum ReleaseReason {
     Done,
     /// Approval pending: Graph cannot withdraw it; it lapses after 90 days.
     CannotWithdraw,
-    /// Termination requested but not finished within the timeout.
-    GaveUpWaiting,
 }
 
 /// The decision: one action and when to reconcile again.
@@ -475,7 +476,10 @@ fn deleting_without_spec(observed: &Observed, timing: &Timing, now: DateTime<Utc
             let deadline =
                 started + Span::from_std(timing.termination_timeout).unwrap_or(Span::MAX);
             if now >= deadline {
-                release(ReleaseReason::GaveUpWaiting)
+                Plan {
+                    action: Action::Wait(Waiting::TerminationOverdue),
+                    requeue: timing.resync,
+                }
             } else {
                 Plan {
                     action: Action::Wait(Waiting::Termination),

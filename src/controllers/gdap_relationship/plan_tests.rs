@@ -371,13 +371,13 @@ fn deletion_table() {
             Action::Wait(Waiting::Termination),
         ),
         (
-            "terminating too long: give up",
+            "terminating too long: report and check at resync",
             Ok(desired()),
             deleting(
                 Some(remote("terminationRequested")),
                 Some(now() - Span::seconds(121)),
             ),
-            Action::Release(ReleaseReason::GaveUpWaiting),
+            Action::Wait(Waiting::TerminationOverdue),
         ),
         (
             "terminated: done",

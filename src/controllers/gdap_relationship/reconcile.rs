@@ -265,14 +265,8 @@ async fn release(
         ReleaseReason::CannotWithdraw => {
             "the relationship awaits the customer's approval and Graph cannot withdraw it; the request lapses after 90 days"
         }
-        ReleaseReason::GaveUpWaiting => {
-            "termination was requested but Microsoft has not finished within the timeout; it will finish on Microsoft's side"
-        }
     };
-    let kind = if matches!(
-        why,
-        ReleaseReason::CannotWithdraw | ReleaseReason::GaveUpWaiting
-    ) {
+    let kind = if matches!(why, ReleaseReason::CannotWithdraw) {
         EventType::Warning
     } else {
         EventType::Normal

@@ -195,6 +195,10 @@ fn synced(i: &Inputs) -> Wanted {
                 "the display name is already used by a relationship with customer {found}; set another spec.displayName (names are unique across the partner)"
             ),
         ),
+        (Action::Wait(Waiting::TerminationOverdue), _) => refused(
+            reasons::TERMINATION_TIMED_OUT,
+            "termination was requested longer ago than --termination-timeout and Microsoft has not finished; the operator checks again at every resync and releases the object when it is terminated. Set spec.deletionPolicy: Orphan to release it now".into(),
+        ),
         (
             _,
             Outcome::Failed {
@@ -463,6 +467,9 @@ pub fn describe_wait(w: Waiting) -> &'static str {
         Waiting::Activation => "waiting for Microsoft to activate the relationship",
         Waiting::Assignments => "waiting for access assignments to become active",
         Waiting::Termination => "waiting for Microsoft to finish the termination",
+        Waiting::TerminationOverdue => {
+            "the termination is overdue; checking at the resync interval"
+        }
         Waiting::NothingToObserve => "nothing to observe yet (managementPolicy: Observe)",
     }
 }
