@@ -57,7 +57,7 @@ pub enum Reason {
     InvalidClientSecret,
     /// AADSTS7000222: the client secret has expired.
     ClientSecretExpired,
-    /// AADSTS700016: the application is not known in the tenant.
+    /// AADSTS700016 / 7000229: the application (or its service principal) is not in the tenant.
     AppNotInTenant,
     /// AADSTS500011 / 650052 / Partner Center "lacks a service principal": a resource's service
     /// principal is missing in the customer tenant.
@@ -523,7 +523,7 @@ pub fn aadsts_reason(code: u32) -> Option<Reason> {
         65001 => Reason::ConsentMissing,
         7000215 => Reason::InvalidClientSecret,
         7000222 => Reason::ClientSecretExpired,
-        700016 => Reason::AppNotInTenant,
+        700016 | 7000229 => Reason::AppNotInTenant,
         500011 | 650052 => Reason::ServicePrincipalMissing,
         50076 | 50079 => Reason::MfaRequired,
         53003 => Reason::ConditionalAccess,

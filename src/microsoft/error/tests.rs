@@ -15,6 +15,7 @@ fn aadsts_codes_map_to_named_reasons() {
         (7000215, Reason::InvalidClientSecret),
         (7000222, Reason::ClientSecretExpired),
         (700016, Reason::AppNotInTenant),
+        (7000229, Reason::AppNotInTenant),
         (50076, Reason::MfaRequired),
         (50079, Reason::MfaRequired),
         (53003, Reason::ConditionalAccess),
