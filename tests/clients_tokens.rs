@@ -259,3 +259,85 @@ async fn old_refresh_token_warns_by_metric_and_log_without_leaking_secrets() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn each_injected_aadsts_code_has_its_named_reason() {
+    use reqwest::Method;
+    let h = start().await;
+    let cases = [
+        ("refresh_token", 65001, Reason::ConsentMissing),
+        ("refresh_token", 700082, Reason::RefreshTokenExpired),
+        ("refresh_token", 50173, Reason::RefreshTokenRevoked),
+        ("refresh_token", 70044, Reason::RefreshTokenRevoked),
+        ("refresh_token", 50076, Reason::MfaRequired),
+        ("refresh_token", 53003, Reason::ConditionalAccess),
+        ("refresh_token", 90072, Reason::NoGdapAccess),
+        ("refresh_token", 90002, Reason::TenantNotFound),
+        ("client_credentials", 7000215, Reason::InvalidClientSecret),
+        ("client_credentials", 7000222, Reason::ClientSecretExpired),
+        ("client_credentials", 700016, Reason::AppNotInTenant),
+        (
+            "client_credentials",
+            500011,
+            Reason::ServicePrincipalMissing,
+        ),
+        ("client_credentials", 65001, Reason::ConsentMissing),
+    ];
+    for (grant, code, reason) in cases {
+        let tenant = if grant == "refresh_token" {
+            defaults::PARTNER_TENANT_ID
+        } else {
+            defaults::CONTOSO_TENANT_ID
+        };
+        let rule = serde_json::json!({"rules": [{"tenantId": tenant, "grantType": grant, "aadsts": code, "count": 1}]});
+        h.control(Method::PUT, "/_sandbox/token-faults", Some(rule))
+            .await;
+        let err = if grant == "refresh_token" {
+            h.graph().bearer(None).await.unwrap_err()
+        } else {
+            h.clients
+                .tokens
+                .app_token(tenant)
+                .bearer(None)
+                .await
+                .unwrap_err()
+        };
+        assert_eq!(err.reason(), reason, "AADSTS{code}: {err}");
+        assert_eq!(err.aadsts(), Some(code));
+        assert!(!err.is_transient(), "AADSTS{code}");
+        assert!(err.to_string().contains(reason.advice()), "{err}");
+    }
+    // The faults were consumed and the stored refresh token is still good.
+    h.graph().bearer(None).await.unwrap();
+    assert_eq!(h.rotations(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_sessions_and_an_aged_refresh_token_are_named() {
+    use reqwest::Method;
+    let h = start().await;
+    let upn = defaults::PARTNER_ADMIN_UPN;
+    h.control(
+        Method::POST,
+        &format!("/_sandbox/users/{upn}/revoke-sessions"),
+        None,
+    )
+    .await;
+    let err = h.graph().bearer(None).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::RefreshTokenRevoked, "{err}");
+    assert!(err.to_string().contains("sign in again"), "{err}");
+    h.stop().await;
+
+    let h = start().await;
+    h.control(
+        Method::POST,
+        "/_sandbox/refresh-tokens/age",
+        Some(serde_json::json!({"days": 91})),
+    )
+    .await;
+    let err = h.graph().bearer(None).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::RefreshTokenExpired, "{err}");
+    assert_eq!(err.aadsts(), Some(700082));
+    h.stop().await;
+}

@@ -15,6 +15,16 @@
 //! let _ = gdap.create_relationship(&app, new).await;
 //! # }
 //! ```
+//!
+//! The same call with the partner's delegated token compiles:
+//!
+//! ```no_run
+//! # async fn f(gdap: &dyn gdap_operator::microsoft::GdapApi, tokens: &gdap_operator::microsoft::TokenProvider,
+//! #            new: &gdap_operator::microsoft::models::gdap::NewRelationship) {
+//! let delegated = tokens.partner_graph();
+//! let _ = gdap.create_relationship(&delegated, new).await;
+//! # }
+//! ```
 
 use crate::microsoft::GdapApi;
 use crate::microsoft::endpoints::Audience;
@@ -45,6 +55,8 @@ pub struct RelationshipFilter {
     pub customer_tenant_id: Option<String>,
     /// Only the one with this display name.
     pub display_name: Option<String>,
+    /// Page size (`$top`, at most 300); Graph's default when `None`.
+    pub page_size: Option<u32>,
 }
 
 /// The real GDAP client.
@@ -189,6 +201,10 @@ impl GdapApi for GraphGdapClient {
         let mut url = self.url(&[]);
         if let Some(f) = filter_expression(filter) {
             url.query_pairs_mut().append_pair("$filter", &f);
+        }
+        if let Some(top) = filter.page_size {
+            url.query_pairs_mut()
+                .append_pair("$top", &top.clamp(1, 300).to_string());
         }
         self.list(token, url).await
     }

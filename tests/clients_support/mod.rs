@@ -138,3 +138,113 @@ impl Harness {
         self.sandbox.shutdown().await;
     }
 }
+
+pub mod roles {
+    pub const DIRECTORY_READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+    pub const HELPDESK_ADMIN: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    pub const APPLICATION_ADMIN: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+    pub const CLOUD_APPLICATION_ADMIN: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+}
+
+use gdap_operator::microsoft::models::gdap::{
+    AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
+    Relationship, RelationshipStatus,
+};
+
+/// Sandbox options with quick activation.
+pub fn quick() -> SandboxOptions {
+    SandboxOptions {
+        assignment_activation_delay: std::time::Duration::from_millis(50),
+        ..SandboxOptions::default()
+    }
+}
+
+pub fn new_relationship(name: &str, customer: &str, roles: &[&str]) -> NewRelationship {
+    NewRelationship {
+        display_name: name.into(),
+        duration: "P730D".into(),
+        customer: Some(CustomerParticipant {
+            tenant_id: customer.into(),
+            display_name: None,
+        }),
+        access_details: AccessDetails::from_role_ids(roles.iter().copied()),
+        auto_extend_duration: None,
+    }
+}
+
+/// Polls `get` until `done` holds (at most 10 s).
+pub async fn eventually<T, F, Fut>(mut get: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let value = get().await;
+        if done(&value) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+impl Harness {
+    /// Creates, locks, approves (control API) and waits until the relationship is active.
+    pub async fn active_relationship(
+        &self,
+        name: &str,
+        customer: &str,
+        roles: &[&str],
+    ) -> Relationship {
+        let token = self.graph();
+        let gdap = &self.clients.gdap;
+        let rel = gdap
+            .create_relationship(&token, &new_relationship(name, customer, roles))
+            .await
+            .unwrap();
+        gdap.lock_for_approval(&token, &rel.id).await.unwrap();
+        self.control(
+            reqwest::Method::POST,
+            &format!("/_sandbox/relationships/{}/approve", rel.id),
+            None,
+        )
+        .await;
+        let active = eventually(
+            || async { gdap.get_relationship(&token, &rel.id).await.unwrap() },
+            |r| r.status == Some(RelationshipStatus::Active),
+        )
+        .await;
+        assert_eq!(active.status, Some(RelationshipStatus::Active));
+        active
+    }
+
+    /// Binds a partner group to roles of an active relationship and waits until it is active.
+    pub async fn assign(&self, relationship_id: &str, group: &str, roles: &[&str]) {
+        let token = self.graph();
+        let gdap = &self.clients.gdap;
+        let new = NewAccessAssignment {
+            access_container: AccessContainer::security_group(group),
+            access_details: AccessDetails::from_role_ids(roles.iter().copied()),
+        };
+        let created = gdap
+            .create_access_assignment(&token, relationship_id, &new)
+            .await
+            .unwrap();
+        let active = eventually(
+            || async {
+                gdap.get_access_assignment(&token, relationship_id, &created.id)
+                    .await
+                    .unwrap()
+            },
+            |a| {
+                a.status
+                    == Some(gdap_operator::microsoft::models::gdap::AccessAssignmentStatus::Active)
+            },
+        )
+        .await;
+        assert_eq!(
+            active.status,
+            Some(gdap_operator::microsoft::models::gdap::AccessAssignmentStatus::Active)
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! The Graph directory client against the sandbox: users paging, delta, SKUs, service
+//! principals, app role assignments, permission grants and `$batch`.
+
+mod clients_support;
+
+use clients_support::*;
+use futures::TryStreamExt;
+use gdap_operator::microsoft::models::directory::*;
+use gdap_operator::microsoft::{DirectoryApi, Reason, TokenSource, UserQuery};
+use gdap_operator::sandbox::defaults;
+
+fn select() -> Vec<String> {
+    [
+        "id",
+        "displayName",
+        "userPrincipalName",
+        "assignedLicenses",
+        "accountEnabled",
+        "userType",
+        "onPremisesExtensionAttributes",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[tokio::test]
+async fn users_stream_across_pages_with_select() {
+    let h = start().await;
+    let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let query = UserQuery {
+        select: select(),
+        top: Some(4),
+        filter: None,
+    };
+    let users: Vec<User> = h
+        .clients
+        .directory
+        .users(&app, &query)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), defaults::CONTOSO_USER_COUNT);
+    let mut ids: Vec<_> = users.iter().map(|u| u.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), defaults::CONTOSO_USER_COUNT, "no user twice");
+    assert!(
+        users
+            .iter()
+            .all(|u| u.user_principal_name.is_some() && u.assigned_licenses.is_some())
+    );
+    assert!(
+        users.iter().all(|u| u.job_title.is_none()),
+        "only $select-ed properties come back"
+    );
+    let pages = h
+        .requests()
+        .await
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p == "/v1.0/users")
+        .count();
+    assert_eq!(pages, defaults::CONTOSO_USER_COUNT.div_ceil(4));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn users_delta_round_then_incremental_round() {
+    let h = start().await;
+    let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let dir = &h.clients.directory;
+    let items: Vec<DeltaItem> = dir
+        .users_delta(&app, &DeltaStart::Initial { select: select() })
+        .try_collect()
+        .await
+        .unwrap();
+    let Some(DeltaItem::DeltaLink(link)) = items.last().cloned() else {
+        panic!("a round ends with its delta link")
+    };
+    let changed = items
+        .iter()
+        .filter(|i| matches!(i, DeltaItem::Changed(_)))
+        .count();
+    assert_eq!(changed, defaults::CONTOSO_USER_COUNT);
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| matches!(i, DeltaItem::DeltaLink(_)))
+            .count(),
+        1
+    );
+
+    let next: Vec<DeltaItem> = dir
+        .users_delta(&app, &DeltaStart::Link(link.clone()))
+        .try_collect()
+        .await
+        .unwrap();
+    let Some(DeltaItem::DeltaLink(new_link)) = next.last().cloned() else {
+        panic!()
+    };
+    assert!(
+        next.len() < items.len(),
+        "an incremental round returns only changes"
+    );
+    assert!(!new_link.is_empty());
+
+    let latest: Vec<DeltaItem> = dir
+        .users_delta(&app, &DeltaStart::Latest)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        matches!(latest.as_slice(), [DeltaItem::DeltaLink(_)]),
+        "{latest:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn expired_or_garbage_delta_links_mean_full_resync() {
+    let h = start().await;
+    let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let link = format!("{}/v1.0/users/delta?$deltatoken=not-a-real-token", h.base());
+    let err = h
+        .clients
+        .directory
+        .users_delta(&app, &DeltaStart::Link(link))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        matches!(err.reason(), Reason::DeltaExpired | Reason::InvalidRequest),
+        "{err}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn skus_service_principals_role_assignments_and_grants() {
+    let h = start().await;
+    let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let dir = &h.clients.directory;
+    let skus = dir.subscribed_skus(&app).await.unwrap();
+    assert!(!skus.is_empty());
+    assert!(
+        skus.iter()
+            .all(|s| s.sku_part_number.is_some()
+                && s.prepaid_units.enabled >= s.consumed_units.min(0))
+    );
+
+    let graph_sp = dir
+        .service_principal_by_app_id(&app, defaults::apps::MICROSOFT_GRAPH)
+        .await
+        .unwrap();
+    assert_eq!(graph_sp.unwrap().app_id, defaults::apps::MICROSOFT_GRAPH);
+    let absent = dir
+        .service_principal_by_app_id(&app, "00000000-0000-0000-0000-0000000000aa")
+        .await
+        .unwrap();
+    assert!(absent.is_none());
+
+    let ours = dir
+        .service_principal_by_app_id(&app, defaults::PARTNER_CLIENT_ID)
+        .await
+        .unwrap()
+        .expect("consented");
+    let roles = dir.app_role_assignments(&app, &ours.id).await.unwrap();
+    assert!(
+        !roles.is_empty(),
+        "Contoso granted the partner app its read roles"
+    );
+    let grants = dir.oauth2_permission_grants(&app, &ours.id).await.unwrap();
+    assert!(grants.iter().all(|g| g.client_id == ours.id));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_answers_in_request_order_and_caps_size() {
+    let h = start().await;
+    let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let requests = vec![
+        BatchRequest::get("1", "/users?$select=id&$top=2"),
+        BatchRequest::get("2", "/subscribedSkus"),
+        BatchRequest::get(
+            "3",
+            format!(
+                "/servicePrincipals?$filter=appId eq '{}'",
+                defaults::apps::MICROSOFT_GRAPH
+            ),
+        ),
+    ];
+    let answers = h.clients.directory.batch(&app, &requests).await.unwrap();
+    assert_eq!(
+        answers.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    let too_many: Vec<_> = (0..21)
+        .map(|i| BatchRequest::get(i.to_string(), "/users"))
+        .collect();
+    let err = h
+        .clients
+        .directory
+        .batch(&app, &too_many)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::InvalidRequest);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reads_need_a_graph_token_for_that_tenant() {
+    let h = start().await;
+    let pc = h.partner_center();
+    assert_eq!(
+        pc.audience(),
+        gdap_operator::microsoft::Audience::PartnerCenter
+    );
+    let err = h.clients.directory.subscribed_skus(&pc).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::WrongToken);
+    assert_eq!(h.clients.tokens.grants_made(), 0);
+    h.stop().await;
+}
