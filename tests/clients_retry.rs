@@ -10,8 +10,8 @@ use futures::TryStreamExt;
 use gdap_operator::microsoft::models::directory::BatchRequest;
 use gdap_operator::microsoft::models::gdap::RelationshipStatus;
 use gdap_operator::microsoft::{
-    Audience, DelegatedToken, DirectoryApi, Endpoints, GdapApi, GraphGdapClient, Reason,
-    RelationshipFilter, RetryPolicy, Secret, Transport, TransportConfig, UserQuery,
+    Audience, DelegatedToken, Endpoints, GdapApi, GraphGdapClient, Reason, RelationshipFilter,
+    RetryPolicy, Secret, Transport, TransportConfig, UserQuery,
 };
 use gdap_operator::sandbox::defaults;
 use reqwest::Method;

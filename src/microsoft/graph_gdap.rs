@@ -367,6 +367,7 @@ mod tests {
         let f = RelationshipFilter {
             customer_tenant_id: Some("t-1".into()),
             display_name: Some("O'Brien".into()),
+            page_size: None,
         };
         assert_eq!(
             filter_expression(&f).unwrap(),
