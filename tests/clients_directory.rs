@@ -6,7 +6,7 @@ mod clients_support;
 use clients_support::*;
 use futures::TryStreamExt;
 use gdap_operator::microsoft::models::directory::*;
-use gdap_operator::microsoft::{DirectoryApi, Reason, TokenSource, UserQuery};
+use gdap_operator::microsoft::{Reason, TokenSource, UserQuery};
 use gdap_operator::sandbox::defaults;
 
 fn select() -> Vec<String> {

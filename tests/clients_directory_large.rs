@@ -5,7 +5,7 @@ mod clients_support;
 
 use clients_support::*;
 use futures::StreamExt;
-use gdap_operator::microsoft::{DirectoryApi, UserQuery};
+use gdap_operator::microsoft::UserQuery;
 use gdap_operator::sandbox::defaults;
 
 /// (current, peak) resident set in KiB, from /proc/self/status.
@@ -53,7 +53,7 @@ async fn streaming_100k_users_keeps_memory_flat() {
         if count == 5_000 {
             baseline = rss_kib().0;
         }
-        if count % 5_000 == 0 {
+        if count.is_multiple_of(5_000) {
             highest = highest.max(rss_kib().0);
         }
     }

@@ -5,7 +5,7 @@ mod clients_support;
 use clients_support::roles::*;
 use clients_support::*;
 use gdap_operator::microsoft::models::gdap::*;
-use gdap_operator::microsoft::{GdapApi, Reason, RelationshipFilter};
+use gdap_operator::microsoft::{Reason, RelationshipFilter};
 use gdap_operator::sandbox::defaults;
 use reqwest::Method;
 

@@ -6,7 +6,7 @@ mod clients_support;
 use clients_support::roles::*;
 use clients_support::*;
 use gdap_operator::microsoft::models::partner_center::{ApplicationConsent, ApplicationGrant};
-use gdap_operator::microsoft::{Audience, PartnerCenterApi, PartnerCredentials, Reason};
+use gdap_operator::microsoft::{Audience, PartnerCredentials, Reason};
 use gdap_operator::sandbox::defaults;
 
 fn consent(resource: &str, scopes: &[&str]) -> ApplicationConsent {
