@@ -1,0 +1,154 @@
+//! Transport behaviour that the sandbox cannot provoke, against a tiny local mock: a 401 makes
+//! the client fetch a fresh token exactly once and repeat the request.
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use gdap_operator::microsoft::models::gdap::RelationshipStatus;
+use gdap_operator::microsoft::{
+    Endpoints, GdapApi, GraphGdapClient, MicrosoftClients, PartnerCredentials, Reason,
+    RotatedRefreshToken, TokenOptions, TransportConfig, rotation_fn,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn relationship_json() -> serde_json::Value {
+    serde_json::json!({"id": "r1", "displayName": "x", "duration": "P30D", "status": "active",
+        "accessDetails": {"unifiedRoles": []}, "@odata.etag": "W/\"1\""})
+}
+
+#[tokio::test]
+async fn a_401_fetches_one_fresh_token_and_repeats() {
+    let grants = Arc::new(AtomicUsize::new(0));
+    let g = grants.clone();
+    let router = Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(move || {
+                let n = g.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    axum::Json(serde_json::json!({"access_token": format!("tok-{n}"), "expires_in": 3599,
+                        "refresh_token": format!("rt-{n}"), "token_type": "Bearer"}))
+                }
+            }),
+        )
+        .route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships/{id}",
+            get(|headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                if auth == "Bearer tok-1" {
+                    (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": "InvalidAuthenticationToken", "message": "expired"}})))
+                } else {
+                    (StatusCode::OK, axum::Json(relationship_json()))
+                }
+            }),
+        );
+    let base = serve(router).await;
+    let rotated = Arc::new(Mutex::new(Vec::<RotatedRefreshToken>::new()));
+    let store = rotated.clone();
+    let rotation = rotation_fn(move |r| {
+        let store = store.clone();
+        async move {
+            store.lock().unwrap().push(r);
+            Ok(())
+        }
+    });
+    let creds = PartnerCredentials {
+        partner_tenant_id: "p".into(),
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        refresh_token: "rt-0".into(),
+        refresh_token_issued_at: None,
+    };
+    let config = TransportConfig::new(Endpoints::local(&base, None).unwrap());
+    let clients = MicrosoftClients::new(config, creds, rotation, TokenOptions::default()).unwrap();
+    let token = clients.tokens.partner_graph();
+    let rel = clients.gdap.get_relationship(&token, "r1").await.unwrap();
+    assert_eq!(rel.status, Some(RelationshipStatus::Active));
+    assert_eq!(
+        grants.load(Ordering::SeqCst),
+        2,
+        "one fresh token after the 401"
+    );
+    let rts: Vec<_> = rotated
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.refresh_token.expose().to_string())
+        .collect();
+    assert_eq!(
+        rts,
+        ["rt-1", "rt-2"],
+        "both rotations were persisted in order"
+    );
+}
+
+#[tokio::test]
+async fn a_persistent_401_is_unauthenticated_and_a_failing_callback_is_transient() {
+    let router = Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(|| async {
+                axum::Json(serde_json::json!({"access_token": "tok", "expires_in": 3599, "refresh_token": "rt-new"}))
+            }),
+        )
+        .route(
+            "/v1.0/tenantRelationships/delegatedAdminRelationships/{id}",
+            get(|| async {
+                (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": "InvalidAuthenticationToken", "message": "no"}})))
+            }),
+        );
+    let base = serve(router).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let failing = rotation_fn(move |r: RotatedRefreshToken| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(format!("conflict while storing {}", r.refresh_token.expose()).into())
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let creds = PartnerCredentials {
+        partner_tenant_id: "p".into(),
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        refresh_token: "rt-0".into(),
+        refresh_token_issued_at: None,
+    };
+    let endpoints = Endpoints::local(&base, None).unwrap();
+    let transport =
+        gdap_operator::microsoft::Transport::new(TransportConfig::new(endpoints)).unwrap();
+    let tokens = gdap_operator::microsoft::TokenProvider::new(
+        transport.clone(),
+        creds,
+        failing,
+        TokenOptions::default(),
+    );
+    let gdap = GraphGdapClient::new(transport);
+    let token = tokens.partner_graph();
+    // The callback fails once: the error is transient and its text never shows the token.
+    use gdap_operator::microsoft::TokenSource;
+    let err = token.bearer(None).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::RotationNotPersisted, "{err}");
+    assert!(err.is_transient());
+    assert!(!err.to_string().contains("rt-new"), "{err}");
+    // The next grant persists; then a 401 that a fresh token does not cure is Unauthenticated.
+    let err = gdap.get_relationship(&token, "r1").await.unwrap_err();
+    assert_eq!(err.reason(), Reason::Unauthenticated, "{err}");
+    assert!(!err.is_transient());
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "failed once, then one grant per token fetch"
+    );
+}
