@@ -1,10 +1,420 @@
-//! Placeholder: filled in by the next commits.
+//! The control API under `/_sandbox/` — not part of Microsoft's protocol; for tests and demos.
+//!
+//! Contract: no authentication (the sandbox listens on loopback); JSON in and out; errors are
+//! `{"error": "…"}` with 400/404/409. Every endpoint is documented in `docs/sandbox.md`. The
+//! state dump never contains client secrets or refresh-token values.
 
 use super::context::Shared;
+use super::faults::{FaultConfig, TokenFaults};
+use super::gdap_model::relationship_json;
+use super::http::{Ctx, json_response};
+use super::lifecycle::set_status;
+use super::state::{Customer, World, derived_id};
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use chrono::Duration;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Routes of this module.
+/// Routes of the control API.
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .route("/_sandbox/relationships/{id}/approve", post(approve))
+        .route("/_sandbox/relationships/{id}/terminate", post(terminate))
+        .route("/_sandbox/relationships/{id}/age", post(age))
+        .route(
+            "/_sandbox/tenants/{tid}/consents/{app}/revoke",
+            post(revoke_consent),
+        )
+        .route(
+            "/_sandbox/tenants/{tid}/servicePrincipals/{app}",
+            delete(delete_sp),
+        )
+        .route("/_sandbox/tenants/{tid}/users", post(add_user))
+        .route("/_sandbox/tenants/{tid}/users/{uid}", delete(remove_user))
+        .route(
+            "/_sandbox/faults",
+            put(set_faults).delete(clear_faults).get(get_faults),
+        )
+        .route(
+            "/_sandbox/token-faults",
+            put(set_token_faults)
+                .delete(clear_token_faults)
+                .get(get_token_faults),
+        )
+        .route("/_sandbox/throttle", put(set_throttle))
+        .route(
+            "/_sandbox/users/{upn}/revoke-sessions",
+            post(revoke_sessions),
+        )
+        .route("/_sandbox/refresh-tokens/age", post(age_refresh_tokens))
+        .route("/_sandbox/state", get(state))
+        .route("/_sandbox/reset", post(reset))
+        .route("/_sandbox/requests", get(requests).delete(clear_requests))
+}
+
+/// A control-API error.
+pub struct ControlError(StatusCode, String);
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+fn err(status: u16, message: impl Into<String>) -> ControlError {
+    ControlError(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        message.into(),
+    )
+}
+
+type Result<T> = std::result::Result<T, ControlError>;
+
+fn body_json(body: &Bytes) -> Result<Value> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| err(400, format!("invalid JSON body: {e}")))
+}
+
+fn relationship<'a>(world: &'a mut World, id: &str) -> Result<&'a mut super::state::Relationship> {
+    world
+        .relationships
+        .iter_mut()
+        .find(|r| r.id == id)
+        .ok_or_else(|| err(404, format!("relationship {id} not found")))
+}
+
+async fn approve(State(shared): Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let body = body_json(&body)?;
+    let mut world = shared.world();
+    let named = body
+        .get("tenantId")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    let customer = match named {
+        Some(t) => {
+            let tenant = world
+                .tenants
+                .get(&t)
+                .ok_or_else(|| err(404, format!("customer tenant {t} not found")))?;
+            Some(Customer {
+                tenant_id: tenant.id.clone(),
+                display_name: Some(tenant.display_name.clone()),
+            })
+        }
+        None => None,
+    };
+    let now = shared.now();
+    let rel = relationship(&mut world, &id)?;
+    if rel.status != "approvalPending" {
+        return Err(err(
+            409,
+            format!(
+                "only approvalPending relationships can be approved; this one is {}",
+                rel.status
+            ),
+        ));
+    }
+    match (&rel.customer, customer) {
+        (Some(existing), Some(c)) if existing.tenant_id != c.tenant_id => {
+            return Err(err(409, "the relationship names another customer"));
+        }
+        (None, None) => {
+            return Err(err(
+                400,
+                "the relationship names no customer: give {\"tenantId\": …}",
+            ));
+        }
+        (None, Some(c)) => rel.customer = Some(c),
+        _ => {}
+    }
+    set_status(rel, "approved", now);
+    Ok(json_response(200, relationship_json(rel), None))
+}
+
+async fn terminate(State(shared): Ctx, Path(id): Path<String>) -> Result<Response> {
+    let mut world = shared.world();
+    let now = shared.now();
+    let rel = relationship(&mut world, &id)?;
+    if !matches!(rel.status.as_str(), "active" | "approved" | "activating") {
+        return Err(err(
+            409,
+            format!(
+                "only active relationships can be terminated; this one is {}",
+                rel.status
+            ),
+        ));
+    }
+    set_status(rel, "terminationRequested", now);
+    Ok(json_response(200, relationship_json(rel), None))
+}
+
+async fn age(State(shared): Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let days = body_json(&body)?
+        .get("days")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| err(400, "body must be {\"days\": N}"))?;
+    let shift = Duration::days(days);
+    {
+        let mut world = shared.world();
+        let rel = relationship(&mut world, &id)?;
+        rel.created -= shift;
+        rel.last_modified -= shift;
+        rel.status_since -= shift;
+        rel.activated = rel.activated.map(|t| t - shift);
+        rel.end = rel.end.map(|t| t - shift);
+        rel.locked_at = rel.locked_at.map(|t| t - shift);
+        for a in &mut rel.assignments {
+            a.created -= shift;
+            a.last_modified -= shift;
+            a.status_since -= shift;
+        }
+        for q in &mut rel.requests {
+            q.created -= shift;
+            q.last_modified -= shift;
+        }
+        rel.version += 1;
+    }
+    let mut world = shared.world();
+    let rel = relationship(&mut world, &id)?;
+    Ok(json_response(200, relationship_json(rel), None))
+}
+
+async fn revoke_consent(
+    State(shared): Ctx,
+    Path((tid, app)): Path<(String, String)>,
+) -> Result<Response> {
+    let mut world = shared.world();
+    let tenant = world
+        .tenants
+        .get_mut(&tid.to_ascii_lowercase())
+        .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
+    let sp = tenant
+        .service_principal(&app)
+        .map(|sp| sp.id.clone())
+        .ok_or_else(|| err(404, format!("app {app} has no service principal in {tid}")))?;
+    let before = tenant.grants.len() + tenant.app_role_assignments.len();
+    tenant.grants.retain(|g| g.client_id != sp);
+    tenant.app_role_assignments.retain(|a| a.principal_id != sp);
+    let removed = before - tenant.grants.len() - tenant.app_role_assignments.len();
+    Ok(json_response(200, json!({"removedGrants": removed}), None))
+}
+
+async fn delete_sp(
+    State(shared): Ctx,
+    Path((tid, app)): Path<(String, String)>,
+) -> Result<Response> {
+    let mut world = shared.world();
+    let tenant = world
+        .tenants
+        .get_mut(&tid.to_ascii_lowercase())
+        .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
+    if !tenant.delete_service_principal(&app) {
+        return Err(err(
+            404,
+            format!("app {app} has no service principal in {tid}"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> Result<Response> {
+    let Value::Object(mut user) = body_json(&body)? else {
+        return Err(err(400, "body must be a user object"));
+    };
+    let upn = user
+        .get("userPrincipalName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(400, "userPrincipalName is required"))?
+        .to_string();
+    let tid = tid.to_ascii_lowercase();
+    if !user.contains_key("id") {
+        user.insert("id".into(), json!(derived_id(&format!("{tid}/{upn}"))));
+    }
+    user.entry("assignedLicenses").or_insert(json!([]));
+    user.entry("businessPhones").or_insert(json!([]));
+    let id = user["id"].as_str().unwrap_or_default().to_string();
+    let mut world = shared.world();
+    let tenant = world
+        .tenants
+        .get_mut(&tid)
+        .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
+    let listed = &mut tenant.users.listed;
+    match listed
+        .iter_mut()
+        .find(|u| u.get("id").and_then(Value::as_str) == Some(id.as_str()))
+    {
+        Some(existing) => *existing = user.clone(),
+        None => listed.push(user.clone()),
+    }
+    tenant.record_change(&id, false);
+    Ok(json_response(201, Value::Object(user), None))
+}
+
+async fn remove_user(
+    State(shared): Ctx,
+    Path((tid, uid)): Path<(String, String)>,
+) -> Result<Response> {
+    let mut world = shared.world();
+    let tenant = world
+        .tenants
+        .get_mut(&tid.to_ascii_lowercase())
+        .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
+    let before = tenant.users.listed.len();
+    tenant
+        .users
+        .listed
+        .retain(|u| u.get("id").and_then(Value::as_str) != Some(uid.as_str()));
+    let mut removed = before != tenant.users.listed.len();
+    if !removed && let Some(g) = tenant.users.generated.as_mut() {
+        if let Some(index) = super::generate::index_of(g.seed, &uid).filter(|i| *i < g.count) {
+            removed = g.removed.insert(index);
+        }
+    }
+    if !removed {
+        return Err(err(404, format!("user {uid} not found in {tid}")));
+    }
+    tenant.record_change(&uid, true);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn set_faults(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let config: FaultConfig =
+        serde_json::from_slice(&body).map_err(|e| err(400, format!("invalid fault rules: {e}")))?;
+    if let Some(r) = config.rules.iter().find(|r| !(0.0..=1.0).contains(&r.rate)) {
+        return Err(err(400, format!("rate {} is outside 0..=1", r.rate)));
+    }
+    shared.lock(&shared.faults).set(config);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn clear_faults(State(shared): Ctx) -> Response {
+    shared.lock(&shared.faults).set(FaultConfig::default());
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_faults(State(shared): Ctx) -> Response {
+    axum::Json(serde_json::to_value(shared.lock(&shared.faults).config()).unwrap_or_default())
+        .into_response()
+}
+
+async fn set_token_faults(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let faults: TokenFaults = serde_json::from_slice(&body)
+        .map_err(|e| err(400, format!("invalid token fault rules: {e}")))?;
+    *shared.lock(&shared.token_faults) = faults;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn clear_token_faults(State(shared): Ctx) -> Response {
+    *shared.lock(&shared.token_faults) = TokenFaults::default();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_token_faults(State(shared): Ctx) -> Response {
+    axum::Json(serde_json::to_value(&*shared.lock(&shared.token_faults)).unwrap_or_default())
+        .into_response()
+}
+
+async fn set_throttle(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let v = body_json(&body)?;
+    let budget = v
+        .get("budget")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| err(400, "body must be {\"budget\": N, \"windowSeconds\": S}"))?;
+    let window = v
+        .get("windowSeconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(10.0);
+    let mut t = shared.lock(&shared.throttle);
+    t.options = super::ThrottleOptions {
+        budget: budget as u32,
+        window: std::time::Duration::from_secs_f64(window.max(0.001)),
+    };
+    t.reset();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke_sessions(State(shared): Ctx, Path(upn): Path<String>) -> Result<Response> {
+    let mut world = shared.world();
+    let now = shared.now();
+    let user = world
+        .partner
+        .users
+        .iter_mut()
+        .find(|u| u.user_principal_name.eq_ignore_ascii_case(&upn))
+        .ok_or_else(|| err(404, format!("partner user {upn} not found")))?;
+    user.sessions_revoked_at = Some(now);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn age_refresh_tokens(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let days = body_json(&body)?
+        .get("days")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| err(400, "body must be {\"days\": N}"))?;
+    let mut world = shared.world();
+    for rt in world.refresh_tokens.values_mut() {
+        rt.issued_at -= Duration::days(days);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The world as JSON without secrets: client secrets and refresh-token values are replaced.
+pub fn redacted(world: &World) -> Value {
+    let mut v = serde_json::to_value(world).unwrap_or_default();
+    if let Some(apps) = v.get_mut("apps").and_then(Value::as_object_mut) {
+        for app in apps.values_mut() {
+            let n = app
+                .get("secrets")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
+            app["secrets"] = json!(format!("<{n} redacted>"));
+        }
+    }
+    let tokens: Vec<Value> = world
+        .refresh_tokens
+        .values()
+        .map(|rt| json!({"userId": rt.user_id, "clientId": rt.client_id, "issuedAt": rt.issued_at, "redeemedAt": rt.redeemed_at}))
+        .collect();
+    v["refreshTokens"] = Value::Array(tokens);
+    if let Some(tenants) = v.get_mut("tenants").and_then(Value::as_object_mut) {
+        for t in tenants.values_mut() {
+            if let Some(users) = t.get_mut("users").and_then(Value::as_object_mut) {
+                users.remove("changes");
+            }
+        }
+    }
+    v
+}
+
+async fn state(State(shared): Ctx) -> Response {
+    axum::Json(redacted(&shared.world())).into_response()
+}
+
+async fn reset(State(shared): Ctx) -> Response {
+    shared.replace_world(World::from_fixture(&shared.fixture, shared.now()));
+    shared.lock(&shared.faults).set(FaultConfig::default());
+    *shared.lock(&shared.token_faults) = TokenFaults::default();
+    shared.lock(&shared.throttle).reset();
+    shared.lock(&shared.log).clear();
+    shared.lock(&shared.pc_requests).clear();
+    shared.persist();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn requests(State(shared): Ctx) -> Response {
+    let entries = shared.lock(&shared.log).entries();
+    axum::Json(json!({"requests": entries})).into_response()
+}
+
+async fn clear_requests(State(shared): Ctx) -> Response {
+    shared.lock(&shared.log).clear();
+    StatusCode::NO_CONTENT.into_response()
 }

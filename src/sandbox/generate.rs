@@ -69,6 +69,11 @@ pub fn index_of(seed: u64, id: &str) -> Option<u64> {
     user_id(seed, index).starts_with(prefix).then_some(index)
 }
 
+/// Whether generated user `index` is a guest (guests hold no licences).
+pub fn is_guest(seed: u64, index: u64) -> bool {
+    unit(seed, index, 4) < 0.03
+}
+
 /// Whether generated user `index` holds SKU number `sku_pos` of the population.
 pub fn has_licence(pop: &Population<'_>, index: u64, sku_pos: usize) -> bool {
     let share = pop.skus.get(sku_pos).map(|s| s.share).unwrap_or(0.0);
@@ -160,7 +165,7 @@ pub fn user(pop: &Population<'_>, index: u64) -> Map<String, Value> {
     let last = pick(LAST, s, index, 2);
     let place = PLACES[(h(s, index, 3) % PLACES.len() as u64) as usize];
     let upn = format!("{}.{}{}@{}", first, last, index, pop.domain).to_lowercase();
-    let guest = unit(s, index, 4) < 0.03;
+    let guest = is_guest(s, index);
     let licences: Vec<Value> = (0..pop.skus.len())
         .filter(|&p| !guest && has_licence(pop, index, p))
         .map(|p| json!({"skuId": pop.skus[p].sku_id, "disabledPlans": []}))

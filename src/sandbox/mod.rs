@@ -11,6 +11,7 @@
 //! `lifecycle` (time-driven transitions), `token` (login + token checks), `gdap`, `directory`,
 //! `partner_center`, `faults` (throttling, fault injection, request log), `control`, `tls`.
 
+mod batch;
 mod catalog;
 mod context;
 mod control;
@@ -19,6 +20,8 @@ mod directory;
 mod faults;
 mod fixture;
 mod gdap;
+mod gdap_assign;
+mod gdap_model;
 mod generate;
 mod http;
 mod lifecycle;
@@ -27,6 +30,7 @@ mod partner_center;
 mod state;
 mod tls;
 mod token;
+mod users;
 
 pub use faults::ThrottleOptions;
 pub use fixture::{

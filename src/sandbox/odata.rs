@@ -140,14 +140,6 @@ impl Filter {
             self.clauses.iter().all(test)
         }
     }
-
-    /// The values a property is compared with, if the filter is a single clause on it.
-    pub fn values_of(&self, property: &str) -> Option<&[String]> {
-        self.clauses
-            .iter()
-            .find(|(p, _)| p.eq_ignore_ascii_case(property))
-            .map(|(_, v)| v.as_slice())
-    }
 }
 
 fn split_ci<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
