@@ -3,10 +3,11 @@
 
 mod clients_support;
 
+use clients_support::roles::*;
 use clients_support::*;
 use futures::TryStreamExt;
 use gdap_operator::microsoft::models::directory::*;
-use gdap_operator::microsoft::{Reason, TokenSource, UserQuery};
+use gdap_operator::microsoft::{Audience, Reason, TokenSource, UserQuery};
 use gdap_operator::sandbox::defaults;
 
 fn select() -> Vec<String> {
@@ -136,40 +137,77 @@ async fn expired_or_garbage_delta_links_mean_full_resync() {
 }
 
 #[tokio::test]
-async fn skus_service_principals_role_assignments_and_grants() {
-    let h = start().await;
+async fn skus_with_the_app_token_and_app_reads_with_gdap_delegation() {
+    let h = start_with(quick(), credentials(), Default::default(), |_| {}).await;
     let app = h.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
     let dir = &h.clients.directory;
     let skus = dir.subscribed_skus(&app).await.unwrap();
     assert!(!skus.is_empty());
     assert!(
         skus.iter()
-            .all(|s| s.sku_part_number.is_some()
-                && s.prepaid_units.enabled >= s.consumed_units.min(0))
+            .all(|s| s.sku_part_number.is_some() && !s.service_plans.is_empty())
+    );
+    assert!(
+        skus.iter()
+            .any(|s| s.consumed_units > 0 && s.prepaid_units.enabled >= s.consumed_units)
     );
 
-    let graph_sp = dir
+    // Contoso granted the app only User.Read.All and LicenseAssignment.Read.All: reading
+    // service principals app-only is refused with a named reason and Graph's code.
+    let err = dir
         .service_principal_by_app_id(&app, defaults::apps::MICROSOFT_GRAPH)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::AccessDenied, "{err}");
+    assert_eq!(err.code(), Some("Authorization_RequestDenied"));
+    assert!(err.request_id().is_some());
+
+    // As the partner's GDAP user (Directory Readers through an active relationship) it works.
+    let rel = h
+        .active_relationship(
+            "client-dir-reader",
+            defaults::CONTOSO_TENANT_ID,
+            &[DIRECTORY_READERS],
+        )
+        .await;
+    h.assign(&rel.id, defaults::HELPDESK_GROUP_ID, &[DIRECTORY_READERS])
+        .await;
+    let gdap_user = h
+        .clients
+        .tokens
+        .delegated_token(defaults::CONTOSO_TENANT_ID, Audience::Graph);
+    let graph_sp = dir
+        .service_principal_by_app_id(&gdap_user, defaults::apps::MICROSOFT_GRAPH)
         .await
         .unwrap();
     assert_eq!(graph_sp.unwrap().app_id, defaults::apps::MICROSOFT_GRAPH);
     let absent = dir
-        .service_principal_by_app_id(&app, "00000000-0000-0000-0000-0000000000aa")
+        .service_principal_by_app_id(&gdap_user, "00000000-0000-0000-0000-0000000000aa")
         .await
         .unwrap();
     assert!(absent.is_none());
-
     let ours = dir
-        .service_principal_by_app_id(&app, defaults::PARTNER_CLIENT_ID)
+        .service_principal_by_app_id(&gdap_user, defaults::PARTNER_CLIENT_ID)
         .await
         .unwrap()
-        .expect("consented");
-    let roles = dir.app_role_assignments(&app, &ours.id).await.unwrap();
+        .expect("the partner app is consented in Contoso");
+    let roles = dir
+        .app_role_assignments(&gdap_user, &ours.id)
+        .await
+        .unwrap();
     assert!(
-        !roles.is_empty(),
-        "Contoso granted the partner app its read roles"
+        roles.len() >= 2,
+        "Contoso granted the partner app its read roles: {roles:?}"
     );
-    let grants = dir.oauth2_permission_grants(&app, &ours.id).await.unwrap();
+    assert!(
+        roles
+            .iter()
+            .all(|r| r.principal_id.as_deref() == Some(ours.id.as_str()))
+    );
+    let grants = dir
+        .oauth2_permission_grants(&gdap_user, &ours.id)
+        .await
+        .unwrap();
     assert!(grants.iter().all(|g| g.client_id == ours.id));
     h.stop().await;
 }
@@ -181,20 +219,19 @@ async fn batch_answers_in_request_order_and_caps_size() {
     let requests = vec![
         BatchRequest::get("1", "/users?$select=id&$top=2"),
         BatchRequest::get("2", "/subscribedSkus"),
-        BatchRequest::get(
-            "3",
-            format!(
-                "/servicePrincipals?$filter=appId eq '{}'",
-                defaults::apps::MICROSOFT_GRAPH
-            ),
-        ),
+        BatchRequest::get("3", "/subscribedSkus?$select=skuId,skuPartNumber"),
+        BatchRequest::get("4", "/servicePrincipals?$select=id"),
     ];
     let answers = h.clients.directory.batch(&app, &requests).await.unwrap();
     assert_eq!(
         answers.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
-        ["1", "2", "3"]
+        ["1", "2", "3", "4"]
     );
-    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    assert!(answers[..3].iter().all(|a| a.status == 200), "{answers:?}");
+    assert_eq!(
+        answers[3].status, 403,
+        "an inner refusal does not fail the batch"
+    );
     let too_many: Vec<_> = (0..21)
         .map(|i| BatchRequest::get(i.to_string(), "/users"))
         .collect();

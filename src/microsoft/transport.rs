@@ -166,6 +166,18 @@ impl Transport {
         &self.endpoints
     }
 
+    /// The retry policy in use.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Reports a retry decision made outside [`Transport::send`] (e.g. inside a `$batch`).
+    pub(crate) fn report_retry(&self, event: &crate::microsoft::retry::RetryEvent) {
+        if let Some(observe) = &self.observer {
+            observe(event);
+        }
+    }
+
     /// Sends a call with retries. See the module docs.
     pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Reply> {
         let request_id = uuid::Uuid::new_v4().to_string();
