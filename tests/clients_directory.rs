@@ -90,6 +90,30 @@ async fn users_delta_round_then_incremental_round() {
         1
     );
 
+    // Change the directory: one user joins, one leaves.
+    let leaver = items
+        .iter()
+        .find_map(|i| match i {
+            DeltaItem::Changed(u) => Some(u.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let tenant = defaults::CONTOSO_TENANT_ID;
+    let joiner = serde_json::json!({"userPrincipalName": "new.joiner@contoso.example", "displayName": "New Joiner", "accountEnabled": true});
+    let added = h
+        .control(
+            reqwest::Method::POST,
+            &format!("/_sandbox/tenants/{tenant}/users"),
+            Some(joiner),
+        )
+        .await;
+    h.control(
+        reqwest::Method::DELETE,
+        &format!("/_sandbox/tenants/{tenant}/users/{leaver}"),
+        None,
+    )
+    .await;
+
     let next: Vec<DeltaItem> = dir
         .users_delta(&app, &DeltaStart::Link(link.clone()))
         .try_collect()
@@ -98,10 +122,24 @@ async fn users_delta_round_then_incremental_round() {
     let Some(DeltaItem::DeltaLink(new_link)) = next.last().cloned() else {
         panic!()
     };
-    assert!(
-        next.len() < items.len(),
-        "an incremental round returns only changes"
+    assert_eq!(
+        next.len(),
+        3,
+        "only the two changes and the new link: {next:?}"
     );
+    assert!(
+        next.iter().any(
+            |i| matches!(i, DeltaItem::Changed(u) if Some(u.id.as_str()) == added["id"].as_str()
+        && u.display_name.as_deref() == Some("New Joiner"))
+        ),
+        "{next:?}"
+    );
+    assert!(
+        next.iter()
+            .any(|i| matches!(i, DeltaItem::Removed { id, .. } if *id == leaver)),
+        "{next:?}"
+    );
+    assert_ne!(new_link, link, "each round returns a new delta link");
     assert!(!new_link.is_empty());
 
     let latest: Vec<DeltaItem> = dir
