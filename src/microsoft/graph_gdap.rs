@@ -6,8 +6,11 @@
 //! `PreconditionFailed`. Creates and request POSTs are non-idempotent: an ambiguous failure is
 //! `OutcomeUnknown`, and the caller looks the relationship up by display name before retrying.
 //! Every call sends `Prefer: include-unknown-enum-members` so new enum members arrive by name.
+//! PATCH and DELETE are retried like idempotent calls; if a first attempt succeeded unanswered,
+//! the retry reports `PreconditionFailed` (PATCH: the ETag moved) or `NotFound` (DELETE):
+//! re-read before concluding anything.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! # async fn f(gdap: &dyn gdap_operator::microsoft::GdapApi, tokens: &gdap_operator::microsoft::TokenProvider,
 //! #            new: &gdap_operator::microsoft::models::gdap::NewRelationship) {
 //! let app = tokens.app_token("11111111-2222-3333-4444-555555555555");

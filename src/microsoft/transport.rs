@@ -217,7 +217,7 @@ impl Transport {
         if let Some(body) = &call.body {
             req = req.json(body);
         }
-        tracing::trace!(method = %call.method, path = call.url.path(), "Microsoft request");
+        tracing::trace!(method = %call.method, path = call.url.path(), tenant = call.token.tenant_id(), "Microsoft request");
         let resp = req
             .send()
             .await
@@ -228,7 +228,13 @@ impl Transport {
             // The status line arrived: a successful write did happen.
             Error::from_transport(&e, call.idempotent && !status.is_success())
         })?;
-        tracing::debug!(method = %call.method, path = call.url.path(), status = status.as_u16(), "Microsoft response");
+        tracing::debug!(
+            method = %call.method,
+            path = call.url.path(),
+            tenant = call.token.tenant_id(),
+            status = status.as_u16(),
+            "Microsoft response"
+        );
         Ok(Reply {
             status,
             headers,
