@@ -152,3 +152,49 @@ async fn a_persistent_401_is_unauthenticated_and_a_failing_callback_is_transient
         "failed once, then one grant per token fetch"
     );
 }
+
+#[tokio::test]
+async fn a_replaced_refresh_token_is_used_by_the_next_grant() {
+    use axum::extract::Form;
+    use gdap_operator::microsoft::{Audience, Secret, TokenSource};
+    use std::collections::HashMap;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let router = Router::new().route(
+        "/{tenant}/oauth2/v2.0/token",
+        post(move |Form(form): Form<HashMap<String, String>>| {
+            let s = s.clone();
+            async move {
+                s.lock()
+                    .unwrap()
+                    .push(form.get("refresh_token").cloned().unwrap_or_default());
+                axum::Json(serde_json::json!({"access_token": "tok", "expires_in": 3599}))
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let creds = PartnerCredentials {
+        partner_tenant_id: "p".into(),
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        refresh_token: "rt-old".into(),
+        refresh_token_issued_at: None,
+    };
+    let config = TransportConfig::new(Endpoints::local(&base, None).unwrap());
+    let rotation = rotation_fn(|_| async { Ok(()) });
+    let clients = MicrosoftClients::new(config, creds, rotation, TokenOptions::default()).unwrap();
+    clients.tokens.partner_graph().bearer(None).await.unwrap();
+    clients
+        .tokens
+        .replace_refresh_token(Secret::new("rt-signed-in-again"), Some(chrono::Utc::now()))
+        .await;
+    clients
+        .tokens
+        .delegated_token("p", Audience::PartnerCenter)
+        .bearer(None)
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["rt-old", "rt-signed-in-again"]);
+    let age = clients.tokens.refresh_token_age().await.unwrap();
+    assert!(age < chrono::TimeDelta::seconds(60));
+}

@@ -261,6 +261,19 @@ impl TokenProvider {
         Some(Utc::now() - issued)
     }
 
+    /// Replaces the stored refresh token (e.g. after someone signed in again and updated the
+    /// credentials Secret). Cached access tokens stay valid until they expire.
+    pub async fn replace_refresh_token(
+        &self,
+        refresh_token: Secret,
+        issued_at: Option<DateTime<Utc>>,
+    ) {
+        let mut state = self.inner.refresh.lock().await;
+        state.token = refresh_token;
+        state.issued_at = issued_at;
+        self.inner.report_age(issued_at, Utc::now());
+    }
+
     /// How many token grants this provider has made (for tests and diagnostics).
     pub fn grants_made(&self) -> u64 {
         self.inner.grants.load(Ordering::Relaxed)
