@@ -138,6 +138,7 @@ async fn unknown_refresh_token_fails_permanently() {
     )
     .await;
     let err = h.graph().bearer(None).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::RefreshTokenInvalid, "{err}");
     assert!(!err.is_transient(), "{err}");
     assert!(!err.to_string().contains("not-a-real-refresh-token"));
     assert_eq!(h.rotations(), 0);

@@ -28,6 +28,11 @@ fn relationship_json() -> serde_json::Value {
 async fn a_401_fetches_one_fresh_token_and_repeats() {
     let grants = Arc::new(AtomicUsize::new(0));
     let g = grants.clone();
+    let rotated = Arc::new(Mutex::new(Vec::<RotatedRefreshToken>::new()));
+    // The server checks that each access token's rotated refresh token was persisted before the
+    // access token was first used.
+    let persisted_before_use = Arc::new(AtomicUsize::new(0));
+    let (seen_store, ok) = (rotated.clone(), persisted_before_use.clone());
     let router = Router::new()
         .route(
             "/{tenant}/oauth2/v2.0/token",
@@ -41,21 +46,29 @@ async fn a_401_fetches_one_fresh_token_and_repeats() {
         )
         .route(
             "/v1.0/tenantRelationships/delegatedAdminRelationships/{id}",
-            get(|headers: HeaderMap| async move {
-                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                if auth == "Bearer tok-1" {
-                    (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": "InvalidAuthenticationToken", "message": "expired"}})))
-                } else {
-                    (StatusCode::OK, axum::Json(relationship_json()))
+            get(move |headers: HeaderMap| {
+                let (seen_store, ok) = (seen_store.clone(), ok.clone());
+                async move {
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                    let n = auth.trim_start_matches("Bearer tok-").to_string();
+                    let stored = seen_store.lock().unwrap().iter().any(|r| r.refresh_token.expose() == format!("rt-{n}"));
+                    if stored {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if auth == "Bearer tok-1" {
+                        (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": "InvalidAuthenticationToken", "message": "expired"}})))
+                    } else {
+                        (StatusCode::OK, axum::Json(relationship_json()))
+                    }
                 }
             }),
         );
     let base = serve(router).await;
-    let rotated = Arc::new(Mutex::new(Vec::<RotatedRefreshToken>::new()));
     let store = rotated.clone();
     let rotation = rotation_fn(move |r| {
         let store = store.clone();
         async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await; // a slow Secret write
             store.lock().unwrap().push(r);
             Ok(())
         }

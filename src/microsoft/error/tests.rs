@@ -12,6 +12,8 @@ fn aadsts_codes_map_to_named_reasons() {
         (70008, Reason::RefreshTokenExpired),
         (50173, Reason::RefreshTokenRevoked),
         (65001, Reason::ConsentMissing),
+        (70000, Reason::RefreshTokenInvalid),
+        (9002313, Reason::RefreshTokenInvalid),
         (7000215, Reason::InvalidClientSecret),
         (7000222, Reason::ClientSecretExpired),
         (700016, Reason::AppNotInTenant),
