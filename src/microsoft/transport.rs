@@ -1,6 +1,6 @@
 //! The shared HTTP layer: bearer tokens, concurrency slots, retries, error classification.
 //!
-//! Contract: [`Transport::send`] performs one logical call. Each attempt takes a concurrency slot
+//! Contract: `Transport::send` performs one logical call. Each attempt takes a concurrency slot
 //! for the token's tenant, fetches a bearer token from the typed token source (a 401 invalidates
 //! that token and is answered once with a fresh one), sends, and classifies the answer with the
 //! service's error envelope. Transient failures are retried by the [`RetryPolicy`]. A request
