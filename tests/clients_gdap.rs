@@ -304,3 +304,41 @@ async fn listing_follows_every_page() {
     assert_eq!(ours, 40);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn dropping_global_administrator_from_an_active_relationship_is_a_long_running_operation() {
+    const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+    let h = start_with(quick(), credentials(), Default::default(), |_| {}).await;
+    let t = h.graph();
+    let gdap = &h.clients.gdap;
+    let rel = h
+        .active_relationship(
+            "client-drop-ga",
+            defaults::CONTOSO_TENANT_ID,
+            &[GLOBAL_ADMIN, DIRECTORY_READERS],
+        )
+        .await;
+    let patch = RelationshipPatch {
+        access_details: Some(AccessDetails::from_role_ids([DIRECTORY_READERS])),
+        ..Default::default()
+    };
+    let outcome = gdap
+        .update_relationship(&t, &rel.id, rel.etag.as_deref().unwrap(), &patch)
+        .await
+        .unwrap();
+    let Updated::Accepted { operation_id, .. } = outcome else {
+        panic!("GA removal is asynchronous: {outcome:?}")
+    };
+    let op_id = operation_id.expect("Location names the operation");
+    // Sent with `Prefer: include-unknown-enum-members`, the newer member arrives by name.
+    let op = eventually(
+        || async { gdap.get_operation(&t, &rel.id, &op_id).await.unwrap() },
+        |o| o.status == OperationStatus::Succeeded,
+    )
+    .await;
+    assert_eq!(op.operation_type, OperationType::RelationshipUpdate);
+    assert_eq!(op.status, OperationStatus::Succeeded);
+    let after = gdap.get_relationship(&t, &rel.id).await.unwrap();
+    assert_eq!(after.access_details.role_ids(), [DIRECTORY_READERS]);
+    h.stop().await;
+}
