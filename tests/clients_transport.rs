@@ -211,3 +211,66 @@ async fn a_replaced_refresh_token_is_used_by_the_next_grant() {
     let age = clients.tokens.refresh_token_age().await.unwrap();
     assert!(age < chrono::TimeDelta::seconds(60));
 }
+
+#[tokio::test]
+async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
+    use axum::extract::Form;
+    use gdap_operator::microsoft::{Audience, TokenSource};
+    use std::collections::HashMap;
+    let presented = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (p, n) = (presented.clone(), Arc::new(AtomicUsize::new(0)));
+    let router = Router::new().route(
+        "/{tenant}/oauth2/v2.0/token",
+        post(move |Form(form): Form<HashMap<String, String>>| {
+            let (p, n) = (p.clone(), n.clone());
+            async move {
+                p.lock().unwrap().push(form.get("refresh_token").cloned().unwrap_or_default());
+                let i = n.fetch_add(1, Ordering::SeqCst) + 1;
+                axum::Json(serde_json::json!({"access_token": format!("tok-{i}"), "expires_in": 3599, "refresh_token": format!("rt-{i}")}))
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let stored = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = stored.clone();
+    let slow_store = rotation_fn(move |r: RotatedRefreshToken| {
+        let s = s.clone();
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            s.lock().unwrap().push(r.refresh_token.expose().to_string());
+            Ok(())
+        }
+    });
+    let creds = PartnerCredentials {
+        partner_tenant_id: "p".into(),
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        refresh_token: "rt-0".into(),
+        refresh_token_issued_at: None,
+    };
+    let config = TransportConfig::new(Endpoints::local(&base, None).unwrap());
+    let clients =
+        MicrosoftClients::new(config, creds, slow_store, TokenOptions::default()).unwrap();
+    let graph = clients.tokens.partner_graph();
+    // The caller gives up while the new refresh token is being stored.
+    let gave_up =
+        tokio::time::timeout(std::time::Duration::from_millis(50), graph.bearer(None)).await;
+    assert!(gave_up.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        *stored.lock().unwrap(),
+        ["rt-1"],
+        "the rotation finished without the caller"
+    );
+    clients
+        .tokens
+        .delegated_token("p", Audience::PartnerCenter)
+        .bearer(None)
+        .await
+        .unwrap();
+    assert_eq!(
+        *presented.lock().unwrap(),
+        ["rt-0", "rt-1"],
+        "the next grant uses the rotated token"
+    );
+}
