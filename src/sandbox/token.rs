@@ -593,7 +593,6 @@ fn issue(
         }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let scp = app.delegated.get(resource_app).cloned().unwrap_or_default();
             if scp.is_empty() {
                 return Err(entra_error(
@@ -605,6 +604,7 @@ fn issue(
                     ),
                 ));
             }
+            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
             world.refresh_tokens.insert(
                 new_rt.clone(),
