@@ -9,13 +9,13 @@
 //! create service principals and delegated grants; Global or Privileged Role Administrator to
 //! grant application permissions). Refusals are `403 Authorization_RequestDenied`.
 
+use super::auth::{Api, Denied, authenticate};
 use super::catalog;
 use super::context::Shared;
 use super::gdap::body_object;
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::odata::{Filter, Query};
 use super::state::{AppRoleAssignment, PermissionGrant, ServicePrincipal, Tenant, derived_id};
-use super::token::{Api, Denied, authenticate};
 use super::users::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,

@@ -11,16 +11,17 @@
 //! `lockForApproval` only in `created`; `terminate` only in `active`. `If-Match` is required on
 //! PATCH/DELETE (missing → 400, stale → 412 `resourceModified`, `*` matches).
 
+use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::gdap_model::{
     self as model, check_auto_extend, check_display_name, check_duration, check_ga_auto_extend,
     check_roles, etag,
 };
 use super::http::{Base, Ctx, GraphError, bad_request, graph_error, json_response, not_found};
+use super::jwt::Claims;
 use super::lifecycle::set_status;
 use super::odata::Query;
 use super::state::{Customer, RelRequest, Relationship, World};
-use super::token::{Api, Claims, Denied, authenticate};
 use crate::api::roles::GLOBAL_ADMINISTRATOR_ID;
 use axum::Router;
 use axum::body::Bytes;

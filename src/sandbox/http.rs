@@ -80,7 +80,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
 fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
         let code = if status == 429 { 50196 } else { 90033 };
-        super::token::entra_error(
+        super::entra::entra_error(
             status,
             "temporarily_unavailable",
             code,
