@@ -16,6 +16,7 @@
 //! (Graph GDAP), `directory`/`users`/`batch`/`catalog` (Graph directory), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
 
+mod apps;
 mod auth;
 mod batch;
 mod catalog;
