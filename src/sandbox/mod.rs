@@ -12,8 +12,8 @@
 //! Module map: `defaults`/`fixture`/`generate` (initial world, generated users), `state` (the
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
-//! `jwt`/`auth`/`entra`/`token` (login and token checks), `gdap`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`batch`/`catalog` (Graph directory), `partner_center`,
+//! `jwt`/`auth`/`entra`/`token` (login and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
+//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
 
 mod apps;
@@ -30,6 +30,7 @@ mod fixture;
 mod gdap;
 mod gdap_assign;
 mod gdap_model;
+mod gdap_requests;
 mod generate;
 mod http;
 mod jwt;
