@@ -14,7 +14,7 @@ use crate::microsoft::graph_gdap::odata_quote;
 use crate::microsoft::models::Page;
 use crate::microsoft::models::directory::*;
 use crate::microsoft::paging::{self, fetch_page, rebase};
-use crate::microsoft::retry::RetryPolicy;
+use crate::microsoft::retry::RetryEvent;
 use crate::microsoft::token::{TokenSource, require_audience};
 use crate::microsoft::transport::{Call, Service, Transport};
 use async_trait::async_trait;
@@ -42,16 +42,12 @@ pub struct UserQuery {
 #[derive(Debug, Clone)]
 pub struct GraphDirectoryClient {
     transport: Arc<Transport>,
-    batch_retry: RetryPolicy,
 }
 
 impl GraphDirectoryClient {
     /// A client on a shared transport.
     pub fn new(transport: Arc<Transport>) -> Self {
-        GraphDirectoryClient {
-            transport,
-            batch_retry: RetryPolicy::default(),
-        }
+        GraphDirectoryClient { transport }
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -113,6 +109,27 @@ fn inner_retry_after(resp: &BatchResponse) -> Option<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64)
+}
+
+fn inner_retry_event(
+    policy: &crate::microsoft::RetryPolicy,
+    resp: &BatchResponse,
+    attempt: u32,
+) -> RetryEvent {
+    let reason = if resp.status == 429 {
+        Reason::Throttled
+    } else {
+        Reason::ServiceUnavailable
+    };
+    let retry_after = inner_retry_after(resp);
+    let as_error = Error::new(reason, "inner $batch response").with_retry_after(retry_after);
+    RetryEvent {
+        attempt,
+        reason,
+        status: Some(resp.status),
+        retry_after,
+        wait: policy.delay_for(&as_error, attempt),
+    }
 }
 
 fn is_throttled(resp: &BatchResponse) -> bool {
@@ -261,20 +278,20 @@ impl DirectoryApi for GraphDirectoryClient {
         }
         let by_id: BTreeMap<&str, &BatchRequest> =
             requests.iter().map(|r| (r.id.as_str(), r)).collect();
+        let policy = self.transport.retry_policy().clone();
         let mut done: BTreeMap<String, BatchResponse> = BTreeMap::new();
         let mut pending: Vec<BatchRequest> = requests.to_vec();
-        for attempt in 1..=self.batch_retry.max_attempts {
+        for attempt in 1..=policy.max_attempts {
             let answers = self.send_batch(token, &pending).await?;
             let mut wait = Duration::ZERO;
             let mut again = Vec::new();
             for resp in answers {
-                let retryable = is_throttled(&resp) && attempt < self.batch_retry.max_attempts;
+                let retryable = is_throttled(&resp) && attempt < policy.max_attempts;
                 match by_id.get(resp.id.as_str()) {
                     Some(req) if retryable && req.method.eq_ignore_ascii_case("GET") => {
-                        wait = wait.max(
-                            inner_retry_after(&resp)
-                                .unwrap_or_else(|| self.batch_retry.backoff(attempt)),
-                        );
+                        let event = inner_retry_event(&policy, &resp, attempt);
+                        self.transport.report_retry(&event);
+                        wait = wait.max(event.wait);
                         again.push((*req).clone());
                     }
                     _ => {

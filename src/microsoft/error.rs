@@ -53,11 +53,14 @@ pub enum Reason {
     /// AADSTS50173 / 70043 / 70044: the refresh token was revoked (password change, admin
     /// revocation, sign-in frequency).
     RefreshTokenRevoked,
+    /// AADSTS70000 / 9002313: the stored refresh token is not valid (malformed, issued to another
+    /// app, or already replaced by a rotation).
+    RefreshTokenInvalid,
     /// AADSTS7000215 / `invalid_client`: the client secret is wrong.
     InvalidClientSecret,
     /// AADSTS7000222: the client secret has expired.
     ClientSecretExpired,
-    /// AADSTS700016: the application is not known in the tenant.
+    /// AADSTS700016 / 7000229: the application (or its service principal) is not in the tenant.
     AppNotInTenant,
     /// AADSTS500011 / 650052 / Partner Center "lacks a service principal": a resource's service
     /// principal is missing in the customer tenant.
@@ -175,6 +178,10 @@ impl Reason {
             RefreshTokenRevoked => (
                 "RefreshTokenRevoked",
                 "the refresh token was revoked (password change, session revocation or sign-in frequency); sign in again as the partner GDAP user with MFA and store the new refresh token in the credentials Secret",
+            ),
+            RefreshTokenInvalid => (
+                "RefreshTokenInvalid",
+                "the stored refresh token is not valid (malformed, for another app, or already replaced); sign in again as the partner GDAP user with MFA and store the new refresh token in the credentials Secret",
             ),
             InvalidClientSecret => (
                 "InvalidClientSecret",
@@ -520,10 +527,11 @@ pub fn aadsts_reason(code: u32) -> Option<Reason> {
     Some(match code {
         700082 | 70008 => Reason::RefreshTokenExpired,
         50173 | 70043 | 70044 => Reason::RefreshTokenRevoked,
+        70000 | 9002313 => Reason::RefreshTokenInvalid,
         65001 => Reason::ConsentMissing,
         7000215 => Reason::InvalidClientSecret,
         7000222 => Reason::ClientSecretExpired,
-        700016 => Reason::AppNotInTenant,
+        700016 | 7000229 => Reason::AppNotInTenant,
         500011 | 650052 => Reason::ServicePrincipalMissing,
         50076 | 50079 => Reason::MfaRequired,
         53003 => Reason::ConditionalAccess,

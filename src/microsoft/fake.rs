@@ -586,7 +586,7 @@ mod tests {
                 &t,
                 &RelationshipFilter {
                     customer_tenant_id: Some("C-1".into()),
-                    display_name: None,
+                    ..Default::default()
                 },
             )
             .await

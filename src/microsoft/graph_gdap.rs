@@ -6,13 +6,26 @@
 //! `PreconditionFailed`. Creates and request POSTs are non-idempotent: an ambiguous failure is
 //! `OutcomeUnknown`, and the caller looks the relationship up by display name before retrying.
 //! Every call sends `Prefer: include-unknown-enum-members` so new enum members arrive by name.
+//! PATCH and DELETE are retried like idempotent calls; if a first attempt succeeded unanswered,
+//! the retry reports `PreconditionFailed` (PATCH: the ETag moved) or `NotFound` (DELETE):
+//! re-read before concluding anything.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! # async fn f(gdap: &dyn gdap_operator::microsoft::GdapApi, tokens: &gdap_operator::microsoft::TokenProvider,
 //! #            new: &gdap_operator::microsoft::models::gdap::NewRelationship) {
 //! let app = tokens.app_token("11111111-2222-3333-4444-555555555555");
 //! // An app-only token cannot be passed where a delegated one is required: this does not compile.
 //! let _ = gdap.create_relationship(&app, new).await;
+//! # }
+//! ```
+//!
+//! The same call with the partner's delegated token compiles:
+//!
+//! ```no_run
+//! # async fn f(gdap: &dyn gdap_operator::microsoft::GdapApi, tokens: &gdap_operator::microsoft::TokenProvider,
+//! #            new: &gdap_operator::microsoft::models::gdap::NewRelationship) {
+//! let delegated = tokens.partner_graph();
+//! let _ = gdap.create_relationship(&delegated, new).await;
 //! # }
 //! ```
 
@@ -45,6 +58,8 @@ pub struct RelationshipFilter {
     pub customer_tenant_id: Option<String>,
     /// Only the one with this display name.
     pub display_name: Option<String>,
+    /// Page size (`$top`, at most 300); Graph's default when `None`.
+    pub page_size: Option<u32>,
 }
 
 /// The real GDAP client.
@@ -189,6 +204,10 @@ impl GdapApi for GraphGdapClient {
         let mut url = self.url(&[]);
         if let Some(f) = filter_expression(filter) {
             url.query_pairs_mut().append_pair("$filter", &f);
+        }
+        if let Some(top) = filter.page_size {
+            url.query_pairs_mut()
+                .append_pair("$top", &top.clamp(1, 300).to_string());
         }
         self.list(token, url).await
     }
@@ -351,6 +370,7 @@ mod tests {
         let f = RelationshipFilter {
             customer_tenant_id: Some("t-1".into()),
             display_name: Some("O'Brien".into()),
+            page_size: None,
         };
         assert_eq!(
             filter_expression(&f).unwrap(),

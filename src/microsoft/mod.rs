@@ -79,13 +79,15 @@ pub trait GdapApi: Send + Sync {
     /// `DELETE …/{id}` with `If-Match: etag` (only while `created`).
     async fn delete_relationship(&self, token: &DelegatedToken, id: &str, etag: &str)
     -> Result<()>;
-    /// `POST …/{id}/requests {"action":"lockForApproval"}`.
+    /// `POST …/{id}/requests {"action":"lockForApproval"}`. Not idempotent: on `OutcomeUnknown`,
+    /// read the relationship's status before locking again.
     async fn lock_for_approval(
         &self,
         token: &DelegatedToken,
         id: &str,
     ) -> Result<RelationshipRequest>;
-    /// `POST …/{id}/requests {"action":"terminate"}`.
+    /// `POST …/{id}/requests {"action":"terminate"}`. Not idempotent: on `OutcomeUnknown`, read
+    /// the relationship's status before terminating again.
     async fn terminate_relationship(
         &self,
         token: &DelegatedToken,
@@ -97,7 +99,8 @@ pub trait GdapApi: Send + Sync {
         token: &dyn TokenSource,
         id: &str,
     ) -> Result<Vec<RelationshipRequest>>;
-    /// `POST …/{id}/accessAssignments` (relationship must be `active`).
+    /// `POST …/{id}/accessAssignments` (relationship must be `active`). Not idempotent: on
+    /// `OutcomeUnknown`, list the assignments and look for the group before creating again.
     async fn create_access_assignment(
         &self,
         token: &DelegatedToken,

@@ -113,3 +113,32 @@ where
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::microsoft::{Endpoints, TransportConfig};
+
+    fn transport(base: &str) -> Arc<Transport> {
+        Transport::new(TransportConfig::new(Endpoints::local(base, None).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn links_to_the_configured_host_are_kept_verbatim() {
+        let t = transport("http://127.0.0.1:1");
+        let link = "http://127.0.0.1:1/v1.0/users?%24select=id&%24skiptoken=Mg";
+        assert_eq!(rebase(&t, link).unwrap().as_str(), link);
+    }
+
+    #[test]
+    fn links_to_another_host_are_rebased_so_the_token_stays_home() {
+        let t = transport("http://127.0.0.1:1/proxy");
+        let link = "https://graph.microsoft.com/v1.0/users?$skiptoken=abc";
+        assert_eq!(
+            rebase(&t, link).unwrap().as_str(),
+            "http://127.0.0.1:1/proxy/v1.0/users?$skiptoken=abc"
+        );
+        let evil = "https://evil.example/v1.0/users?$skiptoken=abc";
+        assert_eq!(rebase(&t, evil).unwrap().host_str(), Some("127.0.0.1"));
+    }
+}

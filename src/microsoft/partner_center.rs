@@ -3,7 +3,28 @@
 //! Contract: implements [`PartnerCenterApi`] against `{partner_center}/v1/customers/{tenant}/
 //! applicationconsents`. Both methods take a [`DelegatedToken`] for the Partner Center audience
 //! (checked before sending). The create carries one `ms-requestid` across its retries, which
-//! Partner Center uses for idempotency, so it may be retried like an idempotent call.
+//! Partner Center uses for idempotency, so it may be retried like an idempotent call. A DELETE
+//! repeated after an unanswered success reports `CustomerNotFound` (404): treat it as done.
+//!
+//! An app-only token cannot be passed (this does not compile):
+//!
+//! ```compile_fail,E0308
+//! # async fn f(pc: &dyn gdap_operator::microsoft::PartnerCenterApi, tokens: &gdap_operator::microsoft::TokenProvider,
+//! #            consent: &gdap_operator::microsoft::models::partner_center::ApplicationConsent) {
+//! let app = tokens.app_token("11111111-2222-3333-4444-555555555555");
+//! let _ = pc.create_application_consent(&app, "11111111-2222-3333-4444-555555555555", consent).await;
+//! # }
+//! ```
+//!
+//! With the delegated Partner Center token it compiles:
+//!
+//! ```no_run
+//! # async fn f(pc: &dyn gdap_operator::microsoft::PartnerCenterApi, tokens: &gdap_operator::microsoft::TokenProvider,
+//! #            consent: &gdap_operator::microsoft::models::partner_center::ApplicationConsent) {
+//! let delegated = tokens.partner_center();
+//! let _ = pc.create_application_consent(&delegated, "11111111-2222-3333-4444-555555555555", consent).await;
+//! # }
+//! ```
 
 use crate::microsoft::PartnerCenterApi;
 use crate::microsoft::endpoints::Audience;

@@ -1,7 +1,7 @@
 //! Retry policy: `Retry-After`, exponential backoff with jitter, caps on attempts and time.
 //!
 //! Contract: [`RetryPolicy::run`] repeats an attempt while it fails with a *transient*
-//! [`Error`](crate::microsoft::Error), waiting what Microsoft asked for (`Retry-After`, plus at
+//! [`Error`], waiting what Microsoft asked for (`Retry-After`, plus at
 //! most 10 % jitter) or, without it, an exponentially growing delay with jitter. It stops after
 //! `max_attempts`, or earlier when the next wait would exceed `max_elapsed` in total, returning
 //! the last error (still transient, so the caller can requeue). Whether a failed attempt *may be

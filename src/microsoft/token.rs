@@ -11,7 +11,8 @@
 //! - Rotation: every refresh-token grant that returns a new refresh token hands it to the
 //!   [`RotationCallback`] and awaits it *before* the new access token is used. If the callback
 //!   fails, the provider still keeps the (valid) new refresh token in memory and the call fails
-//!   with the transient `RotationNotPersisted`, so the next attempt persists a newer one.
+//!   with the transient `RotationNotPersisted`, so the next attempt persists a newer one. The
+//!   grant runs in its own task: a caller that is cancelled mid-grant cannot lose the new token.
 //! - The stored refresh token's age is exported (`gdap_refresh_token_age_seconds`) and a warning
 //!   is logged when it is older than 60 days (Entra drops it after 90 days of inactivity).
 //! - Nothing here prints a secret: `Debug` shows tenants and audiences only.
@@ -261,6 +262,19 @@ impl TokenProvider {
         Some(Utc::now() - issued)
     }
 
+    /// Replaces the stored refresh token (e.g. after someone signed in again and updated the
+    /// credentials Secret). Cached access tokens stay valid until they expire.
+    pub async fn replace_refresh_token(
+        &self,
+        refresh_token: Secret,
+        issued_at: Option<DateTime<Utc>>,
+    ) {
+        let mut state = self.inner.refresh.lock().await;
+        state.token = refresh_token;
+        state.issued_at = issued_at;
+        self.inner.report_age(issued_at, Utc::now());
+    }
+
     /// How many token grants this provider has made (for tests and diagnostics).
     pub fn grants_made(&self) -> u64 {
         self.inner.grants.load(Ordering::Relaxed)
@@ -273,7 +287,7 @@ impl Inner {
         map.entry(key).or_default().clone()
     }
 
-    async fn bearer(&self, key: CacheKey, stale: Option<&Secret>) -> Result<Secret> {
+    async fn bearer(self: &Arc<Self>, key: CacheKey, stale: Option<&Secret>) -> Result<Secret> {
         let slot = self.slot(key.clone());
         let mut cached = slot.lock().await;
         if let Some(c) = cached
@@ -285,7 +299,7 @@ impl Inner {
         let (kind, tenant, audience) = key;
         let fetched = match kind {
             TokenKind::App => self.client_credentials(&tenant, audience).await?,
-            TokenKind::Delegated => self.refresh_grant(&tenant, audience).await?,
+            TokenKind::Delegated => self.detached_refresh_grant(tenant, audience).await?,
         };
         *cached = Some(fetched.clone());
         Ok(fetched.access)
@@ -301,6 +315,25 @@ impl Inner {
         ];
         let body = self.post_token(tenant, &form, &[]).await?;
         Ok(self.cached(&body))
+    }
+
+    /// Runs the refresh-token grant in its own task, so a caller that gives up (a cancelled
+    /// reconcile, a shutdown) cannot interrupt it between receiving a rotated refresh token and
+    /// handing it to the rotation callback.
+    async fn detached_refresh_grant(
+        self: &Arc<Self>,
+        tenant: String,
+        audience: Audience,
+    ) -> Result<Cached> {
+        let inner = self.clone();
+        tokio::spawn(async move { inner.refresh_grant(&tenant, audience).await })
+            .await
+            .map_err(|e| {
+                Error::new(
+                    Reason::ServiceUnavailable,
+                    format!("token task failed: {e}"),
+                )
+            })?
     }
 
     async fn refresh_grant(&self, tenant: &str, audience: Audience) -> Result<Cached> {

@@ -1,6 +1,6 @@
 //! The shared HTTP layer: bearer tokens, concurrency slots, retries, error classification.
 //!
-//! Contract: [`Transport::send`] performs one logical call. Each attempt takes a concurrency slot
+//! Contract: `Transport::send` performs one logical call. Each attempt takes a concurrency slot
 //! for the token's tenant, fetches a bearer token from the typed token source (a 401 invalidates
 //! that token and is answered once with a fresh one), sends, and classifies the answer with the
 //! service's error envelope. Transient failures are retried by the [`RetryPolicy`]. A request
@@ -166,6 +166,18 @@ impl Transport {
         &self.endpoints
     }
 
+    /// The retry policy in use.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Reports a retry decision made outside [`Transport::send`] (e.g. inside a `$batch`).
+    pub(crate) fn report_retry(&self, event: &crate::microsoft::retry::RetryEvent) {
+        if let Some(observe) = &self.observer {
+            observe(event);
+        }
+    }
+
     /// Sends a call with retries. See the module docs.
     pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Reply> {
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -205,7 +217,7 @@ impl Transport {
         if let Some(body) = &call.body {
             req = req.json(body);
         }
-        tracing::trace!(method = %call.method, path = call.url.path(), "Microsoft request");
+        tracing::trace!(method = %call.method, path = call.url.path(), tenant = call.token.tenant_id(), "Microsoft request");
         let resp = req
             .send()
             .await
@@ -216,7 +228,13 @@ impl Transport {
             // The status line arrived: a successful write did happen.
             Error::from_transport(&e, call.idempotent && !status.is_success())
         })?;
-        tracing::debug!(method = %call.method, path = call.url.path(), status = status.as_u16(), "Microsoft response");
+        tracing::debug!(
+            method = %call.method,
+            path = call.url.path(),
+            tenant = call.token.tenant_id(),
+            status = status.as_u16(),
+            "Microsoft response"
+        );
         Ok(Reply {
             status,
             headers,

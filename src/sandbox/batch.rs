@@ -7,9 +7,9 @@
 //! a failed request gets `424 Failed Dependency`. Response `200 {"responses": [...]}` in request
 //! order, each with `id`, `status`, `headers` and `body`.
 
+use super::auth::Denied;
 use super::context::Shared;
 use super::http::{Ctx, GraphError, bad_request, json_response};
-use super::token::Denied;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

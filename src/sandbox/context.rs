@@ -6,8 +6,8 @@
 //! handler sees an up-to-date world. [`Shared::persist`] writes the state file when one is set.
 
 use super::faults::{Faults, RequestLog, Throttle, TokenFaults};
+use super::jwt::Keys;
 use super::state::World;
-use super::token::Keys;
 use super::{Fixture, SandboxOptions};
 use chrono::{DateTime, Utc};
 use std::sync::{Mutex, MutexGuard};

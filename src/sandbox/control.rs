@@ -272,10 +272,11 @@ async fn remove_user(
         .listed
         .retain(|u| u.get("id").and_then(Value::as_str) != Some(uid.as_str()));
     let mut removed = before != tenant.users.listed.len();
-    if !removed && let Some(g) = tenant.users.generated.as_mut() {
-        if let Some(index) = super::generate::index_of(g.seed, &uid).filter(|i| *i < g.count) {
-            removed = g.removed.insert(index);
-        }
+    if !removed
+        && let Some(g) = tenant.users.generated.as_mut()
+        && let Some(index) = super::generate::index_of(g.seed, &uid).filter(|i| *i < g.count)
+    {
+        removed = g.removed.insert(index);
     }
     if !removed {
         return Err(err(404, format!("user {uid} not found in {tid}")));

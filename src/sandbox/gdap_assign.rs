@@ -8,6 +8,7 @@
 //! `running` → `succeeded` after the delay), or `200` with the unchanged object when the roles
 //! are the same. DELETE (with `If-Match`) moves the assignment to `deleting` → `deleted`.
 
+use super::auth::Denied;
 use super::context::Shared;
 use super::gdap::{
     RELATIONSHIPS, auth_read, auth_write, body_object, check_if_match, find, prefers_unknown,
@@ -19,7 +20,6 @@ use super::http::{
 };
 use super::odata::Query;
 use super::state::{Assignment, Operation, Relationship};
-use super::token::Denied;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};

@@ -48,13 +48,18 @@ async fn fallback(req: Request) -> Response {
     .into_response()
 }
 
-/// Injects faults into Microsoft-API calls and logs them; control-API calls pass untouched.
+/// Injects faults into Microsoft-API calls and logs them (control-API calls are neither faulted
+/// nor logged); persists the state after every successful write.
 async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if path.starts_with("/_sandbox") {
-        return next.run(req).await;
-    }
     let method = req.method().to_string();
+    if path.starts_with("/_sandbox") {
+        let response = next.run(req).await;
+        if method != "GET" && response.status().is_success() {
+            shared.persist();
+        }
+        return response;
+    }
     let time = shared.now();
     let decision = shared.lock(&shared.faults).decide(&path);
     if !decision.latency.is_zero() {
@@ -80,7 +85,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
 fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
         let code = if status == 429 { 50196 } else { 90033 };
-        super::token::entra_error(
+        super::entra::entra_error(
             status,
             "temporarily_unavailable",
             code,

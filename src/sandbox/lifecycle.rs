@@ -165,3 +165,84 @@ fn step_assignments(rel: &mut Relationship, now: DateTime<Utc>, d: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::state::Relationship;
+
+    fn rel(status: &str, since: DateTime<Utc>) -> Relationship {
+        Relationship {
+            id: "r".into(),
+            display_name: "r".into(),
+            duration: "P730D".into(),
+            duration_days: 730,
+            auto_extend_duration: "PT0S".into(),
+            customer: None,
+            roles: vec![],
+            status: status.into(),
+            status_since: since,
+            created: since,
+            last_modified: since,
+            activated: None,
+            end: None,
+            locked_at: None,
+            version: 1,
+            requests: vec![],
+            assignments: vec![],
+            operations: vec![],
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn approval_activates_after_the_delay_with_dates_from_the_transition() {
+        let d = Duration::seconds(2);
+        let mut r = rel("approved", t(0));
+        step_relationship(&mut r, t(0), d);
+        assert_eq!(r.status, "approved");
+        step_relationship(&mut r, t(1), d);
+        assert_eq!(r.status, "activating");
+        step_relationship(&mut r, t(5), d);
+        assert_eq!(r.status, "active");
+        assert_eq!(
+            r.activated,
+            Some(t(2)),
+            "activation time is when the delay ended, not when observed"
+        );
+        assert_eq!(r.end, Some(t(2) + Duration::days(730)));
+    }
+
+    #[test]
+    fn end_of_term_extends_or_expires() {
+        let mut extend = rel("active", t(0));
+        extend.auto_extend_duration = "P180D".into();
+        extend.end = Some(t(10));
+        let now = t(10) + Duration::days(200);
+        step_relationship(&mut extend, now, Duration::zero());
+        assert_eq!(extend.status, "active");
+        assert_eq!(
+            extend.end,
+            Some(t(10) + Duration::days(360)),
+            "extended twice, by 180 days each"
+        );
+
+        let mut expire = rel("active", t(0));
+        expire.end = Some(t(10));
+        step_relationship(&mut expire, t(11), Duration::zero());
+        assert_eq!(expire.status, "expired");
+    }
+
+    #[test]
+    fn termination_walks_through_its_statuses() {
+        let d = Duration::seconds(2);
+        let mut r = rel("terminationRequested", t(0));
+        step_relationship(&mut r, t(1), d);
+        assert_eq!(r.status, "terminating");
+        step_relationship(&mut r, t(2), d);
+        assert_eq!(r.status, "terminated");
+    }
+}

@@ -7,23 +7,33 @@
 //! control API under `/_sandbox/` (not Microsoft's). Links the sandbox returns (`@odata.nextLink`,
 //! `Location`, ...) point back at the scheme and host of the request. Tokens carry the real
 //! resource URIs as audience. Behaviour where Microsoft is silent is documented in
-//! `docs/sandbox.md`. Module map: `fixture`/`defaults` (initial world), `state` (data),
-//! `lifecycle` (time-driven transitions), `token` (login + token checks), `gdap`, `directory`,
-//! `partner_center`, `faults` (throttling, fault injection, request log), `control`, `tls`.
+//! `docs/sandbox.md`.
+//!
+//! Module map: `defaults`/`fixture`/`generate` (initial world, generated users), `state` (the
+//! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
+//! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
+//! `jwt`/`auth`/`entra`/`token` (login and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
+//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `partner_center`,
+//! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
 
+mod apps;
+mod auth;
 mod batch;
 mod catalog;
 mod context;
 mod control;
 pub mod defaults;
 mod directory;
+mod entra;
 mod faults;
 mod fixture;
 mod gdap;
 mod gdap_assign;
 mod gdap_model;
+mod gdap_requests;
 mod generate;
 mod http;
+mod jwt;
 mod lifecycle;
 mod odata;
 mod partner_center;

@@ -12,10 +12,11 @@
 //! Conflict` "Permission entry already exists."; repeating a request with the same `ms-requestid`
 //! replays the first response. DELETE removes the app's delegated grants (`200`), `404` when none.
 
+use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::http::{Ctx, PcError, json_response};
+use super::jwt::Claims;
 use super::state::{PermissionGrant, World, derived_id};
-use super::token::{Api, Claims, Denied, authenticate};
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };

@@ -1,263 +1,32 @@
-//! Login: the Entra v2.0 token endpoint, OpenID discovery and JWKS, and the access-token checks
-//! every Graph and Partner Center handler runs.
+//! Login: the Entra v2.0 token endpoint, OpenID discovery and JWKS.
 //!
-//! Contract:
-//! - `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused with
-//!   AADSTS7000229 unless the app has a service principal in that tenant) and `refresh_token`
-//!   (partner user; the presented refresh token is redeemed and a new one returned; reuse,
-//!   inactivity beyond 90 days and session revocation fail with `invalid_grant`). Errors use
-//!   Entra's JSON shape with `error`, `error_description` starting `AADSTSnnn:`, `error_codes`.
-//! - Access tokens are RS256 JWTs signed with a fixed sandbox key (published in the JWKS); claims
-//!   `aud` (resource URI), `iss`, `tid`, `appid`, `azp`, `oid`, `idtyp`, `scp` (delegated, space
-//!   separated) or `roles` (app-only), `iat`, `nbf`, `exp`.
-//! - [`authenticate`] verifies signature, expiry and audience, and charges the throttle budget.
+//! Contract: `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused
+//! with AADSTS7000229 unless the app has a service principal in that tenant; `roles` = the app
+//! roles granted there) and `refresh_token` (partner user; the presented refresh token is redeemed
+//! and a new one returned; reuse, inactivity beyond 90 days and session revocation fail with
+//! `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
+//! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
 use super::defaults::resources;
-use super::http::{Base, Ctx, GraphError, PcError, graph_error};
+use super::entra::{EntraError, classify_aadsts, entra_error};
+use super::http::{Base, Ctx};
+use super::jwt::base_claims;
 use super::state::World;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
-use ring::rand::SystemRandom;
-use ring::signature::{
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
-};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const SIGNING_KEY_PEM: &str = include_str!("signing-key.pem");
-/// Key id of the signing key in the JWKS.
-pub const KEY_ID: &str = "sandbox-signing-key-1";
 /// Refresh tokens expire after this much inactivity (AADSTS700082).
 pub const REFRESH_TOKEN_DAYS: i64 = 90;
-
-/// The token signing key.
-pub struct Keys {
-    pair: RsaKeyPair,
-    n: Vec<u8>,
-    e: Vec<u8>,
-}
-
-impl Keys {
-    /// Loads the embedded sandbox key (a fixed test key: the sandbox is not a security boundary).
-    pub fn load() -> anyhow::Result<Keys> {
-        let b64: String = SIGNING_KEY_PEM
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let der = STANDARD.decode(b64)?;
-        let pair = RsaKeyPair::from_pkcs8(&der)
-            .map_err(|e| anyhow::anyhow!("sandbox signing key: {e}"))?;
-        let public: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
-        Ok(Keys {
-            n: public.n,
-            e: public.e,
-            pair,
-        })
-    }
-
-    /// Signs claims into a compact JWT.
-    pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({"typ": "JWT", "alg": "RS256", "kid": KEY_ID, "x5t": KEY_ID});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut sig = vec![0u8; self.pair.public().modulus_len()];
-        // Signing with a valid key into a buffer of the modulus length cannot fail.
-        let _ = self.pair.sign(
-            &RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        );
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-    }
-
-    /// Verifies a JWT's signature and returns its claims.
-    pub fn verify(&self, jwt: &str) -> Option<Claims> {
-        let (input, sig) = jwt.rsplit_once('.')?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
-        let key = RsaPublicKeyComponents {
-            n: &self.n,
-            e: &self.e,
-        };
-        key.verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
-            .ok()?;
-        let payload = input.split('.').nth(1)?;
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
-    }
-
-    /// The JWKS document.
-    pub fn jwks(&self) -> Value {
-        json!({"keys": [{"kty": "RSA", "use": "sig", "kid": KEY_ID, "x5t": KEY_ID, "alg": "RS256",
-            "n": URL_SAFE_NO_PAD.encode(&self.n), "e": URL_SAFE_NO_PAD.encode(&self.e)}]})
-    }
-}
-
-/// Claims of a sandbox access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    /// Audience (resource URI).
-    pub aud: String,
-    /// Issuer.
-    pub iss: String,
-    /// Issued at (Unix seconds).
-    pub iat: i64,
-    /// Not before.
-    pub nbf: i64,
-    /// Expiry.
-    pub exp: i64,
-    /// Tenant the token is for.
-    pub tid: String,
-    /// Client app id.
-    pub appid: String,
-    /// Client app id (v2 name).
-    pub azp: String,
-    /// Object id: the user (delegated) or the client's service principal (app-only).
-    pub oid: String,
-    /// `user` or `app`.
-    pub idtyp: String,
-    /// User principal name (delegated only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upn: Option<String>,
-    /// Delegated scopes, space separated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scp: Option<String>,
-    /// Application roles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-    /// Token version.
-    pub ver: String,
-    /// Unique token id.
-    pub uti: String,
-}
-
-impl Claims {
-    /// Whether this is an app+user (delegated) token.
-    pub fn is_delegated(&self) -> bool {
-        self.idtyp == "user"
-    }
-
-    /// Whether the token carries one of these delegated scopes or app roles.
-    pub fn has_any(&self, permissions: &[&str]) -> bool {
-        let held: Vec<&str> = match (&self.scp, &self.roles) {
-            (Some(scp), _) => scp.split(' ').collect(),
-            (None, Some(roles)) => roles.iter().map(String::as_str).collect(),
-            _ => Vec::new(),
-        };
-        permissions
-            .iter()
-            .any(|p| held.iter().any(|h| h.eq_ignore_ascii_case(p)))
-    }
-}
-
-/// Which API is checking a token (decides audience and error shape).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Api {
-    /// Microsoft Graph.
-    Graph,
-    /// Partner Center.
-    PartnerCenter,
-}
-
-/// An authentication or authorisation failure, rendered in the API's own error shape.
-pub enum Denied {
-    /// Graph-shaped error.
-    Graph(GraphError),
-    /// Partner Center-shaped error.
-    Pc(PcError),
-}
-
-impl IntoResponse for Denied {
-    fn into_response(self) -> Response {
-        match self {
-            Denied::Graph(e) => e.into_response(),
-            Denied::Pc(e) => e.into_response(),
-        }
-    }
-}
-
-impl From<GraphError> for Denied {
-    fn from(e: GraphError) -> Self {
-        Denied::Graph(e)
-    }
-}
-
-impl From<PcError> for Denied {
-    fn from(e: PcError) -> Self {
-        Denied::Pc(e)
-    }
-}
-
-fn unauthenticated(api: Api, message: &str) -> Denied {
-    match api {
-        Api::Graph => graph_error(401, "InvalidAuthenticationToken", message).into(),
-        Api::PartnerCenter => PcError::new(401, "Unauthorized", message).into(),
-    }
-}
-
-/// Verifies the bearer token of a request for `api` and charges the throttle budget.
-pub fn authenticate(shared: &Shared, headers: &HeaderMap, api: Api) -> Result<Claims, Denied> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| unauthenticated(api, "Access token is empty."))?;
-    let claims = shared.keys.verify(bearer.trim()).ok_or_else(|| {
-        unauthenticated(
-            api,
-            "IDX14100: JWT is not well formed or its signature is invalid.",
-        )
-    })?;
-    let now = Utc::now().timestamp();
-    if claims.exp <= now {
-        return Err(unauthenticated(
-            api,
-            "Lifetime validation failed, the token is expired.",
-        ));
-    }
-    let audience = match api {
-        Api::Graph => resources::GRAPH,
-        Api::PartnerCenter => resources::PARTNER_CENTER,
-    };
-    if claims.aud.trim_end_matches('/') != audience {
-        return Err(unauthenticated(api, "Invalid audience."));
-    }
-    if let Some(retry) = shared
-        .lock(&shared.throttle)
-        .check(&claims.appid, &claims.tid)
-    {
-        let scope = format!(
-            "Tenant_Application/ReadWrite/{}/{}",
-            claims.appid, claims.tid
-        );
-        let err = graph_error(429, "TooManyRequests", "Please retry again later.")
-            .with_header(header::RETRY_AFTER, super::http::format_seconds(retry))
-            .with_header(
-                header::HeaderName::from_static("x-ms-throttle-scope"),
-                scope,
-            )
-            .with_header(
-                header::HeaderName::from_static("x-ms-throttle-information"),
-                "ResourceUnitLimitExceeded".into(),
-            );
-        return Err(err.into());
-    }
-    Ok(claims)
-}
 
 /// Routes of the login service.
 pub fn routes() -> Router<Arc<Shared>> {
@@ -301,125 +70,6 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
         "msgraph_host": "graph.microsoft.com",
     }))
     .into_response()
-}
-
-/// An Entra token error.
-pub struct EntraError {
-    status: u16,
-    error: String,
-    code: u32,
-    description: String,
-}
-
-/// Builds an Entra error (`error_description` starts with `AADSTS{code}:`).
-pub fn entra_error(status: u16, error: &str, code: u32, description: &str) -> EntraError {
-    EntraError {
-        status,
-        error: error.into(),
-        code,
-        description: description.into(),
-    }
-}
-
-impl IntoResponse for EntraError {
-    fn into_response(self) -> Response {
-        let now = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-        let trace = uuid::Uuid::new_v4().to_string();
-        let correlation = uuid::Uuid::new_v4().to_string();
-        let body = json!({
-            "error": self.error,
-            "error_description": format!("AADSTS{}: {}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {now}", self.code, self.description),
-            "error_codes": [self.code],
-            "timestamp": now,
-            "trace_id": trace,
-            "correlation_id": correlation,
-            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
-        });
-        (
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(body),
-        )
-            .into_response()
-    }
-}
-
-/// The standard `error` string and HTTP status for an AADSTS code (used by token faults).
-pub fn classify_aadsts(code: u32) -> (u16, &'static str, &'static str) {
-    match code {
-        50076 | 50079 => (
-            400,
-            "interaction_required",
-            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
-        ),
-        53003 => (
-            400,
-            "interaction_required",
-            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
-        ),
-        65001 => (
-            400,
-            "invalid_grant",
-            "The user or administrator has not consented to use the application.",
-        ),
-        700082 => (
-            400,
-            "invalid_grant",
-            "The refresh token has expired due to inactivity.",
-        ),
-        70008 => (
-            400,
-            "invalid_grant",
-            "The provided authorization code or refresh token has expired due to inactivity.",
-        ),
-        50173 => (
-            400,
-            "invalid_grant",
-            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
-        ),
-        70043 | 70044 => (
-            400,
-            "invalid_grant",
-            "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access.",
-        ),
-        50020 | 50034 | 90072 => (
-            400,
-            "invalid_grant",
-            "The user account does not exist in the tenant and cannot access the application.",
-        ),
-        7000215 => (401, "invalid_client", "Invalid client secret provided."),
-        7000222 => (
-            401,
-            "invalid_client",
-            "The provided client secret keys for app are expired.",
-        ),
-        700016 => (
-            400,
-            "unauthorized_client",
-            "Application was not found in the directory.",
-        ),
-        7000229 => (
-            400,
-            "unauthorized_client",
-            "The client application is missing service principal in the tenant.",
-        ),
-        500011 => (
-            400,
-            "invalid_resource",
-            "The resource principal was not found in the tenant.",
-        ),
-        650052 => (
-            400,
-            "invalid_client",
-            "The app needs access to a service that your organization has not subscribed to or enabled.",
-        ),
-        70011 => (
-            400,
-            "invalid_scope",
-            "The provided value for the input parameter 'scope' is not valid.",
-        ),
-        90002 => (400, "invalid_request", "Tenant not found."),
-        _ => (400, "invalid_request", "Injected error."),
-    }
 }
 
 /// The resource a token request's scopes name: (audience URI, resource appId).
@@ -593,7 +243,6 @@ fn issue(
         }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let scp = app.delegated.get(resource_app).cloned().unwrap_or_default();
             if scp.is_empty() {
                 return Err(entra_error(
@@ -605,6 +254,7 @@ fn issue(
                     ),
                 ));
             }
+            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
             world.refresh_tokens.insert(
                 new_rt.clone(),
@@ -675,35 +325,6 @@ fn issue(
             70003,
             &format!("The app requested an unsupported grant type '{other}'."),
         )),
-    }
-}
-
-fn base_claims(
-    aud: &str,
-    iss: &str,
-    tid: &str,
-    appid: &str,
-    oid: &str,
-    idtyp: &str,
-    lifetime: i64,
-) -> Claims {
-    let now = Utc::now().timestamp();
-    Claims {
-        aud: aud.into(),
-        iss: iss.into(),
-        iat: now,
-        nbf: now,
-        exp: now + lifetime,
-        tid: tid.into(),
-        appid: appid.into(),
-        azp: appid.into(),
-        oid: oid.into(),
-        idtyp: idtyp.into(),
-        upn: None,
-        scp: None,
-        roles: None,
-        ver: "1.0".into(),
-        uti: uuid::Uuid::new_v4().simple().to_string(),
     }
 }
 
@@ -887,26 +508,6 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signed_tokens_verify_and_tampered_ones_do_not() {
-        let keys = Keys::load().unwrap();
-        let claims = base_claims(
-            "https://graph.microsoft.com",
-            "iss",
-            "t",
-            "a",
-            "o",
-            "app",
-            60,
-        );
-        let jwt = keys.sign(&serde_json::to_value(&claims).unwrap());
-        assert_eq!(keys.verify(&jwt).unwrap().tid, "t");
-        let mut parts: Vec<&str> = jwt.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(r#"{"tid":"x"}"#);
-        parts[1] = &forged;
-        assert!(keys.verify(&parts.join(".")).is_none());
-    }
 
     #[test]
     fn scopes_map_to_resources() {

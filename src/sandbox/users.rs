@@ -10,13 +10,13 @@
 //! as `{"id", "@removed": {"reason": "deleted"}}`; delta tokens older than 7 days →
 //! `400 syncStateNotFound`.
 
+use super::auth::Denied;
 use super::context::Shared;
 use super::directory::{Access, authorize};
 use super::generate::{self, Population};
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::odata::{Filter, Query, decode_token, encode_token, link, project};
 use super::state::Tenant;
-use super::token::Denied;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;

@@ -1,0 +1,111 @@
+//! Access-token checks every Graph and Partner Center handler runs.
+//!
+//! Contract: [`authenticate`] verifies the bearer token's signature, expiry and audience for the
+//! API at hand, charges the per-app, per-tenant throttle budget, and returns the claims; failures
+//! are rendered in the API's own error envelope ([`Denied`]).
+
+use super::context::Shared;
+use super::defaults::resources;
+use super::http::{GraphError, PcError, graph_error};
+use super::jwt::Claims;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+/// Which API is checking a token (decides audience and error shape).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Api {
+    /// Microsoft Graph.
+    Graph,
+    /// Partner Center.
+    PartnerCenter,
+}
+
+/// An authentication or authorisation failure, rendered in the API's own error shape.
+pub enum Denied {
+    /// Graph-shaped error.
+    Graph(GraphError),
+    /// Partner Center-shaped error.
+    Pc(PcError),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Graph(e) => e.into_response(),
+            Denied::Pc(e) => e.into_response(),
+        }
+    }
+}
+
+impl From<GraphError> for Denied {
+    fn from(e: GraphError) -> Self {
+        Denied::Graph(e)
+    }
+}
+
+impl From<PcError> for Denied {
+    fn from(e: PcError) -> Self {
+        Denied::Pc(e)
+    }
+}
+
+fn unauthenticated(api: Api, message: &str) -> Denied {
+    match api {
+        Api::Graph => graph_error(401, "InvalidAuthenticationToken", message).into(),
+        Api::PartnerCenter => PcError::new(401, "Unauthorized", message).into(),
+    }
+}
+
+/// Verifies the bearer token of a request for `api` and charges the throttle budget.
+pub fn authenticate(shared: &Shared, headers: &HeaderMap, api: Api) -> Result<Claims, Denied> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| unauthenticated(api, "Access token is empty."))?;
+    let claims = shared.keys.verify(bearer.trim()).ok_or_else(|| {
+        unauthenticated(
+            api,
+            "IDX14100: JWT is not well formed or its signature is invalid.",
+        )
+    })?;
+    let now = Utc::now().timestamp();
+    if claims.exp <= now {
+        return Err(unauthenticated(
+            api,
+            "Lifetime validation failed, the token is expired.",
+        ));
+    }
+    let audience = match api {
+        Api::Graph => resources::GRAPH,
+        Api::PartnerCenter => resources::PARTNER_CENTER,
+    };
+    if claims.aud.trim_end_matches('/') != audience {
+        return Err(unauthenticated(api, "Invalid audience."));
+    }
+    if let Some(retry) = shared
+        .lock(&shared.throttle)
+        .check(&claims.appid, &claims.tid)
+    {
+        let scope = format!(
+            "Tenant_Application/ReadWrite/{}/{}",
+            claims.appid, claims.tid
+        );
+        let err = graph_error(429, "TooManyRequests", "Please retry again later.")
+            .with_header(header::RETRY_AFTER, super::http::format_seconds(retry))
+            .with_header(
+                header::HeaderName::from_static("x-ms-throttle-scope"),
+                scope,
+            )
+            .with_header(
+                header::HeaderName::from_static("x-ms-throttle-information"),
+                "ResourceUnitLimitExceeded".into(),
+            );
+        return Err(err.into());
+    }
+    Ok(claims)
+}

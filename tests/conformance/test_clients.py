@@ -1,0 +1,207 @@
+"""Microsoft's official Python clients against the sandbox over HTTPS.
+
+MSAL acquires client-credentials and refresh-token tokens; azure-identity's ClientSecretCredential
+and the Microsoft Graph SDK (kiota) list and create GDAP relationships and page through every user
+of the generated 100,000-user tenant with the SDK's PageIterator.
+"""
+
+import asyncio
+import base64
+import json
+import os
+import time
+
+import pytest
+import requests
+from azure.core.credentials import AccessToken
+from azure.identity.aio import ClientSecretCredential
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.models.delegated_admin_access_details import DelegatedAdminAccessDetails
+from msgraph.generated.models.delegated_admin_relationship import DelegatedAdminRelationship
+from msgraph.generated.models.delegated_admin_relationship_customer_participant import (
+    DelegatedAdminRelationshipCustomerParticipant,
+)
+from msgraph.generated.models.unified_role import UnifiedRole
+from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+from msgraph_core import PageIterator
+
+from conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CONTOSO_TENANT_ID,
+    DIRECTORY_READERS,
+    FABRIKAM_TENANT_ID,
+    GRAPH_DEFAULT,
+    NORTHWIND_TENANT_ID,
+    NORTHWIND_USERS,
+    PARTNER_TENANT_ID,
+    msal_app,
+)
+
+
+def claims(jwt):
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def graph_client(base, credential):
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_DEFAULT], allowed_hosts=["127.0.0.1", "localhost"])
+    adapter = GraphRequestAdapter(auth)
+    adapter.base_url = f"{base}/v1.0"
+    return GraphServiceClient(request_adapter=adapter)
+
+
+class ChainCredential:
+    """An async TokenCredential over MSAL's refresh-token grant (app + user, partner tenant)."""
+
+    def __init__(self, chain, tenant):
+        self.chain, self.tenant = chain, tenant
+
+    async def get_token(self, *scopes, **kwargs):
+        result = self.chain.acquire(self.tenant, list(scopes))
+        return AccessToken(result["access_token"], int(time.time()) + int(result["expires_in"]))
+
+    async def close(self):
+        pass
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *args):
+        pass
+
+
+# --- MSAL -------------------------------------------------------------------------------------
+
+
+def test_msal_client_credentials_gets_an_app_token_for_a_consented_customer(base):
+    result = msal_app(base, CONTOSO_TENANT_ID).acquire_token_for_client(scopes=[GRAPH_DEFAULT])
+    assert "access_token" in result, result
+    c = claims(result["access_token"])
+    assert c["tid"] == CONTOSO_TENANT_ID
+    assert c["appid"] == CLIENT_ID
+    assert sorted(c["roles"]) == ["LicenseAssignment.Read.All", "User.Read.All"]
+
+
+def test_msal_reports_entra_errors(base):
+    bad = msal_app(base, CONTOSO_TENANT_ID, secret="not-the-secret").acquire_token_for_client(scopes=[GRAPH_DEFAULT])
+    assert bad["error"] == "invalid_client"
+    assert 7000215 in bad["error_codes"]
+    unconsented = msal_app(base, FABRIKAM_TENANT_ID).acquire_token_for_client(scopes=[GRAPH_DEFAULT])
+    assert unconsented["error"] == "unauthorized_client"
+    assert 7000229 in unconsented["error_codes"]
+
+
+def test_msal_refresh_token_grant_rotates_the_refresh_token(base, chain):
+    old = chain.token
+    result = chain.acquire(PARTNER_TENANT_ID, [GRAPH_DEFAULT])
+    assert result["refresh_token"] != old
+    c = claims(result["access_token"])
+    assert c["tid"] == PARTNER_TENANT_ID and c["idtyp"] == "user"
+    assert "DelegatedAdminRelationship.ReadWrite.All" in c["scp"].split(" ")
+    reused = msal_app(base, PARTNER_TENANT_ID).acquire_token_by_refresh_token(old, scopes=[GRAPH_DEFAULT])
+    assert reused["error"] == "invalid_grant"
+
+
+# --- azure-identity + Graph SDK ---------------------------------------------------------------
+
+
+def test_graph_sdk_lists_and_creates_relationships(base, chain, ca):
+    async def scenario():
+        client = graph_client(base, ChainCredential(chain, PARTNER_TENANT_ID))
+        rels = client.tenant_relationships.delegated_admin_relationships
+        body = DelegatedAdminRelationship(
+            display_name="conformance-1",
+            duration="P730D",
+            auto_extend_duration="PT0S",
+            customer=DelegatedAdminRelationshipCustomerParticipant(tenant_id=CONTOSO_TENANT_ID),
+            access_details=DelegatedAdminAccessDetails(unified_roles=[UnifiedRole(role_definition_id=DIRECTORY_READERS)]),
+        )
+        created = await rels.post(body)
+        assert created.status.value == "created"
+        assert created.id.endswith(PARTNER_TENANT_ID)
+        assert created.duration.days == 730
+        assert created.customer.display_name == "Contoso Ltd"
+        # The SDK serialises a bare timedelta as "730 days, 0:00:00", which is not ISO 8601:
+        # Graph (and the sandbox) refuse it, so clients must send ISO strings.
+        import datetime
+
+        body.display_name = "conformance-timedelta"
+        body.duration = datetime.timedelta(days=730)
+        with pytest.raises(APIError) as refused:
+            await rels.post(body)
+        assert refused.value.response_status_code == 400
+        listed = await rels.get()
+        assert [r.display_name for r in listed.value] == ["conformance-1"]
+        one = await rels.by_delegated_admin_relationship_id(created.id).get()
+        assert one.display_name == "conformance-1"
+
+    asyncio.run(scenario())
+
+
+def test_app_only_graph_sdk_write_is_refused(base):
+    async def scenario():
+        credential = ClientSecretCredential(
+            PARTNER_TENANT_ID, CLIENT_ID, CLIENT_SECRET, authority=base, disable_instance_discovery=True
+        )
+        async with credential:
+            client = graph_client(base, credential)
+            body = DelegatedAdminRelationship(
+                display_name="app-only",
+                duration="P30D",
+                access_details=DelegatedAdminAccessDetails(unified_roles=[UnifiedRole(role_definition_id=DIRECTORY_READERS)]),
+            )
+            with pytest.raises(APIError) as refused:
+                await client.tenant_relationships.delegated_admin_relationships.post(body)
+            assert refused.value.response_status_code == 403
+
+    asyncio.run(scenario())
+
+
+def vm_hwm_kib():
+    pid = os.environ.get("SANDBOX_PID")
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+def test_page_iterator_reads_every_user_of_the_generated_tenant(base):
+    async def scenario():
+        credential = ClientSecretCredential(
+            NORTHWIND_TENANT_ID, CLIENT_ID, CLIENT_SECRET, authority=base, disable_instance_discovery=True
+        )
+        async with credential:
+            client = graph_client(base, credential)
+            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=999, select=["id", "userPrincipalName"])
+            first = await client.users.get(request_configuration=RequestConfiguration(query_parameters=query))
+            assert first.odata_next_link.startswith(base)
+            seen = set()
+
+            def collect(user):
+                seen.add(user.id)
+                return True
+
+            iterator = PageIterator(first, client.request_adapter)
+            await iterator.iterate(collect)
+            return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) == NORTHWIND_USERS
+    hwm = vm_hwm_kib()
+    if hwm is not None:
+        print(f"\nsandbox VmHWM after paging {NORTHWIND_USERS} users: {hwm} KiB")
+        assert hwm < 256 * 1024, f"sandbox peak RSS {hwm} KiB"
+
+
+def test_control_api_is_reachable_over_https(base, ca):
+    r = requests.get(f"{base}/_sandbox/requests", verify=ca, timeout=10)
+    assert r.status_code == 200
+    posts = [x for x in r.json()["requests"] if x["method"] == "POST" and x["path"].endswith("delegatedAdminRelationships")]
+    assert len(posts) >= 1

@@ -1,0 +1,333 @@
+//! The sandbox's control API, throttling, fault injection, HTTPS and state persistence.
+
+#[path = "sandbox_support/mod.rs"]
+mod support;
+
+use gdap_operator::sandbox::defaults as d;
+use gdap_operator::sandbox::{Sandbox, SandboxOptions, ThrottleOptions};
+use serde_json::json;
+use std::time::Duration;
+use support::{DIRECTORY_READERS, start, start_with};
+
+#[tokio::test]
+async fn injected_faults_are_deterministic_and_carry_retry_after() {
+    let env = start().await;
+    let t = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let rules = json!({"seed": 3, "rules": [{"pathPrefix": "/v1.0/users", "rate": 0.5, "statuses": [429, 503], "retryAfterSeconds": 0.25}]});
+    let run = || async {
+        let (s, _) = env.control("PUT", "/_sandbox/faults", rules.clone()).await;
+        assert_eq!(s, 204);
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let (s, headers, b) = env.call("GET", "/v1.0/users?$top=1", &t, None, &[]).await;
+            if s == 429 {
+                assert_eq!(headers["retry-after"], "0.250");
+                assert_eq!(b["error"]["code"], "TooManyRequests");
+            }
+            seen.push(s);
+        }
+        seen
+    };
+    let first = run().await;
+    assert_eq!(first, run().await, "same seed, same faults");
+    assert!(
+        first.contains(&429) && first.contains(&503) && first.contains(&200),
+        "{first:?}"
+    );
+    let (s, _) = env.get("/v1.0/subscribedSkus", &t).await;
+    assert_eq!(s, 200, "other paths are untouched");
+    let (s, _) = env.control("DELETE", "/_sandbox/faults", json!({})).await;
+    assert_eq!(s, 204);
+    for _ in 0..5 {
+        assert_eq!(env.get("/v1.0/users?$top=1", &t).await.0, 200);
+    }
+    let (s, _) = env
+        .control(
+            "PUT",
+            "/_sandbox/faults",
+            json!({"rules": [{"pathPrefix": "/v1.0/", "rate": 2.0}]}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let slow =
+        json!({"rules": [{"pathPrefix": "/v1.0/subscribedSkus", "rate": 0.0, "latencyMs": 300}]});
+    assert_eq!(env.control("PUT", "/_sandbox/faults", slow).await.0, 204);
+    let started = std::time::Instant::now();
+    assert_eq!(env.get("/v1.0/subscribedSkus", &t).await.0, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "latency is added"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(env.get("/v1.0/users?$top=1", &t).await.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "only under the prefix"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_per_app_and_tenant_with_retry_after() {
+    let env = start_with(SandboxOptions {
+        throttle: ThrottleOptions {
+            budget: 3,
+            window: Duration::from_secs(2),
+        },
+        ..Default::default()
+    })
+    .await;
+    let contoso = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let northwind = env.app_token(d::NORTHWIND_TENANT_ID).await;
+    for _ in 0..3 {
+        assert_eq!(env.get("/v1.0/users?$top=1", &contoso).await.0, 200);
+    }
+    let (s, headers, b) = env
+        .call("GET", "/v1.0/users?$top=1", &contoso, None, &[])
+        .await;
+    assert_eq!(s, 429, "{b}");
+    let retry: f64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0.0 && retry <= 2.0, "{retry}");
+    assert!(
+        headers["x-ms-throttle-scope"]
+            .to_str()
+            .unwrap()
+            .contains(d::CONTOSO_TENANT_ID)
+    );
+    assert_eq!(
+        env.get("/v1.0/users?$top=1", &northwind).await.0,
+        200,
+        "another tenant has its own budget"
+    );
+    tokio::time::sleep(Duration::from_secs_f64(retry + 0.05)).await;
+    assert_eq!(
+        env.get("/v1.0/users?$top=1", &contoso).await.0,
+        200,
+        "the budget refills after Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn request_log_state_dump_and_reset() {
+    let env = start().await;
+    let t = env.admin().await;
+    env.create_relationship(
+        &t,
+        "logged",
+        d::CONTOSO_TENANT_ID,
+        &[DIRECTORY_READERS],
+        "PT0S",
+    )
+    .await;
+    let (s, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    assert_eq!(s, 200);
+    let posts: Vec<_> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"] == "/v1.0/tenantRelationships/delegatedAdminRelationships"
+        })
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["status"], 201);
+    assert!(
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().starts_with("/_sandbox"))
+    );
+
+    let (_, state) = env.control("GET", "/_sandbox/state", json!({})).await;
+    let text = state.to_string();
+    assert!(
+        !text.contains(d::PARTNER_CLIENT_SECRET),
+        "no client secret in the dump"
+    );
+    assert!(
+        !text.contains("sandbox-rt-") && !text.contains(d::PARTNER_REFRESH_TOKEN),
+        "no refresh token in the dump"
+    );
+    assert_eq!(state["relationships"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        state["tenants"][d::NORTHWIND_TENANT_ID]["users"]["generated"]["count"],
+        100_000
+    );
+
+    let (s, _) = env.control("POST", "/_sandbox/reset", json!({})).await;
+    assert_eq!(s, 204);
+    let (_, state) = env.control("GET", "/_sandbox/state", json!({})).await;
+    assert_eq!(state["relationships"], json!([]));
+    let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    assert_eq!(log["requests"], json!([]));
+    // Reset restores the fixture's refresh token too.
+    let (s, _) = env
+        .token_request(
+            d::PARTNER_TENANT_ID,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", d::PARTNER_CLIENT_ID),
+                ("client_secret", d::PARTNER_CLIENT_SECRET),
+                ("scope", support::GRAPH),
+                ("refresh_token", d::PARTNER_REFRESH_TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn control_errors_are_explicit() {
+    let env = start().await;
+    let missing = format!(
+        "/_sandbox/relationships/00000000-0000-0000-0000-000000000000-{}/approve",
+        d::PARTNER_TENANT_ID
+    );
+    let (s, b) = env.control("POST", &missing, json!({})).await;
+    assert_eq!(s, 404);
+    assert!(b["error"].is_string());
+    let t = env.admin().await;
+    let rel = env
+        .create_relationship(
+            &t,
+            "not-locked",
+            d::CONTOSO_TENANT_ID,
+            &[DIRECTORY_READERS],
+            "PT0S",
+        )
+        .await;
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!(
+                "/_sandbox/relationships/{}/approve",
+                rel["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "only approvalPending relationships can be approved");
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/tenants/{}/users", d::CONTOSO_TENANT_ID),
+            json!({"displayName": "no upn"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = env
+        .control(
+            "DELETE",
+            &format!("/_sandbox/tenants/{}/users/nobody", d::CONTOSO_TENANT_ID),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn https_with_a_generated_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxOptions {
+        tls_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let ca = sandbox.ca_pem().expect("CA when TLS is on");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ca.pem")).unwrap(),
+        ca
+    );
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", d::PARTNER_CLIENT_ID),
+        ("client_secret", d::PARTNER_CLIENT_SECRET),
+        ("scope", support::GRAPH),
+    ];
+    let token: serde_json::Value = client
+        .post(format!("{base}/{}/oauth2/v2.0/token", d::CONTOSO_TENANT_ID))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page: serde_json::Value = client
+        .get(format!("{base}/v1.0/users?$top=5"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(page["@odata.nextLink"].as_str().unwrap().starts_with(&base));
+    let localhost = base.replace("127.0.0.1", "localhost");
+    assert!(
+        client
+            .get(format!(
+                "{localhost}/{}/discovery/v2.0/keys",
+                d::CONTOSO_TENANT_ID
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!(
+                "{base}/{}/discovery/v2.0/keys",
+                d::CONTOSO_TENANT_ID
+            ))
+            .send()
+            .await
+            .is_err(),
+        "the CA is not a public one"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_file_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
+    let options = || SandboxOptions {
+        state_file: Some(file.clone()),
+        ..Default::default()
+    };
+    let env = start_with(options()).await;
+    let t = env.admin().await;
+    let rel = env
+        .create_relationship(
+            &t,
+            "persisted",
+            d::CONTOSO_TENANT_ID,
+            &[DIRECTORY_READERS],
+            "PT0S",
+        )
+        .await;
+    env.sandbox.shutdown().await;
+    assert!(file.exists());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.len() < 200_000,
+        "state file stays small: {}",
+        text.len()
+    );
+    let env = start_with(options()).await;
+    let (_, state) = env.control("GET", "/_sandbox/state", json!({})).await;
+    assert_eq!(state["relationships"][0]["id"], rel["id"]);
+    env.sandbox.shutdown().await;
+}
