@@ -64,7 +64,7 @@ async fn find(
     };
     let filter = RelationshipFilter {
         display_name: Some(name.to_string()),
-        customer_tenant_id: None,
+        ..Default::default()
     };
     let mut found = gdap.list_relationships(token, &filter).await?;
     found.retain(|r| r.display_name == name);
