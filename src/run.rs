@@ -71,20 +71,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut transport = TransportConfig::new(endpoints);
     let call_metrics = metrics.clone();
-    transport.retry_observer = Some(Arc::new(move |event: &crate::microsoft::RetryEvent| {
-        let status = event
-            .status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "error".into());
-        call_metrics
-            .microsoft_calls
-            .get_or_create(&CallLabels {
-                service: "microsoft".into(),
-                method: "retried".into(),
+    transport.call_observer = Some(Arc::new(
+        move |call: &crate::microsoft::transport::CallRecord| {
+            let status = call
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "error".into());
+            let labels = CallLabels {
+                service: call.service.into(),
+                method: call.method.clone(),
                 status,
-            })
-            .inc();
-    }));
+            };
+            call_metrics.microsoft_calls.get_or_create(&labels).inc();
+        },
+    ));
     let token_options = TokenOptions {
         metrics: token_metrics,
         ..Default::default()

@@ -425,8 +425,16 @@ async fn editing_roles_after_the_lock_is_refused_and_nothing_is_sent() {
         "the message names the way forward: {message}"
     );
     let requests = world.http_get("requests").await;
-    let writes: Vec<_> = requests["requests"].as_array().unwrap().iter().filter(|r| r["method"] == "PATCH" || r["method"] == "DELETE").collect();
-    assert!(writes.is_empty(), "nothing may be sent to Graph after an immutable edit: {writes:?}");
+    let writes: Vec<_> = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "PATCH" || r["method"] == "DELETE")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "nothing may be sent to Graph after an immutable edit: {writes:?}"
+    );
     let rels = world.sandbox_relationships().await;
     assert_eq!(rels.len(), 1);
     assert_eq!(rels[0]["id"], id.as_str());
@@ -600,7 +608,8 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
     assert_eq!(condition(&object, "Ready").unwrap().0, "False");
     // No crash loop: the refused group is not retried on every resync.
     let posts = |log: &serde_json::Value| {
-        log["requests"].as_array()
+        log["requests"]
+            .as_array()
             .map(|l| {
                 l.iter()
                     .filter(|r| {

@@ -36,7 +36,23 @@ pub struct TransportConfig {
     pub per_tenant_concurrency: usize,
     /// Sees every retry decision (metrics, tests).
     pub retry_observer: Option<RetryObserver>,
+    /// Sees every HTTP exchange with Graph or Partner Center (metrics).
+    pub call_observer: Option<CallObserver>,
 }
+
+/// One HTTP exchange, as a call observer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// `graph` or `partner_center`.
+    pub service: &'static str,
+    /// HTTP method.
+    pub method: String,
+    /// The response status, or `None` when no response came.
+    pub status: Option<u16>,
+}
+
+/// Sees every exchange (e.g. to count calls by status).
+pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
 
 impl TransportConfig {
     /// Defaults for the given endpoints: 60 s per exchange, 64 in flight, 4 per tenant.
@@ -48,6 +64,7 @@ impl TransportConfig {
             global_concurrency: 64,
             per_tenant_concurrency: 4,
             retry_observer: None,
+            call_observer: None,
         }
     }
 }
@@ -135,6 +152,7 @@ pub struct Transport {
     pub(crate) endpoints: Endpoints,
     retry: RetryPolicy,
     observer: Option<RetryObserver>,
+    calls: Option<CallObserver>,
     limits: ConcurrencyLimits,
 }
 
@@ -158,6 +176,7 @@ impl Transport {
             endpoints: config.endpoints,
             retry: config.retry,
             observer: config.retry_observer,
+            calls: config.call_observer,
         }))
     }
 
@@ -218,10 +237,9 @@ impl Transport {
             req = req.json(body);
         }
         tracing::trace!(method = %call.method, path = call.url.path(), tenant = call.token.tenant_id(), "Microsoft request");
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::from_transport(&e, call.idempotent))?;
+        let sent = req.send().await;
+        self.record(call, sent.as_ref().ok().map(|r| r.status().as_u16()));
+        let resp = sent.map_err(|e| Error::from_transport(&e, call.idempotent))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(|e| {
@@ -240,6 +258,20 @@ impl Transport {
             headers,
             body,
         })
+    }
+
+    fn record(&self, call: &Call<'_>, status: Option<u16>) {
+        if let Some(observe) = &self.calls {
+            let service = match call.service {
+                Service::Graph => "graph",
+                Service::PartnerCenter => "partner_center",
+            };
+            observe(&CallRecord {
+                service,
+                method: call.method.to_string(),
+                status,
+            });
+        }
     }
 
     fn judge(&self, call: &Call<'_>, reply: Reply) -> Result<Reply> {
