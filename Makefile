@@ -33,10 +33,12 @@ lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-## The whole suite: lint, unit and integration tests against the real API server.
+## The whole suite: lint; unit, integration and end-to-end tests against the real API server and
+## the sandbox; then Microsoft's official Python clients (MSAL, the Graph SDK) against the sandbox.
 test: deps lint
 	@$(CP)/build >/dev/null
 	$(CARGO) test --locked -- --test-threads 4
+	tests/conformance/run
 
 ## The main loop: control plane + sandbox + operator; an example relationship reaches Ready.
 demo: build
