@@ -22,6 +22,8 @@ pub struct World {
     pub operator: Option<Child>,
     /// Where the operator serves /metrics.
     pub metrics_address: String,
+    /// The kubeconfig the operator uses (admin, or the operator's ServiceAccount).
+    pub operator_kubeconfig: std::path::PathBuf,
     /// Kubernetes client.
     pub client: kube::Client,
     http: reqwest::Client,
@@ -60,6 +62,7 @@ impl World {
             sandbox,
             operator: None,
             metrics_address: format!("127.0.0.1:{port}"),
+            operator_kubeconfig: cp.kubeconfig.clone(),
             client,
             http: reqwest::Client::new(),
         };
@@ -79,7 +82,7 @@ impl World {
                 "partner-credentials",
             ])
             .arg("--kubeconfig")
-            .arg(&self.cp.kubeconfig)
+            .arg(&self.operator_kubeconfig)
             .args([
                 "--login-url",
                 &base,
@@ -104,6 +107,32 @@ impl World {
             .spawn()
             .expect("operator starts");
         self.operator = Some(child);
+    }
+
+    /// Restarts the operator as the ServiceAccount of deploy/rbac.yaml (RBAC enforced).
+    pub fn run_operator_under_its_cluster_role(&mut self) {
+        self.kill_operator();
+        let rbac = super::root().join("deploy/rbac.yaml");
+        self.cp.kubectl_ok(&["apply", "-f", rbac.to_str().unwrap()]);
+        let token = self.cp.kubectl_ok(&["create", "token", "gdap-operator", "-n", "gdap-system", "--duration", "1h"]);
+        let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&self.cp.kubeconfig).unwrap()).unwrap();
+        let cluster = &admin["clusters"][0]["cluster"];
+        let kubeconfig = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "test", "cluster": {"server": cluster["server"].as_str(), "certificate-authority-data": cluster["certificate-authority-data"].as_str()}}],
+            "users": [{"name": "gdap-operator", "user": {"token": token.trim()}}],
+            "contexts": [{"name": "operator", "context": {"cluster": "test", "user": "gdap-operator"}}],
+            "current-context": "operator",
+        });
+        let path = std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
+        std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
+        self.operator_kubeconfig = path;
+        self.start_operator();
+    }
+
+    /// The operator's log so far.
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(log_path(&self.namespace)).unwrap_or_default()
     }
 
     /// Kills the operator process at once (SIGKILL), as a crash would.
