@@ -645,8 +645,21 @@ async fn the_operator_needs_nothing_beyond_its_cluster_role() {
     world.run_operator_under_its_cluster_role();
     create_ready(&world, "rbac").await;
     let out = world.kubectl(&["delete", "gdap", "rbac", "--timeout=60s"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = world.operator_log().to_lowercase();
-    assert!(!log.contains("forbidden"), "the operator made a forbidden call:\n{log}");
-    assert!(world.events("rbac").iter().any(|e| e.starts_with("ApprovalRequested:")), "events are published under the role");
+    assert!(
+        !log.contains("forbidden"),
+        "the operator made a forbidden call:\n{log}"
+    );
+    assert!(
+        world
+            .events("rbac")
+            .iter()
+            .any(|e| e.starts_with("ApprovalRequested:")),
+        "events are published under the role"
+    );
 }

@@ -114,8 +114,17 @@ impl World {
         self.kill_operator();
         let rbac = super::root().join("deploy/rbac.yaml");
         self.cp.kubectl_ok(&["apply", "-f", rbac.to_str().unwrap()]);
-        let token = self.cp.kubectl_ok(&["create", "token", "gdap-operator", "-n", "gdap-system", "--duration", "1h"]);
-        let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&self.cp.kubeconfig).unwrap()).unwrap();
+        let token = self.cp.kubectl_ok(&[
+            "create",
+            "token",
+            "gdap-operator",
+            "-n",
+            "gdap-system",
+            "--duration",
+            "1h",
+        ]);
+        let admin: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&self.cp.kubeconfig).unwrap()).unwrap();
         let cluster = &admin["clusters"][0]["cluster"];
         let kubeconfig = json!({
             "apiVersion": "v1", "kind": "Config",
@@ -124,7 +133,8 @@ impl World {
             "contexts": [{"name": "operator", "context": {"cluster": "test", "user": "gdap-operator"}}],
             "current-context": "operator",
         });
-        let path = std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
+        let path =
+            std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
         std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
         self.operator_kubeconfig = path;
         self.start_operator();
