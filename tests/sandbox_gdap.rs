@@ -161,22 +161,37 @@ async fn create_returns_location_etag_and_created_status_and_list_filters_and_pa
         .await;
     assert_eq!(page["value"].as_array().unwrap().len(), 0);
     let (_, page1) = env
-        .get(&format!("{RELS}?$top=2&$select=id,displayName"), &t)
+        .get(
+            &format!("{RELS}?$top=2&$select=id,displayName&$orderby=displayName desc"),
+            &t,
+        )
         .await;
     assert_eq!(page1["value"].as_array().unwrap().len(), 2);
     assert!(
         page1["value"][0].get("duration").is_none(),
         "$select applies"
     );
-    let mut seen = 2;
+    let names = |p: &Value| {
+        p["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["displayName"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut seen = names(&page1);
     let mut next = page1["@odata.nextLink"].as_str().map(str::to_string);
     while let Some(link) = next {
         assert!(link.starts_with(&env.base), "{link}");
         let (_, p) = env.get(&link, &t).await;
-        seen += p["value"].as_array().unwrap().len();
+        seen.extend(names(&p));
         next = p["@odata.nextLink"].as_str().map(str::to_string);
     }
-    assert_eq!(seen, 5);
+    assert_eq!(
+        seen,
+        ["r4", "r3", "r2", "r1", "r0"],
+        "$orderby holds across pages"
+    );
     let (s, b) = env.get(&format!("{RELS}?$top=301"), &t).await;
     assert_bad_request(s, &b, "$top");
     let (s, b) = env.get(&format!("{RELS}/not-an-id"), &t).await;
