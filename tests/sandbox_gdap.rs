@@ -317,6 +317,9 @@ async fn patch_and_delete_follow_the_etag_and_status_rules() {
         )
         .await;
     assert_bad_request(s, &b, "terminate");
+    let request_url = headers["location"].to_str().unwrap().to_string();
+    let (s, request) = env.get(&request_url, &t).await;
+    assert_eq!((s, request["status"].as_str()), (200, Some("succeeded")));
     let (_, reqs) = env.get(&format!("{path}/requests"), &t).await;
     assert_eq!(reqs["value"][0]["status"], "succeeded");
 
@@ -641,6 +644,28 @@ async fn termination_customers_and_expiry_follow_the_clock() {
         .await;
     assert_eq!(customers["value"][0]["tenantId"], d::CONTOSO_TENANT_ID);
     assert_eq!(customers["value"][0]["displayName"], "Contoso Ltd");
+    let (s, one) = env
+        .get(
+            &format!(
+                "/v1.0/tenantRelationships/delegatedAdminCustomers/{}",
+                d::CONTOSO_TENANT_ID
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!((s, &one["tenantId"]), (200, &json!(d::CONTOSO_TENANT_ID)));
+    assert_eq!(
+        env.get(
+            &format!(
+                "/v1.0/tenantRelationships/delegatedAdminCustomers/{}",
+                d::FABRIKAM_TENANT_ID
+            ),
+            &t
+        )
+        .await
+        .0,
+        404
+    );
     let (s, details) = env
         .get(
             &format!(
