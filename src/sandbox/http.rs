@@ -84,11 +84,10 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
 
 fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
-        let code = if status == 429 { 50196 } else { 90033 };
         super::entra::entra_error(
             status,
             "temporarily_unavailable",
-            code,
+            90033,
             "The service is temporarily unavailable (injected fault).",
         )
         .into_response()
