@@ -825,4 +825,47 @@ async fn approval_window_and_auto_approval() {
     .await;
     let (_, r) = env.get(&format!("{RELS}/{id}"), &t).await;
     assert_eq!(r["status"], "expired");
+
+    // "Approval by any customer": the approving tenant becomes the customer.
+    let mut body = relationship_body(
+        "any-customer-2",
+        d::CONTOSO_TENANT_ID,
+        &[DIRECTORY_READERS],
+        "PT0S",
+    );
+    body.as_object_mut().unwrap().remove("customer");
+    let (_, b) = post_rel(&env, &t, body).await;
+    let id = b["id"].as_str().unwrap();
+    env.call(
+        "POST",
+        &format!("{RELS}/{id}/requests"),
+        &t,
+        Some(json!({"action": "lockForApproval"})),
+        &[],
+    )
+    .await;
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/relationships/{id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "the customer must be named when the relationship has none"
+    );
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/relationships/{id}/approve"),
+            json!({"tenantId": d::NORTHWIND_TENANT_ID}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = env.wait_status(&format!("{RELS}/{id}"), &t, "active").await;
+    assert_eq!(
+        r["customer"],
+        json!({"tenantId": d::NORTHWIND_TENANT_ID, "displayName": "Northwind Traders"})
+    );
 }
