@@ -398,3 +398,34 @@ async fn throttle_faults_and_log_can_be_inspected_and_changed() {
     let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
     assert_eq!(log["requests"], json!([]));
 }
+
+#[tokio::test]
+async fn responses_carry_correlation_headers() {
+    let env = start().await;
+    let t = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let (_, headers, _) = env
+        .call(
+            "GET",
+            "/v1.0/users?$top=1",
+            &t,
+            None,
+            &[("client-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(headers["client-request-id"], "abc-123");
+    assert_eq!(headers["request-id"].len(), 36);
+    let pc = env.user_token(d::PARTNER_TENANT_ID, support::PC).await;
+    let path = format!("/v1/customers/{}/applicationconsents", d::CONTOSO_TENANT_ID);
+    let (s, headers, _) = env
+        .call(
+            "POST",
+            &path,
+            &pc,
+            Some(json!({})),
+            &[("MS-CorrelationId", "corr-1")],
+        )
+        .await;
+    assert_eq!(s, 403, "no GDAP role yet");
+    assert_eq!(headers["ms-correlationid"], "corr-1");
+    assert_eq!(headers["ms-requestid"].len(), 36, "generated when absent");
+}
