@@ -16,7 +16,11 @@ pub fn render(crd: &CustomResourceDefinition) -> String {
 
 /// All CRDs as one multi-document YAML stream.
 pub fn render_all() -> String {
-    api::crds().iter().map(render).collect::<Vec<_>>().join("---\n")
+    api::crds()
+        .iter()
+        .map(render)
+        .collect::<Vec<_>>()
+        .join("---\n")
 }
 
 /// The file name under `crds/` for a CRD: `<plural>.<group>.yaml`.

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
 
 /// Runs an async entry point on a multi-threaded Tokio runtime.
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 fn print_crds(out_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
@@ -59,7 +62,11 @@ fn run_validate(paths: &[std::path::PathBuf]) -> ExitCode {
                 report.problems.len(),
                 report.skipped
             );
-            if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -59,7 +59,10 @@ pub struct FieldProblem {
 
 impl FieldProblem {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldProblem { field: field.into(), message: message.into() }
+        FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -89,7 +92,8 @@ impl ManifestValidator {
             .map(|crd| {
                 let schema = crdgen::schema_of(crd);
                 let strict = strict_json_schema(&schema);
-                let compiled = jsonschema::draft4::new(&strict).expect("generated CRD schemas are valid JSON Schema");
+                let compiled = jsonschema::draft4::new(&strict)
+                    .expect("generated CRD schemas are valid JSON Schema");
                 KindRules {
                     kind: crd.spec.names.kind.clone(),
                     api_version: format!("{}/{}", crd.spec.group, crd.spec.versions[0].name),
@@ -119,7 +123,11 @@ impl ManifestValidator {
                 Ok(serde_yaml::Value::Null) => continue,
                 Ok(v) => yaml_to_json(v),
                 Err(e) => {
-                    report.problems.push(problem(file, &label, FieldProblem::new("", format!("not valid YAML: {e}"))));
+                    report.problems.push(problem(
+                        file,
+                        &label,
+                        FieldProblem::new("", format!("not valid YAML: {e}")),
+                    ));
                     break;
                 }
             };
@@ -128,7 +136,9 @@ impl ManifestValidator {
                 Outcome::Checked(problems) => {
                     report.objects_checked += 1;
                     let object = object_label(&value).unwrap_or(label);
-                    report.problems.extend(problems.into_iter().map(|p| problem(file, &object, p)));
+                    report
+                        .problems
+                        .extend(problems.into_iter().map(|p| problem(file, &object, p)));
                 }
             }
         }
@@ -136,16 +146,25 @@ impl ManifestValidator {
 
     /// Validates one object given as JSON.
     pub fn validate_object(&self, object: &Value) -> Outcome {
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !api_version.starts_with(&format!("{}/", api::GROUP)) {
             return Outcome::Skipped;
         }
-        let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(rules) = self.kinds.iter().find(|k| k.kind == kind) else {
             let known: Vec<_> = self.kinds.iter().map(|k| k.kind.as_str()).collect();
             return Outcome::Checked(vec![FieldProblem::new(
                 "kind",
-                format!("unknown kind {kind:?} in {api_version}; expected one of {}", known.join(", ")),
+                format!(
+                    "unknown kind {kind:?} in {api_version}; expected one of {}",
+                    known.join(", ")
+                ),
             )]);
         };
         if api_version != rules.api_version {
@@ -204,14 +223,18 @@ fn metadata_problems(object: &Value) -> Vec<FieldProblem> {
         None => vec![FieldProblem::new("metadata.name", "required")],
         Some(n) if !is_dns_subdomain(n) => vec![FieldProblem::new(
             "metadata.name",
-            format!("{n:?} must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at most 253 characters)"),
+            format!(
+                "{n:?} must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at most 253 characters)"
+            ),
         )],
         Some(_) => Vec::new(),
     }
 }
 
 fn is_dns_subdomain(name: &str) -> bool {
-    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("valid regex");
+    let re =
+        regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+            .expect("valid regex");
     name.len() <= 253 && re.is_match(name)
 }
 
@@ -242,11 +265,20 @@ pub fn relationship_problems(object: &GdapRelationship) -> Vec<FieldProblem> {
         match catalog.resolve(reference) {
             Ok(role) => {
                 if !seen.insert(role.id.clone()) {
-                    problems.push(FieldProblem::new(format!("spec.roles[{i}]"), format!("{reference:?} names {} again; roles must be unique", role.name)));
+                    problems.push(FieldProblem::new(
+                        format!("spec.roles[{i}]"),
+                        format!(
+                            "{reference:?} names {} again; roles must be unique",
+                            role.name
+                        ),
+                    ));
                 }
                 ids.insert(role.id.clone());
                 if role.forbids_auto_extend() && spec.auto_extend {
-                    problems.push(FieldProblem::new("spec.autoExtend", "autoExtend must be false when roles include Global Administrator"));
+                    problems.push(FieldProblem::new(
+                        "spec.autoExtend",
+                        "autoExtend must be false when roles include Global Administrator",
+                    ));
                 }
             }
             Err(e) => problems.push(FieldProblem::new(format!("spec.roles[{i}]"), e.to_string())),
@@ -256,9 +288,10 @@ pub fn relationship_problems(object: &GdapRelationship) -> Vec<FieldProblem> {
         for (r, reference) in assignment.roles.iter().enumerate() {
             let field = format!("spec.accessAssignments[{a}].roles[{r}]");
             match catalog.resolve(reference) {
-                Ok(role) if !ids.contains(&role.id) => {
-                    problems.push(FieldProblem::new(field, format!("{} is not in spec.roles", role.name)))
-                }
+                Ok(role) if !ids.contains(&role.id) => problems.push(FieldProblem::new(
+                    field,
+                    format!("{} is not in spec.roles", role.name),
+                )),
                 Ok(_) => {}
                 Err(e) => problems.push(FieldProblem::new(field, e.to_string())),
             }
@@ -276,10 +309,17 @@ pub fn consent_problems(object: &AppConsent) -> Vec<FieldProblem> {
         .enumerate()
         .filter(|(_, g)| api::app_consent::resolve_resource(&g.resource).is_none())
         .map(|(i, g)| {
-            let names: Vec<_> = api::app_consent::WELL_KNOWN_RESOURCES.iter().map(|(n, _)| *n).collect();
+            let names: Vec<_> = api::app_consent::WELL_KNOWN_RESOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
             FieldProblem::new(
                 format!("spec.grants[{i}].resource"),
-                format!("{:?} is neither an appId GUID nor a well-known resource ({})", g.resource, names.join(", ")),
+                format!(
+                    "{:?} is neither an appId GUID nor a well-known resource ({})",
+                    g.resource,
+                    names.join(", ")
+                ),
             )
         })
         .collect()
@@ -294,7 +334,12 @@ pub fn sync_problems(object: &TenantSync) -> Vec<FieldProblem> {
 }
 
 fn problem(file: &Path, object: &str, p: FieldProblem) -> Problem {
-    Problem { file: file.to_path_buf(), object: object.to_string(), field: p.field, message: p.message }
+    Problem {
+        file: file.to_path_buf(),
+        object: object.to_string(),
+        field: p.field,
+        message: p.message,
+    }
 }
 
 fn object_label(value: &Value) -> Option<String> {
@@ -329,7 +374,9 @@ fn strict_json_schema(schema: &Value) -> Value {
 }
 
 fn tighten(node: &mut Value) {
-    let Some(map) = node.as_object_mut() else { return };
+    let Some(map) = node.as_object_mut() else {
+        return;
+    };
     let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     if map.contains_key("properties") && !preserves && !map.contains_key("additionalProperties") {
         map.insert("additionalProperties".into(), Value::Bool(false));
@@ -356,18 +403,30 @@ fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+            let mut entries: Vec<_> = std::fs::read_dir(path)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
             entries.sort();
-            files.extend(collect_files(&entries)?.into_iter().filter(|p| is_yaml(p) || p.is_dir()));
+            files.extend(
+                collect_files(&entries)?
+                    .into_iter()
+                    .filter(|p| is_yaml(p) || p.is_dir()),
+            );
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display())));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or directory", path.display()),
+            ));
         }
     }
     Ok(files)
 }
 
 fn is_yaml(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }

@@ -1,6 +1,8 @@
 //! `AppConsent`: the partner's multi-tenant application consented into one customer tenant.
 
-use super::shared::{CustomerRef, DeletionPolicy, Guid, LocalObjectRef, ManagementPolicy, SecretRef};
+use super::shared::{
+    CustomerRef, DeletionPolicy, Guid, LocalObjectRef, ManagementPolicy, SecretRef,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -9,11 +11,26 @@ use serde::{Deserialize, Serialize};
 /// Resource applications users may name instead of an appId, with their appIds.
 pub const WELL_KNOWN_RESOURCES: &[(&str, &str)] = &[
     ("Microsoft Graph", "00000003-0000-0000-c000-000000000000"),
-    ("Windows Azure Active Directory", "00000002-0000-0000-c000-000000000000"),
-    ("Office 365 Management APIs", "c5393580-f805-4401-95e8-94b7a6ef2fc2"),
-    ("Microsoft Partner Center", "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"),
-    ("Office 365 Exchange Online", "00000002-0000-0ff1-ce00-000000000000"),
-    ("Azure Resource Manager", "797f4846-ba00-4fd7-ba43-dac1f8f63013"),
+    (
+        "Windows Azure Active Directory",
+        "00000002-0000-0000-c000-000000000000",
+    ),
+    (
+        "Office 365 Management APIs",
+        "c5393580-f805-4401-95e8-94b7a6ef2fc2",
+    ),
+    (
+        "Microsoft Partner Center",
+        "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd",
+    ),
+    (
+        "Office 365 Exchange Online",
+        "00000002-0000-0ff1-ce00-000000000000",
+    ),
+    (
+        "Azure Resource Manager",
+        "797f4846-ba00-4fd7-ba43-dac1f8f63013",
+    ),
 ];
 
 /// Resolves a grant's `resource` (well-known name, case-insensitive, or appId GUID) to an appId.
@@ -42,11 +59,35 @@ pub fn resolve_resource(resource: &str) -> Option<String> {
     status = "AppConsentStatus",
     shortname = "gdapconsent",
     category = "gdap-all",
-    printcolumn(name = "Customer", type_ = "string", description = "Customer tenant id", json_path = ".spec.customer.tenantId"),
-    printcolumn(name = "Application", type_ = "string", description = "The consented application", json_path = ".spec.applicationId"),
-    printcolumn(name = "Consented", type_ = "string", description = "Consented condition", json_path = ".status.conditions[?(@.type==\"Consented\")].status"),
-    printcolumn(name = "Ready", type_ = "string", description = "Ready condition", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Customer",
+        type_ = "string",
+        description = "Customer tenant id",
+        json_path = ".spec.customer.tenantId"
+    ),
+    printcolumn(
+        name = "Application",
+        type_ = "string",
+        description = "The consented application",
+        json_path = ".spec.applicationId"
+    ),
+    printcolumn(
+        name = "Consented",
+        type_ = "string",
+        description = "Consented condition",
+        json_path = ".status.conditions[?(@.type==\"Consented\")].status"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Ready condition",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AppConsentSpec {

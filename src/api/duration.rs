@@ -44,7 +44,10 @@ impl FromStr for IsoDays {
             .and_then(|rest| rest.strip_suffix('D'))
             .filter(|d| !d.is_empty() && d.len() <= 4 && d.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| DurationError(s.to_string()))?;
-        digits.parse().map(IsoDays).map_err(|_| DurationError(s.to_string()))
+        digits
+            .parse()
+            .map(IsoDays)
+            .map_err(|_| DurationError(s.to_string()))
     }
 }
 
@@ -69,7 +72,9 @@ mod tests {
 
     #[test]
     fn refuses_anything_but_days() {
-        for text in ["", "P", "PD", "730", "P2Y", "PT24H", "P-1D", "p30d", "P 30D", "P99999D"] {
+        for text in [
+            "", "P", "PD", "730", "P2Y", "PT24H", "P-1D", "p30d", "P 30D", "P99999D",
+        ] {
             assert!(text.parse::<IsoDays>().is_err(), "{text} should be refused");
         }
     }

@@ -22,8 +22,7 @@ pub const AUTO_EXTEND_RULE: &str = "!(has(self.autoExtend) && self.autoExtend) |
 /// CEL: access-assignment roles are a subset of `spec.roles`. The comparison is exact because a
 /// case-insensitive one over 100 groups exceeds the API server's CEL cost budget; `validate` and
 /// the controller also compare through the role catalog (names, aliases and GUIDs alike).
-pub const ASSIGNMENT_SUBSET_RULE: &str =
-    "!has(self.accessAssignments) || self.accessAssignments.all(a, a.roles.all(r, r in self.roles))";
+pub const ASSIGNMENT_SUBSET_RULE: &str = "!has(self.accessAssignments) || self.accessAssignments.all(a, a.roles.all(r, r in self.roles))";
 /// CEL: `renewal.before` is shorter than `duration`.
 pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.before) || !self.duration.matches('^P[0-9]{1,4}D$') || !self.renewal.before.matches('^P[0-9]{1,4}D$') || int(self.renewal.before.substring(1, size(self.renewal.before) - 1)) < int(self.duration.substring(1, size(self.duration) - 1))";
 
@@ -41,11 +40,35 @@ pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.b
     status = "GdapRelationshipStatus",
     shortname = "gdap",
     category = "gdap-all",
-    printcolumn(name = "Customer", type_ = "string", description = "Customer tenant id", json_path = ".spec.customer.tenantId"),
-    printcolumn(name = "State", type_ = "string", description = "Microsoft's status of the relationship", json_path = ".status.state"),
-    printcolumn(name = "Expires", type_ = "date", description = "When the relationship ends", json_path = ".status.endsAt"),
-    printcolumn(name = "Ready", type_ = "string", description = "Ready condition", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Customer",
+        type_ = "string",
+        description = "Customer tenant id",
+        json_path = ".spec.customer.tenantId"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        description = "Microsoft's status of the relationship",
+        json_path = ".status.state"
+    ),
+    printcolumn(
+        name = "Expires",
+        type_ = "date",
+        description = "When the relationship ends",
+        json_path = ".status.endsAt"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Ready condition",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new(AUTO_EXTEND_RULE).message("autoExtend must be false when roles include Global Administrator: Microsoft never auto-extends such relationships (use renewal.policy: Successor instead)").field_path(".autoExtend"))]
 #[x_kube(validation = Rule::new(ASSIGNMENT_SUBSET_RULE).message("every role in accessAssignments[].roles must also be listed in spec.roles, spelled exactly the same way").field_path(".accessAssignments"))]

@@ -18,8 +18,12 @@ pub use gdap_relationship::{
     GdapRelationshipStatus, RenewalPolicy, RenewalSpec,
 };
 pub use roles::{Role, RoleCatalog, RoleError};
-pub use shared::{CustomerRef, DayDuration, DeletionPolicy, Guid, LocalObjectRef, ManagementPolicy, SecretRef};
-pub use tenant_sync::{SinkSpec, SyncMode, TenantSync, TenantSyncSpec, TenantSyncStatus, UserField};
+pub use shared::{
+    CustomerRef, DayDuration, DeletionPolicy, Guid, LocalObjectRef, ManagementPolicy, SecretRef,
+};
+pub use tenant_sync::{
+    SinkSpec, SyncMode, TenantSync, TenantSyncSpec, TenantSyncStatus, UserField,
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -29,5 +33,9 @@ pub const GROUP: &str = "gdap.io";
 
 /// All CRDs the operator owns, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![GdapRelationship::crd(), AppConsent::crd(), TenantSync::crd()]
+    vec![
+        GdapRelationship::crd(),
+        AppConsent::crd(),
+        TenantSync::crd(),
+    ]
 }

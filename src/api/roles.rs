@@ -73,9 +73,10 @@ impl Role {
 
     /// Other names the role is known by (Microsoft's API name, former names).
     pub fn aliases(&self) -> impl Iterator<Item = &str> {
-        self.flags
-            .iter()
-            .filter_map(|f| f.strip_prefix("api-name:").or_else(|| f.strip_prefix("renamed:")))
+        self.flags.iter().filter_map(|f| {
+            f.strip_prefix("api-name:")
+                .or_else(|| f.strip_prefix("renamed:"))
+        })
     }
 }
 
@@ -83,7 +84,9 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoleError {
     /// Neither a known name, alias nor template GUID.
-    #[error("unknown role {0:?}: not a GDAP built-in role name or template GUID (list them with `gdap-operator roles`){1}")]
+    #[error(
+        "unknown role {0:?}: not a GDAP built-in role name or template GUID (list them with `gdap-operator roles`){1}"
+    )]
     Unknown(String, String),
     /// Known, but Microsoft says not to use it.
     #[error("role {0:?} is not intended for general use and cannot be requested through GDAP")]
@@ -134,7 +137,9 @@ impl RoleCatalog {
 
     /// Looks a role up by name, alias or GUID without judging whether it may be used.
     pub fn find(&self, reference: &str) -> Option<&Role> {
-        self.by_key.get(&normalize(reference)).map(|&i| &self.roles[i])
+        self.by_key
+            .get(&normalize(reference))
+            .map(|&i| &self.roles[i])
     }
 
     /// Resolves a role reference for use in a relationship: unknown and do-not-use roles are errors.
@@ -204,33 +209,70 @@ mod tests {
     #[test]
     fn names_are_case_and_space_insensitive() {
         let catalog = RoleCatalog::builtin();
-        for reference in ["Global Administrator", "global administrator", "  GLOBAL   administrator "] {
-            assert_eq!(catalog.resolve(reference).unwrap().id, GLOBAL_ADMINISTRATOR_ID);
+        for reference in [
+            "Global Administrator",
+            "global administrator",
+            "  GLOBAL   administrator ",
+        ] {
+            assert_eq!(
+                catalog.resolve(reference).unwrap().id,
+                GLOBAL_ADMINISTRATOR_ID
+            );
         }
     }
 
     #[test]
     fn guids_and_aliases_resolve() {
         let catalog = RoleCatalog::builtin();
-        assert_eq!(catalog.resolve("62E90394-69F5-4237-9190-012177145E10").unwrap().name, "Global Administrator");
-        assert_eq!(catalog.resolve("Company Administrator").unwrap().id, GLOBAL_ADMINISTRATOR_ID);
-        assert_eq!(catalog.resolve("Global Admin").unwrap().id, GLOBAL_ADMINISTRATOR_ID);
-        assert_eq!(catalog.resolve("Power BI Administrator").unwrap().name, "Fabric Administrator");
+        assert_eq!(
+            catalog
+                .resolve("62E90394-69F5-4237-9190-012177145E10")
+                .unwrap()
+                .name,
+            "Global Administrator"
+        );
+        assert_eq!(
+            catalog.resolve("Company Administrator").unwrap().id,
+            GLOBAL_ADMINISTRATOR_ID
+        );
+        assert_eq!(
+            catalog.resolve("Global Admin").unwrap().id,
+            GLOBAL_ADMINISTRATOR_ID
+        );
+        assert_eq!(
+            catalog.resolve("Power BI Administrator").unwrap().name,
+            "Fabric Administrator"
+        );
     }
 
     #[test]
     fn unknown_roles_are_refused_with_a_suggestion() {
-        let err = RoleCatalog::builtin().resolve("Helpdesk Administator").unwrap_err();
+        let err = RoleCatalog::builtin()
+            .resolve("Helpdesk Administator")
+            .unwrap_err();
         assert!(matches!(err, RoleError::Unknown(..)));
-        assert!(err.to_string().contains("did you mean \"Helpdesk Administrator\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("did you mean \"Helpdesk Administrator\""),
+            "{err}"
+        );
         // The Graph docs' example id matches no built-in role.
-        assert!(RoleCatalog::builtin().resolve("dd4db9a0-cc4a-4213-9f9f-70242232d97e").is_err());
+        assert!(
+            RoleCatalog::builtin()
+                .resolve("dd4db9a0-cc4a-4213-9f9f-70242232d97e")
+                .is_err()
+        );
     }
 
     #[test]
     fn do_not_use_roles_are_refused() {
-        let err = RoleCatalog::builtin().resolve("Directory Synchronization Accounts").unwrap_err();
-        assert_eq!(err, RoleError::DoNotUse("Directory Synchronization Accounts".into()));
+        let err = RoleCatalog::builtin()
+            .resolve("Directory Synchronization Accounts")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RoleError::DoNotUse("Directory Synchronization Accounts".into())
+        );
     }
 
     #[test]

@@ -21,12 +21,41 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
     status = "TenantSyncStatus",
     shortname = "gdapsync",
     category = "gdap-all",
-    printcolumn(name = "Customer", type_ = "string", description = "Customer tenant id", json_path = ".spec.customer.tenantId"),
-    printcolumn(name = "Schedule", type_ = "string", description = "Cron schedule", json_path = ".spec.schedule"),
-    printcolumn(name = "Users", type_ = "integer", description = "Users in the last import", json_path = ".status.users.total"),
-    printcolumn(name = "Last Sync", type_ = "date", description = "Last successful import", json_path = ".status.lastSuccessfulSyncTime"),
-    printcolumn(name = "Ready", type_ = "string", description = "Ready condition", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Customer",
+        type_ = "string",
+        description = "Customer tenant id",
+        json_path = ".spec.customer.tenantId"
+    ),
+    printcolumn(
+        name = "Schedule",
+        type_ = "string",
+        description = "Cron schedule",
+        json_path = ".spec.schedule"
+    ),
+    printcolumn(
+        name = "Users",
+        type_ = "integer",
+        description = "Users in the last import",
+        json_path = ".status.users.total"
+    ),
+    printcolumn(
+        name = "Last Sync",
+        type_ = "date",
+        description = "Last successful import",
+        json_path = ".status.lastSuccessfulSyncTime"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Ready condition",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSyncSpec {
@@ -223,5 +252,6 @@ pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, String> {
             ));
         }
     };
-    cron::Schedule::from_str(&expression).map_err(|e| format!("{schedule:?} is not a valid cron expression: {e}"))
+    cron::Schedule::from_str(&expression)
+        .map_err(|e| format!("{schedule:?} is not a valid cron expression: {e}"))
 }
