@@ -141,16 +141,36 @@ async fn refresh_tokens_rotate_and_the_old_one_dies() {
             .any(|s| s == "DelegatedAdminRelationship.ReadWrite.All")
     );
 
-    // Reusing the redeemed token fails; the new one works, for Partner Center too.
-    let (s, b) = refresh_scope(&env, d::PARTNER_REFRESH_TOKEN, d::PARTNER_TENANT_ID, &scope).await;
-    assert_eq!(s, 400);
-    assert_entra_error(&b, "invalid_grant", 70000);
+    // The new one works, for Partner Center too; once it is used, the old one is dead.
     let (s, b) = refresh_scope(&env, &new_rt, d::PARTNER_TENANT_ID, PC).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(
         claims(b["access_token"].as_str().unwrap())["aud"],
         "https://api.partnercenter.microsoft.com"
     );
+    let (s, b) = refresh_scope(&env, d::PARTNER_REFRESH_TOKEN, d::PARTNER_TENANT_ID, &scope).await;
+    assert_eq!(s, 400);
+    assert_entra_error(&b, "invalid_grant", 70000);
+}
+
+#[tokio::test]
+async fn a_redeemed_token_survives_until_its_successor_is_used() {
+    // A client that crashed after Entra rotated the token, but before it saved the new one, can
+    // still use the old one; using the newest token retires every older one.
+    let env = start().await;
+    let scope = format!("{GRAPH} offline_access");
+    let (s, lost) =
+        refresh_scope(&env, d::PARTNER_REFRESH_TOKEN, d::PARTNER_TENANT_ID, &scope).await;
+    assert_eq!(s, 200, "{lost}");
+    let (s, again) =
+        refresh_scope(&env, d::PARTNER_REFRESH_TOKEN, d::PARTNER_TENANT_ID, &scope).await;
+    assert_eq!(s, 200, "the unsaved successor was never used: {again}");
+    let newest = again["refresh_token"].as_str().unwrap().to_string();
+    let (s, b) = refresh_scope(&env, &newest, d::PARTNER_TENANT_ID, &scope).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = refresh_scope(&env, d::PARTNER_REFRESH_TOKEN, d::PARTNER_TENANT_ID, &scope).await;
+    assert_eq!(s, 400, "{b}");
+    assert_entra_error(&b, "invalid_grant", 70000);
 }
 
 async fn refresh_scope(

@@ -93,8 +93,13 @@ pub struct RefreshToken {
     pub client_id: String,
     /// When it was issued (its inactivity clock starts here).
     pub issued_at: DateTime<Utc>,
-    /// Set when it was exchanged: a used token is no longer valid.
+    /// Set when it was exchanged.
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// The token it was last exchanged for. A redeemed token stays valid until that successor is
+    /// used, so a client that crashed before saving the new token can recover (Microsoft does not
+    /// revoke used refresh tokens at all); once the successor is used, the old one is dead.
+    #[serde(default)]
+    pub successor: Option<String>,
 }
 
 /// A customer tenant.
@@ -421,6 +426,7 @@ impl World {
                         client_id: app.client_id.clone(),
                         issued_at: now,
                         redeemed_at: None,
+                        successor: None,
                     },
                 );
             }

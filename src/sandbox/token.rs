@@ -2,9 +2,9 @@
 //!
 //! Contract: `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused
 //! with AADSTS7000229 unless the app has a service principal in that tenant; `roles` = the app
-//! roles granted there) and `refresh_token` (partner user; the presented refresh token is redeemed
-//! and a new one returned; reuse, inactivity beyond 90 days and session revocation fail with
-//! `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
+//! roles granted there) and `refresh_token` (partner user; a new refresh token is returned and the
+//! presented one dies once that successor is used; inactivity beyond 90 days and session
+//! revocation fail with `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
 //! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
@@ -263,8 +263,12 @@ fn issue(
                     client_id: app.client_id.clone(),
                     issued_at: Utc::now(),
                     redeemed_at: None,
+                    successor: None,
                 },
             );
+            if let Some(old) = world.refresh_tokens.get_mut(&presented) {
+                old.successor = Some(new_rt.clone());
+            }
             let user = world.partner_user(&user_id).cloned();
             drop(world);
             shared.persist();
@@ -420,12 +424,17 @@ fn redeem(
             "Provided grant is invalid or malformed: the refresh token was issued to a different client.",
         ));
     }
-    if rt.redeemed_at.is_some() {
+    let successor_used = rt
+        .successor
+        .as_ref()
+        .and_then(|next| world.refresh_tokens.get(next))
+        .is_none_or(|next| next.redeemed_at.is_some());
+    if rt.redeemed_at.is_some() && successor_used {
         return Err(entra_error(
             400,
             "invalid_grant",
             70000,
-            "Provided grant is invalid or malformed: the refresh token has already been redeemed (the sandbox rotates refresh tokens on every use).",
+            "Provided grant is invalid or malformed: the refresh token was rotated and its successor has been used (the sandbox retires a refresh token once the one it was exchanged for is used).",
         ));
     }
     if now - rt.issued_at > Duration::days(REFRESH_TOKEN_DAYS) {

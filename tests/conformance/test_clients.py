@@ -102,6 +102,9 @@ def test_msal_refresh_token_grant_rotates_the_refresh_token(base, chain):
     c = claims(result["access_token"])
     assert c["tid"] == PARTNER_TENANT_ID and c["idtyp"] == "user"
     assert "DelegatedAdminRelationship.ReadWrite.All" in c["scp"].split(" ")
+    # Once the new token has been used, the old one is dead (until then it survives, so that a
+    # client that crashed before saving the new one can recover).
+    chain.acquire(PARTNER_TENANT_ID, [GRAPH_DEFAULT])
     reused = msal_app(base, PARTNER_TENANT_ID).acquire_token_by_refresh_token(old, scopes=[GRAPH_DEFAULT])
     assert reused["error"] == "invalid_grant"
 
