@@ -331,3 +331,101 @@ async fn state_file_survives_a_restart() {
     assert_eq!(state["relationships"][0]["id"], rel["id"]);
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn throttle_faults_and_log_can_be_inspected_and_changed() {
+    let env = start().await;
+    let t = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let rules = json!({"seed": 9, "rules": [{"pathPrefix": "/v1/", "rate": 0.1, "statuses": [500], "retryAfterSeconds": null, "latencyMs": 5}]});
+    env.control("PUT", "/_sandbox/faults", rules).await;
+    let (s, shown) = env.control("GET", "/_sandbox/faults", json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["seed"], 9);
+    assert_eq!(shown["rules"][0]["statuses"], json!([500]));
+    env.control(
+        "PUT",
+        "/_sandbox/token-faults",
+        json!({"rules": [{"aadsts": 65001}]}),
+    )
+    .await;
+    let (_, shown) = env
+        .control("GET", "/_sandbox/token-faults", json!({}))
+        .await;
+    assert_eq!(shown["rules"][0]["count"], 1, "count defaults to 1");
+    assert_eq!(
+        env.control("DELETE", "/_sandbox/token-faults", json!({}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        env.control("GET", "/_sandbox/token-faults", json!({}))
+            .await
+            .1["rules"],
+        json!([])
+    );
+
+    assert_eq!(
+        env.control(
+            "PUT",
+            "/_sandbox/throttle",
+            json!({"budget": 1, "windowSeconds": 30})
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(env.get("/v1.0/users?$top=1", &t).await.0, 200);
+    assert_eq!(env.get("/v1.0/users?$top=1", &t).await.0, 429);
+    assert_eq!(
+        env.control("PUT", "/_sandbox/throttle", json!({"budget": 0}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        env.get("/v1.0/users?$top=1", &t).await.0,
+        200,
+        "budget 0 disables throttling"
+    );
+
+    assert_eq!(
+        env.control("DELETE", "/_sandbox/requests", json!({}))
+            .await
+            .0,
+        204
+    );
+    let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    assert_eq!(log["requests"], json!([]));
+}
+
+#[tokio::test]
+async fn responses_carry_correlation_headers() {
+    let env = start().await;
+    let t = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let (_, headers, _) = env
+        .call(
+            "GET",
+            "/v1.0/users?$top=1",
+            &t,
+            None,
+            &[("client-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(headers["client-request-id"], "abc-123");
+    assert_eq!(headers["request-id"].len(), 36);
+    let pc = env.user_token(d::PARTNER_TENANT_ID, support::PC).await;
+    let path = format!("/v1/customers/{}/applicationconsents", d::CONTOSO_TENANT_ID);
+    let (s, headers, _) = env
+        .call(
+            "POST",
+            &path,
+            &pc,
+            Some(json!({})),
+            &[("MS-CorrelationId", "corr-1")],
+        )
+        .await;
+    assert_eq!(s, 403, "no GDAP role yet");
+    assert_eq!(headers["ms-correlationid"], "corr-1");
+    assert_eq!(headers["ms-requestid"].len(), 36, "generated when absent");
+}

@@ -494,3 +494,119 @@ async fn batch_runs_requests_with_dependencies_and_limits() {
     let (s, _, _) = env.call("POST", "/v1.0/$batch", &t, Some(dup), &[]).await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn service_principal_items_assignments_and_grants_can_be_read_and_deleted() {
+    let env = start().await;
+    env.active_relationship(
+        "items",
+        d::CONTOSO_TENANT_ID,
+        &[GLOBAL_ADMIN],
+        &[d::APP_ADMINS_GROUP_ID],
+    )
+    .await;
+    let t = env.user_token(d::CONTOSO_TENANT_ID, GRAPH).await;
+    let (_, sps) = env
+        .get(
+            &format!(
+                "/v1.0/servicePrincipals?$filter=appId eq '{}'",
+                d::PARTNER_CLIENT_ID
+            ),
+            &t,
+        )
+        .await;
+    let client = sps["value"][0]["id"].as_str().unwrap().to_string();
+    let (s, one) = env
+        .get(
+            &format!("/v1.0/servicePrincipals/{client}?$select=id,appId"),
+            &t,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(one, json!({"id": client, "appId": d::PARTNER_CLIENT_ID}));
+    let (s, roles) = env
+        .get(
+            &format!("/v1.0/servicePrincipals/{client}/appRoleAssignments"),
+            &t,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let roles = roles["value"].as_array().unwrap().clone();
+    assert_eq!(
+        roles.len(),
+        2,
+        "User.Read.All and LicenseAssignment.Read.All"
+    );
+    let resource = roles[0]["resourceId"].as_str().unwrap();
+    let path = format!(
+        "/v1.0/servicePrincipals/{resource}/appRoleAssignedTo/{}",
+        roles[0]["id"].as_str().unwrap()
+    );
+    assert_eq!(env.call("DELETE", &path, &t, None, &[]).await.0, 204);
+    assert_eq!(env.call("DELETE", &path, &t, None, &[]).await.0, 404);
+    let app = env.app_token(d::CONTOSO_TENANT_ID).await;
+    assert_eq!(
+        claims_roles(&app).len(),
+        1,
+        "one application permission left"
+    );
+
+    let body = json!({"clientId": client, "consentType": "AllPrincipals", "resourceId": resource, "scope": "User.Read"});
+    let (s, _, g) = env
+        .call(
+            "POST",
+            "/v1.0/oauth2PermissionGrants",
+            &t,
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        env.call("POST", "/v1.0/oauth2PermissionGrants", &t, Some(body), &[])
+            .await
+            .0,
+        409
+    );
+    let grant = format!("/v1.0/oauth2PermissionGrants/{}", g["id"].as_str().unwrap());
+    assert_eq!(env.call("DELETE", &grant, &t, None, &[]).await.0, 204);
+    assert_eq!(env.call("DELETE", &grant, &t, None, &[]).await.0, 404);
+
+    assert_eq!(
+        env.call(
+            "DELETE",
+            &format!("/v1.0/servicePrincipals/{client}"),
+            &t,
+            None,
+            &[]
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        env.get(&format!("/v1.0/servicePrincipals/{client}"), &t)
+            .await
+            .0,
+        404
+    );
+    let (s, b) = env
+        .token_request(
+            d::CONTOSO_TENANT_ID,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", d::PARTNER_CLIENT_ID),
+                ("client_secret", d::PARTNER_CLIENT_SECRET),
+                ("scope", GRAPH),
+            ],
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "deleting the app's service principal removes its consent: {b}"
+    );
+}
+
+fn claims_roles(token: &str) -> Vec<Value> {
+    support::claims(token)["roles"].as_array().unwrap().clone()
+}

@@ -161,22 +161,37 @@ async fn create_returns_location_etag_and_created_status_and_list_filters_and_pa
         .await;
     assert_eq!(page["value"].as_array().unwrap().len(), 0);
     let (_, page1) = env
-        .get(&format!("{RELS}?$top=2&$select=id,displayName"), &t)
+        .get(
+            &format!("{RELS}?$top=2&$select=id,displayName&$orderby=displayName desc"),
+            &t,
+        )
         .await;
     assert_eq!(page1["value"].as_array().unwrap().len(), 2);
     assert!(
         page1["value"][0].get("duration").is_none(),
         "$select applies"
     );
-    let mut seen = 2;
+    let names = |p: &Value| {
+        p["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["displayName"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut seen = names(&page1);
     let mut next = page1["@odata.nextLink"].as_str().map(str::to_string);
     while let Some(link) = next {
         assert!(link.starts_with(&env.base), "{link}");
         let (_, p) = env.get(&link, &t).await;
-        seen += p["value"].as_array().unwrap().len();
+        seen.extend(names(&p));
         next = p["@odata.nextLink"].as_str().map(str::to_string);
     }
-    assert_eq!(seen, 5);
+    assert_eq!(
+        seen,
+        ["r4", "r3", "r2", "r1", "r0"],
+        "$orderby holds across pages"
+    );
     let (s, b) = env.get(&format!("{RELS}?$top=301"), &t).await;
     assert_bad_request(s, &b, "$top");
     let (s, b) = env.get(&format!("{RELS}/not-an-id"), &t).await;
@@ -302,6 +317,9 @@ async fn patch_and_delete_follow_the_etag_and_status_rules() {
         )
         .await;
     assert_bad_request(s, &b, "terminate");
+    let request_url = headers["location"].to_str().unwrap().to_string();
+    let (s, request) = env.get(&request_url, &t).await;
+    assert_eq!((s, request["status"].as_str()), (200, Some("succeeded")));
     let (_, reqs) = env.get(&format!("{path}/requests"), &t).await;
     assert_eq!(reqs["value"][0]["status"], "succeeded");
 
@@ -626,6 +644,28 @@ async fn termination_customers_and_expiry_follow_the_clock() {
         .await;
     assert_eq!(customers["value"][0]["tenantId"], d::CONTOSO_TENANT_ID);
     assert_eq!(customers["value"][0]["displayName"], "Contoso Ltd");
+    let (s, one) = env
+        .get(
+            &format!(
+                "/v1.0/tenantRelationships/delegatedAdminCustomers/{}",
+                d::CONTOSO_TENANT_ID
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!((s, &one["tenantId"]), (200, &json!(d::CONTOSO_TENANT_ID)));
+    assert_eq!(
+        env.get(
+            &format!(
+                "/v1.0/tenantRelationships/delegatedAdminCustomers/{}",
+                d::FABRIKAM_TENANT_ID
+            ),
+            &t
+        )
+        .await
+        .0,
+        404
+    );
     let (s, details) = env
         .get(
             &format!(
@@ -785,4 +825,47 @@ async fn approval_window_and_auto_approval() {
     .await;
     let (_, r) = env.get(&format!("{RELS}/{id}"), &t).await;
     assert_eq!(r["status"], "expired");
+
+    // "Approval by any customer": the approving tenant becomes the customer.
+    let mut body = relationship_body(
+        "any-customer-2",
+        d::CONTOSO_TENANT_ID,
+        &[DIRECTORY_READERS],
+        "PT0S",
+    );
+    body.as_object_mut().unwrap().remove("customer");
+    let (_, b) = post_rel(&env, &t, body).await;
+    let id = b["id"].as_str().unwrap();
+    env.call(
+        "POST",
+        &format!("{RELS}/{id}/requests"),
+        &t,
+        Some(json!({"action": "lockForApproval"})),
+        &[],
+    )
+    .await;
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/relationships/{id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "the customer must be named when the relationship has none"
+    );
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/relationships/{id}/approve"),
+            json!({"tenantId": d::NORTHWIND_TENANT_ID}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = env.wait_status(&format!("{RELS}/{id}"), &t, "active").await;
+    assert_eq!(
+        r["customer"],
+        json!({"tenantId": d::NORTHWIND_TENANT_ID, "displayName": "Northwind Traders"})
+    );
 }

@@ -357,3 +357,33 @@ async fn apis_refuse_expired_forged_and_wrong_audience_tokens() {
     assert_eq!(s, 401);
     assert!(b["error"]["message"].as_str().unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn http_faults_on_the_token_path_look_like_entra() {
+    let env = start().await;
+    let prefix = format!("/{}/oauth2/", d::CONTOSO_TENANT_ID);
+    let rules = json!({"rules": [{"pathPrefix": prefix, "rate": 1.0, "statuses": [503], "retryAfterSeconds": 1}]});
+    assert_eq!(env.control("PUT", "/_sandbox/faults", rules).await.0, 204);
+    let r = env
+        .http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            env.base,
+            d::CONTOSO_TENANT_ID
+        ))
+        .form(&cc_form(d::PARTNER_CLIENT_SECRET, GRAPH))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_entra_error(&body, "temporarily_unavailable", 90033);
+    let (s, _) = env
+        .token_request(
+            d::NORTHWIND_TENANT_ID,
+            &cc_form(d::PARTNER_CLIENT_SECRET, GRAPH),
+        )
+        .await;
+    assert_eq!(s, 200, "other tenants' token paths are untouched");
+}

@@ -31,6 +31,14 @@ const GRAPH_APP_ROLES: &[(&str, &str)] = &[
     ("Group.Read.All", "5b567255-7703-4780-807c-7be8301ae99b"), // real
     ("DelegatedAdminRelationship.Read.All", ""),
     ("DelegatedAdminRelationship.ReadWrite.All", ""),
+    ("Application.ReadWrite.All", ""),
+    ("AppRoleAssignment.ReadWrite.All", ""),
+    ("Group.ReadWrite.All", ""),
+    ("Mail.Read", ""),
+    ("Policy.Read.All", ""),
+    ("Reports.Read.All", ""),
+    ("RoleManagement.Read.Directory", ""),
+    ("Sites.Read.All", ""),
 ];
 
 /// (name, id) of Microsoft Graph delegated permissions.
@@ -51,6 +59,21 @@ const GRAPH_SCOPES: &[(&str, &str)] = &[
     ("AppRoleAssignment.ReadWrite.All", ""),
     ("DelegatedPermissionGrant.ReadWrite.All", ""),
     ("LicenseAssignment.Read.All", ""),
+    ("User.ReadBasic.All", ""),
+    ("User.ReadWrite.All", ""),
+    ("Directory.ReadWrite.All", ""),
+    ("Group.Read.All", ""),
+    ("Organization.Read.All", ""),
+    ("AuditLog.Read.All", ""),
+    ("Reports.Read.All", ""),
+    ("Policy.Read.All", ""),
+    ("Mail.Read", ""),
+    ("Sites.Read.All", ""),
+    ("Files.Read.All", ""),
+    ("offline_access", ""),
+    ("openid", ""),
+    ("profile", ""),
+    ("email", ""),
 ];
 
 fn id_of(table: &[(&str, &str)], kind: &str, name: &str) -> Option<String> {

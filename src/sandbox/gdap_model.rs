@@ -111,8 +111,8 @@ pub fn operation_json(op: &Operation, data: &Value, include_unknown: bool) -> Va
     })
 }
 
-/// One page of a GDAP collection, honouring `$filter`, `$select`, `$top` (≤ 300) and
-/// `$skiptoken`; `@odata.nextLink` keeps the other options.
+/// One page of a GDAP collection, honouring `$filter`, `$orderby`, `$select`, `$top` (≤ 300),
+/// `$count` and `$skiptoken`; `@odata.nextLink` keeps the other options.
 pub fn page(
     items: Vec<Value>,
     q: &Query,
@@ -138,10 +138,13 @@ pub fn page(
         Some(t) => decode_token(t).ok_or_else(|| bad_request("The $skiptoken is invalid."))?,
         None => 0,
     };
-    let matching: Vec<Value> = items
+    let mut matching: Vec<Value> = items
         .into_iter()
         .filter(|v| filter.as_ref().is_none_or(|f| f.matches(v)))
         .collect();
+    if let Some(order) = q.get("orderby") {
+        order_by(&mut matching, order);
+    }
     let total = matching.len();
     let select = q.select();
     let value: Vec<Value> = matching
@@ -165,7 +168,7 @@ pub fn page(
     body.insert("value".into(), Value::Array(value));
     if next < total {
         let mut pairs: Vec<(&str, String)> = Vec::new();
-        for name in ["filter", "select", "count"] {
+        for name in ["filter", "select", "count", "orderby"] {
             if let Some(v) = q.get(name) {
                 pairs.push((dollar(name), v.to_string()));
             }
@@ -177,10 +180,30 @@ pub fn page(
     Ok(Value::Object(body))
 }
 
+/// Sorts by `$orderby=prop [asc|desc]` (string order of the property; stable).
+fn order_by(items: &mut [Value], order: &str) {
+    let mut parts = order.split_whitespace();
+    let prop = parts.next().unwrap_or_default().to_string();
+    let desc = parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+    let key = |v: &Value| match v.get(&prop) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    items.sort_by(|a, b| {
+        if desc {
+            key(b).cmp(&key(a))
+        } else {
+            key(a).cmp(&key(b))
+        }
+    });
+}
+
 fn dollar(name: &str) -> &'static str {
     match name {
         "filter" => "$filter",
         "select" => "$select",
+        "orderby" => "$orderby",
         _ => "$count",
     }
 }

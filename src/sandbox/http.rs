@@ -65,10 +65,12 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
-    let response = match decision.fail {
+    let ids = RequestIds::of(req.headers());
+    let mut response = match decision.fail {
         Some((status, retry_after)) => fault_response(&path, status, retry_after),
         None => next.run(req).await,
     };
+    ids.stamp(&path, response.headers_mut());
     let status = response.status().as_u16();
     shared.lock(&shared.log).push(LogEntry {
         method: method.clone(),
@@ -82,13 +84,58 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
     response
 }
 
+/// Correlation headers: Graph answers with `request-id` and echoes `client-request-id`;
+/// Partner Center echoes `MS-CorrelationId` and `MS-RequestId` (generating them when absent).
+struct RequestIds {
+    client_request_id: Option<String>,
+    correlation_id: Option<String>,
+    request_id: Option<String>,
+}
+
+impl RequestIds {
+    fn of(headers: &HeaderMap) -> RequestIds {
+        let get = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        RequestIds {
+            client_request_id: get("client-request-id"),
+            correlation_id: get("ms-correlationid"),
+            request_id: get("ms-requestid"),
+        }
+    }
+
+    fn stamp(self, path: &str, headers: &mut HeaderMap) {
+        let fresh = || uuid::Uuid::new_v4().to_string();
+        if path.starts_with("/v1/") {
+            let correlation = self.correlation_id.unwrap_or_else(fresh);
+            set_header(
+                headers,
+                HeaderName::from_static("ms-correlationid"),
+                &correlation,
+            );
+            set_header(
+                headers,
+                HeaderName::from_static("ms-requestid"),
+                &self.request_id.unwrap_or_else(fresh),
+            );
+        } else if path.starts_with("/v1.0/") {
+            set_header(headers, HeaderName::from_static("request-id"), &fresh());
+            if let Some(id) = self.client_request_id {
+                set_header(headers, HeaderName::from_static("client-request-id"), &id);
+            }
+        }
+    }
+}
+
 fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
-        let code = if status == 429 { 50196 } else { 90033 };
         super::entra::entra_error(
             status,
             "temporarily_unavailable",
-            code,
+            90033,
             "The service is temporarily unavailable (injected fault).",
         )
         .into_response()

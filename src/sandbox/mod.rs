@@ -125,7 +125,8 @@ impl Default for SandboxOptions {
     }
 }
 
-/// A running sandbox.
+/// A running sandbox. Dropping it also stops the server (without writing the state file);
+/// [`Sandbox::shutdown`] stops it and persists.
 pub struct Sandbox {
     base_url: String,
     ca_pem: Option<String>,

@@ -2,9 +2,9 @@
 //!
 //! Contract: `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused
 //! with AADSTS7000229 unless the app has a service principal in that tenant; `roles` = the app
-//! roles granted there) and `refresh_token` (partner user; the presented refresh token is redeemed
-//! and a new one returned; reuse, inactivity beyond 90 days and session revocation fail with
-//! `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
+//! roles granted there) and `refresh_token` (partner user; a new refresh token is returned and the
+//! presented one dies once that successor is used; inactivity beyond 90 days and session
+//! revocation fail with `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
 //! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;

@@ -184,7 +184,8 @@ impl<'a> UserList<'a> {
 }
 
 fn upn_index(upn: &str) -> Option<u64> {
-    let local = upn.split('@').next()?;
+    let local = upn.split('@').next()?.to_ascii_lowercase();
+    let local = local.trim_end_matches("_ext#ext#");
     let digits: String = local
         .chars()
         .rev()
