@@ -9,7 +9,7 @@ BIN := target/debug/gdap-operator
 CP := tests/controlplane
 DEMO_NS ?= gdap-demo
 
-.PHONY: deps build crds controlplane down test lint unit demo clean
+.PHONY: deps build crds controlplane down test lint bench demo clean
 
 deps:
 	@scripts/deps
@@ -43,6 +43,10 @@ test: deps lint
 ## The main loop: control plane + sandbox + operator; an example relationship reaches Ready.
 demo: build
 	@scripts/demo
+
+## Speed and memory targets (release builds): streaming and serving 100,000 users.
+bench: deps
+	@scripts/bench
 
 clean: down
 	$(CARGO) clean

@@ -23,6 +23,7 @@ fn rss_kib() -> (u64, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "memory benchmark: run by `make bench`"]
 async fn streaming_100k_users_keeps_memory_flat() {
     let h = start().await;
     let app = h.clients.tokens.app_token(defaults::NORTHWIND_TENANT_ID);

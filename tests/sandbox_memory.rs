@@ -18,6 +18,7 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
 }
 
 #[tokio::test]
+#[ignore = "memory benchmark: run by `make bench`"]
 async fn paging_100000_users_keeps_the_sandbox_small() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gdap-operator"))
         .args(["sandbox", "--listen", "127.0.0.1:0"])
