@@ -20,6 +20,24 @@ fn documented_example() -> String {
     after[start..start + end].to_string()
 }
 
+fn readme_example() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rest = &readme[readme
+        .find("<!-- readme-fixture-example")
+        .expect("marker in README.md")..];
+    let start = rest.find("```yaml\n").unwrap() + "```yaml\n".len();
+    rest[start..start + rest[start..].find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_fixture_example_loads() {
+    let fixture =
+        Fixture::from_yaml(&readme_example()).expect("the README's fixture example is valid");
+    assert_eq!(fixture.customers.len(), 2);
+    assert_eq!(fixture.apps[0].refresh_tokens[0].user, "ops@partner.test");
+}
+
 #[tokio::test]
 async fn the_documented_fixture_loads_and_is_served() {
     let fixture =
