@@ -190,6 +190,17 @@ fn rotation_writer(
     })
 }
 
+/// How often a conflicting write of a rotated token is tried before the error is returned (the
+/// token provider then keeps the token and reports `RotationNotPersisted`).
+const MAX_WRITE_ATTEMPTS: u32 = 40;
+
+/// A short, growing, jittered pause between conflicting writes, so a busy writer lets us through.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let base = 5u64 << attempt.min(6);
+    let jitter = rand::random_range(0..base);
+    std::time::Duration::from_millis(base + jitter)
+}
+
 /// Replaces `refreshToken` with optimistic concurrency; returns the new resourceVersion.
 pub async fn store_refresh_token(
     api: &Api<KubeSecret>,
@@ -211,11 +222,13 @@ pub async fn store_refresh_token(
             .insert(ISSUED_AT_ANNOTATION.into(), rotated.issued_at.to_rfc3339());
         match api.replace(name, &PostParams::default(), &secret).await {
             Ok(written) => return Ok(written.metadata.resource_version.unwrap_or_default()),
-            Err(kube::Error::Api(e)) if e.code == 409 && attempts < 10 => {
+            Err(kube::Error::Api(e)) if e.code == 409 && attempts < MAX_WRITE_ATTEMPTS => {
                 tracing::debug!(
                     secret = name,
+                    attempts,
                     "credentials Secret changed meanwhile; writing the rotated token again"
                 );
+                tokio::time::sleep(conflict_backoff(attempts)).await;
             }
             Err(e) => return Err(e),
         }

@@ -189,8 +189,18 @@ impl World {
 
     /// PUTs to the sandbox control API.
     pub async fn put_control(&self, path: &str, body: Value) -> reqwest::StatusCode {
+        self.send_control(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> reqwest::StatusCode {
+        let url = format!("{}/_sandbox/{path}", self.sandbox.base_url());
         self.http
-            .put(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
+            .request(method, url)
             .json(&body)
             .send()
             .await
@@ -200,14 +210,7 @@ impl World {
 
     /// The sandbox's whole state.
     pub async fn state(&self) -> Value {
-        self.http
-            .get(format!("{}/_sandbox/state", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.http_get("state").await
     }
 
     /// GETs a sandbox control API path as JSON.
@@ -232,13 +235,7 @@ impl World {
 
     /// POSTs to the sandbox control API.
     pub async fn control(&self, path: &str, body: Value) -> reqwest::StatusCode {
-        self.http
-            .post(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        self.send_control(reqwest::Method::POST, path, body).await
     }
 
     /// Waits until `check` returns `Some`, polling the object.

@@ -193,12 +193,7 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
             group_id,
             role_ids,
         } => {
-            let etag = observed
-                .assignments
-                .iter()
-                .find(|a| &a.id == id)
-                .and_then(|a| a.etag.clone())
-                .unwrap_or_default();
+            let etag = assignment_etag(observed, id);
             let details = AccessDetails::from_role_ids(role_ids.iter().cloned());
             t.gdap
                 .update_access_assignment(t.token, &remote.id, id, &etag, &details)
@@ -213,12 +208,7 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
             )))
         }
         Action::DeleteAssignment { id, group_id } => {
-            let etag = observed
-                .assignments
-                .iter()
-                .find(|a| &a.id == id)
-                .and_then(|a| a.etag.clone())
-                .unwrap_or_default();
+            let etag = assignment_etag(observed, id);
             t.gdap
                 .delete_access_assignment(t.token, &remote.id, id, &etag)
                 .await?;
@@ -253,6 +243,16 @@ async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result
         }
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => Ok(None),
     }
+}
+
+/// The ETag Graph gave an access assignment (empty when unknown: Graph then answers 400).
+fn assignment_etag(observed: &Observed, id: &str) -> String {
+    observed
+        .assignments
+        .iter()
+        .find(|a| a.id == id)
+        .and_then(|a| a.etag.clone())
+        .unwrap_or_default()
 }
 
 fn auto_extend_value(on: bool) -> &'static str {
