@@ -11,7 +11,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicI64;
 
 /// Labels of reconcile counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,8 +70,6 @@ pub struct Metrics {
     expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
-    /// Age in days of the stored refresh token, per credentials Secret.
-    pub refresh_token_age_days: Family<ObjectLabels, Gauge<i64, AtomicI64>>,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -101,7 +98,6 @@ impl Metrics {
         let expiry_seconds =
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
-        let refresh_token_age_days = Family::<ObjectLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -127,11 +123,6 @@ impl Metrics {
             "Calls to Microsoft by service, method and status",
             microsoft_calls.clone(),
         );
-        registry.register(
-            "refresh_token_age_days",
-            "Age of the stored refresh token in days",
-            refresh_token_age_days.clone(),
-        );
         Metrics {
             registry: root,
             reconciles,
@@ -139,7 +130,6 @@ impl Metrics {
             relationships,
             expiry_seconds,
             microsoft_calls,
-            refresh_token_age_days,
             states: Mutex::new(HashMap::new()),
         }
     }
