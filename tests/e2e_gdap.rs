@@ -446,7 +446,7 @@ async fn editing_roles_after_the_lock_is_refused_and_nothing_is_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observe_policy_adopts_by_display_name_and_never_writes() {
+async fn observe_adopts_by_display_name_and_never_writes_and_relationship_id_adopts_by_id() {
     let world = World::start("e2e-observe", SandboxOptions::default()).await;
     let id = create_pending(&world, "managed").await;
     let display_name = world
@@ -474,10 +474,24 @@ async fn observe_policy_adopts_by_display_name_and_never_writes() {
             (condition(o, "Ready")?.0 == "True").then_some(())
         })
         .await;
-    let out = world.kubectl(&["delete", "gdap", "watcher", "--timeout=60s"]);
+    // Adoption by id: a second object names the relationship and reports it, creating nothing.
+    let adopter = standard("adopter").replace(
+        "  autoExtend: false\n",
+        &format!("  autoExtend: false\n  relationshipId: {id}\n  deletionPolicy: Orphan\n"),
+    );
+    world.apply(&adopter);
+    world
+        .wait_for("adopter", "adoption by id", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (s.relationship_id.as_deref() == Some(id.as_str())
+                && s.state.as_deref() == Some("active"))
+            .then_some(())
+        })
+        .await;
+    let out = world.kubectl(&["delete", "gdap", "watcher", "adopter", "--timeout=60s"]);
     assert!(out.status.success());
     let rels = world.sandbox_relationships().await;
-    assert_eq!(rels.len(), 1);
+    assert_eq!(rels.len(), 1, "adoption never creates");
     assert_eq!(
         rels[0]["status"], "active",
         "Observe never terminates, even with deletionPolicy Delete"
