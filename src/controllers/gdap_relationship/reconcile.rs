@@ -130,13 +130,25 @@ async fn reconcile_inner(
         return Ok(Requeue::await_change());
     }
     report(object, ctx, &api, &desired, &observed, &plan, &outcome).await?;
-    let requeue = match &outcome {
+    Ok(Requeue::requeue(requeue_after(
+        &outcome,
+        &plan,
+        &ctx.settings.timing,
+    )))
+}
+
+/// After a failure the plan's "at once" would hammer Microsoft: transient failures wait the poll
+/// interval, permanent ones the resync interval (a spec change still reconciles at once).
+fn requeue_after(outcome: &Outcome, plan: &Plan, timing: &super::plan::Timing) -> Duration {
+    match outcome {
         Outcome::Failed {
             transient: true, ..
-        } => ctx.settings.timing.poll,
+        } => timing.poll,
+        Outcome::Failed {
+            transient: false, ..
+        } => timing.resync,
         _ => plan.requeue,
-    };
-    Ok(Requeue::requeue(requeue))
+    }
 }
 
 /// When Microsoft cannot be read, the status keeps what was known and only `Synced` changes.
@@ -531,7 +543,35 @@ async fn publish(
 
 #[cfg(test)]
 mod tests {
-    use super::warnings_already_sent;
+    use super::{Outcome, Plan, requeue_after, warnings_already_sent};
+    use crate::controllers::gdap_relationship::plan::{Action, Timing};
+    use std::time::Duration;
+
+    #[test]
+    fn failures_never_requeue_at_once() {
+        let timing = Timing::default();
+        let create_now = Plan {
+            action: Action::Create,
+            requeue: Duration::ZERO,
+        };
+        let failed = |transient| Outcome::Failed {
+            reason: "X",
+            message: String::new(),
+            transient,
+        };
+        assert_eq!(
+            requeue_after(&Outcome::Ok, &create_now, &timing),
+            Duration::ZERO
+        );
+        assert_eq!(
+            requeue_after(&failed(true), &create_now, &timing),
+            timing.poll
+        );
+        assert_eq!(
+            requeue_after(&failed(false), &create_now, &timing),
+            timing.resync
+        );
+    }
     use chrono::{TimeZone, Utc};
 
     #[test]
