@@ -93,8 +93,17 @@ async fn reconcile_inner(
     let mut observed = match observe(object, &desired, clients.gdap.as_ref(), &token).await {
         Ok(o) => o,
         Err(e) => {
-            report_unreadable(object, ctx, &api, &outcome_of(&e)).await?;
-            return Ok(Requeue::requeue(ctx.settings.timing.poll));
+            let outcome = outcome_of(&e);
+            report_unreadable(object, ctx, &api, &outcome).await?;
+            let idle = Plan {
+                action: Action::Idle,
+                requeue: ctx.settings.timing.poll,
+            };
+            return Ok(Requeue::requeue(requeue_after(
+                &outcome,
+                &idle,
+                &ctx.settings.timing,
+            )));
         }
     };
     let plan = plan(&desired, &observed, &ctx.settings.timing, now);
