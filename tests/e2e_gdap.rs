@@ -677,3 +677,38 @@ async fn the_operator_needs_nothing_beyond_its_cluster_role() {
         "events are published under the role"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_refresh_token_is_reported_as_invalid_credentials() {
+    let mut options = SandboxOptions::default();
+    options.token_lifetime = Duration::from_secs(2); // every reconcile needs a fresh grant
+    let world = World::start("e2e-creds", options).await;
+    create_pending(&world, "creds").await;
+    let revoked = world
+        .control(
+            &format!("users/{}/revoke-sessions", defaults::PARTNER_ADMIN_UPN),
+            json!({}),
+        )
+        .await;
+    assert!(revoked.is_success());
+    let message = world
+        .wait_for("creds", "Synced=False CredentialsInvalid", MINUTE, |o| {
+            let (status, reason, message) = condition(o, "Synced")?;
+            (status == "False" && reason == "CredentialsInvalid").then_some(message)
+        })
+        .await;
+    assert!(
+        message.contains("50173") || message.to_lowercase().contains("revoked"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("sandbox-rt-") && !message.contains(defaults::PARTNER_REFRESH_TOKEN),
+        "no token in the message"
+    );
+    let object = world.relationships().get("creds").await.unwrap();
+    assert_eq!(
+        object.status.unwrap().state.as_deref(),
+        Some("approvalPending"),
+        "what was known is kept"
+    );
+}
