@@ -680,8 +680,10 @@ async fn the_operator_needs_nothing_beyond_its_cluster_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_refresh_token_is_reported_as_invalid_credentials() {
-    let mut options = SandboxOptions::default();
-    options.token_lifetime = Duration::from_secs(2); // every reconcile needs a fresh grant
+    let options = SandboxOptions {
+        token_lifetime: Duration::from_secs(2), // every reconcile needs a fresh grant
+        ..Default::default()
+    };
     let world = World::start("e2e-creds", options).await;
     create_pending(&world, "creds").await;
     let revoked = world
