@@ -83,13 +83,12 @@ async fn list(
         .iter()
         .map(model::assignment_json)
         .collect();
-    let path = format!("{RELATIONSHIPS}/{id}/accessAssignments");
-    let body = model::page(
+    let body = model::relationship_page(
         items,
         &Query::parse(q.as_deref()),
         &base,
-        &path,
-        &format!("tenantRelationships/delegatedAdminRelationships('{id}')/accessAssignments"),
+        &id,
+        "accessAssignments",
     )?;
     Ok(json_response(200, body, None))
 }
@@ -278,14 +277,8 @@ async fn list_operations(
             .map(|op| model::operation_json(op, &operation_data(rel, op), unknown))
             .collect()
     };
-    let path = format!("{RELATIONSHIPS}/{id}/operations");
-    let body = model::page(
-        items,
-        &Query::parse(q.as_deref()),
-        &base,
-        &path,
-        &format!("tenantRelationships/delegatedAdminRelationships('{id}')/operations"),
-    )?;
+    let body =
+        model::relationship_page(items, &Query::parse(q.as_deref()), &base, &id, "operations")?;
     Ok(json_response(200, body, None))
 }
 

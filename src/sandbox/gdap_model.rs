@@ -113,6 +113,25 @@ pub fn operation_json(op: &Operation, data: &Value, include_unknown: bool) -> Va
 
 /// One page of a GDAP collection, honouring `$filter`, `$orderby`, `$select`, `$top` (≤ 300),
 /// `$count` and `$skiptoken`; `@odata.nextLink` keeps the other options.
+/// A page of one relationship's sub-collection (`accessAssignments`, `requests`, `operations`),
+/// with its nextLink path and `@odata.context`.
+pub fn relationship_page(
+    items: Vec<Value>,
+    q: &Query,
+    base: &str,
+    relationship_id: &str,
+    collection: &str,
+) -> Result<Value, GraphError> {
+    let path = format!(
+        "{}/{relationship_id}/{collection}",
+        super::gdap::RELATIONSHIPS
+    );
+    let context = format!(
+        "tenantRelationships/delegatedAdminRelationships('{relationship_id}')/{collection}"
+    );
+    page(items, q, base, &path, &context)
+}
+
 pub fn page(
     items: Vec<Value>,
     q: &Query,

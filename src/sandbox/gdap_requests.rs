@@ -66,14 +66,8 @@ async fn list_requests(
             .map(model::request_json)
             .collect()
     };
-    let path = format!("{RELATIONSHIPS}/{id}/requests");
-    let body = model::page(
-        items,
-        &Query::parse(q.as_deref()),
-        &base,
-        &path,
-        &format!("tenantRelationships/delegatedAdminRelationships('{id}')/requests"),
-    )?;
+    let body =
+        model::relationship_page(items, &Query::parse(q.as_deref()), &base, &id, "requests")?;
     Ok(json_response(200, body, None))
 }
 
