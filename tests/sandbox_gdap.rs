@@ -226,42 +226,20 @@ async fn patch_and_delete_follow_the_etag_and_status_rules() {
     let patch = json!({"displayName": "etag-2", "duration": "P30D"});
     let (s, _, b) = env.call("PATCH", &path, &t, Some(patch.clone()), &[]).await;
     assert_bad_request(s, &b, "If-Match");
-    let (s, _, b) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(patch.clone()),
-            &[("If-Match", "W/\"stale\"")],
-        )
-        .await;
+    let (s, _, b) = env.patch(&path, &t, patch.clone(), "W/\"stale\"").await;
     assert_eq!(s, 412, "{b}");
     assert_eq!(b["error"]["code"], "resourceModified");
-    let (s, _, b) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(patch.clone()),
-            &[("If-Match", &etag)],
-        )
-        .await;
+    let (s, _, b) = env.patch(&path, &t, patch.clone(), &etag).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["displayName"], "etag-2");
     assert_eq!(b["duration"], "P30D");
     let etag2 = b["@odata.etag"].as_str().unwrap().to_string();
     assert_ne!(etag, etag2);
     let (s, _, _) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(json!({"duration": "P60D"})),
-            &[("If-Match", &etag)],
-        )
+        .patch(&path, &t, json!({"duration": "P60D"}), &etag)
         .await;
     assert_eq!(s, 412, "the old ETag is stale after a write");
-    let (s, _, b) = env.call("PATCH", &path, &t, Some(json!({"autoExtendDuration": "P180D", "accessDetails": {"unifiedRoles": [{"roleDefinitionId": GLOBAL_ADMIN}]}})), &[("If-Match", &etag2)]).await;
+    let (s, _, b) = env.patch(&path, &t, json!({"autoExtendDuration": "P180D", "accessDetails": {"unifiedRoles": [{"roleDefinitionId": GLOBAL_ADMIN}]}}), &etag2).await;
     assert_bad_request(s, &b, "Global Administrator");
     let (s, _, _) = env
         .call("DELETE", &path, &t, None, &[("If-Match", "W/\"stale\"")])
@@ -284,13 +262,7 @@ async fn patch_and_delete_follow_the_etag_and_status_rules() {
     assert_eq!(locked["status"], "approvalPending");
     let etag3 = locked["@odata.etag"].as_str().unwrap().to_string();
     let (s, _, b) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(json!({"duration": "P60D"})),
-            &[("If-Match", &etag3)],
-        )
+        .patch(&path, &t, json!({"duration": "P60D"}), &etag3)
         .await;
     assert_bad_request(s, &b, "approvalPending");
     let (s, _, b) = env
@@ -368,42 +340,25 @@ async fn active_relationships_allow_only_auto_extend_and_async_global_admin_remo
     assert_eq!((end - activated).num_days(), 730);
     let etag = rel["@odata.etag"].as_str().unwrap().to_string();
     let (s, _, b) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(json!({"displayName": "renamed"})),
-            &[("If-Match", &etag)],
-        )
+        .patch(&path, &t, json!({"displayName": "renamed"}), &etag)
         .await;
     assert_bad_request(s, &b, "displayName");
     let (s, _, b) = env
-        .call(
-            "PATCH",
-            &path,
-            &t,
-            Some(json!({"autoExtendDuration": "P180D"})),
-            &[("If-Match", &etag)],
-        )
+        .patch(&path, &t, json!({"autoExtendDuration": "P180D"}), &etag)
         .await;
     assert_bad_request(s, &b, "Global Administrator");
     let (s, _, b) = env
-        .call(
-            "PATCH",
+        .patch(
             &path,
             &t,
-            Some(
-                json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]}}),
-            ),
-            &[("If-Match", &etag)],
+            json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]}}),
+            &etag,
         )
         .await;
     assert_bad_request(s, &b, "cannot be changed");
     let drop_ga =
         json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": DIRECTORY_READERS}]}});
-    let (s, headers, b) = env
-        .call("PATCH", &path, &t, Some(drop_ga), &[("If-Match", &etag)])
-        .await;
+    let (s, headers, b) = env.patch(&path, &t, drop_ga, &etag).await;
     assert_eq!(s, 202, "{b}");
     assert!(headers.contains_key("retry-after"));
     let op_url = headers["location"].to_str().unwrap().to_string();
@@ -431,12 +386,11 @@ async fn active_relationships_allow_only_auto_extend_and_async_global_admin_remo
         json!([{"roleDefinitionId": DIRECTORY_READERS}])
     );
     let (s, _, b) = env
-        .call(
-            "PATCH",
+        .patch(
             &path,
             &t,
-            Some(json!({"autoExtendDuration": "P180D"})),
-            &[("If-Match", rel["@odata.etag"].as_str().unwrap())],
+            json!({"autoExtendDuration": "P180D"}),
+            rel["@odata.etag"].as_str().unwrap(),
         )
         .await;
     assert_eq!(s, 200, "{b}");
@@ -536,26 +490,14 @@ async fn access_assignments_validate_activate_update_and_delete() {
     let etag = a["@odata.etag"].as_str().unwrap().to_string();
     let same =
         json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": DIRECTORY_READERS}]}});
-    let (s, _, b) = env
-        .call("PATCH", &a_url, &t, Some(same), &[("If-Match", &etag)])
-        .await;
+    let (s, _, b) = env.patch(&a_url, &t, same, &etag).await;
     assert_eq!(s, 200, "identical roles: {b}");
     let more = json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": DIRECTORY_READERS}, {"roleDefinitionId": APP_ADMIN}]}});
     let (s, _, _) = env.call("PATCH", &a_url, &t, Some(more.clone()), &[]).await;
     assert_eq!(s, 400, "If-Match is required");
-    let (s, _, _) = env
-        .call(
-            "PATCH",
-            &a_url,
-            &t,
-            Some(more.clone()),
-            &[("If-Match", "W/\"x\"")],
-        )
-        .await;
+    let (s, _, _) = env.patch(&a_url, &t, more.clone(), "W/\"x\"").await;
     assert_eq!(s, 412);
-    let (s, headers, b) = env
-        .call("PATCH", &a_url, &t, Some(more), &[("If-Match", &etag)])
-        .await;
+    let (s, headers, b) = env.patch(&a_url, &t, more, &etag).await;
     assert_eq!(s, 202, "{b}");
     assert_eq!(b, json!({}));
     let op_url = headers["location"].to_str().unwrap().to_string();

@@ -148,6 +148,18 @@ impl Env {
         (s, b)
     }
 
+    /// PATCH with `If-Match: etag`.
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        etag: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.call("PATCH", path, token, Some(body), &[("If-Match", etag)])
+            .await
+    }
+
     /// POST to the control API.
     pub async fn control(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         let r = self
