@@ -90,6 +90,28 @@ impl ControlPlane {
             "-l",
             "!none",
         ]);
+        self.wait_for_openapi();
+    }
+
+    /// `Established` says the API serves the kinds; their OpenAPI schema (what `kubectl explain`
+    /// and server-side apply read) is published a moment later, asynchronously. Wait for it, with
+    /// a deadline, so no test races the publisher.
+    fn wait_for_openapi(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        for kind in ["gdaprelationship", "appconsent", "tenantsync"] {
+            loop {
+                let output = self.kubectl(&["explain", kind]);
+                if output.status.success() {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the OpenAPI schema of {kind} was not published within 60 s: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+        }
     }
 
     /// Creates a fresh namespace for one test and returns its name.
