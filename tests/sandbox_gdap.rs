@@ -702,7 +702,7 @@ async fn termination_customers_and_expiry_follow_the_clock() {
 #[tokio::test]
 async fn approval_window_and_auto_approval() {
     let env = support::start_with(SandboxOptions {
-        auto_approve_after: Some(Duration::from_millis(200)),
+        auto_approve_after: Some(Duration::from_millis(1500)),
         assignment_activation_delay: Duration::from_millis(100),
         ..Default::default()
     })

@@ -172,13 +172,13 @@ pub fn new_relationship(name: &str, customer: &str, roles: &[&str]) -> NewRelati
     }
 }
 
-/// Polls `get` until `done` holds (at most 10 s).
+/// Polls `get` until `done` holds (at most 30 s: CI machines are slower than laptops).
 pub async fn eventually<T, F, Fut>(mut get: F, done: impl Fn(&T) -> bool) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let value = get().await;
         if done(&value) || tokio::time::Instant::now() > deadline {

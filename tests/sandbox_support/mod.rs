@@ -201,7 +201,9 @@ impl Env {
 
     /// Waits until GET `path` has `status` equal to `want` (up to 5 s); returns the object.
     pub async fn wait_status(&self, path: &str, token: &str, want: &str) -> Value {
-        for _ in 0..100 {
+        // A deadline, not a count of tries: a loaded CI machine is slower than a laptop.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             let (s, b) = self.get(path, token).await;
             assert_eq!(s, 200, "{b}");
             if b["status"] == want {
