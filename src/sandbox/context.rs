@@ -34,6 +34,8 @@ pub struct Shared {
     pub log: Mutex<RequestLog>,
     /// Partner Center idempotency: `ms-requestid` → (status, body).
     pub pc_requests: Mutex<std::collections::HashMap<String, (u16, serde_json::Value)>>,
+    /// How far the clock was advanced through the control API (see `clock.rs`).
+    advanced: Mutex<chrono::Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +60,7 @@ impl Shared {
             token_faults: Mutex::new(TokenFaults::default()),
             log: Mutex::new(RequestLog::default()),
             pc_requests: Mutex::new(Default::default()),
+            advanced: Mutex::new(chrono::Duration::zero()),
         })
     }
 
@@ -81,6 +84,16 @@ impl Shared {
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// Records that the clock moved forward by `by` (the world was already shifted).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        *lock(&self.advanced) += by;
+    }
+
+    /// How far the clock was advanced in total.
+    pub fn clock_advanced(&self) -> chrono::Duration {
+        *lock(&self.advanced)
     }
 
     /// Writes the state file, if configured. Errors are logged, not fatal.

@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/relationships/{id}/approve", post(approve))
         .route("/_sandbox/relationships/{id}/terminate", post(terminate))
         .route("/_sandbox/relationships/{id}/age", post(age))
+        .route("/_sandbox/clock", post(advance_clock).get(clock))
         .route(
             "/_sandbox/tenants/{tid}/consents/{app}/revoke",
             post(revoke_consent),
@@ -161,29 +162,35 @@ async fn age(State(shared): Ctx, Path(id): Path<String>, body: Bytes) -> Result<
         .and_then(Value::as_i64)
         .ok_or_else(|| err(400, "body must be {\"days\": N}"))?;
     let shift = Duration::days(days);
-    {
-        let mut world = shared.world();
-        let rel = relationship(&mut world, &id)?;
-        rel.created -= shift;
-        rel.last_modified -= shift;
-        rel.status_since -= shift;
-        rel.activated = rel.activated.map(|t| t - shift);
-        rel.end = rel.end.map(|t| t - shift);
-        rel.locked_at = rel.locked_at.map(|t| t - shift);
-        for a in &mut rel.assignments {
-            a.created -= shift;
-            a.last_modified -= shift;
-            a.status_since -= shift;
-        }
-        for q in &mut rel.requests {
-            q.created -= shift;
-            q.last_modified -= shift;
-        }
-        rel.version += 1;
-    }
     let mut world = shared.world();
     let rel = relationship(&mut world, &id)?;
+    rel.shift_into_past(shift);
     Ok(json_response(200, relationship_json(rel), None))
+}
+
+/// `POST /_sandbox/clock {"advanceSeconds": N}`: the sandbox's time moves N seconds forward
+/// (see `clock.rs`); answers like `GET`.
+async fn advance_clock(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let seconds = body_json(&body)?
+        .get("advanceSeconds")
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| err(400, "body must be {\"advanceSeconds\": N} with N >= 0"))?;
+    let by = Duration::milliseconds((seconds * 1000.0).round() as i64);
+    shared.world().shift_into_past(by);
+    shared.advance_clock(by);
+    Ok(clock(State(shared)).await)
+}
+
+/// `GET /_sandbox/clock`: the sandbox's current time and how far it was advanced in total.
+async fn clock(State(shared): Ctx) -> Response {
+    let advanced = shared.clock_advanced();
+    let now = shared.now() + advanced;
+    axum::Json(json!({
+        "now": now.to_rfc3339(),
+        "advancedSeconds": advanced.num_milliseconds() as f64 / 1000.0,
+    }))
+    .into_response()
 }
 
 async fn revoke_consent(

@@ -88,6 +88,9 @@ impl Throttle {
 pub struct FaultRule {
     /// Requests whose path starts with this prefix are affected.
     pub path_prefix: String,
+    /// Only requests with this HTTP method (e.g. `POST`) are affected; all methods when absent.
+    #[serde(default)]
+    pub method: Option<String>,
     /// Probability (0..=1) that a request fails.
     #[serde(default)]
     pub rate: f64,
@@ -148,15 +151,15 @@ impl Faults {
         &self.config
     }
 
-    /// Decides the fate of a request to `path`.
-    pub fn decide(&mut self, path: &str) -> FaultDecision {
-        let Some(rule) = self
-            .config
-            .rules
-            .iter()
-            .find(|r| path.starts_with(&r.path_prefix))
-            .cloned()
-        else {
+    /// Decides the fate of a `method` request to `path`.
+    pub fn decide(&mut self, method: &str, path: &str) -> FaultDecision {
+        let applies = |r: &FaultRule| {
+            path.starts_with(&r.path_prefix)
+                && r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        };
+        let Some(rule) = self.config.rules.iter().find(|r| applies(r)).cloned() else {
             return FaultDecision::default();
         };
         self.rng = super::generate::mix(self.rng);
@@ -285,6 +288,7 @@ mod tests {
         let config = FaultConfig {
             rules: vec![FaultRule {
                 path_prefix: "/v1.0/".into(),
+                method: None,
                 rate: 0.5,
                 statuses: vec![429, 503],
                 retry_after_seconds: Some(0.2),
@@ -296,7 +300,7 @@ mod tests {
             let mut f = Faults::default();
             f.set(config.clone());
             (0..200)
-                .map(|_| f.decide("/v1.0/users").fail.map(|x| x.0))
+                .map(|_| f.decide("GET", "/v1.0/users").fail.map(|x| x.0))
                 .collect::<Vec<_>>()
         };
         let a = run();
@@ -306,7 +310,25 @@ mod tests {
         assert!(a.contains(&Some(429)) && a.contains(&Some(503)));
         let mut f = Faults::default();
         f.set(config);
-        assert_eq!(f.decide("/v1/customers/x").fail, None);
+        assert_eq!(f.decide("GET", "/v1/customers/x").fail, None);
+    }
+
+    #[test]
+    fn a_rule_with_a_method_spares_other_methods() {
+        let mut f = Faults::default();
+        f.set(FaultConfig {
+            rules: vec![FaultRule {
+                path_prefix: "/v1.0/".into(),
+                method: Some("POST".into()),
+                rate: 1.0,
+                statuses: vec![503],
+                retry_after_seconds: None,
+                latency_ms: 0,
+            }],
+            seed: None,
+        });
+        assert_eq!(f.decide("post", "/v1.0/x").fail, Some((503, None)));
+        assert_eq!(f.decide("GET", "/v1.0/x").fail, None);
     }
 
     #[test]

@@ -61,7 +61,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         return response;
     }
     let time = shared.now();
-    let decision = shared.lock(&shared.faults).decide(&path);
+    let decision = shared.lock(&shared.faults).decide(&method, &path);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }

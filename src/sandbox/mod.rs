@@ -20,6 +20,7 @@ mod apps;
 mod auth;
 mod batch;
 mod catalog;
+mod clock;
 mod context;
 mod control;
 pub mod defaults;
