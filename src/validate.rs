@@ -5,7 +5,9 @@
 //!
 //! Documents of other API groups are skipped, so a whole repository can be checked at once.
 
-use crate::api::{self, AppConsent, GdapRelationship, RoleCatalog, TenantSync};
+pub use crate::api::rules::FieldProblem;
+use crate::api::rules::{consent_problems, relationship_problems};
+use crate::api::{self, AppConsent, GdapRelationship, TenantSync};
 use crate::crdgen;
 use jsonschema::Validator;
 use kube::core::cel;
@@ -46,24 +48,6 @@ pub struct Report {
     pub objects_checked: usize,
     /// How many documents belonged to other API groups and were skipped.
     pub skipped: usize,
-}
-
-/// A problem before it is attached to a file and object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldProblem {
-    /// Dotted field path.
-    pub field: String,
-    /// The message.
-    pub message: String,
-}
-
-impl FieldProblem {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// The compiled rules for each kind.
@@ -368,77 +352,6 @@ pub fn semantic_problems(kind: &str, object: &Value) -> Vec<FieldProblem> {
             .unwrap_or_else(|e| vec![FieldProblem::new("", e.to_string())]),
         _ => Vec::new(),
     }
-}
-
-/// Role names against the catalog; duplicate roles under different spellings; GA with autoExtend.
-pub fn relationship_problems(object: &GdapRelationship) -> Vec<FieldProblem> {
-    let catalog = RoleCatalog::builtin();
-    let spec = &object.spec;
-    let mut problems = Vec::new();
-    let mut seen = HashSet::new();
-    let mut ids = HashSet::new();
-    for (i, reference) in spec.roles.iter().enumerate() {
-        match catalog.resolve(reference) {
-            Ok(role) => {
-                if !seen.insert(role.id.clone()) {
-                    problems.push(FieldProblem::new(
-                        format!("spec.roles[{i}]"),
-                        format!(
-                            "{reference:?} names {} again; roles must be unique",
-                            role.name
-                        ),
-                    ));
-                }
-                ids.insert(role.id.clone());
-                if role.forbids_auto_extend() && spec.auto_extend {
-                    problems.push(FieldProblem::new(
-                        "spec.autoExtend",
-                        "autoExtend must be false when roles include Global Administrator",
-                    ));
-                }
-            }
-            Err(e) => problems.push(FieldProblem::new(format!("spec.roles[{i}]"), e.to_string())),
-        }
-    }
-    for (a, assignment) in spec.access_assignments.iter().enumerate() {
-        for (r, reference) in assignment.roles.iter().enumerate() {
-            let field = format!("spec.accessAssignments[{a}].roles[{r}]");
-            match catalog.resolve(reference) {
-                Ok(role) if !ids.contains(&role.id) => problems.push(FieldProblem::new(
-                    field,
-                    format!("{} is not in spec.roles", role.name),
-                )),
-                Ok(_) => {}
-                Err(e) => problems.push(FieldProblem::new(field, e.to_string())),
-            }
-        }
-    }
-    problems
-}
-
-/// Resource names must be well-known names or appIds.
-pub fn consent_problems(object: &AppConsent) -> Vec<FieldProblem> {
-    object
-        .spec
-        .grants
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| api::app_consent::resolve_resource(&g.resource).is_none())
-        .map(|(i, g)| {
-            let names: Vec<_> = api::app_consent::WELL_KNOWN_RESOURCES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect();
-            FieldProblem::new(
-                format!("spec.grants[{i}].resource"),
-                format!(
-                    "{:?} is neither an appId GUID nor a well-known resource ({})",
-                    g.resource,
-                    names.join(", ")
-                ),
-            )
-        })
-        .collect()
 }
 
 /// The schedule must parse as cron.

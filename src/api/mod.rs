@@ -7,7 +7,9 @@ pub mod app_consent;
 pub mod conditions;
 pub mod duration;
 pub mod gdap_relationship;
+pub mod naming;
 pub mod roles;
+pub mod rules;
 pub mod shared;
 pub mod tenant_sync;
 
@@ -15,7 +17,7 @@ pub use app_consent::{AppConsent, AppConsentSpec, AppConsentStatus, GrantSpec};
 pub use duration::IsoDays;
 pub use gdap_relationship::{
     AccessAssignmentSpec, AccessAssignmentStatus, GdapRelationship, GdapRelationshipSpec,
-    GdapRelationshipStatus, RenewalPolicy, RenewalSpec,
+    GdapRelationshipStatus, PendingAssignmentUpdate, RenewalPolicy, RenewalSpec,
 };
 pub use roles::{Role, RoleCatalog, RoleError};
 pub use shared::{

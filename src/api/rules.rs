@@ -1,0 +1,106 @@
+//! Domain rules of the user contract that the API server cannot check (they need the role
+//! catalog or the resource names): used by `gdap-operator validate` and by the controllers, so
+//! the two always agree.
+
+use super::{AppConsent, GdapRelationship, RoleCatalog};
+use std::collections::HashSet;
+
+/// One problem in one object, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// Dotted field path, e.g. `spec.roles[2]` (empty for the whole object).
+    pub field: String,
+    /// What is wrong and which rule says so.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem on `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Role names against the catalog; duplicate roles under different spellings; GA with autoExtend.
+pub fn relationship_problems(object: &GdapRelationship) -> Vec<FieldProblem> {
+    let catalog = RoleCatalog::builtin();
+    let spec = &object.spec;
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut ids = HashSet::new();
+    for (i, reference) in spec.roles.iter().enumerate() {
+        match catalog.resolve(reference) {
+            Ok(role) => {
+                if !seen.insert(role.id.clone()) {
+                    problems.push(FieldProblem::new(
+                        format!("spec.roles[{i}]"),
+                        format!(
+                            "{reference:?} names {} again; roles must be unique",
+                            role.name
+                        ),
+                    ));
+                }
+                ids.insert(role.id.clone());
+                if role.forbids_auto_extend() && spec.auto_extend {
+                    problems.push(FieldProblem::new(
+                        "spec.autoExtend",
+                        "autoExtend must be false when roles include Global Administrator",
+                    ));
+                }
+            }
+            Err(e) => problems.push(FieldProblem::new(format!("spec.roles[{i}]"), e.to_string())),
+        }
+    }
+    for (a, assignment) in spec.access_assignments.iter().enumerate() {
+        for (r, reference) in assignment.roles.iter().enumerate() {
+            let field = format!("spec.accessAssignments[{a}].roles[{r}]");
+            match catalog.resolve(reference) {
+                Ok(role) if !ids.contains(&role.id) => problems.push(FieldProblem::new(
+                    field,
+                    format!("{} is not in spec.roles", role.name),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(FieldProblem::new(field, e.to_string())),
+            }
+        }
+    }
+    problems
+}
+
+/// Resource names must be well-known names or appIds.
+pub fn consent_problems(object: &AppConsent) -> Vec<FieldProblem> {
+    object
+        .spec
+        .grants
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| super::app_consent::resolve_resource(&g.resource).is_none())
+        .map(|(i, g)| {
+            let names: Vec<_> = super::app_consent::WELL_KNOWN_RESOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            FieldProblem::new(
+                format!("spec.grants[{i}].resource"),
+                format!(
+                    "{:?} is neither an appId GUID nor a well-known resource ({})",
+                    g.resource,
+                    names.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
