@@ -13,13 +13,12 @@
 //! - [`error`]: one [`Error`] with a named [`Reason`], transient or permanent, never a secret.
 //! - The APIs controllers use are the object-safe traits [`GdapApi`], [`PartnerCenterApi`] and
 //!   [`DirectoryApi`] (use them as `Arc<dyn …>`), implemented by [`GraphGdapClient`],
-//!   [`PartnerCenterClient`] and [`GraphDirectoryClient`], and for `GdapApi` by the in-memory
-//!   [`fake::FakeGdap`]. Writes take `&DelegatedToken`; reads take any `&dyn TokenSource`.
+//!   [`PartnerCenterClient`] and [`GraphDirectoryClient`]; tests run them against the sandbox (the
+//!   one emulator). Writes take `&DelegatedToken`; reads take any `&dyn TokenSource`.
 
 pub mod directory;
 pub mod endpoints;
 pub mod error;
-pub mod fake;
 pub mod graph_gdap;
 pub mod limits;
 pub mod models;
