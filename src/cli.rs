@@ -30,6 +30,7 @@ pub enum Command {
     /// Run the operator: watch the custom resources and reconcile them with Microsoft.
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.
+    #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
     /// List the GDAP role catalog compiled into the binary.
     Roles {

@@ -9,6 +9,9 @@ pub mod crdgen;
 pub mod metrics;
 pub mod microsoft;
 pub mod run;
+/// The Microsoft emulator; a default-on feature that production builds
+/// (`--no-default-features`) leave out, with its checked-in test signing key.
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
 pub mod telemetry;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Validate { paths } => return run_validate(&paths),
         Command::Roles { json } => print_roles(json),
         Command::Run(args) => block_on(gdap_operator::run::run(*args)),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(args)),
     };
     match result {

@@ -4,21 +4,27 @@
 use crate::api::GdapRelationship;
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
+use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
 use crate::metrics::{CallLabels, Metrics};
 use crate::microsoft::{EndpointArgs, TokenMetrics, TokenOptions, TransportConfig};
 use crate::server::{self, ServerState};
 use crate::telemetry::{self, LogFormat};
+use anyhow::Context as _;
 use clap::Args;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
-use kube::{Api, Client};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Options of `gdap-operator run`.
 #[derive(Debug, Clone, Args)]
@@ -98,6 +104,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             failed_retry: args.failed_assignment_retry,
         },
     };
+    let listener = tokio::net::TcpListener::bind(args.metrics_address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot serve /healthz, /readyz and /metrics on --metrics-address {}",
+                args.metrics_address
+            )
+        })?;
+    let (secret_checks, checks) = mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -110,43 +125,189 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         credentials: CredentialsCache::new(client.clone(), transport, token_options),
         settings,
+        secret_checks: Some(secret_checks),
     });
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(server::serve(
-        args.metrics_address,
+        listener,
         ServerState {
             metrics,
             ready: ready.clone(),
         },
     ));
-    let apis: Vec<Api<GdapRelationship>> = if args.namespaces.is_empty() {
-        vec![Api::all(client.clone())]
-    } else {
-        args.namespaces
-            .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect()
-    };
-    tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship controller");
-    let controllers = apis.into_iter().map(|api| {
-        Controller::new(api, watcher::Config::default())
-            .shutdown_on_signal()
-            .run(
-                gdap_relationship::reconcile,
-                gdap_relationship::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "controller event");
-                }
-            })
-    });
-    ready.store(true, Ordering::SeqCst);
-    futures::future::join_all(controllers).await;
-    server.abort();
+    let scopes = Scope::all_of(&args.namespaces);
+    let routes = route_secret_checks(checks, &scopes);
+    tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship and credentials controllers");
+    let mut stores = Vec::new();
+    let mut runs = Vec::new();
+    for (scope, checks) in scopes.iter().zip(routes) {
+        let (relationships, relationships_ready) =
+            relationship_controller(&client, scope, ctx.clone());
+        let (secrets, secrets_ready) = secret_controller(&client, scope, checks, ctx.clone());
+        stores.push(relationships_ready);
+        stores.push(secrets_ready);
+        runs.push(relationships);
+        runs.push(secrets);
+    }
+    tokio::spawn(mark_ready_when_listed(stores, ready));
+    tokio::select! {
+        _ = futures::future::join_all(runs) => {}
+        result = server => {
+            match result {
+                Ok(Err(e)) => return Err(e.context("the health and metrics server stopped")),
+                Ok(Ok(())) => anyhow::bail!("the health and metrics server stopped"),
+                Err(e) => anyhow::bail!("the health and metrics server failed: {e}"),
+            }
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where controllers watch: the whole cluster, or one namespace.
+#[derive(Debug, Clone)]
+enum Scope {
+    Cluster,
+    Namespace(String),
+}
+
+impl Scope {
+    fn all_of(namespaces: &[String]) -> Vec<Scope> {
+        if namespaces.is_empty() {
+            vec![Scope::Cluster]
+        } else {
+            namespaces.iter().cloned().map(Scope::Namespace).collect()
+        }
+    }
+
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match self {
+            Scope::Cluster => Api::all(client.clone()),
+            Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+        }
+    }
+
+    fn covers(&self, namespace: &str) -> bool {
+        match self {
+            Scope::Cluster => true,
+            Scope::Namespace(ns) => ns == namespace,
+        }
+    }
+}
+
+type Run = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Ready = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
+/// Reconciles on changes of the spec, the finalizers, the annotations or deletion — not on the
+/// operator's own status writes, which would otherwise re-trigger every reconcile at once.
+fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = object.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.uid.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn relationship_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run, Ready) {
+    let (reader, writer) = reflector::store::<GdapRelationship>();
+    let stream = watcher(
+        scope.api::<GdapRelationship>(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|o| o.managed_fields_mut().clear())
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let controller = Controller::for_stream(stream, reader);
+    let store = controller.store();
+    let run = controller
+        .shutdown_on_signal()
+        .run(
+            gdap_relationship::reconcile,
+            gdap_relationship::error_policy,
+            ctx,
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        });
+    let ready = async move { store.wait_until_ready().await.is_ok() };
+    (Box::pin(run), Box::pin(ready))
+}
+
+fn secret_controller(
+    client: &Client,
+    scope: &Scope,
+    checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
+    ctx: Arc<Context>,
+) -> (Run, Ready) {
+    let config = watcher::Config::default().labels(credentials_in_use::LABEL);
+    let controller = Controller::new(scope.api::<Secret>(client), config);
+    let store = controller.store();
+    let triggers =
+        futures::stream::unfold(
+            checks,
+            |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
+        );
+    let run = controller
+        .reconcile_on(triggers)
+        .shutdown_on_signal()
+        .run(credentials_in_use::reconcile, secret_error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "credentials controller event");
+            }
+        });
+    let ready = async move { store.wait_until_ready().await.is_ok() };
+    (Box::pin(run), Box::pin(ready))
+}
+
+fn secret_error_policy(
+    _secret: Arc<Secret>,
+    error: &credentials_in_use::SecretError,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(%error, "credentials Secret check failed; retrying");
+    Action::requeue(ctx.settings.timing.poll)
+}
+
+/// One channel per scope: checks asked for through the context go to the scope that covers the
+/// Secret's namespace.
+fn route_secret_checks(
+    mut checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
+    scopes: &[Scope],
+) -> Vec<mpsc::UnboundedReceiver<ObjectRef<Secret>>> {
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        scopes.iter().map(|_| mpsc::unbounded_channel()).unzip();
+    let scopes = scopes.to_vec();
+    tokio::spawn(async move {
+        while let Some(check) = checks.recv().await {
+            let namespace = check.namespace.clone().unwrap_or_default();
+            if let Some(i) = scopes.iter().position(|s| s.covers(&namespace)) {
+                let _ = senders[i].send(check);
+            }
+        }
+    });
+    receivers
+}
+
+/// `/readyz` turns ready once every controller's first list is complete.
+async fn mark_ready_when_listed(stores: Vec<Ready>, ready: Arc<AtomicBool>) {
+    let listed = futures::future::join_all(stores).await;
+    if listed.iter().all(|ok| *ok) {
+        ready.store(true, Ordering::SeqCst);
+        tracing::info!("caches synced; ready");
+    }
 }
 
 async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {

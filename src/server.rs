@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct ServerState {
     /// The metrics to expose.
     pub metrics: Arc<Metrics>,
-    /// Set once the controllers watch their resources.
+    /// Set once every controller's first list is complete.
     pub ready: Arc<AtomicBool>,
 }
 
@@ -32,7 +31,10 @@ async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "controllers are starting")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "controllers are listing their resources",
+        )
     }
 }
 
@@ -46,9 +48,9 @@ async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
     )
 }
 
-/// Serves the endpoints on `addr` until the task is dropped.
-pub async fn serve(addr: SocketAddr, state: ServerState) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+/// Serves the endpoints on a bound listener until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: ServerState) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
     axum::serve(listener, router(state)).await?;
     Ok(())

@@ -79,4 +79,42 @@ pub mod reasons {
     pub const EXPIRES_SOON: &str = "ExpiresSoon";
     /// More than 30 days remain.
     pub const NOT_EXPIRING: &str = "NotExpiring";
+    /// The Kubernetes API failed (transient); the operator retries with backoff.
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// Deletion needs the credentials Secret, which is missing or unusable.
+    pub const CREDENTIALS_NEEDED_FOR_DELETION: &str = "CredentialsNeededForDeletion";
+    /// An access assignment's role change was accepted and Microsoft is applying it.
+    pub const ASSIGNMENT_UPDATING: &str = "AssignmentUpdating";
+}
+
+/// Event reasons (the `reason` of Kubernetes events the operator publishes).
+pub mod events {
+    /// The relationship was created in Microsoft.
+    pub const CREATED: &str = "Created";
+    /// The draft relationship was changed to match the spec.
+    pub const UPDATED: &str = "Updated";
+    /// The relationship was locked; the note carries the approval link.
+    pub const APPROVAL_REQUESTED: &str = "ApprovalRequested";
+    /// Microsoft reports a new relationship status.
+    pub const STATE_CHANGED: &str = "StateChanged";
+    /// Auto-extension was turned on or off.
+    pub const AUTO_EXTEND_CHANGED: &str = "AutoExtendChanged";
+    /// A security group was assigned.
+    pub const ASSIGNMENT_CREATED: &str = "AssignmentCreated";
+    /// A role change of an assignment was sent (Microsoft applies it asynchronously).
+    pub const ASSIGNMENT_UPDATE_REQUESTED: &str = "AssignmentUpdateRequested";
+    /// A security group no longer in the spec was removed.
+    pub const ASSIGNMENT_DELETED: &str = "AssignmentDeleted";
+    /// An unlocked relationship was deleted.
+    pub const DELETED: &str = "Deleted";
+    /// Termination was requested from Microsoft.
+    pub const TERMINATION_REQUESTED: &str = "TerminationRequested";
+    /// A relationship deleted while awaiting approval is remembered, to be terminated if approved.
+    pub const WITHDRAWAL_RECORDED: &str = "WithdrawalRecorded";
+    /// A remembered relationship was approved after its object was deleted, and is terminated.
+    pub const WITHDRAWN: &str = "Withdrawn";
+    /// The finalizer was removed; the note says why.
+    pub const RELEASED: &str = "Released";
+    /// A 30/7/1-day expiry warning.
+    pub const EXPIRES_SOON: &str = "ExpiresSoon";
 }

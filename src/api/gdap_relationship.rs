@@ -200,6 +200,13 @@ pub struct GdapRelationshipStatus {
     /// The successor relationship requested for renewal, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor: Option<String>,
+    /// How many reconciles in a row have failed (0 after a success). The operator waits longer
+    /// after each failure: from the poll interval, doubling, up to the resync interval, with jitter.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// When the last failure happened (kept after a success, for the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<Time>,
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -230,6 +237,29 @@ pub struct AccessAssignmentStatus {
     /// when the spec changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<Time>,
+    /// A role change Microsoft accepted and is still applying (a long-running operation). The
+    /// operator waits for it and never sends the same change twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_update: Option<PendingAssignmentUpdate>,
+}
+
+/// A role change of an access assignment that Microsoft is applying.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingAssignmentUpdate {
+    /// Microsoft's id of the operation (`…/operations/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// The role template ids being applied.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Microsoft's status of the operation: notStarted or running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

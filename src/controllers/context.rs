@@ -4,8 +4,12 @@
 use super::credentials::CredentialsCache;
 use super::gdap_relationship::plan::Timing;
 use crate::metrics::Metrics;
-use kube::runtime::events::Recorder;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// The controller name used as event reporter and field manager.
 pub const MANAGER: &str = "gdap-operator";
@@ -31,6 +35,9 @@ pub struct Context {
     pub credentials: CredentialsCache,
     /// Settings.
     pub settings: Settings,
+    /// Asks the credentials Secret controller to look at a Secret now (an object using it was
+    /// released). `None` when no Secret controller runs (tests of a single controller).
+    pub secret_checks: Option<UnboundedSender<ObjectRef<Secret>>>,
 }
 
 impl Context {
@@ -49,6 +56,36 @@ impl Context {
             self.settings.default_credentials_secret.as_deref()?,
             namespace,
         )
+    }
+
+    /// An object using Secret `namespace/name` was released: have the Secret controller look.
+    pub fn secret_released(&self, namespace: &str, name: &str) {
+        if let Some(checks) = &self.secret_checks {
+            let _ = checks.send(ObjectRef::new(name).within(namespace));
+        }
+    }
+
+    /// Publishes an event about `object`. Kubernetes folds events with the same type, reason
+    /// and action into one series (keeping the first note), so `action` tells apart events that
+    /// must each be seen. A failure (e.g. the namespace is being deleted) is logged, not returned.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.chars().take(128).collect(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::debug!(error = %e, "could not publish event");
+        }
     }
 }
 

@@ -63,9 +63,36 @@ pub enum CredentialsError {
     Clients(String),
 }
 
+impl CredentialsError {
+    /// Retrying later can help without anybody acting (the Kubernetes API failed).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CredentialsError::Kube { .. })
+    }
+
+    /// The condition reason: a Kubernetes failure is transient, not invalid credentials.
+    pub fn reason(&self) -> &'static str {
+        if self.is_transient() {
+            crate::api::conditions::reasons::KUBERNETES_ERROR
+        } else {
+            crate::api::conditions::reasons::CREDENTIALS_INVALID
+        }
+    }
+}
+
+/// Usable credentials: the clients, and the Secret they were built from (for the in-use
+/// finalizer and the withdrawal records it carries).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The Microsoft clients.
+    pub clients: MicrosoftClients,
+    /// The Secret as read now.
+    pub secret: KubeSecret,
+}
+
 struct Entry {
-    /// The Secret's resourceVersion this entry was built from or last wrote.
-    known_version: Arc<Mutex<String>>,
+    /// Fingerprint of the Secret's data this entry was built from or last wrote (a change of
+    /// annotations or finalizers alone keeps the clients and their token cache).
+    known_version: Arc<Mutex<u64>>,
     clients: MicrosoftClients,
 }
 
@@ -92,12 +119,13 @@ impl CredentialsCache {
         }
     }
 
-    /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is unchanged.
-    pub async fn clients(
+    /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is
+    /// unchanged, with the Secret itself.
+    pub async fn acquire(
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<MicrosoftClients, CredentialsError> {
+    ) -> Result<Credentials, CredentialsError> {
         let api: Api<KubeSecret> = Api::namespaced(self.client.clone(), namespace);
         let secret = api
             .get_opt(name)
@@ -111,14 +139,25 @@ impl CredentialsCache {
                 namespace: namespace.into(),
                 name: name.into(),
             })?;
-        let version = secret.metadata.resource_version.clone().unwrap_or_default();
+        let clients = self.clients_for(api, &secret, namespace, name)?;
+        Ok(Credentials { clients, secret })
+    }
+
+    fn clients_for(
+        &self,
+        api: Api<KubeSecret>,
+        secret: &KubeSecret,
+        namespace: &str,
+        name: &str,
+    ) -> Result<MicrosoftClients, CredentialsError> {
+        let version = fingerprint(secret);
         let key = (namespace.to_string(), name.to_string());
         if let Some(entry) = self.entries.lock().expect("cache lock").get(&key)
             && *entry.known_version.lock().expect("version lock") == version
         {
             return Ok(entry.clients.clone());
         }
-        let credentials = parse(&secret, namespace, name)?;
+        let credentials = parse(secret, namespace, name)?;
         let known_version = Arc::new(Mutex::new(version));
         let rotation = rotation_writer(api, name.to_string(), known_version.clone());
         let clients = MicrosoftClients::new(
@@ -176,15 +215,15 @@ pub fn parse(
 fn rotation_writer(
     api: Api<KubeSecret>,
     name: String,
-    known_version: Arc<Mutex<String>>,
+    known_version: Arc<Mutex<u64>>,
 ) -> Arc<dyn crate::microsoft::RotationCallback> {
     rotation_fn(move |rotated: RotatedRefreshToken| {
         let api = api.clone();
         let name = name.clone();
         let known_version = known_version.clone();
         async move {
-            let version = store_refresh_token(&api, &name, &rotated).await?;
-            *known_version.lock().expect("version lock") = version;
+            let written = store_refresh_token(&api, &name, &rotated).await?;
+            *known_version.lock().expect("version lock") = fingerprint(&written);
             Ok(())
         }
     })
@@ -201,12 +240,25 @@ fn conflict_backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(base + jitter)
 }
 
-/// Replaces `refreshToken` with optimistic concurrency; returns the new resourceVersion.
+/// A fingerprint of a Secret's data (keys and values), never the values themselves.
+fn fingerprint(secret: &KubeSecret) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if let Some(data) = &secret.data {
+        for (key, value) in data {
+            key.hash(&mut hasher);
+            value.0.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
+}
+
+/// Replaces `refreshToken` with optimistic concurrency; returns the Secret as written.
 pub async fn store_refresh_token(
     api: &Api<KubeSecret>,
     name: &str,
     rotated: &RotatedRefreshToken,
-) -> Result<String, kube::Error> {
+) -> Result<KubeSecret, kube::Error> {
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -221,7 +273,7 @@ pub async fn store_refresh_token(
             .get_or_insert_with(Default::default)
             .insert(ISSUED_AT_ANNOTATION.into(), rotated.issued_at.to_rfc3339());
         match api.replace(name, &PostParams::default(), &secret).await {
-            Ok(written) => return Ok(written.metadata.resource_version.unwrap_or_default()),
+            Ok(written) => return Ok(written),
             Err(kube::Error::Api(e)) if e.code == 409 && attempts < MAX_WRITE_ATTEMPTS => {
                 tracing::debug!(
                     secret = name,

@@ -1,7 +1,13 @@
 //! Controllers, one folder per kind. Each reconcile is observe → plan → act → report, where plan
-//! is a pure function tested from tables (see ARCHITECTURE.md §3).
+//! is a pure function tested from tables (see ARCHITECTURE.md §3). Shared pieces: the context,
+//! condition merging, failures and backoff, credentials (and the finalizer that keeps them while
+//! in use), withdrawal records, and JSON-patch finalizer edits for objects we do not reconcile.
 
 pub mod conditions;
 pub mod context;
 pub mod credentials;
+pub mod credentials_in_use;
+pub mod failure;
+pub mod finalizers;
 pub mod gdap_relationship;
+pub mod withdrawals;

@@ -1,292 +1,253 @@
-//! The act step: perform the one action the plan chose, through the delegated (partner user)
-//! token only. Crash safety for creates: intent is recorded on the object before the POST, the
-//! display name was looked up in observe, and the id is written to status right after.
+//! The act step: a small interpreter of the plan's [`Action`]. Microsoft writes go through the
+//! partner user's delegated token only; the two Kubernetes-side writes (the create intent on the
+//! object, the withdrawal record on the credentials Secret) go through [`Bookkeeping`]. It reads
+//! no clock and never guesses Microsoft's next state: it returns what Microsoft answered, and
+//! the next observe sees the rest.
 
-use super::desired::Desired;
-use super::observe::{TERMINATE_REQUESTED_ANNOTATION, remote_relationship};
-use super::plan::{Action, Observed};
-use super::status::Outcome;
-use crate::api::GdapRelationship;
-use crate::api::conditions::reasons;
-use crate::microsoft::models::gdap::{
-    AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
-    RelationshipPatch,
-};
-use crate::microsoft::{DelegatedToken, Error, GdapApi, Reason};
-use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
+use super::observe::{microsoft_is_transient, microsoft_reason, remote_relationship};
+use super::plan::{Action, RemoteRelationship};
+use crate::api::conditions::{events, reasons};
+use crate::controllers::failure::Failure;
+use crate::controllers::withdrawals::Withdrawal;
+use crate::microsoft::models::gdap::Updated;
+use crate::microsoft::{self, DelegatedToken, GdapApi};
+use async_trait::async_trait;
 
-/// Annotation recording that a create was started, with the display name used.
-pub const CREATE_INTENT_ANNOTATION: &str = "gdap.io/create-intent";
+/// The Kubernetes-side writes an action may need.
+#[async_trait]
+pub trait Bookkeeping: Send + Sync {
+    /// Sets the create-intent annotation on the object.
+    async fn record_create_intent(&self, value: &str) -> Result<(), kube::Error>;
+    /// Adds a withdrawal record to the credentials Secret.
+    async fn record_withdrawal(&self, record: &Withdrawal) -> Result<(), kube::Error>;
+}
 
-/// What act needs besides the plan.
+/// What act works with.
 pub struct Target<'a> {
-    /// The object.
-    pub object: &'a GdapRelationship,
-    /// Its API (for annotations and the immediate id record).
-    pub api: &'a Api<GdapRelationship>,
-    /// The resolved spec.
-    pub desired: &'a Desired,
     /// The GDAP client.
     pub gdap: &'a dyn GdapApi,
     /// The partner user's Graph token.
     pub token: &'a DelegatedToken,
+    /// Kubernetes-side writes.
+    pub bookkeeping: &'a dyn Bookkeeping,
 }
 
-/// A short, past-tense description of what was done, for events.
-pub type Done = Option<(&'static str, String)>;
+/// What an action did, with what Microsoft answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// Nothing was written (wait, idle, refuse, release).
+    Nothing,
+    /// Written; the event to publish.
+    Done {
+        /// Event reason (`api::conditions::events`).
+        reason: &'static str,
+        /// Event note.
+        note: String,
+    },
+    /// The relationship was created; Microsoft's answer.
+    Created(RemoteRelationship),
+    /// A role change was accepted as a long-running operation.
+    UpdateAccepted {
+        /// The assignment's security group.
+        group_id: String,
+        /// The operation's id, when Microsoft gave one.
+        operation_id: Option<String>,
+        /// The roles being applied.
+        role_ids: Vec<String>,
+    },
+}
 
-/// Performs `action`, folding its visible result into `observed`.
-pub async fn act(action: &Action, t: &Target<'_>, observed: &mut Observed) -> (Outcome, Done) {
-    match run(action, t, observed).await {
-        Ok(done) => (Outcome::Ok, done),
-        Err(Failure::Assignment { group_id, error }) if !error.is_transient() => (
-            Outcome::AssignmentRefused {
-                group_id,
-                message: error.to_string(),
-            },
-            None,
-        ),
-        Err(Failure::Assignment { error, .. } | Failure::Microsoft(error)) => {
-            (outcome_of(&error), None)
+/// Why an action failed: the act stage's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// Microsoft refused or failed a write on the relationship.
+    #[error("{0}")]
+    Microsoft(microsoft::Error),
+    /// Microsoft refused or failed a write on one access assignment.
+    #[error("security group {group_id}: {error}")]
+    Assignment {
+        /// The group.
+        group_id: String,
+        /// Microsoft's error.
+        error: microsoft::Error,
+    },
+    /// A Kubernetes-side write failed.
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(#[from] kube::Error),
+}
+
+impl From<microsoft::Error> for ActError {
+    fn from(e: microsoft::Error) -> Self {
+        ActError::Microsoft(e)
+    }
+}
+
+impl ActError {
+    /// Retrying later can help without anybody acting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ActError::Microsoft(e) | ActError::Assignment { error: e, .. } => {
+                microsoft_is_transient(e)
+            }
+            ActError::Kubernetes(_) => true,
         }
-        Err(Failure::Kube(e)) => (
-            Outcome::Failed {
-                reason: reasons::TRANSIENT_ERROR,
-                message: format!("Kubernetes API: {e}"),
-                transient: true,
-            },
-            None,
-        ),
+    }
+
+    /// A permanent refusal of one assignment (reported on its entry, retried much later).
+    pub fn refused_group(&self) -> Option<&str> {
+        match self {
+            ActError::Assignment { group_id, .. } if !self.is_transient() => Some(group_id),
+            _ => None,
+        }
+    }
+
+    /// As a failure for the report.
+    pub fn failure(&self) -> Failure {
+        let reason = match self {
+            ActError::Kubernetes(_) => reasons::KUBERNETES_ERROR,
+            ActError::Assignment { .. } if self.refused_group().is_some() => {
+                reasons::ASSIGNMENT_FAILED
+            }
+            ActError::Microsoft(e) | ActError::Assignment { error: e, .. } => microsoft_reason(e),
+        };
+        Failure::new(reason, self.to_string(), self.is_transient())
     }
 }
 
-/// A Microsoft error as an outcome with the right reason.
-pub fn outcome_of(error: &Error) -> Outcome {
-    let reason = match error.reason() {
-        r if r.is_transient() => reasons::TRANSIENT_ERROR,
-        Reason::RefreshTokenExpired
-        | Reason::RefreshTokenRevoked
-        | Reason::InvalidClientSecret
-        | Reason::ClientSecretExpired
-        | Reason::AppNotInTenant
-        | Reason::ConsentMissing => reasons::CREDENTIALS_INVALID,
-        _ => reasons::MICROSOFT_ERROR,
-    };
-    Outcome::Failed {
-        reason,
-        message: error.to_string(),
-        transient: error.is_transient() || error.reason() == Reason::OutcomeUnknown,
-    }
+fn done(reason: &'static str, note: String) -> Applied {
+    Applied::Done { reason, note }
 }
 
-enum Failure {
-    Microsoft(Error),
-    Assignment { group_id: String, error: Error },
-    Kube(kube::Error),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Microsoft(e)
-    }
-}
-
-impl From<kube::Error> for Failure {
-    fn from(e: kube::Error) -> Self {
-        Failure::Kube(e)
-    }
-}
-
-async fn run(action: &Action, t: &Target<'_>, observed: &mut Observed) -> Result<Done, Failure> {
-    let d = t.desired;
-    let remote = observed.relationship.clone().unwrap_or_default();
-    let etag = remote.etag.clone().unwrap_or_default();
+/// Performs `action`.
+pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
     match action {
-        Action::Create => {
-            annotate(
-                t,
-                CREATE_INTENT_ANNOTATION,
-                &format!("{} {}", d.display_name, chrono::Utc::now().to_rfc3339()),
-            )
-            .await?;
-            let created = t
-                .gdap
-                .create_relationship(t.token, &new_relationship(d))
-                .await?;
-            record_id(t, &created.id).await?;
-            observed.relationship = Some(remote_relationship(&created));
-            Ok(Some((
-                "Created",
-                format!(
-                    "created relationship {} ({})",
-                    created.id, created.display_name
-                ),
-            )))
+        Action::RecordCreateIntent { annotation } => {
+            t.bookkeeping.record_create_intent(annotation).await?;
+            Ok(Applied::Nothing)
         }
-        Action::UpdateDraft => {
-            let patch = RelationshipPatch {
-                access_details: Some(AccessDetails::from_role_ids(d.role_ids.iter().cloned())),
-                duration: Some(format!("P{}D", d.duration_days)),
-                auto_extend_duration: Some(auto_extend_value(d.auto_extend).into()),
-                ..Default::default()
-            };
+        Action::Create { body } => {
+            let created = t.gdap.create_relationship(t.token, body).await?;
+            Ok(Applied::Created(remote_relationship(&created)))
+        }
+        Action::UpdateDraft { id, etag, patch } => {
+            t.gdap.update_relationship(t.token, id, etag, patch).await?;
+            let note = "updated the draft relationship to match the spec".to_string();
+            Ok(done(events::UPDATED, note))
+        }
+        Action::Lock { id } => {
+            t.gdap.lock_for_approval(t.token, id).await?;
+            Ok(Applied::Nothing) // the ApprovalRequested event carries the link
+        }
+        Action::SetAutoExtend {
+            id,
+            etag,
+            on,
+            patch,
+        } => {
+            t.gdap.update_relationship(t.token, id, etag, patch).await?;
+            let state = if *on { "on" } else { "off" };
+            Ok(done(
+                events::AUTO_EXTEND_CHANGED,
+                format!("auto-extension turned {state}"),
+            ))
+        }
+        Action::CreateAssignment {
+            relationship_id,
+            group_id,
+            body,
+        } => {
             t.gdap
-                .update_relationship(t.token, &remote.id, &etag, &patch)
-                .await?;
-            Ok(Some((
-                "Updated",
-                "updated the draft relationship to match the spec".into(),
-            )))
-        }
-        Action::Lock => {
-            t.gdap.lock_for_approval(t.token, &remote.id).await?;
-            if let Some(r) = observed.relationship.as_mut() {
-                r.status = "approvalPending".into();
-                r.modified_at = Some(chrono::Utc::now());
-            }
-            Ok(None) // the ApprovalRequested event carries the link
-        }
-        Action::SetAutoExtend(on) => {
-            let patch = RelationshipPatch {
-                auto_extend_duration: Some(auto_extend_value(*on).into()),
-                ..Default::default()
-            };
-            t.gdap
-                .update_relationship(t.token, &remote.id, &etag, &patch)
-                .await?;
-            if let Some(r) = observed.relationship.as_mut() {
-                r.auto_extend = *on;
-            }
-            Ok(Some((
-                "AutoExtendChanged",
-                format!("auto-extension turned {}", if *on { "on" } else { "off" }),
-            )))
-        }
-        Action::CreateAssignment { group_id, role_ids } => {
-            let new = NewAccessAssignment {
-                access_container: AccessContainer::security_group(group_id),
-                access_details: AccessDetails::from_role_ids(role_ids.iter().cloned()),
-            };
-            let created = t
-                .gdap
-                .create_access_assignment(t.token, &remote.id, &new)
+                .create_access_assignment(t.token, relationship_id, body)
                 .await
-                .map_err(|error| Failure::Assignment {
-                    group_id: group_id.clone(),
-                    error,
-                })?;
-            observed.assignments.retain(|a| &a.group_id != group_id);
-            observed
-                .assignments
-                .push(super::observe::remote_assignment(&created));
-            Ok(Some((
-                "AssignmentCreated",
-                format!(
-                    "assigned security group {group_id} ({} roles)",
-                    role_ids.len()
-                ),
-            )))
+                .map_err(|error| assignment_error(group_id, error))?;
+            let roles = body.access_details.unified_roles.len();
+            Ok(done(
+                events::ASSIGNMENT_CREATED,
+                format!("assigned security group {group_id} ({roles} roles)"),
+            ))
         }
         Action::UpdateAssignment {
-            id,
+            relationship_id,
+            assignment_id,
+            etag,
             group_id,
-            role_ids,
+            access_details,
         } => {
-            let etag = assignment_etag(observed, id);
-            let details = AccessDetails::from_role_ids(role_ids.iter().cloned());
-            t.gdap
-                .update_access_assignment(t.token, &remote.id, id, &etag, &details)
+            let answer = t
+                .gdap
+                .update_access_assignment(
+                    t.token,
+                    relationship_id,
+                    assignment_id,
+                    etag,
+                    access_details,
+                )
                 .await
-                .map_err(|error| Failure::Assignment {
+                .map_err(|error| assignment_error(group_id, error))?;
+            let role_ids = access_details
+                .role_ids()
+                .iter()
+                .map(|r| r.to_ascii_lowercase())
+                .collect();
+            Ok(match answer {
+                Updated::Accepted { operation_id, .. } => Applied::UpdateAccepted {
                     group_id: group_id.clone(),
-                    error,
-                })?;
-            Ok(Some((
-                "AssignmentUpdated",
-                format!("changed the roles of security group {group_id}"),
-            )))
+                    operation_id,
+                    role_ids,
+                },
+                Updated::Done(_) => done(
+                    events::ASSIGNMENT_UPDATE_REQUESTED,
+                    format!("changed the roles of security group {group_id}"),
+                ),
+            })
         }
-        Action::DeleteAssignment { id, group_id } => {
-            let etag = assignment_etag(observed, id);
+        Action::DeleteAssignment {
+            relationship_id,
+            assignment_id,
+            etag,
+            group_id,
+        } => {
             t.gdap
-                .delete_access_assignment(t.token, &remote.id, id, &etag)
+                .delete_access_assignment(t.token, relationship_id, assignment_id, etag)
                 .await?;
-            observed.assignments.retain(|a| &a.id != id);
-            Ok(Some((
-                "AssignmentDeleted",
+            Ok(done(
+                events::ASSIGNMENT_DELETED,
                 format!("removed security group {group_id} (not in spec.accessAssignments)"),
-            )))
+            ))
         }
-        Action::DeleteDraft => {
-            t.gdap
-                .delete_relationship(t.token, &remote.id, &etag)
-                .await?;
-            observed.relationship = None;
-            Ok(Some((
-                "Deleted",
-                format!("deleted the unlocked relationship {}", remote.id),
-            )))
+        Action::DeleteDraft { id, etag } => {
+            t.gdap.delete_relationship(t.token, id, etag).await?;
+            Ok(done(
+                events::DELETED,
+                format!("deleted the unlocked relationship {id}"),
+            ))
         }
-        Action::Terminate => {
-            annotate(
-                t,
-                TERMINATE_REQUESTED_ANNOTATION,
-                &chrono::Utc::now().to_rfc3339(),
-            )
-            .await?;
-            t.gdap.terminate_relationship(t.token, &remote.id).await?;
-            Ok(Some((
-                "TerminationRequested",
-                format!("asked Microsoft to terminate relationship {}", remote.id),
-            )))
+        Action::Terminate { id } => {
+            t.gdap.terminate_relationship(t.token, id).await?;
+            Ok(done(
+                events::TERMINATION_REQUESTED,
+                format!("asked Microsoft to terminate relationship {id}"),
+            ))
         }
-        Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => Ok(None),
+        Action::RecordWithdrawal { record } => {
+            t.bookkeeping.record_withdrawal(record).await?;
+            Ok(done(
+                events::WITHDRAWAL_RECORDED,
+                format!(
+                    "relationship {} awaits the customer's approval and Graph cannot withdraw it; the operator remembers it on the credentials Secret and terminates it if the customer approves it (the request lapses after 90 days)",
+                    record.relationship_id
+                ),
+            ))
+        }
+        Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
+            Ok(Applied::Nothing)
+        }
     }
 }
 
-/// The ETag Graph gave an access assignment (empty when unknown: Graph then answers 400).
-fn assignment_etag(observed: &Observed, id: &str) -> String {
-    observed
-        .assignments
-        .iter()
-        .find(|a| a.id == id)
-        .and_then(|a| a.etag.clone())
-        .unwrap_or_default()
-}
-
-fn auto_extend_value(on: bool) -> &'static str {
-    if on { "P180D" } else { "PT0S" }
-}
-
-fn new_relationship(d: &Desired) -> NewRelationship {
-    NewRelationship {
-        display_name: d.display_name.clone(),
-        duration: format!("P{}D", d.duration_days),
-        customer: Some(CustomerParticipant {
-            tenant_id: d.customer.clone(),
-            display_name: None,
-        }),
-        access_details: AccessDetails::from_role_ids(d.role_ids.iter().cloned()),
-        auto_extend_duration: Some(auto_extend_value(d.auto_extend).into()),
+fn assignment_error(group_id: &str, error: microsoft::Error) -> ActError {
+    ActError::Assignment {
+        group_id: group_id.to_string(),
+        error,
     }
-}
-
-async fn annotate(t: &Target<'_>, key: &str, value: &str) -> Result<(), kube::Error> {
-    let name = t.object.metadata.name.as_deref().unwrap_or_default();
-    let patch = json!({"metadata": {"annotations": {key: value}}});
-    t.api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
-}
-
-/// Writes the new id to status at once, so a crash before the report cannot lose it.
-async fn record_id(t: &Target<'_>, id: &str) -> Result<(), kube::Error> {
-    let name = t.object.metadata.name.as_deref().unwrap_or_default();
-    let patch = json!({"status": {"relationshipId": id, "displayName": t.desired.display_name}});
-    t.api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
 }

@@ -1,19 +1,45 @@
-//! What the spec asks for, resolved through the role catalog: role template ids instead of
+//! What the object asks for, resolved through the role catalog: role template ids instead of
 //! names, days instead of `P<n>D`, the display name filled in. Spec problems the API server
-//! cannot catch (unknown roles, the same role twice) are reported here, with the field.
+//! cannot catch (unknown roles, the same role twice) are reported with the field, by the same
+//! rules `gdap-operator validate` runs (`api::rules`).
+//!
+//! The policies, the customer and the display name always resolve (the schema guarantees them),
+//! so deletion works even when the roles no longer do.
 
-use super::naming;
+use crate::api::naming;
+use crate::api::rules::{self, FieldProblem};
 use crate::api::{DeletionPolicy, GdapRelationship, ManagementPolicy, RenewalPolicy, RoleCatalog};
-use crate::validate;
+use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The resolved spec of one relationship.
+/// Everything the object asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Desired {
-    /// Display name in Microsoft (idempotency key).
+pub struct Intent {
+    /// Display name in Microsoft (the idempotency key).
     pub display_name: String,
     /// Customer tenant id (lower case).
     pub customer: String,
+    /// Adopt this relationship id instead of creating one.
+    pub adopt_id: Option<String>,
+    /// What to do on delete.
+    pub deletion: DeletionPolicy,
+    /// Whether writes are allowed.
+    pub management: ManagementPolicy,
+    /// The relationship's content, or the first problem that keeps it from resolving.
+    pub spec: Result<Desired, FieldProblem>,
+}
+
+impl Intent {
+    /// Deletion leaves Microsoft's side alone (`deletionPolicy: Orphan` or `managementPolicy:
+    /// Observe`).
+    pub fn orphans_on_delete(&self) -> bool {
+        self.deletion == DeletionPolicy::Orphan || self.management == ManagementPolicy::Observe
+    }
+}
+
+/// The resolved content of one relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
     /// Role template ids (lower case).
     pub role_ids: BTreeSet<String>,
     /// Duration in days.
@@ -22,21 +48,27 @@ pub struct Desired {
     pub auto_extend: bool,
     /// Security group id → role template ids.
     pub assignments: BTreeMap<String, BTreeSet<String>>,
-    /// Adopt this relationship id instead of creating one.
-    pub adopt_id: Option<String>,
-    /// What to do on delete.
-    pub deletion: DeletionPolicy,
-    /// Whether writes are allowed.
-    pub management: ManagementPolicy,
     /// Successor renewal, with the lead time in days.
     pub successor_before_days: Option<u32>,
 }
 
-/// Resolves the spec, or explains (field: message) why it cannot be.
-pub fn resolve(object: &GdapRelationship, name: &str, uid: &str) -> Result<Desired, String> {
-    let problems = validate::relationship_problems(object);
-    if let Some(p) = problems.first() {
-        return Err(format!("{}: {}", p.field, p.message));
+/// Resolves the object's spec.
+pub fn resolve(object: &GdapRelationship) -> Intent {
+    let spec = &object.spec;
+    let uid = object.uid().unwrap_or_default();
+    Intent {
+        display_name: naming::display_name(spec.display_name.as_deref(), &object.name_any(), &uid),
+        customer: spec.customer.tenant_id.0.to_ascii_lowercase(),
+        adopt_id: spec.relationship_id.clone(),
+        deletion: spec.deletion_policy,
+        management: spec.management_policy,
+        spec: content(object),
+    }
+}
+
+fn content(object: &GdapRelationship) -> Result<Desired, FieldProblem> {
+    if let Some(problem) = rules::relationship_problems(object).into_iter().next() {
+        return Err(problem);
     }
     let spec = &object.spec;
     let catalog = RoleCatalog::builtin();
@@ -50,7 +82,7 @@ pub fn resolve(object: &GdapRelationship, name: &str, uid: &str) -> Result<Desir
     let duration_days = spec
         .duration
         .parse()
-        .map_err(|e| format!("spec.duration: {e}"))?
+        .map_err(|e| FieldProblem::new("spec.duration", e.to_string()))?
         .days();
     let successor_before_days = match &spec.renewal {
         Some(r) if r.policy == RenewalPolicy::Successor => Some(
@@ -58,14 +90,12 @@ pub fn resolve(object: &GdapRelationship, name: &str, uid: &str) -> Result<Desir
                 .as_ref()
                 .map(|b| b.parse().map(|d| d.days()))
                 .transpose()
-                .map_err(|e| format!("spec.renewal.before: {e}"))?
+                .map_err(|e| FieldProblem::new("spec.renewal.before", e.to_string()))?
                 .unwrap_or(30),
         ),
         _ => None,
     };
     Ok(Desired {
-        display_name: naming::display_name(spec.display_name.as_deref(), name, uid),
-        customer: spec.customer.tenant_id.0.to_ascii_lowercase(),
         role_ids: ids(&spec.roles),
         duration_days,
         auto_extend: spec.auto_extend,
@@ -74,9 +104,6 @@ pub fn resolve(object: &GdapRelationship, name: &str, uid: &str) -> Result<Desir
             .iter()
             .map(|a| (a.security_group_id.0.to_ascii_lowercase(), ids(&a.roles)))
             .collect(),
-        adopt_id: spec.relationship_id.clone(),
-        deletion: spec.deletion_policy,
-        management: spec.management_policy,
         successor_before_days,
     })
 }

@@ -1,22 +1,25 @@
-//! The GdapRelationship controller: observe → plan → act → report.
+//! The GdapRelationship controller: dereference → observe → plan → act → report.
 //!
-//! - `desired`: the spec resolved through the role catalog (pure).
-//! - `observe`: Microsoft's side, found by id or display name (always before any create).
-//! - `plan`: the one next step and when to look again (pure, table-tested).
-//! - `act`: the step, with the partner user's delegated token only.
-//! - `status`: conditions and status fields from what was observed (pure).
-//! - `reconcile`: the loop around them, with the finalizer, events and metrics.
+//! - `desired`: the object's intent, resolved through the role catalog (pure).
+//! - `observe`: the object's records and Microsoft's side (reads only; typed errors).
+//! - `plan`: the one next step, carrying the data its request needs, and when to look again
+//!   (pure, table-tested in `plan_tests`).
+//! - `act`: a small interpreter of the step (delegated token only; tested against the sandbox).
+//! - `status` (pure, table-tested) and `report` (writes it, events, warnings, metrics).
+//! - `reconcile`: kube's finalizer helper around the pipeline, the backoff and the error policy.
 
 pub mod act;
+#[cfg(all(test, feature = "sandbox"))]
+mod act_tests;
 pub mod desired;
-pub mod naming;
 pub mod observe;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;
 pub mod reconcile;
+pub mod report;
 pub mod status;
 #[cfg(test)]
 mod status_tests;
 
-pub use reconcile::{error_policy, reconcile};
+pub use reconcile::{FINALIZER, KIND, error_policy, reconcile};

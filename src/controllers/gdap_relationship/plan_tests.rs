@@ -1,8 +1,13 @@
 //! Table tests of `plan`: each row is a situation and the step the controller must take.
 
-use super::desired::Desired;
+use super::desired::{Desired, Intent};
 use super::plan::*;
+use crate::api::rules::FieldProblem;
 use crate::api::{DeletionPolicy, ManagementPolicy};
+use crate::microsoft::models::gdap::{
+    AccessAssignmentStatus as A, AccessDetails, OperationStatus, RelationshipStatus as S,
+    RequestStatus,
+};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -23,54 +28,103 @@ fn roles(ids: &[&str]) -> BTreeSet<String> {
 
 fn desired() -> Desired {
     Desired {
-        display_name: "contoso-1234abcd".into(),
-        customer: CUSTOMER.into(),
         role_ids: roles(&[READERS, HELPDESK]),
         duration_days: 730,
         auto_extend: true,
         assignments: BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS]))]),
-        adopt_id: None,
-        deletion: DeletionPolicy::Delete,
-        management: ManagementPolicy::Manage,
         successor_before_days: None,
     }
 }
 
-fn remote(status: &str) -> RemoteRelationship {
+fn intent() -> Intent {
+    Intent {
+        display_name: "contoso-1234abcd".into(),
+        customer: CUSTOMER.into(),
+        adopt_id: None,
+        deletion: DeletionPolicy::Delete,
+        management: ManagementPolicy::Manage,
+        spec: Ok(desired()),
+    }
+}
+
+fn with(change: impl FnOnce(&mut Intent)) -> Intent {
+    let mut i = intent();
+    change(&mut i);
+    i
+}
+
+fn spec(change: impl FnOnce(&mut Desired)) -> Intent {
+    with(|i| change(i.spec.as_mut().unwrap()))
+}
+
+fn rel(status: S) -> RemoteRelationship {
+    let active = status == S::Active;
     RemoteRelationship {
         id: "rel-1".into(),
         display_name: "contoso-1234abcd".into(),
         customer: Some(CUSTOMER.into()),
-        status: status.into(),
+        status,
         role_ids: roles(&[READERS, HELPDESK]),
         duration_days: Some(730),
         auto_extend: true,
-        activated_at: (status == "active").then(|| now() - Span::days(10)),
-        ends_at: (status == "active").then(|| now() + Span::days(720)),
-        modified_at: None,
+        activated_at: active.then(|| now() - Span::days(10)),
+        ends_at: active.then(|| now() + Span::days(720)),
+        modified_at: Some(now() - Span::minutes(1)),
         etag: Some("W/\"1\"".into()),
     }
 }
 
-fn assignment(id: &str, group: &str, role_ids: &[&str], status: &str) -> RemoteAssignment {
+fn assignment(id: &str, group: &str, role_ids: &[&str], status: A) -> RemoteAssignment {
     RemoteAssignment {
         id: id.into(),
         group_id: group.into(),
         role_ids: roles(role_ids),
-        status: status.into(),
-        etag: None,
+        status,
+        etag: Some(format!("W/\"{id}\"")),
     }
 }
 
-fn observed(
-    relationship: Option<RemoteRelationship>,
-    assignments: Vec<RemoteAssignment>,
-) -> Observed {
-    Observed {
-        relationship,
-        assignments,
-        ..Default::default()
+fn update(assignment_id: &str, role_ids: &[&str], status: OperationStatus) -> RemoteUpdate {
+    RemoteUpdate {
+        operation_id: "op-1".into(),
+        assignment_id: assignment_id.into(),
+        role_ids: roles(role_ids),
+        status,
+        modified_at: Some(now() - Span::minutes(5)),
     }
+}
+
+fn seen(relationship: Option<RemoteRelationship>) -> Observed {
+    Observed {
+        deleting: false,
+        create_intent: relationship.is_some(),
+        recorded_id: relationship.as_ref().map(|r| r.id.clone()),
+        withdrawal_recorded: false,
+        failed_assignments: BTreeMap::new(),
+        microsoft: Ok(Remote {
+            relationship,
+            ..Default::default()
+        }),
+    }
+}
+
+fn active_with(assignments: Vec<RemoteAssignment>, updates: Vec<RemoteUpdate>) -> Observed {
+    let mut o = seen(Some(rel(S::Active)));
+    let remote = o.microsoft.as_mut().unwrap();
+    remote.assignments = assignments;
+    remote.updates = updates;
+    o
+}
+
+fn deleting(mut o: Observed) -> Observed {
+    o.deleting = true;
+    o
+}
+
+fn unreadable(transient: bool) -> Observed {
+    let mut o = seen(None);
+    o.microsoft = Err(Unreadable { transient });
+    o
 }
 
 fn timing() -> Timing {
@@ -82,372 +136,470 @@ fn timing() -> Timing {
     }
 }
 
-fn step(d: Result<Desired, String>, o: &Observed) -> Action {
-    plan(&d, o, &timing(), now()).action
+/// A compact description of an action: its kind and the ids it names.
+fn kind(action: &Action) -> String {
+    match action {
+        Action::RecordCreateIntent { .. } => "RecordCreateIntent".into(),
+        Action::Create { body } => format!("Create {} {}", body.display_name, body.duration),
+        Action::UpdateDraft { id, .. } => format!("UpdateDraft {id}"),
+        Action::Lock { id } => format!("Lock {id}"),
+        Action::SetAutoExtend { id, on, .. } => format!("SetAutoExtend {id} {on}"),
+        Action::CreateAssignment { group_id, .. } => format!("CreateAssignment {group_id}"),
+        Action::UpdateAssignment { assignment_id, .. } => {
+            format!("UpdateAssignment {assignment_id}")
+        }
+        Action::DeleteAssignment { assignment_id, .. } => {
+            format!("DeleteAssignment {assignment_id}")
+        }
+        Action::DeleteDraft { id, .. } => format!("DeleteDraft {id}"),
+        Action::Terminate { id } => format!("Terminate {id}"),
+        Action::RecordWithdrawal { record } => {
+            format!("RecordWithdrawal {}", record.relationship_id)
+        }
+        Action::Release(r) => format!("Release {r:?}"),
+        Action::Wait(w) => format!("Wait {w:?}"),
+        Action::Idle => "Idle".into(),
+        Action::Refuse(e) => format!("Refuse {e:?}"),
+    }
+}
+
+fn step(i: &Intent, o: &Observed) -> String {
+    kind(&plan(i, o, &timing(), now()).action)
+}
+
+fn check(rows: Vec<(&str, Intent, Observed, &str)>) {
+    let mut failures = Vec::new();
+    for (name, i, o, expected) in rows {
+        let got = step(&i, &o);
+        if got != expected {
+            failures.push(format!("{name}: expected {expected}, got {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
-fn lifecycle_table() {
-    let mut other_customer = remote("created");
+fn creation_and_approval() {
+    let mut without_intent = seen(None);
+    without_intent.create_intent = false;
+    let mut with_intent = seen(None);
+    with_intent.create_intent = true;
+    let mut other_customer = rel(S::Created);
     other_customer.customer = Some("99999999-2222-3333-4444-555555555555".into());
-    let mut changed_roles = desired();
-    changed_roles.role_ids = roles(&[READERS]);
-    let mut changed_duration = desired();
-    changed_duration.duration_days = 365;
-    let mut observe = desired();
-    observe.management = ManagementPolicy::Observe;
-    let mut adopt = desired();
-    adopt.adopt_id = Some("given-id".into());
-    let mut no_extend = desired();
-    no_extend.auto_extend = false;
-    let mut regrouped = desired();
-    regrouped.assignments = BTreeMap::from([(GROUP_B.to_string(), roles(&[HELPDESK]))]);
-    let mut more_roles = desired();
-    more_roles.assignments = BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS, HELPDESK]))]);
-    let active_a = || assignment("as-1", GROUP_A, &[READERS], "active");
-
-    let rows: Vec<(&str, Result<Desired, String>, Observed, Action)> = vec![
+    let problem = FieldProblem::new("spec.roles[0]", "unknown role");
+    check(vec![
         (
             "invalid spec refuses",
-            Err("spec.roles[0]: unknown".into()),
-            observed(None, vec![]),
-            Action::Refuse(Refusal::InvalidSpec("spec.roles[0]: unknown".into())),
+            with(|i| i.spec = Err(problem.clone())),
+            seen(None),
+            "Refuse InvalidSpec(FieldProblem { field: \"spec.roles[0]\", message: \"unknown role\" })",
         ),
         (
-            "nothing yet: create",
-            Ok(desired()),
-            observed(None, vec![]),
-            Action::Create,
+            "nothing yet: the intent is recorded first",
+            intent(),
+            without_intent,
+            "RecordCreateIntent",
+        ),
+        (
+            "intent recorded and nothing found by name: create",
+            intent(),
+            with_intent.clone(),
+            "Create contoso-1234abcd P730D",
         ),
         (
             "observe never creates",
-            Ok(observe.clone()),
-            observed(None, vec![]),
-            Action::Wait(Waiting::NothingToObserve),
+            with(|i| i.management = ManagementPolicy::Observe),
+            with_intent.clone(),
+            "Wait NothingToObserve",
         ),
         (
-            "adopt id not found",
-            Ok(adopt),
-            observed(None, vec![]),
-            Action::Refuse(Refusal::AdoptNotFound("given-id".into())),
+            "adopted id not found",
+            with(|i| i.adopt_id = Some("given".into())),
+            with_intent,
+            "Refuse AdoptNotFound(\"given\")",
         ),
         (
-            "draft matching spec: lock",
-            Ok(desired()),
-            observed(Some(remote("created")), vec![]),
-            Action::Lock,
+            "draft matching the spec: lock",
+            intent(),
+            seen(Some(rel(S::Created))),
+            "Lock rel-1",
         ),
         (
-            "draft differing: update first",
-            Ok(changed_roles.clone()),
-            observed(Some(remote("created")), vec![]),
-            Action::UpdateDraft,
+            "draft with other roles: update it first",
+            spec(|d| d.role_ids = roles(&[READERS])),
+            seen(Some(rel(S::Created))),
+            "UpdateDraft rel-1",
         ),
         (
-            "observe leaves drafts alone",
-            Ok(observe.clone()),
-            observed(Some(remote("created")), vec![]),
-            Action::Idle,
+            "draft, observe only",
+            with(|i| i.management = ManagementPolicy::Observe),
+            seen(Some(rel(S::Created))),
+            "Idle",
         ),
         (
             "name taken by another customer",
-            Ok(desired()),
-            observed(Some(other_customer), vec![]),
-            Action::Refuse(Refusal::CustomerMismatch {
-                found: "99999999-2222-3333-4444-555555555555".into(),
-            }),
+            intent(),
+            seen(Some(other_customer)),
+            "Refuse CustomerMismatch { found: \"99999999-2222-3333-4444-555555555555\" }",
         ),
         (
-            "pending approval: wait",
-            Ok(desired()),
-            observed(Some(remote("approvalPending")), vec![]),
-            Action::Wait(Waiting::Approval),
+            "pending approval",
+            intent(),
+            seen(Some(rel(S::ApprovalPending))),
+            "Wait Approval",
         ),
         (
-            "roles edited after lock",
-            Ok(changed_roles.clone()),
-            observed(Some(remote("approvalPending")), vec![]),
-            Action::Refuse(Refusal::Immutable {
-                roles_changed: true,
-                duration_changed: false,
-            }),
+            "roles edited after the lock",
+            spec(|d| d.role_ids = roles(&[READERS])),
+            seen(Some(rel(S::ApprovalPending))),
+            "Refuse Immutable { roles_changed: true, duration_changed: false }",
         ),
         (
-            "duration edited while active",
-            Ok(changed_duration),
-            observed(Some(remote("active")), vec![active_a()]),
-            Action::Refuse(Refusal::Immutable {
-                roles_changed: false,
-                duration_changed: true,
-            }),
+            "approved, activating",
+            intent(),
+            seen(Some(rel(S::Activating))),
+            "Wait Activation",
         ),
         (
-            "activating: wait",
-            Ok(desired()),
-            observed(Some(remote("activating")), vec![]),
-            Action::Wait(Waiting::Activation),
+            "duration edited after approval",
+            spec(|d| d.duration_days = 365),
+            seen(Some(rel(S::Approved))),
+            "Refuse Immutable { roles_changed: false, duration_changed: true }",
         ),
         (
-            "active without groups: assign",
-            Ok(desired()),
-            observed(Some(remote("active")), vec![]),
-            Action::CreateAssignment {
-                group_id: GROUP_A.into(),
-                role_ids: roles(&[READERS]),
-            },
-        ),
-        (
-            "assignment pending: wait",
-            Ok(desired()),
-            observed(
-                Some(remote("active")),
-                vec![assignment("as-1", GROUP_A, &[READERS], "pending")],
-            ),
-            Action::Wait(Waiting::Assignments),
-        ),
-        (
-            "all active: idle",
-            Ok(desired()),
-            observed(Some(remote("active")), vec![active_a()]),
-            Action::Idle,
-        ),
-        (
-            "roles of a group changed: patch",
-            Ok(more_roles),
-            observed(Some(remote("active")), vec![active_a()]),
-            Action::UpdateAssignment {
-                id: "as-1".into(),
-                group_id: GROUP_A.into(),
-                role_ids: roles(&[READERS, HELPDESK]),
-            },
-        ),
-        (
-            "group replaced: create the new one first",
-            Ok(regrouped.clone()),
-            observed(Some(remote("active")), vec![active_a()]),
-            Action::CreateAssignment {
-                group_id: GROUP_B.into(),
-                role_ids: roles(&[HELPDESK]),
-            },
-        ),
-        (
-            "unlisted group: delete",
-            Ok(regrouped),
-            observed(
-                Some(remote("active")),
-                vec![
-                    active_a(),
-                    assignment("as-2", GROUP_B, &[HELPDESK], "active"),
-                ],
-            ),
-            Action::DeleteAssignment {
-                id: "as-1".into(),
-                group_id: GROUP_A.into(),
-            },
-        ),
-        (
-            "removed out of band: restore",
-            Ok(desired()),
-            observed(
-                Some(remote("active")),
-                vec![assignment("as-1", GROUP_A, &[READERS], "deleted")],
-            ),
-            Action::CreateAssignment {
-                group_id: GROUP_A.into(),
-                role_ids: roles(&[READERS]),
-            },
-        ),
-        (
-            "autoExtend turned off: patch",
-            Ok(no_extend),
-            observed(Some(remote("active")), vec![active_a()]),
-            Action::SetAutoExtend(false),
-        ),
-        (
-            "observe reports an active one",
-            Ok(observe),
-            observed(Some(remote("active")), vec![]),
-            Action::Idle,
+            "Microsoft unreadable",
+            intent(),
+            unreadable(true),
+            "Wait Unreadable",
         ),
         (
             "terminated by the customer: report, never recreate",
-            Ok(desired()),
-            observed(Some(remote("terminated")), vec![]),
-            Action::Idle,
+            intent(),
+            seen(Some(rel(S::Terminated))),
+            "Idle",
         ),
-        (
-            "expired: report",
-            Ok(desired()),
-            observed(Some(remote("expired")), vec![]),
-            Action::Idle,
-        ),
-        (
-            "unknown future status: report",
-            Ok(desired()),
-            observed(Some(remote("somethingNew")), vec![]),
-            Action::Idle,
-        ),
-    ];
-    for (name, d, o, expected) in rows {
-        assert_eq!(step(d, &o), expected, "{name}");
-    }
+    ]);
 }
 
 #[test]
-fn permanently_failed_assignments_wait_before_a_retry_unless_the_spec_changes() {
-    let mut o = observed(Some(remote("active")), vec![]);
-    o.failed_assignments.insert(
+fn active_relationships_and_assignments() {
+    let a_active = || assignment("as-1", GROUP_A, &[READERS], A::Active);
+    let mut refused = active_with(vec![], vec![]);
+    refused.failed_assignments.insert(
         GROUP_A.into(),
         FailedAssignment {
             role_ids: roles(&[READERS]),
-            at: now() - Span::minutes(5),
+            at: now() - Span::minutes(10),
         },
     );
-    assert_eq!(
-        step(Ok(desired()), &o),
-        Action::Idle,
-        "recent failure with the same roles is not retried"
-    );
-    let mut changed = desired();
-    changed
-        .assignments
-        .insert(GROUP_A.into(), roles(&[READERS, HELPDESK]));
-    assert!(
-        matches!(step(Ok(changed), &o), Action::CreateAssignment { .. }),
-        "a spec change retries at once"
-    );
-    o.failed_assignments.get_mut(GROUP_A).unwrap().at = now() - Span::hours(2);
-    assert!(
-        matches!(step(Ok(desired()), &o), Action::CreateAssignment { .. }),
-        "an old failure is retried"
-    );
+    let mut refused_long_ago = refused.clone();
+    refused_long_ago
+        .failed_assignments
+        .get_mut(GROUP_A)
+        .unwrap()
+        .at = now() - Span::hours(2);
+    let both_roles = || {
+        spec(|d| {
+            d.assignments = BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS, HELPDESK]))])
+        })
+    };
+    check(vec![
+        (
+            "active without assignments: create one",
+            intent(),
+            active_with(vec![], vec![]),
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        (
+            "assignment pending",
+            intent(),
+            active_with(
+                vec![assignment("as-1", GROUP_A, &[READERS], A::Pending)],
+                vec![],
+            ),
+            "Wait Assignments",
+        ),
+        (
+            "all active",
+            intent(),
+            active_with(vec![a_active()], vec![]),
+            "Idle",
+        ),
+        (
+            "auto-extend turned off in the spec",
+            spec(|d| d.auto_extend = false),
+            active_with(vec![a_active()], vec![]),
+            "SetAutoExtend rel-1 false",
+        ),
+        (
+            "roles of an assignment edited",
+            both_roles(),
+            active_with(vec![a_active()], vec![]),
+            "UpdateAssignment as-1",
+        ),
+        (
+            "the role change is running: never PATCH twice",
+            both_roles(),
+            active_with(
+                vec![a_active()],
+                vec![update(
+                    "as-1",
+                    &[READERS, HELPDESK],
+                    OperationStatus::Running,
+                )],
+            ),
+            "Wait Assignments",
+        ),
+        (
+            "a finished role change of the past does not block a new one",
+            both_roles(),
+            active_with(
+                vec![a_active()],
+                vec![update("as-1", &[HELPDESK], OperationStatus::Succeeded)],
+            ),
+            "UpdateAssignment as-1",
+        ),
+        (
+            "a failed role change waits the retry interval",
+            both_roles(),
+            active_with(
+                vec![a_active()],
+                vec![update(
+                    "as-1",
+                    &[READERS, HELPDESK],
+                    OperationStatus::Failed,
+                )],
+            ),
+            "Idle",
+        ),
+        (
+            "group removed from the spec",
+            spec(|d| d.assignments = BTreeMap::from([(GROUP_B.to_string(), roles(&[HELPDESK]))])),
+            active_with(
+                vec![
+                    a_active(),
+                    assignment("as-2", GROUP_B, &[HELPDESK], A::Active),
+                ],
+                vec![],
+            ),
+            "DeleteAssignment as-1",
+        ),
+        (
+            "a group being deleted is not live",
+            intent(),
+            active_with(
+                vec![assignment("as-0", GROUP_A, &[READERS], A::Deleting)],
+                vec![],
+            ),
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        ("refused recently: no retry", intent(), refused, "Idle"),
+        (
+            "refused long ago: retry",
+            intent(),
+            refused_long_ago,
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        (
+            "observe never writes",
+            with(|i| i.management = ManagementPolicy::Observe),
+            active_with(vec![], vec![]),
+            "Idle",
+        ),
+    ]);
 }
 
 #[test]
-fn deletion_table() {
-    let mut orphan = desired();
-    orphan.deletion = DeletionPolicy::Orphan;
-    let deleting = |r: Option<RemoteRelationship>, requested: Option<DateTime<Utc>>| Observed {
-        relationship: r,
-        deleting: true,
-        termination_requested_at: requested,
-        ..Default::default()
+fn deletion() {
+    let terminating = |status: Option<RequestStatus>, minutes_ago: i64| {
+        let mut o = deleting(seen(Some(rel(S::Active))));
+        o.microsoft.as_mut().unwrap().termination = Some(RemoteRequest {
+            status,
+            created_at: Some(now() - Span::minutes(minutes_ago)),
+        });
+        o
     };
-    let rows: Vec<(&str, Result<Desired, String>, Observed, Action)> = vec![
+    let mut recorded = deleting(seen(Some(rel(S::ApprovalPending))));
+    recorded.withdrawal_recorded = true;
+    let mut never_created = deleting(unreadable(false));
+    never_created.create_intent = false;
+    never_created.recorded_id = None;
+    let mut maybe_created = never_created.clone();
+    maybe_created.create_intent = true;
+    let mut known_id = never_created.clone();
+    known_id.recorded_id = Some("rel-1".into());
+    check(vec![
         (
-            "orphan leaves it",
-            Ok(orphan),
-            deleting(Some(remote("active")), None),
-            Action::Release(ReleaseReason::Orphaned),
+            "orphan releases without looking",
+            with(|i| i.deletion = DeletionPolicy::Orphan),
+            deleting(unreadable(false)),
+            "Release Orphaned",
         ),
         (
-            "nothing in Microsoft",
-            Ok(desired()),
-            deleting(None, None),
-            Action::Release(ReleaseReason::NothingToDelete),
+            "observe releases",
+            with(|i| i.management = ManagementPolicy::Observe),
+            deleting(seen(Some(rel(S::Active)))),
+            "Release Orphaned",
         ),
         (
-            "draft is deleted",
-            Ok(desired()),
-            deleting(Some(remote("created")), None),
-            Action::DeleteDraft,
+            "active: terminate",
+            intent(),
+            deleting(seen(Some(rel(S::Active)))),
+            "Terminate rel-1",
         ),
         (
-            "pending approval cannot be withdrawn",
-            Ok(desired()),
-            deleting(Some(remote("approvalPending")), None),
-            Action::Release(ReleaseReason::CannotWithdraw),
+            "a terminate request exists: wait",
+            intent(),
+            terminating(Some(RequestStatus::Pending), 1),
+            "Wait Termination",
         ),
         (
-            "active is terminated",
-            Ok(desired()),
-            deleting(Some(remote("active")), None),
-            Action::Terminate,
+            "the terminate request failed: terminate again",
+            intent(),
+            terminating(Some(RequestStatus::Failed), 1),
+            "Terminate rel-1",
         ),
         (
-            "terminating: wait",
-            Ok(desired()),
-            deleting(Some(remote("terminating")), Some(now() - Span::seconds(30))),
-            Action::Wait(Waiting::Termination),
+            "termination overdue",
+            intent(),
+            terminating(Some(RequestStatus::Pending), 3),
+            "Wait TerminationOverdue",
         ),
         (
-            "terminating too long: report and check at resync",
-            Ok(desired()),
-            deleting(
-                Some(remote("terminationRequested")),
-                Some(now() - Span::seconds(121)),
-            ),
-            Action::Wait(Waiting::TerminationOverdue),
+            "terminating",
+            intent(),
+            deleting(seen(Some(rel(S::Terminating)))),
+            "Wait Termination",
         ),
         (
-            "terminated: done",
-            Ok(desired()),
-            deleting(Some(remote("terminated")), Some(now())),
-            Action::Release(ReleaseReason::Done),
+            "terminated: release",
+            intent(),
+            deleting(seen(Some(rel(S::Terminated)))),
+            "Release Done",
+        ),
+        (
+            "draft: delete it",
+            intent(),
+            deleting(seen(Some(rel(S::Created)))),
+            "DeleteDraft rel-1",
+        ),
+        (
+            "pending approval: record the withdrawal first",
+            intent(),
+            deleting(seen(Some(rel(S::ApprovalPending)))),
+            "RecordWithdrawal rel-1",
+        ),
+        (
+            "pending approval, recorded: release",
+            intent(),
+            recorded,
+            "Release CannotWithdraw",
+        ),
+        (
+            "approved: wait for it to become active, then terminate",
+            intent(),
+            deleting(seen(Some(rel(S::Activating)))),
+            "Wait Activation",
+        ),
+        (
+            "nothing found: release",
+            intent(),
+            deleting(seen(None)),
+            "Release NothingToDelete",
         ),
         (
             "invalid spec still deletes",
-            Err("bad".into()),
-            deleting(Some(remote("active")), None),
-            Action::Terminate,
+            with(|i| i.spec = Err(FieldProblem::new("spec.roles[0]", "unknown"))),
+            deleting(seen(Some(rel(S::Active)))),
+            "Terminate rel-1",
         ),
-    ];
-    for (name, d, o, expected) in rows {
-        assert_eq!(step(d, &o), expected, "{name}");
-    }
+        (
+            "credentials gone, nothing ever created: release",
+            intent(),
+            never_created,
+            "Release NothingToDelete",
+        ),
+        (
+            "credentials gone after a create intent: never orphan",
+            intent(),
+            maybe_created,
+            "Wait Unreadable",
+        ),
+        (
+            "credentials gone with a known id: never orphan",
+            intent(),
+            known_id,
+            "Wait Unreadable",
+        ),
+    ]);
 }
 
 #[test]
-fn steady_state_requeues_at_the_next_expiry_threshold() {
-    let t = timing();
-    let mut r = remote("active");
-    r.ends_at = Some(now() + Span::days(30) + Span::seconds(90));
-    assert_eq!(
-        steady_requeue(&r, &t, now()),
-        Duration::from_secs(90),
-        "30-day threshold in 90 s"
+fn actions_carry_the_request_data() {
+    let mut o = seen(None);
+    o.create_intent = true;
+    let Action::Create { body } = plan(&intent(), &o, &timing(), now()).action else {
+        panic!("expected a create");
+    };
+    assert_eq!(body.customer.unwrap().tenant_id, CUSTOMER);
+    assert_eq!(body.auto_extend_duration.as_deref(), Some(AUTO_EXTEND_ON));
+    assert_eq!(body.access_details.role_ids().len(), 2);
+
+    let both = spec(|d| {
+        d.assignments = BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS, HELPDESK]))])
+    });
+    let o = active_with(
+        vec![assignment("as-1", GROUP_A, &[READERS], A::Active)],
+        vec![],
     );
-    r.ends_at = Some(now() + Span::days(400));
+    let action = plan(&both, &o, &timing(), now()).action;
     assert_eq!(
-        steady_requeue(&r, &t, now()),
-        t.resync,
-        "far away: the resync interval"
+        action,
+        Action::UpdateAssignment {
+            relationship_id: "rel-1".into(),
+            assignment_id: "as-1".into(),
+            etag: "W/\"as-1\"".into(),
+            group_id: GROUP_A.into(),
+            access_details: AccessDetails::from_role_ids([HELPDESK, READERS]),
+        }
     );
-    r.ends_at = Some(now() + Span::days(3));
-    let long = Timing {
-        resync: Duration::from_secs(10 * 86400),
-        ..t
+
+    let mut record_intent = seen(None);
+    record_intent.create_intent = false;
+    let Action::RecordCreateIntent { annotation } =
+        plan(&intent(), &record_intent, &timing(), now()).action
+    else {
+        panic!("expected the intent first");
     };
     assert_eq!(
-        steady_requeue(&r, &long, now()),
-        Duration::from_secs(2 * 86400),
-        "next is the 1-day threshold"
+        annotation,
+        format!("contoso-1234abcd {}", now().to_rfc3339())
     );
-    r.ends_at = Some(now() - Span::days(1));
-    assert_eq!(steady_requeue(&r, &t, now()), t.resync);
 }
 
 #[test]
-fn expiry_warnings_fire_once_per_threshold() {
-    let ends = now() + Span::days(29);
-    assert_eq!(expiry_warnings_due(ends, now(), &[]), [30]);
-    assert_eq!(expiry_warnings_due(ends, now(), &[30]), Vec::<i64>::new());
+fn requeue_follows_the_work() {
+    let t = timing();
+    let pending = plan(&intent(), &seen(Some(rel(S::ApprovalPending))), &t, now());
+    assert_eq!(pending.requeue, t.poll);
+    let lock = plan(&intent(), &seen(Some(rel(S::Created))), &t, now());
+    assert_eq!(lock.requeue, Duration::ZERO);
+    let mut near_end = rel(S::Active);
+    near_end.ends_at = Some(now() + Span::days(30) + Span::seconds(40));
     assert_eq!(
-        expiry_warnings_due(now() + Span::days(6), now(), &[30]),
-        [7]
+        steady_requeue(&near_end, &t, now()),
+        Duration::from_secs(40),
+        "wakes at the 30-day threshold"
     );
-    assert_eq!(
-        expiry_warnings_due(now() + Span::hours(12), now(), &[30]),
-        [7, 1],
-        "a jump warns for every threshold crossed"
-    );
-    assert_eq!(
-        expiry_warnings_due(now() + Span::days(31), now(), &[]),
-        Vec::<i64>::new()
-    );
-    assert_eq!(
-        expiry_warnings_due(now() - Span::hours(1), now(), &[]),
-        Vec::<i64>::new(),
-        "already ended"
-    );
+    near_end.ends_at = Some(now() + Span::days(400));
+    assert_eq!(steady_requeue(&near_end, &t, now()), t.resync);
+}
+
+#[test]
+fn expiry_warnings_are_due_once_per_threshold() {
+    let end = now() + Span::days(5);
+    assert_eq!(expiry_warnings_due(end, now(), &[]), vec![30, 7]);
+    assert_eq!(expiry_warnings_due(end, now(), &[30]), vec![7]);
+    assert_eq!(expiry_warnings_due(end, now(), &[30, 7]), Vec::<i64>::new());
+    assert!(expiry_warnings_due(now() - Span::days(1), now(), &[]).is_empty());
 }

@@ -1,94 +1,142 @@
-//! Table tests of the report step: which conditions a situation produces.
+//! Table tests of the report step: which status a situation produces.
 
-use super::desired::Desired;
-use super::plan::{Action, Observed, Plan, Refusal, RemoteAssignment, RemoteRelationship, Waiting};
+use super::act::Applied;
+use super::desired::{Desired, Intent};
+use super::plan::{
+    Action, Observed, Plan, PlanError, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate,
+    Unreadable, Waiting,
+};
 use super::status::{Inputs, Outcome, build};
 use crate::api::GdapRelationshipStatus;
+use crate::api::conditions::reasons;
+use crate::controllers::failure::Failure;
+use crate::microsoft::models::gdap::{
+    AccessAssignmentStatus as A, OperationStatus, RelationshipStatus as S,
+};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const GROUP: &str = "51bd8388-8ea6-410c-81dc-8481960ccaf7";
 const READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
 }
 
-fn desired(auto_extend: bool) -> Desired {
-    Desired {
+fn intent(auto_extend: bool) -> Intent {
+    Intent {
         display_name: "n".into(),
         customer: "c".into(),
-        role_ids: BTreeSet::from([READERS.to_string()]),
-        duration_days: 730,
-        auto_extend,
-        assignments: BTreeMap::from([(GROUP.to_string(), BTreeSet::from([READERS.to_string()]))]),
         adopt_id: None,
         deletion: Default::default(),
         management: Default::default(),
-        successor_before_days: None,
+        spec: Ok(Desired {
+            role_ids: BTreeSet::from([READERS.to_string()]),
+            duration_days: 730,
+            auto_extend,
+            assignments: BTreeMap::from([(
+                GROUP.to_string(),
+                BTreeSet::from([READERS.to_string()]),
+            )]),
+            successor_before_days: None,
+        }),
     }
 }
 
-fn remote(status: &str, ends_in_days: i64) -> RemoteRelationship {
+fn remote(status: S, ends_in_days: i64) -> RemoteRelationship {
     RemoteRelationship {
         id: "rel-1".into(),
-        status: status.into(),
+        display_name: "n".into(),
+        customer: None,
+        status,
         role_ids: BTreeSet::from([READERS.to_string()]),
+        duration_days: Some(730),
+        auto_extend: false,
         activated_at: Some(now() - Span::days(1)),
         ends_at: Some(now() + Span::days(ends_in_days)),
-        ..Default::default()
-    }
-}
-
-fn assignment(state: &str) -> RemoteAssignment {
-    RemoteAssignment {
-        id: "a".into(),
-        group_id: GROUP.into(),
-        role_ids: BTreeSet::from([READERS.to_string()]),
-        status: state.into(),
+        modified_at: None,
         etag: None,
     }
 }
 
-/// (type, status, reason) of every condition.
-fn conditions(
-    desired: Desired,
+fn assignment(state: A) -> RemoteAssignment {
+    RemoteAssignment {
+        id: "a".into(),
+        group_id: GROUP.into(),
+        role_ids: BTreeSet::from([READERS.to_string()]),
+        status: state,
+        etag: None,
+    }
+}
+
+fn observed(rel: RemoteRelationship, assignments: Vec<RemoteAssignment>) -> Observed {
+    Observed {
+        deleting: false,
+        create_intent: true,
+        recorded_id: Some(rel.id.clone()),
+        withdrawal_recorded: false,
+        failed_assignments: BTreeMap::new(),
+        microsoft: Ok(Remote {
+            relationship: Some(rel),
+            assignments,
+            ..Default::default()
+        }),
+    }
+}
+
+struct Case {
+    intent: Intent,
     observed: Observed,
     action: Action,
     outcome: Outcome,
-) -> Vec<(String, String, String)> {
-    let plan = Plan {
-        action,
-        requeue: Duration::ZERO,
-    };
-    let previous = GdapRelationshipStatus::default();
-    let d = Ok(desired);
-    let status = build(&Inputs {
-        desired: &d,
-        observed: &observed,
-        plan: &plan,
-        outcome: &outcome,
-        previous: &previous,
-        generation: Some(3),
-        now: now(),
-    });
-    assert!(
-        status
-            .conditions
-            .iter()
-            .all(|c| c.observed_generation == Some(3))
-    );
-    status
-        .conditions
-        .iter()
-        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
-        .collect()
+    previous: GdapRelationshipStatus,
 }
 
-fn find(conds: &[(String, String, String)], type_: &str) -> (String, String) {
-    let c = conds.iter().find(|c| c.0 == type_).unwrap();
-    (c.1.clone(), c.2.clone())
+impl Case {
+    fn new(observed: Observed, action: Action) -> Case {
+        Case {
+            intent: intent(true),
+            observed,
+            action,
+            outcome: Outcome::Applied(Applied::Nothing),
+            previous: GdapRelationshipStatus::default(),
+        }
+    }
+
+    fn build(&self) -> GdapRelationshipStatus {
+        let plan = Plan {
+            action: self.action.clone(),
+            requeue: Duration::ZERO,
+        };
+        let status = build(&Inputs {
+            intent: &self.intent,
+            observed: &self.observed,
+            plan: &plan,
+            outcome: &self.outcome,
+            refused_group: None,
+            previous: &self.previous,
+            generation: Some(3),
+            now: now(),
+        });
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(3))
+        );
+        status
+    }
+}
+
+fn condition(status: &GdapRelationshipStatus, type_: &str) -> (String, String) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"));
+    (c.status.clone(), c.reason.clone())
 }
 
 fn pair(status: &str, reason: &str) -> (String, String) {
@@ -97,81 +145,187 @@ fn pair(status: &str, reason: &str) -> (String, String) {
 
 #[test]
 fn ready_only_when_active_and_every_assignment_is_active() {
-    let observed = |a: &str| Observed {
-        relationship: Some(remote("active", 400)),
-        assignments: vec![assignment(a)],
-        ..Default::default()
-    };
-    let ready = conditions(desired(true), observed("active"), Action::Idle, Outcome::Ok);
-    assert_eq!(find(&ready, "Ready"), pair("True", "Active"));
+    let ready = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::Idle,
+    )
+    .build();
+    assert_eq!(condition(&ready, "Ready"), pair("True", "Active"));
     assert_eq!(
-        find(&ready, "AccessAssigned"),
+        condition(&ready, "AccessAssigned"),
         pair("True", "AssignmentsActive")
     );
-    assert_eq!(find(&ready, "Expiring"), pair("False", "NotExpiring"));
-    let pending = conditions(
-        desired(true),
-        observed("pending"),
+    assert_eq!(condition(&ready, "Expiring"), pair("False", "NotExpiring"));
+    assert_eq!(ready.failed_attempts, 0);
+    let pending = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Pending)]),
         Action::Wait(Waiting::Assignments),
-        Outcome::Ok,
+    )
+    .build();
+    assert_eq!(
+        condition(&pending, "Ready"),
+        pair("False", "AssignmentsPending")
     );
-    assert_eq!(find(&pending, "Ready"), pair("False", "AssignmentsPending"));
+}
+
+#[test]
+fn a_running_role_change_shows_as_pending_update() {
+    let mut seen = observed(remote(S::Active, 400), vec![assignment(A::Active)]);
+    seen.microsoft.as_mut().unwrap().updates = vec![RemoteUpdate {
+        operation_id: "op-7".into(),
+        assignment_id: "a".into(),
+        role_ids: BTreeSet::from([HELPDESK.to_string()]),
+        status: OperationStatus::Running,
+        modified_at: Some(now()),
+    }];
+    let status = Case::new(seen, Action::Wait(Waiting::Assignments)).build();
+    let pending = status.access_assignments[0].pending_update.clone().unwrap();
+    assert_eq!(pending.operation_id.as_deref(), Some("op-7"));
+    assert_eq!(pending.state.as_deref(), Some("running"));
+    assert_eq!(
+        condition(&status, "AccessAssigned"),
+        pair("False", "AssignmentUpdating")
+    );
+}
+
+#[test]
+fn an_accepted_role_change_is_remembered_at_once() {
+    let mut case = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::Idle,
+    );
+    case.outcome = Outcome::Applied(Applied::UpdateAccepted {
+        group_id: GROUP.into(),
+        operation_id: Some("op-9".into()),
+        role_ids: vec![HELPDESK.into()],
+    });
+    let status = case.build();
+    let pending = status.access_assignments[0].pending_update.clone().unwrap();
+    assert_eq!(pending.operation_id.as_deref(), Some("op-9"));
+    assert_eq!(pending.roles, vec![HELPDESK.to_string()]);
 }
 
 #[test]
 fn approval_pending_immutable_and_overdue_termination_are_named() {
-    let pending = Observed {
-        relationship: Some(remote("approvalPending", 0)),
-        ..Default::default()
-    };
-    let conds = conditions(
-        desired(true),
-        pending.clone(),
-        Action::Wait(Waiting::Approval),
-        Outcome::Ok,
+    let pending = observed(remote(S::ApprovalPending, 0), vec![]);
+    let status = Case::new(pending.clone(), Action::Wait(Waiting::Approval)).build();
+    assert_eq!(
+        condition(&status, "Approved"),
+        pair("False", "ApprovalPending")
     );
-    assert_eq!(find(&conds, "Approved"), pair("False", "ApprovalPending"));
-    assert_eq!(find(&conds, "Ready"), pair("False", "ApprovalPending"));
-    let immutable = Action::Refuse(Refusal::Immutable {
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("False", "ApprovalPending")
+    );
+    assert!(status.approval_url.unwrap().ends_with("/rel-1"));
+    let immutable = Action::Refuse(PlanError::Immutable {
         roles_changed: true,
         duration_changed: false,
     });
-    let conds = conditions(desired(true), pending, immutable, Outcome::Ok);
-    assert_eq!(find(&conds, "Synced"), pair("False", "RolesImmutable"));
-    assert_eq!(find(&conds, "Ready"), pair("False", "RolesImmutable"));
-    let terminating = Observed {
-        relationship: Some(remote("terminating", 10)),
-        deleting: true,
-        ..Default::default()
-    };
-    let conds = conditions(
-        desired(true),
-        terminating,
-        Action::Wait(Waiting::TerminationOverdue),
-        Outcome::Ok,
+    let status = Case::new(pending, immutable).build();
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("False", "RolesImmutable")
     );
-    assert_eq!(find(&conds, "Synced"), pair("False", "TerminationTimedOut"));
+    assert_eq!(condition(&status, "Ready"), pair("False", "RolesImmutable"));
+    let mut terminating = observed(remote(S::Terminating, 10), vec![]);
+    terminating.deleting = true;
+    let status = Case::new(terminating, Action::Wait(Waiting::TerminationOverdue)).build();
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("False", "TerminationTimedOut")
+    );
 }
 
 #[test]
-fn expiring_within_30_days_and_failures_reach_synced() {
-    let soon = Observed {
-        relationship: Some(remote("active", 29)),
-        assignments: vec![assignment("active")],
-        ..Default::default()
-    };
-    let conds = conditions(desired(false), soon.clone(), Action::Idle, Outcome::Ok);
-    assert_eq!(find(&conds, "Expiring"), pair("True", "ExpiresSoon"));
-    let failed = Outcome::Failed {
-        reason: "CredentialsInvalid",
-        message: "refresh token expired".into(),
-        transient: false,
-    };
-    let conds = conditions(desired(false), soon, Action::Idle, failed);
-    assert_eq!(find(&conds, "Synced"), pair("False", "CredentialsInvalid"));
+fn failures_count_up_and_a_success_resets_the_count() {
+    let soon = observed(remote(S::Active, 29), vec![assignment(A::Active)]);
+    let mut case = Case::new(soon, Action::Idle);
+    case.intent = intent(false);
+    let ok = case.build();
+    assert_eq!(condition(&ok, "Expiring"), pair("True", "ExpiresSoon"));
+    case.outcome = Outcome::Failed(Failure::new(
+        reasons::CREDENTIALS_INVALID,
+        "refresh token expired",
+        false,
+    ));
+    case.previous.failed_attempts = 2;
+    let failed = case.build();
     assert_eq!(
-        find(&conds, "Ready"),
+        condition(&failed, "Synced"),
+        pair("False", "CredentialsInvalid")
+    );
+    assert_eq!(
+        condition(&failed, "Ready"),
         pair("False", "CredentialsInvalid"),
         "a permanent failure is not Ready"
     );
+    assert_eq!(failed.failed_attempts, 3);
+    assert!(failed.last_failure_time.is_some());
+    case.previous = failed.clone();
+    case.outcome = Outcome::Applied(Applied::Nothing);
+    let recovered = case.build();
+    assert_eq!(recovered.failed_attempts, 0);
+    assert_eq!(
+        recovered.last_failure_time, failed.last_failure_time,
+        "the last failure stays on record"
+    );
+}
+
+#[test]
+fn unreadable_microsoft_keeps_what_was_known_and_changes_only_synced() {
+    let known = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::Idle,
+    )
+    .build();
+    let mut blind = observed(remote(S::Active, 400), vec![]);
+    blind.microsoft = Err(Unreadable { transient: true });
+    let mut case = Case::new(blind, Action::Wait(Waiting::Unreadable));
+    case.previous = known.clone();
+    case.outcome = Outcome::Failed(Failure::new(reasons::KUBERNETES_ERROR, "timeout", true));
+    let status = case.build();
+    assert_eq!(status.relationship_id, known.relationship_id);
+    assert_eq!(status.access_assignments, known.access_assignments);
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("False", "KubernetesError")
+    );
+    assert_eq!(condition(&status, "Ready"), pair("True", "Active"));
+    assert_eq!(status.failed_attempts, 1);
+}
+
+#[test]
+fn deletion_without_credentials_says_how_to_proceed() {
+    let mut blind = observed(remote(S::Active, 400), vec![]);
+    blind.deleting = true;
+    blind.microsoft = Err(Unreadable { transient: false });
+    let mut case = Case::new(blind, Action::Wait(Waiting::Unreadable));
+    case.outcome = Outcome::Failed(Failure::new(
+        reasons::CREDENTIALS_INVALID,
+        "Secret ns/creds not found",
+        false,
+    ));
+    let status = case.build();
+    let synced = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .unwrap();
+    assert_eq!(synced.reason, "CredentialsNeededForDeletion");
+    assert!(synced.message.contains("restore the credentials Secret"));
+    assert!(synced.message.contains("deletionPolicy: Orphan"));
+}
+
+#[test]
+fn a_created_relationship_is_recorded_from_microsofts_answer() {
+    let mut nothing = observed(remote(S::Created, 0), vec![]);
+    nothing.microsoft.as_mut().unwrap().relationship = None;
+    let mut case = Case::new(nothing, Action::Idle);
+    let mut created = remote(S::Created, 0);
+    created.id = "new-id".into();
+    case.outcome = Outcome::Applied(Applied::Created(created));
+    let status = case.build();
+    assert_eq!(status.relationship_id.as_deref(), Some("new-id"));
+    assert_eq!(status.state.as_deref(), Some("created"));
 }

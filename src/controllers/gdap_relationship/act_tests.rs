@@ -1,0 +1,322 @@
+//! Tests of `act` against the in-process sandbox (the one emulator of Microsoft): each action
+//! sends exactly its request and reports what Microsoft answered.
+
+use super::act::{Applied, Bookkeeping, Target, act};
+use super::plan::Action;
+use crate::controllers::withdrawals::Withdrawal;
+use crate::microsoft::models::gdap::{
+    AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
+    RelationshipStatus as S,
+};
+use crate::microsoft::{
+    Endpoints, MicrosoftClients, PartnerCredentials, Secret, TokenOptions, TransportConfig,
+    rotation_fn,
+};
+use crate::sandbox::{Sandbox, SandboxOptions, defaults};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+/// Records the Kubernetes-side writes instead of making them.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Bookkeeping for Recorded {
+    async fn record_create_intent(&self, value: &str) -> Result<(), kube::Error> {
+        self.0.lock().unwrap().push(format!("intent {value}"));
+        Ok(())
+    }
+    async fn record_withdrawal(&self, record: &Withdrawal) -> Result<(), kube::Error> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("withdrawal {}", record.relationship_id));
+        Ok(())
+    }
+}
+
+struct World {
+    sandbox: Sandbox,
+    clients: MicrosoftClients,
+    http: reqwest::Client,
+}
+
+async fn world() -> World {
+    let options = SandboxOptions {
+        assignment_activation_delay: Duration::ZERO,
+        ..Default::default()
+    };
+    let sandbox = Sandbox::start(options).await.unwrap();
+    let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
+    let credentials = PartnerCredentials {
+        partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
+        client_id: defaults::PARTNER_CLIENT_ID.into(),
+        client_secret: Secret::new(defaults::PARTNER_CLIENT_SECRET),
+        refresh_token: Secret::new(defaults::PARTNER_REFRESH_TOKEN),
+        refresh_token_issued_at: None,
+    };
+    let clients = MicrosoftClients::new(
+        TransportConfig::new(endpoints),
+        credentials,
+        rotation_fn(|_| async { Ok(()) }),
+        TokenOptions::default(),
+    )
+    .unwrap();
+    World {
+        sandbox,
+        clients,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl World {
+    async fn run(
+        &self,
+        action: &Action,
+        books: &Recorded,
+    ) -> Result<Applied, super::act::ActError> {
+        let token = self.clients.tokens.partner_graph();
+        let target = Target {
+            gdap: self.clients.gdap.as_ref(),
+            token: &token,
+            bookkeeping: books,
+        };
+        act(action, &target).await
+    }
+
+    async fn control(&self, path: &str) {
+        let url = format!("{}/_sandbox/{path}", self.sandbox.base_url());
+        let status = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{path}: {status}");
+    }
+
+    async fn requests(&self) -> Vec<(String, String)> {
+        let url = format!("{}/_sandbox/requests", self.sandbox.base_url());
+        let log: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap().to_string(),
+                    r["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn writes(&self) -> Vec<(String, String)> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|(m, p)| m != "GET" && !p.contains("/oauth2/"))
+            .collect()
+    }
+}
+
+fn new_relationship(name: &str) -> NewRelationship {
+    NewRelationship {
+        display_name: name.into(),
+        duration: "P30D".into(),
+        customer: Some(CustomerParticipant {
+            tenant_id: defaults::CONTOSO_TENANT_ID.into(),
+            display_name: None,
+        }),
+        access_details: AccessDetails::from_role_ids([READERS, HELPDESK]),
+        auto_extend_duration: Some("PT0S".into()),
+    }
+}
+
+#[tokio::test]
+async fn kubernetes_side_actions_write_nothing_to_microsoft() {
+    let w = world().await;
+    let books = Recorded::default();
+    let intent = Action::RecordCreateIntent {
+        annotation: "n 2026".into(),
+    };
+    assert_eq!(w.run(&intent, &books).await.unwrap(), Applied::Nothing);
+    let record = Withdrawal {
+        relationship_id: "r-1".into(),
+        customer: defaults::CONTOSO_TENANT_ID.into(),
+        display_name: "n".into(),
+    };
+    let withdrawal = Action::RecordWithdrawal { record };
+    assert!(matches!(
+        w.run(&withdrawal, &books).await.unwrap(),
+        Applied::Done { .. }
+    ));
+    assert_eq!(
+        *books.0.lock().unwrap(),
+        ["intent n 2026", "withdrawal r-1"]
+    );
+    assert!(w.writes().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answer() {
+    let w = world().await;
+    let books = Recorded::default();
+    let create = Action::Create {
+        body: new_relationship("act-lifecycle"),
+    };
+    let Applied::Created(created) = w.run(&create, &books).await.unwrap() else {
+        panic!("expected Created");
+    };
+    assert_eq!(created.status, S::Created);
+    assert_eq!(created.display_name, "act-lifecycle");
+    let id = created.id.clone();
+    w.run(&Action::Lock { id: id.clone() }, &books)
+        .await
+        .unwrap();
+    w.control(&format!("relationships/{id}/approve")).await;
+
+    let group = defaults::HELPDESK_GROUP_ID;
+    let assign = Action::CreateAssignment {
+        relationship_id: id.clone(),
+        group_id: group.into(),
+        body: NewAccessAssignment {
+            access_container: AccessContainer::security_group(group),
+            access_details: AccessDetails::from_role_ids([READERS]),
+        },
+    };
+    assert!(matches!(
+        w.run(&assign, &books).await.unwrap(),
+        Applied::Done { .. }
+    ));
+    let token = w.clients.tokens.partner_graph();
+    let assignments = w
+        .clients
+        .gdap
+        .list_access_assignments(&token, &id)
+        .await
+        .unwrap();
+    let a = &assignments[0];
+    let update = Action::UpdateAssignment {
+        relationship_id: id.clone(),
+        assignment_id: a.id.clone(),
+        etag: a.etag.clone().unwrap(),
+        group_id: group.into(),
+        access_details: AccessDetails::from_role_ids([READERS, HELPDESK]),
+    };
+    let Applied::UpdateAccepted {
+        operation_id: Some(operation),
+        role_ids,
+        ..
+    } = w.run(&update, &books).await.unwrap()
+    else {
+        panic!("expected an accepted operation");
+    };
+    assert_eq!(role_ids.len(), 2);
+    let operations = w.clients.gdap.list_operations(&token, &id).await.unwrap();
+    assert!(operations.iter().any(|o| o.id == operation));
+
+    w.run(&Action::Terminate { id: id.clone() }, &books)
+        .await
+        .unwrap();
+    let requests = w.clients.gdap.list_requests(&token, &id).await.unwrap();
+    assert!(requests.iter().any(|r| r.action.as_str() == "terminate"));
+
+    let prefix = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let expected = [
+        ("POST", prefix.to_string()),
+        ("POST", format!("{prefix}/{id}/requests")),
+        ("POST", format!("{prefix}/{id}/accessAssignments")),
+        ("PATCH", format!("{prefix}/{id}/accessAssignments/{}", a.id)),
+        ("POST", format!("{prefix}/{id}/requests")),
+    ];
+    let writes = w.writes().await;
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.clone()))
+        .collect();
+    assert_eq!(
+        writes, expected,
+        "one request per action, nothing else written"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_group_is_a_permanent_error_on_that_group() {
+    let w = world().await;
+    let books = Recorded::default();
+    let Applied::Created(created) = w
+        .run(
+            &Action::Create {
+                body: new_relationship("act-refused"),
+            },
+            &books,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected Created");
+    };
+    let id = created.id;
+    w.run(&Action::Lock { id: id.clone() }, &books)
+        .await
+        .unwrap();
+    w.control(&format!("relationships/{id}/approve")).await;
+    let unknown = "00000000-1111-2222-3333-444444444444";
+    let assign = Action::CreateAssignment {
+        relationship_id: id,
+        group_id: unknown.into(),
+        body: NewAccessAssignment {
+            access_container: AccessContainer::security_group(unknown),
+            access_details: AccessDetails::from_role_ids([READERS]),
+        },
+    };
+    let error = w.run(&assign, &books).await.unwrap_err();
+    assert!(!error.is_transient());
+    assert_eq!(error.refused_group(), Some(unknown));
+    assert_eq!(error.failure().reason, "AssignmentFailed");
+}
+
+#[tokio::test]
+async fn a_draft_is_deleted_with_its_etag() {
+    let w = world().await;
+    let books = Recorded::default();
+    let Applied::Created(created) = w
+        .run(
+            &Action::Create {
+                body: new_relationship("act-draft"),
+            },
+            &books,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected Created");
+    };
+    let delete = Action::DeleteDraft {
+        id: created.id.clone(),
+        etag: created.etag.clone().unwrap(),
+    };
+    assert!(matches!(
+        w.run(&delete, &books).await.unwrap(),
+        Applied::Done { .. }
+    ));
+    let token = w.clients.tokens.partner_graph();
+    let gone = w.clients.gdap.get_relationship(&token, &created.id).await;
+    assert!(gone.is_err(), "the draft is gone");
+}

@@ -1,0 +1,294 @@
+//! The report step's I/O half: write the status built by `status` with server-side apply, publish
+//! events on transitions and for what was done, send the 30/7/1-day expiry warnings once each,
+//! and update the per-object metrics. One report per reconcile (every path but release).
+
+use super::act::Applied;
+use super::plan::{Observed, expiry_warnings_due};
+use super::status::{self, Inputs, Outcome};
+use crate::api::conditions::{events, reasons, types};
+use crate::api::{GdapRelationship, GdapRelationshipStatus};
+use crate::controllers::conditions::status_of;
+use crate::controllers::context::{Context, MANAGER};
+use crate::metrics::ObjectLabels;
+use crate::microsoft::models::gdap::RelationshipStatus as State;
+use chrono::{DateTime, Utc};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+/// Annotation remembering which expiry warnings were sent for which end date.
+pub const EXPIRY_WARNINGS_ANNOTATION: &str = "gdap.io/expiry-warnings";
+
+/// Why the report could not be written: the report stage's errors (all transient).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(#[from] kube::Error),
+}
+
+/// Writes the status for `inputs`, publishes events, warnings and metrics; returns the status.
+pub async fn report(
+    ctx: &Context,
+    object: &GdapRelationship,
+    api: &Api<GdapRelationship>,
+    inputs: &Inputs<'_>,
+) -> Result<GdapRelationshipStatus, ReportError> {
+    let new = status::build(inputs);
+    apply_status(api, object, &new).await?;
+    done_events(ctx, object, inputs.outcome).await;
+    transition_events(ctx, object, inputs.previous, &new).await;
+    expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
+    let expiry = inputs
+        .observed
+        .relationship()
+        .and_then(|r| r.ends_at)
+        .map(|e| (e - inputs.now).num_seconds() as f64);
+    let state = new.state.as_deref().unwrap_or("unknown");
+    ctx.metrics
+        .relationship(&object_labels(object), Some(state), expiry);
+    Ok(new)
+}
+
+/// The per-object metric labels.
+pub fn object_labels(object: &GdapRelationship) -> ObjectLabels {
+    ObjectLabels {
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+        customer: object.spec.customer.tenant_id.0.clone(),
+    }
+}
+
+async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome) {
+    let (reason, note) = match outcome {
+        Outcome::Applied(Applied::Done { reason, note }) => (*reason, note.clone()),
+        Outcome::Applied(Applied::Created(created)) => (
+            events::CREATED,
+            format!(
+                "created relationship {} ({})",
+                created.id, created.display_name
+            ),
+        ),
+        Outcome::Applied(Applied::UpdateAccepted {
+            group_id,
+            operation_id,
+            ..
+        }) => (
+            events::ASSIGNMENT_UPDATE_REQUESTED,
+            format!(
+                "Microsoft accepted the role change of security group {group_id} (operation {}); waiting for it to finish",
+                operation_id.as_deref().unwrap_or("without id")
+            ),
+        ),
+        _ => return,
+    };
+    let action = note
+        .split_whitespace()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(" ");
+    ctx.publish(object, EventType::Normal, reason, &action, note)
+        .await;
+}
+
+async fn transition_events(
+    ctx: &Context,
+    object: &GdapRelationship,
+    previous: &GdapRelationshipStatus,
+    new: &GdapRelationshipStatus,
+) {
+    if new.state != previous.state
+        && let Some(state) = &new.state
+    {
+        let note = format!("Microsoft reports the relationship as {state}");
+        ctx.publish(
+            object,
+            EventType::Normal,
+            events::STATE_CHANGED,
+            state,
+            note,
+        )
+        .await;
+    }
+    if new.approval_url.is_some() && previous.approval_url.is_none() {
+        let url = new.approval_url.clone().unwrap_or_default();
+        let note = format!(
+            "locked for approval; send the customer's Global Administrator this link: {url}"
+        );
+        ctx.publish(
+            object,
+            EventType::Normal,
+            events::APPROVAL_REQUESTED,
+            "LockForApproval",
+            note,
+        )
+        .await;
+    }
+    for type_ in [types::READY, types::SYNCED, types::ACCESS_ASSIGNED] {
+        condition_event(ctx, object, previous, new, type_).await;
+    }
+}
+
+/// A condition that changed status gets an event (reason = the condition's reason), except the
+/// ordinary "still on the way" ones.
+async fn condition_event(
+    ctx: &Context,
+    object: &GdapRelationship,
+    previous: &GdapRelationshipStatus,
+    new: &GdapRelationshipStatus,
+    type_: &str,
+) {
+    let (before, after) = (
+        status_of(&previous.conditions, type_),
+        status_of(&new.conditions, type_),
+    );
+    if before == after {
+        return;
+    }
+    let Some(condition) = new.conditions.iter().find(|c| c.type_ == type_) else {
+        return;
+    };
+    let ordinary = after != Some("True")
+        && matches!(
+            condition.reason.as_str(),
+            reasons::RELATIONSHIP_NOT_ACTIVE
+                | reasons::NOT_CREATED
+                | reasons::NOT_LOCKED
+                | reasons::APPROVAL_PENDING
+                | reasons::ASSIGNMENTS_PENDING
+                | reasons::ASSIGNMENT_UPDATING
+                | reasons::ACTIVATING
+        );
+    if ordinary {
+        return;
+    }
+    let kind = if after == Some("True") {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    ctx.publish(
+        object,
+        kind,
+        &condition.reason,
+        &format!("{type_}{}", condition.status),
+        format!("{type_}: {}", condition.message),
+    )
+    .await;
+}
+
+/// Sends each 30/7/1-day warning once per end date, remembered in an annotation.
+async fn expiry_warnings(
+    ctx: &Context,
+    object: &GdapRelationship,
+    api: &Api<GdapRelationship>,
+    observed: &Observed,
+    now: DateTime<Utc>,
+) -> Result<(), ReportError> {
+    let Some(remote) = observed
+        .relationship()
+        .filter(|r| r.status == State::Active)
+    else {
+        return Ok(());
+    };
+    let Some(ends_at) = remote.ends_at else {
+        return Ok(());
+    };
+    let key = ends_at.to_rfc3339();
+    let recorded = object
+        .annotations()
+        .get(EXPIRY_WARNINGS_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let sent = warnings_already_sent(&recorded, ends_at);
+    let due = expiry_warnings_due(ends_at, now, &sent);
+    if due.is_empty() {
+        return Ok(());
+    }
+    let next = if remote.auto_extend {
+        "it will auto-extend by 180 days"
+    } else {
+        "it will NOT auto-extend; renew it or request a successor"
+    };
+    for days in &due {
+        let note = format!("the GDAP relationship ends within {days} day(s), at {key}; {next}");
+        let action = format!("Warn{days}Days {key}");
+        ctx.publish(
+            object,
+            EventType::Warning,
+            events::EXPIRES_SOON,
+            &action,
+            note,
+        )
+        .await;
+    }
+    let all: Vec<String> = sent
+        .iter()
+        .chain(due.iter())
+        .map(|d| d.to_string())
+        .collect();
+    let value = format!("{key} {}", all.join(","));
+    let patch = json!({"metadata": {"annotations": {EXPIRY_WARNINGS_ANNOTATION: value}}});
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The thresholds already warned about. They stay sent while the end date stays or moves earlier;
+/// an extension (the end date moves later) starts over.
+pub fn warnings_already_sent(recorded: &str, ends_at: DateTime<Utc>) -> Vec<i64> {
+    let Some((end, days)) = recorded.split_once(' ') else {
+        return Vec::new();
+    };
+    match chrono::DateTime::parse_from_rfc3339(end) {
+        Ok(previous_end) if ends_at <= previous_end => {
+            days.split(',').filter_map(|d| d.parse().ok()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Writes the whole status with server-side apply as the operator's field manager.
+async fn apply_status(
+    api: &Api<GdapRelationship>,
+    object: &GdapRelationship,
+    status: &GdapRelationshipStatus,
+) -> Result<(), kube::Error> {
+    let patch =
+        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warnings_already_sent;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn warnings_reset_only_when_the_end_moves_later() {
+        let end = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let recorded = format!("{} 30,7", end.to_rfc3339());
+        assert_eq!(warnings_already_sent(&recorded, end), [30, 7]);
+        assert_eq!(
+            warnings_already_sent(&recorded, end - chrono::Duration::days(3)),
+            [30, 7],
+            "an earlier end keeps them"
+        );
+        assert!(
+            warnings_already_sent(&recorded, end + chrono::Duration::days(180)).is_empty(),
+            "an extension starts over"
+        );
+        assert!(warnings_already_sent("garbage", end).is_empty());
+    }
+}
