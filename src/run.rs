@@ -126,6 +126,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         credentials: CredentialsCache::new(client.clone(), transport, token_options),
         settings,
         secret_checks: Some(secret_checks),
+        unrecorded_failures: Default::default(),
     });
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(server::serve(

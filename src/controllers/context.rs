@@ -38,6 +38,8 @@ pub struct Context {
     /// Asks the credentials Secret controller to look at a Secret now (an object using it was
     /// released). `None` when no Secret controller runs (tests of a single controller).
     pub secret_checks: Option<UnboundedSender<ObjectRef<Secret>>>,
+    /// Failures the status could not record (the Kubernetes API failed), per object.
+    pub unrecorded_failures: super::failure::FailureCounts,
 }
 
 impl Context {

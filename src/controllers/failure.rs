@@ -49,6 +49,26 @@ pub fn backoff(
     base.mul_f64(factor).clamp(poll.min(resync), resync)
 }
 
+/// Consecutive failures that never reached the status (the Kubernetes API itself failed), per
+/// object, so the error policy backs off too.
+#[derive(Debug, Default)]
+pub struct FailureCounts(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl FailureCounts {
+    /// Counts one more failure of `key`; returns the count.
+    pub fn record(&self, key: &str) -> u32 {
+        let mut counts = self.0.lock().expect("failure counts lock");
+        let count = counts.entry(key.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets the failures of `key` (it succeeded).
+    pub fn clear(&self, key: &str) {
+        self.0.lock().expect("failure counts lock").remove(key);
+    }
+}
+
 /// A random jitter in `0.0..1.0`.
 pub fn jitter() -> f64 {
     rand::random::<f64>()
@@ -78,6 +98,16 @@ mod tests {
         assert_eq!(backoff(2, true, POLL, RESYNC, 0.0), POLL.mul_f64(1.6));
         assert_eq!(backoff(2, true, POLL, RESYNC, 1.0), POLL.mul_f64(2.4));
         assert_eq!(backoff(9, true, POLL, RESYNC, 1.0), RESYNC);
+    }
+
+    #[test]
+    fn failure_counts_grow_per_object_and_reset() {
+        let counts = FailureCounts::default();
+        assert_eq!(counts.record("a"), 1);
+        assert_eq!(counts.record("a"), 2);
+        assert_eq!(counts.record("b"), 1);
+        counts.clear("a");
+        assert_eq!(counts.record("a"), 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::plan::{Action, Plan, ReleaseReason, plan};
 use super::report::{ReportError, object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
 use crate::api::GdapRelationship;
-use crate::api::conditions::events;
+use crate::api::conditions::{events, reasons};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
@@ -60,6 +60,7 @@ pub async fn reconcile(
 ) -> Result<Requeue, finalizer::Error<ReconcileError>> {
     let span = info_span!("reconcile", namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
     let started = Instant::now();
+    let key = failure_key(&object);
     let api: Api<GdapRelationship> =
         Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let label = Mutex::new("success");
@@ -75,6 +76,9 @@ pub async fn reconcile(
         Ok(_) => *label.lock().expect("label lock"),
         Err(e) => error_label(e),
     };
+    if !matches!(&result, Err(e) if error_label(e) == reasons::KUBERNETES_ERROR) {
+        ctx.unrecorded_failures.clear(&key);
+    }
     ctx.metrics
         .reconciled(KIND, label, started.elapsed().as_secs_f64());
     result
@@ -84,8 +88,16 @@ fn error_label(error: &finalizer::Error<ReconcileError>) -> &'static str {
     match error {
         finalizer::Error::ApplyFailed(ReconcileError::Deleting { reason, .. })
         | finalizer::Error::CleanupFailed(ReconcileError::Deleting { reason, .. }) => reason,
-        _ => crate::api::conditions::reasons::KUBERNETES_ERROR,
+        _ => reasons::KUBERNETES_ERROR,
     }
+}
+
+fn failure_key(object: &GdapRelationship) -> String {
+    format!(
+        "{KIND}/{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
 }
 
 /// After an error: the delay deletion chose, else a backoff from the failures so far.
@@ -101,7 +113,8 @@ pub fn error_policy(
         }
         other => {
             tracing::warn!(error = %other, "reconcile failed; retrying with backoff");
-            let attempts = object.status.as_ref().map_or(0, |s| s.failed_attempts) + 1;
+            let recorded = object.status.as_ref().map_or(0, |s| s.failed_attempts);
+            let attempts = recorded + ctx.unrecorded_failures.record(&failure_key(&object));
             let timing = &ctx.settings.timing;
             Requeue::requeue(failure::backoff(
                 attempts,
@@ -167,7 +180,7 @@ async fn step(
     if deleting {
         let reason = outcome
             .failure()
-            .map_or(crate::api::conditions::reasons::TERMINATING, |f| f.reason);
+            .map_or(reasons::TERMINATING, |f| f.reason);
         return Err(ReconcileError::Deleting { requeue, reason });
     }
     Ok(Requeue::requeue(requeue))
