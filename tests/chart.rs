@@ -597,3 +597,48 @@ fn alerts_and_dashboard_query_only_documented_metrics() {
         );
     }
 }
+
+/// The Dockerfile cannot be built here (no container engine); this keeps it consistent with the
+/// chart and the crate: the same non-root uid, the metrics port, the binary, the build's inputs.
+#[test]
+fn the_dockerfile_agrees_with_the_chart_and_the_crate() {
+    let root = support::root();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let docs = render(&[]);
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    let uid = &pod["securityContext"]["runAsUser"];
+    assert!(
+        dockerfile.contains(&format!("\nUSER {uid}:{uid}\n")),
+        "the image's USER is not the chart's runAsUser {uid}"
+    );
+    let port = &pod["containers"][0]["ports"][0]["containerPort"];
+    assert!(dockerfile.contains(&format!("\nEXPOSE {port}\n")));
+    assert!(
+        dockerfile
+            .contains("cargo build --release --locked --no-default-features --bin gdap-operator"),
+        "a locked release build of the binary without the default (sandbox) feature"
+    );
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/gdap-operator\"]"));
+    assert_eq!(
+        args(&docs)[0],
+        "run",
+        "the chart's args start with the subcommand"
+    );
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for source in &words[1..words.len() - 1] {
+            assert!(
+                root.join(source).exists(),
+                "{line}: {source} does not exist"
+            );
+            assert!(
+                ignore.contains(&format!("!{source}")) || ignore.contains(&format!("!{source}/")),
+                "{line}: .dockerignore keeps {source} out of the build context"
+            );
+        }
+    }
+}
