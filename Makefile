@@ -17,9 +17,10 @@ deps:
 build: deps
 	$(CARGO) build --locked
 
-## Regenerate crds/ from src/api (a test fails when they drift).
+## Regenerate crds/ and the chart's copy from src/api (a test fails when they drift).
 crds: build
 	$(BIN) crds --out-dir crds
+	$(BIN) crds --out-dir charts/gdap-operator/crds
 
 ## Start etcd + kube-apiserver on loopback (built from upstream Go modules, cached).
 controlplane: deps

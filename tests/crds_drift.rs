@@ -1,30 +1,42 @@
-//! The checked-in `crds/` must equal what the code generates (`make crds` regenerates them).
+//! The checked-in `crds/` and the chart's copy in `charts/gdap-operator/crds/` must equal what the
+//! code generates (`make crds` regenerates both).
 
 use gdap_operator::crdgen;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-#[test]
-fn checked_in_crds_match_the_code() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+/// Fails unless `dir` (relative to the repository) holds exactly the generated CRDs.
+fn assert_generated_crds_in(dir: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut expected = BTreeSet::new();
     for crd in crdgen::crds() {
         let name = crdgen::file_name(&crd);
-        let on_disk = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+        let on_disk = std::fs::read_to_string(path.join(&name)).unwrap_or_default();
         assert!(
             on_disk == crdgen::render(&crd),
-            "crds/{name} is out of date with src/api: run `make crds` and commit"
+            "{dir}/{name} is out of date with src/api: run `make crds` and commit"
         );
         expected.insert(name);
     }
-    let present: BTreeSet<String> = std::fs::read_dir(&dir)
-        .expect("crds/ exists")
+    let present: BTreeSet<String> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(
         present, expected,
-        "crds/ holds files the code does not generate"
+        "{dir}/ holds files the code does not generate"
     );
+}
+
+#[test]
+fn checked_in_crds_match_the_code() {
+    assert_generated_crds_in("crds");
+}
+
+/// The chart ships its own copy (Helm installs CRDs only from the chart's crds/).
+#[test]
+fn the_charts_crds_are_the_generated_ones() {
+    assert_generated_crds_in("charts/gdap-operator/crds");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use gdap_operator::microsoft::{
 use gdap_operator::sandbox::{RefreshTokenFixture, SandboxOptions, defaults};
 use serde_json::json;
 use std::time::Duration;
-use support::operator::{World, condition};
+use support::operator::{ChartRbac, World, condition};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HELPDESK: &str = defaults::HELPDESK_GROUP_ID;
@@ -29,6 +29,18 @@ fn standard(name: &str) -> String {
             "  roles: [Directory Readers, Helpdesk Administrator, User Administrator]\n  duration: P60D\n  autoExtend: false\n  accessAssignments:\n    - securityGroupId: {HELPDESK}\n      roles: [Directory Readers, Helpdesk Administrator]\n"
         ),
     )
+}
+
+/// Argo CD's health of the live object, by the chart's health.lua.
+fn argocd_health(world: &World, name: &str) -> (String, String) {
+    let out = world.kubectl(&["get", "gdap", name, "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let object: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::argocd::health("GdapRelationship", &object)
 }
 
 async fn approve(world: &World, id: &str) {
@@ -85,6 +97,15 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
             .iter()
             .any(|e| e.starts_with("ApprovalRequested:") && e.contains(&id))
     );
+    let (health, message) = argocd_health(&world, "contoso");
+    assert_eq!(
+        health, "Progressing",
+        "Argo CD health while pending: {message}"
+    );
+    assert!(
+        message.contains(&id),
+        "Argo CD's message carries the approval link: {message}"
+    );
 
     approve(&world, &id).await;
     let wait = world.kubectl(&[
@@ -101,6 +122,7 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
     let object = world.relationships().get("contoso").await.unwrap();
     let status = object.status.clone().unwrap();
     assert_eq!(status.state.as_deref(), Some("active"));
+    assert_eq!(argocd_health(&world, "contoso").0, "Healthy");
     assert!(status.activated_at.is_some() && status.ends_at.is_some());
     assert_eq!(status.access_assignments.len(), 1);
     assert_eq!(
@@ -654,20 +676,49 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_needs_nothing_beyond_its_cluster_role() {
-    let mut world = World::start("e2e-rbac", SandboxOptions::default()).await;
-    world.run_operator_under_its_cluster_role();
-    create_ready(&world, "rbac").await;
+async fn the_operator_needs_nothing_beyond_the_charts_cluster_role() {
+    runs_under_the_charts_rbac("e2e-rbac", ChartRbac::ClusterWide).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_needs_nothing_beyond_the_charts_namespaced_role() {
+    runs_under_the_charts_rbac("e2e-rbac-ns", ChartRbac::Namespaced).await;
+}
+
+/// The relationship scenario (create, approval, Ready, deletion with termination) under the RBAC
+/// the chart grants, with no `forbidden` answer from the API server.
+async fn runs_under_the_charts_rbac(prefix: &str, mode: ChartRbac) {
+    let mut world = World::start(prefix, SandboxOptions::default()).await;
+    world.run_operator_under_the_charts_rbac(mode);
+    let id = create_ready(&world, "rbac").await;
     let out = world.kubectl(&["delete", "gdap", "rbac", "--timeout=60s"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let terminated = world
+        .sandbox_relationships()
+        .await
+        .iter()
+        .any(|r| r["id"] == id.as_str() && r["status"] == "terminated");
+    assert!(
+        terminated,
+        "deletion terminated the relationship in Microsoft"
+    );
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let secret = secrets.get("partner-credentials").await.unwrap();
+    let stored = String::from_utf8(secret.data.unwrap()["refreshToken"].0.clone()).unwrap();
+    assert_ne!(
+        stored,
+        defaults::PARTNER_REFRESH_TOKEN,
+        "the rotated refresh token was written back under the role"
+    );
     let log = world.operator_log().to_lowercase();
     assert!(
         !log.contains("forbidden"),
-        "the operator made a forbidden call:\n{log}"
+        "the operator made a forbidden call ({mode:?}):\n{log}"
     );
     assert!(
         world

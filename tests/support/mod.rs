@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: the example manifests and the expectations they declare.
 #![allow(dead_code)]
 
+pub mod argocd;
+pub mod chart;
 pub mod controlplane;
 pub mod operator;
 

@@ -1,6 +1,7 @@
 //! End-to-end harness: an in-process sandbox, a namespace with the credentials Secret, and the
 //! operator binary as a real child process (so tests can kill it at any moment).
 
+use super::chart;
 use super::controlplane::{self, ControlPlane};
 use gdap_operator::api::GdapRelationship;
 use gdap_operator::sandbox::{Sandbox, SandboxOptions, defaults};
@@ -9,6 +10,15 @@ use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How the chart installs the operator's RBAC.
+#[derive(Debug, Clone, Copy)]
+pub enum ChartRbac {
+    /// The default install: a ClusterRole (the operator still watches only the test namespace).
+    ClusterWide,
+    /// `watchNamespaces: [<the test namespace>]`: a Role there and nothing cluster-wide.
+    Namespaced,
+}
 
 /// One end-to-end world.
 pub struct World {
@@ -109,35 +119,59 @@ impl World {
         self.operator = Some(child);
     }
 
-    /// Restarts the operator as the ServiceAccount of deploy/rbac.yaml (RBAC enforced).
-    pub fn run_operator_under_its_cluster_role(&mut self) {
+    /// Restarts the operator under the chart's RBAC: renders charts/gdap-operator with
+    /// `helm template` (release in a namespace of its own), applies it, and runs the operator
+    /// with a token of the chart's ServiceAccount, so the API server enforces exactly the rules
+    /// the chart grants.
+    pub fn run_operator_under_the_charts_rbac(&mut self, mode: ChartRbac) {
         self.kill_operator();
-        let rbac = super::root().join("deploy/rbac.yaml");
-        self.cp.kubectl_ok(&["apply", "-f", rbac.to_str().unwrap()]);
+        let release = self.cp.namespace("gdap-system");
+        let watch = format!("watchNamespaces={{{}}}", self.namespace);
+        let sets: Vec<&str> = match mode {
+            ChartRbac::ClusterWide => vec![],
+            ChartRbac::Namespaced => vec![watch.as_str()],
+        };
+        let manifests = chart::template(&release, &release, &sets)
+            .unwrap_or_else(|e| panic!("helm template: {e}"));
+        let docs = chart::documents(&manifests);
+        let account = chart::one(&docs, "ServiceAccount")["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chart.yaml");
+        std::fs::write(&file, &manifests).unwrap();
+        self.cp
+            .kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
         let token = self.cp.kubectl_ok(&[
             "create",
             "token",
-            "gdap-operator",
+            &account,
             "-n",
-            "gdap-system",
+            &release,
             "--duration",
             "1h",
         ]);
+        self.operator_kubeconfig = self.token_kubeconfig(token.trim());
+        self.start_operator();
+    }
+
+    /// A kubeconfig for the test API server that authenticates with `token`.
+    fn token_kubeconfig(&self, token: &str) -> std::path::PathBuf {
         let admin: serde_yaml::Value =
             serde_yaml::from_str(&std::fs::read_to_string(&self.cp.kubeconfig).unwrap()).unwrap();
         let cluster = &admin["clusters"][0]["cluster"];
         let kubeconfig = json!({
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": "test", "cluster": {"server": cluster["server"].as_str(), "certificate-authority-data": cluster["certificate-authority-data"].as_str()}}],
-            "users": [{"name": "gdap-operator", "user": {"token": token.trim()}}],
+            "users": [{"name": "gdap-operator", "user": {"token": token}}],
             "contexts": [{"name": "operator", "context": {"cluster": "test", "user": "gdap-operator"}}],
             "current-context": "operator",
         });
         let path =
             std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
         std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
-        self.operator_kubeconfig = path;
-        self.start_operator();
+        path
     }
 
     /// The operator's log so far.

@@ -1,0 +1,72 @@
+-- Argo CD health check for gdap.io/AppConsent (gdap-operator).
+-- Add it to argocd-cm as resource.customizations.health.gdap.io_AppConsent (see ../../README.md).
+-- Uses only what Argo CD's Lua VM offers without open libraries.
+--   Healthy      Ready=True: the application is consented in the customer tenant.
+--   Progressing  not reconciled yet, waiting for the relationship or a customer administrator,
+--                retrying a transient error, or deleting.
+--   Degraded     the consent was given and is gone (Consented=False after status.consentedAt:
+--                revoked by the customer), or Ready=False for a reason a person must fix.
+-- The reasons are those of src/api/conditions.rs, shared by every kind.
+
+-- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
+local waiting = {
+  Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
+  Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
+  Terminating = true, TransientError = true,
+}
+-- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
+-- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
+local failing = {
+  Expired = true, Terminated = true, AssignmentFailed = true, InvalidSpec = true,
+  RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
+  DisplayNameTaken = true, TerminationTimedOut = true,
+}
+
+local function condition(conditionType)
+  if obj.status == nil or obj.status.conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == conditionType then
+      return c
+    end
+  end
+  return nil
+end
+
+local function result(status, message)
+  return { status = status, message = message }
+end
+
+if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
+  local message = "Pending deletion"
+  if obj.metadata.finalizers ~= nil and #obj.metadata.finalizers > 0 then
+    message = "Pending deletion; blocked by finalizers: " .. table.concat(obj.metadata.finalizers, ", ")
+  end
+  return result("Progressing", message)
+end
+
+local generation = obj.metadata and obj.metadata.generation
+if obj.status == nil or obj.status.observedGeneration == nil then
+  return result("Progressing", "Waiting for the operator to reconcile")
+end
+if generation ~= nil and obj.status.observedGeneration < generation then
+  return result("Progressing", "Waiting for the operator to reconcile generation " .. generation)
+end
+
+local consented = condition("Consented")
+if obj.status.consentedAt ~= nil and consented ~= nil and consented.status == "False" then
+  return result("Degraded", consented.message)
+end
+
+local ready = condition("Ready")
+if ready == nil or ready.status == "Unknown" then
+  return result("Progressing", "Waiting for the operator to report readiness")
+end
+if ready.status == "True" then
+  return result("Healthy", ready.message)
+end
+if waiting[ready.reason] then
+  return result("Progressing", ready.message)
+end
+return result("Degraded", ready.message)

@@ -1,0 +1,85 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "gdap-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "gdap-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gdap-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gdap-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gdap-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "gdap-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gdap-operator
+{{- end }}
+
+{{- define "gdap-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gdap-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gdap-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rules the operator needs on its custom resources, credentials Secrets and events, wherever it
+watches (a ClusterRole, or a Role per watched namespace). README.md explains each rule.
+*/}}
+{{- define "gdap-operator.watchRules" -}}
+# The custom resources: watched; finalizers and annotations patched.
+- apiGroups: ["gdap.io"]
+  resources: ["gdaprelationships", "appconsents", "tenantsyncs"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Their status, written with server-side apply.
+- apiGroups: ["gdap.io"]
+  resources: ["gdaprelationships/status", "appconsents/status", "tenantsyncs/status"]
+  verbs: ["get", "patch", "update"]
+# Their finalizers (for clusters that enforce owner-reference/finalizer permissions).
+- apiGroups: ["gdap.io"]
+  resources: ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"]
+  verbs: ["update", "patch"]
+# Credentials Secrets: read, rotated refresh tokens written back, a finalizer held while in use.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Events on the objects (events.k8s.io, and the core API for older recorders).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/* The operator's ServiceAccount as the subject of a binding. */}}
+{{- define "gdap-operator.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "gdap-operator.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
