@@ -242,8 +242,22 @@ fn relationship_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) ->
                 tracing::debug!(error = %e, "controller event");
             }
         });
-    let ready = async move { store.wait_until_ready().await.is_ok() };
-    (Box::pin(run), Box::pin(ready))
+    (Box::pin(run), Box::pin(listed(store)))
+}
+
+/// Resolves once `store` has its first list. kube's readiness signal keeps only one waiter's
+/// wake-up (the controller's own runner also waits on it), so it is polled again every 100 ms.
+async fn listed<K>(store: reflector::Store<K>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_) => continue,
+        }
+    }
 }
 
 fn secret_controller(
@@ -269,8 +283,7 @@ fn secret_controller(
                 tracing::debug!(error = %e, "credentials controller event");
             }
         });
-    let ready = async move { store.wait_until_ready().await.is_ok() };
-    (Box::pin(run), Box::pin(ready))
+    (Box::pin(run), Box::pin(listed(store)))
 }
 
 fn secret_error_policy(

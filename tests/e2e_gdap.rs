@@ -162,6 +162,18 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
                 .then_some(())
         })
         .await;
+    // The role edit went out as exactly one PATCH, answered 202, and nothing was refused.
+    let log = world.http_get("requests").await;
+    let patches: Vec<_> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "PATCH" && r["path"].as_str().unwrap().contains("/accessAssignments/")
+        })
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(patches, [202], "one PATCH per role edit, never repeated");
 
     // An assignment removed in the portal is restored on the next resync.
     let removed = remove_assignment_out_of_band(&world, &id, HELPDESK).await;
@@ -300,12 +312,7 @@ async fn aging_produces_the_expiring_condition_and_one_event_per_threshold() {
     let expiring = world.relationships().get("aging").await.unwrap();
     assert_eq!(condition(&expiring, "Expiring").unwrap().0, "False");
     for (days, left, threshold) in [(31, 28, 30), (23, 5, 7), (5, 0, 1)] {
-        assert!(
-            world
-                .control(&format!("relationships/{id}/age"), json!({"days": days}))
-                .await
-                .is_success()
-        );
+        world.advance_clock(days as f64 * 86_400.0).await;
         let message = world
             .wait_for(
                 "aging",
@@ -332,14 +339,9 @@ async fn aging_produces_the_expiring_condition_and_one_event_per_threshold() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    tokio::time::sleep(Duration::from_secs(4)).await; // more resyncs: warnings must not repeat
+    world.wait_for_reconciles(3.0).await; // more resyncs: warnings must not repeat
     let events = world.events("aging");
-    assert!(
-        world
-            .control(&format!("relationships/{id}/age"), json!({"days": 2}))
-            .await
-            .is_success()
-    );
+    world.advance_clock(2.0 * 86_400.0).await;
     world
         .wait_for("aging", "Ready=False Expired", MINUTE, |o| {
             let (status, reason, _) = condition(o, "Ready")?;
@@ -382,7 +384,7 @@ async fn customer_termination_is_reported_and_not_recreated() {
         .await;
     assert_eq!(reason, "Terminated");
     assert!(message.contains("not recreated"), "{message}");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    world.wait_for_reconciles(3.0).await;
     assert_eq!(
         world.sandbox_relationships().await.len(),
         1,
@@ -660,7 +662,7 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
             .unwrap_or(0)
     };
     let before = posts(&world.http_get("requests").await);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    world.wait_for_reconciles(3.0).await; // several resyncs
     assert_eq!(
         posts(&world.http_get("requests").await),
         before,
@@ -673,6 +675,89 @@ async fn an_unknown_group_is_a_permanent_error_on_its_entry_and_auto_extend_chan
         (rels[0]["autoExtendDuration"] == "P180D").then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_visibly_and_a_success_resets_the_count() {
+    let world = World::start("e2e-backoff", SandboxOptions::default()).await;
+    let id = create_ready(&world, "flaky").await;
+    let rule = json!({"rules": [{
+        "pathPrefix": "/v1.0/tenantRelationships/delegatedAdminRelationships",
+        "method": "GET",
+        "rate": 1.0,
+        "statuses": [403],
+    }]});
+    assert!(world.put_control("faults", rule).await.is_success());
+    let gets = |log: Vec<(String, String)>| {
+        log.iter()
+            .filter(|(m, p)| m == "GET" && p.ends_with(&id))
+            .count()
+    };
+    let before = gets(world.requests().await);
+    let (attempts, message) = world
+        .wait_for("flaky", "three failures in status", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            let (synced, _, message) = condition(o, "Synced")?;
+            (s.failed_attempts >= 3 && s.last_failure_time.is_some() && synced == "False")
+                .then(|| (s.failed_attempts, message))
+        })
+        .await;
+    assert!(message.contains("403"), "{message}");
+    let tries = gets(world.requests().await) - before;
+    assert!(
+        tries <= attempts as usize + 2,
+        "a refused read is retried with backoff, not in a loop: {tries} GETs for {attempts} failures"
+    );
+    let object = world.relationships().get("flaky").await.unwrap();
+    assert_eq!(
+        condition(&object, "Ready").unwrap().0,
+        "False",
+        "a permanent failure is not Ready"
+    );
+    assert!(world.delete_control("faults").await.is_success());
+    world
+        .wait_for("flaky", "Ready again with the count reset", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (condition(o, "Ready")?.0 == "True"
+                && s.failed_attempts == 0
+                && s.last_failure_time.is_some())
+            .then_some(())
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_ready_after_the_first_list_and_a_busy_metrics_address_stops_the_process() {
+    let world = World::start("e2e-health", SandboxOptions::default()).await;
+    let url = format!("http://{}/readyz", world.metrics_address);
+    let client = reqwest::Client::new();
+    support::operator::poll_until("/readyz to answer 200", MINUTE, || async {
+        let r = client.get(&url).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let health = client
+        .get(format!("http://{}/healthz", world.metrics_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_gdap-operator"))
+        .args(["run", "--namespaces", &world.namespace])
+        .arg("--kubeconfig")
+        .arg(&world.cp.kubeconfig)
+        .args(["--metrics-address", &world.metrics_address])
+        .output()
+        .unwrap();
+    assert!(
+        !second.status.success(),
+        "a second operator on the same address must stop"
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("cannot serve /healthz, /readyz and /metrics on --metrics-address"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,8 @@ pub mod reasons {
     pub const NOT_EXPIRING: &str = "NotExpiring";
     /// The Kubernetes API failed (transient); the operator retries with backoff.
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// The API server refused the operator a permission it needs (RBAC); the message names it.
+    pub const KUBERNETES_FORBIDDEN: &str = "KubernetesForbidden";
     /// Deletion needs the credentials Secret, which is missing or unusable.
     pub const CREDENTIALS_NEEDED_FOR_DELETION: &str = "CredentialsNeededForDeletion";
     /// An access assignment's role change was accepted and Microsoft is applying it.

@@ -51,7 +51,8 @@ pub enum CredentialsError {
         "spec.credentialsRef.name is not set and the operator has no --credentials-secret default"
     )]
     NoReference,
-    /// The Kubernetes API failed.
+    /// The Kubernetes API failed (or refused the operator access: grant get, patch and update on
+    /// Secrets, as the Helm chart's RBAC does).
     #[error("reading Secret {namespace}/{name}: {source}")]
     Kube {
         namespace: String,
@@ -64,17 +65,27 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    /// Retrying later can help without anybody acting (the Kubernetes API failed).
+    /// Retrying later can help without anybody acting: the Kubernetes API failed, other than by
+    /// refusing the operator the permission.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CredentialsError::Kube { .. })
+        matches!(self, CredentialsError::Kube { .. }) && !self.is_forbidden()
     }
 
-    /// The condition reason: a Kubernetes failure is transient, not invalid credentials.
+    /// The API server refused the operator access to the Secret (RBAC).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, CredentialsError::Kube { source: kube::Error::Api(e), .. } if e.code == 401 || e.code == 403)
+    }
+
+    /// The condition reason: a Kubernetes failure is transient, not invalid credentials; a
+    /// refused permission names the RBAC.
     pub fn reason(&self) -> &'static str {
-        if self.is_transient() {
-            crate::api::conditions::reasons::KUBERNETES_ERROR
+        use crate::api::conditions::reasons;
+        if self.is_forbidden() {
+            reasons::KUBERNETES_FORBIDDEN
+        } else if self.is_transient() {
+            reasons::KUBERNETES_ERROR
         } else {
-            crate::api::conditions::reasons::CREDENTIALS_INVALID
+            reasons::CREDENTIALS_INVALID
         }
     }
 }

@@ -267,6 +267,12 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// DELETEs a sandbox control API path (e.g. `faults`).
+    pub async fn delete_control(&self, path: &str) -> reqwest::StatusCode {
+        self.send_control(reqwest::Method::DELETE, path, json!({}))
+            .await
+    }
+
     /// POSTs to the sandbox control API.
     pub async fn control(&self, path: &str, body: Value) -> reqwest::StatusCode {
         self.send_control(reqwest::Method::POST, path, body).await
@@ -303,6 +309,66 @@ impl World {
         }
     }
 
+    /// The credentials Secrets of the namespace.
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Moves the sandbox's clock forward (see docs/sandbox.md) instead of sleeping.
+    pub async fn advance_clock(&self, seconds: f64) {
+        let status = self
+            .control("clock", json!({"advanceSeconds": seconds}))
+            .await;
+        assert!(status.is_success(), "advancing the clock: {status}");
+    }
+
+    /// The sandbox's request log as (method, path) pairs, oldest first.
+    pub async fn requests(&self) -> Vec<(String, String)> {
+        self.http_get("requests").await["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap_or_default().to_string(),
+                    r["path"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many logged requests have `method` and a path containing `part`.
+    pub async fn count_requests(&self, method: &str, part: &str) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|(m, p)| m == method && p.contains(part))
+            .count()
+    }
+
+    /// Reconciles of GdapRelationships the operator has finished so far (all results).
+    pub async fn reconciles(&self) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("gdap_reconciles_total{kind=\"GdapRelationship\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until the operator has finished `more` reconciles beyond the current count: a
+    /// state-based wait for "the operator looked again" instead of a fixed sleep.
+    pub async fn wait_for_reconciles(&self, more: f64) {
+        let start = self.reconciles().await;
+        poll_until(
+            &format!("{more} more reconciles"),
+            Duration::from_secs(60),
+            || async { (self.reconciles().await >= start + more).then_some(()) },
+        )
+        .await
+    }
+
     /// The Kubernetes events of an object, as "reason: note" lines.
     pub fn events(&self, name: &str) -> Vec<String> {
         let out = self.kubectl(&[
@@ -335,6 +401,22 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         self.kill_operator();
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, failing the test after `timeout`.
+pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

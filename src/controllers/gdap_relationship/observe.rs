@@ -65,7 +65,7 @@ impl ObserveError {
 /// The condition reason of a Microsoft error.
 pub fn microsoft_reason(error: &microsoft::Error) -> &'static str {
     match error.reason() {
-        r if r.is_transient() => reasons::TRANSIENT_ERROR,
+        r if r.is_transient() || r == Reason::OutcomeUnknown => reasons::TRANSIENT_ERROR,
         Reason::RefreshTokenExpired
         | Reason::RefreshTokenRevoked
         | Reason::RefreshTokenInvalid

@@ -178,9 +178,7 @@ async fn step(
         *label.lock().expect("label lock") = f.reason;
     }
     if deleting {
-        let reason = outcome
-            .failure()
-            .map_or(reasons::TERMINATING, |f| f.reason);
+        let reason = outcome.failure().map_or(reasons::TERMINATING, |f| f.reason);
         return Err(ReconcileError::Deleting { requeue, reason });
     }
     Ok(Requeue::requeue(requeue))

@@ -1,6 +1,7 @@
 //! The report step's pure half: the status (fields and conditions) that describes what was
 //! observed, what the plan decided and how the action went. When Microsoft could not be read the
-//! status keeps what was known and only `Synced` and the failure counters change.
+//! status keeps what was known; `Synced` and the failure counters change, and a permanent failure
+//! (credentials the user must fix) also makes `Ready` False: the operator cannot vouch for it.
 
 use super::act::Applied;
 use super::desired::Intent;
@@ -90,10 +91,14 @@ pub fn build(i: &Inputs) -> GdapRelationshipStatus {
             status.last_failure_time = i.previous.last_failure_time.clone();
         }
     }
-    let wanted = if i.observed.microsoft.is_ok() {
-        conditions(i, &status)
-    } else {
-        vec![synced(i)]
+    let wanted = match (&i.observed.microsoft, i.outcome.failure()) {
+        (Ok(_), _) => conditions(i, &status),
+        (Err(_), Some(f)) if !f.transient => {
+            let synced = synced(i);
+            let ready = Wanted::new(types::READY, false, synced.reason, synced.message.clone());
+            vec![synced, ready]
+        }
+        (Err(_), _) => vec![synced(i)],
     };
     status.conditions = merge(
         &i.previous.conditions,

@@ -293,6 +293,13 @@ fn unreadable_microsoft_keeps_what_was_known_and_changes_only_synced() {
     );
     assert_eq!(condition(&status, "Ready"), pair("True", "Active"));
     assert_eq!(status.failed_attempts, 1);
+    case.outcome = Outcome::Failed(Failure::new(reasons::CREDENTIALS_INVALID, "revoked", false));
+    let status = case.build();
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("False", "CredentialsInvalid"),
+        "a permanent failure is not hidden behind the last known Ready"
+    );
 }
 
 #[test]
