@@ -9,7 +9,7 @@ BIN := target/debug/gdap-operator
 CP := tests/controlplane
 DEMO_NS ?= gdap-demo
 
-.PHONY: deps build crds controlplane down test lint bench demo clean
+.PHONY: deps build crds controlplane down test lint release-check bench demo clean
 
 deps:
 	@scripts/deps
@@ -36,10 +36,17 @@ lint: deps
 
 ## The whole suite: lint; unit, integration and end-to-end tests against the real API server and
 ## the sandbox; then Microsoft's official Python clients (MSAL, the Graph SDK) against the sandbox.
-test: deps lint
+test: deps lint release-check
 	@$(CP)/build >/dev/null
 	$(CARGO) test --locked -- --test-threads 4
 	tests/conformance/run
+
+## The production build (the container image's): no sandbox, and no test key in the binary.
+release-check:
+	$(CARGO) build --release --locked --no-default-features
+	@! grep -q -a -e "-----BEGIN [A-Z ]*PRIVATE KEY-----" target/release/gdap-operator || { echo "the release binary contains a private key" >&2; exit 1; }
+	@! target/release/gdap-operator sandbox --help >/dev/null 2>&1 || { echo "the release binary still serves the sandbox" >&2; exit 1; }
+	@echo "release build: no sandbox, no embedded key"
 
 ## The main loop: control plane + sandbox + operator; an example relationship reaches Ready.
 demo: build

@@ -99,7 +99,10 @@ fn condition_reasons() -> Vec<String> {
     let module = source
         .split("pub mod reasons {")
         .nth(1)
-        .expect("a reasons module");
+        .expect("a reasons module")
+        .split("\n}")
+        .next()
+        .expect("the end of the reasons module");
     let constant = regex::Regex::new(r#"pub const [A-Z_]+: &str = "([A-Za-z]+)";"#).unwrap();
     let reasons: Vec<String> = constant
         .captures_iter(module)

@@ -1,5 +1,6 @@
 //! The Graph directory client against the sandbox: users paging, delta, SKUs, service
 //! principals, app role assignments, permission grants and `$batch`.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

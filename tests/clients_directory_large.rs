@@ -1,5 +1,6 @@
 //! Streaming a 100,000-user tenant keeps the client's memory flat. Runs in its own test binary
 //! so the process's resident set belongs to this test alone.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

@@ -1,5 +1,6 @@
 //! Endpoint configuration end to end: the sandbox over HTTPS with its generated CA, trusted via
 //! `--ca-file`; and the per-tenant concurrency limit seen from the server side.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

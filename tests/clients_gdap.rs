@@ -1,4 +1,5 @@
 //! The Graph GDAP client against the sandbox: every method, ETag conflicts, filters, paging.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

@@ -1,5 +1,6 @@
 //! The Partner Center client against the sandbox: create and delete application consents, and
 //! the named reasons of its failures.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

@@ -1,6 +1,7 @@
 //! Retries against the sandbox's fault injection: with 30 % of Graph calls failing with 429/503
 //! every call still succeeds, the waits follow `Retry-After`, and nothing is created twice.
 //! Ambiguous write failures surface as `OutcomeUnknown` after exactly one attempt.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

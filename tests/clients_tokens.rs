@@ -1,5 +1,6 @@
 //! Token sources against the sandbox: both grants, caching, shared refresh, rotation through
 //! the callback, named AADSTS reasons, and no secret in any output.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

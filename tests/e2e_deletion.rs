@@ -3,6 +3,7 @@
 //! Secret outlives the relationships that need it — deleted alone or with its namespace — a
 //! terminate that keeps failing is retried until Microsoft confirms it, and a relationship
 //! deleted while awaiting approval is terminated if the customer approves it later.
+#![cfg(feature = "sandbox")]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! GdapRelationship end to end: the real kube-apiserver, the sandbox, and the operator binary.
+#![cfg(feature = "sandbox")]
 
 mod support;
 

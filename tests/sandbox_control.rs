@@ -1,4 +1,5 @@
 //! The sandbox's control API, throttling, fault injection, HTTPS and state persistence.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

@@ -1,6 +1,7 @@
 //! Graph directory of customer tenants in the sandbox over HTTP: users (paging, `$select`,
 //! `$top`, count), delta, SKUs, service principals, app role assignments, permission grants,
 //! `$batch`, and the app-only / delegated permission model.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

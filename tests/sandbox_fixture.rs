@@ -1,5 +1,6 @@
 //! Fixtures: the YAML example in docs/sandbox.md loads and serves what it describes, bad fixtures
 //! are refused with a message, and a generated tenant of 100,000 users is served page by page.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

@@ -1,5 +1,6 @@
 //! Graph GDAP in the sandbox over HTTP: validation errors, ETag rules, status rules, requests,
 //! access assignments, operations, customers, permission checks and time-driven lifecycle.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

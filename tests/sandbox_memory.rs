@@ -1,6 +1,7 @@
 //! Memory bound of the sandbox binary: paging through all 100,000 generated users (every
 //! property selected) must not grow the process beyond a small, fixed amount, because users are
 //! computed from (seed, index) one page at a time.
+#![cfg(feature = "sandbox")]
 #![cfg(target_os = "linux")]
 
 use gdap_operator::sandbox::defaults as d;

@@ -1,6 +1,7 @@
 //! Partner Center application consents in the sandbox over HTTP: the role and AdminAgents
 //! prerequisites, missing resource service principals, creation of the grants, "already
 //! exists", `ms-requestid` replay, and DELETE.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

@@ -1,5 +1,6 @@
 //! The sandbox's login service over HTTP: both grants, refresh-token rotation, every Entra error
 //! path, injected token faults, OpenID discovery and the JWKS that verifies issued tokens.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

@@ -53,7 +53,7 @@ pub fn resolve_resource(resource: &str) -> Option<String> {
 /// resource service principals first, detects a revoked consent, and revokes it on delete.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
-    doc = "The partner application consented into one customer tenant through Partner Center.",
+    doc = "The partner application consented into one customer tenant through Partner Center. Its controller is coming: today the object is validated and stored, not acted on.",
     group = "gdap.io",
     version = "v1alpha1",
     kind = "AppConsent",

@@ -113,7 +113,8 @@ pub struct GdapRelationshipSpec {
     #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["securityGroupId"]))]
     pub access_assignments: Vec<AccessAssignmentSpec>,
 
-    /// What to do as the end date nears when the relationship cannot auto-extend.
+    /// What to do as the end date nears when the relationship cannot auto-extend. Not acted on
+    /// yet: successor renewal is coming.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<RenewalSpec>,
 
@@ -143,7 +144,8 @@ pub struct AccessAssignmentSpec {
     pub roles: Vec<String>,
 }
 
-/// How a relationship that cannot auto-extend is renewed.
+/// How a relationship that cannot auto-extend is renewed. Validated and stored today; the
+/// operator does not act on it yet (successor renewal is the next piece of work).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenewalSpec {

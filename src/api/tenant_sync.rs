@@ -15,7 +15,7 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
 /// consented by an AppConsent, into files or PostgreSQL, and reports a licence summary in status.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
-    doc = "Scheduled import of one customer tenant's users and licences into a sink.",
+    doc = "Scheduled import of one customer tenant's users and licences into a sink. Its controller is coming: today the object is validated and stored, not acted on.",
     group = "gdap.io",
     version = "v1alpha1",
     kind = "TenantSync",

@@ -4,6 +4,7 @@
 pub mod argocd;
 pub mod chart;
 pub mod controlplane;
+#[cfg(feature = "sandbox")]
 pub mod operator;
 
 use std::path::{Path, PathBuf};

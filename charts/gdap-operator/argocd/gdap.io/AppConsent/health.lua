@@ -12,14 +12,15 @@
 local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
-  Terminating = true, TransientError = true,
+  Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
 local failing = {
   Expired = true, Terminated = true, AssignmentFailed = true, InvalidSpec = true,
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
-  DisplayNameTaken = true, TerminationTimedOut = true,
+  DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
+  CredentialsNeededForDeletion = true,
 }
 
 local function condition(conditionType)

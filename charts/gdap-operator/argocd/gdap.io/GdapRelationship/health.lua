@@ -15,14 +15,15 @@
 local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
-  Terminating = true, TransientError = true,
+  Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
 local failing = {
   Expired = true, Terminated = true, AssignmentFailed = true, InvalidSpec = true,
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
-  DisplayNameTaken = true, TerminationTimedOut = true,
+  DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
+  CredentialsNeededForDeletion = true,
 }
 
 local function condition(conditionType)
@@ -43,7 +44,7 @@ end
 
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
   local synced = condition("Synced")
-  if synced ~= nil and synced.status == "False" and synced.reason == "TerminationTimedOut" then
+  if synced ~= nil and synced.status == "False" and failing[synced.reason] then
     return result("Degraded", synced.message)
   end
   local message = "Pending deletion"
@@ -81,7 +82,7 @@ if ready.status == "True" then
 end
 if waiting[ready.reason] then
   local message = ready.message
-  if synced ~= nil and synced.status == "False" and synced.reason == "TransientError" and ready.reason ~= "TransientError" then
+  if synced ~= nil and synced.status == "False" and waiting[synced.reason] and ready.reason ~= synced.reason then
     message = message .. " (retrying: " .. (synced.message or "") .. ")"
   end
   return result("Progressing", message)
