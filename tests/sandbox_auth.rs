@@ -343,8 +343,9 @@ async fn every_broken_assertion_gets_entras_error() {
         );
         assert!(b.get("access_token").is_none(), "{what}");
     }
-    // Without nbf (MSAL Python sends none) the assertion is valid from the epoch.
-    let mut no_nbf = good.clone();
+    // Without nbf, and with a fractional exp (MSAL Python sends `time.time() + 600`), the
+    // assertion is valid from the epoch to exp.
+    let mut no_nbf = with("exp", json!(now() as f64 + 600.25));
     no_nbf.as_object_mut().unwrap().remove("nbf");
     let (s, b) = with_assertion(&env, JWT_BEARER, &sign(&header(), &no_nbf, key)).await;
     assert_eq!(s, 200, "{b}");

@@ -179,7 +179,9 @@ fn check_claims(
             "Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
         ));
     }
-    let (exp, nbf) = (claims["exp"].as_i64(), claims["nbf"].as_i64().unwrap_or(0));
+    // NumericDate may have a fraction (RFC 7519 §2; MSAL Python sends `time.time() + 600`).
+    let seconds = |k: &str| claims[k].as_f64().map(|t| t as i64);
+    let (exp, nbf) = (seconds("exp"), seconds("nbf").unwrap_or(0));
     let at = |t: i64| {
         DateTime::from_timestamp(t, 0)
             .unwrap_or_default()
