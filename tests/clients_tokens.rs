@@ -95,7 +95,7 @@ async fn tokens_are_refreshed_before_expiry() {
 async fn wrong_secret_is_named_and_never_shown() {
     let secret = "definitely-wrong-secret-value";
     let creds = PartnerCredentials {
-        client_secret: secret.into(),
+        client_credential: secret.into(),
         ..credentials()
     };
     let h = start_with(

@@ -76,7 +76,7 @@ async fn a_401_fetches_one_fresh_token_and_repeats() {
     let creds = PartnerCredentials {
         partner_tenant_id: "p".into(),
         client_id: "c".into(),
-        client_secret: "s".into(),
+        client_credential: "s".into(),
         refresh_token: "rt-0".into(),
         refresh_token_issued_at: None,
     };
@@ -134,7 +134,7 @@ async fn a_persistent_401_is_unauthenticated_and_a_failing_callback_is_transient
     let creds = PartnerCredentials {
         partner_tenant_id: "p".into(),
         client_id: "c".into(),
-        client_secret: "s".into(),
+        client_credential: "s".into(),
         refresh_token: "rt-0".into(),
         refresh_token_issued_at: None,
     };
@@ -189,7 +189,7 @@ async fn a_replaced_refresh_token_is_used_by_the_next_grant() {
     let creds = PartnerCredentials {
         partner_tenant_id: "p".into(),
         client_id: "c".into(),
-        client_secret: "s".into(),
+        client_credential: "s".into(),
         refresh_token: "rt-old".into(),
         refresh_token_issued_at: None,
     };
@@ -244,7 +244,7 @@ async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
     let creds = PartnerCredentials {
         partner_tenant_id: "p".into(),
         client_id: "c".into(),
-        client_secret: "s".into(),
+        client_credential: "s".into(),
         refresh_token: "rt-0".into(),
         refresh_token_issued_at: None,
     };

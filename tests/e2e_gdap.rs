@@ -237,6 +237,7 @@ fn with_portal_session() -> SandboxOptions {
         .push(RefreshTokenFixture {
             user: defaults::PARTNER_ADMIN_UPN.into(),
             token: PORTAL_REFRESH_TOKEN.into(),
+            mfa: true,
         });
     options
 }
@@ -251,7 +252,7 @@ async fn remove_assignment_out_of_band(
     let credentials = PartnerCredentials {
         partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
         client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_secret: Secret::new(defaults::PARTNER_CLIENT_SECRET),
+        client_credential: Secret::new(defaults::PARTNER_CLIENT_SECRET).into(),
         refresh_token: Secret::new(PORTAL_REFRESH_TOKEN),
         refresh_token_issued_at: None,
     };

@@ -10,8 +10,8 @@
 //! newest, so it must win.
 
 use crate::microsoft::{
-    MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret, TokenOptions,
-    TransportConfig, rotation_fn,
+    ClientCredential, MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret,
+    TokenOptions, TransportConfig, rotation_fn,
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -21,30 +21,34 @@ use std::sync::{Arc, Mutex};
 
 /// Annotation on the Secret recording when the stored refresh token was issued.
 pub const ISSUED_AT_ANNOTATION: &str = "gdap.io/refresh-token-issued-at";
-/// The keys the Secret must hold.
-pub const REQUIRED_KEYS: [&str; 4] = [
-    "partnerTenantId",
-    "clientId",
-    "clientSecret",
-    "refreshToken",
-];
+/// The keys the Secret must hold, besides one client credential ([`CLIENT_CREDENTIAL_KEYS`]).
+pub const REQUIRED_KEYS: [&str; 3] = ["partnerTenantId", "clientId", "refreshToken"];
+/// The two forms of client credential: `clientSecret`, or `clientCertificate` + `clientKey` (PEM).
+pub const CLIENT_CREDENTIAL_KEYS: [&str; 3] = ["clientSecret", "clientCertificate", "clientKey"];
 
 /// Why credentials could not be used. Never contains a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     /// The Secret does not exist in the object's namespace.
     #[error(
-        "Secret {namespace}/{name} not found: create it with the keys partnerTenantId, clientId, clientSecret and refreshToken (the credentials Secret must be in the object's own namespace)"
+        "Secret {namespace}/{name} not found: create it with the keys partnerTenantId, clientId, refreshToken and either clientSecret or clientCertificate + clientKey (the credentials Secret must be in the object's own namespace)"
     )]
     Missing { namespace: String, name: String },
     /// A key is missing or empty.
     #[error(
-        "Secret {namespace}/{name} lacks key {key:?} (needed: partnerTenantId, clientId, clientSecret, refreshToken)"
+        "Secret {namespace}/{name} lacks key {key:?} (needed: partnerTenantId, clientId, refreshToken, and clientSecret or clientCertificate + clientKey)"
     )]
     MissingKey {
         namespace: String,
         name: String,
         key: String,
+    },
+    /// The client credential keys are absent, mixed, incomplete or unreadable.
+    #[error("Secret {namespace}/{name}: {message}")]
+    InvalidClientCredential {
+        namespace: String,
+        name: String,
+        message: String,
     },
     /// No credentialsRef and no operator default.
     #[error(
@@ -187,25 +191,38 @@ impl CredentialsCache {
     }
 }
 
-/// Reads the four keys; a missing one is an error that names it.
+/// Reads the keys; a missing one is an error that names it. The client credential is
+/// `clientSecret` or `clientCertificate` + `clientKey` (PEM), exactly one of the two forms.
 pub fn parse(
     secret: &KubeSecret,
     namespace: &str,
     name: &str,
 ) -> Result<PartnerCredentials, CredentialsError> {
-    let get = |key: &str| -> Result<String, CredentialsError> {
+    let value = |key: &str| -> Option<String> {
         secret
             .data
             .as_ref()
             .and_then(|d| d.get(key))
             .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| CredentialsError::MissingKey {
-                namespace: namespace.into(),
-                name: name.into(),
-                key: key.into(),
-            })
     };
+    let get = |key: &str| -> Result<String, CredentialsError> {
+        value(key).ok_or_else(|| CredentialsError::MissingKey {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+        })
+    };
+    let client_credential = client_credential(
+        value("clientSecret"),
+        value("clientCertificate"),
+        value("clientKey"),
+    )
+    .map_err(|message| CredentialsError::InvalidClientCredential {
+        namespace: namespace.into(),
+        name: name.into(),
+        message,
+    })?;
     let issued_at = secret
         .metadata
         .annotations
@@ -216,10 +233,27 @@ pub fn parse(
     Ok(PartnerCredentials {
         partner_tenant_id: get("partnerTenantId")?,
         client_id: get("clientId")?,
-        client_secret: Secret::new(get("clientSecret")?),
+        client_credential,
         refresh_token: Secret::new(get("refreshToken")?),
         refresh_token_issued_at: issued_at,
     })
+}
+
+/// Exactly one client credential form; the error names the keys and the rule.
+fn client_credential(
+    secret: Option<String>,
+    certificate: Option<String>,
+    key: Option<String>,
+) -> Result<ClientCredential, String> {
+    match (secret, certificate, key) {
+        (Some(s), None, None) => Ok(ClientCredential::Secret(Secret::new(s))),
+        (None, Some(cert), Some(key)) => ClientCredential::certificate(&cert, &key)
+            .map_err(|e| format!("clientCertificate/clientKey: {e}")),
+        (None, None, None) => Err("no client credential: set clientSecret, or clientCertificate and clientKey (PEM)".into()),
+        (Some(_), _, _) => Err("both clientSecret and clientCertificate/clientKey are set: keep exactly one client credential form".into()),
+        (None, Some(_), None) => Err("clientCertificate is set but clientKey is missing: a certificate credential needs both (PEM)".into()),
+        (None, None, Some(_)) => Err("clientKey is set but clientCertificate is missing: a certificate credential needs both (PEM)".into()),
+    }
 }
 
 /// The rotation callback: writes the new refresh token into the Secret, retrying on conflicts.
@@ -341,5 +375,58 @@ mod tests {
         let err = parse(&s, "ns", "creds").unwrap_err().to_string();
         assert!(err.contains("lacks key \"refreshToken\""), "{err}");
         assert!(!err.contains("shh"));
+    }
+
+    const CERT: &str = include_str!("../sandbox/client-cert.pem");
+    const KEY: &str = include_str!("../sandbox/client-key.pem");
+
+    fn with_credential(keys: &[(&str, &str)]) -> Result<PartnerCredentials, String> {
+        let mut all = vec![
+            ("partnerTenantId", "p"),
+            ("clientId", "c"),
+            ("refreshToken", "rt"),
+        ];
+        all.extend_from_slice(keys);
+        parse(&secret(&all), "ns", "creds").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_certificate_credential_parses() {
+        let creds = with_credential(&[("clientCertificate", CERT), ("clientKey", KEY)]).unwrap();
+        assert!(matches!(
+            creds.client_credential,
+            ClientCredential::Certificate(_)
+        ));
+        assert!(!format!("{creds:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn exactly_one_client_credential_form_is_accepted() {
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[],
+                "no client credential: set clientSecret, or clientCertificate and clientKey",
+            ),
+            (
+                &[
+                    ("clientSecret", "s"),
+                    ("clientCertificate", CERT),
+                    ("clientKey", KEY),
+                ],
+                "keep exactly one",
+            ),
+            (&[("clientCertificate", CERT)], "clientKey is missing"),
+            (&[("clientKey", KEY)], "clientCertificate is missing"),
+            (
+                &[("clientCertificate", CERT), ("clientKey", "garbage")],
+                "clientCertificate/clientKey: the private key is not",
+            ),
+        ];
+        for (keys, expected) in cases {
+            let err = with_credential(keys).unwrap_err();
+            assert!(err.starts_with("Secret ns/creds: "), "{err}");
+            assert!(err.contains(expected), "{expected:?} in {err}");
+            assert!(!err.contains("MII"), "no key material in {err}");
+        }
     }
 }

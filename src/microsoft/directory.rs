@@ -1,11 +1,32 @@
-//! Graph directory reads in a (customer) tenant: users, users delta, subscribed SKUs, service
+//! The Graph directory of a (customer) tenant: users, users delta, subscribed SKUs, service
 //! principals, app role assignments, OAuth2 permission grants and `$batch`.
 //!
 //! Contract: implements [`DirectoryApi`]. Users and delta rounds are *streams* that hold one
 //! page at a time, never a whole tenant. A delta round ends with exactly one
 //! [`DeltaItem::DeltaLink`]; an expired delta link fails with `DeltaExpired` (run a full round).
 //! `$batch` takes at most 20 requests; inner 429/503 answers are resubmitted after their
-//! `Retry-After`, within the transport's retry policy.
+//! `Retry-After`, within the transport's retry policy. Writes (service principals, app role
+//! assignments) take a [`DelegatedToken`]; "already exists" answers (`409`, or Graph's `400`
+//! "Permission being assigned already exists") become [`Reason::AlreadyExists`].
+//!
+//! An app-only token cannot be passed to a write (this does not compile):
+//!
+//! ```compile_fail,E0308
+//! # async fn f(dir: &dyn gdap_operator::microsoft::DirectoryApi, tokens: &gdap_operator::microsoft::TokenProvider) {
+//! let app = tokens.app_token("11111111-2222-3333-4444-555555555555");
+//! let _ = dir.create_service_principal(&app, "00000003-0000-0000-c000-000000000000").await;
+//! # }
+//! ```
+//!
+//! With the partner user's delegated Graph token for the customer it compiles:
+//!
+//! ```no_run
+//! # async fn f(dir: &dyn gdap_operator::microsoft::DirectoryApi, tokens: &gdap_operator::microsoft::TokenProvider) {
+//! use gdap_operator::microsoft::Audience;
+//! let delegated = tokens.delegated_token("11111111-2222-3333-4444-555555555555", Audience::Graph);
+//! let _ = dir.create_service_principal(&delegated, "00000003-0000-0000-c000-000000000000").await;
+//! # }
+//! ```
 
 use crate::microsoft::DirectoryApi;
 use crate::microsoft::endpoints::Audience;
@@ -15,7 +36,7 @@ use crate::microsoft::models::Page;
 use crate::microsoft::models::directory::*;
 use crate::microsoft::paging::{self, fetch_page, rebase};
 use crate::microsoft::retry::RetryEvent;
-use crate::microsoft::token::{TokenSource, require_audience};
+use crate::microsoft::token::{DelegatedToken, TokenSource, require_audience};
 use crate::microsoft::transport::{Call, Service, Transport};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -132,6 +153,18 @@ fn inner_retry_event(
     }
 }
 
+/// Graph's ways of saying "that exists already": `409` on a service principal, `400` "Permission
+/// being assigned already exists on the object." on an app role assignment.
+fn already_exists(err: Error) -> Error {
+    let exists = err.reason() == Reason::Conflict
+        || (err.reason() == Reason::InvalidRequest && err.detail_contains("already exists"));
+    if exists {
+        err.with_reason(Reason::AlreadyExists)
+    } else {
+        err
+    }
+}
+
 fn is_throttled(resp: &BatchResponse) -> bool {
     matches!(resp.status, 429 | 503)
 }
@@ -233,6 +266,41 @@ impl DirectoryApi for GraphDirectoryClient {
         Ok(page.value.into_iter().next())
     }
 
+    async fn service_principal(
+        &self,
+        token: &dyn TokenSource,
+        id: &str,
+    ) -> Result<ServicePrincipal> {
+        require_audience(token, Audience::Graph)?;
+        let call = Call::new(
+            Method::GET,
+            self.url(&["servicePrincipals", id]),
+            Service::Graph,
+            token,
+        );
+        self.transport.send(&call).await?.json()
+    }
+
+    async fn create_service_principal(
+        &self,
+        token: &DelegatedToken,
+        app_id: &str,
+    ) -> Result<ServicePrincipal> {
+        require_audience(token, Audience::Graph)?;
+        let call = Call::new(
+            Method::POST,
+            self.url(&["servicePrincipals"]),
+            Service::Graph,
+            token,
+        )
+        .json(serde_json::json!({ "appId": app_id }));
+        self.transport
+            .send(&call)
+            .await
+            .map_err(already_exists)?
+            .json()
+    }
+
     async fn app_role_assignments(
         &self,
         token: &dyn TokenSource,
@@ -245,6 +313,62 @@ impl DirectoryApi for GraphDirectoryClient {
             "appRoleAssignments",
         ]);
         paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn app_role_assigned_to(
+        &self,
+        token: &dyn TokenSource,
+        resource_service_principal_id: &str,
+    ) -> Result<Vec<AppRoleAssignment>> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&[
+            "servicePrincipals",
+            resource_service_principal_id,
+            "appRoleAssignedTo",
+        ]);
+        paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn create_app_role_assignment(
+        &self,
+        token: &DelegatedToken,
+        assignment: &NewAppRoleAssignment,
+    ) -> Result<AppRoleAssignment> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&[
+            "servicePrincipals",
+            &assignment.resource_id,
+            "appRoleAssignedTo",
+        ]);
+        let body = serde_json::to_value(assignment).map_err(|e| {
+            Error::new(
+                Reason::InvalidRequest,
+                format!("cannot encode app role assignment: {e}"),
+            )
+        })?;
+        let call = Call::new(Method::POST, url, Service::Graph, token).json(body);
+        self.transport
+            .send(&call)
+            .await
+            .map_err(already_exists)?
+            .json()
+    }
+
+    async fn delete_app_role_assignment(
+        &self,
+        token: &DelegatedToken,
+        resource_service_principal_id: &str,
+        assignment_id: &str,
+    ) -> Result<()> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&[
+            "servicePrincipals",
+            resource_service_principal_id,
+            "appRoleAssignedTo",
+            assignment_id,
+        ]);
+        let call = Call::new(Method::DELETE, url, Service::Graph, token);
+        self.transport.send(&call).await.map(drop)
     }
 
     async fn oauth2_permission_grants(

@@ -40,6 +40,9 @@ pub enum Reason {
     PreconditionFailed,
     /// 409 / `nameAlreadyExists`: a conflicting object exists.
     Conflict,
+    /// The object to create already exists (a Partner Center consent, a service principal, an
+    /// app role assignment): treat the create as done, then verify.
+    AlreadyExists,
     /// 400: Microsoft rejected the request as invalid.
     InvalidRequest,
     /// 403 from Graph: the caller lacks the permission or GDAP role.
@@ -60,6 +63,14 @@ pub enum Reason {
     InvalidClientSecret,
     /// AADSTS7000222: the client secret has expired.
     ClientSecretExpired,
+    /// AADSTS700027 (and 7000274, 7000214, 7000277, 1000502): Entra did not accept the client
+    /// certificate — not registered on the app, expired or revoked, or the key does not match.
+    CertificateNotAccepted,
+    /// AADSTS700024: the client assertion is outside its valid time range (clock skew).
+    ClientAssertionTimeInvalid,
+    /// AADSTS700023 / 700021 / 50048 / 50027 / 5002730 / 90011: Entra refused the client
+    /// assertion's audience, issuer, subject, algorithm or format.
+    ClientAssertionInvalid,
     /// AADSTS700016 / 7000229: the application (or its service principal) is not in the tenant.
     AppNotInTenant,
     /// AADSTS500011 / 650052 / Partner Center "lacks a service principal": a resource's service
@@ -155,6 +166,10 @@ impl Reason {
                 "Conflict",
                 "a conflicting object exists (for GDAP: the display name must be unique across the partner's relationships)",
             ),
+            AlreadyExists => (
+                "AlreadyExists",
+                "the object already exists; treat the create as done and verify it",
+            ),
             InvalidRequest => (
                 "InvalidRequest",
                 "Microsoft rejected the request; correct the spec as the message says",
@@ -191,6 +206,18 @@ impl Reason {
                 "ClientSecretExpired",
                 "the client secret has expired; create a new secret on the app registration and update the credentials Secret",
             ),
+            CertificateNotAccepted => (
+                "CertificateNotAccepted",
+                "Entra did not accept the client certificate: upload the certificate in clientCertificate to the app registration (Certificates & secrets), replace it if it expired, and check that clientKey is its private key",
+            ),
+            ClientAssertionTimeInvalid => (
+                "ClientAssertionTimeInvalid",
+                "Entra found the signed client assertion outside its validity window; synchronise the operator's clock (NTP)",
+            ),
+            ClientAssertionInvalid => (
+                "ClientAssertionInvalid",
+                "Entra refused the signed client assertion (audience, issuer or format); check clientId and that --cloud/--login-url point at the login host that issues the tokens",
+            ),
             AppNotInTenant => (
                 "AppNotInTenant",
                 "the application is not known in this tenant; check clientId and the tenant, or consent the app in the tenant",
@@ -201,7 +228,7 @@ impl Reason {
             ),
             MfaRequired => (
                 "MfaRequired",
-                "multi-factor authentication is required; obtain the refresh token through an interactive sign-in with MFA",
+                "the partner user's sign-in behind the stored refresh token did not use multi-factor authentication, which Partner Center requires for App+User calls (and Entra when a policy asks for it); sign in again interactively as that user, complete MFA, and store the new refresh token under refreshToken in the credentials Secret",
             ),
             ConditionalAccess => (
                 "ConditionalAccess",
@@ -354,6 +381,18 @@ impl Error {
         self
     }
 
+    /// The same error with another reason (a client that knows what an answer means for its
+    /// call, e.g. "already exists" on a create).
+    pub(crate) fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// True when the detail text (Microsoft's message, sanitised) contains `needle`.
+    pub(crate) fn detail_contains(&self, needle: &str) -> bool {
+        self.detail.as_deref().is_some_and(|d| d.contains(needle))
+    }
+
     /// Turns a possibly-applied write failure into [`Reason::OutcomeUnknown`], keeping the facts.
     pub(crate) fn into_outcome_unknown(mut self) -> Self {
         self.reason = Reason::OutcomeUnknown;
@@ -431,12 +470,14 @@ impl Error {
     ) -> Self {
         let parsed: PcErrorBody = serde_json::from_slice(body).unwrap_or_default();
         let description = parsed.description.clone().unwrap_or_default();
-        let mut err = Error::bare(pc_reason(status, &description), Some(status.as_u16()));
-        err.detail = parsed.description.as_deref().map(sanitize);
-        err.code = parsed.code.map(|c| match c {
+        let code = parsed.code.map(|c| match c {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         });
+        let reason = pc_reason(status, code.as_deref(), &description);
+        let mut err = Error::bare(reason, Some(status.as_u16()));
+        err.detail = parsed.description.as_deref().map(sanitize);
+        err.code = code;
         err.request_id =
             header_str(headers, "ms-requestid").or_else(|| header_str(headers, "ms-correlationid"));
         err.retry_after = parse_retry_after(headers);
@@ -491,14 +532,19 @@ fn graph_reason(status: StatusCode, code: Option<&str>) -> Reason {
     }
 }
 
-fn pc_reason(status: StatusCode, description: &str) -> Reason {
+/// Partner Center's error code for an App+User token without an MFA claim (HTTP 401), enforced
+/// since April 2026.
+pub const PC_MFA_REQUIRED_CODE: &str = "900421";
+
+fn pc_reason(status: StatusCode, code: Option<&str>, description: &str) -> Reason {
     match status.as_u16() {
         400 if description.contains("lacks a service principal") => Reason::ServicePrincipalMissing,
         400 => Reason::InvalidRequest,
+        401 if code == Some(PC_MFA_REQUIRED_CODE) => Reason::MfaRequired,
         401 => Reason::Unauthenticated,
         403 => Reason::PartnerCenterForbidden,
         404 => Reason::CustomerNotFound,
-        409 => Reason::Conflict,
+        409 => Reason::AlreadyExists,
         429 => Reason::Throttled,
         500 | 502 | 503 | 504 => Reason::ServiceUnavailable,
         _ => Reason::Http,
@@ -531,6 +577,9 @@ pub fn aadsts_reason(code: u32) -> Option<Reason> {
         65001 => Reason::ConsentMissing,
         7000215 => Reason::InvalidClientSecret,
         7000222 => Reason::ClientSecretExpired,
+        700027 | 7000274 | 7000214 | 7000277 | 1000502 => Reason::CertificateNotAccepted,
+        700024 => Reason::ClientAssertionTimeInvalid,
+        700023 | 700021 | 50048 | 50027 | 5002730 | 90011 => Reason::ClientAssertionInvalid,
         700016 | 7000229 => Reason::AppNotInTenant,
         500011 | 650052 => Reason::ServicePrincipalMissing,
         50076 | 50079 => Reason::MfaRequired,

@@ -6,7 +6,8 @@
 //!   `--ca-file` overrides ([`EndpointArgs`]), `http://` only for loopback.
 //! - [`token`]: two token sources, two types — [`AppToken`] (client credentials, reads) and
 //!   [`DelegatedToken`] (the partner's GDAP user, writes) — cached, refreshed before expiry,
-//!   with refresh-token rotation handed to a [`RotationCallback`].
+//!   with refresh-token rotation handed to a [`RotationCallback`]. The app authenticates with a
+//!   client secret or a certificate ([`ClientCredential`], [`certificate`]).
 //! - [`transport`] + [`retry`] + [`limits`]: one HTTP layer with `Retry-After`, backoff with
 //!   jitter, attempt and time caps, no blind repeat of non-idempotent writes, and per-tenant and
 //!   global concurrency limits.
@@ -16,6 +17,7 @@
 //!   [`PartnerCenterClient`] and [`GraphDirectoryClient`]; tests run them against the sandbox (the
 //!   one emulator). Writes take `&DelegatedToken`; reads take any `&dyn TokenSource`.
 
+pub mod certificate;
 pub mod directory;
 pub mod endpoints;
 pub mod error;
@@ -29,13 +31,14 @@ pub mod secret;
 pub mod token;
 pub mod transport;
 
+pub use certificate::{CertificateError, ClientCertificate};
 pub use directory::{GraphDirectoryClient, UserQuery};
 pub use endpoints::{Audience, Cloud, EndpointArgs, Endpoints};
 pub use error::{Error, Reason, Result};
 pub use graph_gdap::{GraphGdapClient, RelationshipFilter, approval_url};
 pub use partner_center::PartnerCenterClient;
 pub use retry::{RetryEvent, RetryObserver, RetryPolicy};
-pub use secret::{PartnerCredentials, Secret};
+pub use secret::{ClientCredential, PartnerCredentials, Secret};
 pub use token::{
     AppToken, DelegatedToken, RotatedRefreshToken, RotationCallback, TokenKind, TokenMetrics,
     TokenOptions, TokenProvider, TokenSource, rotation_fn,
@@ -155,7 +158,8 @@ pub trait GdapApi: Send + Sync {
 /// token.
 #[async_trait]
 pub trait PartnerCenterApi: Send + Sync {
-    /// `POST /v1/customers/{tenant}/applicationconsents`.
+    /// `POST /v1/customers/{tenant}/applicationconsents`. An existing consent answers
+    /// [`Reason::AlreadyExists`]; a sign-in without MFA [`Reason::MfaRequired`].
     async fn create_application_consent(
         &self,
         token: &DelegatedToken,
@@ -171,7 +175,9 @@ pub trait PartnerCenterApi: Send + Sync {
     ) -> Result<()>;
 }
 
-/// Graph directory reads in a tenant (usually with an [`AppToken`]).
+/// The Graph directory of a (customer) tenant. Reads accept any token source (background reads
+/// use an [`AppToken`]; before consent, the delegated GDAP token can read where the app cannot);
+/// writes — service principals and app role assignments — take `&DelegatedToken` only.
 #[async_trait]
 pub trait DirectoryApi: Send + Sync {
     /// `GET /users` as a stream of users, one page in memory at a time.
@@ -191,12 +197,49 @@ pub trait DirectoryApi: Send + Sync {
         token: &dyn TokenSource,
         app_id: &str,
     ) -> Result<Option<ServicePrincipal>>;
+    /// `GET /servicePrincipals/{id}`, with its `appRoles` and `oauth2PermissionScopes` (to
+    /// resolve permission names to ids).
+    async fn service_principal(
+        &self,
+        token: &dyn TokenSource,
+        id: &str,
+    ) -> Result<ServicePrincipal>;
+    /// `POST /servicePrincipals {"appId"}`: adds an application (a first-party resource such as
+    /// Office 365 Management APIs, or the partner app) to the tenant. An existing one answers
+    /// [`Reason::AlreadyExists`]. Not idempotent: on `OutcomeUnknown`, look it up by appId first.
+    async fn create_service_principal(
+        &self,
+        token: &DelegatedToken,
+        app_id: &str,
+    ) -> Result<ServicePrincipal>;
     /// `GET /servicePrincipals/{id}/appRoleAssignments`: app roles granted to that principal.
     async fn app_role_assignments(
         &self,
         token: &dyn TokenSource,
         service_principal_id: &str,
     ) -> Result<Vec<AppRoleAssignment>>;
+    /// `GET /servicePrincipals/{id}/appRoleAssignedTo`: app roles of that resource granted to
+    /// any principal.
+    async fn app_role_assigned_to(
+        &self,
+        token: &dyn TokenSource,
+        resource_service_principal_id: &str,
+    ) -> Result<Vec<AppRoleAssignment>>;
+    /// `POST /servicePrincipals/{resourceId}/appRoleAssignedTo`: grants an application
+    /// permission. An existing grant answers [`Reason::AlreadyExists`]. Not idempotent: on
+    /// `OutcomeUnknown`, list the resource's assignments first.
+    async fn create_app_role_assignment(
+        &self,
+        token: &DelegatedToken,
+        assignment: &NewAppRoleAssignment,
+    ) -> Result<AppRoleAssignment>;
+    /// `DELETE /servicePrincipals/{resourceId}/appRoleAssignedTo/{id}`: removes a grant.
+    async fn delete_app_role_assignment(
+        &self,
+        token: &DelegatedToken,
+        resource_service_principal_id: &str,
+        assignment_id: &str,
+    ) -> Result<()>;
     /// `GET /oauth2PermissionGrants?$filter=clientId eq '…'`: delegated grants of a client SP.
     async fn oauth2_permission_grants(
         &self,

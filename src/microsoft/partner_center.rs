@@ -6,6 +6,16 @@
 //! Partner Center uses for idempotency, so it may be retried like an idempotent call. A DELETE
 //! repeated after an unanswered success reports `CustomerNotFound` (404): treat it as done.
 //!
+//! Answers worth knowing: a consent that exists already is [`Reason::AlreadyExists`] (`409`
+//! "Permission entry already exists."): treat it as success and verify it. A token whose
+//! sign-in used no MFA is [`Reason::MfaRequired`] (`401`, code `900421`, enforced by Microsoft
+//! since April 2026): the stored refresh token must come from an interactive sign-in with MFA.
+//! Partner Center offers no GET of consents: verify them in the customer tenant through Graph
+//! (the app's service principal and its `oauth2PermissionGrants`).
+//!
+//! [`Reason::AlreadyExists`]: crate::microsoft::Reason::AlreadyExists
+//! [`Reason::MfaRequired`]: crate::microsoft::Reason::MfaRequired
+//!
 //! An app-only token cannot be passed (this does not compile):
 //!
 //! ```compile_fail,E0308

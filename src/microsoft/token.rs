@@ -5,9 +5,14 @@
 //!   in customer tenants. [`DelegatedToken`] is a refresh-token-grant source acting as the
 //!   partner's GDAP user: the only kind the write methods of the GDAP and Partner Center clients
 //!   accept. Both are cheap handles onto one [`TokenProvider`].
+//! - The app authenticates every grant with its [`ClientCredential`]: `client_secret`, or a
+//!   client assertion signed with its certificate (`client_assertion_type` jwt-bearer, `aud` =
+//!   the token URL of the grant's tenant, see [`crate::microsoft::certificate`]).
 //! - Access tokens are cached per (kind, tenant, audience) and fetched again `refresh_margin`
 //!   before they expire. Concurrent callers of one key share one fetch; refresh-token grants are
-//!   serialised so each uses the newest refresh token.
+//!   serialised so each uses the newest refresh token. [`TokenProvider::invalidate_app_tokens`]
+//!   drops the cached app-only tokens of one tenant (their `roles` claim is fixed at issue, so
+//!   after a consent change only a new token shows the new permissions).
 //! - Rotation: every refresh-token grant that returns a new refresh token hands it to the
 //!   [`RotationCallback`] and awaits it *before* the new access token is used. If the callback
 //!   fails, the provider still keeps the (valid) new refresh token in memory and the call fails
@@ -17,9 +22,10 @@
 //!   is logged when it is older than 60 days (Entra drops it after 90 days of inactivity).
 //! - Nothing here prints a secret: `Debug` shows tenants and audiences only.
 
+use crate::microsoft::certificate::CLIENT_ASSERTION_TYPE;
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
-use crate::microsoft::secret::{PartnerCredentials, Secret};
+use crate::microsoft::secret::{ClientCredential, PartnerCredentials, Secret};
 use crate::microsoft::transport::Transport;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -152,7 +158,7 @@ struct Inner {
     transport: Arc<Transport>,
     partner_tenant_id: String,
     client_id: String,
-    client_secret: Secret,
+    credential: ClientCredential,
     refresh: tokio::sync::Mutex<RefreshState>,
     cache: std::sync::Mutex<HashMap<CacheKey, CacheSlot>>,
     rotation: Arc<dyn RotationCallback>,
@@ -172,6 +178,7 @@ impl fmt::Debug for TokenProvider {
         f.debug_struct("TokenProvider")
             .field("partner_tenant_id", &self.inner.partner_tenant_id)
             .field("client_id", &self.inner.client_id)
+            .field("client_credential", &self.inner.credential.kind())
             .finish_non_exhaustive()
     }
 }
@@ -206,7 +213,7 @@ impl TokenProvider {
             transport,
             partner_tenant_id: credentials.partner_tenant_id,
             client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
+            credential: credentials.client_credential,
             refresh: tokio::sync::Mutex::new(RefreshState {
                 token: credentials.refresh_token,
                 issued_at: credentials.refresh_token_issued_at,
@@ -279,6 +286,19 @@ impl TokenProvider {
     pub fn grants_made(&self) -> u64 {
         self.inner.grants.load(Ordering::Relaxed)
     }
+
+    /// Drops the cached app-only tokens of `tenant_id` (every audience), so the next call fetches
+    /// a new one. Call it after a change to the app's consent or app role assignments in that
+    /// tenant: an app-only token's `roles` are fixed when it is issued. A fetch already under way
+    /// finishes, but its token is not served from the cache afterwards. Returns how many cached
+    /// tokens were dropped.
+    pub fn invalidate_app_tokens(&self, tenant_id: &str) -> usize {
+        let tenant = tenant_id.to_ascii_lowercase();
+        let mut map = self.inner.cache.lock().expect("token cache lock");
+        let before = map.len();
+        map.retain(|(kind, t, _), _| !(*kind == TokenKind::App && *t == tenant));
+        before - map.len()
+    }
 }
 
 impl Inner {
@@ -310,11 +330,34 @@ impl Inner {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
             ("scope", scope.as_str()),
         ];
         let body = self.post_token(tenant, &form, &[]).await?;
         Ok(self.cached(&body))
+    }
+
+    /// The form fields that authenticate the app for a grant against `tenant`'s token URL.
+    fn client_auth(&self, tenant: &str) -> Vec<(&'static str, Secret)> {
+        match &self.credential {
+            ClientCredential::Secret(secret) => vec![("client_secret", secret.clone())],
+            ClientCredential::Certificate(cert) => {
+                let audience = self.transport.endpoints.token_url(tenant);
+                vec![
+                    ("client_assertion_type", Secret::new(CLIENT_ASSERTION_TYPE)),
+                    (
+                        "client_assertion",
+                        cert.assertion(&self.client_id, audience.as_str(), Utc::now()),
+                    ),
+                ]
+            }
+        }
+    }
+
+    fn client_secret_text(&self) -> &str {
+        match &self.credential {
+            ClientCredential::Secret(secret) => secret.expose(),
+            ClientCredential::Certificate(_) => "",
+        }
     }
 
     /// Runs the refresh-token grant in its own task, so a caller that gives up (a cancelled
@@ -344,7 +387,6 @@ impl Inner {
         let form = [
             ("grant_type", "refresh_token"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
             ("refresh_token", old.expose()),
             ("scope", scope.as_str()),
         ];
@@ -371,7 +413,7 @@ impl Inner {
                     Error::new(Reason::RotationNotPersisted, e.to_string()).scrub(&[
                         rotated.refresh_token.expose(),
                         old.expose(),
-                        self.client_secret.expose(),
+                        self.client_secret_text(),
                     ]),
                 )
             }
@@ -386,14 +428,21 @@ impl Inner {
     ) -> Result<TokenBody> {
         self.grants.fetch_add(1, Ordering::Relaxed);
         let url = self.transport.endpoints.token_url(tenant);
-        let mut secrets = vec![self.client_secret.expose()];
+        let auth = self.client_auth(tenant);
+        let mut form = form.to_vec();
+        form.extend(auth.iter().map(|(name, value)| (*name, value.expose())));
+        let mut secrets: Vec<&str> = auth
+            .iter()
+            .filter(|(name, _)| *name != "client_assertion_type")
+            .map(|(_, value)| value.expose())
+            .collect();
         secrets.extend_from_slice(extra_secrets);
         let resp = self
             .transport
             .client
             .post(url)
             .header("accept", "application/json")
-            .form(form)
+            .form(&form)
             .send()
             .await
             .map_err(|e| Error::from_transport(&e, true).scrub(&secrets))?;

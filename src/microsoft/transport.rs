@@ -2,7 +2,8 @@
 //!
 //! Contract: `Transport::send` performs one logical call. Each attempt takes a concurrency slot
 //! for the token's tenant, fetches a bearer token from the typed token source (a 401 invalidates
-//! that token and is answered once with a fresh one), sends, and classifies the answer with the
+//! that token and is answered once with a fresh one — except Partner Center's "no MFA claim",
+//! which a fresh token cannot cure), sends, and classifies the answer with the
 //! service's error envelope. Transient failures are retried by the [`RetryPolicy`]. A request
 //! marked non-idempotent (a POST that creates something) is repeated only when Microsoft surely
 //! did not act on it (connection refused, 429, 503); a timeout, a dropped connection, or a
@@ -146,6 +147,14 @@ impl Reply {
     }
 }
 
+/// A Partner Center 401 for a token without an MFA claim: a fresh token from the same sign-in
+/// would lack it too, so it is not fetched (each refresh-token grant rotates the stored token).
+fn lacks_mfa(call: &Call<'_>, reply: &Reply) -> bool {
+    call.service == Service::PartnerCenter
+        && Error::from_partner_center(reply.status, &reply.headers, &reply.body).reason()
+            == Reason::MfaRequired
+}
+
 /// The HTTP layer. Cheap to share behind an `Arc`.
 pub struct Transport {
     pub(crate) client: reqwest::Client,
@@ -209,7 +218,7 @@ impl Transport {
         let _slot = self.limits.acquire(call.token.tenant_id()).await;
         let bearer = call.token.bearer(None).await?;
         let reply = self.exchange(call, request_id, bearer.expose()).await?;
-        if reply.status != StatusCode::UNAUTHORIZED {
+        if reply.status != StatusCode::UNAUTHORIZED || lacks_mfa(call, &reply) {
             return self.judge(call, reply);
         }
         // The token was not accepted: fetch a fresh one once (a 401 means nothing happened).

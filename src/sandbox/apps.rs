@@ -3,14 +3,18 @@
 //! `/oauth2PermissionGrants` (delegated permissions).
 //!
 //! Contract: permission checks are `directory::authorize` (reads: `Access::ReadApps`; service
-//! principals and delegated grants: `Access::WriteApps`; app roles: `Access::WriteAppRoles`).
+//! principals and delegated grants: `Access::WriteApps`; app roles: `Access::WriteAppRoles` for
+//! Microsoft Graph / Azure AD Graph, `Access::WriteOtherAppRoles` for other resources).
 //! The Microsoft Graph service principal carries `appRoles` and `oauth2PermissionScopes` from
 //! `catalog.rs`. Duplicates: service principal → `409`, app role assignment → `400`, grant → `409`.
 
 use super::auth::Denied;
 use super::catalog;
 use super::context::Shared;
-use super::directory::{Access, authorize, collection, denied, request_error, resource_missing};
+use super::directory::{
+    Access, app_role_access, authorize, authorize_for, collection, denied, request_error,
+    resource_missing,
+};
 use super::gdap::body_object;
 use super::http::{Base, Ctx, graph_error, json_response};
 use super::odata::Query;
@@ -264,7 +268,7 @@ async fn assign_role(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Denied> {
-    let tid = authorize(&shared, &headers, Access::WriteAppRoles)?;
+    let tid = authorize_for(&shared, &headers, |w, t| app_role_access(w, t, &id))?;
     let body = body_object(&body)?;
     let field = |k: &str| {
         body.get(k)
@@ -329,7 +333,7 @@ async fn unassign_role(
     Path((id, aid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
-    let tid = authorize(&shared, &headers, Access::WriteAppRoles)?;
+    let tid = authorize_for(&shared, &headers, |w, t| app_role_access(w, t, &id))?;
     let mut world = shared.world();
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
     let before = tenant.app_role_assignments.len();

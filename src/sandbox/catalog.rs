@@ -1,5 +1,6 @@
 //! First-party applications the sandbox knows: names, and for Microsoft Graph its app roles
-//! (application permissions) and OAuth2 permission scopes (delegated permissions) with ids.
+//! (application permissions) and OAuth2 permission scopes (delegated permissions) with ids; for
+//! Office 365 Management APIs its app roles.
 //!
 //! Contract: ids marked "real" below are Microsoft's published ids; the others are derived
 //! deterministically (UUID v5 of the permission name) because no verified id was at hand. Either
@@ -41,6 +42,24 @@ const GRAPH_APP_ROLES: &[(&str, &str)] = &[
     ("Sites.Read.All", ""),
 ];
 
+/// (name, id) of Office 365 Management APIs application permissions.
+const O365_MANAGEMENT_APP_ROLES: &[(&str, &str)] = &[
+    ("ActivityFeed.Read", ""),
+    ("ActivityFeed.ReadDlp", ""),
+    ("ServiceHealth.Read", ""),
+];
+
+/// The app roles of a resource and the namespace of their derived ids.
+fn app_role_table(
+    resource_app_id: &str,
+) -> Option<(&'static [(&'static str, &'static str)], &'static str)> {
+    match resource_app_id {
+        apps::MICROSOFT_GRAPH => Some((GRAPH_APP_ROLES, "graph")),
+        apps::OFFICE365_MANAGEMENT => Some((O365_MANAGEMENT_APP_ROLES, "o365mgmt")),
+        _ => None,
+    }
+}
+
 /// (name, id) of Microsoft Graph delegated permissions.
 const GRAPH_SCOPES: &[(&str, &str)] = &[
     ("User.Read", "e1fe6dd8-ba31-4d61-89e7-88639da4683d"), // real
@@ -77,9 +96,13 @@ const GRAPH_SCOPES: &[(&str, &str)] = &[
 ];
 
 fn id_of(table: &[(&str, &str)], kind: &str, name: &str) -> Option<String> {
+    id_in(table, "graph", kind, name)
+}
+
+fn id_in(table: &[(&str, &str)], namespace: &str, kind: &str, name: &str) -> Option<String> {
     let (n, id) = table.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(if id.is_empty() {
-        super::state::derived_id(&format!("graph/{kind}/{n}"))
+        super::state::derived_id(&format!("{namespace}/{kind}/{n}"))
     } else {
         id.to_string()
     })
@@ -100,20 +123,17 @@ pub fn first_party_name(app_id: &str) -> Option<&'static str> {
 
 /// Id of an application permission of a resource app.
 pub fn app_role_id(resource_app_id: &str, name: &str) -> Option<String> {
-    (resource_app_id == apps::MICROSOFT_GRAPH)
-        .then(|| id_of(GRAPH_APP_ROLES, "role", name))
-        .flatten()
+    let (table, namespace) = app_role_table(resource_app_id)?;
+    id_in(table, namespace, "role", name)
 }
 
 /// Name of an application permission by id.
 pub fn app_role_name(resource_app_id: &str, id: &str) -> Option<&'static str> {
-    if resource_app_id != apps::MICROSOFT_GRAPH {
-        return None;
-    }
-    GRAPH_APP_ROLES
+    let (table, namespace) = app_role_table(resource_app_id)?;
+    table
         .iter()
         .map(|(n, _)| *n)
-        .find(|n| id_of(GRAPH_APP_ROLES, "role", n).as_deref() == Some(id))
+        .find(|n| id_in(table, namespace, "role", n).as_deref() == Some(id))
 }
 
 /// Whether `name` is a delegated permission of the resource (unknown resources accept anything).
@@ -123,16 +143,16 @@ pub fn is_scope(resource_app_id: &str, name: &str) -> bool {
 
 /// `appRoles` of a resource app as Graph serialises them.
 pub fn app_roles_json(app_id: &str) -> Value {
-    if app_id != apps::MICROSOFT_GRAPH {
+    let Some((table, namespace)) = app_role_table(app_id) else {
         return json!([]);
-    }
+    };
     Value::Array(
-        GRAPH_APP_ROLES
+        table
             .iter()
             .map(|(n, _)| {
                 json!({
                     "allowedMemberTypes": ["Application"], "description": format!("Allows the app to {n} without a signed-in user."),
-                    "displayName": n, "id": id_of(GRAPH_APP_ROLES, "role", n), "isEnabled": true, "origin": "Application", "value": n
+                    "displayName": n, "id": id_in(table, namespace, "role", n), "isEnabled": true, "origin": "Application", "value": n
                 })
             })
             .collect(),

@@ -15,6 +15,16 @@ pub const PARTNER_CLIENT_ID: &str = "57667d41-992a-49b0-99d8-ddf68328373f";
 /// The only valid client secret of [`PARTNER_CLIENT_ID`]. Tests use a different value to provoke
 /// `invalid_client` (AADSTS7000215).
 pub const PARTNER_CLIENT_SECRET: &str = "sandbox-client-secret";
+/// A TEST-ONLY certificate (RSA 2048, self-signed, valid 2025-01-01 to 2125-01-01) registered on
+/// [`PARTNER_CLIENT_ID`] next to the client secret, so the built-in app accepts both credential
+/// forms. Tests put it (with [`PARTNER_CLIENT_KEY_PEM`]) under `clientCertificate`/`clientKey`.
+/// Its private key is public: never register this certificate on a real app.
+pub const PARTNER_CLIENT_CERTIFICATE_PEM: &str = include_str!("client-cert.pem");
+/// The private key (PKCS#8 PEM) of [`PARTNER_CLIENT_CERTIFICATE_PEM`]. TEST ONLY.
+pub const PARTNER_CLIENT_KEY_PEM: &str = include_str!("client-key.pem");
+/// `x5t#S256` of [`PARTNER_CLIENT_CERTIFICATE_PEM`]: base64url SHA-256 of its DER.
+pub const PARTNER_CLIENT_CERTIFICATE_THUMBPRINT: &str =
+    "WA1mE4otcIm7ieSBoVoJ3nPeqKL0fQMprZQVUmnh664";
 /// The partner's admin user: member of AdminAgents, of [`HELPDESK_GROUP_ID`] and of
 /// [`APP_ADMINS_GROUP_ID`]. Tests use it as the delegated identity for GDAP writes and consents.
 pub const PARTNER_ADMIN_UPN: &str = "admin@partner.example";
@@ -25,9 +35,14 @@ pub const PARTNER_ADMIN_OID: &str = "bd314c88-f7d3-45ae-a44e-331d42a0675b";
 pub const PARTNER_SUPPORT_UPN: &str = "support@partner.example";
 /// Refresh token of [`PARTNER_SUPPORT_UPN`] for [`PARTNER_CLIENT_ID`].
 pub const PARTNER_SUPPORT_REFRESH_TOKEN: &str = "sandbox-refresh-token-support";
-/// The admin's initial refresh token for [`PARTNER_CLIENT_ID`]. It is rotated on every use: tests
-/// use it once and then carry the returned token forward.
+/// The admin's initial refresh token for [`PARTNER_CLIENT_ID`], from a sign-in with MFA. It is
+/// rotated on every use: tests use it once and then carry the returned token forward.
 pub const PARTNER_REFRESH_TOKEN: &str = "sandbox-refresh-token-1";
+/// A second refresh token of [`PARTNER_ADMIN_UPN`], from a sign-in WITHOUT multi-factor
+/// authentication: its access tokens carry `amr: ["pwd"]`, and Partner Center refuses them with
+/// `401` code `900421` (Microsoft's enforcement since April 2026). Graph accepts them. Tests use
+/// it to provoke `MfaRequired`.
+pub const PARTNER_NO_MFA_REFRESH_TOKEN: &str = "sandbox-refresh-token-no-mfa";
 /// Object id of the partner's AdminAgents group (membership is needed for GDAP writes and
 /// Partner Center calls).
 pub const ADMIN_AGENTS_GROUP_ID: &str = "1d2b8f78-7a89-49a6-b845-b82db9d356bd";

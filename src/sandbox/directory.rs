@@ -6,13 +6,15 @@
 //! delegated tokens need the scope *and* a GDAP role for the user in that tenant through an
 //! active relationship (any role for reads; Global/Application/Cloud Application Administrator to
 //! create service principals and delegated grants; Global or Privileged Role Administrator to
-//! grant application permissions). Refusals are `403 Authorization_RequestDenied`.
+//! grant Microsoft Graph / Azure AD Graph application permissions, and additionally Application or
+//! Cloud Application Administrator for any other resource's). Refusals are
+//! `403 Authorization_RequestDenied`.
 
 use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::odata::{Filter, Query};
-use super::state::derived_id;
+use super::state::{World, derived_id};
 use super::users::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
@@ -39,8 +41,10 @@ pub enum Access {
     ReadApps,
     /// Create/delete service principals and delegated grants.
     WriteApps,
-    /// Grant application permissions.
+    /// Grant application permissions of Microsoft Graph or Azure AD Graph.
     WriteAppRoles,
+    /// Grant application permissions of any other resource.
+    WriteOtherAppRoles,
 }
 
 impl Access {
@@ -65,7 +69,9 @@ impl Access {
                 "Directory.ReadWrite.All",
             ],
             Access::WriteApps => &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
-            Access::WriteAppRoles => &["AppRoleAssignment.ReadWrite.All"],
+            Access::WriteAppRoles | Access::WriteOtherAppRoles => {
+                &["AppRoleAssignment.ReadWrite.All"]
+            }
         }
     }
 
@@ -94,7 +100,7 @@ impl Access {
                 "DelegatedPermissionGrant.ReadWrite.All",
                 "Directory.AccessAsUser.All",
             ],
-            Access::WriteAppRoles => &[
+            Access::WriteAppRoles | Access::WriteOtherAppRoles => &[
                 "AppRoleAssignment.ReadWrite.All",
                 "Directory.AccessAsUser.All",
             ],
@@ -113,7 +119,32 @@ impl Access {
             Access::WriteAppRoles => {
                 Some(&[GLOBAL_ADMINISTRATOR_ID, PRIVILEGED_ROLE_ADMINISTRATOR_ID])
             }
+            Access::WriteOtherAppRoles => Some(&[
+                GLOBAL_ADMINISTRATOR_ID,
+                PRIVILEGED_ROLE_ADMINISTRATOR_ID,
+                APPLICATION_ADMINISTRATOR_ID,
+                CLOUD_APPLICATION_ADMINISTRATOR_ID,
+            ]),
         }
+    }
+}
+
+/// What granting or removing an app role of the resource service principal `resource_sp_id`
+/// needs: Microsoft Graph and Azure AD Graph app roles need Global or Privileged Role
+/// Administrator; Application and Cloud Application Administrators may grant any other.
+pub fn app_role_access(world: &World, tid: &str, resource_sp_id: &str) -> Access {
+    let graph = [
+        super::defaults::apps::MICROSOFT_GRAPH,
+        super::defaults::apps::AZURE_AD_GRAPH,
+    ];
+    let app_id = world
+        .tenants
+        .get(tid)
+        .and_then(|t| t.service_principal_by_id(resource_sp_id))
+        .map(|sp| sp.app_id.to_ascii_lowercase());
+    match app_id {
+        Some(a) if !graph.contains(&a.as_str()) => Access::WriteOtherAppRoles,
+        _ => Access::WriteAppRoles,
     }
 }
 
@@ -129,6 +160,16 @@ pub fn denied() -> Denied {
 
 /// Checks a directory call; returns the customer tenant id it addresses.
 pub fn authorize(shared: &Shared, headers: &HeaderMap, access: Access) -> Result<String, Denied> {
+    authorize_for(shared, headers, |_, _| access)
+}
+
+/// Checks a directory call whose needs depend on the tenant's objects (`needed` sees the world
+/// and the tenant id); returns the customer tenant id it addresses.
+pub fn authorize_for(
+    shared: &Shared,
+    headers: &HeaderMap,
+    needed: impl FnOnce(&World, &str) -> Access,
+) -> Result<String, Denied> {
     let claims = authenticate(shared, headers, Api::Graph)?;
     let world = shared.world();
     if !world.tenants.contains_key(&claims.tid) {
@@ -139,6 +180,7 @@ pub fn authorize(shared: &Shared, headers: &HeaderMap, access: Access) -> Result
         )
         .into());
     }
+    let access = needed(&world, &claims.tid);
     if !claims.is_delegated() {
         return if claims.has_any(access.app_roles()) {
             Ok(claims.tid)

@@ -87,6 +87,15 @@ pub struct RefreshTokenFixture {
     pub user: String,
     /// The token value.
     pub token: String,
+    /// Whether the sign-in that produced it used multi-factor authentication (default true).
+    /// Access tokens from it (and from its rotated successors) carry `amr` `["pwd", "mfa"]`, or
+    /// `["pwd"]` without; Partner Center refuses the latter (401, code 900421).
+    #[serde(default = "yes")]
+    pub mfa: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A partner app registration.
@@ -101,6 +110,10 @@ pub struct AppFixture {
     /// Valid client secrets.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Certificates registered on the app (PEM, RSA): client assertions signed with their keys
+    /// are accepted (header `x5t#S256` or `x5t` names the certificate).
+    #[serde(default)]
+    pub certificates: Vec<String>,
     /// Delegated permissions the registration declares (the `scp` of app+user tokens).
     #[serde(default)]
     pub delegated_permissions: Vec<ResourcePermissions>,
@@ -233,6 +246,10 @@ impl Fixture {
             }
         }
         for app in &self.apps {
+            for (i, pem) in app.certificates.iter().enumerate() {
+                crate::microsoft::certificate::ParsedCertificate::from_pem(pem)
+                    .map_err(|e| anyhow::anyhow!("app {} certificates[{i}]: {e}", app.client_id))?;
+            }
             for rt in &app.refresh_tokens {
                 anyhow::ensure!(
                     p.users
@@ -320,6 +337,7 @@ fn builtin_app() -> AppFixture {
         client_id: d::PARTNER_CLIENT_ID.into(),
         display_name: "GDAP Operator (sandbox)".into(),
         secrets: vec![d::PARTNER_CLIENT_SECRET.into()],
+        certificates: vec![d::PARTNER_CLIENT_CERTIFICATE_PEM.into()],
         delegated_permissions: vec![
             perms(
                 "graph",
@@ -339,10 +357,17 @@ fn builtin_app() -> AppFixture {
             RefreshTokenFixture {
                 user: d::PARTNER_ADMIN_UPN.into(),
                 token: d::PARTNER_REFRESH_TOKEN.into(),
+                mfa: true,
+            },
+            RefreshTokenFixture {
+                user: d::PARTNER_ADMIN_UPN.into(),
+                token: d::PARTNER_NO_MFA_REFRESH_TOKEN.into(),
+                mfa: false,
             },
             RefreshTokenFixture {
                 user: d::PARTNER_SUPPORT_UPN.into(),
                 token: d::PARTNER_SUPPORT_REFRESH_TOKEN.into(),
+                mfa: true,
             },
         ],
     }

@@ -116,6 +116,12 @@ pub struct Claims {
     /// Application roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// How the user signed in (delegated only): `["pwd", "mfa"]` after MFA, `["pwd"]` without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// How the client authenticated: `1` client secret, `2` certificate (client assertion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appidacr: Option<String>,
     /// Token version.
     pub ver: String,
     /// Unique token id.
@@ -126,6 +132,13 @@ impl Claims {
     /// Whether this is an app+user (delegated) token.
     pub fn is_delegated(&self) -> bool {
         self.idtyp == "user"
+    }
+
+    /// Whether the user's sign-in used multi-factor authentication (`amr` contains `mfa`).
+    pub fn has_mfa(&self) -> bool {
+        self.amr
+            .as_ref()
+            .is_some_and(|amr| amr.iter().any(|m| m == "mfa" || m == "ngcmfa"))
     }
 
     /// Whether the token carries one of these delegated scopes or app roles.
@@ -166,6 +179,8 @@ pub fn base_claims(
         upn: None,
         scp: None,
         roles: None,
+        amr: None,
+        appidacr: None,
         ver: "1.0".into(),
         uti: uuid::Uuid::new_v4().simple().to_string(),
     }

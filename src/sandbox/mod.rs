@@ -12,11 +12,12 @@
 //! Module map: `defaults`/`fixture`/`generate` (initial world, generated users), `state` (the
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
-//! `jwt`/`auth`/`entra`/`token` (login and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
+//! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
 //! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
 
 mod apps;
+mod assertion;
 mod auth;
 mod batch;
 mod catalog;

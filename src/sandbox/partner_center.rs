@@ -2,7 +2,9 @@
 //! `DELETE /v1/customers/{tenant}/applicationconsents/{appId}`.
 //!
 //! Contract: the caller needs a delegated Partner Center token (`aud`
-//! `https://api.partnercenter.microsoft.com`) of a partner user who is in AdminAgents and who holds
+//! `https://api.partnercenter.microsoft.com`) whose sign-in used MFA (`amr` contains `mfa`, else
+//! `401` code `900421`, as Partner Center enforces since April 2026), of a partner user who is in
+//! AdminAgents and who holds
 //! Global Administrator, Application Administrator or Cloud Application Administrator in the
 //! customer through an active GDAP relationship (else `403`). `applicationId` must be the token's
 //! app. Every `enterpriseApplicationId` must have a service principal in the customer (else `400`
@@ -70,6 +72,9 @@ fn authorize(
         )
         .into());
     }
+    if !claims.has_mfa() {
+        return Err(mfa_required().into());
+    }
     if !world.is_admin_agent(&claims.oid) {
         return Err(PcError::new(
             403,
@@ -93,6 +98,16 @@ fn authorize(
         return Err(PcError::new(403, "Forbidden", "The user does not hold Global Administrator, Application Administrator or Cloud Application Administrator in this customer through an active GDAP relationship.").into());
     }
     Ok((claims, tid))
+}
+
+/// Partner Center's answer to an App+User token whose `amr` has no MFA (enforced since
+/// 2026-04-01): `401` with code `900421`.
+fn mfa_required() -> PcError {
+    PcError::new(
+        401,
+        crate::microsoft::error::PC_MFA_REQUIRED_CODE,
+        "Multi-factor authentication is required: the access token has no MFA claim (amr). Partner Center refuses App+User calls without MFA; sign in again with MFA.",
+    )
 }
 
 fn grants_of(world: &World, tid: &str, app_id: &str) -> usize {

@@ -77,6 +77,9 @@ pub struct App {
     pub display_name: String,
     /// Client secrets (never dumped).
     pub secrets: Vec<String>,
+    /// Registered certificates (PEM; public, so dumped).
+    #[serde(default)]
+    pub certificates: Vec<String>,
     /// Delegated permissions by resource appId.
     pub delegated: BTreeMap<String, Vec<String>>,
     /// App roles granted in the partner tenant, by resource appId.
@@ -100,6 +103,13 @@ pub struct RefreshToken {
     /// revoke used refresh tokens at all); once the successor is used, the old one is dead.
     #[serde(default)]
     pub successor: Option<String>,
+    /// Whether the sign-in it descends from used MFA (inherited by every rotated successor).
+    #[serde(default = "signed_in_with_mfa")]
+    pub mfa: bool,
+}
+
+fn signed_in_with_mfa() -> bool {
+    true
 }
 
 /// A customer tenant.
@@ -410,6 +420,7 @@ impl World {
                     client_id: app.client_id.clone(),
                     display_name: app.display_name.clone(),
                     secrets: app.secrets.clone(),
+                    certificates: app.certificates.clone(),
                     delegated: by_resource(&app.delegated_permissions),
                     partner_app_roles: by_resource(&app.partner_app_roles),
                 },
@@ -427,6 +438,7 @@ impl World {
                         issued_at: now,
                         redeemed_at: None,
                         successor: None,
+                        mfa: rt.mfa,
                     },
                 );
             }

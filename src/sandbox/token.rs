@@ -2,9 +2,12 @@
 //!
 //! Contract: `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused
 //! with AADSTS7000229 unless the app has a service principal in that tenant; `roles` = the app
-//! roles granted there) and `refresh_token` (partner user; a new refresh token is returned and the
-//! presented one dies once that successor is used; inactivity beyond 90 days and session
-//! revocation fail with `invalid_grant`; a customer tenant needs GDAP access). A failed request never consumes the
+//! roles granted there, left out when there are none) and `refresh_token` (partner user; a new
+//! refresh token is returned and the presented one dies once that successor is used; inactivity
+//! beyond 90 days and session revocation fail with `invalid_grant`; a customer tenant needs GDAP
+//! access; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
+//! that fact). The client authenticates with a client secret or a signed client assertion
+//! (`assertion.rs`); `appidacr` records which (`1`/`2`). A failed request never consumes the
 //! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
@@ -175,27 +178,8 @@ fn issue(
             ),
         ));
     };
-    match secret {
-        None => {
-            return Err(entra_error(
-                401,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            ));
-        }
-        Some(s) if !app.secrets.contains(&s) => {
-            return Err(entra_error(
-                401,
-                "invalid_client",
-                7000215,
-                &format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                ),
-            ));
-        }
-        Some(_) => {}
-    }
+    let audiences = token_urls(base, tenant, &tid);
+    let appidacr = authenticate_client(&app, secret, form, &audiences)?;
     let scope = form.get("scope").cloned().unwrap_or_default();
     let (aud, resource_app) = match resource_of(&scope) {
         None => {
@@ -233,9 +217,12 @@ fn issue(
                 ));
             }
             let (oid, roles) = app_only_grant(&world, &tid, &app.client_id, resource_app)?;
-            let claims = base_claims(aud, &issuer, &tid, &app.client_id, &oid, "app", lifetime);
-            let mut claims = serde_json::to_value(claims).unwrap_or_default();
-            claims["roles"] = json!(roles);
+            let mut claims = base_claims(aud, &issuer, &tid, &app.client_id, &oid, "app", lifetime);
+            claims.appidacr = Some(appidacr.into());
+            // Entra leaves `roles` out when no app role is granted (e.g. after the customer
+            // revoked the consent): Graph then answers 403 to every read.
+            claims.roles = (!roles.is_empty()).then_some(roles);
+            let claims = serde_json::to_value(claims).unwrap_or_default();
             Ok(
                 json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                       "access_token": shared.keys.sign(&claims)}),
@@ -254,7 +241,7 @@ fn issue(
                     ),
                 ));
             }
-            let user_id = redeem(&mut world, &presented, &app.client_id, &tid)?;
+            let (user_id, mfa) = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
             world.refresh_tokens.insert(
                 new_rt.clone(),
@@ -264,6 +251,7 @@ fn issue(
                     issued_at: Utc::now(),
                     redeemed_at: None,
                     successor: None,
+                    mfa,
                 },
             );
             if let Some(old) = world.refresh_tokens.get_mut(&presented) {
@@ -280,7 +268,7 @@ fn issue(
                 .as_ref()
                 .map(|u| u.display_name.clone())
                 .unwrap_or_default();
-            let mut claims = serde_json::to_value(base_claims(
+            let mut claims = base_claims(
                 aud,
                 &issuer,
                 &tid,
@@ -288,10 +276,12 @@ fn issue(
                 &user_id,
                 "user",
                 lifetime,
-            ))
-            .unwrap_or_default();
-            claims["upn"] = json!(upn);
-            claims["scp"] = json!(scp.join(" "));
+            );
+            claims.upn = Some(upn.clone());
+            claims.scp = Some(scp.join(" "));
+            claims.amr = Some(amr(mfa));
+            claims.appidacr = Some(appidacr.into());
+            let claims = serde_json::to_value(claims).unwrap_or_default();
             let mut body = json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                 "scope": scp.iter().map(|s| format!("{aud}/{s}")).collect::<Vec<_>>().join(" "),
                 "access_token": shared.keys.sign(&claims), "refresh_token": new_rt});
@@ -325,6 +315,58 @@ fn issue(
             70003,
             &format!("The app requested an unsupported grant type '{other}'."),
         )),
+    }
+}
+
+/// The `amr` of a user's tokens: Entra lists every method used, `mfa` when a second factor was.
+fn amr(mfa: bool) -> Vec<String> {
+    let methods: &[&str] = if mfa { &["pwd", "mfa"] } else { &["pwd"] };
+    methods.iter().map(|m| m.to_string()).collect()
+}
+
+/// The token URLs a client assertion may name as `aud` for a request to `tenant` (as written in
+/// the path, or resolved to the tenant id; v2.0 or v1 endpoint).
+fn token_urls(base: &str, tenant: &str, tid: &str) -> Vec<String> {
+    [tenant, tid]
+        .iter()
+        .flat_map(|t| {
+            [
+                format!("{base}/{t}/oauth2/v2.0/token"),
+                format!("{base}/{t}/oauth2/token"),
+            ]
+        })
+        .collect()
+}
+
+/// Authenticates the client: a signed client assertion (certificate) when one is sent, else the
+/// client secret. Returns the `appidacr` of its tokens (`2` certificate, `1` secret).
+fn authenticate_client(
+    app: &super::state::App,
+    secret: Option<String>,
+    form: &HashMap<String, String>,
+    audiences: &[String],
+) -> Result<&'static str, EntraError> {
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        super::assertion::verify(app, form, audiences, Utc::now())?;
+        return Ok("2");
+    }
+    match secret {
+        None => Err(entra_error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+        Some(s) if !app.secrets.contains(&s) => Err(entra_error(
+            401,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                app.client_id
+            ),
+        )),
+        Some(_) => Ok("1"),
     }
 }
 
@@ -396,13 +438,13 @@ fn app_only_grant(
     ))
 }
 
-/// Redeems a refresh token; returns the user's object id.
+/// Redeems a refresh token; returns the user's object id and whether the sign-in used MFA.
 fn redeem(
     world: &mut World,
     presented: &str,
     client: &str,
     tid: &str,
-) -> Result<String, EntraError> {
+) -> Result<(String, bool), EntraError> {
     let now = Utc::now();
     let rt = world
         .refresh_tokens
@@ -488,7 +530,7 @@ fn redeem(
     if let Some(rt) = world.refresh_tokens.get_mut(presented) {
         rt.redeemed_at = Some(now);
     }
-    Ok(user.id)
+    Ok((user.id, rt.mfa))
 }
 
 impl World {

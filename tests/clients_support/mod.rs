@@ -23,7 +23,7 @@ pub fn credentials() -> PartnerCredentials {
     PartnerCredentials {
         partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
         client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_secret: defaults::PARTNER_CLIENT_SECRET.into(),
+        client_credential: defaults::PARTNER_CLIENT_SECRET.into(),
         refresh_token: defaults::PARTNER_REFRESH_TOKEN.into(),
         refresh_token_issued_at: Some(chrono::Utc::now()),
     }
@@ -144,6 +144,7 @@ pub mod roles {
     pub const HELPDESK_ADMIN: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
     pub const APPLICATION_ADMIN: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
     pub const CLOUD_APPLICATION_ADMIN: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+    pub const PRIVILEGED_ROLE_ADMIN: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 }
 
 use gdap_operator::microsoft::models::gdap::{

@@ -22,6 +22,14 @@ NORTHWIND_TENANT_ID = "41d114a3-d683-450f-86d8-99b973aa70d1"
 NORTHWIND_USERS = 100_000
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 DIRECTORY_READERS = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b"
+NO_MFA_REFRESH_TOKEN = "sandbox-refresh-token-no-mfa"
+
+# The TEST-ONLY certificate registered on the built-in app next to its secret.
+_SANDBOX_SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src", "sandbox")
+with open(os.path.join(_SANDBOX_SRC, "client-cert.pem")) as f:
+    CLIENT_CERTIFICATE_PEM = f.read()
+with open(os.path.join(_SANDBOX_SRC, "client-key.pem")) as f:
+    CLIENT_KEY_PEM = f.read()
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +50,7 @@ def reset(base, ca):
 
 
 def msal_app(base, tenant, secret=CLIENT_SECRET):
+    """An MSAL confidential client; `secret` is a client secret or an MSAL certificate dict."""
     return msal.ConfidentialClientApplication(
         CLIENT_ID,
         client_credential=secret,

@@ -1,6 +1,7 @@
 """Microsoft's official Python clients against the sandbox over HTTPS.
 
-MSAL acquires client-credentials and refresh-token tokens; azure-identity's ClientSecretCredential
+MSAL acquires client-credentials and refresh-token tokens, with a client secret and with a
+certificate (signed client assertions); azure-identity's ClientSecretCredential
 and the Microsoft Graph SDK (kiota) list and create GDAP relationships and page through every user
 of the generated 100,000-user tenant with the SDK's PageIterator.
 """
@@ -29,7 +30,9 @@ from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph_core import PageIterator
 
 from conftest import (
+    CLIENT_CERTIFICATE_PEM,
     CLIENT_ID,
+    CLIENT_KEY_PEM,
     CLIENT_SECRET,
     CONTOSO_TENANT_ID,
     DIRECTORY_READERS,
@@ -37,6 +40,7 @@ from conftest import (
     GRAPH_DEFAULT,
     NORTHWIND_TENANT_ID,
     NORTHWIND_USERS,
+    NO_MFA_REFRESH_TOKEN,
     PARTNER_TENANT_ID,
     msal_app,
 )
@@ -107,6 +111,44 @@ def test_msal_refresh_token_grant_rotates_the_refresh_token(base, chain):
     chain.acquire(PARTNER_TENANT_ID, [GRAPH_DEFAULT])
     reused = msal_app(base, PARTNER_TENANT_ID).acquire_token_by_refresh_token(old, scopes=[GRAPH_DEFAULT])
     assert reused["error"] == "invalid_grant"
+
+
+# --- MSAL with the certificate credential ------------------------------------------------------
+
+# MSAL Python's SHA-256 form: with `public_certificate` and no `thumbprint` it computes the
+# certificate's SHA-256 thumbprint, sends header `x5t#S256` (plus `x5c`) and signs with PS256.
+SHA256_CERTIFICATE = {"private_key": CLIENT_KEY_PEM, "public_certificate": CLIENT_CERTIFICATE_PEM}
+
+
+def sha1_thumbprint():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return x509.load_pem_x509_certificate(CLIENT_CERTIFICATE_PEM.encode()).fingerprint(hashes.SHA1()).hex()
+
+
+def test_msal_certificate_credential_gets_app_tokens(base):
+    result = msal_app(base, CONTOSO_TENANT_ID, SHA256_CERTIFICATE).acquire_token_for_client(scopes=[GRAPH_DEFAULT])
+    assert "access_token" in result, result
+    c = claims(result["access_token"])
+    assert c["appidacr"] == "2" and c["tid"] == CONTOSO_TENANT_ID
+    assert sorted(c["roles"]) == ["LicenseAssignment.Read.All", "User.Read.All"]
+    # The legacy form (a SHA-1 `thumbprint`: header x5t, RS256) is accepted too.
+    legacy = {"private_key": CLIENT_KEY_PEM, "thumbprint": sha1_thumbprint()}
+    result = msal_app(base, CONTOSO_TENANT_ID, legacy).acquire_token_for_client(scopes=[GRAPH_DEFAULT])
+    assert "access_token" in result, result
+
+
+def test_msal_certificate_credential_redeems_refresh_tokens_with_their_mfa_fact(base, chain):
+    app = msal_app(base, PARTNER_TENANT_ID, SHA256_CERTIFICATE)
+    result = app.acquire_token_by_refresh_token(chain.token, scopes=[GRAPH_DEFAULT])
+    assert "access_token" in result, result
+    chain.token = result["refresh_token"]
+    c = claims(result["access_token"])
+    assert c["appidacr"] == "2" and c["amr"] == ["pwd", "mfa"]
+    no_mfa = app.acquire_token_by_refresh_token(NO_MFA_REFRESH_TOKEN, scopes=[GRAPH_DEFAULT])
+    assert "access_token" in no_mfa, no_mfa
+    assert claims(no_mfa["access_token"])["amr"] == ["pwd"]
 
 
 # --- azure-identity + Graph SDK ---------------------------------------------------------------

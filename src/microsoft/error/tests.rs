@@ -24,6 +24,11 @@ fn aadsts_codes_map_to_named_reasons() {
         (90072, Reason::NoGdapAccess),
         (90002, Reason::TenantNotFound),
         (650052, Reason::ServicePrincipalMissing),
+        (700027, Reason::CertificateNotAccepted),
+        (700024, Reason::ClientAssertionTimeInvalid),
+        (700023, Reason::ClientAssertionInvalid),
+        (700021, Reason::ClientAssertionInvalid),
+        (50027, Reason::ClientAssertionInvalid),
     ];
     for (code, reason) in cases {
         let body = format!(
@@ -136,7 +141,20 @@ fn partner_center_errors_map_to_reasons() {
     assert_eq!(missing.code(), Some("600012"));
     assert_eq!(pc(403, "nope").reason(), Reason::PartnerCenterForbidden);
     assert_eq!(pc(404, "nope").reason(), Reason::CustomerNotFound);
+    assert_eq!(pc(409, "exists").reason(), Reason::AlreadyExists);
+    assert_eq!(pc(401, "expired").reason(), Reason::Unauthenticated);
     assert!(pc(500, "boom").is_transient());
+    let mfa = Error::from_partner_center(
+        StatusCode::UNAUTHORIZED,
+        &h,
+        br#"{"code":"900421","description":"MFA claim missing","source":"PartnerFD"}"#,
+    );
+    assert_eq!(mfa.reason(), Reason::MfaRequired);
+    assert!(!mfa.is_transient());
+    assert!(
+        mfa.to_string().contains("sign in again interactively"),
+        "{mfa}"
+    );
 }
 
 #[test]

@@ -220,6 +220,70 @@ pub struct ServicePrincipal {
     pub app_owner_organization_id: Option<String>,
     pub service_principal_type: Option<String>,
     pub account_enabled: Option<bool>,
+    /// The application permissions this resource offers (empty when not `$select`ed).
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    /// The delegated permissions this resource offers (empty when not `$select`ed).
+    #[serde(default)]
+    pub oauth2_permission_scopes: Vec<PermissionScope>,
+}
+
+impl ServicePrincipal {
+    /// The id of the enabled app role whose `value` is `name` (case-insensitive), e.g.
+    /// `User.Read.All` on Microsoft Graph.
+    pub fn app_role_id(&self, name: &str) -> Option<&str> {
+        self.app_roles
+            .iter()
+            .find(|r| {
+                r.is_enabled != Some(false)
+                    && r.value
+                        .as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(name))
+            })
+            .map(|r| r.id.as_str())
+    }
+}
+
+/// `appRole`: an application permission a resource offers.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRole {
+    pub id: String,
+    /// The permission name, e.g. `User.Read.All`.
+    pub value: Option<String>,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub allowed_member_types: Vec<String>,
+    pub is_enabled: Option<bool>,
+}
+
+/// `permissionScope`: a delegated permission a resource offers.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionScope {
+    pub id: String,
+    /// The scope name, e.g. `Directory.Read.All`.
+    pub value: Option<String>,
+    /// `Admin` or `User` (who may consent).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub is_enabled: Option<bool>,
+}
+
+/// The body of `POST /servicePrincipals/{resourceId}/appRoleAssignedTo`: grant `app_role_id`
+/// of the resource service principal to the client service principal `principal_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAppRoleAssignment {
+    /// The client service principal (the partner app's, in the customer tenant).
+    pub principal_id: String,
+    /// The resource service principal (e.g. Microsoft Graph's, in the customer tenant).
+    pub resource_id: String,
+    /// The app role's id on the resource ([`ServicePrincipal::app_role_id`]).
+    pub app_role_id: String,
 }
 
 /// `appRoleAssignment`.
