@@ -310,7 +310,7 @@ async fn wait_sandbox<T>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aging_produces_the_expiring_condition_and_one_event_per_threshold() {
     let world = World::start("e2e-expiry", SandboxOptions::default()).await;
-    let id = create_ready(&world, "aging").await;
+    create_ready(&world, "aging").await;
     let expiring = world.relationships().get("aging").await.unwrap();
     assert_eq!(condition(&expiring, "Expiring").unwrap().0, "False");
     for (days, left, threshold) in [(31, 28, 30), (23, 5, 7), (5, 0, 1)] {
@@ -701,7 +701,7 @@ async fn failures_back_off_visibly_and_a_success_resets_the_count() {
             let s = o.status.as_ref()?;
             let (synced, _, message) = condition(o, "Synced")?;
             (s.failed_attempts >= 3 && s.last_failure_time.is_some() && synced == "False")
-                .then(|| (s.failed_attempts, message))
+                .then_some((s.failed_attempts, message))
         })
         .await;
     assert!(message.contains("403"), "{message}");

@@ -430,3 +430,72 @@ async fn responses_carry_correlation_headers() {
     assert_eq!(headers["ms-correlationid"], "corr-1");
     assert_eq!(headers["ms-requestid"].len(), 36, "generated when absent");
 }
+
+#[tokio::test]
+async fn the_clock_moves_time_driven_transitions_forward_without_sleeping() {
+    let env = start_with(SandboxOptions {
+        // An hour-long activation: only the clock can get it there in a test.
+        assignment_activation_delay: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await;
+    let (s, clock) = env.control("GET", "/_sandbox/clock", json!(null)).await;
+    assert_eq!((s, clock["advancedSeconds"].as_f64()), (200, Some(0.0)));
+    let token = env.admin().await;
+    let rel = env
+        .create_relationship(
+            &token,
+            "clock",
+            d::CONTOSO_TENANT_ID,
+            &[DIRECTORY_READERS],
+            "PT0S",
+        )
+        .await;
+    let id = rel["id"].as_str().unwrap();
+    let path = format!("/v1.0/tenantRelationships/delegatedAdminRelationships/{id}");
+    let (s, _, _) = env
+        .call(
+            "POST",
+            &format!("{path}/requests"),
+            &token,
+            Some(json!({"action": "lockForApproval"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = env
+        .control(
+            "POST",
+            &format!("/_sandbox/relationships/{id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(env.get(&path, &token).await.1["status"], "approved");
+    let (s, clock) = env
+        .control("POST", "/_sandbox/clock", json!({"advanceSeconds": 3600}))
+        .await;
+    assert_eq!((s, clock["advancedSeconds"].as_f64()), (200, Some(3600.0)));
+    let active = env.get(&path, &token).await.1;
+    assert_eq!(active["status"], "active", "activated by the clock");
+    let ends: chrono::DateTime<chrono::Utc> =
+        active["endDateTime"].as_str().unwrap().parse().unwrap();
+    let left = ends - chrono::Utc::now();
+    assert!(
+        (left - chrono::Duration::days(730)).num_seconds().abs() < 60,
+        "activated at the sandbox's now, which clients read on the wall clock: {left}"
+    );
+    let (s, _) = env
+        .control(
+            "POST",
+            "/_sandbox/clock",
+            json!({"advanceSeconds": 731.0 * 86_400.0}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(env.get(&path, &token).await.1["status"], "expired");
+    let (s, error) = env
+        .control("POST", "/_sandbox/clock", json!({"advanceSeconds": -5}))
+        .await;
+    assert_eq!(s, 400, "{error}");
+}

@@ -56,7 +56,7 @@ async fn world() -> World {
     let credentials = PartnerCredentials {
         partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
         client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_secret: Secret::new(defaults::PARTNER_CLIENT_SECRET),
+        client_credential: Secret::new(defaults::PARTNER_CLIENT_SECRET).into(),
         refresh_token: Secret::new(defaults::PARTNER_REFRESH_TOKEN),
         refresh_token_issued_at: None,
     };
