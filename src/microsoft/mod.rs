@@ -7,9 +7,9 @@
 //! - [`token`]: two token sources, two types — [`AppToken`] (client credentials, reads) and
 //!   [`DelegatedToken`] (the partner's GDAP user, writes) — cached, refreshed before expiry,
 //!   with refresh-token rotation handed to a [`RotationCallback`].
-//! - [`transport`] + [`retry`] + [`limits`]: one HTTP layer with `Retry-After`, backoff with
-//!   jitter, attempt and time caps, no blind repeat of non-idempotent writes, and per-tenant and
-//!   global concurrency limits.
+//! - [`transport`] + [`retry`] + [`limits`] + [`pacing`]: one HTTP layer with `Retry-After`,
+//!   backoff with jitter, attempt and time caps, no blind repeat of non-idempotent writes,
+//!   per-tenant and global concurrency limits, and low-priority, paced background reads.
 //! - [`error`]: one [`Error`] with a named [`Reason`], transient or permanent, never a secret.
 //! - The APIs controllers use are the object-safe traits [`GdapApi`], [`PartnerCenterApi`] and
 //!   [`DirectoryApi`] (use them as `Arc<dyn …>`), implemented by [`GraphGdapClient`],
@@ -23,6 +23,7 @@ pub mod fake;
 pub mod graph_gdap;
 pub mod limits;
 pub mod models;
+pub mod pacing;
 mod paging;
 pub mod partner_center;
 pub mod retry;
@@ -186,6 +187,9 @@ pub trait DirectoryApi: Send + Sync {
     ) -> BoxStream<'static, Result<DeltaItem>>;
     /// `GET /subscribedSkus`.
     async fn subscribed_skus(&self, token: &dyn TokenSource) -> Result<Vec<SubscribedSku>>;
+    /// `GET /directory/subscriptions`: the commercial subscriptions behind the SKUs (a few per
+    /// SKU, so collected, across pages).
+    async fn subscriptions(&self, token: &dyn TokenSource) -> Result<Vec<CompanySubscription>>;
     /// `GET /servicePrincipals?$filter=appId eq '…'`: `None` when the tenant lacks it.
     async fn service_principal_by_app_id(
         &self,

@@ -45,7 +45,8 @@ mod users;
 pub use faults::ThrottleOptions;
 pub use fixture::{
     AppFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture, PartnerFixture,
-    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, UsersFixture,
+    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, SubscriptionFixture,
+    UsersFixture,
 };
 
 use clap::Args;
