@@ -11,5 +11,6 @@ pub mod microsoft;
 pub mod run;
 pub mod sandbox;
 pub mod server;
+pub mod sync;
 pub mod telemetry;
 pub mod validate;
