@@ -43,6 +43,7 @@ mod token;
 mod users;
 
 pub use faults::ThrottleOptions;
+pub use fixture::skus;
 pub use fixture::{
     AppFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture, PartnerFixture,
     PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, SubscriptionFixture,

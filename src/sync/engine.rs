@@ -39,7 +39,7 @@ pub async fn run_import(
             token,
             tenant_id: tenant_id.to_ascii_lowercase(),
             options,
-            started_at: Utc::now(),
+            started_at: now(),
             clock: std::time::Instant::now(),
         };
         let state = sink.state(&job.tenant_id).await?;
@@ -142,7 +142,7 @@ impl Job<'_> {
             subscriptions: subscriptions.len() as u64,
             ..outcome.rows
         };
-        let finished_at = Utc::now();
+        let finished_at = now();
         let users = writer
             .commit(Commit {
                 skus: &skus,
@@ -275,6 +275,13 @@ impl Job<'_> {
         let (outcome, ()) = futures::try_join!(read, write)?;
         Ok(outcome)
     }
+}
+
+/// The current time to the microsecond, the precision PostgreSQL keeps, so a time stored and
+/// read back compares equal.
+fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 fn writer_gone() -> ImportError {

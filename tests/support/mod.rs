@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod import;
 pub mod operator;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

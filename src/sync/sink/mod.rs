@@ -126,12 +126,12 @@ pub async fn open(
     }
 }
 
-/// A new run id: the start time (UTC, to the second) and 8 random hex digits, e.g.
-/// `20250602T120000Z-1a2b3c4d`; ids sort by start time.
+/// A new run id: the start time (UTC, to the millisecond) and 8 random hex digits, e.g.
+/// `20250602T120000123Z-1a2b3c4d`; ids sort by start time.
 pub fn new_run_id(started_at: DateTime<Utc>) -> String {
     format!(
         "{}-{:08x}",
-        started_at.format("%Y%m%dT%H%M%SZ"),
+        started_at.format("%Y%m%dT%H%M%S%3fZ"),
         rand::random::<u32>()
     )
 }
@@ -153,10 +153,11 @@ mod tests {
     #[test]
     fn run_ids_sort_by_time_and_are_unique() {
         let t1 = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
-        let t2 = DateTime::from_timestamp(1_750_000_001, 0).unwrap();
+        let t2 = DateTime::from_timestamp(1_750_000_000, 1_000_000).unwrap();
         let (a, b) = (new_run_id(t1), new_run_id(t2));
         assert!(a < b, "{a} {b}");
         assert!(a.starts_with("20250615T"), "{a}");
+        assert_eq!(b.len(), "20250615T150640001Z-12345678".len(), "{b}");
         assert_ne!(new_run_id(t1), new_run_id(t1));
     }
 

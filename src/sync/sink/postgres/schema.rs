@@ -169,7 +169,7 @@ SELECT k.tenant_id, k.sku_id, k.sku_part_number,
        (SELECT min(x.next_lifecycle_date_time) FROM {{s}}.subscriptions x
          WHERE x.tenant_id = k.tenant_id AND x.sku_id = k.sku_id
            AND x.status IN ('Enabled', 'Warning')) AS next_expiry,
-       (SELECT coalesce(sum(x.total_licenses), 0) FROM {{s}}.subscriptions x
+       (SELECT coalesce(sum(x.total_licenses), 0)::bigint FROM {{s}}.subscriptions x
          WHERE x.tenant_id = k.tenant_id AND x.sku_id = k.sku_id
            AND x.status = 'Enabled' AND x.sold_by_partner) AS partner_licenses
 FROM {{s}}.skus k;
