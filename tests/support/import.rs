@@ -71,7 +71,7 @@ pub async fn start_with(users: u64, tune: impl FnOnce(&mut SandboxOptions)) -> I
     let retries = Arc::new(Mutex::new(Vec::new()));
     let paces = Arc::new(Mutex::new(Vec::new()));
     ImportEnv {
-        clients: clients(&sandbox, retry.clone(), &retries, &paces),
+        clients: clients(&sandbox.base_url(), retry.clone(), &retries, &paces),
         sandbox,
         retries,
         paces,
@@ -80,13 +80,14 @@ pub async fn start_with(users: u64, tune: impl FnOnce(&mut SandboxOptions)) -> I
     }
 }
 
-fn clients(
-    sandbox: &Sandbox,
+/// Clients of the built-in partner for a sandbox at `base_url`, recording retries and pauses.
+pub fn clients(
+    base_url: &str,
     retry: RetryPolicy,
     retries: &Arc<Mutex<Vec<RetryEvent>>>,
     paces: &Arc<Mutex<Vec<PaceEvent>>>,
 ) -> MicrosoftClients {
-    let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
+    let endpoints = Endpoints::local(base_url, None).unwrap();
     let mut config = TransportConfig::new(endpoints);
     config.retry = retry;
     let (r, p) = (retries.clone(), paces.clone());
@@ -111,7 +112,7 @@ impl ImportEnv {
     /// New clients (a new token cache): the next app token is issued afresh.
     pub fn renew_clients(&mut self) {
         self.clients = clients(
-            &self.sandbox,
+            &self.sandbox.base_url(),
             self.retry.clone(),
             &self.retries,
             &self.paces,
