@@ -165,7 +165,7 @@ fn start() -> Postgres {
         dir = dir.display(),
         parent = std::process::id(),
     );
-    Command::new("bash")
+    let mut watchdog = Command::new("bash")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
@@ -173,6 +173,8 @@ fn start() -> Postgres {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the PostgreSQL watchdog");
+    // Reaped by a thread (it normally outlives this process).
+    std::thread::spawn(move || watchdog.wait());
     wait_ready(&bin, port, &dir);
     Postgres {
         url: format!("postgres://gdap@127.0.0.1:{port}/postgres"),
