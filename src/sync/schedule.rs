@@ -97,15 +97,10 @@ impl Schedule {
         } else {
             return Err(shape_error());
         };
-        let cron = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .year(Year::Disallowed)
-            .build()
-            .parse(&expression)
-            .map_err(|e| ScheduleError::Invalid {
-                schedule: schedule.to_string(),
-                reason: e.to_string(),
-            })?;
+        let cron = parse_cron(&expression).map_err(|e| ScheduleError::Invalid {
+            schedule: schedule.to_string(),
+            reason: explain(&expression, &e),
+        })?;
         let interval = shortest_gap(&cron).ok_or_else(|| ScheduleError::NeverRuns {
             schedule: schedule.to_string(),
         })?;
@@ -166,6 +161,42 @@ pub fn is_stale(
     let second = next_run(schedule, object_key, since)
         .and_then(|first| next_run(schedule, object_key, first));
     second.is_some_and(|second| now >= second)
+}
+
+/// The five fields: name and allowed values.
+const FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 (0 and 7 are Sunday) or SUN-SAT"),
+];
+
+fn parse_cron(expression: &str) -> Result<Cron, croner::errors::CronError> {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expression)
+}
+
+/// Names the field a parse error comes from (each field is tried alone, the others `*`).
+fn explain(expression: &str, error: &croner::errors::CronError) -> String {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    if fields.len() != 5 {
+        return error.to_string();
+    }
+    for (i, (name, allowed)) in FIELDS.iter().enumerate() {
+        let mut alone = ["*"; 5];
+        alone[i] = fields[i];
+        if let Err(e) = parse_cron(&alone.join(" ")) {
+            return format!(
+                "the {name} field {:?} is invalid ({e}); allowed: {allowed}",
+                fields[i]
+            );
+        }
+    }
+    error.to_string()
 }
 
 fn shortest_gap(cron: &Cron) -> Option<Duration> {
