@@ -446,6 +446,27 @@ async fn revoked_consent_fails_permanently_and_keeps_the_data() {
     assert_eq!(run_dirs(dir.path()).len(), 1);
 }
 
+#[tokio::test]
+async fn an_app_token_of_another_tenant_is_refused_before_any_call() {
+    let env = import::start(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::new(dir.path(), 2);
+    let contoso = env.clients.tokens.app_token(defaults::CONTOSO_TENANT_ID);
+    let err = gdap_operator::sync::run_import(
+        env.clients.directory.as_ref(),
+        &contoso,
+        TENANT,
+        &env.options(SyncMode::Full),
+        &mut sink,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, gdap_operator::sync::ImportError::Options(_)), "{err}");
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains(defaults::CONTOSO_TENANT_ID), "{err}");
+    assert!(env.requests().await.is_empty(), "nothing was sent");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_slows_the_import_down_instead_of_failing_it() {
     let env = import::start_with(1_200, |o| {

@@ -23,8 +23,8 @@
 //!   `x-ms-throttle-limit-percentage` says the budget is nearly spent, and retried after 429s as
 //!   `Retry-After` asks (see [`crate::microsoft::pacing`]).
 //! - **Memory.** Users stream from Graph's pages to the sink in batches of 1,000 with at most two
-//!   batches waiting, so memory does not grow with the tenant (the file sink keeps 24 bytes per
-//!   user id; see [`sink::file`]).
+//!   batches waiting, so memory does not grow with the tenant's users' data (the file sink keeps
+//!   about 40 bytes per user id; see [`sink::file`]).
 //! - **Atomicity.** The sink switches to a run only when it was read completely; deleted users
 //!   (`@removed`, or no longer listed by a full pass) are marked deleted, never dropped. A run
 //!   that fails — Microsoft errors, an empty full listing (never taken to mean "no users"), a

@@ -17,9 +17,10 @@
 //! Every run directory is a complete snapshot: a delta round copies the previous run's users and
 //! applies its changes. A run is written under `.partial-<runId>`, flushed to disk, renamed to
 //! `runs/<runId>` and only then does `current` move; after that, runs beyond `keepRuns` (oldest
-//! first, never the current one) are deleted. Memory: users stream through; the run keeps 24
-//! bytes per distinct user id it received (to let the last record of a user win and to find
-//! users a full pass no longer lists) — about 3 MB for 100,000 users.
+//! first, never the current one) are deleted. Memory: users stream through; the run keeps a
+//! 128-bit key and a slot per distinct user id it received (about 40 bytes in a hash table, to
+//! let the last record of a user win and to find users a full pass no longer lists) — about
+//! 4 MB for 100,000 users.
 
 mod run;
 
