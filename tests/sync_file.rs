@@ -461,9 +461,15 @@ async fn an_app_token_of_another_tenant_is_refused_before_any_call() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, gdap_operator::sync::ImportError::Options(_)), "{err}");
+    assert!(
+        matches!(err, gdap_operator::sync::ImportError::Options(_)),
+        "{err}"
+    );
     assert!(!err.is_transient());
-    assert!(err.to_string().contains(defaults::CONTOSO_TENANT_ID), "{err}");
+    assert!(
+        err.to_string().contains(defaults::CONTOSO_TENANT_ID),
+        "{err}"
+    );
     assert!(env.requests().await.is_empty(), "nothing was sent");
 }
 
