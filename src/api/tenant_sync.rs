@@ -282,6 +282,16 @@ pub struct ConnectionSecretRef {
     pub key: Option<String>,
 }
 
+/// The Secret key of a connection URL when `key` is not set.
+pub const DEFAULT_URL_KEY: &str = "url";
+
+impl ConnectionSecretRef {
+    /// The key to read the connection URL from: `key`, or `url`.
+    pub fn url_key(&self) -> &str {
+        self.key.as_deref().unwrap_or(DEFAULT_URL_KEY)
+    }
+}
+
 /// Observed state of a tenant import.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

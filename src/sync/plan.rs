@@ -319,4 +319,15 @@ mod tests {
         assert_eq!(o.user_fields, vec![UserField::Department]);
         assert_eq!(o.partner_tenant_id.as_deref(), Some("p"));
     }
+
+    #[test]
+    fn the_postgres_url_key_defaults_to_url() {
+        let mut r = crate::api::tenant_sync::ConnectionSecretRef {
+            name: "db".into(),
+            key: None,
+        };
+        assert_eq!(r.url_key(), "url");
+        r.key = Some("dsn".into());
+        assert_eq!(r.url_key(), "dsn");
+    }
 }

@@ -101,7 +101,9 @@ pub trait RunWriter: Send {
 }
 
 /// Opens the sink a TenantSync names: `file` as it is, `postgres` with the connection URL the
-/// caller read from the Secret.
+/// caller read from the Secret `connectionSecretRef.name`, key
+/// [`ConnectionSecretRef::url_key`](crate::api::tenant_sync::ConnectionSecretRef::url_key)
+/// (`url` unless `key` says otherwise).
 pub async fn open(
     spec: &SinkSpec,
     postgres_url: Option<&Secret>,
