@@ -5,7 +5,10 @@ pub mod argocd;
 pub mod chart;
 pub mod controlplane;
 #[cfg(feature = "sandbox")]
+pub mod import;
+#[cfg(feature = "sandbox")]
 pub mod operator;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 
