@@ -70,6 +70,8 @@ pub struct Metrics {
     expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
+    /// 1 while a successor relationship waits for the customer's approval.
+    successor_pending: Family<ObjectLabels, Gauge>,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -98,6 +100,7 @@ impl Metrics {
         let expiry_seconds =
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
+        let successor_pending = Family::<ObjectLabels, Gauge>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -123,8 +126,14 @@ impl Metrics {
             "Calls to Microsoft by service, method and status",
             microsoft_calls.clone(),
         );
+        registry.register(
+            "successor_approval_pending",
+            "1 while a successor relationship waits for the customer's approval",
+            successor_pending.clone(),
+        );
         Metrics {
             registry: root,
+            successor_pending,
             reconciles,
             reconcile_seconds,
             relationships,
@@ -186,6 +195,20 @@ impl Metrics {
         }
     }
 
+    /// Records whether the object's successor waits for approval; `None` removes the series.
+    pub fn successor_pending(&self, object: &ObjectLabels, pending: Option<bool>) {
+        match pending {
+            Some(p) => {
+                self.successor_pending
+                    .get_or_create(object)
+                    .set(i64::from(p));
+            }
+            None => {
+                self.successor_pending.remove(object);
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -235,6 +258,21 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("name=\"a\""), "{text}");
+    }
+
+    #[test]
+    fn a_pending_successor_is_a_series_until_it_goes() {
+        let metrics = Metrics::new();
+        metrics.successor_pending(&object("a"), Some(true));
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "gdap_successor_approval_pending{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"
+            ),
+            "{text}"
+        );
+        metrics.successor_pending(&object("a"), None);
+        assert!(!metrics.encode().contains("name=\"a\""));
     }
 
     #[test]

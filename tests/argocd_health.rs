@@ -114,7 +114,7 @@ fn condition_reasons() -> Vec<String> {
 
 /// Reasons that only ever accompany a True condition, or a condition other than Ready
 /// (src/controllers/gdap_relationship/status.rs), so they never decide Ready=False.
-const NEVER_A_READY_FALSE_REASON: [&str; 7] = [
+const NEVER_A_READY_FALSE_REASON: [&str; 12] = [
     "Active",
     "Approved",
     "Reconciled",
@@ -122,6 +122,11 @@ const NEVER_A_READY_FALSE_REASON: [&str; 7] = [
     "NoAssignments",
     "NotExpiring",
     "ExpiresSoon",
+    "NotRenewing",
+    "SuccessorRequested",
+    "SuccessorApprovalPending",
+    "SuccessorActivating",
+    "HandingOver",
 ];
 
 #[test]

@@ -447,8 +447,8 @@ async fn editing_roles_after_the_lock_is_refused_and_nothing_is_sent() {
         "{message}"
     );
     assert!(
-        message.contains("new GdapRelationship"),
-        "the message names the way forward: {message}"
+        message.contains("spec.renewal.policy: Successor"),
+        "the message names the policy that would allow it: {message}"
     );
     let requests = world.http_get("requests").await;
     let writes: Vec<_> = requests["requests"]

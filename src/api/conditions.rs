@@ -15,6 +15,8 @@ pub mod types {
     pub const ACCESS_ASSIGNED: &str = "AccessAssigned";
     /// The relationship ends within 30 days.
     pub const EXPIRING: &str = "Expiring";
+    /// A successor relationship is being requested, approved or handed over to.
+    pub const RENEWING: &str = "Renewing";
     /// The prerequisites of an application consent hold.
     pub const PREREQUISITES_MET: &str = "PrerequisitesMet";
     /// The resource service principals exist in the customer tenant.
@@ -79,6 +81,16 @@ pub mod reasons {
     pub const EXPIRES_SOON: &str = "ExpiresSoon";
     /// More than 30 days remain.
     pub const NOT_EXPIRING: &str = "NotExpiring";
+    /// No successor relationship is in progress.
+    pub const NOT_RENEWING: &str = "NotRenewing";
+    /// A successor relationship is being created and locked for approval.
+    pub const SUCCESSOR_REQUESTED: &str = "SuccessorRequested";
+    /// The successor waits for the customer's approval.
+    pub const SUCCESSOR_APPROVAL_PENDING: &str = "SuccessorApprovalPending";
+    /// The customer approved the successor; Microsoft is activating it.
+    pub const SUCCESSOR_ACTIVATING: &str = "SuccessorActivating";
+    /// The successor is active; its access assignments are being made before the switch.
+    pub const HANDING_OVER: &str = "HandingOver";
     /// The Kubernetes API failed (transient); the operator retries with backoff.
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
     /// The API server refused the operator a permission it needs (RBAC); the message names it.
@@ -115,6 +127,12 @@ pub mod events {
     pub const WITHDRAWAL_RECORDED: &str = "WithdrawalRecorded";
     /// A remembered relationship was approved after its object was deleted, and is terminated.
     pub const WITHDRAWN: &str = "Withdrawn";
+    /// A successor relationship was created and locked; the note carries the approval link.
+    pub const SUCCESSOR_REQUESTED: &str = "SuccessorRequested";
+    /// The object switched to its successor relationship.
+    pub const HANDED_OVER: &str = "HandedOver";
+    /// A successor still awaits approval as the current relationship's end nears (30/7/1 days).
+    pub const SUCCESSOR_APPROVAL_PENDING: &str = "SuccessorApprovalPending";
     /// The finalizer was removed; the note says why.
     pub const RELEASED: &str = "Released";
     /// A 30/7/1-day expiry warning.

@@ -67,6 +67,12 @@ pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.b
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Successor",
+        type_ = "string",
+        description = "Microsoft's status of the successor relationship being requested",
+        json_path = ".status.successor.state"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -113,8 +119,8 @@ pub struct GdapRelationshipSpec {
     #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["securityGroupId"]))]
     pub access_assignments: Vec<AccessAssignmentSpec>,
 
-    /// What to do as the end date nears when the relationship cannot auto-extend. Not acted on
-    /// yet: successor renewal is coming.
+    /// Renewal by a successor relationship: before the end date when the relationship cannot
+    /// auto-extend, and when `roles` or `duration` change after the lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<RenewalSpec>,
 
@@ -144,29 +150,37 @@ pub struct AccessAssignmentSpec {
     pub roles: Vec<String>,
 }
 
-/// How a relationship that cannot auto-extend is renewed. Validated and stored today; the
-/// operator does not act on it yet (successor renewal is the next piece of work).
+/// How a relationship is replaced by a successor: before its end when it cannot auto-extend
+/// (Global Administrator), and when `roles` or `duration` change after the lock.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenewalSpec {
-    /// `None` (default) lets the relationship expire; `Successor` creates a new relationship with the
-    /// same roles and groups ahead of the end date, for the customer to approve.
+    /// `None` (default): the relationship expires at its end, and `roles`/`duration` edits after the
+    /// lock are refused. `Successor`: the operator creates a successor relationship (same customer,
+    /// the spec's roles and duration), locks it, publishes its approval link in `status.successor`,
+    /// and once the customer approved it assigns the security groups to it, switches
+    /// `status.relationshipId` over and terminates the predecessor — without interrupting access.
     #[serde(default)]
     pub policy: RenewalPolicy,
 
     /// How long before the end date the successor is requested, `P<n>D` (default `P30D`). Must be
-    /// shorter than `duration`.
+    /// shorter than `duration`. Give the customer time: the approval link is valid for 90 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<DayDuration>,
+
+    /// Keep the predecessor after the hand-over instead of terminating it (it then ends at its own
+    /// end date). Default false.
+    #[serde(default)]
+    pub keep_predecessor: bool,
 }
 
 /// Renewal policy.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum RenewalPolicy {
-    /// Let the relationship expire.
+    /// Let the relationship expire; refuse `roles`/`duration` edits after the lock.
     #[default]
     None,
-    /// Request a successor relationship before the end date.
+    /// Replace the relationship by a successor before its end, and when `roles` or `duration` change.
     Successor,
 }
 
@@ -199,9 +213,13 @@ pub struct GdapRelationshipStatus {
     /// The access assignments as Microsoft reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access_assignments: Vec<AccessAssignmentStatus>,
-    /// The successor relationship requested for renewal, if any.
+    /// The successor relationship being requested (renewal or a role/duration change), until the
+    /// hand-over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub successor: Option<String>,
+    pub successor: Option<SuccessorStatus>,
+    /// Relationships this object used before, newest last (at most 10): replaced by a successor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_relationships: Vec<PreviousRelationship>,
     /// How many reconciles in a row have failed (0 after a success). The operator waits longer
     /// after each failure: from the poll interval, doubling, up to the resync interval, with jitter.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -212,7 +230,7 @@ pub struct GdapRelationshipStatus {
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Approved, AccessAssigned, Expiring and Synced.
+    /// Ready, Approved, AccessAssigned, Expiring, Renewing and Synced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -243,6 +261,49 @@ pub struct AccessAssignmentStatus {
     /// operator waits for it and never sends the same change twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_update: Option<PendingAssignmentUpdate>,
+}
+
+/// A successor relationship on its way to replace the current one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuccessorStatus {
+    /// Microsoft's id, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its display name (the object's name with a generation suffix, e.g. `contoso-1a2b3c4d-r1`).
+    pub display_name: String,
+    /// Microsoft's status of the successor (created, approvalPending, approved, activating, active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The link the customer's Global Administrator opens to approve the successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
+    /// When the successor was requested (created in Microsoft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<Time>,
+    /// Why: `Renewal` (the current relationship ends and cannot auto-extend) or `SpecChange`
+    /// (`roles` or `duration` changed after the lock).
+    pub reason: String,
+}
+
+/// A relationship the object used before.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousRelationship {
+    /// Microsoft's id.
+    pub id: String,
+    /// Its display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// When the object switched to its successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Time>,
+    /// Why it was replaced: `Renewal` or `SpecChange`.
+    pub why: String,
+    /// Microsoft's status as last seen (terminated once the operator terminated it; still active
+    /// with `renewal.keepPredecessor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// A role change of an access assignment that Microsoft is applying.

@@ -17,7 +17,8 @@ pub use app_consent::{AppConsent, AppConsentSpec, AppConsentStatus, GrantSpec};
 pub use duration::IsoDays;
 pub use gdap_relationship::{
     AccessAssignmentSpec, AccessAssignmentStatus, GdapRelationship, GdapRelationshipSpec,
-    GdapRelationshipStatus, PendingAssignmentUpdate, RenewalPolicy, RenewalSpec,
+    GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship, RenewalPolicy,
+    RenewalSpec, SuccessorStatus,
 };
 pub use roles::{Role, RoleCatalog, RoleError};
 pub use shared::{

@@ -22,9 +22,36 @@ pub fn display_name(spec_display_name: Option<&str>, name: &str, uid: &str) -> S
     format!("{}-{suffix}", prefix.trim_end_matches(['-', '.']))
 }
 
+/// The display name of the object's relationship of `generation`: the base name for the first
+/// (0), and `<base, shortened>-r<generation>` for each successor — deterministic, so a successor is
+/// found again after any crash, and never two are created for one generation.
+pub fn generation_name(base: &str, generation: u32) -> String {
+    if generation == 0 {
+        return base.to_string();
+    }
+    let suffix = format!("-r{generation}");
+    let room = MAX_DISPLAY_NAME.saturating_sub(suffix.len());
+    let prefix: String = base.chars().take(room).collect();
+    format!("{}{suffix}", prefix.trim_end_matches(['-', '.']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn successor_names_carry_the_generation_and_fit_fifty_characters() {
+        assert_eq!(generation_name("contoso-5d027261", 0), "contoso-5d027261");
+        assert_eq!(
+            generation_name("contoso-5d027261", 1),
+            "contoso-5d027261-r1"
+        );
+        let long = "a".repeat(50);
+        let name = generation_name(&long, 12);
+        assert_eq!(name.len(), MAX_DISPLAY_NAME);
+        assert!(name.ends_with("-r12"));
+        assert_ne!(generation_name(&long, 1), generation_name(&long, 2));
+    }
 
     #[test]
     fn given_names_win() {

@@ -20,6 +20,13 @@ pub trait Bookkeeping: Send + Sync {
     async fn record_create_intent(&self, value: &str) -> Result<(), kube::Error>;
     /// Adds a withdrawal record to the credentials Secret.
     async fn record_withdrawal(&self, record: &Withdrawal) -> Result<(), kube::Error>;
+    /// Records on the object that its current relationship is now `relationship_id`, of
+    /// `generation` (the hand-over to a successor).
+    async fn record_generation(
+        &self,
+        generation: u32,
+        relationship_id: &str,
+    ) -> Result<(), kube::Error>;
 }
 
 /// What act works with.
@@ -46,6 +53,15 @@ pub enum Applied {
     },
     /// The relationship was created; Microsoft's answer.
     Created(RemoteRelationship),
+    /// A successor was created; Microsoft's answer.
+    SuccessorCreated(RemoteRelationship),
+    /// The object switched to its successor.
+    HandedOver {
+        /// The successor's generation.
+        generation: u32,
+        /// The successor's id.
+        relationship_id: String,
+    },
     /// A role change was accepted as a long-running operation.
     UpdateAccepted {
         /// The assignment's security group.
@@ -128,6 +144,22 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
         Action::Create { body } => {
             let created = t.gdap.create_relationship(t.token, body).await?;
             Ok(Applied::Created(remote_relationship(&created)))
+        }
+        Action::CreateSuccessor { body, .. } => {
+            let created = t.gdap.create_relationship(t.token, body).await?;
+            Ok(Applied::SuccessorCreated(remote_relationship(&created)))
+        }
+        Action::HandOver {
+            generation,
+            relationship_id,
+        } => {
+            t.bookkeeping
+                .record_generation(*generation, relationship_id)
+                .await?;
+            Ok(Applied::HandedOver {
+                generation: *generation,
+                relationship_id: relationship_id.clone(),
+            })
         }
         Action::UpdateDraft { id, etag, patch } => {
             t.gdap.update_relationship(t.token, id, etag, patch).await?;

@@ -38,6 +38,13 @@ impl Bookkeeping for Recorded {
             .push(format!("withdrawal {}", record.relationship_id));
         Ok(())
     }
+    async fn record_generation(&self, generation: u32, id: &str) -> Result<(), kube::Error> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("generation {generation} {id}"));
+        Ok(())
+    }
 }
 
 struct World {

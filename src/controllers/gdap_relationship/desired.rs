@@ -48,8 +48,18 @@ pub struct Desired {
     pub auto_extend: bool,
     /// Security group id → role template ids.
     pub assignments: BTreeMap<String, BTreeSet<String>>,
-    /// Successor renewal, with the lead time in days.
-    pub successor_before_days: Option<u32>,
+    /// Renewal by successor (`spec.renewal.policy: Successor`).
+    pub renewal: Option<Renewal>,
+}
+
+/// How successors are requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    /// Request a successor this many days before the end (when the relationship cannot
+    /// auto-extend).
+    pub before_days: u32,
+    /// Keep the predecessor after the hand-over.
+    pub keep_predecessor: bool,
 }
 
 /// Resolves the object's spec.
@@ -84,15 +94,17 @@ fn content(object: &GdapRelationship) -> Result<Desired, FieldProblem> {
         .parse()
         .map_err(|e| FieldProblem::new("spec.duration", e.to_string()))?
         .days();
-    let successor_before_days = match &spec.renewal {
-        Some(r) if r.policy == RenewalPolicy::Successor => Some(
-            r.before
+    let renewal = match &spec.renewal {
+        Some(r) if r.policy == RenewalPolicy::Successor => Some(Renewal {
+            before_days: r
+                .before
                 .as_ref()
                 .map(|b| b.parse().map(|d| d.days()))
                 .transpose()
                 .map_err(|e| FieldProblem::new("spec.renewal.before", e.to_string()))?
                 .unwrap_or(30),
-        ),
+            keep_predecessor: r.keep_predecessor,
+        }),
         _ => None,
     };
     Ok(Desired {
@@ -104,6 +116,6 @@ fn content(object: &GdapRelationship) -> Result<Desired, FieldProblem> {
             .iter()
             .map(|a| (a.security_group_id.0.to_ascii_lowercase(), ids(&a.roles)))
             .collect(),
-        successor_before_days,
+        renewal,
     })
 }

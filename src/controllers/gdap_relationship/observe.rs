@@ -5,11 +5,11 @@
 
 use super::desired::Intent;
 use super::plan::{
-    FailedAssignment, Observed, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate,
+    FailedAssignment, Linked, Observed, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate,
     Unreadable,
 };
 use crate::api::conditions::reasons;
-use crate::api::{GdapRelationship, IsoDays};
+use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use::newest_termination;
 use crate::controllers::failure::Failure;
@@ -24,6 +24,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation recording that a create may have been sent, with the display name and time.
 pub const CREATE_INTENT_ANNOTATION: &str = "gdap.io/create-intent";
+/// Annotation with the generation of the current relationship (absent: 0, the first one).
+pub const GENERATION_ANNOTATION: &str = "gdap.io/generation";
+/// Annotation with the current relationship's id after a hand-over (authoritative, like an
+/// external name: it survives a lost status).
+pub const RELATIONSHIP_ID_ANNOTATION: &str = "gdap.io/relationship-id";
+/// How many generations past the current one are searched for a successor.
+const MAX_SUCCESSOR_SEARCH: u32 = 20;
 
 /// Why Microsoft's side could not be observed: the observe stage's errors.
 #[derive(Debug, thiserror::Error)]
@@ -94,15 +101,17 @@ pub async fn observe(
         .status
         .as_ref()
         .and_then(|s| s.relationship_id.clone());
+    let annotations = object.metadata.annotations.clone().unwrap_or_default();
+    let generation = annotations
+        .get(GENERATION_ANNOTATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
     let mut observed = Observed {
         deleting,
-        create_intent: object
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(CREATE_INTENT_ANNOTATION)),
+        create_intent: annotations.contains_key(CREATE_INTENT_ANNOTATION),
         recorded_id: recorded_id.clone(),
         withdrawal_recorded: false,
+        generation,
         failed_assignments: failed_assignments(object),
         microsoft: Err(Unreadable { transient: true }),
     };
@@ -121,17 +130,16 @@ pub async fn observe(
         }
     };
     let token = credentials.clients.tokens.partner_graph();
-    let gdap = credentials.clients.gdap.as_ref();
-    match read_microsoft(
+    let reader = Reader {
         object,
         intent,
-        gdap,
-        &token,
-        recorded_id.as_deref(),
+        gdap: credentials.clients.gdap.as_ref(),
+        token: &token,
+        secret: &credentials.secret,
         deleting,
-    )
-    .await
-    {
+        generation,
+    };
+    match reader.read(recorded_id.as_deref()).await {
         Ok(remote) => {
             observed.withdrawal_recorded = remote
                 .relationship
@@ -149,39 +157,169 @@ pub async fn observe(
     }
 }
 
-async fn read_microsoft(
-    object: &GdapRelationship,
-    intent: &Intent,
-    gdap: &dyn GdapApi,
-    token: &DelegatedToken,
-    recorded_id: Option<&str>,
+/// Reads Microsoft's side of one object.
+struct Reader<'a> {
+    object: &'a GdapRelationship,
+    intent: &'a Intent,
+    gdap: &'a dyn GdapApi,
+    token: &'a DelegatedToken,
+    secret: &'a k8s_openapi::api::core::v1::Secret,
     deleting: bool,
-) -> microsoft::Result<Remote> {
-    let adopt = intent.adopt_id.as_deref();
-    let found = find(gdap, token, adopt, recorded_id, &intent.display_name).await?;
-    let Some(found) = found else {
-        return Ok(Remote::default());
-    };
-    let relationship = remote_relationship(&found);
-    let mut remote = Remote::default();
-    if relationship.status == State::Active {
-        let assignments = gdap.list_access_assignments(token, &found.id).await?;
-        remote.assignments = assignments.iter().map(remote_assignment).collect();
-        if !deleting && role_change_possible(object, intent, &remote.assignments) {
-            let operations = gdap.list_operations(token, &found.id).await?;
-            remote.updates = operations.iter().filter_map(remote_update).collect();
+    generation: u32,
+}
+
+impl Reader<'_> {
+    async fn read(&self, recorded_id: Option<&str>) -> microsoft::Result<Remote> {
+        let mut remote = Remote {
+            next_generation: self.generation + 1,
+            ..Default::default()
+        };
+        if self.tracks_successors() {
+            self.read_successor(&mut remote).await?;
+        }
+        if let Some(found) = self.current(recorded_id).await? {
+            let linked = self.linked(&found, self.generation).await?;
+            remote.assignments = linked.assignments;
+            remote.updates = linked.updates;
+            remote.termination = linked.termination;
+            remote.relationship = Some(linked.relationship);
+        }
+        if self.generation > 0 && self.predecessor_may_be_live() {
+            remote.predecessor = self.read_predecessor().await?;
+        }
+        Ok(remote)
+    }
+
+    /// The current relationship: the pinned id after a hand-over; before, by the adopted id, the
+    /// recorded id, or the display name.
+    async fn current(&self, recorded: Option<&str>) -> microsoft::Result<Option<Relationship>> {
+        let annotations = self.object.metadata.annotations.as_ref();
+        let pinned = annotations.and_then(|a| a.get(RELATIONSHIP_ID_ANNOTATION));
+        if let Some(id) = pinned.filter(|_| self.generation > 0) {
+            return get_or_none(self.gdap, self.token, id).await;
+        }
+        let adopt = self.intent.adopt_id.as_deref();
+        find(
+            self.gdap,
+            self.token,
+            adopt,
+            recorded,
+            &self.intent.display_name,
+        )
+        .await
+    }
+
+    fn tracks_successors(&self) -> bool {
+        let renewal = self.intent.spec.as_ref().is_ok_and(|d| d.renewal.is_some());
+        let recorded = self
+            .object
+            .status
+            .as_ref()
+            .is_some_and(|s| s.successor.is_some());
+        renewal || recorded
+    }
+
+    /// The first live relationship of a later generation; ended ones (an expired request) and
+    /// withdrawn ones are skipped, and the first unused generation is remembered.
+    async fn read_successor(&self, remote: &mut Remote) -> microsoft::Result<()> {
+        for generation in self.generation + 1..=self.generation + MAX_SUCCESSOR_SEARCH {
+            let name = naming::generation_name(&self.intent.display_name, generation);
+            let Some(found) = find(self.gdap, self.token, None, None, &name).await? else {
+                remote.next_generation = generation;
+                return Ok(());
+            };
+            remote.next_generation = generation + 1;
+            let done = is_finished(&found) || withdrawals::recorded(self.secret, &found.id);
+            if !done {
+                remote.successor = Some(self.linked(&found, generation).await?);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The predecessor may still need ending unless the status saw it terminated or expired.
+    fn predecessor_may_be_live(&self) -> bool {
+        let Some(status) = self.object.status.as_ref() else {
+            return true;
+        };
+        !status
+            .previous_relationships
+            .last()
+            .is_some_and(|p| matches!(p.state.as_deref(), Some("terminated" | "expired")))
+    }
+
+    async fn read_predecessor(&self) -> microsoft::Result<Option<Linked>> {
+        let generation = self.generation - 1;
+        let known = self
+            .object
+            .status
+            .as_ref()
+            .and_then(|s| s.previous_relationships.last())
+            .map(|p| p.id.clone());
+        let found = match known {
+            Some(id) => get_or_none(self.gdap, self.token, &id).await?,
+            None => {
+                let name = naming::generation_name(&self.intent.display_name, generation);
+                let adopt = (generation == 0)
+                    .then_some(())
+                    .and(self.intent.adopt_id.as_deref());
+                find(self.gdap, self.token, adopt, None, &name).await?
+            }
+        };
+        match found {
+            Some(r) => Ok(Some(self.linked(&r, generation).await?)),
+            None => Ok(None),
         }
     }
-    let terminable = matches!(
-        relationship.status,
-        State::Active | State::TerminationRequested | State::Terminating
-    );
-    if deleting && terminable {
-        let requests = gdap.list_requests(token, &found.id).await?;
-        remote.termination = newest_termination(&requests);
+
+    /// One relationship with its assignments (while active), role changes (when one may be
+    /// pending) and terminate requests (when it may need terminating).
+    async fn linked(&self, found: &Relationship, generation: u32) -> microsoft::Result<Linked> {
+        let relationship = remote_relationship(found);
+        let mut linked = Linked {
+            generation,
+            withdrawal_recorded: withdrawals::recorded(self.secret, &found.id),
+            relationship,
+            assignments: Vec::new(),
+            updates: Vec::new(),
+            termination: None,
+        };
+        if linked.relationship.status == State::Active {
+            let assignments = self
+                .gdap
+                .list_access_assignments(self.token, &found.id)
+                .await?;
+            linked.assignments = assignments.iter().map(remote_assignment).collect();
+            if !self.deleting && role_change_possible(self.object, self.intent, &linked.assignments)
+            {
+                let operations = self.gdap.list_operations(self.token, &found.id).await?;
+                linked.updates = operations.iter().filter_map(remote_update).collect();
+            }
+        }
+        let terminable = matches!(
+            linked.relationship.status,
+            State::Active | State::TerminationRequested | State::Terminating
+        );
+        let own_later = generation < self.generation;
+        if terminable && (self.deleting || own_later) {
+            let requests = self.gdap.list_requests(self.token, &found.id).await?;
+            linked.termination = newest_termination(&requests);
+        }
+        Ok(linked)
     }
-    remote.relationship = Some(relationship);
-    Ok(remote)
+}
+
+async fn get_or_none(
+    gdap: &dyn GdapApi,
+    token: &DelegatedToken,
+    id: &str,
+) -> microsoft::Result<Option<Relationship>> {
+    match gdap.get_relationship(token, id).await {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.reason() == Reason::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Role changes matter when an assignment's roles differ from the spec's or the status shows one

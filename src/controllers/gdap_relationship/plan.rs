@@ -6,8 +6,8 @@
 //! interpreter and `gdap-operator plan` can print exactly what the controller would do.
 
 use super::desired::{Desired, Intent};
-use crate::api::ManagementPolicy;
 use crate::api::rules::FieldProblem;
+use crate::api::{ManagementPolicy, naming};
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::{
     AccessAssignmentStatus as AssignmentState, AccessContainer, AccessDetails, CustomerParticipant,
@@ -131,6 +131,30 @@ pub struct Remote {
     pub updates: Vec<RemoteUpdate>,
     /// The newest `terminate` request (read while deleting).
     pub termination: Option<RemoteRequest>,
+    /// The successor being requested: the first live relationship of a later generation (read
+    /// when renewal is on or a successor is recorded).
+    pub successor: Option<Linked>,
+    /// The generation a new successor would get (the first unused one).
+    pub next_generation: u32,
+    /// The previous generation's relationship, while it may still need terminating.
+    pub predecessor: Option<Linked>,
+}
+
+/// A successor or predecessor relationship, with what deciding about it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    /// Its generation (0 for the first relationship, then 1, 2, …).
+    pub generation: u32,
+    /// The relationship.
+    pub relationship: RemoteRelationship,
+    /// Its access assignments (while active).
+    pub assignments: Vec<RemoteAssignment>,
+    /// Role changes of its assignments.
+    pub updates: Vec<RemoteUpdate>,
+    /// Its newest `terminate` request (when it may need terminating).
+    pub termination: Option<RemoteRequest>,
+    /// A withdrawal record for it exists on the credentials Secret.
+    pub withdrawal_recorded: bool,
 }
 
 /// Microsoft's side could not be read (credentials or Microsoft failed); the report says why.
@@ -151,6 +175,8 @@ pub struct Observed {
     pub recorded_id: Option<String>,
     /// A withdrawal record for the relationship exists on the credentials Secret.
     pub withdrawal_recorded: bool,
+    /// The generation of the current relationship (`gdap.io/generation`; 0 before any successor).
+    pub generation: u32,
     /// Assignments that failed permanently, by group id (from status).
     pub failed_assignments: BTreeMap<String, FailedAssignment>,
     /// Microsoft's side.
@@ -214,6 +240,8 @@ pub enum PlanError {
 pub enum Waiting {
     /// The customer's approval.
     Approval,
+    /// The customer's approval of the successor.
+    SuccessorApproval,
     /// Microsoft provisioning after approval.
     Activation,
     /// Access assignments or role changes finishing.
@@ -236,6 +264,16 @@ pub enum Action {
     RecordCreateIntent { annotation: String },
     /// Create the relationship.
     Create { body: NewRelationship },
+    /// Create the successor of `generation` (its display name carries the generation).
+    CreateSuccessor {
+        generation: u32,
+        body: NewRelationship,
+    },
+    /// Switch the object to its active successor: record the generation and id on the object.
+    HandOver {
+        generation: u32,
+        relationship_id: String,
+    },
     /// PATCH a relationship still in `created` to match the spec.
     UpdateDraft {
         id: String,
@@ -340,10 +378,15 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
         let found = customer.clone();
         return refuse(PlanError::CustomerMismatch { found }, timing);
     }
+    if let Some(plan) = settle_predecessor(intent, desired, remote, timing, now) {
+        return plan;
+    }
     match rel.status {
         State::Created => plan_draft(intent, desired, rel, timing),
-        State::ApprovalPending => locked(desired, rel, timing, Waiting::Approval),
-        State::Approved | State::Activating => locked(desired, rel, timing, Waiting::Activation),
+        State::ApprovalPending => locked(intent, desired, remote, timing, now, Waiting::Approval),
+        State::Approved | State::Activating => {
+            locked(intent, desired, remote, timing, now, Waiting::Activation)
+        }
         State::Active => plan_active(intent, desired, remote, observed, timing, now),
         _ => at(Action::Idle, timing.resync),
     }
@@ -439,15 +482,29 @@ fn plan_draft(
     })
 }
 
-/// After the lock, roles and duration cannot change: refuse instead of waiting when they did.
-fn locked(desired: &Desired, rel: &RemoteRelationship, timing: &Timing, w: Waiting) -> Plan {
-    match immutable_change(desired, rel) {
-        Some(error) => refuse(error, timing),
-        None => wait(w, timing.poll),
+/// After the lock, roles and duration cannot change: a successor carries the change when the
+/// renewal policy allows it, else the change is refused.
+fn locked(
+    intent: &Intent,
+    desired: &Desired,
+    remote: &Remote,
+    timing: &Timing,
+    now: DateTime<Utc>,
+    w: Waiting,
+) -> Plan {
+    let rel = remote.relationship.as_ref().expect("locked has one");
+    match (immutable_change(desired, rel), desired.renewal) {
+        (Some(_), Some(_)) if intent.management == ManagementPolicy::Manage => {
+            plan_successor(intent, desired, remote, Need::SpecChange, timing, now)
+                .unwrap_or_else(|| wait(w, timing.poll))
+        }
+        (Some(error), _) => refuse(error, timing),
+        (None, _) => wait(w, timing.poll),
     }
 }
 
-fn immutable_change(desired: &Desired, rel: &RemoteRelationship) -> Option<PlanError> {
+/// Roles or duration of the relationship differ from the spec (they cannot change after the lock).
+pub fn immutable_change(desired: &Desired, rel: &RemoteRelationship) -> Option<PlanError> {
     let roles_changed = rel.role_ids != desired.role_ids;
     let duration_changed = rel
         .duration_days
@@ -468,9 +525,13 @@ fn plan_active(
 ) -> Plan {
     let rel = remote.relationship.as_ref().expect("plan_active has one");
     if let Some(error) = immutable_change(desired, rel) {
-        return refuse(error, timing);
+        if desired.renewal.is_none() || intent.management == ManagementPolicy::Observe {
+            return refuse(error, timing);
+        }
+        return plan_successor(intent, desired, remote, Need::SpecChange, timing, now)
+            .unwrap_or_else(|| wait(Waiting::Assignments, timing.poll));
     }
-    let steady = steady_requeue(rel, timing, now);
+    let steady = steady_requeue(rel, renewal_due_at(desired, rel), timing, now);
     if intent.management == ManagementPolicy::Observe {
         return at(Action::Idle, steady);
     }
@@ -486,34 +547,259 @@ fn plan_active(
             },
         });
     }
-    let failed = failed_assignments(observed, remote);
-    if let Some(action) = next_assignment_step(desired, remote, rel, &failed, timing, now) {
+    let failed = failed_assignments(observed, &remote.assignments, &remote.updates);
+    let current = Assignable::of_current(remote, rel);
+    if let Some(action) = next_assignment_step(desired, &current, &failed, timing, now) {
         return now_(action);
     }
-    let pending = remote
-        .assignments
-        .iter()
-        .any(|a| a.is_live() && a.status != AssignmentState::Active)
-        || remote.updates.iter().any(RemoteUpdate::is_running);
-    if pending {
+    if current.pending() {
         return wait(Waiting::Assignments, timing.poll.min(steady));
+    }
+    let need = if renewal_due_at(desired, rel).is_some_and(|t| now >= t) {
+        Need::Renewal
+    } else {
+        Need::Nothing
+    };
+    if let Some(plan) = plan_successor(intent, desired, remote, need, timing, now) {
+        return plan;
     }
     at(Action::Idle, steady)
 }
 
+/// What a successor is needed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// None is needed (one in progress is abandoned).
+    Nothing,
+    /// The relationship ends within `renewal.before` and cannot auto-extend.
+    Renewal,
+    /// `roles` or `duration` changed after the lock.
+    SpecChange,
+}
+
+/// When a successor is due: `renewal.before` days before the end of a relationship that will not
+/// auto-extend, with the renewal policy on.
+pub fn renewal_due_at(desired: &Desired, rel: &RemoteRelationship) -> Option<DateTime<Utc>> {
+    let renewal = desired.renewal?;
+    if rel.auto_extend || rel.status != State::Active {
+        return None;
+    }
+    Some(rel.ends_at? - Span::days(i64::from(renewal.before_days)))
+}
+
+/// The successor's next step, or `None` when there is nothing to do about successors.
+fn plan_successor(
+    intent: &Intent,
+    desired: &Desired,
+    remote: &Remote,
+    need: Need,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<Plan> {
+    desired.renewal?;
+    let Some(successor) = &remote.successor else {
+        if need == Need::Nothing {
+            return None;
+        }
+        let generation = remote.next_generation.max(1);
+        let mut body = new_relationship(intent, desired);
+        body.display_name = naming::generation_name(&intent.display_name, generation);
+        return Some(now_(Action::CreateSuccessor { generation, body }));
+    };
+    let rel = &successor.relationship;
+    let stale = immutable_change(desired, rel).is_some();
+    if need == Need::Nothing || (stale && rel.status != State::Created) {
+        // Not (or no longer) wanted: withdraw it; a fresh one follows when needed.
+        return match settle(successor_view(successor), &intent.customer, timing, now) {
+            Settle::Act(action) => Some(now_(action)),
+            Settle::Wait(w, requeue) => Some(wait(w, requeue)),
+            Settle::Ended | Settle::Withdrawn => None,
+        };
+    }
+    Some(match rel.status {
+        State::Created if stale => plan_draft(intent, desired, rel, timing),
+        State::Created => now_(Action::Lock { id: rel.id.clone() }),
+        State::ApprovalPending => wait(Waiting::SuccessorApproval, timing.poll),
+        State::Approved | State::Activating => wait(Waiting::Activation, timing.poll),
+        State::Active => hand_over_step(desired, successor, timing, now),
+        _ => wait(Waiting::SuccessorApproval, timing.poll),
+    })
+}
+
+/// An active successor gets the spec's access assignments; once all are active, the switch.
+fn hand_over_step(
+    desired: &Desired,
+    successor: &Linked,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Plan {
+    let target = Assignable {
+        relationship_id: &successor.relationship.id,
+        assignments: &successor.assignments,
+        updates: &successor.updates,
+    };
+    let failed = failed_assignments_of(&successor.assignments, &successor.updates);
+    if let Some(action) = next_assignment_step(desired, &target, &failed, timing, now) {
+        return now_(action);
+    }
+    let all_active = desired.assignments.iter().all(|(group, roles)| {
+        successor.assignments.iter().any(|a| {
+            a.is_live()
+                && &a.group_id == group
+                && a.status == AssignmentState::Active
+                && &a.role_ids == roles
+        })
+    });
+    if target.pending() || !all_active {
+        return wait(Waiting::Assignments, timing.poll);
+    }
+    now_(Action::HandOver {
+        generation: successor.generation,
+        relationship_id: successor.relationship.id.clone(),
+    })
+}
+
+/// The predecessor (after a hand-over) is terminated unless `renewal.keepPredecessor`.
+fn settle_predecessor(
+    intent: &Intent,
+    desired: &Desired,
+    remote: &Remote,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<Plan> {
+    let predecessor = remote.predecessor.as_ref()?;
+    let keep = desired.renewal.is_some_and(|r| r.keep_predecessor);
+    if keep || intent.management == ManagementPolicy::Observe {
+        return None;
+    }
+    match settle(successor_view(predecessor), &intent.customer, timing, now) {
+        Settle::Act(action) => Some(now_(action)),
+        _ => None,
+    }
+}
+
+/// What `settle` needs about one relationship.
+#[derive(Debug, Clone, Copy)]
+pub struct Settling<'a> {
+    /// The relationship.
+    pub relationship: &'a RemoteRelationship,
+    /// Its newest terminate request.
+    pub termination: Option<&'a RemoteRequest>,
+    /// A withdrawal record exists for it.
+    pub withdrawal_recorded: bool,
+}
+
+fn successor_view(linked: &Linked) -> Settling<'_> {
+    Settling {
+        relationship: &linked.relationship,
+        termination: linked.termination.as_ref(),
+        withdrawal_recorded: linked.withdrawal_recorded,
+    }
+}
+
+/// Where ending one relationship stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    /// The next step.
+    Act(Action),
+    /// Microsoft or the customer is working.
+    Wait(Waiting, Duration),
+    /// Terminated or expired (or never created).
+    Ended,
+    /// Awaiting approval, recorded to be terminated if approved.
+    Withdrawn,
+}
+
+/// The next step to end `r`: delete a draft, record an unapprovable one, terminate an active one.
+pub fn settle(r: Settling, customer: &str, timing: &Timing, now: DateTime<Utc>) -> Settle {
+    let rel = r.relationship;
+    let requested = r
+        .termination
+        .is_some_and(|t| t.status != Some(RequestStatus::Failed));
+    match rel.status {
+        State::Created => Settle::Act(Action::DeleteDraft {
+            id: rel.id.clone(),
+            etag: rel.etag.clone().unwrap_or_default(),
+        }),
+        State::ApprovalPending if r.withdrawal_recorded => Settle::Withdrawn,
+        State::ApprovalPending => Settle::Act(Action::RecordWithdrawal {
+            record: Withdrawal {
+                relationship_id: rel.id.clone(),
+                customer: customer.to_string(),
+                display_name: rel.display_name.clone(),
+            },
+        }),
+        State::Approved | State::Activating => Settle::Wait(Waiting::Activation, timing.poll),
+        State::Active if !requested => Settle::Act(Action::Terminate { id: rel.id.clone() }),
+        State::Active | State::TerminationRequested | State::Terminating => {
+            let started = r
+                .termination
+                .and_then(|t| t.created_at)
+                .or(rel.modified_at)
+                .unwrap_or(now);
+            let deadline =
+                started + Span::from_std(timing.termination_timeout).unwrap_or(Span::MAX);
+            if now >= deadline {
+                Settle::Wait(Waiting::TerminationOverdue, timing.resync)
+            } else {
+                Settle::Wait(Waiting::Termination, timing.poll)
+            }
+        }
+        State::Terminated | State::Expired => Settle::Ended,
+        _ => Settle::Wait(Waiting::Termination, timing.poll),
+    }
+}
+
+/// A relationship whose access assignments are managed (the current one, or the successor).
+pub struct Assignable<'a> {
+    /// Its id.
+    pub relationship_id: &'a str,
+    /// Its assignments.
+    pub assignments: &'a [RemoteAssignment],
+    /// Role changes of its assignments.
+    pub updates: &'a [RemoteUpdate],
+}
+
+impl<'a> Assignable<'a> {
+    fn of_current(remote: &'a Remote, rel: &'a RemoteRelationship) -> Self {
+        Assignable {
+            relationship_id: &rel.id,
+            assignments: &remote.assignments,
+            updates: &remote.updates,
+        }
+    }
+
+    /// Assignments or role changes still in progress.
+    fn pending(&self) -> bool {
+        self.assignments
+            .iter()
+            .any(|a| a.is_live() && a.status != AssignmentState::Active)
+            || self.updates.iter().any(RemoteUpdate::is_running)
+    }
+}
+
 /// Refusals remembered in status, plus role changes Microsoft accepted and then failed.
-fn failed_assignments(observed: &Observed, remote: &Remote) -> BTreeMap<String, FailedAssignment> {
+fn failed_assignments(
+    observed: &Observed,
+    assignments: &[RemoteAssignment],
+    updates: &[RemoteUpdate],
+) -> BTreeMap<String, FailedAssignment> {
     let mut failed = observed.failed_assignments.clone();
-    for update in remote
-        .updates
+    failed.extend(failed_assignments_of(assignments, updates));
+    failed
+}
+
+/// Role changes Microsoft accepted and then failed, by group.
+fn failed_assignments_of(
+    assignments: &[RemoteAssignment],
+    updates: &[RemoteUpdate],
+) -> BTreeMap<String, FailedAssignment> {
+    let mut failed: BTreeMap<String, FailedAssignment> = BTreeMap::new();
+    for update in updates
         .iter()
         .filter(|u| u.status == OperationStatus::Failed)
     {
-        let Some(a) = remote
-            .assignments
-            .iter()
-            .find(|a| a.id == update.assignment_id)
-        else {
+        let Some(a) = assignments.iter().find(|a| a.id == update.assignment_id) else {
             continue;
         };
         let Some(at) = update.modified_at else {
@@ -530,15 +816,14 @@ fn failed_assignments(observed: &Observed, remote: &Remote) -> BTreeMap<String, 
 
 fn next_assignment_step(
     desired: &Desired,
-    remote: &Remote,
-    rel: &RemoteRelationship,
+    target: &Assignable,
     failed: &BTreeMap<String, FailedAssignment>,
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Option<Action> {
-    let live = || remote.assignments.iter().filter(|a| a.is_live());
+    let live = || target.assignments.iter().filter(|a| a.is_live());
     let updating = |id: &str| {
-        remote
+        target
             .updates
             .iter()
             .any(|u| u.assignment_id == id && u.is_running())
@@ -553,7 +838,7 @@ fn next_assignment_step(
         match live().find(|a| &a.group_id == group_id) {
             None if !refused(group_id, role_ids) => {
                 return Some(Action::CreateAssignment {
-                    relationship_id: rel.id.clone(),
+                    relationship_id: target.relationship_id.to_string(),
                     group_id: group_id.clone(),
                     body: NewAccessAssignment {
                         access_container: AccessContainer::security_group(group_id),
@@ -568,7 +853,7 @@ fn next_assignment_step(
                     && !refused(group_id, role_ids) =>
             {
                 return Some(Action::UpdateAssignment {
-                    relationship_id: rel.id.clone(),
+                    relationship_id: target.relationship_id.to_string(),
                     assignment_id: a.id.clone(),
                     etag: a.etag.clone().unwrap_or_default(),
                     group_id: group_id.clone(),
@@ -581,22 +866,29 @@ fn next_assignment_step(
     live()
         .find(|a| !desired.assignments.contains_key(&a.group_id))
         .map(|a| Action::DeleteAssignment {
-            relationship_id: rel.id.clone(),
+            relationship_id: target.relationship_id.to_string(),
             assignment_id: a.id.clone(),
             etag: a.etag.clone().unwrap_or_default(),
             group_id: a.group_id.clone(),
         })
 }
 
-/// Look again at the next expiry threshold or end, or at the resync interval, whichever is first.
-pub fn steady_requeue(rel: &RemoteRelationship, timing: &Timing, now: DateTime<Utc>) -> Duration {
+/// Look again at the next expiry threshold, renewal time or end, or at the resync interval,
+/// whichever is first.
+pub fn steady_requeue(
+    rel: &RemoteRelationship,
+    renew_at: Option<DateTime<Utc>>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Duration {
     let Some(ends_at) = rel.ends_at else {
         return timing.resync;
     };
     let next = EXPIRY_WARNING_DAYS
         .iter()
         .map(|d| ends_at - Span::days(*d))
-        .chain(std::iter::once(ends_at))
+        .chain([ends_at])
+        .chain(renew_at)
         .filter(|t| *t > now)
         .min();
     match next {
@@ -609,8 +901,8 @@ pub fn steady_requeue(rel: &RemoteRelationship, timing: &Timing, now: DateTime<U
     }
 }
 
-/// Deletion: terminate (policy `Delete`) or release (`Orphan`, `Observe`); never orphan because
-/// Microsoft or the credentials could not be read.
+/// Deletion: end the successor, the predecessor and the relationship (policy `Delete`), or release
+/// (`Orphan`, `Observe`); never orphan because Microsoft or the credentials could not be read.
 fn plan_deletion(
     intent: &Intent,
     observed: &Observed,
@@ -627,33 +919,35 @@ fn plan_deletion(
         }
         Err(_) => return wait(Waiting::Unreadable, timing.poll),
     };
+    let keep = intent
+        .spec
+        .as_ref()
+        .is_ok_and(|d| d.renewal.is_some_and(|r| r.keep_predecessor));
+    let mut waiting = None;
+    let others = remote
+        .successor
+        .iter()
+        .chain(remote.predecessor.iter().filter(|_| !keep));
+    for linked in others {
+        match settle(successor_view(linked), &intent.customer, timing, now) {
+            Settle::Act(action) => return at(action, timing.poll),
+            Settle::Wait(w, requeue) => waiting = waiting.or(Some(wait(w, requeue))),
+            Settle::Ended | Settle::Withdrawn => {}
+        }
+    }
     let Some(rel) = &remote.relationship else {
-        return release(ReleaseReason::NothingToDelete);
+        return waiting.unwrap_or_else(|| release(ReleaseReason::NothingToDelete));
     };
-    match rel.status {
-        State::Created => now_(Action::DeleteDraft {
-            id: rel.id.clone(),
-            etag: rel.etag.clone().unwrap_or_default(),
-        }),
-        State::ApprovalPending if observed.withdrawal_recorded => {
-            release(ReleaseReason::CannotWithdraw)
-        }
-        State::ApprovalPending => now_(Action::RecordWithdrawal {
-            record: Withdrawal {
-                relationship_id: rel.id.clone(),
-                customer: intent.customer.clone(),
-                display_name: rel.display_name.clone(),
-            },
-        }),
-        State::Approved | State::Activating => wait(Waiting::Activation, timing.poll),
-        State::Active if !termination_requested(remote) => {
-            at(Action::Terminate { id: rel.id.clone() }, timing.poll)
-        }
-        State::Active | State::TerminationRequested | State::Terminating => {
-            awaiting_termination(remote, rel, timing, now)
-        }
-        State::Terminated | State::Expired => release(ReleaseReason::Done),
-        _ => wait(Waiting::Termination, timing.poll),
+    let current = Settling {
+        relationship: rel,
+        termination: remote.termination.as_ref(),
+        withdrawal_recorded: observed.withdrawal_recorded,
+    };
+    match settle(current, &intent.customer, timing, now) {
+        Settle::Act(action) => at(action, timing.poll),
+        Settle::Wait(w, requeue) => wait(w, requeue),
+        Settle::Ended => waiting.unwrap_or_else(|| release(ReleaseReason::Done)),
+        Settle::Withdrawn => waiting.unwrap_or_else(|| release(ReleaseReason::CannotWithdraw)),
     }
 }
 
@@ -668,26 +962,6 @@ pub fn termination_requested(remote: &Remote) -> bool {
         .termination
         .as_ref()
         .is_some_and(|r| r.status != Some(RequestStatus::Failed))
-}
-
-fn awaiting_termination(
-    remote: &Remote,
-    rel: &RemoteRelationship,
-    timing: &Timing,
-    now: DateTime<Utc>,
-) -> Plan {
-    let started = remote
-        .termination
-        .as_ref()
-        .and_then(|r| r.created_at)
-        .or(rel.modified_at)
-        .unwrap_or(now);
-    let deadline = started + Span::from_std(timing.termination_timeout).unwrap_or(Span::MAX);
-    if now >= deadline {
-        wait(Waiting::TerminationOverdue, timing.resync)
-    } else {
-        wait(Waiting::Termination, timing.poll)
-    }
 }
 
 /// The expiry warnings (30, 7, 1 days) due at `now` that were not sent yet, most distant first.

@@ -32,7 +32,7 @@ fn desired() -> Desired {
         duration_days: 730,
         auto_extend: true,
         assignments: BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS]))]),
-        successor_before_days: None,
+        renewal: None,
     }
 }
 
@@ -100,6 +100,7 @@ fn seen(relationship: Option<RemoteRelationship>) -> Observed {
         create_intent: relationship.is_some(),
         recorded_id: relationship.as_ref().map(|r| r.id.clone()),
         withdrawal_recorded: false,
+        generation: 0,
         failed_assignments: BTreeMap::new(),
         microsoft: Ok(Remote {
             relationship,
@@ -141,6 +142,16 @@ fn kind(action: &Action) -> String {
     match action {
         Action::RecordCreateIntent { .. } => "RecordCreateIntent".into(),
         Action::Create { body } => format!("Create {} {}", body.display_name, body.duration),
+        Action::CreateSuccessor { generation, body } => {
+            format!(
+                "CreateSuccessor {generation} {} {}",
+                body.display_name, body.duration
+            )
+        }
+        Action::HandOver {
+            generation,
+            relationship_id,
+        } => format!("HandOver {generation} {relationship_id}"),
         Action::UpdateDraft { id, .. } => format!("UpdateDraft {id}"),
         Action::Lock { id } => format!("Lock {id}"),
         Action::SetAutoExtend { id, on, .. } => format!("SetAutoExtend {id} {on}"),
@@ -587,12 +598,12 @@ fn requeue_follows_the_work() {
     let mut near_end = rel(S::Active);
     near_end.ends_at = Some(now() + Span::days(30) + Span::seconds(40));
     assert_eq!(
-        steady_requeue(&near_end, &t, now()),
+        steady_requeue(&near_end, None, &t, now()),
         Duration::from_secs(40),
         "wakes at the 30-day threshold"
     );
     near_end.ends_at = Some(now() + Span::days(400));
-    assert_eq!(steady_requeue(&near_end, &t, now()), t.resync);
+    assert_eq!(steady_requeue(&near_end, None, &t, now()), t.resync);
 }
 
 #[test]
@@ -602,4 +613,247 @@ fn expiry_warnings_are_due_once_per_threshold() {
     assert_eq!(expiry_warnings_due(end, now(), &[30]), vec![7]);
     assert_eq!(expiry_warnings_due(end, now(), &[30, 7]), Vec::<i64>::new());
     assert!(expiry_warnings_due(now() - Span::days(1), now(), &[]).is_empty());
+}
+
+fn renewing() -> Intent {
+    spec(|d| {
+        d.auto_extend = false;
+        d.renewal = Some(super::desired::Renewal {
+            before_days: 30,
+            keep_predecessor: false,
+        })
+    })
+}
+
+fn ending_in(days: i64) -> RemoteRelationship {
+    let mut r = rel(S::Active);
+    r.auto_extend = false;
+    r.ends_at = Some(now() + Span::days(days));
+    r
+}
+
+fn linked(generation: u32, id: &str, status: S) -> Linked {
+    let mut relationship = rel(status);
+    relationship.id = id.into();
+    relationship.auto_extend = false;
+    relationship.display_name = format!("contoso-1234abcd-r{generation}");
+    Linked {
+        generation,
+        relationship,
+        assignments: vec![],
+        updates: vec![],
+        termination: None,
+        withdrawal_recorded: false,
+    }
+}
+
+fn renewal_world(current: RemoteRelationship, successor: Option<Linked>) -> Observed {
+    let mut o = active_with(
+        vec![assignment("as-1", GROUP_A, &[READERS], A::Active)],
+        vec![],
+    );
+    let remote = o.microsoft.as_mut().unwrap();
+    remote.relationship = Some(current);
+    remote.successor = successor;
+    remote.next_generation = 1;
+    o
+}
+
+#[test]
+fn successors_renew_and_carry_spec_changes() {
+    let active_successor = |assignments: Vec<RemoteAssignment>| {
+        let mut s = linked(1, "rel-2", S::Active);
+        s.assignments = assignments;
+        s
+    };
+    let mut expired_next = renewal_world(ending_in(20), None);
+    expired_next.microsoft.as_mut().unwrap().next_generation = 2;
+    let mut roles_edited = renewing();
+    roles_edited.spec.as_mut().unwrap().role_ids = roles(&[READERS]);
+    let mut stale_pending = linked(1, "rel-2", S::ApprovalPending);
+    stale_pending.relationship.role_ids = roles(&[READERS, HELPDESK]);
+    check(vec![
+        (
+            "far from the end: nothing to renew",
+            renewing(),
+            renewal_world(ending_in(200), None),
+            "Idle",
+        ),
+        (
+            "within renewal.before: one successor, generation 1",
+            renewing(),
+            renewal_world(ending_in(20), None),
+            "CreateSuccessor 1 contoso-1234abcd-r1 P730D",
+        ),
+        (
+            "an expired request is skipped: the next generation gets a fresh link",
+            renewing(),
+            expired_next,
+            "CreateSuccessor 2 contoso-1234abcd-r2 P730D",
+        ),
+        (
+            "without the policy nothing is renewed",
+            spec(|d| d.auto_extend = false),
+            renewal_world(ending_in(20), None),
+            "Idle",
+        ),
+        (
+            "an auto-extending relationship needs no successor",
+            with(|i| i.spec.as_mut().unwrap().renewal = renewing().spec.unwrap().renewal),
+            renewal_world(rel(S::Active), None),
+            "Idle",
+        ),
+        (
+            "the successor exists: lock it",
+            renewing(),
+            renewal_world(ending_in(20), Some(linked(1, "rel-2", S::Created))),
+            "Lock rel-2",
+        ),
+        (
+            "waiting for the customer",
+            renewing(),
+            renewal_world(ending_in(20), Some(linked(1, "rel-2", S::ApprovalPending))),
+            "Wait SuccessorApproval",
+        ),
+        (
+            "active successor: assign its groups first",
+            renewing(),
+            renewal_world(ending_in(20), Some(active_successor(vec![]))),
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        (
+            "its groups pending: wait",
+            renewing(),
+            renewal_world(
+                ending_in(20),
+                Some(active_successor(vec![assignment(
+                    "as-9",
+                    GROUP_A,
+                    &[READERS],
+                    A::Pending,
+                )])),
+            ),
+            "Wait Assignments",
+        ),
+        (
+            "its groups active: hand over",
+            renewing(),
+            renewal_world(
+                ending_in(20),
+                Some(active_successor(vec![assignment(
+                    "as-9",
+                    GROUP_A,
+                    &[READERS],
+                    A::Active,
+                )])),
+            ),
+            "HandOver 1 rel-2",
+        ),
+        (
+            "roles edited after the lock with the policy: a successor carries them",
+            roles_edited.clone(),
+            renewal_world(ending_in(200), None),
+            "CreateSuccessor 1 contoso-1234abcd-r1 P730D",
+        ),
+        (
+            "roles edited while pending approval with the policy: a successor too",
+            roles_edited.clone(),
+            seen(Some(rel(S::ApprovalPending))),
+            "CreateSuccessor 1 contoso-1234abcd-r1 P730D",
+        ),
+        (
+            "a pending successor with the old roles is withdrawn first",
+            roles_edited,
+            renewal_world(ending_in(20), Some(stale_pending)),
+            "RecordWithdrawal rel-2",
+        ),
+        (
+            "a successor no longer needed (spec reverted) is deleted while a draft",
+            renewing(),
+            renewal_world(ending_in(200), Some(linked(1, "rel-2", S::Created))),
+            "DeleteDraft rel-2",
+        ),
+        (
+            "observe never requests successors",
+            with(|i| {
+                i.management = ManagementPolicy::Observe;
+                i.spec = renewing().spec;
+            }),
+            renewal_world(ending_in(20), None),
+            "Idle",
+        ),
+    ]);
+}
+
+#[test]
+fn after_the_hand_over_the_predecessor_is_terminated_unless_kept() {
+    let mut o = renewal_world(ending_in(700), None);
+    o.generation = 1;
+    o.microsoft.as_mut().unwrap().predecessor = Some(linked(0, "rel-0", S::Active));
+    let mut keep = renewing();
+    keep.spec.as_mut().unwrap().renewal = Some(super::desired::Renewal {
+        before_days: 30,
+        keep_predecessor: true,
+    });
+    let mut terminating = o.clone();
+    terminating
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .predecessor
+        .as_mut()
+        .unwrap()
+        .termination = Some(RemoteRequest {
+        status: Some(RequestStatus::Pending),
+        created_at: Some(now()),
+    });
+    check(vec![
+        (
+            "terminate the predecessor",
+            renewing(),
+            o.clone(),
+            "Terminate rel-0",
+        ),
+        ("keepPredecessor leaves it", keep, o, "Idle"),
+        (
+            "its termination is under way",
+            renewing(),
+            terminating,
+            "Idle",
+        ),
+    ]);
+}
+
+#[test]
+fn deletion_ends_the_successor_too() {
+    let with_successor = |status: S| {
+        let mut o = deleting(renewal_world(
+            ending_in(20),
+            Some(linked(1, "rel-2", status)),
+        ));
+        o.microsoft.as_mut().unwrap().termination = None;
+        o
+    };
+    let mut recorded = linked(1, "rel-2", S::ApprovalPending);
+    recorded.withdrawal_recorded = true;
+    check(vec![
+        (
+            "an active successor is terminated first",
+            renewing(),
+            with_successor(S::Active),
+            "Terminate rel-2",
+        ),
+        (
+            "a pending successor is recorded for withdrawal",
+            renewing(),
+            with_successor(S::ApprovalPending),
+            "RecordWithdrawal rel-2",
+        ),
+        (
+            "then the current one is terminated",
+            renewing(),
+            deleting(renewal_world(ending_in(20), Some(recorded))),
+            "Terminate rel-1",
+        ),
+    ]);
 }

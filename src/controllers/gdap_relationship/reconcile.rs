@@ -8,7 +8,9 @@
 
 use super::act::{Bookkeeping, Target, act};
 use super::desired;
-use super::observe::{CREATE_INTENT_ANNOTATION, observe};
+use super::observe::{
+    CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
+};
 use super::plan::{Action, Plan, ReleaseReason, plan};
 use super::report::{ReportError, object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
@@ -299,5 +301,20 @@ impl Bookkeeping for KubeBookkeeping {
 
     async fn record_withdrawal(&self, record: &Withdrawal) -> Result<(), kube::Error> {
         withdrawals::record(&self.secrets, &self.secret, record).await
+    }
+
+    async fn record_generation(
+        &self,
+        generation: u32,
+        relationship_id: &str,
+    ) -> Result<(), kube::Error> {
+        let patch = json!({"metadata": {"annotations": {
+            GENERATION_ANNOTATION: generation.to_string(),
+            RELATIONSHIP_ID_ANNOTATION: relationship_id,
+        }}});
+        self.objects
+            .patch(&self.object, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
     }
 }

@@ -19,6 +19,9 @@ use serde_json::json;
 
 /// Annotation remembering which expiry warnings were sent for which end date.
 pub const EXPIRY_WARNINGS_ANNOTATION: &str = "gdap.io/expiry-warnings";
+/// Annotation remembering which "successor still unapproved" warnings were sent for which
+/// successor.
+pub const SUCCESSOR_WARNINGS_ANNOTATION: &str = "gdap.io/successor-warnings";
 
 /// Why the report could not be written: the report stage's errors (all transient).
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +43,94 @@ pub async fn report(
     done_events(ctx, object, inputs.outcome).await;
     transition_events(ctx, object, inputs.previous, &new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
-    let expiry = inputs
-        .observed
-        .relationship()
-        .and_then(|r| r.ends_at)
-        .map(|e| (e - inputs.now).num_seconds() as f64);
+    successor_warnings(ctx, object, api, &new, inputs.now).await?;
+    let expiry = new
+        .ends_at
+        .as_ref()
+        .map(|e| (e.0.as_second() - inputs.now.timestamp()) as f64);
     let state = new.state.as_deref().unwrap_or("unknown");
-    ctx.metrics
-        .relationship(&object_labels(object), Some(state), expiry);
+    let labels = object_labels(object);
+    ctx.metrics.relationship(&labels, Some(state), expiry);
+    let pending = new
+        .successor
+        .as_ref()
+        .map(|s| s.state.as_deref() == Some("approvalPending"));
+    ctx.metrics.successor_pending(&labels, pending);
     Ok(new)
+}
+
+/// Warns at 30, 7 and 1 days before the current relationship ends while its successor is not
+/// active yet — once per threshold and successor (remembered in an annotation).
+async fn successor_warnings(
+    ctx: &Context,
+    object: &GdapRelationship,
+    api: &Api<GdapRelationship>,
+    status: &GdapRelationshipStatus,
+    now: DateTime<Utc>,
+) -> Result<(), ReportError> {
+    let Some(successor) = status
+        .successor
+        .as_ref()
+        .filter(|s| s.state.as_deref() != Some("active"))
+    else {
+        return Ok(());
+    };
+    let (Some(id), Some(ends)) = (&successor.id, &status.ends_at) else {
+        return Ok(());
+    };
+    let Some(ends_at) = DateTime::<Utc>::from_timestamp(ends.0.as_second(), 0) else {
+        return Ok(());
+    };
+    let recorded = object
+        .annotations()
+        .get(SUCCESSOR_WARNINGS_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let sent: Vec<i64> = match recorded.split_once(' ') {
+        Some((for_id, days)) if for_id == id => {
+            days.split(',').filter_map(|d| d.parse().ok()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let due = expiry_warnings_due(ends_at, now, &sent);
+    if due.is_empty() {
+        return Ok(());
+    }
+    for days in &due {
+        let note = format!(
+            "the current relationship ends within {days} day(s), at {}, and its successor {} is still {}: ask the customer to approve {}",
+            ends_at.to_rfc3339(),
+            successor.display_name,
+            successor.state.as_deref().unwrap_or("being requested"),
+            successor
+                .approval_url
+                .as_deref()
+                .unwrap_or("the link in status.successor.approvalUrl")
+        );
+        let action = format!("Successor{days}Days {id}");
+        ctx.publish(
+            object,
+            EventType::Warning,
+            events::SUCCESSOR_APPROVAL_PENDING,
+            &action,
+            note,
+        )
+        .await;
+    }
+    let all: Vec<String> = sent
+        .iter()
+        .chain(due.iter())
+        .map(|d| d.to_string())
+        .collect();
+    let value = format!("{id} {}", all.join(","));
+    let patch = json!({"metadata": {"annotations": {SUCCESSOR_WARNINGS_ANNOTATION: value}}});
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The per-object metric labels.
@@ -68,6 +150,22 @@ async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome
             format!(
                 "created relationship {} ({})",
                 created.id, created.display_name
+            ),
+        ),
+        Outcome::Applied(Applied::SuccessorCreated(created)) => (
+            events::SUCCESSOR_REQUESTED,
+            format!(
+                "created successor relationship {} ({}); it is locked for approval next",
+                created.id, created.display_name
+            ),
+        ),
+        Outcome::Applied(Applied::HandedOver {
+            generation,
+            relationship_id,
+        }) => (
+            events::HANDED_OVER,
+            format!(
+                "switched to successor relationship {relationship_id} (generation {generation}): its access assignments are active"
             ),
         ),
         Outcome::Applied(Applied::UpdateAccepted {
@@ -121,6 +219,21 @@ async fn transition_events(
             EventType::Normal,
             events::APPROVAL_REQUESTED,
             "LockForApproval",
+            note,
+        )
+        .await;
+    }
+    let link =
+        |s: &GdapRelationshipStatus| s.successor.as_ref().and_then(|x| x.approval_url.clone());
+    if let Some(url) = link(new).filter(|u| link(previous).as_ref() != Some(u)) {
+        let note = format!(
+            "successor locked for approval; send the customer's Global Administrator this link: {url}"
+        );
+        ctx.publish(
+            object,
+            EventType::Normal,
+            events::SUCCESSOR_REQUESTED,
+            &url,
             note,
         )
         .await;

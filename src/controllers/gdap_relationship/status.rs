@@ -5,9 +5,15 @@
 
 use super::act::Applied;
 use super::desired::Intent;
-use super::plan::{Action, Observed, Plan, PlanError, RemoteRelationship, Waiting};
+use super::plan::{
+    Action, Observed, Plan, PlanError, RemoteAssignment, RemoteRelationship, RemoteUpdate, Waiting,
+    immutable_change, renewal_due_at,
+};
 use crate::api::conditions::{reasons, types};
-use crate::api::{AccessAssignmentStatus, GdapRelationshipStatus, PendingAssignmentUpdate};
+use crate::api::{
+    AccessAssignmentStatus, GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship,
+    SuccessorStatus,
+};
 use crate::controllers::conditions::{Wanted, merge};
 use crate::controllers::failure::Failure;
 use crate::microsoft::approval_url;
@@ -17,6 +23,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Days a locked relationship waits for the customer before the request lapses.
 pub const APPROVAL_WINDOW_DAYS: i64 = 90;
+/// How many previous relationships the status keeps.
+pub const MAX_PREVIOUS: usize = 10;
 
 /// How the reconcile went after the plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,12 +73,36 @@ pub fn to_time(t: DateTime<Utc>) -> Time {
     )
 }
 
-/// The relationship the status describes: observed, or just created.
+/// The relationship the status describes: observed, just created, or the successor just handed
+/// over to.
 fn current<'a>(i: &'a Inputs) -> Option<&'a RemoteRelationship> {
     match i.outcome {
         Outcome::Applied(Applied::Created(created)) => Some(created),
+        Outcome::Applied(Applied::HandedOver { .. }) => i
+            .observed
+            .microsoft
+            .as_ref()
+            .ok()?
+            .successor
+            .as_ref()
+            .map(|s| &s.relationship),
         _ => i.observed.relationship(),
     }
+}
+
+/// The access assignments and role changes of the relationship the status describes.
+fn current_assignments<'a>(i: &'a Inputs) -> (&'a [RemoteAssignment], &'a [RemoteUpdate]) {
+    let Ok(remote) = &i.observed.microsoft else {
+        return (&[], &[]);
+    };
+    match (i.outcome, &remote.successor) {
+        (Outcome::Applied(Applied::HandedOver { .. }), Some(s)) => (&s.assignments, &s.updates),
+        _ => (&remote.assignments, &remote.updates),
+    }
+}
+
+fn handed_over(i: &Inputs) -> bool {
+    matches!(i.outcome, Outcome::Applied(Applied::HandedOver { .. }))
 }
 
 /// The new status.
@@ -124,7 +156,8 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
         activated_at: remote.and_then(|r| r.activated_at).map(to_time),
         ends_at: remote.and_then(|r| r.ends_at).map(to_time),
         access_assignments: assignments(i),
-        successor: i.previous.successor.clone(),
+        successor: successor(i),
+        previous_relationships: previous_relationships(i),
         ..Default::default()
     };
     if let Some(r) = remote.filter(|r| r.status != State::Created) {
@@ -141,14 +174,8 @@ fn assignments(i: &Inputs) -> Vec<AccessAssignmentStatus> {
     let Ok(desired) = &i.intent.spec else {
         return i.previous.access_assignments.clone();
     };
-    let remote = i.observed.microsoft.as_ref().ok();
-    let live = |group: &str| {
-        remote.and_then(|r| {
-            r.assignments
-                .iter()
-                .find(|a| a.group_id == group && a.is_live())
-        })
-    };
+    let (observed, _) = current_assignments(i);
+    let live = |group: &str| observed.iter().find(|a| a.group_id == group && a.is_live());
     let mut rows: Vec<AccessAssignmentStatus> = desired
         .assignments
         .iter()
@@ -179,9 +206,7 @@ fn assignments(i: &Inputs) -> Vec<AccessAssignmentStatus> {
             row
         })
         .collect();
-    let extras = remote
-        .map(|r| r.assignments.as_slice())
-        .unwrap_or_default()
+    let extras = observed
         .iter()
         .filter(|a| a.is_live() && !desired.assignments.contains_key(&a.group_id));
     for extra in extras {
@@ -212,9 +237,8 @@ fn pending_update(i: &Inputs, group: &str, assignment_id: &str) -> Option<Pendin
             state: Some("notStarted".into()),
         });
     }
-    let remote = i.observed.microsoft.as_ref().ok()?;
-    let update = remote
-        .updates
+    let (_, updates) = current_assignments(i);
+    let update = updates
         .iter()
         .filter(|u| u.assignment_id == assignment_id && u.is_running())
         .max_by_key(|u| u.modified_at)?;
@@ -225,14 +249,154 @@ fn pending_update(i: &Inputs, group: &str, assignment_id: &str) -> Option<Pendin
     })
 }
 
+/// Why a successor is requested: the spec's roles or duration differ from the current
+/// relationship's, or it is a renewal.
+fn successor_reason(i: &Inputs) -> &'static str {
+    let changed = match (&i.intent.spec, i.observed.relationship()) {
+        (Ok(desired), Some(current)) => immutable_change(desired, current).is_some(),
+        _ => false,
+    };
+    if changed { "SpecChange" } else { "Renewal" }
+}
+
+/// The successor in progress: just created, or observed; none once handed over.
+fn successor(i: &Inputs) -> Option<SuccessorStatus> {
+    if handed_over(i) {
+        return None;
+    }
+    let remote = i.observed.microsoft.as_ref().ok();
+    let rel = match i.outcome {
+        Outcome::Applied(Applied::SuccessorCreated(created)) => Some(created),
+        _ => remote
+            .and_then(|r| r.successor.as_ref())
+            .map(|s| &s.relationship),
+    }?;
+    let before = i
+        .previous
+        .successor
+        .as_ref()
+        .filter(|p| p.id.as_deref() == Some(rel.id.as_str()));
+    Some(SuccessorStatus {
+        id: Some(rel.id.clone()),
+        display_name: rel.display_name.clone(),
+        state: Some(rel.status.to_string()),
+        approval_url: (rel.status != State::Created).then(|| approval_url(&rel.id)),
+        requested_at: before
+            .and_then(|b| b.requested_at.clone())
+            .or_else(|| Some(to_time(i.now))),
+        reason: before
+            .map(|b| b.reason.clone())
+            .unwrap_or_else(|| successor_reason(i).to_string()),
+    })
+}
+
+/// The relationships used before: the one just handed over from is added, and the predecessor's
+/// state is kept current until it ended.
+fn previous_relationships(i: &Inputs) -> Vec<PreviousRelationship> {
+    let mut list = i.previous.previous_relationships.clone();
+    if handed_over(i)
+        && let Some(old) = i.observed.relationship()
+    {
+        let why = i
+            .previous
+            .successor
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_else(|| successor_reason(i).to_string());
+        list.push(PreviousRelationship {
+            id: old.id.clone(),
+            display_name: Some(old.display_name.clone()),
+            ended_at: Some(to_time(i.now)),
+            why,
+            state: Some(old.status.to_string()),
+        });
+    }
+    let predecessor = i
+        .observed
+        .microsoft
+        .as_ref()
+        .ok()
+        .and_then(|r| r.predecessor.as_ref());
+    if let Some(p) = predecessor {
+        let state = Some(p.relationship.status.to_string());
+        match list.iter_mut().find(|e| e.id == p.relationship.id) {
+            Some(entry) => entry.state = state,
+            None => list.push(PreviousRelationship {
+                id: p.relationship.id.clone(),
+                display_name: Some(p.relationship.display_name.clone()),
+                ended_at: None,
+                why: "Renewal".into(),
+                state,
+            }),
+        }
+    }
+    let excess = list.len().saturating_sub(MAX_PREVIOUS);
+    list.drain(..excess);
+    list
+}
+
 fn conditions(i: &Inputs, status: &GdapRelationshipStatus) -> Vec<Wanted> {
     let remote = current(i);
     let synced = synced(i);
     let approved = approved(remote, status);
     let assigned = assigned(i, remote, status);
-    let expiring = expiring(i, remote);
+    let expiring = expiring(i, remote, status);
+    let renewing = renewing(i, remote, status);
     let ready = ready(remote, &synced, &assigned, &approved);
-    vec![synced, approved, assigned, expiring, ready]
+    vec![synced, approved, assigned, expiring, renewing, ready]
+}
+
+fn renewing(
+    i: &Inputs,
+    remote: Option<&RemoteRelationship>,
+    status: &GdapRelationshipStatus,
+) -> Wanted {
+    let ends = remote
+        .and_then(|r| r.ends_at)
+        .map(|e| e.to_rfc3339())
+        .unwrap_or_else(|| "its end".into());
+    let Some(s) = &status.successor else {
+        let message = match (&i.intent.spec, remote) {
+            (Ok(d), Some(r)) => match (d.renewal, renewal_due_at(d, r)) {
+                (Some(_), Some(at)) => format!(
+                    "a successor relationship will be requested at {} (spec.renewal.before)",
+                    at.to_rfc3339()
+                ),
+                (Some(_), None) => "no successor is needed now".to_string(),
+                (None, _) => "spec.renewal.policy is None: no successor is requested".to_string(),
+            },
+            _ => "no successor is in progress".to_string(),
+        };
+        return Wanted::new(types::RENEWING, false, reasons::NOT_RENEWING, message);
+    };
+    let name = &s.display_name;
+    let (reason, message) = match s.state.as_deref() {
+        Some("approvalPending") => (
+            reasons::SUCCESSOR_APPROVAL_PENDING,
+            format!(
+                "successor {name} waits for the customer's approval at {} (the link lapses after 90 days; a fresh one is requested then); the current relationship ends at {ends}",
+                s.approval_url.as_deref().unwrap_or_default()
+            ),
+        ),
+        Some("approved" | "activating") => (
+            reasons::SUCCESSOR_ACTIVATING,
+            format!("the customer approved successor {name}; Microsoft is activating it"),
+        ),
+        Some("active") => (
+            reasons::HANDING_OVER,
+            format!(
+                "successor {name} is active; its access assignments are being made before the switch"
+            ),
+        ),
+        _ => (
+            reasons::SUCCESSOR_REQUESTED,
+            format!(
+                "successor {name} is being created and locked for approval ({})",
+                s.reason
+            ),
+        ),
+    };
+    Wanted::new(types::RENEWING, true, reason, message)
 }
 
 fn synced(i: &Inputs) -> Wanted {
@@ -284,7 +448,7 @@ pub fn refusal(error: &PlanError) -> (&'static str, String) {
             (
                 reasons::ROLES_IMMUTABLE,
                 format!(
-                    "{what} changed after the relationship was locked for approval, and Microsoft does not allow changing them; nothing was sent. Revert the change, or request the new roles in a new GdapRelationship"
+                    "{what} changed after the relationship was locked for approval, and Microsoft does not allow changing them; nothing was sent. Revert the change, or set spec.renewal.policy: Successor to have the operator request a successor relationship with the new roles and duration and switch to it once approved"
                 ),
             )
         }
@@ -461,7 +625,11 @@ fn roles_match(i: &Inputs, row: &AccessAssignmentStatus) -> bool {
         .is_some_and(|a| a.role_ids.iter().eq(row.roles.iter()))
 }
 
-fn expiring(i: &Inputs, remote: Option<&RemoteRelationship>) -> Wanted {
+fn expiring(
+    i: &Inputs,
+    remote: Option<&RemoteRelationship>,
+    status: &GdapRelationshipStatus,
+) -> Wanted {
     let Some((r, ends_at)) = remote
         .filter(|r| r.status == State::Active)
         .and_then(|r| r.ends_at.map(|e| (r, e)))
@@ -486,10 +654,22 @@ fn expiring(i: &Inputs, remote: Option<&RemoteRelationship>) -> Wanted {
             ),
         );
     }
-    let what_next = if r.auto_extend {
-        "it will auto-extend by 180 days"
-    } else {
-        "it will not auto-extend; it expires then unless a new relationship is approved"
+    let renewal = i.intent.spec.as_ref().ok().and_then(|d| d.renewal);
+    let what_next = match (&status.successor, renewal) {
+        _ if r.auto_extend => "it will auto-extend by 180 days".to_string(),
+        (Some(s), _) => format!(
+            "it will not auto-extend; successor {} is {}",
+            s.display_name,
+            s.state.as_deref().unwrap_or("being requested")
+        ),
+        (None, Some(_)) => {
+            "it will not auto-extend; a successor relationship is requested (spec.renewal)"
+                .to_string()
+        }
+        (None, None) => {
+            "it will not auto-extend; it expires then unless a new relationship is approved"
+                .to_string()
+        }
     };
     Wanted::new(
         types::EXPIRING,
@@ -562,6 +742,7 @@ fn ready(
 pub fn describe_wait(w: Waiting) -> &'static str {
     match w {
         Waiting::Approval => "waiting for the customer's approval",
+        Waiting::SuccessorApproval => "waiting for the customer's approval of the successor",
         Waiting::Activation => "waiting for Microsoft to activate the relationship",
         Waiting::Assignments => "waiting for access assignments and role changes to finish",
         Waiting::Termination => "waiting for Microsoft to finish the termination",

@@ -40,7 +40,7 @@ fn intent(auto_extend: bool) -> Intent {
                 GROUP.to_string(),
                 BTreeSet::from([READERS.to_string()]),
             )]),
-            successor_before_days: None,
+            renewal: None,
         }),
     }
 }
@@ -77,6 +77,7 @@ fn observed(rel: RemoteRelationship, assignments: Vec<RemoteAssignment>) -> Obse
         create_intent: true,
         recorded_id: Some(rel.id.clone()),
         withdrawal_recorded: false,
+        generation: 0,
         failed_assignments: BTreeMap::new(),
         microsoft: Ok(Remote {
             relationship: Some(rel),
@@ -335,4 +336,69 @@ fn a_created_relationship_is_recorded_from_microsofts_answer() {
     let status = case.build();
     assert_eq!(status.relationship_id.as_deref(), Some("new-id"));
     assert_eq!(status.state.as_deref(), Some("created"));
+}
+
+fn with_successor(state: S) -> Observed {
+    let mut o = observed(remote(S::Active, 20), vec![assignment(A::Active)]);
+    let mut successor = remote(state, 730);
+    successor.id = "rel-2".into();
+    successor.display_name = "n-r1".into();
+    o.microsoft.as_mut().unwrap().successor = Some(super::plan::Linked {
+        generation: 1,
+        relationship: successor,
+        assignments: vec![assignment(A::Active)],
+        updates: vec![],
+        termination: None,
+        withdrawal_recorded: false,
+    });
+    o
+}
+
+#[test]
+fn a_successor_is_shown_with_its_link_and_the_renewing_condition() {
+    let status = Case::new(with_successor(S::ApprovalPending), Action::Idle).build();
+    let successor = status.successor.clone().expect("a successor in status");
+    assert_eq!(successor.id.as_deref(), Some("rel-2"));
+    assert_eq!(successor.state.as_deref(), Some("approvalPending"));
+    assert!(successor.approval_url.unwrap().ends_with("/rel-2"));
+    assert_eq!(successor.reason, "Renewal");
+    assert_eq!(
+        condition(&status, "Renewing"),
+        pair("True", "SuccessorApprovalPending")
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("True", "Active"),
+        "the predecessor serves meanwhile"
+    );
+    let none = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::Idle,
+    )
+    .build();
+    assert_eq!(condition(&none, "Renewing"), pair("False", "NotRenewing"));
+}
+
+#[test]
+fn the_hand_over_switches_the_status_to_the_successor_and_keeps_ready() {
+    let mut case = Case::new(with_successor(S::Active), Action::Idle);
+    case.previous = Case::new(with_successor(S::Active), Action::Idle).build();
+    case.outcome = Outcome::Applied(Applied::HandedOver {
+        generation: 1,
+        relationship_id: "rel-2".into(),
+    });
+    let status = case.build();
+    assert_eq!(status.relationship_id.as_deref(), Some("rel-2"));
+    assert!(status.successor.is_none());
+    let previous = &status.previous_relationships;
+    assert_eq!(previous.len(), 1);
+    assert_eq!(previous[0].id, "rel-1");
+    assert_eq!(previous[0].why, "Renewal");
+    assert!(previous[0].ended_at.is_some());
+    assert_eq!(condition(&status, "Ready"), pair("True", "Active"));
+    assert_eq!(condition(&status, "Renewing"), pair("False", "NotRenewing"));
+    assert!(
+        status.ends_at.unwrap().0.as_second() > now().timestamp() + 700 * 86_400,
+        "the end date is the successor's"
+    );
 }

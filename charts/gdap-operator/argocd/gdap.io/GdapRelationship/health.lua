@@ -1,8 +1,9 @@
 -- Argo CD health check for gdap.io/GdapRelationship (gdap-operator).
 -- Add it to argocd-cm as resource.customizations.health.gdap.io_GdapRelationship (see
 -- ../../README.md). Uses only what Argo CD's Lua VM offers without open libraries.
---   Healthy      Ready=True: active, every access assignment active (the message warns when
---                the relationship ends within 30 days, from the Expiring condition).
+--   Healthy      Ready=True: active, every access assignment active (the message tells about a
+--                successor in progress, from Renewing, or warns when the relationship ends within
+--                30 days, from Expiring).
 --   Progressing  the operator or someone else is working: not reconciled yet, waiting for the
 --                customer's approval, for Microsoft, for assignments, retrying a transient error,
 --                or deleting.
@@ -74,6 +75,10 @@ if ready == nil or ready.status == "Unknown" then
   return result("Progressing", "Waiting for the operator to report readiness")
 end
 if ready.status == "True" then
+  local renewing = condition("Renewing")
+  if renewing ~= nil and renewing.status == "True" then
+    return result("Healthy", renewing.message)
+  end
   local expiring = condition("Expiring")
   if expiring ~= nil and expiring.status == "True" then
     return result("Healthy", expiring.message)
