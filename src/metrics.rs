@@ -70,6 +70,8 @@ pub struct Metrics {
     expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
+    /// 1 while this process leads (runs the controllers), 0 while it stands by.
+    pub leader: Gauge,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -98,6 +100,12 @@ impl Metrics {
         let expiry_seconds =
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process leads and runs the controllers, 0 while it stands by",
+            leader.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -130,6 +138,7 @@ impl Metrics {
             relationships,
             expiry_seconds,
             microsoft_calls,
+            leader,
             states: Mutex::new(HashMap::new()),
         }
     }
