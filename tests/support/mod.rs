@@ -4,6 +4,7 @@
 pub mod argocd;
 pub mod chart;
 pub mod controlplane;
+pub mod metrics;
 #[cfg(feature = "sandbox")]
 pub mod operator;
 
