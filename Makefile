@@ -52,7 +52,8 @@ release-check:
 demo: build
 	@scripts/demo
 
-## Speed and memory targets (release builds): streaming and serving 100,000 users.
+## Speed and memory targets (release builds): streaming, serving and importing 100,000 users,
+## and Microsoft's Python Graph SDK reading them as the reference.
 bench: deps
 	@scripts/bench
 

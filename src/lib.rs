@@ -15,5 +15,6 @@ pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
+pub mod sync;
 pub mod telemetry;
 pub mod validate;

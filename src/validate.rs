@@ -354,11 +354,11 @@ pub fn semantic_problems(kind: &str, object: &Value) -> Vec<FieldProblem> {
     }
 }
 
-/// The schedule must parse as cron.
+/// The schedule must parse as cron (the rules of [`crate::sync::schedule`]).
 pub fn sync_problems(object: &TenantSync) -> Vec<FieldProblem> {
-    match crate::api::tenant_sync::parse_schedule(&object.spec.schedule) {
+    match crate::sync::schedule::Schedule::parse(&object.spec.schedule) {
         Ok(_) => Vec::new(),
-        Err(e) => vec![FieldProblem::new("spec.schedule", e)],
+        Err(e) => vec![FieldProblem::new("spec.schedule", e.to_string())],
     }
 }
 

@@ -190,6 +190,17 @@ fn cases() -> Vec<Case> {
             field: "spec.schedule",
         },
         Case {
+            rule: "postgres schema is a lower-case SQL identifier",
+            kind: "TenantSync",
+            good: sync(
+                json!({"sink": {"postgres": {"connectionSecretRef": {"name": "db"}, "schema": "reports_2"}}}),
+            ),
+            bad: sync(
+                json!({"sink": {"postgres": {"connectionSecretRef": {"name": "db"}, "schema": "Reports; drop"}}}),
+            ),
+            field: "spec.sink.postgres.schema",
+        },
+        Case {
             rule: "exactly one sink",
             kind: "TenantSync",
             good: sync(json!({"sink": {"postgres": {"connectionSecretRef": {"name": "db"}}}})),

@@ -3,6 +3,7 @@
 //! tokens after a consent change, and the consent pieces the AppConsent controller builds on —
 //! service principals, app role assignments and Partner Center consents — written only with the
 //! partner user's delegated token.
+#![cfg(feature = "sandbox")]
 
 mod clients_support;
 

@@ -191,7 +191,8 @@ async fn skus_with_the_app_token_and_app_reads_with_gdap_delegation() {
             .any(|s| s.consumed_units > 0 && s.prepaid_units.enabled >= s.consumed_units)
     );
 
-    // Contoso granted the app only User.Read.All and LicenseAssignment.Read.All: reading
+    // Contoso granted the app only User.Read.All, LicenseAssignment.Read.All and
+    // Organization.Read.All: reading
     // service principals app-only is refused with a named reason and Graph's code.
     let err = dir
         .service_principal_by_app_id(&app, defaults::apps::MICROSOFT_GRAPH)

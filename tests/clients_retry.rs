@@ -26,9 +26,11 @@ fn count(log: &[(String, String, u16)], method: &str, suffix: &str, status: u16)
 }
 
 #[tokio::test]
-async fn thirty_percent_throttling_every_call_succeeds_once() {
+async fn fifteen_percent_throttling_every_call_succeeds_once() {
     let h = start().await;
-    let faults = json!({"rules": [{"pathPrefix": "/v1.0/", "rate": 0.3, "statuses": [429, 503], "retryAfterSeconds": 0.2}], "seed": 4});
+    // Retry-After is whole seconds (as Graph sends it), so each refusal costs a second: 15 %
+    // of ~40 calls keeps the test short and still refuses several.
+    let faults = json!({"rules": [{"pathPrefix": "/v1.0/", "rate": 0.15, "statuses": [429, 503], "retryAfterSeconds": 0.2}], "seed": 4});
     h.control(Method::PUT, "/_sandbox/faults", Some(faults))
         .await;
     let t = h.graph();
@@ -76,18 +78,19 @@ async fn thirty_percent_throttling_every_call_succeeds_once() {
         .await
         .unwrap();
 
-    // The waits follow Retry-After (0.2 s, plus at most 10 % jitter).
+    // The waits follow Retry-After (0.2 s asked, sent rounded up to 1 s, plus at most 10 %
+    // jitter).
     let events = h.retries.lock().unwrap().clone();
     assert!(
-        events.len() >= 5,
-        "30 % of ~40 calls were refused; saw {} retries",
+        events.len() >= 2,
+        "15 % of ~40 calls were refused; saw {} retries",
         events.len()
     );
     for e in &events {
         assert!(matches!(e.status, Some(429 | 503)), "{e:?}");
-        assert_eq!(e.retry_after, Some(Duration::from_millis(200)), "{e:?}");
+        assert_eq!(e.retry_after, Some(Duration::from_secs(1)), "{e:?}");
         assert!(
-            e.wait >= Duration::from_millis(200) && e.wait <= Duration::from_millis(220),
+            e.wait >= Duration::from_secs(1) && e.wait <= Duration::from_millis(1100),
             "{e:?}"
         );
     }

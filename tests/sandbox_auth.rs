@@ -2,6 +2,7 @@
 //! assertions verified against the app's registered certificates with Entra's AADSTS errors, the
 //! `amr` claim and its survival across rotation, Partner Center's MFA enforcement, app-only tokens
 //! after a revoked consent, and the GDAP roles that may grant application permissions.
+#![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
 mod support;

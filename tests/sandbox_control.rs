@@ -22,7 +22,8 @@ async fn injected_faults_are_deterministic_and_carry_retry_after() {
         for _ in 0..20 {
             let (s, headers, b) = env.call("GET", "/v1.0/users?$top=1", &t, None, &[]).await;
             if s == 429 {
-                assert_eq!(headers["retry-after"], "0.250");
+                // Whole seconds, rounded up: HTTP and Microsoft's SDKs read nothing else.
+                assert_eq!(headers["retry-after"], "1");
                 assert_eq!(b["error"]["code"], "TooManyRequests");
             }
             seen.push(s);
@@ -86,8 +87,8 @@ async fn throttling_is_per_app_and_tenant_with_retry_after() {
         .call("GET", "/v1.0/users?$top=1", &contoso, None, &[])
         .await;
     assert_eq!(s, 429, "{b}");
-    let retry: f64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(retry > 0.0 && retry <= 2.0, "{retry}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "whole seconds: {retry}");
     assert!(
         headers["x-ms-throttle-scope"]
             .to_str()
@@ -99,7 +100,7 @@ async fn throttling_is_per_app_and_tenant_with_retry_after() {
         200,
         "another tenant has its own budget"
     );
-    tokio::time::sleep(Duration::from_secs_f64(retry + 0.05)).await;
+    tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(50)).await;
     assert_eq!(
         env.get("/v1.0/users?$top=1", &contoso).await.0,
         200,

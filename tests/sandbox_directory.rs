@@ -535,8 +535,8 @@ async fn service_principal_items_assignments_and_grants_can_be_read_and_deleted(
     let roles = roles["value"].as_array().unwrap().clone();
     assert_eq!(
         roles.len(),
-        2,
-        "User.Read.All and LicenseAssignment.Read.All"
+        3,
+        "User.Read.All, LicenseAssignment.Read.All and Organization.Read.All"
     );
     let resource = roles[0]["resourceId"].as_str().unwrap();
     let path = format!(
@@ -548,8 +548,8 @@ async fn service_principal_items_assignments_and_grants_can_be_read_and_deleted(
     let app = env.app_token(d::CONTOSO_TENANT_ID).await;
     assert_eq!(
         claims_roles(&app).len(),
-        1,
-        "one application permission left"
+        2,
+        "two application permissions left"
     );
 
     let body = json!({"clientId": client, "consentType": "AllPrincipals", "resourceId": resource, "scope": "User.Read"});

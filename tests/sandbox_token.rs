@@ -53,7 +53,14 @@ async fn client_credentials_in_a_consented_tenant_yields_app_roles_and_no_refres
     assert_eq!(c["idtyp"], "app");
     let mut roles: Vec<String> = serde_json::from_value(c["roles"].clone()).unwrap();
     roles.sort();
-    assert_eq!(roles, vec!["LicenseAssignment.Read.All", "User.Read.All"]);
+    assert_eq!(
+        roles,
+        vec![
+            "LicenseAssignment.Read.All",
+            "Organization.Read.All",
+            "User.Read.All"
+        ]
+    );
     assert!(c["exp"].as_i64().unwrap() > c["iat"].as_i64().unwrap() + 3000);
     // The tenant may also be addressed by its domain.
     let (status, _) = env

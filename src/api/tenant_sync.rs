@@ -73,8 +73,9 @@ pub struct TenantSyncSpec {
     pub app_consent_ref: LocalObjectRef,
 
     /// When to import, as a five-field cron expression (minute hour day-of-month month day-of-week,
-    /// UTC) or @hourly, @daily, @weekly, @monthly, @yearly. Runs are spread by a stable per-object
-    /// delay so that many tenants do not start at once. Default `@daily`.
+    /// UTC; day-of-week 0 and 7 are Sunday) or @hourly, @daily, @weekly, @monthly, @yearly. Runs
+    /// are spread by a stable per-object delay (up to a quarter of the interval, at most an hour)
+    /// so that many tenants do not start at once. Default `@daily`.
     #[serde(default = "default_schedule")]
     #[schemars(length(min = 1, max = 100))]
     #[x_kube(validation = Rule::new(SCHEDULE_SHAPE_RULE).message("schedule must be a cron expression with five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly"))]
@@ -90,8 +91,12 @@ pub struct TenantSyncSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_sync_every: Option<DayDuration>,
 
-    /// User properties to import, besides `id` which is always imported. Empty means the default
-    /// set: displayName, userPrincipalName, mail, accountEnabled, userType, assignedLicenses.
+    /// User properties to import (Microsoft Graph names). `id`, `accountEnabled`, `userType`,
+    /// `assignedLicenses` and `licenseAssignmentStates` are always imported: the licence summary
+    /// and reports need them. Empty means the default set: displayName, userPrincipalName, mail,
+    /// givenName, surname, jobTitle, department, companyName, officeLocation, streetAddress,
+    /// city, state, postalCode, country, preferredLanguage, usageLocation,
+    /// onPremisesExtensionAttributes. Changing the list makes the next Delta run a full pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 30), extend("x-kubernetes-list-type" = "set"))]
     pub user_fields: Vec<UserField>,
@@ -142,11 +147,77 @@ pub enum UserField {
     AccountEnabled,
     UserType,
     AssignedLicenses,
+    LicenseAssignmentStates,
     OnPremisesExtensionAttributes,
     CreatedDateTime,
     EmployeeId,
     MobilePhone,
     BusinessPhones,
+}
+
+/// The user fields imported when `userFields` is empty: the list of the import this operator's
+/// reports are modelled on (identity, organisation, address, language and the on-premises
+/// extension attributes used for cost allocation).
+pub const DEFAULT_USER_FIELDS: &[UserField] = &[
+    UserField::DisplayName,
+    UserField::UserPrincipalName,
+    UserField::Mail,
+    UserField::GivenName,
+    UserField::Surname,
+    UserField::JobTitle,
+    UserField::Department,
+    UserField::CompanyName,
+    UserField::OfficeLocation,
+    UserField::StreetAddress,
+    UserField::City,
+    UserField::State,
+    UserField::PostalCode,
+    UserField::Country,
+    UserField::PreferredLanguage,
+    UserField::UsageLocation,
+    UserField::OnPremisesExtensionAttributes,
+];
+
+/// The user fields always imported, whatever `userFields` says (`id` besides).
+pub const ALWAYS_IMPORTED: &[UserField] = &[
+    UserField::AccountEnabled,
+    UserField::UserType,
+    UserField::AssignedLicenses,
+    UserField::LicenseAssignmentStates,
+];
+
+impl UserField {
+    /// The Microsoft Graph property name, e.g. `displayName`.
+    pub fn graph_name(self) -> &'static str {
+        use UserField::*;
+        match self {
+            DisplayName => "displayName",
+            UserPrincipalName => "userPrincipalName",
+            Mail => "mail",
+            GivenName => "givenName",
+            Surname => "surname",
+            JobTitle => "jobTitle",
+            Department => "department",
+            CompanyName => "companyName",
+            OfficeLocation => "officeLocation",
+            StreetAddress => "streetAddress",
+            City => "city",
+            State => "state",
+            PostalCode => "postalCode",
+            Country => "country",
+            PreferredLanguage => "preferredLanguage",
+            UsageLocation => "usageLocation",
+            AccountEnabled => "accountEnabled",
+            UserType => "userType",
+            AssignedLicenses => "assignedLicenses",
+            LicenseAssignmentStates => "licenseAssignmentStates",
+            OnPremisesExtensionAttributes => "onPremisesExtensionAttributes",
+            CreatedDateTime => "createdDateTime",
+            EmployeeId => "employeeId",
+            MobilePhone => "mobilePhone",
+            BusinessPhones => "businessPhones",
+        }
+    }
 }
 
 /// Where the import writes: exactly one of the fields is set.
@@ -166,18 +237,59 @@ pub struct SinkSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileSink {
-    /// Directory (absolute path) where `users.jsonl` and `skus.jsonl` are written per tenant.
+    /// Directory (absolute path) of the operator's filesystem. Each import writes
+    /// `<path>/<tenantId>/runs/<runId>/` with `users.jsonl`, `skus.jsonl`, `subscriptions.jsonl`
+    /// and `summary.json`, then points `<path>/<tenantId>/current` at it; a failed import never
+    /// moves `current`.
     #[schemars(length(min = 1, max = 1024))]
     #[x_kube(validation = Rule::new("self.startsWith('/') && !self.contains('/../') && !self.endsWith('/..')").message("path must be absolute and must not contain '..'"))]
     pub path: String,
+
+    /// How many completed runs to keep per tenant, the current one included (default 7). Older
+    /// run directories are deleted after each successful import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub keep_runs: Option<u32>,
 }
 
 /// A PostgreSQL sink.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostgresSink {
-    /// Secret in this namespace whose key `url` holds a `postgres://` connection string.
-    pub connection_secret_ref: SecretRef,
+    /// The Secret (in this namespace) that holds the connection URL,
+    /// `postgres://user:password@host:5432/database` (TLS is not supported yet: use
+    /// `sslmode=disable` or `prefer`).
+    pub connection_secret_ref: ConnectionSecretRef,
+
+    /// The database schema of the tables and views (default `gdap_sync`); the operator creates
+    /// and migrates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z_][a-z0-9_]*$')").message("schema must be a lower-case SQL identifier: letters, digits and _, not starting with a digit"))]
+    pub schema: Option<String>,
+}
+
+/// A Secret key holding a connection string.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSecretRef {
+    /// Name of the Secret in this object's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key that holds the connection URL (default `url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: Option<String>,
+}
+
+/// The Secret key of a connection URL when `key` is not set.
+pub const DEFAULT_URL_KEY: &str = "url";
+
+impl ConnectionSecretRef {
+    /// The key to read the connection URL from: `key`, or `url`.
+    pub fn url_key(&self) -> &str {
+        self.key.as_deref().unwrap_or(DEFAULT_URL_KEY)
+    }
 }
 
 /// Observed state of a tenant import.
@@ -236,33 +348,10 @@ pub struct SkuSummary {
     pub purchased: i64,
     /// Licences assigned to users (consumed units).
     pub assigned: i64,
-    /// Licences bought but not assigned.
+    /// Licences bought but not assigned (negative when more are assigned than bought).
     pub available: i64,
-}
-
-/// Parses a five-field cron expression or an `@daily`-style shorthand (UTC).
-pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, String> {
-    use std::str::FromStr;
-    let trimmed = schedule.trim();
-    let fields = trimmed.split_whitespace().count();
-    let expression = match (trimmed.starts_with('@'), fields) {
-        (true, 1) => trimmed.to_string(),
-        (false, 5) => format!("0 {trimmed}"),
-        _ => {
-            return Err(format!(
-                "{schedule:?} must be a cron expression with five fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/@yearly"
-            ));
-        }
-    };
-    cron::Schedule::from_str(&expression).map_err(|e| {
-        let text = e.to_string();
-        let reason = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or(&text)
-            .trim()
-            .to_string();
-        format!("{schedule:?} is not a valid cron expression: {reason}")
-    })
+    /// The earliest date one of the SKU's active subscriptions renews or ends
+    /// (`nextLifecycleDateTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_expiry: Option<Time>,
 }

@@ -1,5 +1,5 @@
-//! The Graph directory of a (customer) tenant: users, users delta, subscribed SKUs, service
-//! principals, app role assignments, OAuth2 permission grants and `$batch`.
+//! Graph directory reads in a (customer) tenant: users, users delta, subscribed SKUs, company
+//! subscriptions, service principals, app role assignments, OAuth2 permission grants and `$batch`.
 //!
 //! Contract: implements [`DirectoryApi`]. Users and delta rounds are *streams* that hold one
 //! page at a time, never a whole tenant. A delta round ends with exactly one
@@ -251,6 +251,12 @@ impl DirectoryApi for GraphDirectoryClient {
     async fn subscribed_skus(&self, token: &dyn TokenSource) -> Result<Vec<SubscribedSku>> {
         require_audience(token, Audience::Graph)?;
         paging::collect(&self.transport, token, self.url(&["subscribedSkus"]), &[]).await
+    }
+
+    async fn subscriptions(&self, token: &dyn TokenSource) -> Result<Vec<CompanySubscription>> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&["directory", "subscriptions"]);
+        paging::collect(&self.transport, token, url, &[]).await
     }
 
     async fn service_principal_by_app_id(

@@ -8,9 +8,9 @@
 //!   [`DelegatedToken`] (the partner's GDAP user, writes) — cached, refreshed before expiry,
 //!   with refresh-token rotation handed to a [`RotationCallback`]. The app authenticates with a
 //!   client secret or a certificate ([`ClientCredential`], [`certificate`]).
-//! - [`transport`] + [`retry`] + [`limits`]: one HTTP layer with `Retry-After`, backoff with
-//!   jitter, attempt and time caps, no blind repeat of non-idempotent writes, and per-tenant and
-//!   global concurrency limits.
+//! - [`transport`] + [`retry`] + [`limits`] + [`pacing`]: one HTTP layer with `Retry-After`,
+//!   backoff with jitter, attempt and time caps, no blind repeat of non-idempotent writes,
+//!   per-tenant and global concurrency limits, and low-priority, paced background reads.
 //! - [`error`]: one [`Error`] with a named [`Reason`], transient or permanent, never a secret.
 //! - The APIs controllers use are the object-safe traits [`GdapApi`], [`PartnerCenterApi`] and
 //!   [`DirectoryApi`] (use them as `Arc<dyn …>`), implemented by [`GraphGdapClient`],
@@ -24,6 +24,7 @@ pub mod error;
 pub mod graph_gdap;
 pub mod limits;
 pub mod models;
+pub mod pacing;
 mod paging;
 pub mod partner_center;
 pub mod retry;
@@ -191,6 +192,9 @@ pub trait DirectoryApi: Send + Sync {
     ) -> BoxStream<'static, Result<DeltaItem>>;
     /// `GET /subscribedSkus`.
     async fn subscribed_skus(&self, token: &dyn TokenSource) -> Result<Vec<SubscribedSku>>;
+    /// `GET /directory/subscriptions`: the commercial subscriptions behind the SKUs (a few per
+    /// SKU, so collected, across pages).
+    async fn subscriptions(&self, token: &dyn TokenSource) -> Result<Vec<CompanySubscription>>;
     /// `GET /servicePrincipals?$filter=appId eq '…'`: `None` when the tenant lacks it.
     async fn service_principal_by_app_id(
         &self,

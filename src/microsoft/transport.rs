@@ -10,12 +10,18 @@
 //! 500/502/504 becomes the permanent [`Reason::OutcomeUnknown`] so the caller looks first.
 //! Request ids: every call carries one `client-request-id` (Graph) or `ms-requestid` (Partner
 //! Center, which de-duplicates on it) that stays the same across its attempts.
+//! Background reads: a Graph call with an app-only token is sent with
+//! `x-ms-throttle-priority: low` and paced by the tenant's throttle hint (see [`pacing`]); the
+//! pause is taken before a concurrency slot is, so a waiting call holds no slot.
+//!
+//! [`pacing`]: crate::microsoft::pacing
 
 use crate::microsoft::endpoints::Endpoints;
 use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::limits::ConcurrencyLimits;
+use crate::microsoft::pacing::{self, PaceEvent, PaceObserver, Pacer};
 use crate::microsoft::retry::{RetryObserver, RetryPolicy};
-use crate::microsoft::token::TokenSource;
+use crate::microsoft::token::{TokenKind, TokenSource};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
@@ -39,6 +45,8 @@ pub struct TransportConfig {
     pub retry_observer: Option<RetryObserver>,
     /// Sees every HTTP exchange with Graph or Partner Center (metrics).
     pub call_observer: Option<CallObserver>,
+    /// Sees every pause of a background read (metrics, tests).
+    pub pace_observer: Option<PaceObserver>,
 }
 
 /// One HTTP exchange, as a call observer sees it.
@@ -66,6 +74,7 @@ impl TransportConfig {
             per_tenant_concurrency: 4,
             retry_observer: None,
             call_observer: None,
+            pace_observer: None,
         }
     }
 }
@@ -162,6 +171,8 @@ pub struct Transport {
     retry: RetryPolicy,
     observer: Option<RetryObserver>,
     calls: Option<CallObserver>,
+    paces: Option<PaceObserver>,
+    pacer: Pacer,
     limits: ConcurrencyLimits,
 }
 
@@ -186,6 +197,8 @@ impl Transport {
             retry: config.retry,
             observer: config.retry_observer,
             calls: config.call_observer,
+            paces: config.pace_observer,
+            pacer: Pacer::default(),
         }))
     }
 
@@ -215,6 +228,9 @@ impl Transport {
     }
 
     async fn attempt(&self, call: &Call<'_>, request_id: &str) -> Result<Reply> {
+        if is_background(call) {
+            self.pace(call.token.tenant_id()).await;
+        }
         let _slot = self.limits.acquire(call.token.tenant_id()).await;
         let bearer = call.token.bearer(None).await?;
         let reply = self.exchange(call, request_id, bearer.expose()).await?;
@@ -225,6 +241,27 @@ impl Transport {
         let fresh = call.token.bearer(Some(&bearer)).await?;
         let reply = self.exchange(call, request_id, fresh.expose()).await?;
         self.judge(call, reply)
+    }
+
+    /// Waits as long as the tenant's throttle hint asks (background reads only).
+    async fn pace(&self, tenant_id: &str) {
+        let Some((limit_percentage, wait)) = self.pacer.pause(tenant_id) else {
+            return;
+        };
+        tracing::debug!(
+            tenant = tenant_id,
+            limit_percentage,
+            wait_ms = wait.as_millis() as u64,
+            "throttle budget nearly spent; pausing a background read"
+        );
+        if let Some(observe) = &self.paces {
+            observe(&PaceEvent {
+                tenant_id: tenant_id.to_string(),
+                limit_percentage,
+                wait,
+            });
+        }
+        tokio::time::sleep(wait).await;
     }
 
     async fn exchange(&self, call: &Call<'_>, request_id: &str, bearer: &str) -> Result<Reply> {
@@ -239,6 +276,9 @@ impl Transport {
                 .header("ms-requestid", request_id)
                 .header("ms-correlationid", request_id),
         };
+        if is_background(call) {
+            req = req.header(pacing::PRIORITY_HEADER, "low");
+        }
         for (name, value) in &call.headers {
             req = req.header(*name, value);
         }
@@ -251,6 +291,9 @@ impl Transport {
         let resp = sent.map_err(|e| Error::from_transport(&e, call.idempotent))?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        if is_background(call) {
+            self.pacer.observe(call.token.tenant_id(), &headers);
+        }
         let body = resp.bytes().await.map_err(|e| {
             // The status line arrived: a successful write did happen.
             Error::from_transport(&e, call.idempotent && !status.is_success())
@@ -299,4 +342,9 @@ impl Transport {
         }
         Err(err)
     }
+}
+
+/// A Graph call with an app-only token: a background read (see the module docs).
+fn is_background(call: &Call<'_>) -> bool {
+    call.service == Service::Graph && call.token.kind() == TokenKind::App
 }

@@ -6,6 +6,7 @@
 
 use super::context::Shared;
 use super::defaults::resources;
+use super::faults::Verdict;
 use super::http::{GraphError, PcError, graph_error};
 use super::jwt::Claims;
 use axum::http::{HeaderMap, header};
@@ -87,25 +88,29 @@ pub fn authenticate(shared: &Shared, headers: &HeaderMap, api: Api) -> Result<Cl
     if claims.aud.trim_end_matches('/') != audience {
         return Err(unauthenticated(api, "Invalid audience."));
     }
-    if let Some(retry) = shared
+    let verdict = shared
         .lock(&shared.throttle)
-        .check(&claims.appid, &claims.tid)
-    {
-        let scope = format!(
-            "Tenant_Application/ReadWrite/{}/{}",
-            claims.appid, claims.tid
-        );
-        let err = graph_error(429, "TooManyRequests", "Please retry again later.")
-            .with_header(header::RETRY_AFTER, super::http::format_seconds(retry))
-            .with_header(
-                header::HeaderName::from_static("x-ms-throttle-scope"),
-                scope,
-            )
-            .with_header(
-                header::HeaderName::from_static("x-ms-throttle-information"),
-                "ResourceUnitLimitExceeded".into(),
+        .check(&claims.appid, &claims.tid);
+    match verdict {
+        Verdict::Allowed { used } => super::http::note_throttle_use(used),
+        Verdict::Throttled { used, retry_after } => {
+            super::http::note_throttle_use(used);
+            let scope = format!(
+                "Tenant_Application/ReadWrite/{}/{}",
+                claims.appid, claims.tid
             );
-        return Err(err.into());
+            let err = graph_error(429, "TooManyRequests", "Please retry again later.")
+                .with_header(header::RETRY_AFTER, retry_after.to_string())
+                .with_header(
+                    header::HeaderName::from_static("x-ms-throttle-scope"),
+                    scope,
+                )
+                .with_header(
+                    header::HeaderName::from_static("x-ms-throttle-information"),
+                    "ResourceUnitLimitExceeded".into(),
+                );
+            return Err(err.into());
+        }
     }
     Ok(claims)
 }

@@ -246,12 +246,20 @@ async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> R
     }
     user.entry("assignedLicenses").or_insert(json!([]));
     user.entry("businessPhones").or_insert(json!([]));
+    super::users::with_licence_states(&mut user);
     let id = user["id"].as_str().unwrap_or_default().to_string();
     let mut world = shared.world();
     let tenant = world
         .tenants
         .get_mut(&tid)
         .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
+    // Replacing a generated user: it leaves the generated population and becomes a listed one,
+    // so it is never listed twice.
+    if let Some(g) = tenant.users.generated.as_mut()
+        && let Some(index) = super::generate::index_of(g.seed, &id).filter(|i| *i < g.count)
+    {
+        g.removed.insert(index);
+    }
     let listed = &mut tenant.users.listed;
     match listed
         .iter_mut()

@@ -53,8 +53,9 @@ pub const HELPDESK_GROUP_ID: &str = "51bd8388-8ea6-410c-81dc-8481960ccaf7";
 /// Cloud Application Administrator). Tests bind it before calling Partner Center consent.
 pub const APP_ADMINS_GROUP_ID: &str = "d007688d-9d27-4324-a3fb-b9b3e5e0645c";
 /// A licensed customer with about 25 listed users and a few SKUs; the partner app is consented
-/// with the Graph app roles User.Read.All and LicenseAssignment.Read.All. Tests use it for
-/// app-only reads, GDAP relationships and consents.
+/// with the Graph app roles User.Read.All, LicenseAssignment.Read.All and Organization.Read.All
+/// (what the tenant import reads). Tests use it for app-only reads, GDAP relationships and
+/// consents.
 pub const CONTOSO_TENANT_ID: &str = "11111111-2222-3333-4444-555555555555";
 /// Primary domain of Contoso.
 pub const CONTOSO_DOMAIN: &str = "contoso.example";
@@ -75,6 +76,10 @@ pub const NORTHWIND_USER_COUNT: u64 = 100_000;
 pub const NORTHWIND_SEED: u64 = 7;
 /// Number of listed users in Contoso.
 pub const CONTOSO_USER_COUNT: usize = 25;
+
+/// Another CSP partner, which sold some of the customers' subscriptions (`ownerTenantId`). Tests
+/// use it to tell this partner's licences from another's.
+pub const OTHER_PARTNER_TENANT_ID: &str = "5e0c6c4e-3d5a-4b8e-9f61-2a7d0c9b1e42";
 
 /// Well-known first-party application ids.
 pub mod apps {

@@ -1,5 +1,11 @@
-//! Graph directory of customer tenants: permission checks and `/subscribedSkus`. Users are in
-//! `users.rs`, service principals and grants in `apps.rs`, `$batch` in `batch.rs`.
+//! Graph directory of customer tenants: permission checks, `/subscribedSkus` and
+//! `/directory/subscriptions`. Users are in `users.rs`, service principals and grants in
+//! `apps.rs`, `$batch` in `batch.rs`.
+//!
+//! A SKU's `prepaidUnits` are the sums of its subscriptions' `totalLicenses` by status
+//! (`Enabled` → `enabled`, `Warning` → `warning`, `Suspended` → `suspended`, `LockedOut` →
+//! `lockedOut`); `consumedUnits` counts the users holding it; `subscriptionIds` are the
+//! subscriptions' `commerceSubscriptionId`s.
 //!
 //! Contract (permission model): the tenant served is the token's `tid`, which must be a customer
 //! tenant. App-only tokens need an application permission granted in that tenant (`roles`);
@@ -14,13 +20,13 @@ use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::odata::{Filter, Query};
-use super::state::{World, derived_id};
+use super::state::{Sku, Subscription, Tenant, World, derived_id};
 use super::users::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -37,6 +43,8 @@ pub enum Access {
     ReadUsers,
     /// Read subscribed SKUs.
     ReadSkus,
+    /// Read the commercial subscriptions (`/directory/subscriptions`).
+    ReadSubscriptions,
     /// Read service principals, grants and assignments.
     ReadApps,
     /// Create/delete service principals and delegated grants.
@@ -59,6 +67,12 @@ impl Access {
             Access::ReadSkus => &[
                 "LicenseAssignment.Read.All",
                 "Organization.Read.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ],
+            Access::ReadSubscriptions => &[
+                "Organization.Read.All",
+                "Organization.ReadWrite.All",
                 "Directory.Read.All",
                 "Directory.ReadWrite.All",
             ],
@@ -89,6 +103,11 @@ impl Access {
                 "Directory.Read.All",
                 "Directory.AccessAsUser.All",
             ],
+            Access::ReadSubscriptions => &[
+                "Organization.Read.All",
+                "Directory.Read.All",
+                "Directory.AccessAsUser.All",
+            ],
             Access::ReadApps => &[
                 "Application.Read.All",
                 "Application.ReadWrite.All",
@@ -110,7 +129,9 @@ impl Access {
     /// GDAP roles that allow it for a delegated caller (`None`: any role).
     fn gdap_roles(self) -> Option<&'static [&'static str]> {
         match self {
-            Access::ReadUsers | Access::ReadSkus | Access::ReadApps => None,
+            Access::ReadUsers | Access::ReadSkus | Access::ReadSubscriptions | Access::ReadApps => {
+                None
+            }
             Access::WriteApps => Some(&[
                 GLOBAL_ADMINISTRATOR_ID,
                 APPLICATION_ADMINISTRATOR_ID,
@@ -207,6 +228,8 @@ pub fn authorize_for(
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1.0/subscribedSkus", get(skus))
+        .route("/v1.0/directory/subscriptions", get(subscriptions))
+        .route("/v1.0/directory/subscriptions/{id}", get(subscription))
         .merge(super::apps::routes())
         .merge(super::users::routes())
         .merge(super::batch::routes())
@@ -269,21 +292,117 @@ async fn skus(
     let items = tenant
         .skus
         .iter()
-        .map(|s| {
-            json!({
-                "id": format!("{}_{}", tenant.id, s.sku_id), "accountId": tenant.id, "accountName": tenant.display_name,
-                "appliesTo": "User", "capabilityStatus": "Enabled", "consumedUnits": consumed.get(&s.sku_id).copied().unwrap_or(0),
-                "prepaidUnits": {"enabled": s.enabled, "lockedOut": 0, "suspended": 0, "warning": 0},
-                "servicePlans": s.service_plans.iter().map(|p| json!({"servicePlanId": derived_id(&format!("plan/{p}")), "servicePlanName": p,
-                    "provisioningStatus": "Success", "appliesTo": "User"})).collect::<Vec<_>>(),
-                "skuId": s.sku_id, "skuPartNumber": s.sku_part_number,
-                "subscriptionIds": [derived_id(&format!("sub/{}/{}", tenant.id, s.sku_id))],
-            })
-        })
+        .map(|s| sku_json(tenant, s, consumed.get(&s.sku_id).copied().unwrap_or(0)))
         .collect();
     Ok(json_response(
         200,
         collection(&base, "subscribedSkus", items, &q)?,
         None,
     ))
+}
+
+fn units(sku: &Sku, status: &str) -> i64 {
+    sku.subscriptions
+        .iter()
+        .filter(|s| s.status == status)
+        .map(|s| i64::from(s.total_licenses))
+        .sum()
+}
+
+fn service_plans(sku: &Sku) -> Vec<Value> {
+    sku.service_plans
+        .iter()
+        .map(|p| {
+            json!({"servicePlanId": derived_id(&format!("plan/{p}")), "servicePlanName": p,
+                "provisioningStatus": "Success", "appliesTo": "User"})
+        })
+        .collect()
+}
+
+fn sku_json(tenant: &Tenant, s: &Sku, consumed: i64) -> Value {
+    let enabled = if s.subscriptions.is_empty() {
+        i64::from(s.enabled)
+    } else {
+        units(s, "Enabled")
+    };
+    let subscription_ids: Vec<&str> = s
+        .subscriptions
+        .iter()
+        .map(|x| x.commerce_subscription_id.as_str())
+        .collect();
+    json!({
+        "id": format!("{}_{}", tenant.id, s.sku_id), "accountId": tenant.id, "accountName": tenant.display_name,
+        "appliesTo": "User", "capabilityStatus": "Enabled", "consumedUnits": consumed,
+        "prepaidUnits": {"enabled": enabled, "lockedOut": units(s, "LockedOut"),
+            "suspended": units(s, "Suspended"), "warning": units(s, "Warning")},
+        "servicePlans": service_plans(s),
+        "skuId": s.sku_id, "skuPartNumber": s.sku_part_number,
+        "subscriptionIds": subscription_ids,
+    })
+}
+
+fn subscription_json(sku: &Sku, x: &Subscription) -> Value {
+    let time =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let plans: Vec<Value> = service_plans(sku);
+    json!({
+        "id": x.id, "commerceSubscriptionId": x.commerce_subscription_id,
+        "createdDateTime": time(&x.created), "isTrial": x.is_trial,
+        "nextLifecycleDateTime": time(&x.next_lifecycle),
+        "ownerId": x.owner_tenant_id, "ownerTenantId": x.owner_tenant_id, "ownerType": "Company",
+        "serviceStatus": plans, "skuId": sku.sku_id, "skuPartNumber": sku.sku_part_number,
+        "status": x.status, "totalLicenses": x.total_licenses,
+    })
+}
+
+/// `GET /v1.0/directory/subscriptions`: every subscription of every SKU (`$filter`, `$select`;
+/// one page — a tenant has a few dozen at most).
+async fn subscriptions(
+    State(shared): Ctx,
+    Base(base): Base,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Denied> {
+    let tid = authorize(&shared, &headers, Access::ReadSubscriptions)?;
+    let q = Query::parse(q.as_deref());
+    let world = shared.world();
+    let items = world.tenants[&tid]
+        .skus
+        .iter()
+        .flat_map(|sku| {
+            sku.subscriptions
+                .iter()
+                .map(move |x| subscription_json(sku, x))
+        })
+        .collect();
+    Ok(json_response(
+        200,
+        collection(&base, "directory/subscriptions", items, &q)?,
+        None,
+    ))
+}
+
+/// `GET /v1.0/directory/subscriptions/{id}`.
+async fn subscription(
+    State(shared): Ctx,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Denied> {
+    let tid = authorize(&shared, &headers, Access::ReadSubscriptions)?;
+    let world = shared.world();
+    let mut body = world.tenants[&tid]
+        .skus
+        .iter()
+        .find_map(|sku| {
+            sku.subscriptions
+                .iter()
+                .find(|x| x.id == id || x.commerce_subscription_id == id)
+                .map(|x| subscription_json(sku, x))
+        })
+        .ok_or_else(|| resource_missing(&id))?;
+    body["@odata.context"] = json!(format!(
+        "{base}/v1.0/$metadata#directory/subscriptions/$entity"
+    ));
+    Ok(json_response(200, body, None))
 }

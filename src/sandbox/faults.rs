@@ -2,7 +2,9 @@
 //!
 //! Contract:
 //! - [`Throttle`]: a fixed-window budget of requests per (app id, tenant id); when exceeded the
-//!   caller gets Graph's 429 with a fractional `Retry-After` (seconds until the window ends).
+//!   caller gets Graph's 429 with `Retry-After` in whole seconds (until the window ends, rounded
+//!   up, at least 1). Every answer within budget reports how much of it is used, which the HTTP
+//!   layer turns into `x-ms-throttle-limit-percentage` above 0.8.
 //! - [`Faults`]: rules set through `PUT /_sandbox/faults`; each Microsoft-API request whose path
 //!   starts with a rule's `pathPrefix` is delayed by `latencyMs` and fails with probability
 //!   `rate`, cycling through `statuses`. The random stream is seeded (`seed`, default 0), so a
@@ -35,6 +37,32 @@ impl Default for ThrottleOptions {
     }
 }
 
+/// What the throttle decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Within budget; `used` is the share of the window's budget spent, this request included.
+    Allowed {
+        /// Share of the budget used (0 when throttling is off).
+        used: f64,
+    },
+    /// Over budget: retry after this many whole seconds.
+    Throttled {
+        /// Share of the budget asked for (above 1).
+        used: f64,
+        /// Whole seconds until the window ends, at least 1.
+        retry_after: u64,
+    },
+}
+
+/// Seconds for `Retry-After` as Graph and HTTP write them: whole seconds, rounded up, never 0
+/// (a client told to retry after 0 s would hammer the service).
+pub fn whole_seconds(seconds: f64) -> u64 {
+    if !seconds.is_finite() {
+        return 1;
+    }
+    (seconds.ceil() as u64).max(1)
+}
+
 /// Fixed-window request counters per (app, tenant).
 #[derive(Debug)]
 pub struct Throttle {
@@ -52,10 +80,10 @@ impl Throttle {
         }
     }
 
-    /// Counts one request; returns `Some(retry_after_seconds)` when over budget.
-    pub fn check(&mut self, app: &str, tenant: &str) -> Option<f64> {
+    /// Counts one request and judges it.
+    pub fn check(&mut self, app: &str, tenant: &str) -> Verdict {
         if self.options.budget == 0 {
-            return None;
+            return Verdict::Allowed { used: 0.0 };
         }
         let now = Instant::now();
         let window = self.options.window;
@@ -67,13 +95,17 @@ impl Throttle {
             *entry = (now, 0);
         }
         entry.1 += 1;
+        let used = f64::from(entry.1) / f64::from(self.options.budget);
         if entry.1 <= self.options.budget {
-            return None;
+            return Verdict::Allowed { used };
         }
         let left = window
             .saturating_sub(now.duration_since(entry.0))
             .as_secs_f64();
-        Some((left * 1000.0).ceil() / 1000.0)
+        Verdict::Throttled {
+            used,
+            retry_after: whole_seconds(left),
+        }
     }
 
     /// Forgets all counters.
@@ -97,7 +129,8 @@ pub struct FaultRule {
     /// Statuses to fail with, used in turn (default `[503]`).
     #[serde(default = "default_statuses")]
     pub statuses: Vec<u16>,
-    /// `Retry-After` in seconds for 429/503 (omitted when absent).
+    /// `Retry-After` for 429/503 in seconds (omitted when absent); sent rounded up to whole
+    /// seconds, at least 1.
     #[serde(default)]
     pub retry_after_seconds: Option<f64>,
     /// Added latency in milliseconds for every matching request.
@@ -235,6 +268,9 @@ pub struct LogEntry {
     pub status: u16,
     /// When the request arrived.
     pub time: DateTime<Utc>,
+    /// The request's `x-ms-throttle-priority`, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
 }
 
 /// Bounded log of Microsoft-API calls.
@@ -276,11 +312,33 @@ mod tests {
             budget: 2,
             window: Duration::from_secs(10),
         });
-        assert!(t.check("a", "t").is_none());
-        assert!(t.check("a", "t").is_none());
-        let retry = t.check("a", "t").expect("third request throttled");
-        assert!(retry > 9.0 && retry <= 10.0, "{retry}");
-        assert!(t.check("a", "other").is_none(), "budget is per tenant");
+        assert_eq!(t.check("a", "t"), Verdict::Allowed { used: 0.5 });
+        assert_eq!(t.check("a", "t"), Verdict::Allowed { used: 1.0 });
+        let Verdict::Throttled { used, retry_after } = t.check("a", "t") else {
+            panic!("third request throttled")
+        };
+        assert_eq!(used, 1.5);
+        assert_eq!(retry_after, 10, "whole seconds, rounded up");
+        assert_eq!(
+            t.check("a", "other"),
+            Verdict::Allowed { used: 0.5 },
+            "budget is per tenant"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_never_zero() {
+        for (secs, want) in [
+            (0.0, 1),
+            (0.001, 1),
+            (0.25, 1),
+            (1.0, 1),
+            (1.2, 2),
+            (9.999, 10),
+            (f64::NAN, 1),
+        ] {
+            assert_eq!(whole_seconds(secs), want, "{secs}");
+        }
     }
 
     #[test]

@@ -179,7 +179,52 @@ pub struct SkuFixture {
     /// Share of generated users holding this SKU, 0..=1 (ignored for listed users).
     #[serde(default)]
     pub generated_share: f64,
+    /// Share of those generated holders who inherit it from the SKU's licensing group
+    /// (group-based licensing), 0..=1; the others hold it directly.
+    #[serde(default)]
+    pub generated_group_share: f64,
+    /// The commercial subscriptions behind the SKU (`/directory/subscriptions`). When given, the
+    /// `totalLicenses` of the `Enabled` ones must add up to `enabled`; when absent, one `Enabled`
+    /// subscription of `enabled` licences sold by the partner is assumed.
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionFixture>,
 }
+
+/// A commercial subscription behind a SKU. Dates are relative to the sandbox's start, so a
+/// fixture's "expires in 12 days" stays true whenever it is loaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionFixture {
+    /// Licences in the subscription.
+    pub total_licenses: i32,
+    /// `Enabled` (default), `Warning`, `Suspended`, `LockedOut` or `Deleted`.
+    #[serde(default = "enabled_status")]
+    pub status: String,
+    /// A free trial.
+    #[serde(default)]
+    pub is_trial: bool,
+    /// The partner tenant that sold it (default: the fixture's partner).
+    #[serde(default)]
+    pub owner_tenant_id: Option<String>,
+    /// Days before the sandbox's start it was created (default 365).
+    #[serde(default = "year")]
+    pub created_days_ago: i64,
+    /// Days after the sandbox's start it renews or ends (`nextLifecycleDateTime`; default 365).
+    #[serde(default = "year")]
+    pub next_lifecycle_in_days: i64,
+}
+
+fn enabled_status() -> String {
+    "Enabled".to_string()
+}
+
+fn year() -> i64 {
+    365
+}
+
+/// Subscription statuses Graph reports.
+pub const SUBSCRIPTION_STATUSES: &[&str] =
+    &["Enabled", "Warning", "Suspended", "LockedOut", "Deleted"];
 
 /// Users of a customer tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,6 +261,42 @@ pub mod skus {
     pub const STANDARDPACK: &str = "18181a46-0d4e-45cd-891e-60aabd171b4e";
     /// Microsoft Entra ID P1 (`AAD_PREMIUM`).
     pub const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+}
+
+impl SkuFixture {
+    /// Checks shares, statuses and that the `Enabled` subscriptions add up to `enabled`.
+    pub fn check(&self, tenant: &str) -> anyhow::Result<()> {
+        let what = format!("customer {tenant}, sku {}", self.sku_part_number);
+        for (name, share) in [
+            ("generatedShare", self.generated_share),
+            ("generatedGroupShare", self.generated_group_share),
+        ] {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&share),
+                "{what}: {name} must be between 0 and 1, got {share}"
+            );
+        }
+        for sub in &self.subscriptions {
+            anyhow::ensure!(
+                SUBSCRIPTION_STATUSES.contains(&sub.status.as_str()),
+                "{what}: subscription status {:?} is not one of {}",
+                sub.status,
+                SUBSCRIPTION_STATUSES.join(", ")
+            );
+        }
+        let enabled: i64 = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.status == "Enabled")
+            .map(|s| i64::from(s.total_licenses))
+            .sum();
+        anyhow::ensure!(
+            self.subscriptions.is_empty() || enabled == i64::from(self.enabled),
+            "{what}: enabled is {} but its Enabled subscriptions hold {enabled} licences; they must be equal",
+            self.enabled
+        );
+        Ok(())
+    }
 }
 
 impl Fixture {
@@ -271,6 +352,11 @@ impl Fixture {
         let n = ids.len();
         ids.dedup();
         anyhow::ensure!(ids.len() == n, "tenant ids must be unique");
+        for c in &self.customers {
+            for sku in &c.skus {
+                sku.check(&c.tenant_id)?;
+            }
+        }
         Ok(())
     }
 
@@ -378,7 +464,11 @@ fn reader_consent() -> ConsentFixture {
         app_id: d::PARTNER_CLIENT_ID.into(),
         app_roles: vec![perms(
             "graph",
-            &["User.Read.All", "LicenseAssignment.Read.All"],
+            &[
+                "User.Read.All",
+                "LicenseAssignment.Read.All",
+                "Organization.Read.All",
+            ],
         )],
         delegated: vec![],
     }
@@ -391,6 +481,40 @@ fn sku(id: &str, part: &str, enabled: i32, plans: &[&str], share: f64) -> SkuFix
         enabled,
         service_plans: plans.iter().map(|s| s.to_string()).collect(),
         generated_share: share,
+        generated_group_share: 0.0,
+        subscriptions: Vec::new(),
+    }
+}
+
+/// A subscription: licences, status, trial, seller (`None`: the partner), created and next
+/// lifecycle (days relative to the sandbox's start).
+fn sub(
+    total: i32,
+    status: &str,
+    trial: bool,
+    owner: Option<&str>,
+    created_days_ago: i64,
+    next_in_days: i64,
+) -> SubscriptionFixture {
+    SubscriptionFixture {
+        total_licenses: total,
+        status: status.into(),
+        is_trial: trial,
+        owner_tenant_id: owner.map(str::to_string),
+        created_days_ago,
+        next_lifecycle_in_days: next_in_days,
+    }
+}
+
+impl SkuFixture {
+    fn with_subscriptions(mut self, subscriptions: Vec<SubscriptionFixture>) -> Self {
+        self.subscriptions = subscriptions;
+        self
+    }
+
+    fn by_group(mut self, share: f64) -> Self {
+        self.generated_group_share = share;
+        self
     }
 }
 
@@ -471,6 +595,13 @@ fn contoso() -> CustomerFixture {
             } else {
                 json!([{"skuId": skus::SPE_E3, "disabledPlans": []}])
             };
+            // Even-numbered licensed users inherit E3 from the licensing group; the others hold
+            // it directly (the sandbox derives their licenseAssignmentStates).
+            let group = super::state::derived_id(&format!("{}/group/licensing/{}", d::CONTOSO_TENANT_ID, skus::SPE_E3));
+            let states = (i % 5 != 4 && i % 2 == 0).then(|| {
+                json!([{"skuId": skus::SPE_E3, "assignedByGroup": group, "state": "Active",
+                    "error": "None", "disabledPlans": [], "lastUpdatedDateTime": "2025-01-06T09:00:00Z"}])
+            });
             let user = json!({
                 "displayName": format!("{} {}", FIRST[i], LAST[i]),
                 "givenName": FIRST[i], "surname": LAST[i],
@@ -487,7 +618,12 @@ fn contoso() -> CustomerFixture {
                 "assignedLicenses": licences,
             });
             match user {
-                Value::Object(m) => m,
+                Value::Object(mut m) => {
+                    if let Some(states) = states {
+                        m.insert("licenseAssignmentStates".into(), states);
+                    }
+                    m
+                }
                 _ => unreachable!("json! object"),
             }
         })
@@ -505,8 +641,20 @@ fn contoso() -> CustomerFixture {
                 25,
                 &["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE", "TEAMS1"],
                 0.0,
-            ),
-            sku(skus::AAD_PREMIUM, "AAD_PREMIUM", 10, &["AAD_PREMIUM"], 0.0),
+            )
+            .with_subscriptions(vec![
+                sub(20, "Enabled", false, None, 400, 330),
+                sub(
+                    5,
+                    "Enabled",
+                    false,
+                    Some(d::OTHER_PARTNER_TENANT_ID),
+                    30,
+                    20,
+                ),
+            ]),
+            sku(skus::AAD_PREMIUM, "AAD_PREMIUM", 10, &["AAD_PREMIUM"], 0.0)
+                .with_subscriptions(vec![sub(10, "Enabled", true, None, 5, 25)]),
         ],
         users: UsersFixture::Listed(users),
     }
@@ -538,21 +686,43 @@ fn northwind() -> CustomerFixture {
                 80_000,
                 &["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE", "TEAMS1"],
                 0.7,
-            ),
+            )
+            .by_group(0.8)
+            .with_subscriptions(vec![
+                sub(60_000, "Enabled", false, None, 700, 300),
+                sub(15_000, "Enabled", false, None, 353, 12),
+                sub(
+                    5_000,
+                    "Enabled",
+                    false,
+                    Some(d::OTHER_PARTNER_TENANT_ID),
+                    200,
+                    165,
+                ),
+            ]),
             sku(
                 skus::STANDARDPACK,
                 "STANDARDPACK",
                 20_000,
                 &["EXCHANGE_S_STANDARD", "TEAMS1"],
                 0.15,
-            ),
+            )
+            .with_subscriptions(vec![
+                sub(20_000, "Enabled", false, None, 185, 180),
+                sub(500, "Warning", false, None, 370, 25),
+            ]),
             sku(
                 skus::AAD_PREMIUM,
                 "AAD_PREMIUM",
                 50_000,
                 &["AAD_PREMIUM"],
                 0.3,
-            ),
+            )
+            .by_group(1.0)
+            .with_subscriptions(vec![
+                sub(49_000, "Enabled", false, None, 275, 90),
+                sub(1_000, "Enabled", true, None, 20, 10),
+            ]),
         ],
         users: UsersFixture::Generated {
             generate: d::NORTHWIND_USER_COUNT,

@@ -4,16 +4,25 @@
 //! Contract: [`user`] is a pure function of its arguments; [`user_id`] encodes the index so that
 //! [`index_of`] can find a generated user by id without a table; licence assignment depends on
 //! (seed, index, SKU position) only, so [`has_licence`] can count consumed units cheaply.
+//! Group-based licensing: a licence a user holds is inherited from the SKU's licensing group with
+//! probability `group_share` (else assigned directly); 5 % of the inherited ones are also
+//! assigned directly, as happens when an administrator adds a user to a group later.
+//! `licenseAssignmentStates` lists one entry per source (`assignedByGroup` = the group id, or
+//! `null` for a direct assignment), while `assignedLicenses` lists each SKU once.
 
 use serde_json::{Map, Value, json};
 
-/// A SKU as the generator sees it: id and the share of users holding it.
+/// A SKU as the generator sees it: id, the share of users holding it, and how it is assigned.
 #[derive(Debug, Clone)]
 pub struct GeneratedSku {
     /// SKU id.
     pub sku_id: String,
     /// Probability (0..=1) that a user holds it.
     pub share: f64,
+    /// Probability (0..=1) that a holder inherits it from [`GeneratedSku::group_id`].
+    pub group_share: f64,
+    /// The licensing group of this SKU in the tenant.
+    pub group_id: String,
 }
 
 /// The parameters of a generated population.
@@ -158,6 +167,20 @@ const PLACES: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("Sydney", "NSW", "Australia", "AU", "en-AU", "200"),
 ];
 
+/// How generated user `index` holds SKU number `sku_pos` (when it holds it): through the
+/// SKU's group, directly, or both.
+pub fn licence_sources(pop: &Population<'_>, index: u64, sku_pos: usize) -> (bool, bool) {
+    let share = pop.skus.get(sku_pos).map(|s| s.group_share).unwrap_or(0.0);
+    let by_group = unit(pop.seed, index, 200 + sku_pos as u64) < share;
+    let direct = !by_group || unit(pop.seed, index, 300 + sku_pos as u64) < 0.05;
+    (by_group, direct)
+}
+
+fn licence_state(sku_id: &str, group: Option<&str>, at: &str) -> Value {
+    json!({"skuId": sku_id, "assignedByGroup": group, "state": "Active", "error": "None",
+        "disabledPlans": [], "lastUpdatedDateTime": at})
+}
+
 /// Computes generated user `index` as a full Graph user object.
 pub fn user(pop: &Population<'_>, index: u64) -> Map<String, Value> {
     let s = pop.seed;
@@ -166,9 +189,12 @@ pub fn user(pop: &Population<'_>, index: u64) -> Map<String, Value> {
     let place = PLACES[(h(s, index, 3) % PLACES.len() as u64) as usize];
     let upn = format!("{}.{}{}@{}", first, last, index, pop.domain).to_lowercase();
     let guest = is_guest(s, index);
-    let licences: Vec<Value> = (0..pop.skus.len())
+    let held: Vec<usize> = (0..pop.skus.len())
         .filter(|&p| !guest && has_licence(pop, index, p))
-        .map(|p| json!({"skuId": pop.skus[p].sku_id, "disabledPlans": []}))
+        .collect();
+    let licences: Vec<Value> = held
+        .iter()
+        .map(|&p| json!({"skuId": pop.skus[p].sku_id, "disabledPlans": []}))
         .collect();
     let ext: Map<String, Value> = (1..=15)
         .map(|n| {
@@ -186,6 +212,18 @@ pub fn user(pop: &Population<'_>, index: u64) -> Map<String, Value> {
         0,
     )
     .unwrap_or_default();
+    let assigned_at = created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let states: Vec<Value> = held
+        .iter()
+        .flat_map(|&p| {
+            let sku = &pop.skus[p];
+            let (by_group, direct) = licence_sources(pop, index, p);
+            let group =
+                by_group.then(|| licence_state(&sku.sku_id, Some(&sku.group_id), &assigned_at));
+            let own = direct.then(|| licence_state(&sku.sku_id, None, &assigned_at));
+            group.into_iter().chain(own)
+        })
+        .collect();
     let value = json!({
         "id": user_id(s, index),
         "displayName": format!("{first} {last}"),
@@ -212,6 +250,7 @@ pub fn user(pop: &Population<'_>, index: u64) -> Map<String, Value> {
         "createdDateTime": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "employeeId": format!("E{:07}", index),
         "assignedLicenses": licences,
+        "licenseAssignmentStates": states,
         "onPremisesExtensionAttributes": ext,
     });
     match value {
@@ -228,6 +267,8 @@ mod tests {
         vec![GeneratedSku {
             sku_id: "a".into(),
             share: 0.5,
+            group_share: 0.6,
+            group_id: "g".into(),
         }]
     }
 
@@ -257,5 +298,37 @@ mod tests {
         };
         let n = (0..10_000).filter(|&i| has_licence(&p, i, 0)).count();
         assert!((4_500..5_500).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn licence_states_name_every_source_and_match_assigned_licences() {
+        let skus = pop();
+        let p = Population {
+            seed: 7,
+            domain: "x.example",
+            company: "X",
+            skus: &skus,
+        };
+        let (mut group, mut direct, mut both) = (0, 0, 0);
+        for i in 0..5_000 {
+            let u = user(&p, i);
+            let assigned = u["assignedLicenses"].as_array().unwrap().len();
+            let states = u["licenseAssignmentStates"].as_array().unwrap();
+            let by_group = states.iter().any(|s| s["assignedByGroup"] == "g");
+            let own = states.iter().any(|s| s["assignedByGroup"].is_null());
+            assert_eq!(assigned > 0, by_group || own, "user {i}");
+            assert!(
+                states
+                    .iter()
+                    .all(|s| s["skuId"] == "a" && s["state"] == "Active")
+            );
+            group += usize::from(by_group);
+            direct += usize::from(own);
+            both += usize::from(by_group && own);
+        }
+        assert!(
+            group > direct && both > 0 && both < group / 10,
+            "{group} {direct} {both}"
+        );
     }
 }

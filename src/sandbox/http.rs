@@ -5,6 +5,9 @@
 //! Contract: every Graph error is `{"error":{"code","message","innerError":{...}}}`; every
 //! Partner Center error is `{"code","description","data","source"}`. [`Base`] is
 //! `{scheme}://{Host header}`, so links point back at whatever address the client used.
+//! `Retry-After` is always whole seconds (rounded up, at least 1). A Graph answer to a caller
+//! that has used more than 80 % of its throttle budget carries
+//! `x-ms-throttle-limit-percentage` (the share used, two decimals, e.g. `0.85`).
 
 use super::context::Shared;
 use super::faults::LogEntry;
@@ -19,6 +22,20 @@ use std::sync::Arc;
 
 /// The shared state handle handlers receive.
 pub type Ctx = State<Arc<Shared>>;
+
+tokio::task_local! {
+    /// The share of the caller's throttle budget used, set by authentication during a request.
+    static THROTTLE_USED: std::cell::Cell<Option<f64>>;
+}
+
+/// Records, for the current request, how much of the caller's throttle budget is used (the
+/// response then carries `x-ms-throttle-limit-percentage` above 0.8).
+pub fn note_throttle_use(used: f64) {
+    let _ = THROTTLE_USED.try_with(|cell| cell.set(Some(used)));
+}
+
+/// The header Graph adds when more than 80 % of the budget is used.
+pub const LIMIT_PERCENTAGE_HEADER: &str = "x-ms-throttle-limit-percentage";
 
 /// Builds the complete router.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -66,10 +83,29 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         tokio::time::sleep(decision.latency).await;
     }
     let ids = RequestIds::of(req.headers());
-    let mut response = match decision.fail {
-        Some((status, retry_after)) => fault_response(&path, status, retry_after),
-        None => next.run(req).await,
+    let priority = req
+        .headers()
+        .get("x-ms-throttle-priority")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let (mut response, used) = match decision.fail {
+        Some((status, retry_after)) => (fault_response(&path, status, retry_after), None),
+        None => {
+            THROTTLE_USED
+                .scope(std::cell::Cell::new(None), async {
+                    let response = next.run(req).await;
+                    (response, THROTTLE_USED.with(|c| c.get()))
+                })
+                .await
+        }
     };
+    if let Some(used) = used.filter(|u| *u > 0.8) {
+        set_header(
+            response.headers_mut(),
+            HeaderName::from_static(LIMIT_PERCENTAGE_HEADER),
+            &format!("{used:.2}"),
+        );
+    }
     ids.stamp(&path, response.headers_mut());
     let status = response.status().as_u16();
     shared.lock(&shared.log).push(LogEntry {
@@ -77,6 +113,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         path,
         status,
         time,
+        priority,
     });
     if method != "GET" && response.status().is_success() {
         shared.persist();
@@ -153,19 +190,10 @@ fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response
         set_header(
             response.headers_mut(),
             header::RETRY_AFTER,
-            &format_seconds(seconds),
+            &super::faults::whole_seconds(seconds).to_string(),
         );
     }
     response
-}
-
-/// Formats seconds for `Retry-After`: an integer when whole, else up to three decimals.
-pub fn format_seconds(seconds: f64) -> String {
-    if seconds.fract() == 0.0 {
-        format!("{}", seconds as u64)
-    } else {
-        format!("{seconds:.3}")
-    }
 }
 
 /// Sets a header, ignoring values that are not valid header text.

@@ -45,9 +45,11 @@ mod token;
 mod users;
 
 pub use faults::ThrottleOptions;
+pub use fixture::skus;
 pub use fixture::{
     AppFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture, PartnerFixture,
-    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, UsersFixture,
+    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, SubscriptionFixture,
+    UsersFixture,
 };
 
 use clap::Args;

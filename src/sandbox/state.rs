@@ -192,6 +192,34 @@ pub struct Sku {
     pub service_plans: Vec<String>,
     /// Share of generated users holding it.
     pub generated_share: f64,
+    /// Share of generated holders who inherit it from the licensing group.
+    #[serde(default)]
+    pub generated_group_share: f64,
+    /// The commercial subscriptions behind it.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// A commercial subscription (`companySubscription`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    /// Object id.
+    pub id: String,
+    /// Id in the commerce system.
+    pub commerce_subscription_id: String,
+    /// Licences.
+    pub total_licenses: i32,
+    /// `Enabled`, `Warning`, `Suspended`, `LockedOut` or `Deleted`.
+    pub status: String,
+    /// A free trial.
+    pub is_trial: bool,
+    /// The partner tenant that sold it.
+    pub owner_tenant_id: String,
+    /// Created.
+    pub created: DateTime<Utc>,
+    /// When it renews or ends.
+    pub next_lifecycle: DateTime<Utc>,
 }
 
 /// The users of a tenant: listed ones, plus an optional generated population.
@@ -489,6 +517,8 @@ impl World {
                     enabled: s.enabled,
                     service_plans: s.service_plans.clone(),
                     generated_share: s.generated_share,
+                    generated_group_share: s.generated_group_share,
+                    subscriptions: subscriptions(s, &c.tenant_id, &self.partner.tenant_id, now),
                 })
                 .collect(),
             users,
@@ -606,6 +636,46 @@ impl World {
     }
 }
 
+/// The subscriptions of a fixture SKU, with dates fixed relative to `now`; one `Enabled`
+/// subscription of `enabled` licences sold by the partner when the fixture names none.
+fn subscriptions(
+    sku: &super::fixture::SkuFixture,
+    tenant: &str,
+    partner: &str,
+    now: DateTime<Utc>,
+) -> Vec<Subscription> {
+    let default = [super::fixture::SubscriptionFixture {
+        total_licenses: sku.enabled,
+        status: "Enabled".into(),
+        is_trial: false,
+        owner_tenant_id: None,
+        created_days_ago: 365,
+        next_lifecycle_in_days: 365,
+    }];
+    let given = if sku.subscriptions.is_empty() {
+        &default[..]
+    } else {
+        &sku.subscriptions[..]
+    };
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Subscription {
+            id: derived_id(&format!("{tenant}/subscription/{}/{i}", sku.sku_id)),
+            commerce_subscription_id: derived_id(&format!("{tenant}/commerce/{}/{i}", sku.sku_id)),
+            total_licenses: f.total_licenses,
+            status: f.status.clone(),
+            is_trial: f.is_trial,
+            owner_tenant_id: f
+                .owner_tenant_id
+                .clone()
+                .unwrap_or_else(|| partner.to_string()),
+            created: now - chrono::Duration::days(f.created_days_ago),
+            next_lifecycle: now + chrono::Duration::days(f.next_lifecycle_in_days),
+        })
+        .collect()
+}
+
 fn with_id(user: &Map<String, Value>, tenant: &str) -> Map<String, Value> {
     let mut user = user.clone();
     if !user.contains_key("id") {
@@ -619,6 +689,7 @@ fn with_id(user: &Map<String, Value>, tenant: &str) -> Map<String, Value> {
             Value::String(derived_id(&format!("{tenant}/{upn}"))),
         );
     }
+    super::users::with_licence_states(&mut user);
     user
 }
 
@@ -688,15 +759,22 @@ impl Tenant {
             .collect()
     }
 
-    /// The SKUs of the generator (id and share).
+    /// The SKUs of the generator (id, shares and licensing group).
     pub fn generated_skus(&self) -> Vec<GeneratedSku> {
         self.skus
             .iter()
             .map(|s| GeneratedSku {
                 sku_id: s.sku_id.clone(),
                 share: s.generated_share,
+                group_share: s.generated_group_share,
+                group_id: self.licensing_group(&s.sku_id),
             })
             .collect()
+    }
+
+    /// The id of the group that hands out `sku_id` in this tenant (group-based licensing).
+    pub fn licensing_group(&self, sku_id: &str) -> String {
+        derived_id(&format!("{}/group/licensing/{sku_id}", self.id))
     }
 
     /// Records a change for delta queries.

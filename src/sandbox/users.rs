@@ -1,5 +1,6 @@
 //! Users of a customer tenant as a virtual, position-addressed list, and the Graph endpoints
-//! `/v1.0/users`, `/v1.0/users/{id|upn}`, `/v1.0/users/$count`, `/v1.0/users/delta`.
+//! `/v1.0/users`, `/v1.0/users/{id|upn}`, `/v1.0/users/$count`, `/v1.0/users/delta` (also in
+//! its OData function form `/v1.0/users/delta()`, which Microsoft's SDKs call).
 //!
 //! Contract: position `p` < generated count is generated user `p` (unless removed); later
 //! positions are listed users. A page is built by walking positions from the one encoded in the
@@ -52,7 +53,29 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1.0/users", get(list))
         .route("/v1.0/users/$count", get(count))
         .route("/v1.0/users/delta", get(delta))
+        .route("/v1.0/users/delta()", get(delta))
         .route("/v1.0/users/{id}", get(read))
+}
+
+/// Gives a listed user `licenseAssignmentStates` when it has none: each of its
+/// `assignedLicenses` as a direct, active assignment (what Graph reports for licences not
+/// inherited from a group).
+pub fn with_licence_states(user: &mut Map<String, Value>) {
+    if user.contains_key("licenseAssignmentStates") {
+        return;
+    }
+    let states: Vec<Value> = user
+        .get("assignedLicenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.get("skuId"))
+        .map(|sku| {
+            json!({"skuId": sku, "assignedByGroup": null, "state": "Active", "error": "None",
+                "disabledPlans": [], "lastUpdatedDateTime": null})
+        })
+        .collect();
+    user.insert("licenseAssignmentStates".into(), Value::Array(states));
 }
 
 fn request_error(message: &str) -> GraphError {

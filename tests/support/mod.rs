@@ -4,9 +4,12 @@
 pub mod argocd;
 pub mod chart;
 pub mod controlplane;
+#[cfg(feature = "sandbox")]
+pub mod import;
 pub mod metrics;
 #[cfg(feature = "sandbox")]
 pub mod operator;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

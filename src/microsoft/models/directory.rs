@@ -1,5 +1,6 @@
-//! Graph directory models: users, subscribed SKUs, service principals, app role assignments,
-//! OAuth2 permission grants, delta items and `$batch` (§5 of the reference).
+//! Graph directory models: users, subscribed SKUs, company subscriptions, service principals,
+//! app role assignments, OAuth2 permission grants, delta items and `$batch` (§5 of the
+//! reference).
 
 use super::{lenient_time, open_enum};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,28 @@ pub struct AssignedLicense {
     /// Service plans switched off.
     #[serde(default)]
     pub disabled_plans: Vec<String>,
+}
+
+/// `licenseAssignmentState`: how a licence reached the user — directly (`assignedByGroup` is
+/// `None`) or inherited from a group (group-based licensing) — and whether it is in effect. A
+/// user who holds a SKU both directly and through a group has one entry per source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseAssignmentState {
+    /// The SKU.
+    pub sku_id: Option<String>,
+    /// The group the licence is inherited from; `None` for a direct assignment.
+    pub assigned_by_group: Option<String>,
+    /// `Active`, `ActiveWithError`, `Disabled` or `Error`.
+    pub state: Option<String>,
+    /// Why the assignment failed (`None`, `CountViolation`, `MutuallyExclusiveViolation`, …).
+    pub error: Option<String>,
+    /// Service plans switched off for this assignment.
+    #[serde(default)]
+    pub disabled_plans: Vec<String>,
+    /// When the state last changed.
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub last_updated_date_time: Option<DateTime<Utc>>,
 }
 
 /// `onPremisesExtensionAttributes` (1–15).
@@ -76,6 +99,7 @@ pub struct User {
     pub preferred_language: Option<String>,
     pub usage_location: Option<String>,
     pub assigned_licenses: Option<Vec<AssignedLicense>>,
+    pub license_assignment_states: Option<Vec<LicenseAssignmentState>>,
     pub user_principal_name: Option<String>,
     pub office_location: Option<String>,
     pub on_premises_extension_attributes: Option<ExtensionAttributes>,
@@ -206,6 +230,34 @@ pub struct SubscribedSku {
     pub sku_part_number: Option<String>,
     #[serde(default)]
     pub subscription_ids: Vec<String>,
+}
+
+/// `companySubscription` (`GET /directory/subscriptions`): one commercial subscription behind a
+/// SKU. Several can back one SKU (terms, trials, another partner's).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanySubscription {
+    pub id: String,
+    pub commerce_subscription_id: Option<String>,
+    pub sku_id: Option<String>,
+    pub sku_part_number: Option<String>,
+    /// `Enabled`, `Expired`, `Suspended`, `Warning`, `LockedOut`, `Deleted`.
+    pub status: Option<String>,
+    #[serde(default)]
+    pub total_licenses: i32,
+    pub is_trial: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub created_date_time: Option<DateTime<Utc>>,
+    /// When the subscription moves to its next state (renews or ends) if nothing is done.
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub next_lifecycle_date_time: Option<DateTime<Utc>>,
+    pub owner_id: Option<String>,
+    /// The partner tenant that sold it (CSP), if any.
+    pub owner_tenant_id: Option<String>,
+    pub owner_type: Option<String>,
+    #[serde(default)]
+    pub service_status: Vec<ServicePlanInfo>,
 }
 
 /// `servicePrincipal` (the properties the operator needs).
@@ -392,6 +444,24 @@ mod tests {
         };
         assert_eq!(u.display_name.as_deref(), Some("Ann"));
         assert_eq!(u.assigned_licenses.unwrap()[0].sku_id, "s");
+    }
+
+    #[test]
+    fn licence_states_and_subscriptions_parse() {
+        let u: User = serde_json::from_str(
+            r#"{"id":"u","licenseAssignmentStates":[{"skuId":"s","assignedByGroup":"g","state":"Active","error":"None","disabledPlans":[],"lastUpdatedDateTime":"2025-01-02T03:04:05Z"},{"skuId":"s","assignedByGroup":null,"state":"Active"}]}"#,
+        )
+        .unwrap();
+        let states = u.license_assignment_states.unwrap();
+        assert_eq!(states[0].assigned_by_group.as_deref(), Some("g"));
+        assert_eq!(states[1].assigned_by_group, None);
+        let s: CompanySubscription = serde_json::from_str(
+            r#"{"id":"x","skuId":"s","status":"Enabled","totalLicenses":5,"isTrial":true,"nextLifecycleDateTime":"2026-01-01T00:00:00Z","ownerTenantId":"p"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.total_licenses, 5);
+        assert_eq!(s.is_trial, Some(true));
+        assert!(s.next_lifecycle_date_time.is_some());
     }
 
     #[test]
