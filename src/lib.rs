@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod controllers;
 pub mod crdgen;
+pub mod leader;
 pub mod metrics;
 pub mod microsoft;
 pub mod run;

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub microsoft_calls: Family<CallLabels, Counter>,
     /// 1 while a successor relationship waits for the customer's approval.
     successor_pending: Family<ObjectLabels, Gauge>,
+    /// 1 while this process leads (runs the controllers), 0 while it stands by.
+    pub leader: Gauge,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -101,6 +103,12 @@ impl Metrics {
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
         let successor_pending = Family::<ObjectLabels, Gauge>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process leads and runs the controllers, 0 while it stands by",
+            leader.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -139,6 +147,7 @@ impl Metrics {
             relationships,
             expiry_seconds,
             microsoft_calls,
+            leader,
             states: Mutex::new(HashMap::new()),
         }
     }

@@ -1,11 +1,13 @@
 //! `gdap-operator run`: the operator process. Watches the custom resources (in all namespaces or
-//! the ones given), reconciles them, and serves health and metrics.
+//! the ones given), reconciles them, and serves health and metrics. With `--leader-elect` the
+//! controllers run only while this replica leads (`crate::leader`).
 
 use crate::api::GdapRelationship;
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
+use crate::leader::{ElectionArgs, Leadership};
 use crate::metrics::{CallLabels, Metrics};
 use crate::microsoft::{EndpointArgs, TokenMetrics, TokenOptions, TransportConfig};
 use crate::server::{self, ServerState};
@@ -63,14 +65,19 @@ pub struct RunArgs {
     /// How long a refused access assignment waits before it is tried again.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub failed_assignment_retry: Duration,
+    /// Leader election between replicas.
+    #[command(flatten)]
+    pub election: ElectionArgs,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level);
-    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let config = kube_config(args.kubeconfig.as_deref()).await?;
+    let client = Client::try_from(config.clone())?;
     let token_metrics = TokenMetrics::default();
     let metrics = Arc::new(Metrics::with_extra(|r| token_metrics.register(r)));
+    let leadership = Leadership::new(&args.election, &config, metrics.leader.clone())?;
     let endpoints = args
         .endpoints
         .resolve()
@@ -133,7 +140,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         listener,
         ServerState {
             metrics,
-            ready: ready.clone(),
+            readiness: leadership.readiness(ready.clone()),
         },
     ));
     let scopes = Scope::all_of(&args.namespaces);
@@ -152,7 +159,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tokio::spawn(mark_ready_when_listed(stores, ready));
     tokio::select! {
-        _ = futures::future::join_all(runs) => {}
+        // The controllers run only while this process leads (always, without --leader-elect).
+        result = leadership.run(futures::future::join_all(runs)) => result?,
         result = server => {
             match result {
                 Ok(Err(e)) => return Err(e.context("the health and metrics server stopped")),
@@ -324,13 +332,12 @@ async fn mark_ready_when_listed(stores: Vec<Ready>, ready: Arc<AtomicBool>) {
     }
 }
 
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
-    let config = match kubeconfig {
+async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)?;
             kube::Config::from_custom_kubeconfig(file, &Default::default()).await?
         }
         None => kube::Config::infer().await?,
-    };
-    Ok(Client::try_from(config)?)
+    })
 }

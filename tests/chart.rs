@@ -73,7 +73,7 @@ fn assert_lease_role(docs: &[Value]) {
     );
     assert_eq!(
         lease["rules"],
-        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}])
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch"]}])
     );
     let binding = of_kind(docs, "RoleBinding")
         .into_iter()
@@ -187,9 +187,41 @@ fn the_deployment_is_hardened_and_probes_healthz_and_readyz_on_the_metrics_port(
     let service = one(&docs, "Service");
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
     assert_eq!(
-        one(&docs, "Deployment")["spec"]["strategy"]["type"],
-        "Recreate",
-        "never two operators at once before leader election"
+        one(&docs, "Deployment")["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+        "with leader election the new pod stands by until the old one releases the Lease"
+    );
+}
+
+#[test]
+fn leader_election_is_on_by_default_with_a_lease_named_after_the_release() {
+    let defaults = args(&render(&[]));
+    for flag in [
+        "--leader-elect",
+        "--lease-name=ops-gdap-operator",
+        "--lease-duration=15s",
+        "--lease-renew-before=10s",
+        "--lease-retry-period=2s",
+    ] {
+        assert!(
+            defaults.contains(&flag.to_string()),
+            "{flag} missing from {defaults:?}"
+        );
+    }
+    let tuned = args(&render(&[
+        "leaderElection.leaseDuration=30s",
+        "leaderElection.retryPeriod=500ms",
+    ]));
+    assert!(tuned.contains(&"--lease-duration=30s".to_string()));
+    assert!(tuned.contains(&"--lease-retry-period=500ms".to_string()));
+    let off = args(&render(&[
+        "leaderElection.enabled=false",
+        "updateStrategy.type=Recreate",
+    ]));
+    assert!(
+        !off.iter()
+            .any(|a| a.starts_with("--leader-elect") || a.starts_with("--lease-")),
+        "{off:?}"
     );
 }
 
@@ -203,7 +235,12 @@ fn flags_come_from_values_and_sync_concurrency_only_when_set() {
             "--metrics-address=0.0.0.0:8080",
             "--cloud=public",
             "--log-format=json",
-            "--log-level=info"
+            "--log-level=info",
+            "--leader-elect",
+            "--lease-name=ops-gdap-operator",
+            "--lease-duration=15s",
+            "--lease-renew-before=10s",
+            "--lease-retry-period=2s",
         ]
     );
     let set = args(&render(&[
@@ -245,7 +282,9 @@ fn every_flag_the_chart_renders_is_one_the_operator_accepts() {
     for arg in rendered.iter().filter(|a| a.starts_with("--")) {
         let flag = arg.split('=').next().unwrap();
         assert!(
-            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag} <")),
+            help.contains(&format!("{flag} "))
+                || help.contains(&format!("{flag} <"))
+                || help.contains(&format!("{flag}\n")),
             "the chart renders {flag}, which `gdap-operator run` does not know:\n{help}"
         );
     }
@@ -402,7 +441,38 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
         "must be one of",
     ),
     ("rbac.create=maybe", "/rbac/create", "want boolean"),
+    (
+        "leaderElection.leaseDuration=1500ms",
+        "/leaderElection/leaseDuration",
+        "does not match pattern",
+    ),
+    (
+        "leaderElection.retryPeriod=soon",
+        "/leaderElection/retryPeriod",
+        "does not match pattern",
+    ),
 ];
+
+#[test]
+fn more_than_one_replica_without_leader_election_is_refused() {
+    let error = template(
+        "ops",
+        NS,
+        &["replicaCount=2", "leaderElection.enabled=false"],
+    )
+    .expect_err("two reconciling replicas must not install");
+    assert!(
+        error.contains("/leaderElection/enabled") && error.contains("must be true"),
+        "{error}"
+    );
+    template(
+        "ops",
+        NS,
+        &["replicaCount=1", "leaderElection.enabled=false"],
+    )
+    .expect("one replica without election installs");
+    template("ops", NS, &["replicaCount=3"]).expect("three replicas with election install");
+}
 
 #[test]
 fn the_values_schema_refuses_bad_values_naming_the_value_and_the_rule() {
@@ -503,12 +573,7 @@ fn registered_metrics() -> Vec<String> {
         status: "200".into(),
     };
     metrics.microsoft_calls.get_or_create(&call).inc();
-    metrics
-        .encode()
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .collect()
+    support::metrics::families(&metrics.encode())
 }
 
 /// The series the chart README lists as coming with controllers not shipped yet.

@@ -90,7 +90,7 @@ fn assert_nothing_more(cp: &ControlPlane, user: &str, ns: &str) {
 }
 
 fn assert_lease_rights(cp: &ControlPlane, user: &str, release: &str, elsewhere: &str) {
-    for verb in ["get", "create", "update"] {
+    for verb in ["get", "create", "patch"] {
         assert!(can(
             cp,
             user,
@@ -99,13 +99,18 @@ fn assert_lease_rights(cp: &ControlPlane, user: &str, release: &str, elsewhere: 
             &["-n", release]
         ));
     }
-    assert!(!can(
-        cp,
-        user,
-        "delete",
-        "leases.coordination.k8s.io",
-        &["-n", release]
-    ));
+    for verb in ["delete", "update", "list", "watch"] {
+        assert!(
+            !can(
+                cp,
+                user,
+                verb,
+                "leases.coordination.k8s.io",
+                &["-n", release]
+            ),
+            "{user} may {verb} leases"
+        );
+    }
     assert!(!can(
         cp,
         user,

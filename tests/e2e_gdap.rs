@@ -777,7 +777,17 @@ async fn the_operator_needs_nothing_beyond_the_charts_namespaced_role() {
 async fn runs_under_the_charts_rbac(prefix: &str, mode: ChartRbac) {
     let mut world = World::start(prefix, SandboxOptions::default()).await;
     world.run_operator_under_the_charts_rbac(mode);
+    assert!(
+        world.operator_args.iter().any(|a| a == "--leader-elect"),
+        "the chart turns leader election on: {:?}",
+        world.operator_args
+    );
     let id = create_ready(&world, "rbac").await;
+    assert_eq!(
+        support::metrics::value(&world.metrics().await, "gdap_leader"),
+        Some(1.0),
+        "the operator leads on the chart's Lease rules"
+    );
     let out = world.kubectl(&["delete", "gdap", "rbac", "--timeout=60s"]);
     assert!(
         out.status.success(),
@@ -802,7 +812,13 @@ async fn runs_under_the_charts_rbac(prefix: &str, mode: ChartRbac) {
         defaults::PARTNER_REFRESH_TOKEN,
         "the rotated refresh token was written back under the role"
     );
+    let exit = world.stop_operator().await;
+    assert!(exit.success(), "a graceful stop exits 0, not {exit}");
     let log = world.operator_log().to_lowercase();
+    assert!(
+        log.contains("released the lease"),
+        "the Lease is released on SIGTERM under the role:\n{log}"
+    );
     assert!(
         !log.contains("forbidden"),
         "the operator made a forbidden call ({mode:?}):\n{log}"

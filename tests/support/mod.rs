@@ -6,6 +6,7 @@ pub mod chart;
 pub mod controlplane;
 #[cfg(feature = "sandbox")]
 pub mod import;
+pub mod metrics;
 #[cfg(feature = "sandbox")]
 pub mod operator;
 pub mod postgres;

@@ -36,12 +36,38 @@ pub struct World {
     pub operator_kubeconfig: std::path::PathBuf,
     /// Kubernetes client.
     pub client: kube::Client,
+    /// More flags for every operator process started from now on (e.g. the chart's election
+    /// flags).
+    pub operator_args: Vec<String>,
+    /// Environment of every operator process started from now on (e.g. the Deployment's
+    /// `POD_NAMESPACE`).
+    pub operator_env: Vec<(String, String)>,
+    http: reqwest::Client,
+}
+
+/// One more operator process of a world (a replica), with its own log and metrics address.
+pub struct Replica {
+    /// Its name: `POD_NAME` of the process, so its Lease identity starts with `<tag>_` and its
+    /// events name it as `reportingInstance`.
+    pub tag: String,
+    /// Where it serves /healthz, /readyz and /metrics.
+    pub metrics_address: String,
+    /// Its log file.
+    pub log: std::path::PathBuf,
+    child: Option<Child>,
     http: reqwest::Client,
 }
 
 impl World {
     /// Starts a sandbox (with `options`), a namespace with credentials, and the operator.
     pub async fn start(prefix: &str, options: SandboxOptions) -> World {
+        let mut world = World::prepare(prefix, options).await;
+        world.start_operator();
+        world
+    }
+
+    /// Like [`World::start`] without starting the operator (tests start replicas themselves).
+    pub async fn prepare(prefix: &str, options: SandboxOptions) -> World {
         let cp = controlplane::get();
         let namespace = cp.namespace(prefix);
         let sandbox = Sandbox::start(options).await.expect("sandbox starts");
@@ -61,12 +87,8 @@ impl World {
             .create(&PostParams::default(), &secret)
             .await
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut world = World {
+        let port = free_port();
+        World {
             cp,
             namespace,
             sandbox,
@@ -74,16 +96,53 @@ impl World {
             metrics_address: format!("127.0.0.1:{port}"),
             operator_kubeconfig: cp.kubeconfig.clone(),
             client,
+            operator_args: Vec::new(),
+            operator_env: Vec::new(),
             http: reqwest::Client::new(),
-        };
-        world.start_operator();
-        world
+        }
     }
 
     /// Starts the operator process (watching only this namespace, fast timings).
     pub fn start_operator(&mut self) {
+        let log = log_path(&self.namespace);
+        let child = self
+            .operator_command(&self.metrics_address, &log)
+            .spawn()
+            .expect("operator starts");
+        self.operator = Some(child);
+    }
+
+    /// Starts one more operator process, `POD_NAME=<tag>`, with `extra` flags after the
+    /// world's own (`operator_args`), a metrics address and a log of its own.
+    pub fn start_replica(&self, tag: &str, extra: &[String]) -> Replica {
+        let metrics_address = format!("127.0.0.1:{}", free_port());
+        let log = log_path(&format!("{}-{tag}", self.namespace));
+        let child = self
+            .operator_command(&metrics_address, &log)
+            .args(extra)
+            .env("POD_NAME", tag)
+            .spawn()
+            .expect("replica starts");
+        Replica {
+            tag: tag.to_string(),
+            metrics_address,
+            log,
+            child: Some(child),
+            http: self.http.clone(),
+        }
+    }
+
+    /// The Lease `name` of the world's namespace, if it exists.
+    pub async fn lease(&self, name: &str) -> Option<k8s_openapi::api::coordination::v1::Lease> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        leases.get_opt(name).await.unwrap()
+    }
+
+    fn operator_command(&self, metrics_address: &str, log: &std::path::Path) -> Command {
         let base = self.sandbox.base_url();
-        let child = Command::new(env!("CARGO_BIN_EXE_gdap-operator"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gdap-operator"));
+        command
             .args([
                 "run",
                 "--namespaces",
@@ -109,14 +168,14 @@ impl World {
                 "--termination-timeout",
                 "30s",
             ])
-            .args(["--metrics-address", &self.metrics_address])
+            .args(["--metrics-address", metrics_address])
             .args(["--log-level", "info,gdap_operator=debug"])
+            .args(&self.operator_args)
+            .envs(self.operator_env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
-            .stdout(log_file(&self.namespace))
-            .stderr(log_file(&self.namespace))
-            .spawn()
-            .expect("operator starts");
-        self.operator = Some(child);
+            .stdout(log_file(log))
+            .stderr(log_file(log));
+        command
     }
 
     /// Restarts the operator under the chart's RBAC: renders charts/gdap-operator with
@@ -134,6 +193,7 @@ impl World {
         let manifests = chart::template(&release, &release, &sets)
             .unwrap_or_else(|e| panic!("helm template: {e}"));
         let docs = chart::documents(&manifests);
+        self.use_the_charts_election_flags(&docs, &release);
         let account = chart::one(&docs, "ServiceAccount")["metadata"]["name"]
             .as_str()
             .unwrap()
@@ -154,6 +214,24 @@ impl World {
         ]);
         self.operator_kubeconfig = self.token_kubeconfig(token.trim());
         self.start_operator();
+    }
+
+    /// Runs the operator with the leader-election flags the chart's Deployment passes, and the
+    /// `POD_NAMESPACE` it would have, so the election runs under the chart's Lease rules.
+    fn use_the_charts_election_flags(&mut self, docs: &[Value], release: &str) {
+        let args =
+            chart::one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .filter(|a| a.starts_with("--leader-elect") || a.starts_with("--lease-"))
+                .collect();
+        self.operator_args = args;
+        self.operator_env = vec![
+            ("POD_NAMESPACE".into(), release.into()),
+            ("POD_NAME".into(), "chart-rbac".into()),
+        ];
     }
 
     /// A kubeconfig for the test API server that authenticates with `token`.
@@ -184,6 +262,27 @@ impl World {
         if let Some(mut child) = self.operator.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Stops the operator as Kubernetes does (SIGTERM) and waits for it to exit; returns how.
+    pub async fn stop_operator(&mut self) -> std::process::ExitStatus {
+        let mut child = self.operator.take().expect("the operator runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator did not exit within 60 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -435,11 +534,96 @@ fn log_path(namespace: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("gdap-operator-{namespace}.log"))
 }
 
-fn log_file(namespace: &str) -> Stdio {
+fn log_file(path: &std::path::Path) -> Stdio {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_path(namespace))
+        .open(path)
         .map(Stdio::from)
         .unwrap_or(Stdio::null())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Replica {
+    /// Its /metrics text, or `None` while it does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        let url = format!("http://{}/metrics", self.metrics_address);
+        let response = self.http.get(url).send().await.ok()?;
+        response.text().await.ok()
+    }
+
+    /// Its /readyz answer (status, body), or `None` while it does not answer.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let url = format!("http://{}/readyz", self.metrics_address);
+        let response = self.http.get(url).send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    /// `gdap_leader` (true: leading), or `None` while it does not answer.
+    pub async fn is_leader(&self) -> Option<bool> {
+        let text = self.metrics().await?;
+        super::metrics::value(&text, "gdap_leader").map(|v| v == 1.0)
+    }
+
+    /// Reconciles of GdapRelationships it has finished (all results; 0 before the first).
+    pub async fn reconciles(&self) -> f64 {
+        let text = self.metrics().await.unwrap_or_default();
+        super::metrics::sum(&text, "gdap_reconciles_total{kind=\"GdapRelationship\"")
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it at once (SIGKILL), as a crash or a lost node would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks it to stop (SIGTERM), as Kubernetes does when it deletes the pod.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("the replica runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for it to exit, failing the test after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("the replica runs");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; log: {}",
+                self.tag,
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

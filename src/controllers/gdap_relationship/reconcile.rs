@@ -276,6 +276,7 @@ async fn announce_release(
     ctx.publish(object, kind, events::RELEASED, "Release", note.to_string())
         .await;
     ctx.metrics.relationship(&object_labels(object), None, None);
+    ctx.metrics.successor_pending(&object_labels(object), None);
     if let Some(secret) = secret_name {
         ctx.secret_released(&object.namespace().unwrap_or_default(), secret);
     }

@@ -54,8 +54,8 @@ pub async fn report(
     let pending = new
         .successor
         .as_ref()
-        .map(|s| s.state.as_deref() == Some("approvalPending"));
-    ctx.metrics.successor_pending(&labels, pending);
+        .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
+    ctx.metrics.successor_pending(&labels, Some(pending));
     Ok(new)
 }
 

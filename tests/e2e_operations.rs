@@ -1,0 +1,306 @@
+//! Running it like a production operator, end to end (the real API server, the sandbox, the
+//! operator binary): leader election between two replicas — only the leader reconciles, a killed
+//! leader is replaced once its Lease runs out, SIGTERM finishes the step in flight and hands the
+//! Lease over at once — and `/metrics` exposing exactly the series README.md documents.
+#![cfg(feature = "sandbox")]
+
+mod support;
+
+use gdap_operator::sandbox::{SandboxOptions, defaults};
+use k8s_openapi::api::coordination::v1::LeaseSpec;
+use k8s_openapi::api::events::v1::Event;
+use serde_json::json;
+use std::time::{Duration, SystemTime};
+use support::metrics;
+use support::operator::{Replica, World, condition, poll_until};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const LEASE: &str = "gdap-operator";
+/// Where Graph creates relationships (POST).
+const CREATE_PATH: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+/// A standby looks at the Lease this often in these tests.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The election flags of a replica, with the Lease in the world's namespace.
+fn election(world: &World, duration: Duration, renew_before: Duration) -> Vec<String> {
+    vec![
+        "--leader-elect".into(),
+        format!("--lease-namespace={}", world.namespace),
+        format!("--lease-name={LEASE}"),
+        format!("--lease-duration={}s", duration.as_secs()),
+        format!("--lease-renew-before={}s", renew_before.as_secs()),
+        format!("--lease-retry-period={}ms", RETRY.as_millis()),
+    ]
+}
+
+fn manifest(name: &str) -> String {
+    format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: GdapRelationship\nmetadata:\n  name: {name}\nspec:\n  customer:\n    tenantId: {}\n  roles: [Directory Readers, Helpdesk Administrator]\n  duration: P60D\n  autoExtend: false\n  accessAssignments:\n    - securityGroupId: {}\n      roles: [Directory Readers]\n",
+        defaults::CONTOSO_TENANT_ID,
+        defaults::HELPDESK_GROUP_ID
+    )
+}
+
+/// Waits until `name` is pending approval; returns the relationship id.
+async fn pending(world: &World, name: &str) -> String {
+    world
+        .wait_for(name, "approvalPending", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (s.state.as_deref() == Some("approvalPending")).then(|| s.relationship_id.clone())?
+        })
+        .await
+}
+
+/// Approves `id` as the customer and waits for `name` to be Ready.
+async fn approve_until_ready(world: &World, name: &str, id: &str) {
+    let status = world
+        .control(&format!("relationships/{id}/approve"), json!({}))
+        .await;
+    assert!(status.is_success(), "approve returned {status}");
+    world
+        .wait_for(name, "Ready", MINUTE, |o| {
+            (condition(o, "Ready")?.0 == "True").then_some(())
+        })
+        .await;
+}
+
+/// Exactly one relationship in Microsoft, created with exactly one POST.
+async fn assert_created_once(world: &World) {
+    let creates = world
+        .requests()
+        .await
+        .iter()
+        .filter(|(method, path)| method == "POST" && path == CREATE_PATH)
+        .count();
+    assert_eq!(creates, 1, "create POSTs sent to Microsoft");
+    assert_eq!(world.sandbox_relationships().await.len(), 1);
+}
+
+/// Waits until exactly one replica leads and the other stands by, both ready; returns the
+/// leader's index.
+async fn one_leader(world: &World, replicas: &[Replica; 2]) -> usize {
+    let leader = poll_until("one leader and one standby", MINUTE, || async {
+        let roles = [
+            replicas[0].is_leader().await?,
+            replicas[1].is_leader().await?,
+        ];
+        match roles {
+            [true, false] => Some(0),
+            [false, true] => Some(1),
+            _ => None,
+        }
+    })
+    .await;
+    let holder = lease(world).await.holder_identity.unwrap();
+    assert!(
+        holder.starts_with(&format!("{}_", replicas[leader].tag)),
+        "the Lease is held by {holder}, the leader is {}",
+        replicas[leader].tag
+    );
+    for (replica, body) in [(leader, "leading"), (1 - leader, "standing by")] {
+        let what = poll_until("both replicas ready", MINUTE, || async {
+            let (status, text) = replicas[replica].readyz().await?;
+            (status == 200).then_some(text)
+        })
+        .await;
+        assert!(
+            what.contains(body),
+            "{}: /readyz says {what}",
+            replicas[replica].tag
+        );
+    }
+    leader
+}
+
+async fn lease(world: &World) -> LeaseSpec {
+    world
+        .lease(LEASE)
+        .await
+        .and_then(|l| l.spec)
+        .expect("the Lease exists")
+}
+
+/// Waits until the replica tagged `tag` holds the Lease; returns the Lease.
+async fn held_by(world: &World, tag: &str, timeout: Duration) -> LeaseSpec {
+    poll_until(&format!("{tag} to hold the Lease"), timeout, || async {
+        let spec = world.lease(LEASE).await?.spec?;
+        spec.holder_identity
+            .as_deref()?
+            .starts_with(&format!("{tag}_"))
+            .then_some(spec)
+    })
+    .await
+}
+
+fn time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime) -> SystemTime {
+    t.0.into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_reconciles_and_a_killed_leader_is_replaced_once_its_lease_runs_out() {
+    // Renewals every 2 s, each with room for a retry: a slow API server on a busy machine does
+    // not make the leader step down before the test kills it.
+    const DURATION: Duration = Duration::from_secs(6);
+    let world = World::prepare("e2e-elect", SandboxOptions::default()).await;
+    let flags = election(&world, DURATION, Duration::from_secs(4));
+    let mut replicas = [
+        world.start_replica("a", &flags),
+        world.start_replica("b", &flags),
+    ];
+    let leader = one_leader(&world, &replicas).await;
+    let standby = 1 - leader;
+
+    world.apply(&manifest("elected"));
+    let id = pending(&world, "elected").await;
+    assert!(replicas[leader].reconciles().await > 0.0);
+    let idle = replicas[standby].metrics().await.unwrap();
+    assert_eq!(
+        metrics::sum(&idle, "gdap_reconciles_total"),
+        0.0,
+        "the standby reconciled:\n{idle}"
+    );
+    assert_eq!(
+        metrics::sum(&idle, "gdap_microsoft_calls_total"),
+        0.0,
+        "the standby called Microsoft:\n{idle}"
+    );
+
+    replicas[leader].kill();
+    let dead = lease(&world).await;
+    assert!(
+        dead.holder_identity
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("{}_", replicas[leader].tag)),
+        "the Lease changed hands before the leader's Lease ran out: {dead:?}"
+    );
+    let last_renewal = time(dead.renew_time.as_ref().unwrap());
+    let taken = held_by(&world, &replicas[standby].tag, MINUTE).await;
+    let after = time(taken.acquire_time.as_ref().unwrap())
+        .duration_since(last_renewal)
+        .expect("taken after the last renewal");
+    assert!(
+        after >= DURATION,
+        "the standby took the Lease {after:?} after the dead leader's last renewal, before it ran out"
+    );
+    assert!(
+        after <= DURATION + RETRY + Duration::from_secs(3),
+        "the standby took the Lease only {after:?} after the dead leader's last renewal"
+    );
+    poll_until("the new leader to report it", MINUTE, || async {
+        replicas[standby].is_leader().await?.then_some(())
+    })
+    .await;
+
+    approve_until_ready(&world, "elected", &id).await;
+    assert!(replicas[standby].reconciles().await > 0.0);
+    assert_created_once(&world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_step_in_flight_and_hands_the_lease_over_at_once() {
+    const DURATION: Duration = Duration::from_secs(30);
+    let world = World::prepare("e2e-handover", SandboxOptions::default()).await;
+    let flags = election(&world, DURATION, Duration::from_secs(10));
+    let mut replicas = [
+        world.start_replica("a", &flags),
+        world.start_replica("b", &flags),
+    ];
+    let leader = one_leader(&world, &replicas).await;
+    let standby = 1 - leader;
+    let slow_create =
+        json!({"rules": [{"pathPrefix": CREATE_PATH, "method": "POST", "latencyMs": 3000}]});
+    assert!(world.put_control("faults", slow_create).await.is_success());
+
+    world.apply(&manifest("handover"));
+    poll_until("the leader to send the create", MINUTE, || async {
+        let log = replicas[leader].log();
+        log.lines()
+            .any(|l| l.contains("planned") && l.contains("Create {"))
+            .then_some(())
+    })
+    .await;
+    let renewed = time(lease(&world).await.renew_time.as_ref().unwrap());
+    let signalled = SystemTime::now();
+    replicas[leader].terminate();
+    let exit = replicas[leader].wait_exit(MINUTE).await;
+    assert!(exit.success(), "a graceful stop exits 0, not {exit}");
+    let log = replicas[leader].log();
+    assert!(log.contains("released the Lease"), "{log}");
+
+    let taken = held_by(&world, &replicas[standby].tag, MINUTE).await;
+    let acquired = time(taken.acquire_time.as_ref().unwrap());
+    assert!(
+        acquired < renewed + DURATION,
+        "the standby waited for the old Lease to run out instead of taking the released one"
+    );
+    let handover = acquired.duration_since(signalled).unwrap_or_default();
+    assert!(
+        handover < DURATION / 3,
+        "the standby took the released Lease only {handover:?} after SIGTERM"
+    );
+
+    let events: kube::Api<Event> = kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let created: Vec<Event> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(
+        created[0].reporting_instance.as_deref(),
+        Some(replicas[leader].tag.as_str()),
+        "the create in flight at SIGTERM was finished and reported by the old leader"
+    );
+    let reported = time(created[0].event_time.as_ref().unwrap());
+    assert!(
+        reported <= acquired,
+        "the old leader reported after the new one took over"
+    );
+
+    assert_eq!(world.delete_control("faults").await.as_u16(), 204);
+    let id = pending(&world, "handover").await;
+    approve_until_ready(&world, "handover", &id).await;
+    assert!(replicas[standby].reconciles().await > 0.0);
+    assert_created_once(&world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exactly_the_series_the_readme_documents() {
+    let world = World::start("e2e-metrics", SandboxOptions::default()).await;
+    world.apply(&manifest("metered"));
+    let id = pending(&world, "metered").await;
+    approve_until_ready(&world, "metered", &id).await;
+    let text = world.metrics().await;
+    let documented = metrics::documented();
+    assert!(documented.len() >= 8, "{documented:?}");
+    let exposed = metrics::sample_names(&text);
+    let undocumented: Vec<&String> = exposed
+        .iter()
+        .filter(|s| metrics::documented_series(s, &documented).is_none())
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "exposed but not in README.md's metrics table: {undocumented:?}\n{text}"
+    );
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|d| {
+            !exposed
+                .iter()
+                .any(|s| metrics::documented_series(s, &documented) == Some(*d))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented in README.md but not exposed after a relationship reached Ready: {missing:?}\n{text}"
+    );
+    assert_eq!(
+        metrics::value(&text, "gdap_leader"),
+        Some(1.0),
+        "without --leader-elect the only replica leads"
+    );
+}
