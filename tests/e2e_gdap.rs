@@ -225,6 +225,22 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
         metrics.contains("gdap_refresh_token_age_seconds"),
         "{metrics}"
     );
+
+    // A steady object is read on every resync, never written: its resourceVersion stays.
+    world
+        .wait_for("contoso", "steady: Ready with every assignment active", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (condition(o, "Ready")?.0 == "True"
+                && s.access_assignments.iter().all(|a| a.state.as_deref() == Some("active")))
+            .then_some(())
+        })
+        .await;
+    world.wait_for_reconciles(2.0).await;
+    let version = |o: kube::core::ObjectMeta| o.resource_version.unwrap();
+    let before = version(world.relationships().get("contoso").await.unwrap().metadata);
+    world.wait_for_reconciles(3.0).await;
+    let after = version(world.relationships().get("contoso").await.unwrap().metadata);
+    assert_eq!(before, after, "a steady object's status is not rewritten");
 }
 
 /// The refresh token of a second session of the partner admin (a person in the portal).

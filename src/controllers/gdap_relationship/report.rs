@@ -39,7 +39,11 @@ pub async fn report(
     inputs: &Inputs<'_>,
 ) -> Result<GdapRelationshipStatus, ReportError> {
     let new = status::build(inputs);
-    apply_status(api, object, &new).await?;
+    // An unchanged status is not written: a restart over many steady objects reads, it does not
+    // write (the watch cache is fresh by the time a steady object is looked at again).
+    if new != *inputs.previous {
+        apply_status(api, object, &new).await?;
+    }
     done_events(ctx, object, inputs.outcome).await;
     transition_events(ctx, object, inputs.previous, &new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
