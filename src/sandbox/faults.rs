@@ -10,7 +10,8 @@
 //! - [`TokenFaults`]: rules set through `PUT /_sandbox/token-faults`; the next `count` matching
 //!   token requests fail with the given AADSTS code.
 //! - [`RequestLog`]: the last [`RequestLog::CAPACITY`] Microsoft-API calls (method, path,
-//!   status, time); never headers or bodies, so no secret can leak into it.
+//!   status, time, and the kind of token they carried — `user` or `app`, never the token
+//!   itself); never headers or bodies, so no secret can leak into it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -235,6 +236,11 @@ pub struct LogEntry {
     pub status: u16,
     /// When the request arrived.
     pub time: DateTime<Utc>,
+    /// The kind of the bearer token the request carried, from its `idtyp` claim: `user`
+    /// (delegated, app + user) or `app` (app-only); absent without a valid sandbox token (token
+    /// requests, refused tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Bounded log of Microsoft-API calls.
