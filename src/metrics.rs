@@ -70,6 +70,8 @@ pub struct Metrics {
     expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
+    /// 1 while an application consent is verified in place, 0 otherwise.
+    consent_healthy: Family<ObjectLabels, Gauge>,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -98,6 +100,7 @@ impl Metrics {
         let expiry_seconds =
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
+        let consent_healthy = Family::<ObjectLabels, Gauge>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -123,6 +126,11 @@ impl Metrics {
             "Calls to Microsoft by service, method and status",
             microsoft_calls.clone(),
         );
+        registry.register(
+            "consent_healthy",
+            "1 while the application consent is verified in the customer tenant, 0 when it is not (revoked, incomplete, or not consented yet)",
+            consent_healthy.clone(),
+        );
         Metrics {
             registry: root,
             reconciles,
@@ -130,6 +138,7 @@ impl Metrics {
             relationships,
             expiry_seconds,
             microsoft_calls,
+            consent_healthy,
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -186,6 +195,18 @@ impl Metrics {
         }
     }
 
+    /// Records whether an application consent is healthy; `None` removes it (object deleted).
+    pub fn consent(&self, object: &ObjectLabels, healthy: Option<bool>) {
+        match healthy {
+            Some(h) => {
+                self.consent_healthy.get_or_create(object).set(i64::from(h));
+            }
+            None => {
+                self.consent_healthy.remove(object);
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -235,6 +256,24 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("name=\"a\""), "{text}");
+    }
+
+    #[test]
+    fn consent_health_is_a_gauge_per_object_removed_with_it() {
+        let metrics = Metrics::new();
+        metrics.consent(&object("a"), Some(true));
+        metrics.consent(&object("b"), Some(false));
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"b\",customer=\"c\"} 0"),
+            "{text}"
+        );
+        metrics.consent(&object("a"), None);
+        assert!(!metrics.encode().contains("name=\"a\""));
     }
 
     #[test]
