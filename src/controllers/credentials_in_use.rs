@@ -61,7 +61,15 @@ pub async fn hold(api: &Api<Secret>, secret: &Secret) -> kube::Result<()> {
         )
         .await?;
     }
-    finalizers::add(api, secret, FINALIZER).await
+    match finalizers::add(api, secret, FINALIZER).await {
+        // Another controller changed the finalizers since the Secret was read (two objects using
+        // it reconcile at once): the JSON patch's test failed. Read it again and add once more.
+        Err(kube::Error::Api(e)) if e.code == 422 => {
+            let fresh = api.get(&secret.name_any()).await?;
+            finalizers::add(api, &fresh, FINALIZER).await
+        }
+        other => other,
+    }
 }
 
 /// How a Secret is used.

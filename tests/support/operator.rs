@@ -36,12 +36,19 @@ pub struct World {
     pub operator_kubeconfig: std::path::PathBuf,
     /// Kubernetes client.
     pub client: kube::Client,
+    /// Flags added to every start of the operator (e.g. the AppConsent intervals).
+    pub extra_args: Vec<String>,
     http: reqwest::Client,
 }
 
 impl World {
     /// Starts a sandbox (with `options`), a namespace with credentials, and the operator.
     pub async fn start(prefix: &str, options: SandboxOptions) -> World {
+        World::start_with_args(prefix, options, &[]).await
+    }
+
+    /// Like [`World::start`], with `args` added to the operator's command line.
+    pub async fn start_with_args(prefix: &str, options: SandboxOptions, args: &[&str]) -> World {
         let cp = controlplane::get();
         let namespace = cp.namespace(prefix);
         let sandbox = Sandbox::start(options).await.expect("sandbox starts");
@@ -74,6 +81,7 @@ impl World {
             metrics_address: format!("127.0.0.1:{port}"),
             operator_kubeconfig: cp.kubeconfig.clone(),
             client,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             http: reqwest::Client::new(),
         };
         world.start_operator();
@@ -110,6 +118,7 @@ impl World {
                 "30s",
             ])
             .args(["--metrics-address", &self.metrics_address])
+            .args(&self.extra_args)
             .args(["--log-level", "info,gdap_operator=debug"])
             .env_remove("RUST_LOG")
             .stdout(log_file(&self.namespace))
@@ -349,10 +358,16 @@ impl World {
 
     /// Reconciles of GdapRelationships the operator has finished so far (all results).
     pub async fn reconciles(&self) -> f64 {
+        self.reconciles_of("GdapRelationship").await
+    }
+
+    /// Reconciles of objects of `kind` the operator has finished so far (all results).
+    pub async fn reconciles_of(&self, kind: &str) -> f64 {
+        let prefix = format!("gdap_reconciles_total{{kind=\"{kind}\"");
         self.metrics()
             .await
             .lines()
-            .filter(|l| l.starts_with("gdap_reconciles_total{kind=\"GdapRelationship\""))
+            .filter(|l| l.starts_with(&prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

@@ -314,7 +314,7 @@ pub fn unmet_text(i: &Inputs, unmet: &Unmet) -> (&'static str, String) {
             format!(
                 "{} gives the partner user a consent-capable role only since recently; Microsoft needs time to propagate it, so the consent waits until {} (--consent-settle-time {})",
                 describe_chosen(chosen),
-                until.to_rfc3339(),
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 humantime::format_duration(i.timing.settle)
             ),
         ),
@@ -400,8 +400,7 @@ fn verified_text(i: &Inputs) -> String {
         })
         .collect();
     format!(
-        "verified in the customer tenant at {}: {}",
-        i.now.to_rfc3339(),
+        "in place in the customer tenant (verified every --consent-verify-interval, last at status.lastVerifiedAt): {}",
         parts.join(" | ")
     )
 }
@@ -412,7 +411,7 @@ fn revoked_text(i: &Inputs) -> String {
         .previous
         .last_verified_at
         .as_ref()
-        .map(|t| t.0.to_string())
+        .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
     let what = match (&i.observed.tenant, current_gaps(i)) {
         (Ok(Tenant::NotConsented { detail }), _) => {
