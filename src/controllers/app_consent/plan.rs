@@ -485,16 +485,6 @@ pub enum Action {
     Refuse(PlanError),
 }
 
-impl Action {
-    /// Whether the action writes to Microsoft.
-    pub fn writes(&self) -> bool {
-        !matches!(
-            self,
-            Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_)
-        )
-    }
-}
-
 /// Why the finalizer is released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseReason {
