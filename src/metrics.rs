@@ -74,6 +74,8 @@ pub struct Metrics {
     successor_pending: Family<ObjectLabels, Gauge>,
     /// 1 while this process leads (runs the controllers), 0 while it stands by.
     pub leader: Gauge,
+    /// 1 while an application consent is verified in place, 0 otherwise.
+    consent_healthy: Family<ObjectLabels, Gauge>,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -109,6 +111,7 @@ impl Metrics {
             "1 while this process leads and runs the controllers, 0 while it stands by",
             leader.clone(),
         );
+        let consent_healthy = Family::<ObjectLabels, Gauge>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -139,6 +142,11 @@ impl Metrics {
             "1 while a successor relationship waits for the customer's approval",
             successor_pending.clone(),
         );
+        registry.register(
+            "consent_healthy",
+            "1 while the application consent is verified in the customer tenant, 0 when it is not (revoked, incomplete, or not consented yet)",
+            consent_healthy.clone(),
+        );
         Metrics {
             registry: root,
             successor_pending,
@@ -148,6 +156,7 @@ impl Metrics {
             expiry_seconds,
             microsoft_calls,
             leader,
+            consent_healthy,
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -218,6 +227,18 @@ impl Metrics {
         }
     }
 
+    /// Records whether an application consent is healthy; `None` removes it (object deleted).
+    pub fn consent(&self, object: &ObjectLabels, healthy: Option<bool>) {
+        match healthy {
+            Some(h) => {
+                self.consent_healthy.get_or_create(object).set(i64::from(h));
+            }
+            None => {
+                self.consent_healthy.remove(object);
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -281,6 +302,24 @@ mod tests {
             "{text}"
         );
         metrics.successor_pending(&object("a"), None);
+        assert!(!metrics.encode().contains("name=\"a\""));
+    }
+
+    #[test]
+    fn consent_health_is_a_gauge_per_object_removed_with_it() {
+        let metrics = Metrics::new();
+        metrics.consent(&object("a"), Some(true));
+        metrics.consent(&object("b"), Some(false));
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"b\",customer=\"c\"} 0"),
+            "{text}"
+        );
+        metrics.consent(&object("a"), None);
         assert!(!metrics.encode().contains("name=\"a\""));
     }
 

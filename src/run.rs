@@ -2,7 +2,8 @@
 //! the ones given), reconciles them, and serves health and metrics. With `--leader-elect` the
 //! controllers run only while this replica leads (`crate::leader`).
 
-use crate::api::GdapRelationship;
+use crate::api::{AppConsent, GdapRelationship};
+use crate::controllers::app_consent::{self, plan::ConsentIntervals};
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
@@ -68,6 +69,14 @@ pub struct RunArgs {
     /// Leader election between replicas.
     #[command(flatten)]
     pub election: ElectionArgs,
+    /// How often a complete application consent is verified in the customer tenant (its service
+    /// principal, delegated grants and application permissions); a revocation is noticed within it.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub consent_verify_interval: Duration,
+    /// How long a relationship must have given the partner user a consent-capable role before
+    /// the first consent (Microsoft needs time to propagate a new relationship or assignment).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub consent_settle_time: Duration,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -110,6 +119,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             termination_timeout: args.termination_timeout,
             failed_retry: args.failed_assignment_retry,
         },
+        consent: ConsentIntervals {
+            verify: args.consent_verify_interval,
+            settle: args.consent_settle_time,
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.metrics_address)
         .await
@@ -145,16 +158,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     let scopes = Scope::all_of(&args.namespaces);
     let routes = route_secret_checks(checks, &scopes);
-    tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship and credentials controllers");
+    tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship, AppConsent and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for (scope, checks) in scopes.iter().zip(routes) {
         let (relationships, relationships_ready) =
             relationship_controller(&client, scope, ctx.clone());
+        let (consents, consents_ready) = consent_controller(&client, scope, ctx.clone());
         let (secrets, secrets_ready) = secret_controller(&client, scope, checks, ctx.clone());
         stores.push(relationships_ready);
+        stores.push(consents_ready);
         stores.push(secrets_ready);
         runs.push(relationships);
+        runs.push(consents);
         runs.push(secrets);
     }
     tokio::spawn(mark_ready_when_listed(stores, ready));
@@ -248,6 +264,27 @@ fn relationship_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) ->
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
+            }
+        });
+    (Box::pin(run), Box::pin(listed(store)))
+}
+
+fn consent_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run, Ready) {
+    let (reader, writer) = reflector::store::<AppConsent>();
+    let stream = watcher(scope.api::<AppConsent>(client), watcher::Config::default())
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let controller = Controller::for_stream(stream, reader);
+    let store = controller.store();
+    let run = controller
+        .shutdown_on_signal()
+        .run(app_consent::reconcile, app_consent::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "consent controller event");
             }
         });
     (Box::pin(run), Box::pin(listed(store)))

@@ -567,6 +567,7 @@ fn registered_metrics() -> Vec<String> {
         customer: "c".into(),
     };
     metrics.relationship(&object, Some("active"), Some(86400.0));
+    metrics.consent(&object, Some(true));
     let call = CallLabels {
         service: "graph".into(),
         method: "GET".into(),

@@ -218,28 +218,19 @@ async fn consent_pieces_are_written_with_the_delegated_token() {
     let dir = &h.clients.directory;
     let gdap_user = h.clients.tokens.delegated_token(customer, Audience::Graph);
 
-    // A missing resource service principal is found and created; a second create says so.
-    let o365 = defaults::apps::OFFICE365_MANAGEMENT;
-    assert!(
-        dir.service_principal_by_app_id(&gdap_user, o365)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let created = dir
-        .create_service_principal(&gdap_user, o365)
-        .await
-        .unwrap();
-    assert_eq!(created.app_id, o365);
-    let again = dir
-        .create_service_principal(&gdap_user, o365)
-        .await
-        .unwrap_err();
-    assert_eq!(again.reason(), Reason::AlreadyExists, "{again}");
-
-    // Partner Center consent for delegated scopes; repeating it says it exists.
+    // Before any consent Entra gives the partner user no token for the app in the customer
+    // (AADSTS90099): the app must be authorized there first, which Partner Center's consent
+    // does without a customer token. Its scopes are what the delegated token then carries.
+    let refused = gdap_user.bearer(None).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::ConsentMissing, "{refused}");
+    assert_eq!(refused.aadsts(), Some(90099));
     let pc = h.partner_center();
-    let consent = graph_consent(&["User.Read", "Directory.Read.All"]);
+    let consent = graph_consent(&[
+        "User.Read",
+        "Directory.Read.All",
+        "Application.ReadWrite.All",
+        "AppRoleAssignment.ReadWrite.All",
+    ]);
     let pcs = &h.clients.partner_center;
     pcs.create_application_consent(&pc, customer, &consent)
         .await
@@ -258,7 +249,29 @@ async fn consent_pieces_are_written_with_the_delegated_token() {
         .oauth2_permission_grants(&gdap_user, &ours.id)
         .await
         .unwrap();
-    assert_eq!(grants[0].scope, "User.Read Directory.Read.All");
+    assert_eq!(
+        grants[0].scope,
+        "User.Read Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All"
+    );
+
+    // A missing resource service principal is found and created; a second create says so.
+    let o365 = defaults::apps::OFFICE365_MANAGEMENT;
+    assert!(
+        dir.service_principal_by_app_id(&gdap_user, o365)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let created = dir
+        .create_service_principal(&gdap_user, o365)
+        .await
+        .unwrap();
+    assert_eq!(created.app_id, o365);
+    let again = dir
+        .create_service_principal(&gdap_user, o365)
+        .await
+        .unwrap_err();
+    assert_eq!(again.reason(), Reason::AlreadyExists, "{again}");
 
     // Application permissions: resolve the name through the resource's appRoles.
     let graph = dir

@@ -33,7 +33,7 @@ async fn consent_capable(h: &Harness, customer: &str, name: &str) {
 #[tokio::test]
 async fn create_and_delete_a_consent() {
     let h = start_with(quick(), credentials(), Default::default(), |_| {}).await;
-    consent_capable(&h, defaults::CONTOSO_TENANT_ID, "client-pc-contoso").await;
+    consent_capable(&h, defaults::FABRIKAM_TENANT_ID, "client-pc-fabrikam").await;
     let pc = h.partner_center();
     let body = consent(
         defaults::apps::MICROSOFT_GRAPH,
@@ -42,7 +42,7 @@ async fn create_and_delete_a_consent() {
     let created = h
         .clients
         .partner_center
-        .create_application_consent(&pc, defaults::CONTOSO_TENANT_ID, &body)
+        .create_application_consent(&pc, defaults::FABRIKAM_TENANT_ID, &body)
         .await
         .unwrap();
     assert_eq!(created.application_id, defaults::PARTNER_CLIENT_ID);
@@ -51,7 +51,7 @@ async fn create_and_delete_a_consent() {
         .partner_center
         .delete_application_consent(
             &pc,
-            defaults::CONTOSO_TENANT_ID,
+            defaults::FABRIKAM_TENANT_ID,
             defaults::PARTNER_CLIENT_ID,
         )
         .await
@@ -61,7 +61,7 @@ async fn create_and_delete_a_consent() {
         .partner_center
         .delete_application_consent(
             &pc,
-            defaults::CONTOSO_TENANT_ID,
+            defaults::FABRIKAM_TENANT_ID,
             defaults::PARTNER_CLIENT_ID,
         )
         .await

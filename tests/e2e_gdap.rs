@@ -228,12 +228,19 @@ async fn lifecycle_reaches_ready_follows_spec_edits_and_restores_out_of_band_rem
 
     // A steady object is read on every resync, never written: its resourceVersion stays.
     world
-        .wait_for("contoso", "steady: Ready with every assignment active", MINUTE, |o| {
-            let s = o.status.as_ref()?;
-            (condition(o, "Ready")?.0 == "True"
-                && s.access_assignments.iter().all(|a| a.state.as_deref() == Some("active")))
-            .then_some(())
-        })
+        .wait_for(
+            "contoso",
+            "steady: Ready with every assignment active",
+            MINUTE,
+            |o| {
+                let s = o.status.as_ref()?;
+                (condition(o, "Ready")?.0 == "True"
+                    && s.access_assignments
+                        .iter()
+                        .all(|a| a.state.as_deref() == Some("active")))
+                .then_some(())
+            },
+        )
         .await;
     world.wait_for_reconciles(2.0).await;
     let version = |o: kube::core::ObjectMeta| o.resource_version.unwrap();

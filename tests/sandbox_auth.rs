@@ -1,7 +1,8 @@
 //! The sandbox's login checks added for certificate credentials and MFA, over HTTP: client
 //! assertions verified against the app's registered certificates with Entra's AADSTS errors, the
 //! `amr` claim and its survival across rotation, Partner Center's MFA enforcement, app-only tokens
-//! after a revoked consent, and the GDAP roles that may grant application permissions.
+//! after a revoked consent, delegated tokens in a customer only after its consent and with its
+//! scopes, and the GDAP roles that may grant application permissions.
 #![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
@@ -514,6 +515,14 @@ async fn graph_app_roles_need_global_or_privileged_role_administrator() {
         &[d::APP_ADMINS_GROUP_ID],
     )
     .await;
+    env.consent(
+        d::FABRIKAM_TENANT_ID,
+        &[
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ],
+    )
+    .await;
     let t = env.user_token(d::FABRIKAM_TENANT_ID, GRAPH).await;
     let sp = |app: &'static str| {
         let (env, t) = (&env, t.clone());
@@ -531,9 +540,18 @@ async fn graph_app_roles_need_global_or_privileged_role_administrator() {
             b
         }
     };
-    let client = sp(d::PARTNER_CLIENT_ID).await["id"]
+    let (_, ours) = env
+        .get(
+            &format!(
+                "/v1.0/servicePrincipals?$filter=appId eq '{}'",
+                d::PARTNER_CLIENT_ID
+            ),
+            &t,
+        )
+        .await;
+    let client = ours["value"][0]["id"]
         .as_str()
-        .unwrap()
+        .expect("the consent created the app's service principal")
         .to_string();
     let o365 = sp(d::apps::OFFICE365_MANAGEMENT).await;
     let (_, graph) = env
@@ -585,4 +603,110 @@ async fn graph_app_roles_need_global_or_privileged_role_administrator() {
     .await;
     let (s, _, b) = grant(graph, role_of(graph, "User.Read.All")).await;
     assert_eq!(s, 201, "Privileged Role Administrator may: {b}");
+}
+
+#[tokio::test]
+async fn a_delegated_token_in_a_customer_needs_its_consent_and_carries_the_consented_scopes() {
+    let env = start().await;
+    env.active_relationship(
+        "consent-first",
+        d::FABRIKAM_TENANT_ID,
+        &[APP_ADMIN],
+        &[d::APP_ADMINS_GROUP_ID],
+    )
+    .await;
+    let request = |tenant: &'static str| {
+        let env = &env;
+        async move {
+            let current = env.current_refresh_token();
+            env.token_request(
+                tenant,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", d::PARTNER_CLIENT_ID),
+                    ("client_secret", d::PARTNER_CLIENT_SECRET),
+                    ("scope", GRAPH),
+                    ("refresh_token", &current),
+                ],
+            )
+            .await
+        }
+    };
+    let (s, b) = request(d::FABRIKAM_TENANT_ID).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["error"], "invalid_grant");
+    assert_eq!(
+        b["error_codes"],
+        json!([90099]),
+        "the app is not authorized there: {b}"
+    );
+
+    env.consent(
+        d::FABRIKAM_TENANT_ID,
+        &["User.Read", "Application.ReadWrite.All"],
+    )
+    .await;
+    let token = env.user_token(d::FABRIKAM_TENANT_ID, GRAPH).await;
+    assert_eq!(
+        claims(&token)["scp"],
+        "User.Read Application.ReadWrite.All",
+        "the customer's grants, not the app registration's permissions"
+    );
+
+    let (s, b) = env
+        .control(
+            "POST",
+            &format!(
+                "/_sandbox/tenants/{}/consents/{}/revoke",
+                d::FABRIKAM_TENANT_ID,
+                d::PARTNER_CLIENT_ID
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = request(d::FABRIKAM_TENANT_ID).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["error_codes"],
+        json!([65001]),
+        "the service principal stays, the grant is gone: {b}"
+    );
+}
+
+#[tokio::test]
+async fn me_member_of_lists_the_partner_users_groups() {
+    let env = start().await;
+    let (s, b) = env.get("/v1.0/me/memberOf", &env.admin().await).await;
+    assert_eq!(s, 200, "{b}");
+    let mut groups: Vec<&str> = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            assert_eq!(g["@odata.type"], "#microsoft.graph.group");
+            g["id"].as_str().unwrap()
+        })
+        .collect();
+    groups.sort();
+    let mut expected = [
+        d::ADMIN_AGENTS_GROUP_ID,
+        d::HELPDESK_GROUP_ID,
+        d::APP_ADMINS_GROUP_ID,
+    ];
+    expected.sort();
+    assert_eq!(groups, expected);
+    let app = env.app_token(d::CONTOSO_TENANT_ID).await;
+    let (s, _) = env.get("/v1.0/me/memberOf", &app).await;
+    assert_eq!(s, 400, "an app-only token has no 'me'");
+    env.active_relationship(
+        "me-readers",
+        d::CONTOSO_TENANT_ID,
+        &[DIRECTORY_READERS],
+        &[d::HELPDESK_GROUP_ID],
+    )
+    .await;
+    let customer = env.user_token(d::CONTOSO_TENANT_ID, GRAPH).await;
+    let (s, _) = env.get("/v1.0/me/memberOf", &customer).await;
+    assert_eq!(s, 501, "the sandbox serves /me in the partner tenant only");
 }

@@ -133,6 +133,29 @@ async fn request_log_state_dump_and_reset() {
         .collect();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0]["status"], 201);
+    assert_eq!(
+        posts[0]["token"], "user",
+        "the kind of token, never the token"
+    );
+    let app = env.app_token(d::CONTOSO_TENANT_ID).await;
+    env.get("/v1.0/subscribedSkus", &app).await;
+    let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    let kind = |path: &str| {
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r["path"].as_str().unwrap().ends_with(path))
+            .map(|r| r["token"].clone())
+            .unwrap()
+    };
+    assert_eq!(kind("/subscribedSkus"), "app");
+    assert_eq!(
+        kind("/oauth2/v2.0/token"),
+        serde_json::Value::Null,
+        "token requests carry none"
+    );
     assert!(
         log["requests"]
             .as_array()

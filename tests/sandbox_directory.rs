@@ -301,6 +301,15 @@ async fn gdap_users_manage_service_principals_and_grants() {
         &[d::APP_ADMINS_GROUP_ID],
     )
     .await;
+    env.consent(
+        d::FABRIKAM_TENANT_ID,
+        &[
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+        ],
+    )
+    .await;
     let t = env.user_token(d::FABRIKAM_TENANT_ID, GRAPH).await;
     let filter = "/v1.0/servicePrincipals?$filter=appId eq 'c5393580-f805-4401-95e8-94b7a6ef2fc2'&$select=id,appId,appDisplayName";
     let (s, b) = env.get(filter, &t).await;
@@ -357,7 +366,20 @@ async fn gdap_users_manage_service_principals_and_grants() {
             &[],
         )
         .await;
-    assert_eq!(s, 201, "{client}");
+    assert_eq!(
+        s, 409,
+        "the consent created the app's service principal: {client}"
+    );
+    let (_, ours) = env
+        .get(
+            &format!(
+                "/v1.0/servicePrincipals?$filter=appId eq '{}'",
+                d::PARTNER_CLIENT_ID
+            ),
+            &t,
+        )
+        .await;
+    let client = ours["value"][0].clone();
     let (_, graph) = env
         .get(
             &format!("/v1.0/servicePrincipals?$filter=appId eq '{GRAPH_APP}'"),
@@ -394,7 +416,8 @@ async fn gdap_users_manage_service_principals_and_grants() {
     let (s, _) = env.get("/v1.0/users", &app_token).await;
     assert_eq!(s, 200, "the granted role now allows app-only reads");
 
-    let body = json!({"clientId": client["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read Directory.Read.All"});
+    let (_, o365) = env.get(filter, &t).await;
+    let body = json!({"clientId": client["id"], "consentType": "AllPrincipals", "resourceId": o365["value"][0]["id"], "scope": "ActivityFeed.Read"});
     let (s, _, g) = env
         .call("POST", "/v1.0/oauth2PermissionGrants", &t, Some(body), &[])
         .await;
@@ -408,7 +431,20 @@ async fn gdap_users_manage_service_principals_and_grants() {
             &t,
         )
         .await;
-    assert_eq!(grants["value"][0]["scope"], "User.Read Directory.Read.All");
+    let scopes: Vec<&str> = grants["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All",
+            "ActivityFeed.Read"
+        ],
+        "Partner Center's grant on Graph, and the one created through Graph"
+    );
 }
 
 #[tokio::test]
@@ -416,12 +452,12 @@ async fn delegated_directory_calls_need_matching_gdap_roles() {
     let env = start().await;
     env.active_relationship(
         "readers",
-        d::FABRIKAM_TENANT_ID,
+        d::CONTOSO_TENANT_ID,
         &[DIRECTORY_READERS],
         &[d::HELPDESK_GROUP_ID],
     )
     .await;
-    let t = env.user_token(d::FABRIKAM_TENANT_ID, GRAPH).await;
+    let t = env.user_token(d::CONTOSO_TENANT_ID, GRAPH).await;
     let (s, _) = env.get("/v1.0/servicePrincipals", &t).await;
     assert_eq!(s, 200);
     let (s, _, b) = env
@@ -435,7 +471,7 @@ async fn delegated_directory_calls_need_matching_gdap_roles() {
         .await;
     assert_eq!(
         s, 403,
-        "Directory Readers cannot create service principals: {b}"
+        "Directory Readers cannot create service principals (Contoso consented the app): {b}"
     );
 }
 
@@ -552,6 +588,19 @@ async fn service_principal_items_assignments_and_grants_can_be_read_and_deleted(
         "two application permissions left"
     );
 
+    let (_, fixture) = env
+        .get(
+            &format!("/v1.0/oauth2PermissionGrants?$filter=clientId eq '{client}'"),
+            &t,
+        )
+        .await;
+    let fixture = format!(
+        "/v1.0/oauth2PermissionGrants/{}",
+        fixture["value"][0]["id"]
+            .as_str()
+            .expect("Contoso's consent has a delegated grant")
+    );
+    assert_eq!(env.call("DELETE", &fixture, &t, None, &[]).await.0, 204);
     let body = json!({"clientId": client, "consentType": "AllPrincipals", "resourceId": resource, "scope": "User.Read"});
     let (s, _, g) = env
         .call(

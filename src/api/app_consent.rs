@@ -50,10 +50,11 @@ pub fn resolve_resource(resource: &str) -> Option<String> {
 /// Consents the partner's multi-tenant application into a customer tenant through Partner Center
 /// (app + user, backed by an active GDAP relationship that holds Global Administrator, Application
 /// Administrator or Cloud Application Administrator). The operator checks the prerequisites and the
-/// resource service principals first, detects a revoked consent, and revokes it on delete.
+/// resource service principals first, grants the application permissions, verifies the consent
+/// periodically, reports a revoked consent, and revokes it on delete.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
-    doc = "The partner application consented into one customer tenant through Partner Center. Its controller is coming: today the object is validated and stored, not acted on.",
+    doc = "The partner application consented into one customer tenant: delegated permissions through Partner Center's consent API, application permissions as app role assignments, made by the partner's GDAP user and verified periodically.",
     group = "gdap.io",
     version = "v1alpha1",
     kind = "AppConsent",
@@ -109,21 +110,54 @@ pub struct AppConsentSpec {
     #[schemars(length(min = 1, max = 256))]
     pub display_name: Option<String>,
 
-    /// The GdapRelationship (in this namespace) whose active relationship authorizes the consent. It
-    /// must hold Global Administrator, Application Administrator or Cloud Application Administrator.
-    pub relationship_ref: LocalObjectRef,
+    /// The GdapRelationship (in this namespace) whose relationship authorizes the consent: the
+    /// operator waits until it is Ready, holds Global Administrator, Application Administrator or
+    /// Cloud Application Administrator assigned to a security group the partner user is in, and
+    /// was activated at least the operator's `--consent-settle-time` ago (Microsoft needs time to
+    /// propagate it). Optional: without it the operator looks for such an active relationship with
+    /// the customer through Graph (the partner may hold it outside this operator) and reports the
+    /// one it found in `status.relationship`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_ref: Option<LocalObjectRef>,
 
     /// What to grant, one entry per resource API. At most 20, each resource listed once.
     #[schemars(length(min = 1, max = 20), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["resource"]))]
     pub grants: Vec<GrantSpec>,
 
-    /// `Delete` (default) revokes the consent when this object is deleted; `Orphan` leaves it.
+    /// Create a grant's resource service principal when the customer tenant lacks it (`POST
+    /// /servicePrincipals`, as the partner's GDAP user) before consenting. Default `false`: a
+    /// missing one is listed in `status.missingServicePrincipals` and nothing is consented until it
+    /// exists — it usually means the workload is not licensed in the tenant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_missing_service_principals: bool,
+
+    /// What to do when the customer revokes the consent (or removes part of it) after the operator
+    /// verified it: `Report` (default) reports it — `Consented=False` with reason `Revoked`, a
+    /// Warning event, `gdap_consent_healthy` 0 — and changes nothing; `Automatic` consents again.
+    #[serde(default)]
+    pub reconsent: ReconsentPolicy,
+
+    /// `Delete` (default) removes, when this object is deleted, the application permissions of
+    /// `grants` and then the consent (Partner Center DELETE, which removes the delegated grants);
+    /// `Orphan` leaves both.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
-    /// `Manage` (default) consents and revokes; `Observe` only checks and reports.
+    /// `Manage` (default) consents, repairs (with `reconsent: Automatic`) and revokes; `Observe`
+    /// only verifies and reports.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+}
+
+/// What the operator does when a verified consent is found revoked.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReconsentPolicy {
+    /// Report the revocation and change nothing: the customer's decision stands until someone
+    /// sets `Automatic` (or re-creates the object).
+    #[default]
+    Report,
+    /// Consent again, the same way as the first time.
+    Automatic,
 }
 
 /// Permissions on one resource API.
@@ -152,22 +186,65 @@ pub struct GrantSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConsentStatus {
-    /// When the operator consented the application.
+    /// When the operator last consented the application through Partner Center.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consented_at: Option<Time>,
-    /// When the operator last confirmed that the consent is still in place.
+    /// When the operator last found the whole consent in place in the customer tenant: the app's
+    /// service principal, its delegated grants and its application permissions. Checked every
+    /// `--consent-verify-interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified_at: Option<Time>,
+    /// The `metadata.generation` whose consent `lastVerifiedAt` found complete. A consent found
+    /// incomplete later at that generation was revoked; after a spec change (a new generation) the
+    /// operator completes the consent instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_generation: Option<i64>,
+    /// The GDAP relationship the consent relies on (the one `spec.relationshipRef` names, or the
+    /// one found through Graph).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<ConsentRelationship>,
     /// Resource appIds whose service principal is missing in the customer tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_service_principals: Vec<String>,
-    /// Admin-consent link for a customer administrator, when automatic consent is not possible.
+    /// Admin-consent link for a customer's Global Administrator, published when the operator
+    /// cannot consent itself (no consent-capable role, no MFA, Microsoft Graph application
+    /// permissions without Global or Privileged Role Administrator); the `Consented` or
+    /// `PrerequisitesMet` condition says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_consent_url: Option<String>,
+    /// How many reconciles in a row have failed (0 after a success). The operator waits longer
+    /// after each failure: from the poll interval, doubling, up to the resync interval, with jitter.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// When the last failure happened (kept after a success, for the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<Time>,
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, PrerequisitesMet, ServicePrincipalsPresent and Consented.
+    /// Ready, Synced, PrerequisitesMet, ServicePrincipalsPresent and Consented.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The GDAP relationship an application consent relies on.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentRelationship {
+    /// Microsoft's relationship id.
+    pub id: String,
+    /// The relationship's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The GdapRelationship object in this namespace, when `spec.relationshipRef` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_name: Option<String>,
+    /// The roles it gives the partner user in the customer tenant through access assignments to
+    /// the user's security groups (display names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -99,6 +99,21 @@ pub mod reasons {
     pub const CREDENTIALS_NEEDED_FOR_DELETION: &str = "CredentialsNeededForDeletion";
     /// An access assignment's role change was accepted and Microsoft is applying it.
     pub const ASSIGNMENT_UPDATING: &str = "AssignmentUpdating";
+    /// No relationship gives the partner user Global, Application or Cloud Application
+    /// Administrator in the customer, so Partner Center cannot consent.
+    pub const NO_CONSENT_CAPABLE_ROLE: &str = "NoConsentCapableRole";
+    /// The relationship's roles are too recent; Microsoft is still propagating them.
+    pub const SETTLING: &str = "Settling";
+    /// A resource's service principal is missing in the customer tenant.
+    pub const SERVICE_PRINCIPALS_MISSING: &str = "ServicePrincipalsMissing";
+    /// Partner Center refused the partner user's token: its sign-in used no MFA.
+    pub const MFA_REQUIRED: &str = "MfaRequired";
+    /// A verified consent is no longer complete in the customer tenant.
+    pub const REVOKED: &str = "Revoked";
+    /// Application permissions need a role the partner user does not hold in the customer.
+    pub const PRIVILEGED_ROLE_REQUIRED: &str = "PrivilegedRoleRequired";
+    /// The application is not (completely) consented yet; the operator is working on it.
+    pub const NOT_CONSENTED: &str = "NotConsented";
 }
 
 /// Event reasons (the `reason` of Kubernetes events the operator publishes).
@@ -137,4 +152,14 @@ pub mod events {
     pub const RELEASED: &str = "Released";
     /// A 30/7/1-day expiry warning.
     pub const EXPIRES_SOON: &str = "ExpiresSoon";
+    /// The application was consented through Partner Center.
+    pub const CONSENTED: &str = "Consented";
+    /// A resource's service principal was created in the customer tenant.
+    pub const SERVICE_PRINCIPAL_CREATED: &str = "ServicePrincipalCreated";
+    /// An application permission was granted.
+    pub const APP_ROLE_GRANTED: &str = "AppRoleGranted";
+    /// An application permission was removed.
+    pub const APP_ROLE_REVOKED: &str = "AppRoleRevoked";
+    /// The consent was removed through Partner Center.
+    pub const CONSENT_REMOVED: &str = "ConsentRemoved";
 }

@@ -5,6 +5,7 @@
 
 pub mod app_consent;
 pub mod conditions;
+pub mod consent_rules;
 pub mod duration;
 pub mod gdap_relationship;
 pub mod naming;
@@ -13,7 +14,9 @@ pub mod rules;
 pub mod shared;
 pub mod tenant_sync;
 
-pub use app_consent::{AppConsent, AppConsentSpec, AppConsentStatus, GrantSpec};
+pub use app_consent::{
+    AppConsent, AppConsentSpec, AppConsentStatus, ConsentRelationship, GrantSpec, ReconsentPolicy,
+};
 pub use duration::IsoDays;
 pub use gdap_relationship::{
     AccessAssignmentSpec, AccessAssignmentStatus, GdapRelationship, GdapRelationshipSpec,

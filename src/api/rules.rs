@@ -80,27 +80,7 @@ pub fn relationship_problems(object: &GdapRelationship) -> Vec<FieldProblem> {
     problems
 }
 
-/// Resource names must be well-known names or appIds.
+/// Resource names must be well-known names or appIds, each resource once (`consent_rules`).
 pub fn consent_problems(object: &AppConsent) -> Vec<FieldProblem> {
-    object
-        .spec
-        .grants
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| super::app_consent::resolve_resource(&g.resource).is_none())
-        .map(|(i, g)| {
-            let names: Vec<_> = super::app_consent::WELL_KNOWN_RESOURCES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect();
-            FieldProblem::new(
-                format!("spec.grants[{i}].resource"),
-                format!(
-                    "{:?} is neither an appId GUID nor a well-known resource ({})",
-                    g.resource,
-                    names.join(", ")
-                ),
-            )
-        })
-        .collect()
+    super::consent_rules::grant_problems(&object.spec)
 }

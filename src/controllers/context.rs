@@ -21,6 +21,8 @@ pub struct Settings {
     pub default_credentials_secret: Option<String>,
     /// Polling, resync and timeout intervals.
     pub timing: Timing,
+    /// The AppConsent controller's verification and settle intervals.
+    pub consent: super::app_consent::plan::ConsentIntervals,
 }
 
 /// Shared state of the controllers.
@@ -64,6 +66,16 @@ impl Context {
     pub fn secret_released(&self, namespace: &str, name: &str) {
         if let Some(checks) = &self.secret_checks {
             let _ = checks.send(ObjectRef::new(name).within(namespace));
+        }
+    }
+
+    /// The AppConsent controller's timing: the shared poll and resync intervals with its own.
+    pub fn consent_timing(&self) -> super::app_consent::plan::Timing {
+        super::app_consent::plan::Timing {
+            poll: self.settings.timing.poll,
+            resync: self.settings.timing.resync,
+            verify: self.settings.consent.verify,
+            settle: self.settings.consent.settle,
         }
     }
 

@@ -134,6 +134,11 @@ impl CredentialsCache {
         }
     }
 
+    /// The Microsoft endpoints the clients use (e.g. for the admin-consent link).
+    pub fn endpoints(&self) -> &crate::microsoft::Endpoints {
+        &self.transport.endpoints
+    }
+
     /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is
     /// unchanged, with the Secret itself.
     pub async fn acquire(

@@ -7,11 +7,11 @@
 //! - [`hold`]: every reconcile that is about to use a Secret labels it `gdap.io/credentials-in-use`
 //!   and adds the finalizer (JSON-patch test-and-add; skipped while the Secret is being deleted,
 //!   when the API server refuses new finalizers).
-//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the custom
-//!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
-//!   default), except deleted ones the operator already released, plus withdrawal records
-//!   (`withdrawals`). It settles the records (terminates a relationship approved after its object
-//!   was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
+//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the
+//!   GdapRelationships and AppConsents in the namespace that name the Secret (by
+//!   `credentialsRef` or the operator's default), except deleted ones the operator already
+//!   released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
+//!   relationship approved after its object was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
 //!   the label. It looks again at the poll interval while users are being deleted or records wait,
 //!   else at the resync interval; controllers ask for an immediate look through
 //!   [`Context::secret_released`] when they release an object.
@@ -19,8 +19,9 @@
 use super::context::Context;
 use super::finalizers;
 use super::withdrawals::{self, Withdrawal};
-use crate::api::GdapRelationship;
 use crate::api::conditions::events;
+use crate::api::{AppConsent, GdapRelationship};
+use crate::controllers::app_consent::FINALIZER as CONSENT_FINALIZER;
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
 use crate::controllers::gdap_relationship::plan::{Remote, RemoteRequest, termination_requested};
 use crate::microsoft::models::gdap::{RelationshipStatus as State, RequestAction};
@@ -60,7 +61,15 @@ pub async fn hold(api: &Api<Secret>, secret: &Secret) -> kube::Result<()> {
         )
         .await?;
     }
-    finalizers::add(api, secret, FINALIZER).await
+    match finalizers::add(api, secret, FINALIZER).await {
+        // Another controller changed the finalizers since the Secret was read (two objects using
+        // it reconcile at once): the JSON patch's test failed. Read it again and add once more.
+        Err(kube::Error::Api(e)) if e.code == 422 => {
+            let fresh = api.get(&secret.name_any()).await?;
+            finalizers::add(api, &fresh, FINALIZER).await
+        }
+        other => other,
+    }
 }
 
 /// How a Secret is used.
@@ -131,27 +140,44 @@ async fn release(api: &Api<Secret>, secret: &Secret) -> Result<(), SecretError> 
     }
 }
 
-/// The objects in `namespace` that use Secret `name`.
+/// The objects in `namespace` that use Secret `name`: GdapRelationships and AppConsents.
 pub async fn users(ctx: &Context, namespace: &str, name: &str) -> Result<Usage, SecretError> {
-    let api: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), namespace);
     let mut usage = Usage::default();
-    for object in api.list(&ListParams::default()).await? {
+    let relationships: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), namespace);
+    for object in relationships.list(&ListParams::default()).await? {
         let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
-        if uses.as_deref() != Some(name) {
-            continue;
-        }
-        let deleting = object.metadata.deletion_timestamp.is_some();
-        let released = deleting
-            && !object
-                .finalizers()
-                .iter()
-                .any(|f| f == RELATIONSHIP_FINALIZER);
-        if !released {
-            usage.objects += 1;
-            usage.deleting += usize::from(deleting);
-        }
+        count(
+            &mut usage,
+            &object,
+            uses.as_deref() == Some(name),
+            RELATIONSHIP_FINALIZER,
+        );
+    }
+    let consents: Api<AppConsent> = Api::namespaced(ctx.client.clone(), namespace);
+    for object in consents.list(&ListParams::default()).await? {
+        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
+        count(
+            &mut usage,
+            &object,
+            uses.as_deref() == Some(name),
+            CONSENT_FINALIZER,
+        );
     }
     Ok(usage)
+}
+
+/// Counts `object` when it uses the Secret, unless it is being deleted and the operator already
+/// released it (its `finalizer` is gone).
+fn count<K: kube::Resource>(usage: &mut Usage, object: &K, uses: bool, finalizer: &str) {
+    if !uses {
+        return;
+    }
+    let deleting = object.meta().deletion_timestamp.is_some();
+    let released = deleting && !object.finalizers().iter().any(|f| f == finalizer);
+    if !released {
+        usage.objects += 1;
+        usage.deleting += usize::from(deleting);
+    }
 }
 
 async fn settle_records(ctx: &Context, api: &Api<Secret>, secret: &Secret, records: &[Withdrawal]) {

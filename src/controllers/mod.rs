@@ -3,6 +3,7 @@
 //! condition merging, failures and backoff, credentials (and the finalizer that keeps them while
 //! in use), withdrawal records, and JSON-patch finalizer edits for objects we do not reconcile.
 
+pub mod app_consent;
 pub mod conditions;
 pub mod context;
 pub mod credentials;

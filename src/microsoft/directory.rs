@@ -1,5 +1,6 @@
-//! Graph directory reads in a (customer) tenant: users, users delta, subscribed SKUs, company
-//! subscriptions, service principals, app role assignments, OAuth2 permission grants and `$batch`.
+//! The Graph directory of a (customer) tenant: users, users delta, subscribed SKUs, company
+//! subscriptions, service principals, app role assignments, OAuth2 permission grants and `$batch`;
+//! and the signed-in partner user's group memberships (`/me/memberOf`).
 //!
 //! Contract: implements [`DirectoryApi`]. Users and delta rounds are *streams* that hold one
 //! page at a time, never a whole tenant. A delta round ends with exactly one
@@ -388,6 +389,12 @@ impl DirectoryApi for GraphDirectoryClient {
             "$filter",
             &format!("clientId eq {}", odata_quote(client_id)),
         );
+        paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn my_memberships(&self, token: &DelegatedToken) -> Result<Vec<DirectoryObject>> {
+        require_audience(token, Audience::Graph)?;
+        let url = self.url(&["me", "memberOf"]);
         paging::collect(&self.transport, token, url, &[]).await
     }
 

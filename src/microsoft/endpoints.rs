@@ -161,6 +161,15 @@ impl Endpoints {
         join(&self.login, &[tenant_id, "oauth2", "v2.0", "token"])
     }
 
+    /// The admin-consent link for a customer's administrator (the manual fallback of the
+    /// Partner Center consent): `{login}/{tenant}/adminconsent?client_id={app}`. Opened by a
+    /// Global Administrator, it grants everything the app registration declares.
+    pub fn admin_consent_url(&self, tenant_id: &str, client_id: &str) -> Url {
+        let mut url = join(&self.login, &[tenant_id, "adminconsent"]);
+        url.query_pairs_mut().append_pair("client_id", client_id);
+        url
+    }
+
     /// A Graph v1.0 URL from path segments (each percent-encoded).
     pub fn graph_url(&self, segments: &[&str]) -> Url {
         let mut all = vec!["v1.0"];

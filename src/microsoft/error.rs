@@ -49,7 +49,7 @@ pub enum Reason {
     AccessDenied,
     /// 401 that a fresh token did not cure.
     Unauthenticated,
-    /// AADSTS65001: the app has not been consented in the tenant.
+    /// AADSTS65001 / 90099: the app has not been consented (authorized) in the tenant.
     ConsentMissing,
     /// AADSTS700082 / 70008: the refresh token expired from inactivity.
     RefreshTokenExpired,
@@ -574,7 +574,7 @@ pub fn aadsts_reason(code: u32) -> Option<Reason> {
         700082 | 70008 => Reason::RefreshTokenExpired,
         50173 | 70043 | 70044 => Reason::RefreshTokenRevoked,
         70000 | 9002313 => Reason::RefreshTokenInvalid,
-        65001 => Reason::ConsentMissing,
+        65001 | 90099 => Reason::ConsentMissing,
         7000215 => Reason::InvalidClientSecret,
         7000222 => Reason::ClientSecretExpired,
         700027 | 7000274 | 7000214 | 7000277 | 1000502 => Reason::CertificateNotAccepted,

@@ -250,6 +250,10 @@ pub trait DirectoryApi: Send + Sync {
         token: &dyn TokenSource,
         client_id: &str,
     ) -> Result<Vec<OAuth2PermissionGrant>>;
+    /// `GET /me/memberOf`: the groups (and other directory objects) the signed-in user of a
+    /// delegated token is a direct member of — in the partner tenant, the security groups that
+    /// GDAP access assignments name.
+    async fn my_memberships(&self, token: &DelegatedToken) -> Result<Vec<DirectoryObject>>;
     /// `POST /$batch` with at most 20 requests; answers in request order.
     async fn batch(
         &self,

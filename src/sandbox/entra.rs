@@ -67,6 +67,11 @@ pub fn classify_aadsts(code: u32) -> (u16, &'static str, &'static str) {
             "invalid_grant",
             "The user or administrator has not consented to use the application.",
         ),
+        90099 => (
+            400,
+            "invalid_grant",
+            "The application has not been authorized in the tenant. Applications must be authorized to access the customer tenant before partner delegated administrators can use them.",
+        ),
         700082 => (
             400,
             "invalid_grant",

@@ -12,7 +12,8 @@
 //! - [`TokenFaults`]: rules set through `PUT /_sandbox/token-faults`; the next `count` matching
 //!   token requests fail with the given AADSTS code.
 //! - [`RequestLog`]: the last [`RequestLog::CAPACITY`] Microsoft-API calls (method, path,
-//!   status, time); never headers or bodies, so no secret can leak into it.
+//!   status, time, and the kind of token they carried — `user` or `app`, never the token
+//!   itself); never headers or bodies, so no secret can leak into it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -271,6 +272,11 @@ pub struct LogEntry {
     /// The request's `x-ms-throttle-priority`, when it sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    /// The kind of the bearer token the request carried, from its `idtyp` claim: `user`
+    /// (delegated, app + user) or `app` (app-only); absent without a valid sandbox token (token
+    /// requests, refused tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Bounded log of Microsoft-API calls.

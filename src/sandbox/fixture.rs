@@ -459,6 +459,9 @@ fn builtin_app() -> AppFixture {
     }
 }
 
+/// The app consented the way an administrator's admin consent leaves it: its delegated Microsoft
+/// Graph permissions (so the partner's GDAP user can use it in the tenant) and three application
+/// permissions for background reads.
 fn reader_consent() -> ConsentFixture {
     ConsentFixture {
         app_id: d::PARTNER_CLIENT_ID.into(),
@@ -470,7 +473,16 @@ fn reader_consent() -> ConsentFixture {
                 "Organization.Read.All",
             ],
         )],
-        delegated: vec![],
+        delegated: vec![perms(
+            "graph",
+            &[
+                "Directory.Read.All",
+                "Application.ReadWrite.All",
+                "AppRoleAssignment.ReadWrite.All",
+                "DelegatedPermissionGrant.ReadWrite.All",
+                "User.Read",
+            ],
+        )],
     }
 }
 

@@ -43,6 +43,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(super::token::routes())
         .merge(super::gdap::routes())
         .merge(super::directory::routes())
+        .merge(super::me::routes())
         .merge(super::partner_center::routes())
         .merge(super::control::routes())
         .fallback(fallback)
@@ -83,6 +84,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         tokio::time::sleep(decision.latency).await;
     }
     let ids = RequestIds::of(req.headers());
+    let token = token_kind(&shared, req.headers());
     let priority = req
         .headers()
         .get("x-ms-throttle-priority")
@@ -114,11 +116,22 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         status,
         time,
         priority,
+        token,
     });
     if method != "GET" && response.status().is_success() {
         shared.persist();
     }
     response
+}
+
+/// The `idtyp` (`user` or `app`) of a request's bearer token, when it is one the sandbox signed.
+fn token_kind(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    shared.keys.verify(bearer.trim()).map(|claims| claims.idtyp)
 }
 
 /// Correlation headers: Graph answers with `request-id` and echoes `client-request-id`;

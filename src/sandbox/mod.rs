@@ -13,7 +13,7 @@
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
 //! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `partner_center`,
+//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
 
 mod apps;
@@ -37,6 +37,7 @@ mod generate;
 mod http;
 mod jwt;
 mod lifecycle;
+mod me;
 mod odata;
 mod partner_center;
 mod state;

@@ -5,7 +5,9 @@
 //! roles granted there, left out when there are none) and `refresh_token` (partner user; a new
 //! refresh token is returned and the presented one dies once that successor is used; inactivity
 //! beyond 90 days and session revocation fail with `invalid_grant`; a customer tenant needs GDAP
-//! access; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
+//! access and the customer's consent of the app (AADSTS90099 without its service principal,
+//! AADSTS65001 without a delegated grant on the resource), and `scp` there is what the customer
+//! granted; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
 //! that fact). The client authenticates with a client secret or a signed client assertion
 //! (`assertion.rs`); `appidacr` records which (`1`/`2`). A failed request never consumes the
 //! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
@@ -230,18 +232,11 @@ fn issue(
         }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let scp = app.delegated.get(resource_app).cloned().unwrap_or_default();
-            if scp.is_empty() {
-                return Err(entra_error(
-                    400,
-                    "invalid_grant",
-                    65001,
-                    &format!(
-                        "The user or administrator has not consented to use the application with ID '{client_id}'."
-                    ),
-                ));
+            let (user_id, mfa) = check_refresh_token(&world, &presented, &app.client_id, &tid)?;
+            let scp = delegated_scopes(&world, &app, &tid, resource_app)?;
+            if let Some(rt) = world.refresh_tokens.get_mut(&presented) {
+                rt.redeemed_at = Some(Utc::now());
             }
-            let (user_id, mfa) = redeem(&mut world, &presented, &app.client_id, &tid)?;
             let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
             world.refresh_tokens.insert(
                 new_rt.clone(),
@@ -438,9 +433,81 @@ fn app_only_grant(
     ))
 }
 
-/// Redeems a refresh token; returns the user's object id and whether the sign-in used MFA.
-fn redeem(
-    world: &mut World,
+/// The `scp` of a delegated token for `resource_app` in `tid`. In the partner tenant (the app's
+/// home) they are the app registration's delegated permissions. In a customer tenant Entra builds
+/// them from the customer's consent: the app must be authorized there (its service principal
+/// exists, else AADSTS90099 — Partner Center's consent or an admin consent creates it), and the
+/// scopes are those of its delegated grants (`oauth2PermissionGrants`) on the resource (none:
+/// AADSTS65001).
+fn delegated_scopes(
+    world: &World,
+    app: &super::state::App,
+    tid: &str,
+    resource_app: &str,
+) -> Result<Vec<String>, EntraError> {
+    let not_consented = || {
+        entra_error(
+            400,
+            "invalid_grant",
+            65001,
+            &format!(
+                "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.",
+                app.client_id, app.display_name
+            ),
+        )
+    };
+    let Some(tenant) = world.tenants.get(tid) else {
+        let scp = app.delegated.get(resource_app).cloned().unwrap_or_default();
+        return if scp.is_empty() {
+            Err(not_consented())
+        } else {
+            Ok(scp)
+        };
+    };
+    let client = tenant.service_principal(&app.client_id).ok_or_else(|| {
+        entra_error(
+            400,
+            "invalid_grant",
+            90099,
+            &format!(
+                "The application '{}' ({}) has not been authorized in the tenant '{tid}'. Applications must be authorized to access the customer tenant before partner delegated administrators can use them. Provide pre-consent or execute the appropriate Partner Center API to authorize the application.",
+                app.client_id, app.display_name
+            ),
+        )
+    })?;
+    let resource = tenant.service_principal(resource_app).ok_or_else(|| {
+        entra_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource_app} was not found in the tenant named {}.",
+                tenant.display_name
+            ),
+        )
+    })?;
+    let mut scopes: Vec<String> = Vec::new();
+    for grant in tenant
+        .grants
+        .iter()
+        .filter(|g| g.client_id == client.id && g.resource_id == resource.id)
+    {
+        for scope in grant.scope.split(' ').filter(|s| !s.is_empty()) {
+            if !scopes.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
+                scopes.push(scope.to_string());
+            }
+        }
+    }
+    if scopes.is_empty() {
+        return Err(not_consented());
+    }
+    Ok(scopes)
+}
+
+/// Checks a refresh token for a request to `tid` without redeeming it (a request that fails
+/// later must not consume it); returns the user's object id and whether the sign-in used MFA.
+fn check_refresh_token(
+    world: &World,
     presented: &str,
     client: &str,
     tid: &str,
@@ -526,9 +593,6 @@ fn redeem(
                 user.user_principal_name, world.partner.tenant_id
             ),
         ));
-    }
-    if let Some(rt) = world.refresh_tokens.get_mut(presented) {
-        rt.redeemed_at = Some(now);
     }
     Ok((user.id, rt.mfa))
 }

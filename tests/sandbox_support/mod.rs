@@ -82,6 +82,11 @@ impl Env {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The admin's current refresh token (a failed token request does not consume it).
+    pub fn current_refresh_token(&self) -> String {
+        self.rt.lock().unwrap().clone()
+    }
+
     /// A delegated token of the admin for `tenant` and `scope`, rotating the stored refresh token.
     pub async fn user_token(&self, tenant: &str, scope: &str) -> String {
         let rt = self.rt.lock().unwrap().clone();
@@ -100,6 +105,25 @@ impl Env {
         assert_eq!(status, 200, "{body}");
         *self.rt.lock().unwrap() = body["refresh_token"].as_str().unwrap().to_string();
         body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Consents the partner app into `tenant` through Partner Center with Microsoft Graph
+    /// `scopes` (the admin needs a consent-capable GDAP role there): Entra issues delegated tokens
+    /// in a customer only for a consented app, with the consented scopes.
+    pub async fn consent(&self, tenant: &str, scopes: &[&str]) {
+        let pc = self.user_token(d::PARTNER_TENANT_ID, PC).await;
+        let body = serde_json::json!({"applicationId": d::PARTNER_CLIENT_ID, "applicationGrants": [
+            {"enterpriseApplicationId": d::apps::MICROSOFT_GRAPH, "scope": scopes.join(",")}]});
+        let (status, _, answer) = self
+            .call(
+                "POST",
+                &format!("/v1/customers/{tenant}/applicationconsents"),
+                &pc,
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
     }
 
     /// The admin's partner-tenant Graph token.

@@ -61,7 +61,13 @@ pub struct Replica {
 impl World {
     /// Starts a sandbox (with `options`), a namespace with credentials, and the operator.
     pub async fn start(prefix: &str, options: SandboxOptions) -> World {
+        World::start_with_args(prefix, options, &[]).await
+    }
+
+    /// Like [`World::start`], with `args` added to the operator's command line.
+    pub async fn start_with_args(prefix: &str, options: SandboxOptions, args: &[&str]) -> World {
         let mut world = World::prepare(prefix, options).await;
+        world.operator_args = args.iter().map(|a| a.to_string()).collect();
         world.start_operator();
         world
     }
@@ -448,10 +454,16 @@ impl World {
 
     /// Reconciles of GdapRelationships the operator has finished so far (all results).
     pub async fn reconciles(&self) -> f64 {
+        self.reconciles_of("GdapRelationship").await
+    }
+
+    /// Reconciles of objects of `kind` the operator has finished so far (all results).
+    pub async fn reconciles_of(&self, kind: &str) -> f64 {
+        let prefix = format!("gdap_reconciles_total{{kind=\"{kind}\"");
         self.metrics()
             .await
             .lines()
-            .filter(|l| l.starts_with("gdap_reconciles_total{kind=\"GdapRelationship\""))
+            .filter(|l| l.starts_with(&prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

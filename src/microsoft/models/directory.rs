@@ -371,6 +371,28 @@ pub struct OAuth2PermissionGrant {
     pub scope: String,
 }
 
+/// A `directoryObject` of a membership listing (`/me/memberOf`): a group, a directory role or an
+/// administrative unit, told apart by `@odata.type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    /// Object id.
+    pub id: String,
+    /// `#microsoft.graph.group`, `#microsoft.graph.directoryRole`, …
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+impl DirectoryObject {
+    /// The object is a group.
+    pub fn is_group(&self) -> bool {
+        self.odata_type.as_deref() == Some("#microsoft.graph.group")
+    }
+}
+
 /// One request inside a `$batch` (at most 20 per batch).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,11 +1,13 @@
 -- Argo CD health check for gdap.io/AppConsent (gdap-operator).
 -- Add it to argocd-cm as resource.customizations.health.gdap.io_AppConsent (see ../../README.md).
 -- Uses only what Argo CD's Lua VM offers without open libraries.
---   Healthy      Ready=True: the application is consented in the customer tenant.
---   Progressing  not reconciled yet, waiting for the relationship or a customer administrator,
---                retrying a transient error, or deleting.
---   Degraded     the consent was given and is gone (Consented=False after status.consentedAt:
---                revoked by the customer), or Ready=False for a reason a person must fix.
+--   Healthy      Ready=True: the whole consent is verified in the customer tenant.
+--   Progressing  not reconciled yet, waiting for the relationship (or its settle time), being
+--                consented, retrying a transient error, or deleting.
+--   Degraded     a verified consent is gone (Consented=False, reason Revoked: the customer revoked
+--                it; shown even while reconsent: Automatic repairs it), or Ready=False for a reason
+--                a person must fix (no consent-capable role, no MFA, a missing service principal,
+--                Microsoft Graph application permissions without a privileged role, ...).
 -- The reasons are those of src/api/conditions.rs, shared by every kind.
 
 -- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
@@ -13,6 +15,7 @@ local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
+  Settling = true, NotConsented = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -21,6 +24,8 @@ local failing = {
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
   CredentialsNeededForDeletion = true,
+  NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
+  Revoked = true, PrivilegedRoleRequired = true,
 }
 
 local function condition(conditionType)
@@ -56,7 +61,7 @@ if generation ~= nil and obj.status.observedGeneration < generation then
 end
 
 local consented = condition("Consented")
-if obj.status.consentedAt ~= nil and consented ~= nil and consented.status == "False" then
+if consented ~= nil and consented.status == "False" and consented.reason == "Revoked" then
   return result("Degraded", consented.message)
 end
 

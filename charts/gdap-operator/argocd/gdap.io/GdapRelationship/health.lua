@@ -17,6 +17,7 @@ local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
+  Settling = true, NotConsented = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -25,6 +26,8 @@ local failing = {
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
   CredentialsNeededForDeletion = true,
+  NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
+  Revoked = true, PrivilegedRoleRequired = true,
 }
 
 local function condition(conditionType)

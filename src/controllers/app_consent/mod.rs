@@ -1,0 +1,37 @@
+//! The AppConsent controller: dereference → observe → plan → act → report, in the shape of the
+//! GdapRelationship controller.
+//!
+//! - `desired`: the object's intent, its grants resolved by `api::consent_rules` (pure).
+//! - `observe`: the partner side (the relationships that give the partner user a role in the
+//!   customer, the referenced GdapRelationship) and the customer tenant (the app's service
+//!   principal, its delegated grants and application permissions, the resources' service
+//!   principals), read with the partner user's delegated tokens; reads only, typed errors.
+//! - `plan`: the one next step with the data its request needs, and when to look again (pure,
+//!   table-tested in `plan_tests`).
+//! - `act`: a small interpreter of the step (delegated tokens only; tested against the sandbox).
+//! - `status` (pure, table-tested) and `report` (writes it, events, `gdap_consent_healthy`).
+//! - `reconcile`: kube's finalizer helper around the pipeline, the backoff and the error policy.
+//!
+//! The order of the steps follows what Microsoft allows (see README "What the AppConsent
+//! controller does"): Entra issues the partner user a delegated token in the customer only after
+//! the app is consented there (AADSTS90099/65001), so the first consent goes through Partner
+//! Center, which needs no customer token, and covers Microsoft Graph (whose service principal
+//! every tenant has). With that token the operator then checks (and, if asked, creates) the other
+//! resources' service principals, completes the delegated grants through Partner Center, and
+//! grants the application permissions through Graph.
+
+pub mod act;
+#[cfg(all(test, feature = "sandbox"))]
+mod act_tests;
+pub mod desired;
+pub mod observe;
+pub mod plan;
+#[cfg(test)]
+mod plan_tests;
+pub mod reconcile;
+pub mod report;
+pub mod status;
+#[cfg(test)]
+mod status_tests;
+
+pub use reconcile::{FINALIZER, KIND, error_policy, reconcile};

@@ -1,0 +1,735 @@
+//! The pure heart of the AppConsent controller: given what the object asks for, what was observed
+//! (the partner user's access to the customer, and the customer tenant) and the time, decide the
+//! one next step and when to look again. No I/O, no clock.
+//!
+//! Order (see the module docs of `app_consent`): prerequisites → the first consent through
+//! Partner Center (Microsoft Graph only, when Entra refuses the delegated token in the customer)
+//! → the resources' service principals → the delegated grants (a Partner Center consent that
+//! replaces the previous one) → the application permissions (Graph app role assignments). A
+//! complete consent is verified again every `verify` interval; a verified consent found
+//! incomplete is revoked: reported, and repaired only with `reconsent: Automatic`.
+
+use super::desired::{self, Intent};
+use crate::api::ReconsentPolicy;
+use crate::api::consent_rules::{
+    CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, ResolvedGrant, roles_granting_app_roles,
+};
+use crate::api::rules::FieldProblem;
+use crate::microsoft::models::directory::NewAppRoleAssignment;
+use crate::microsoft::models::partner_center::ApplicationConsent;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// One active relationship with the customer, as the partner user benefits from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRelationship {
+    /// Microsoft's id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// The relationship's roles (template ids, lower case).
+    pub role_ids: BTreeSet<String>,
+    /// The roles its active access assignments give security groups the partner user is in.
+    pub user_role_ids: BTreeSet<String>,
+    /// Since when it gives the user a consent-capable role: the later of its activation and the
+    /// creation of the earliest such access assignment (`None`: it does not, or Microsoft gave no
+    /// times).
+    pub consent_capable_since: Option<DateTime<Utc>>,
+}
+
+impl RemoteRelationship {
+    /// It gives the partner user a consent-capable role.
+    pub fn gives_consent_role(&self) -> bool {
+        CONSENT_CAPABLE_ROLE_IDS
+            .iter()
+            .any(|r| self.user_role_ids.contains(*r))
+    }
+}
+
+/// The GdapRelationship object `spec.relationshipRef` names, as Kubernetes has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// No such object in the namespace.
+    Missing,
+    /// It exists but is not Ready; the message is its Ready condition's.
+    NotReady {
+        /// Why, in the GdapRelationship's words.
+        message: String,
+    },
+    /// Ready, with its relationship id.
+    Ready {
+        /// Microsoft's relationship id (`status.relationshipId`).
+        relationship_id: Option<String>,
+    },
+}
+
+/// The partner side: what gives the partner user access to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartnerSide {
+    /// The referenced GdapRelationship (when `spec.relationshipRef` is set).
+    pub reference: Option<Reference>,
+    /// The active relationships with the customer.
+    pub relationships: Vec<RemoteRelationship>,
+}
+
+impl PartnerSide {
+    /// Every role the partner user holds in the customer, over all active relationships.
+    pub fn held_roles(&self) -> BTreeSet<String> {
+        self.relationships
+            .iter()
+            .flat_map(|r| r.user_role_ids.iter().cloned())
+            .collect()
+    }
+}
+
+/// A resource's service principal in the customer tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourcePrincipal {
+    /// Object id.
+    pub id: String,
+    /// Its application permissions: name (lower case) → app role id.
+    pub app_roles: BTreeMap<String, String>,
+}
+
+/// An application permission granted to the app's service principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAssignment {
+    /// The assignment's id.
+    pub id: String,
+    /// The resource service principal's id.
+    pub resource_id: String,
+    /// The app role's id.
+    pub app_role_id: String,
+}
+
+/// The customer tenant, as far as the consent goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TenantView {
+    /// The app's service principal id.
+    pub app_principal: Option<String>,
+    /// Each resource the consent needs (the grants' and Microsoft Graph) → its service
+    /// principal, or `None` when the tenant lacks it.
+    pub resources: BTreeMap<String, Option<ResourcePrincipal>>,
+    /// The app's delegated grants: resource appId → scopes (lower case).
+    pub grants: BTreeMap<String, BTreeSet<String>>,
+    /// The app's application permissions.
+    pub assignments: Vec<RoleAssignment>,
+}
+
+/// What the partner user's delegated token in the customer tenant allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tenant {
+    /// Entra refused the token because the app is not consented there (AADSTS90099 / 65001), or
+    /// Graph refused the reads the consent should allow.
+    NotConsented {
+        /// Microsoft's answer, for messages.
+        detail: String,
+    },
+    /// Entra refused the token because the user has no GDAP access there (AADSTS50020).
+    NoAccess {
+        /// Microsoft's answer, for messages.
+        detail: String,
+    },
+    /// Read.
+    Read(TenantView),
+}
+
+/// A side could not be read (credentials or Microsoft failed); the report says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Retrying later can help without anybody acting.
+    pub transient: bool,
+}
+
+/// Everything observed for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The object is being deleted.
+    pub deleting: bool,
+    /// The status records a complete consent verified before at the current generation
+    /// (`status.lastVerifiedAt`, `status.verifiedGeneration`).
+    pub verified_before: bool,
+    /// The status records a consent the operator made (`status.consentedAt`).
+    pub consented_before: bool,
+    /// The partner side.
+    pub partner: Result<PartnerSide, Unreadable>,
+    /// The customer tenant.
+    pub tenant: Result<Tenant, Unreadable>,
+}
+
+impl Observed {
+    /// The tenant view, when it was read.
+    pub fn view(&self) -> Option<&TenantView> {
+        match &self.tenant {
+            Ok(Tenant::Read(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Timing knobs (from the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How soon to look again while waiting for Microsoft or a relationship.
+    pub poll: Duration,
+    /// How soon to look again after a refusal a person must fix.
+    pub resync: Duration,
+    /// How often a complete consent is verified (`--consent-verify-interval`).
+    pub verify: Duration,
+    /// How long a relationship must have given the partner user a consent-capable role before
+    /// the first consent (`--consent-settle-time`).
+    pub settle: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll: Duration::from_secs(30),
+            resync: Duration::from_secs(600),
+            verify: Duration::from_secs(3600),
+            settle: Duration::from_secs(900),
+        }
+    }
+}
+
+/// The consent controller's own intervals (`--consent-verify-interval`,
+/// `--consent-settle-time`); poll and resync are shared with the other controllers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentIntervals {
+    /// How often a complete consent is verified.
+    pub verify: Duration,
+    /// How long a relationship must have given the consent-capable role before the first consent.
+    pub settle: Duration,
+}
+
+impl Default for ConsentIntervals {
+    fn default() -> Self {
+        let t = Timing::default();
+        ConsentIntervals {
+            verify: t.verify,
+            settle: t.settle,
+        }
+    }
+}
+
+/// The relationship the consent relies on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// The relationship.
+    pub relationship: RemoteRelationship,
+    /// The GdapRelationship object, when `spec.relationshipRef` names it.
+    pub object: Option<String>,
+}
+
+/// Why the prerequisites do not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// `spec.relationshipRef` names no object.
+    ReferenceMissing,
+    /// The referenced GdapRelationship is not Ready.
+    ReferenceNotReady {
+        /// Its Ready condition's message.
+        message: String,
+    },
+    /// It is Ready but Microsoft does not list its relationship as active with the customer.
+    ReferenceNotActive {
+        /// The relationship id it records.
+        id: Option<String>,
+    },
+    /// No relationship gives the partner user a consent-capable role (the referenced one, or
+    /// any active one with the customer).
+    NoConsentCapableRole {
+        /// The relationships looked at.
+        considered: Vec<RemoteRelationship>,
+    },
+    /// The relationship gives it, but for less than the settle time.
+    Settling {
+        /// The relationship.
+        chosen: Box<Chosen>,
+        /// When the settle time ends.
+        until: DateTime<Utc>,
+    },
+}
+
+/// The prerequisites of a consent: a relationship (the referenced one, else any active one) that
+/// gives the partner user a consent-capable role, for at least the settle time. Without a
+/// reference, the one that has given it longest is chosen.
+pub fn prerequisites(
+    intent: &Intent,
+    partner: &PartnerSide,
+    settle: Duration,
+    now: DateTime<Utc>,
+) -> Result<Chosen, Unmet> {
+    let candidates: Vec<&RemoteRelationship> = match (&intent.relationship_ref, &partner.reference)
+    {
+        (Some(_), None | Some(Reference::Missing)) => return Err(Unmet::ReferenceMissing),
+        (Some(_), Some(Reference::NotReady { message })) => {
+            return Err(Unmet::ReferenceNotReady {
+                message: message.clone(),
+            });
+        }
+        (Some(_), Some(Reference::Ready { relationship_id })) => {
+            let found = relationship_id
+                .as_ref()
+                .and_then(|id| partner.relationships.iter().find(|r| &r.id == id));
+            match found {
+                Some(r) => vec![r],
+                None => {
+                    return Err(Unmet::ReferenceNotActive {
+                        id: relationship_id.clone(),
+                    });
+                }
+            }
+        }
+        (None, _) => partner.relationships.iter().collect(),
+    };
+    let best = candidates
+        .iter()
+        .filter(|r| r.gives_consent_role())
+        .min_by_key(|r| r.consent_capable_since)
+        .map(|r| Chosen {
+            relationship: (*r).clone(),
+            object: intent.relationship_ref.clone(),
+        });
+    let Some(chosen) = best else {
+        return Err(Unmet::NoConsentCapableRole {
+            considered: candidates.into_iter().cloned().collect(),
+        });
+    };
+    let settle = chrono::Duration::from_std(settle).unwrap_or(chrono::Duration::MAX);
+    match chosen.relationship.consent_capable_since {
+        Some(since) if since + settle > now => Err(Unmet::Settling {
+            until: since + settle,
+            chosen: Box::new(chosen),
+        }),
+        _ => Ok(chosen),
+    }
+}
+
+/// An application permission the spec wants that is not granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRole {
+    /// The resource's appId.
+    pub resource: String,
+    /// The permission's name, as the spec writes it.
+    pub role: String,
+    /// The resource's service principal id.
+    pub resource_sp_id: String,
+    /// The app role's id.
+    pub app_role_id: String,
+}
+
+/// What the customer tenant lacks of the consent the spec describes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Gaps {
+    /// The app has no service principal there.
+    pub app_missing: bool,
+    /// Resources (appIds) whose service principal is missing.
+    pub missing_principals: Vec<String>,
+    /// Delegated scopes not granted, per resource.
+    pub missing_scopes: Vec<(String, Vec<String>)>,
+    /// Application permissions not granted.
+    pub missing_roles: Vec<MissingRole>,
+    /// Application permissions the resource does not offer: (field path, name, resource).
+    pub unknown_roles: Vec<(String, String, String)>,
+}
+
+impl Gaps {
+    /// Nothing is missing.
+    pub fn is_empty(&self) -> bool {
+        !self.app_missing
+            && self.missing_principals.is_empty()
+            && self.missing_scopes.is_empty()
+            && self.missing_roles.is_empty()
+            && self.unknown_roles.is_empty()
+    }
+}
+
+/// Compares the tenant with the spec.
+pub fn gaps(intent: &Intent, grants: &[ResolvedGrant], view: &TenantView) -> Gaps {
+    let mut gaps = Gaps {
+        app_missing: view.app_principal.is_none(),
+        ..Default::default()
+    };
+    let principal = |app: &str| view.resources.get(app).and_then(Option::as_ref);
+    let mut needed: Vec<&str> = grants.iter().map(|g| g.resource_app_id.as_str()).collect();
+    if intent.manages() && !needed.contains(&MICROSOFT_GRAPH_APP_ID) {
+        needed.insert(0, MICROSOFT_GRAPH_APP_ID);
+    }
+    gaps.missing_principals = needed
+        .iter()
+        .filter(|app| principal(app).is_none())
+        .map(|app| app.to_string())
+        .collect();
+    for (resource, scopes) in desired::delegated(intent, grants) {
+        let held = view.grants.get(&resource);
+        let missing: Vec<String> = scopes
+            .into_iter()
+            .filter(|s| !held.is_some_and(|h| h.contains(&s.to_ascii_lowercase())))
+            .collect();
+        if !missing.is_empty() {
+            gaps.missing_scopes.push((resource, missing));
+        }
+    }
+    for grant in grants {
+        let Some(sp) = principal(&grant.resource_app_id) else {
+            continue;
+        };
+        for (j, role) in grant.app_roles.iter().enumerate() {
+            let Some(role_id) = sp.app_roles.get(&role.to_ascii_lowercase()) else {
+                gaps.unknown_roles.push((
+                    format!("spec.grants[{}].appRoles[{j}]", grant.index),
+                    role.clone(),
+                    grant.resource_app_id.clone(),
+                ));
+                continue;
+            };
+            let granted = view
+                .assignments
+                .iter()
+                .any(|a| a.resource_id == sp.id && &a.app_role_id == role_id);
+            if !granted {
+                gaps.missing_roles.push(MissingRole {
+                    resource: grant.resource_app_id.clone(),
+                    role: role.clone(),
+                    resource_sp_id: sp.id.clone(),
+                    app_role_id: role_id.clone(),
+                });
+            }
+        }
+    }
+    gaps
+}
+
+/// Why the plan refuses to write: all permanent until the spec or the world changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The spec cannot be resolved (or names an application permission the resource lacks).
+    InvalidSpec(FieldProblem),
+    /// No relationship gives the partner user a consent-capable role.
+    NoConsentCapableRole,
+    /// The verified consent is incomplete now and `reconsent: Report` (or `managementPolicy:
+    /// Observe`) forbids repairing it.
+    Revoked,
+    /// These application permissions need a role the partner user does not hold.
+    PrivilegedRoleRequired {
+        /// The permissions.
+        missing: Vec<MissingRole>,
+    },
+}
+
+/// What the controller is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A side could not be read (the report says why); looked at again after a backoff.
+    Unreadable,
+    /// The referenced GdapRelationship (or its relationship) is not ready.
+    Relationship,
+    /// The relationship gives the consent-capable role for less than the settle time.
+    Settling,
+    /// The prerequisites hold but Entra does not let the partner user into the tenant yet.
+    AccessPropagating,
+    /// Resource service principals are missing and may not be created.
+    ServicePrincipals,
+    /// `managementPolicy: Observe` and nothing verified yet.
+    NotConsented,
+}
+
+/// The one step to take, with the data its request needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Partner Center consent of the delegated scopes. With `replace`, the existing consent is
+    /// deleted first (Microsoft's way to change one); without, an "already exists" answer means
+    /// the existing consent does not give the app what it needs, and it is replaced too.
+    Consent {
+        /// The body.
+        body: ApplicationConsent,
+        /// Delete the existing consent first.
+        replace: bool,
+    },
+    /// Create a resource's service principal in the customer tenant.
+    CreateServicePrincipal {
+        /// The resource's appId.
+        app_id: String,
+    },
+    /// Grant an application permission to the app's service principal.
+    GrantAppRole {
+        /// The permission, for messages.
+        role: String,
+        /// The resource's appId, for messages.
+        resource: String,
+        /// The request body.
+        body: NewAppRoleAssignment,
+    },
+    /// Remove an application permission (object deletion).
+    RevokeAppRole {
+        /// The permission, for messages.
+        role: String,
+        /// The resource's appId, for messages.
+        resource: String,
+        /// The resource's service principal id.
+        resource_sp_id: String,
+        /// The assignment's id.
+        assignment_id: String,
+    },
+    /// Partner Center DELETE of the consent (object deletion): removes the delegated grants.
+    RemoveConsent,
+    /// Remove the finalizer: nothing (more) to do in Microsoft.
+    Release(ReleaseReason),
+    /// Wait.
+    Wait(Waiting),
+    /// The consent is complete (verified now); look again at the verify interval.
+    Idle,
+    /// Do not write; report why.
+    Refuse(PlanError),
+}
+
+/// Why the finalizer is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseReason {
+    /// `deletionPolicy: Orphan` or `managementPolicy: Observe`.
+    Orphaned,
+    /// Nothing of the consent is there (or nothing was ever consented).
+    NothingToDelete,
+    /// The application permissions and the consent were removed.
+    Done,
+}
+
+/// The decision: one action and when to reconcile again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// What to do now.
+    pub action: Action,
+    /// When to look again (after the action, if it succeeds).
+    pub requeue: Duration,
+}
+
+fn at(action: Action, requeue: Duration) -> Plan {
+    Plan { action, requeue }
+}
+
+fn now_(action: Action) -> Plan {
+    at(action, Duration::ZERO)
+}
+
+fn wait(waiting: Waiting, requeue: Duration) -> Plan {
+    at(Action::Wait(waiting), requeue)
+}
+
+/// Decides the next step.
+pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime<Utc>) -> Plan {
+    if observed.deleting {
+        return plan_deletion(intent, observed, timing);
+    }
+    let grants = match &intent.grants {
+        Ok(g) => g,
+        Err(p) => {
+            return at(
+                Action::Refuse(PlanError::InvalidSpec(p.clone())),
+                timing.resync,
+            );
+        }
+    };
+    let (Ok(partner), Ok(tenant)) = (&observed.partner, &observed.tenant) else {
+        return wait(Waiting::Unreadable, timing.poll);
+    };
+    if let Tenant::Read(view) = tenant {
+        let gaps = gaps(intent, grants, view);
+        if let Some((field, role, resource)) = gaps.unknown_roles.first() {
+            let problem = FieldProblem::new(
+                field.clone(),
+                format!(
+                    "{role:?} is not an application permission of {} in the customer tenant",
+                    crate::api::consent_rules::describe_resource(resource)
+                ),
+            );
+            return at(
+                Action::Refuse(PlanError::InvalidSpec(problem)),
+                timing.resync,
+            );
+        }
+        if gaps.is_empty() {
+            return at(Action::Idle, timing.verify);
+        }
+    }
+    let repair_allowed = intent.manages() && intent.reconsent == ReconsentPolicy::Automatic;
+    if observed.verified_before && !repair_allowed {
+        return at(Action::Refuse(PlanError::Revoked), timing.verify);
+    }
+    if !intent.manages() {
+        return wait(Waiting::NotConsented, timing.verify);
+    }
+    match prerequisites(intent, partner, timing.settle, now) {
+        Ok(_) => {}
+        Err(Unmet::Settling { until, .. }) => {
+            let left = (until - now).to_std().unwrap_or(Duration::ZERO);
+            return wait(
+                Waiting::Settling,
+                left.clamp(Duration::from_secs(1), timing.poll),
+            );
+        }
+        Err(Unmet::NoConsentCapableRole { .. }) => {
+            return at(
+                Action::Refuse(PlanError::NoConsentCapableRole),
+                timing.resync,
+            );
+        }
+        Err(_) => return wait(Waiting::Relationship, timing.poll),
+    }
+    match tenant {
+        Tenant::NoAccess { .. } => wait(Waiting::AccessPropagating, timing.poll),
+        Tenant::NotConsented { .. } => now_(first_consent(intent, grants)),
+        Tenant::Read(view) => next_step(intent, grants, view, partner, timing),
+    }
+}
+
+/// The first consent: Microsoft Graph only (every tenant has its service principal), so a
+/// missing service principal of another resource cannot fail it; the rest follows with the
+/// delegated token it makes possible.
+fn first_consent(intent: &Intent, grants: &[ResolvedGrant]) -> Action {
+    let graph: Vec<(String, Vec<String>)> = desired::delegated(intent, grants)
+        .into_iter()
+        .filter(|(resource, _)| resource == MICROSOFT_GRAPH_APP_ID)
+        .collect();
+    Action::Consent {
+        body: desired::consent_body(intent, &graph),
+        replace: false,
+    }
+}
+
+fn next_step(
+    intent: &Intent,
+    grants: &[ResolvedGrant],
+    view: &TenantView,
+    partner: &PartnerSide,
+    timing: &Timing,
+) -> Plan {
+    let gaps = gaps(intent, grants, view);
+    if gaps.app_missing {
+        return now_(first_consent(intent, grants));
+    }
+    if let Some(app_id) = gaps.missing_principals.first() {
+        if !intent.create_missing_service_principals {
+            return wait(Waiting::ServicePrincipals, timing.resync);
+        }
+        return now_(Action::CreateServicePrincipal {
+            app_id: app_id.clone(),
+        });
+    }
+    if !gaps.missing_scopes.is_empty() {
+        let body = desired::consent_body(intent, &desired::delegated(intent, grants));
+        return now_(Action::Consent {
+            body,
+            replace: !view.grants.is_empty(),
+        });
+    }
+    let held = partner.held_roles();
+    let may_grant = |m: &MissingRole| {
+        roles_granting_app_roles(&m.resource)
+            .iter()
+            .any(|r| held.contains(*r))
+    };
+    let app = view.app_principal.clone().unwrap_or_default();
+    if let Some(m) = gaps.missing_roles.iter().find(|m| may_grant(m)) {
+        return now_(Action::GrantAppRole {
+            role: m.role.clone(),
+            resource: m.resource.clone(),
+            body: NewAppRoleAssignment {
+                principal_id: app,
+                resource_id: m.resource_sp_id.clone(),
+                app_role_id: m.app_role_id.clone(),
+            },
+        });
+    }
+    let missing = gaps.missing_roles.clone();
+    at(
+        Action::Refuse(PlanError::PrivilegedRoleRequired { missing }),
+        timing.resync,
+    )
+}
+
+/// Deletion: remove the spec's application permissions, then the consent (policy `Delete`), or
+/// release (`Orphan`, `Observe`); never release because something could not be read.
+fn plan_deletion(intent: &Intent, observed: &Observed, timing: &Timing) -> Plan {
+    if intent.orphans_on_delete() {
+        return now_(Action::Release(ReleaseReason::Orphaned));
+    }
+    let tenant = match &observed.tenant {
+        Ok(t) => t,
+        Err(_) if !observed.consented_before && !observed.verified_before => {
+            return now_(Action::Release(ReleaseReason::NothingToDelete));
+        }
+        Err(_) => return wait(Waiting::Unreadable, timing.poll),
+    };
+    let view = match tenant {
+        Tenant::Read(view) => view,
+        Tenant::NotConsented { .. } => {
+            return now_(Action::Release(ReleaseReason::NothingToDelete));
+        }
+        Tenant::NoAccess { .. } => return wait(Waiting::AccessPropagating, timing.poll),
+    };
+    let granted = granted_spec_roles(intent, view);
+    let held = observed
+        .partner
+        .as_ref()
+        .map(PartnerSide::held_roles)
+        .unwrap_or_default();
+    if let Some((m, assignment_id)) = granted.first() {
+        let allowed = roles_granting_app_roles(&m.resource)
+            .iter()
+            .any(|r| held.contains(*r));
+        if !allowed {
+            let missing = granted.into_iter().map(|(m, _)| m).collect();
+            return at(
+                Action::Refuse(PlanError::PrivilegedRoleRequired { missing }),
+                timing.poll,
+            );
+        }
+        return at(
+            Action::RevokeAppRole {
+                role: m.role.clone(),
+                resource: m.resource.clone(),
+                resource_sp_id: m.resource_sp_id.clone(),
+                assignment_id: assignment_id.clone(),
+            },
+            Duration::ZERO,
+        );
+    }
+    if !view.grants.is_empty() {
+        return now_(Action::RemoveConsent);
+    }
+    now_(Action::Release(ReleaseReason::Done))
+}
+
+/// The spec's application permissions that are granted, with their assignment ids.
+fn granted_spec_roles(intent: &Intent, view: &TenantView) -> Vec<(MissingRole, String)> {
+    let Ok(grants) = &intent.grants else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for grant in grants {
+        let Some(Some(sp)) = view.resources.get(&grant.resource_app_id) else {
+            continue;
+        };
+        for role in &grant.app_roles {
+            let Some(role_id) = sp.app_roles.get(&role.to_ascii_lowercase()) else {
+                continue;
+            };
+            let found = view
+                .assignments
+                .iter()
+                .find(|a| a.resource_id == sp.id && &a.app_role_id == role_id);
+            if let Some(a) = found {
+                let m = MissingRole {
+                    resource: grant.resource_app_id.clone(),
+                    role: role.clone(),
+                    resource_sp_id: sp.id.clone(),
+                    app_role_id: role_id.clone(),
+                };
+                out.push((m, a.id.clone()));
+            }
+        }
+    }
+    out
+}

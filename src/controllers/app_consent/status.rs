@@ -1,0 +1,605 @@
+//! The report step's pure half: the status (fields and conditions) that describes what was
+//! observed, what the plan decided and how the action went. When a side could not be read the
+//! status keeps what was known; `Synced` and the failure counters change, and a permanent failure
+//! (something a person must fix) also makes `Ready` False.
+//!
+//! Conditions: `PrerequisitesMet` (a relationship gives the partner user a consent-capable role,
+//! settled), `ServicePrincipalsPresent` (the resources' service principals exist; only once the
+//! tenant could be read), `Consented` (the whole consent verified in the tenant), `Synced` (the
+//! last reconcile applied the spec without error) and `Ready` (consented and verified).
+
+use super::act::Applied;
+use super::desired::Intent;
+use super::plan::{
+    Action, Chosen, Gaps, MissingRole, Observed, Plan, PlanError, Tenant, Timing, Unmet, Waiting,
+    gaps, prerequisites,
+};
+use crate::api::conditions::{reasons, types};
+use crate::api::consent_rules::{describe_resource, roles_granting_app_roles};
+use crate::api::{AppConsentStatus, ConsentRelationship, ReconsentPolicy, RoleCatalog};
+use crate::controllers::conditions::{Wanted, merge};
+use crate::controllers::failure::Failure;
+use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeSet;
+
+/// How the reconcile went after the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The action ran (or there was nothing to run).
+    Applied(Applied),
+    /// Observing or acting failed.
+    Failed {
+        /// The failure.
+        failure: Failure,
+        /// A customer administrator's admin consent is the way out (no MFA, Partner Center
+        /// refuses the user).
+        manual: bool,
+    },
+}
+
+impl Outcome {
+    /// The failure, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Failed { failure, .. } => Some(failure),
+            Outcome::Applied(_) => None,
+        }
+    }
+}
+
+/// Everything the report needs.
+pub struct Inputs<'a> {
+    /// What the object asks for.
+    pub intent: &'a Intent,
+    /// What was observed.
+    pub observed: &'a Observed,
+    /// The decision.
+    pub plan: &'a Plan,
+    /// How it went.
+    pub outcome: &'a Outcome,
+    /// The status before this reconcile.
+    pub previous: &'a AppConsentStatus,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The timing knobs (the settle time appears in messages).
+    pub timing: &'a Timing,
+    /// The admin-consent link for this customer and application.
+    pub manual_consent_url: &'a str,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// Converts a chrono time to the Kubernetes `Time`.
+pub fn to_time(t: DateTime<Utc>) -> Time {
+    Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
+            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    )
+}
+
+/// The consent is complete and verified in this reconcile.
+pub fn verified(i: &Inputs) -> bool {
+    matches!(i.plan.action, Action::Idle) && i.outcome.failure().is_none()
+}
+
+/// The new status.
+pub fn build(i: &Inputs) -> AppConsentStatus {
+    let mut status = i.previous.clone();
+    status.observed_generation = i.generation;
+    match i.outcome.failure() {
+        Some(_) => {
+            status.failed_attempts = i.previous.failed_attempts.saturating_add(1);
+            status.last_failure_time = Some(to_time(i.now));
+        }
+        None => status.failed_attempts = 0,
+    }
+    if let Outcome::Applied(Applied::Consented(_)) = i.outcome {
+        status.consented_at = Some(to_time(i.now));
+    }
+    if verified(i) {
+        status.last_verified_at = Some(to_time(i.now));
+        status.verified_generation = i.generation;
+    }
+    if let Ok(partner) = &i.observed.partner {
+        status.relationship = match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+            Ok(chosen) => Some(relationship(&chosen)),
+            Err(Unmet::Settling { chosen, .. }) => Some(relationship(&chosen)),
+            Err(_) => None,
+        };
+    }
+    if let Some(g) = current_gaps(i) {
+        status.missing_service_principals = g.missing_principals;
+    }
+    status.manual_consent_url = needs_manual(i).then(|| i.manual_consent_url.to_string());
+    let wanted = conditions(i);
+    status.conditions = merge(
+        &i.previous.conditions,
+        &wanted,
+        i.generation,
+        to_time(i.now).0,
+    );
+    status
+}
+
+fn current_gaps(i: &Inputs) -> Option<Gaps> {
+    let grants = i.intent.grants.as_ref().ok()?;
+    Some(gaps(i.intent, grants, i.observed.view()?))
+}
+
+fn relationship(chosen: &Chosen) -> ConsentRelationship {
+    ConsentRelationship {
+        id: chosen.relationship.id.clone(),
+        display_name: Some(chosen.relationship.display_name.clone()),
+        object_name: chosen.object.clone(),
+        roles: role_names(&chosen.relationship.user_role_ids),
+    }
+}
+
+fn role_names(ids: &BTreeSet<String>) -> Vec<String> {
+    let catalog = RoleCatalog::builtin();
+    ids.iter()
+        .map(|id| {
+            catalog
+                .find(id)
+                .map(|r| r.name.clone())
+                .unwrap_or(id.clone())
+        })
+        .collect()
+}
+
+fn role_list(ids: &[&str]) -> String {
+    let names = role_names(&ids.iter().map(|s| s.to_string()).collect());
+    names.join(" or ")
+}
+
+/// Automation cannot consent; a customer administrator can, with the admin-consent link.
+fn needs_manual(i: &Inputs) -> bool {
+    if let Outcome::Failed { manual: true, .. } = i.outcome {
+        return true;
+    }
+    if i.observed.deleting {
+        return false;
+    }
+    matches!(
+        i.plan.action,
+        Action::Refuse(PlanError::NoConsentCapableRole | PlanError::PrivilegedRoleRequired { .. })
+    )
+}
+
+fn conditions(i: &Inputs) -> Vec<Wanted> {
+    let synced = synced(i);
+    let failure = i.outcome.failure();
+    if failure.is_some_and(|f| f.transient) {
+        return vec![synced];
+    }
+    let mut wanted = Vec::new();
+    if let Some(p) = prerequisites_met(i) {
+        wanted.push(p);
+    }
+    if let Some(sp) = service_principals(i) {
+        wanted.push(sp);
+    }
+    let consented = consented(i);
+    let ready = ready(i, &consented, &synced);
+    wanted.extend([consented, synced, ready]);
+    wanted
+}
+
+fn synced(i: &Inputs) -> Wanted {
+    let refused = |reason, message: String| Wanted::new(types::SYNCED, false, reason, message);
+    if let Some(f) = i.outcome.failure() {
+        if i.observed.deleting && !f.transient && f.reason == reasons::CREDENTIALS_INVALID {
+            return refused(
+                reasons::CREDENTIALS_NEEDED_FOR_DELETION,
+                format!(
+                    "{}; deleting this object must first remove the consent in Microsoft, which needs working credentials: restore the credentials Secret (the operator retries), or set spec.deletionPolicy: Orphan to leave the consent in place and release the object",
+                    f.message
+                ),
+            );
+        }
+        return refused(f.reason, f.message.clone());
+    }
+    if let Action::Refuse(error) = &i.plan.action {
+        let (reason, message) = refusal(i, error);
+        return refused(reason, message);
+    }
+    Wanted::new(
+        types::SYNCED,
+        true,
+        reasons::RECONCILED,
+        "the spec is applied",
+    )
+}
+
+fn prerequisites_met(i: &Inputs) -> Option<Wanted> {
+    let partner = i.observed.partner.as_ref().ok()?;
+    let cond =
+        |ok, reason, message: String| Wanted::new(types::PREREQUISITES_MET, ok, reason, message);
+    Some(
+        match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+            Ok(chosen) => cond(
+                true,
+                reasons::ACTIVE,
+                format!(
+                    "{} gives the partner user {} in the customer tenant",
+                    describe_chosen(&chosen),
+                    role_names(&chosen.relationship.user_role_ids).join(", ")
+                ),
+            ),
+            Err(unmet) => {
+                let (reason, message) = unmet_text(i, &unmet);
+                cond(false, reason, message)
+            }
+        },
+    )
+}
+
+fn describe_chosen(chosen: &Chosen) -> String {
+    let r = &chosen.relationship;
+    match &chosen.object {
+        Some(name) => format!(
+            "GdapRelationship {name} (relationship {:?}, {})",
+            r.display_name, r.id
+        ),
+        None => format!("relationship {:?} ({})", r.display_name, r.id),
+    }
+}
+
+fn reference_name(i: &Inputs) -> String {
+    i.intent.relationship_ref.clone().unwrap_or_default()
+}
+
+/// The reason and message of unmet prerequisites.
+pub fn unmet_text(i: &Inputs, unmet: &Unmet) -> (&'static str, String) {
+    let capable = role_list(&crate::api::consent_rules::CONSENT_CAPABLE_ROLE_IDS);
+    match unmet {
+        Unmet::ReferenceMissing => (
+            reasons::RELATIONSHIP_NOT_ACTIVE,
+            format!(
+                "GdapRelationship {} (spec.relationshipRef) does not exist in this namespace; the consent waits for it",
+                reference_name(i)
+            ),
+        ),
+        Unmet::ReferenceNotReady { message } => (
+            reasons::RELATIONSHIP_NOT_ACTIVE,
+            format!(
+                "GdapRelationship {} is not Ready ({message}); the consent waits until it is",
+                reference_name(i)
+            ),
+        ),
+        Unmet::ReferenceNotActive { id } => (
+            reasons::RELATIONSHIP_NOT_ACTIVE,
+            format!(
+                "GdapRelationship {} is Ready but Microsoft lists no active relationship {} with customer {}; the consent waits",
+                reference_name(i),
+                id.as_deref().unwrap_or("(no id yet)"),
+                i.intent.customer
+            ),
+        ),
+        Unmet::NoConsentCapableRole { considered } => {
+            let found: Vec<String> = considered
+                .iter()
+                .map(|r| {
+                    let roles = role_names(&r.user_role_ids);
+                    let gives = if roles.is_empty() {
+                        "no role".to_string()
+                    } else {
+                        roles.join(", ")
+                    };
+                    format!("{:?} ({}) gives it {gives}", r.display_name, r.id)
+                })
+                .collect();
+            let scope = match &i.intent.relationship_ref {
+                Some(name) => format!("GdapRelationship {name}'s relationship does not"),
+                None => format!(
+                    "no active GDAP relationship with customer {} does",
+                    i.intent.customer
+                ),
+            };
+            let found = if found.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", found.join("; "))
+            };
+            (
+                reasons::NO_CONSENT_CAPABLE_ROLE,
+                format!(
+                    "{scope} give the partner user {capable} through an access assignment to one of its security groups{found}. Partner Center consents only with one of those roles: add one to a relationship and assign it to the user's group, or have a customer Global Administrator open status.manualConsentUrl"
+                ),
+            )
+        }
+        Unmet::Settling { chosen, until } => (
+            reasons::SETTLING,
+            format!(
+                "{} gives the partner user a consent-capable role only since recently; Microsoft needs time to propagate it, so the consent waits until {} (--consent-settle-time {})",
+                describe_chosen(chosen),
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                humantime::format_duration(i.timing.settle)
+            ),
+        ),
+    }
+}
+
+fn service_principals(i: &Inputs) -> Option<Wanted> {
+    let g = current_gaps(i)?;
+    let cond = |ok, reason, message: String| {
+        Wanted::new(types::SERVICE_PRINCIPALS_PRESENT, ok, reason, message)
+    };
+    if g.missing_principals.is_empty() {
+        return Some(cond(
+            true,
+            reasons::RECONCILED,
+            "every resource of spec.grants has its service principal in the customer tenant".into(),
+        ));
+    }
+    let names: Vec<String> = g
+        .missing_principals
+        .iter()
+        .map(|a| describe_resource(a))
+        .collect();
+    let next = if i.intent.create_missing_service_principals {
+        "the operator creates them (spec.createMissingServicePrincipals)"
+    } else {
+        "license the workload, drop the grant, or set spec.createMissingServicePrincipals: true to create them"
+    };
+    Some(cond(
+        false,
+        reasons::SERVICE_PRINCIPALS_MISSING,
+        format!(
+            "the customer tenant lacks the service principal of {} — the workload is probably not licensed there; nothing more is consented until it exists: {next}",
+            names.join(", ")
+        ),
+    ))
+}
+
+fn consented(i: &Inputs) -> Wanted {
+    let cond = |ok, reason, message: String| Wanted::new(types::CONSENTED, ok, reason, message);
+    if verified(i) {
+        return cond(true, reasons::RECONCILED, verified_text(i));
+    }
+    if let Some(f) = i.outcome.failure() {
+        return cond(false, f.reason, f.message.clone());
+    }
+    if let Action::Refuse(e) = &i.plan.action {
+        let (reason, message) = refusal(i, e);
+        return cond(false, reason, message);
+    }
+    if i.observed.verified_before && !i.observed.deleting {
+        return cond(
+            false,
+            reasons::REVOKED,
+            format!(
+                "{}; consenting again (spec.reconsent: Automatic)",
+                revoked_text(i)
+            ),
+        );
+    }
+    cond(false, reasons::NOT_CONSENTED, progress_text(i))
+}
+
+fn verified_text(i: &Inputs) -> String {
+    let Ok(grants) = &i.intent.grants else {
+        return String::new();
+    };
+    let parts: Vec<String> = grants
+        .iter()
+        .map(|g| {
+            let mut what = Vec::new();
+            if !g.scopes.is_empty() {
+                what.push(format!("delegated {}", g.scopes.join(", ")));
+            }
+            if !g.app_roles.is_empty() {
+                what.push(format!("application {}", g.app_roles.join(", ")));
+            }
+            format!(
+                "{}: {}",
+                describe_resource(&g.resource_app_id),
+                what.join("; ")
+            )
+        })
+        .collect();
+    format!(
+        "in place in the customer tenant (verified every --consent-verify-interval, last at status.lastVerifiedAt): {}",
+        parts.join(" | ")
+    )
+}
+
+/// What is gone of a verified consent.
+fn revoked_text(i: &Inputs) -> String {
+    let since = i
+        .previous
+        .last_verified_at
+        .as_ref()
+        .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let what = match (&i.observed.tenant, current_gaps(i)) {
+        (Ok(Tenant::NotConsented { detail }), _) => {
+            format!("Entra no longer issues the partner user a token for the app there ({detail})")
+        }
+        (_, Some(g)) => describe_gaps(&g),
+        _ => "it could not be read".into(),
+    };
+    format!("the consent verified at {since} is no longer complete: {what}")
+}
+
+fn describe_gaps(g: &Gaps) -> String {
+    let mut parts = Vec::new();
+    if g.app_missing {
+        parts.push("the app's service principal is gone".to_string());
+    }
+    for app in &g.missing_principals {
+        parts.push(format!(
+            "no service principal of {}",
+            describe_resource(app)
+        ));
+    }
+    for (resource, scopes) in &g.missing_scopes {
+        parts.push(format!(
+            "delegated {} of {} not granted",
+            scopes.join(", "),
+            describe_resource(resource)
+        ));
+    }
+    for m in &g.missing_roles {
+        parts.push(format!(
+            "application permission {} of {} not granted",
+            m.role,
+            describe_resource(&m.resource)
+        ));
+    }
+    parts.join("; ")
+}
+
+fn progress_text(i: &Inputs) -> String {
+    match (&i.plan.action, &i.observed.tenant) {
+        (Action::Consent { .. }, _) => "consenting through Partner Center".into(),
+        (Action::CreateServicePrincipal { app_id }, _) => format!(
+            "creating the service principal of {}",
+            describe_resource(app_id)
+        ),
+        (Action::GrantAppRole { role, resource, .. }, _) => format!(
+            "granting the application permission {role} of {}",
+            describe_resource(resource)
+        ),
+        (Action::Wait(w), _) => describe_wait(*w).into(),
+        (_, Ok(Tenant::NotConsented { .. })) => "not consented in the customer tenant yet".into(),
+        _ => match current_gaps(i) {
+            Some(g) if !g.is_empty() => format!("not complete yet: {}", describe_gaps(&g)),
+            _ => "not consented yet".into(),
+        },
+    }
+}
+
+/// What a wait is for, in words.
+pub fn describe_wait(w: Waiting) -> &'static str {
+    match w {
+        Waiting::Unreadable => "Microsoft's side cannot be read; retrying after a backoff",
+        Waiting::Relationship => "waiting for the GDAP relationship (see PrerequisitesMet)",
+        Waiting::Settling => {
+            "waiting for Microsoft to propagate the relationship's roles (see PrerequisitesMet)"
+        }
+        Waiting::AccessPropagating => {
+            "Entra does not let the partner user into the customer tenant yet (AADSTS50020); Microsoft may still be propagating the GDAP access"
+        }
+        Waiting::ServicePrincipals => {
+            "waiting for the missing service principals (see ServicePrincipalsPresent)"
+        }
+        Waiting::NotConsented => {
+            "managementPolicy: Observe and the consent is not complete in the customer tenant; the operator only verifies"
+        }
+    }
+}
+
+/// The reason and message of a refusal.
+pub fn refusal(i: &Inputs, error: &PlanError) -> (&'static str, String) {
+    match error {
+        PlanError::InvalidSpec(problem) => (reasons::INVALID_SPEC, problem.to_string()),
+        PlanError::NoConsentCapableRole => match &i.observed.partner {
+            Ok(partner) => match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+                Err(unmet) => unmet_text(i, &unmet),
+                Ok(_) => (reasons::NO_CONSENT_CAPABLE_ROLE, String::new()),
+            },
+            Err(_) => (reasons::NO_CONSENT_CAPABLE_ROLE, String::new()),
+        },
+        PlanError::Revoked => {
+            let next = if i.intent.manages() {
+                match i.intent.reconsent {
+                    ReconsentPolicy::Report => {
+                        "spec.reconsent is Report, so the operator changes nothing: set spec.reconsent: Automatic to consent again, or ask the customer why they revoked it"
+                    }
+                    ReconsentPolicy::Automatic => "",
+                }
+            } else {
+                "managementPolicy: Observe, so the operator changes nothing"
+            };
+            (reasons::REVOKED, format!("{}. {next}", revoked_text(i)))
+        }
+        PlanError::PrivilegedRoleRequired { missing } => (
+            reasons::PRIVILEGED_ROLE_REQUIRED,
+            privileged_text(i, missing),
+        ),
+    }
+}
+
+fn privileged_text(i: &Inputs, missing: &[MissingRole]) -> String {
+    let held: BTreeSet<String> = i
+        .observed
+        .partner
+        .as_ref()
+        .map(|p| p.held_roles())
+        .unwrap_or_default();
+    let mut by_resource: Vec<(String, Vec<String>)> = Vec::new();
+    for m in missing {
+        match by_resource.iter_mut().find(|(r, _)| *r == m.resource) {
+            Some((_, roles)) => roles.push(m.role.clone()),
+            None => by_resource.push((m.resource.clone(), vec![m.role.clone()])),
+        }
+    }
+    let parts: Vec<String> = by_resource
+        .iter()
+        .map(|(resource, roles)| {
+            format!(
+                "{} of {} needs {}",
+                roles.join(", "),
+                describe_resource(resource),
+                role_list(roles_granting_app_roles(resource))
+            )
+        })
+        .collect();
+    let holds = if held.is_empty() {
+        "no role".to_string()
+    } else {
+        role_names(&held).join(", ")
+    };
+    let verb = if i.observed.deleting {
+        "removing"
+    } else {
+        "granting"
+    };
+    format!(
+        "{verb} the application permissions {}, and the partner user holds only {holds} in the customer tenant (Entra reserves Microsoft Graph app roles for Global and Privileged Role Administrators). Add Privileged Role Administrator (or Global Administrator) to a GDAP relationship with an access assignment for the user's group, or have a customer Global Administrator open status.manualConsentUrl{}",
+        parts.join("; "),
+        if i.observed.deleting {
+            ", or set spec.deletionPolicy: Orphan"
+        } else {
+            ""
+        }
+    )
+}
+
+fn ready(i: &Inputs, consented: &Wanted, synced: &Wanted) -> Wanted {
+    if consented.status {
+        return Wanted::new(
+            types::READY,
+            true,
+            reasons::RECONCILED,
+            "the application is consented with every grant",
+        );
+    }
+    let (reason, message) = if !synced.status {
+        (synced.reason, synced.message.clone())
+    } else if let Action::Wait(w) = i.plan.action {
+        let from = |type_: &str| {
+            prerequisites_met(i)
+                .into_iter()
+                .chain(service_principals(i))
+                .find(|c| c.type_ == type_ && !c.status)
+        };
+        match w {
+            Waiting::Relationship | Waiting::Settling => match from(types::PREREQUISITES_MET) {
+                Some(c) => (c.reason, c.message),
+                None => (reasons::RELATIONSHIP_NOT_ACTIVE, describe_wait(w).into()),
+            },
+            Waiting::ServicePrincipals => match from(types::SERVICE_PRINCIPALS_PRESENT) {
+                Some(c) => (c.reason, c.message),
+                None => (reasons::SERVICE_PRINCIPALS_MISSING, describe_wait(w).into()),
+            },
+            Waiting::AccessPropagating => (reasons::SETTLING, describe_wait(w).into()),
+            _ => (consented.reason, consented.message.clone()),
+        }
+    } else {
+        (consented.reason, consented.message.clone())
+    };
+    Wanted::new(types::READY, false, reason, message)
+}
