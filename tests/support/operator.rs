@@ -42,6 +42,10 @@ pub struct World {
     /// Environment of every operator process started from now on (e.g. the Deployment's
     /// `POD_NAMESPACE`).
     pub operator_env: Vec<(String, String)>,
+    /// `--log-level` of every operator process started from now on.
+    pub log_level: String,
+    /// `--credentials-secret` of every operator process started from now on.
+    pub credentials_secret: String,
     http: reqwest::Client,
 }
 
@@ -104,6 +108,8 @@ impl World {
             client,
             operator_args: Vec::new(),
             operator_env: Vec::new(),
+            log_level: "info,gdap_operator=debug".into(),
+            credentials_secret: "partner-credentials".into(),
             http: reqwest::Client::new(),
         }
     }
@@ -154,7 +160,7 @@ impl World {
                 "--namespaces",
                 &self.namespace,
                 "--credentials-secret",
-                "partner-credentials",
+                &self.credentials_secret,
             ])
             .arg("--kubeconfig")
             .arg(&self.operator_kubeconfig)
@@ -175,7 +181,7 @@ impl World {
                 "30s",
             ])
             .args(["--metrics-address", metrics_address])
-            .args(["--log-level", "info,gdap_operator=debug"])
+            .args(["--log-level", &self.log_level])
             .args(&self.operator_args)
             .envs(self.operator_env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
@@ -256,6 +262,13 @@ impl World {
             std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
         std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
         path
+    }
+
+    /// Whether the operator process is still running (`false` once it exited).
+    pub fn operator_running(&mut self) -> bool {
+        self.operator
+            .as_mut()
+            .is_some_and(|child| child.try_wait().unwrap().is_none())
     }
 
     /// The operator's log so far.
