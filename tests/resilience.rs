@@ -14,7 +14,7 @@ mod support;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::fleet::{self, DAY, Fleet, assert_syncs_whole, tail};
-use support::operator::{World, poll_until};
+use support::operator::{World, condition, poll_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -221,7 +221,11 @@ async fn a_lost_status_is_found_again_in_microsoft_and_nothing_is_created() {
             syncs: 0,
         },
     );
-    let timeout = if fleet::soak() { 10 * MINUTE } else { 3 * MINUTE };
+    let timeout = if fleet::soak() {
+        10 * MINUTE
+    } else {
+        3 * MINUTE
+    };
     let mut world = start_fleet("res-lost", &fleet).await;
     world.apply(&fleet.manifests());
     fleet.wait_active(&world, timeout).await;
@@ -320,15 +324,24 @@ async fn scenario(world: &World, fleet: &Fleet, timeout: Duration) -> usize {
         .unwrap();
     let out = world.kubectl(&["delete", "gdap", &relationship, "--wait=false"]);
     assert!(out.status.success());
-    poll_until("the relationship terminated and released", timeout, || async {
-        let terminated = world
-            .sandbox_relationships()
-            .await
-            .iter()
-            .any(|r| r["id"] == id.as_str() && r["status"] == "terminated");
-        let released = world.relationships().get_opt(&relationship).await.ok()? .is_none();
-        (terminated && released).then_some(())
-    })
+    poll_until(
+        "the relationship terminated and released",
+        timeout,
+        || async {
+            let terminated = world
+                .sandbox_relationships()
+                .await
+                .iter()
+                .any(|r| r["id"] == id.as_str() && r["status"] == "terminated");
+            let released = world
+                .relationships()
+                .get_opt(&relationship)
+                .await
+                .ok()?
+                .is_none();
+            (terminated && released).then_some(())
+        },
+    )
     .await;
     let tenant = world.state().await["tenants"][Fleet::tenant(last).as_str()].clone();
     assert!(
@@ -355,10 +368,19 @@ async fn microsoft_faults_are_absorbed_with_a_bounded_number_of_calls() {
             syncs: 0,
         },
     );
-    let timeout = if fleet::soak() { 15 * MINUTE } else { 4 * MINUTE };
+    let timeout = if fleet::soak() {
+        15 * MINUTE
+    } else {
+        4 * MINUTE
+    };
     let clean = start_fleet("res-clean", &fleet).await;
     let faulty = start_fleet("res-faults", &fleet).await;
-    assert!(faulty.put_control("faults", microsoft_faults()).await.is_success());
+    assert!(
+        faulty
+            .put_control("faults", microsoft_faults())
+            .await
+            .is_success()
+    );
     let (without, with) = tokio::join!(
         scenario(&clean, &fleet, timeout),
         scenario(&faulty, &fleet, timeout)
@@ -390,4 +412,87 @@ async fn microsoft_faults_are_absorbed_with_a_bounded_number_of_calls() {
     for world in [&clean, &faulty] {
         assert!(!world.operator_log().contains("panicked"));
     }
+}
+
+fn one_relationship(name: &str) -> String {
+    format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: GdapRelationship\nmetadata:\n  name: {name}\nspec:\n  customer:\n    tenantId: {}\n  roles: [Directory Readers]\n  duration: P30D\n  accessAssignments:\n    - securityGroupId: {}\n      roles: [Directory Readers]\n",
+        gdap_operator::sandbox::defaults::CONTOSO_TENANT_ID,
+        gdap_operator::sandbox::defaults::HELPDESK_GROUP_ID,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_answers_create_nothing_twice_and_give_a_clear_condition_without_a_hot_loop() {
+    let mut world = World::start("res-truncated", Default::default()).await;
+    let gdap = "/v1.0/tenantRelationships/";
+    // Every write's answer is cut in half: Microsoft acted, the operator cannot read the answer.
+    let writes = json!({"rules": [{"pathPrefix": gdap, "method": "POST", "truncateRate": 1.0}]});
+    assert!(world.put_control("faults", writes).await.is_success());
+    world.apply(&one_relationship("cut"));
+    let id = world
+        .wait_for(
+            "cut",
+            "approvalPending despite truncated answers",
+            2 * MINUTE,
+            |o| {
+                let s = o.status.as_ref()?;
+                (s.state.as_deref() == Some("approvalPending") && s.approval_url.is_some())
+                    .then(|| s.relationship_id.clone())?
+            },
+        )
+        .await;
+    let creates = world
+        .requests()
+        .await
+        .iter()
+        .filter(|(m, p)| m == "POST" && p.ends_with("/delegatedAdminRelationships"))
+        .count();
+    assert_eq!(
+        creates, 1,
+        "a truncated answer to a create is never taken for a failure to create"
+    );
+    assert_eq!(world.sandbox_relationships().await.len(), 1);
+
+    // Every read's answer is cut in half: a clear condition, and looks that back off.
+    let reads = json!({"rules": [{"pathPrefix": gdap, "method": "GET", "truncateRate": 1.0}]});
+    assert!(world.put_control("faults", reads).await.is_success());
+    let before = world.count_requests("GET", gdap).await;
+    let (attempts, reason, message) = world
+        .wait_for("cut", "three failed looks in status", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            let (synced, reason, message) = condition(o, "Synced")?;
+            (s.failed_attempts >= 3 && synced == "False").then_some((
+                s.failed_attempts,
+                reason,
+                message,
+            ))
+        })
+        .await;
+    eprintln!("truncated reads: Synced=False {reason}: {message}");
+    assert_eq!(
+        reason, "TransientError",
+        "a cut answer is worth another look"
+    );
+    assert!(
+        message.contains("Microsoft Graph") && message.contains("cut short"),
+        "the message says what happened: {message}"
+    );
+    let gets = world.count_requests("GET", gdap).await - before;
+    eprintln!("{gets} GETs for {attempts} failed looks");
+    assert!(
+        gets <= 2 * (attempts as usize + 2),
+        "reads back off: {gets} GETs for {attempts} failed looks"
+    );
+    assert!(world.operator_running(), "the operator did not exit");
+    assert!(world.delete_control("faults").await.is_success());
+    let id = id.clone();
+    world
+        .wait_for("cut", "Synced again", MINUTE, |o| {
+            let s = o.status.as_ref()?;
+            (condition(o, "Synced")?.0 == "True" && s.relationship_id.as_deref() == Some(&id))
+                .then_some(())
+        })
+        .await;
+    assert!(!world.operator_log().contains("panicked"));
 }

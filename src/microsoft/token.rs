@@ -456,11 +456,14 @@ impl Inner {
             tracing::warn!(tenant, reason = %err.reason(), aadsts = ?err.aadsts(), "token request failed");
             return Err(err);
         }
-        serde_json::from_slice(&bytes).map_err(|_| {
-            Error::new(
-                Reason::InvalidResponse,
-                "token endpoint answered with an unexpected body",
-            )
+        serde_json::from_slice(&bytes).map_err(|e| {
+            // A body cut short on the way is worth another try: a refresh token the answer
+            // rotated stays valid until its successor is used, which never happened.
+            let reason = match e.classify() {
+                serde_json::error::Category::Eof => Reason::ResponseCutShort,
+                _ => Reason::InvalidResponse,
+            };
+            Error::new(reason, "token endpoint answered with an unexpected body")
         })
     }
 
