@@ -48,7 +48,8 @@ impl Churn {
             let mut tick = 0u64;
             while !flag.load(Ordering::SeqCst) {
                 tick += 1;
-                let patch = json!({"metadata": {"annotations": {"chaos.test/tick": tick.to_string()}}});
+                let patch =
+                    json!({"metadata": {"annotations": {"chaos.test/tick": tick.to_string()}}});
                 let params = PatchParams::default();
                 if secrets
                     .patch("partner-credentials", &params, &Patch::Merge(&patch))
@@ -60,7 +61,11 @@ impl Churn {
                 if let Ok(list) = rels.list(&Default::default()).await {
                     for o in list.items {
                         let name = o.metadata.name.unwrap_or_default();
-                        if rels.patch(&name, &params, &Patch::Merge(&patch)).await.is_ok() {
+                        if rels
+                            .patch(&name, &params, &Patch::Merge(&patch))
+                            .await
+                            .is_ok()
+                        {
                             count.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -97,13 +102,13 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
             syncs: 0,
         },
     );
-    let timeout = if fleet::soak() { 15 * MINUTE } else { 4 * MINUTE };
-    let mut world = World::start_with_args(
-        "res-kube",
-        fleet.sandbox_options(),
-        &Fleet::operator_args(),
-    )
-    .await;
+    let timeout = if fleet::soak() {
+        15 * MINUTE
+    } else {
+        4 * MINUTE
+    };
+    let mut world =
+        World::start_with_args("res-kube", fleet.sandbox_options(), &Fleet::operator_args()).await;
     // Slow Microsoft down a little, so the outages land in the middle of reconciles.
     let slow = json!({"rules": [{"pathPrefix": "/", "latencyMs": 30}]});
     assert!(world.put_control("faults", slow).await.is_success());
@@ -112,17 +117,29 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     cp.restart(&["kube-apiserver"], true);
-    assert!(world.operator_running(), "the operator survived the API server's crash");
+    assert!(
+        world.operator_running(),
+        "the operator survived the API server's crash"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     cp.restart(&["etcd"], true);
-    assert!(world.operator_running(), "the operator survived etcd's crash");
+    assert!(
+        world.operator_running(),
+        "the operator survived etcd's crash"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     cp.restart(&["kube-apiserver"], false);
-    assert!(world.operator_running(), "the operator survived the API server's restart");
+    assert!(
+        world.operator_running(),
+        "the operator survived the API server's restart"
+    );
 
     fleet.wait_converged(&world, false, timeout).await;
     let writes = churn.finish().await;
-    assert!(writes > 20, "the concurrent writer kept writing ({writes} writes)");
+    assert!(
+        writes > 20,
+        "the concurrent writer kept writing ({writes} writes)"
+    );
     assert!(world.operator_running(), "the operator never exited");
     fleet.assert_no_duplicates(&world, false).await;
 
@@ -133,17 +150,17 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| {
-                r["path"].as_str().unwrap().contains("/oauth2/") && r["status"] == 200
-            })
+            .filter(|r| r["path"].as_str().unwrap().contains("/oauth2/") && r["status"] == 200)
             .count()
     }
     let before = granted(&world).await;
     world.kill_operator();
     world.start_operator();
-    support::operator::poll_until("a token grant of the restarted operator", MINUTE, || async {
-        (granted(&world).await > before).then_some(())
-    })
+    support::operator::poll_until(
+        "a token grant of the restarted operator",
+        MINUTE,
+        || async { (granted(&world).await > before).then_some(()) },
+    )
     .await;
     fleet.wait_converged(&world, false, timeout).await;
     let log = world.operator_log();
