@@ -24,7 +24,22 @@ start_etcd() {
   log "etcd did not become healthy in 20s"; tail -20 "$RUN_DIR/etcd.log" >&2; exit 1
 }
 
+# Audit log of Secret access only (who read or wrote which Secret, never their data), so tests can
+# prove which Secrets the operator touched: $RUN_DIR/audit.log, one JSON event a line.
+write_audit_policy() {
+  cat > "$RUN_DIR/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    resources: [{group: "", resources: [secrets]}]
+  - level: None
+POLICY
+}
+
 start_apiserver() {
+  write_audit_policy
   setsid "$BIN_DIR/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
     --cert-dir "$PKI" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
@@ -34,6 +49,8 @@ start_apiserver() {
     --service-account-issuer "https://127.0.0.1:$APISERVER_PORT/" \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --enable-priority-and-fairness=false --storage-backend etcd3 \
+    --audit-policy-file "$RUN_DIR/audit-policy.yaml" --audit-log-path "$RUN_DIR/audit.log" \
+    --audit-log-maxsize 200 --audit-log-maxbackup 1 \
     >>"$RUN_DIR/kube-apiserver.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/kube-apiserver.pid"
   for _ in $(seq 1 240); do

@@ -143,6 +143,13 @@ impl ControlPlane {
         assert!(status.success(), "restarting {processes:?} failed");
     }
 
+    /// The API server's audit log of Secret access (tests/controlplane/procs.sh): one JSON event
+    /// a line with the user, verb and Secret, never its data. `None` for another cluster.
+    pub fn audit_log(&self) -> Option<PathBuf> {
+        self.is_local()
+            .then(|| self.kubeconfig.parent().unwrap().join("audit.log"))
+    }
+
     /// Creates a fresh namespace for one test and returns its name.
     pub fn namespace(&self, prefix: &str) -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -339,6 +339,12 @@ impl World {
             .unwrap()
     }
 
+    /// The operator's /metrics text, or `None` while it does not answer.
+    pub async fn metrics_text(&self) -> Option<String> {
+        let url = format!("http://{}/metrics", self.metrics_address);
+        self.http.get(url).send().await.ok()?.text().await.ok()
+    }
+
     /// PUTs to the sandbox control API.
     pub async fn put_control(&self, path: &str, body: Value) -> reqwest::StatusCode {
         self.send_control(reqwest::Method::PUT, path, body).await
