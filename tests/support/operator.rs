@@ -195,6 +195,16 @@ impl World {
     /// with a token of the chart's ServiceAccount, so the API server enforces exactly the rules
     /// the chart grants.
     pub fn run_operator_under_the_charts_rbac(&mut self, mode: ChartRbac) {
+        self.run_operator_under_the_charts_rbac_with(mode, |_| {});
+    }
+
+    /// Like [`World::run_operator_under_the_charts_rbac`], with `edit` applied to the rendered
+    /// documents first (e.g. a test that removes one RBAC rule). Returns the release namespace.
+    pub fn run_operator_under_the_charts_rbac_with(
+        &mut self,
+        mode: ChartRbac,
+        edit: impl FnOnce(&mut Vec<Value>),
+    ) -> String {
         self.kill_operator();
         let release = self.cp.namespace("gdap-system");
         let watch = format!("watchNamespaces={{{}}}", self.namespace);
@@ -204,7 +214,8 @@ impl World {
         };
         let manifests = chart::template(&release, &release, &sets)
             .unwrap_or_else(|e| panic!("helm template: {e}"));
-        let docs = chart::documents(&manifests);
+        let mut docs = chart::documents(&manifests);
+        edit(&mut docs);
         self.use_the_charts_election_flags(&docs, &release);
         let account = chart::one(&docs, "ServiceAccount")["metadata"]["name"]
             .as_str()
@@ -212,7 +223,8 @@ impl World {
             .to_string();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("chart.yaml");
-        std::fs::write(&file, &manifests).unwrap();
+        let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        std::fs::write(&file, text.join("\n---\n")).unwrap();
         self.cp
             .kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
         let token = self.cp.kubectl_ok(&[
@@ -226,6 +238,7 @@ impl World {
         ]);
         self.operator_kubeconfig = self.token_kubeconfig(token.trim());
         self.start_operator();
+        release
     }
 
     /// Runs the operator with the leader-election flags the chart's Deployment passes, and the
