@@ -393,12 +393,20 @@ pub struct LogEntry {
     /// requests, refused tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The answer repeated an earlier one for the same request id (Partner Center's
+    /// `ms-requestid` idempotency): the request was not acted on again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
     /// The injected fault that broke the exchange, if any: `injected` (an error status),
     /// `dropped` (connection closed unanswered, `status` 0), `droppedAfterAnswer` (acted on,
     /// then closed; `status` is the answer that was not sent) or `truncated`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<&'static str>,
 }
+
+/// Marks an answer that replays an earlier one (set as a response extension by the handler).
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed;
 
 /// Bounded log of Microsoft-API calls.
 #[derive(Debug)]

@@ -11,7 +11,7 @@
 
 use super::conn::Cut;
 use super::context::Shared;
-use super::faults::{LogEntry, Mangle};
+use super::faults::{LogEntry, Mangle, Replayed};
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -122,6 +122,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         (Some(_), _) => Some("injected"),
         (None, mangle) => mangle.map(Mangle::name),
     };
+    let replayed = response.extensions().get::<Replayed>().is_some();
     shared.lock(&shared.log).push(LogEntry {
         method: method.clone(),
         path,
@@ -129,6 +130,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         time,
         priority,
         token,
+        replayed,
         fault,
     });
     if acted && method != "GET" && response.status().is_success() {
