@@ -274,7 +274,17 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
     world.apply(&manifest("metered"));
     let id = pending(&world, "metered").await;
     approve_until_ready(&world, "metered", &id).await;
-    let text = world.metrics().await;
+    // An AppConsent waiting for its relationship is enough for its per-object series.
+    world.apply(&format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: metered-app\nspec:\n  customer:\n    tenantId: {}\n  applicationId: {}\n  relationshipRef:\n    name: metered\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read.All]\n",
+        defaults::CONTOSO_TENANT_ID,
+        defaults::PARTNER_CLIENT_ID
+    ));
+    let text = poll_until("every per-object series", MINUTE, || async {
+        let text = world.metrics().await;
+        text.contains("gdap_consent_healthy{").then_some(text)
+    })
+    .await;
     let documented = metrics::documented();
     assert!(documented.len() >= 8, "{documented:?}");
     let exposed = metrics::sample_names(&text);
