@@ -27,6 +27,15 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write the partner's existing GDAP relationships as manifests that adopt them (read-only):
+    /// every relationship (all pages), its roles by catalog name and its access assignments;
+    /// managementPolicy Observe unless --manage; terminated and expired ones skipped unless
+    /// --include-ended. To stdout, or with --out-dir one folder per customer.
+    Export(Box<crate::onboard::export::ExportArgs>),
+    /// Show what the operator would do for these manifests (read-only), like `terraform plan`:
+    /// Microsoft is read through the controller's own observe and plan. Exit status 0 nothing to
+    /// do, 2 changes, 1 an error.
+    Plan(Box<crate::onboard::plan::PlanArgs>),
     /// Run the operator: watch the custom resources and reconcile them with Microsoft.
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.
