@@ -84,7 +84,7 @@ mod tests {
             assert_eq!(name, expected, "{display}");
             assert!(is_dns_label(&name), "{name}");
         }
-        let long = object_name(&"x".repeat(50), id);
+        let long = object_name(&"x".repeat(80), id);
         assert!(is_dns_label(&long) && long.len() == MAX_LABEL, "{long}");
         let cut_at_dash = object_name(&format!("{}-{}", "a".repeat(53), "b"), id);
         assert!(is_dns_label(&cut_at_dash), "{cut_at_dash}");
