@@ -286,3 +286,151 @@ fn forget(remote: &mut Remote, id: &str) {
         remote.predecessor = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DeletionPolicy, ManagementPolicy};
+    use crate::controllers::gdap_relationship::desired::Desired;
+    use chrono::TimeZone;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+    const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    const CUSTOMER: &str = "11111111-2222-3333-4444-555555555555";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn intent(groups: &[(&str, &[&str])]) -> Intent {
+        Intent {
+            display_name: "contoso".into(),
+            customer: CUSTOMER.into(),
+            adopt_id: None,
+            deletion: DeletionPolicy::Delete,
+            management: ManagementPolicy::Manage,
+            spec: Ok(Desired {
+                role_ids: set(&[READERS, HELPDESK]),
+                duration_days: 730,
+                auto_extend: false,
+                assignments: groups
+                    .iter()
+                    .map(|(g, r)| (g.to_string(), set(r)))
+                    .collect::<BTreeMap<_, _>>(),
+                renewal: None,
+            }),
+        }
+    }
+
+    fn observed(remote: Remote) -> Observed {
+        Observed {
+            deleting: false,
+            create_intent: false,
+            recorded_id: None,
+            withdrawal_recorded: false,
+            generation: 0,
+            failed_assignments: BTreeMap::new(),
+            microsoft: Ok(remote),
+        }
+    }
+
+    fn active() -> RemoteRelationship {
+        RemoteRelationship {
+            id: "rel-1".into(),
+            display_name: "contoso".into(),
+            customer: Some(CUSTOMER.into()),
+            status: State::Active,
+            role_ids: set(&[READERS, HELPDESK]),
+            duration_days: Some(730),
+            auto_extend: false,
+            activated_at: Some(now() - chrono::Duration::days(3)),
+            ends_at: Some(now() + chrono::Duration::days(700)),
+            modified_at: Some(now()),
+            etag: Some("W/\"1\"".into()),
+        }
+    }
+
+    fn names(steps: &[Action]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|a| match a {
+                Action::CreateAssignment { group_id, .. } => format!("assign {group_id}"),
+                Action::DeleteAssignment { group_id, .. } => format!("unassign {group_id}"),
+                Action::UpdateAssignment { group_id, .. } => format!("update {group_id}"),
+                other => format!("{other:?}")
+                    .split([' ', '{', '('])
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_relationship_is_created_then_locked_then_waits_for_approval() {
+        let run = simulate(
+            &intent(&[("g1", &[READERS])]),
+            &observed(Remote::default()),
+            &Timing::default(),
+            now(),
+        );
+        assert_eq!(names(&run.steps), ["RecordCreateIntent", "Create", "Lock"]);
+        assert_eq!(run.end, End::Wait(Waiting::Approval));
+    }
+
+    #[test]
+    fn every_assignment_change_is_planned_before_the_wait() {
+        let remote = Remote {
+            relationship: Some(active()),
+            assignments: vec![
+                RemoteAssignment {
+                    id: "a2".into(),
+                    group_id: "g2".into(),
+                    role_ids: set(&[READERS]),
+                    status: AssignmentState::Active,
+                    etag: None,
+                },
+                RemoteAssignment {
+                    id: "a3".into(),
+                    group_id: "g3".into(),
+                    role_ids: set(&[READERS]),
+                    status: AssignmentState::Active,
+                    etag: None,
+                },
+            ],
+            ..Default::default()
+        };
+        let wanted = intent(&[("g1", &[READERS]), ("g2", &[HELPDESK]), ("g4", &[HELPDESK])]);
+        let run = simulate(
+            &wanted,
+            &observed(remote.clone()),
+            &Timing::default(),
+            now(),
+        );
+        assert_eq!(
+            names(&run.steps),
+            ["assign g1", "update g2", "assign g4", "unassign g3"]
+        );
+        assert_eq!(run.end, End::Wait(Waiting::Assignments));
+
+        let same = intent(&[("g2", &[READERS]), ("g3", &[READERS])]);
+        let run = simulate(&same, &observed(remote), &Timing::default(), now());
+        assert!(run.steps.is_empty());
+        assert_eq!(run.end, End::Idle);
+    }
+
+    #[test]
+    fn an_unreadable_microsoft_side_plans_nothing() {
+        let mut o = observed(Remote::default());
+        o.microsoft =
+            Err(crate::controllers::gdap_relationship::plan::Unreadable { transient: true });
+        let run = simulate(&intent(&[]), &o, &Timing::default(), now());
+        assert!(run.steps.is_empty());
+        assert_eq!(run.end, End::Wait(Waiting::Unreadable));
+    }
+}
