@@ -17,7 +17,9 @@ use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::onboard::{credentials_file, export_to, files_under, read_manifest, scale_options};
+use support::onboard::{
+    credentials_file, export_to, files_under, read_manifest, run_expect, scale_options,
+};
 use support::operator::{World, condition, poll_until};
 
 const SUBSET_EVERY: usize = 12;
@@ -132,6 +134,47 @@ async fn exported_manifests_are_adopted_without_a_single_write() {
         0,
         "adoption wrote nothing to Microsoft"
     );
+
+    // `plan --from-cluster` continues from the objects' status: nothing to do for any of them.
+    // The operator has rotated the refresh token since the export, so the CLI takes the
+    // credentials Secret as it is now (README: "Adopting an existing partner").
+    let secret = world.kubectl(&["get", "secret", "partner-credentials", "-o", "yaml"]);
+    assert!(secret.status.success());
+    let credentials = dir.path().join("current-credentials.yaml");
+    std::fs::write(&credentials, &secret.stdout).unwrap();
+    let kubeconfig = world.cp.kubeconfig.to_str().unwrap().to_string();
+    let output = run_expect(
+        &world.sandbox,
+        &[
+            "plan",
+            "--from-cluster",
+            "--kubeconfig",
+            &kubeconfig,
+            "--credentials",
+            credentials.to_str().unwrap(),
+            "-o",
+            "json",
+            subset.to_str().unwrap(),
+        ],
+        0,
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        plan["summary"]["noChanges"],
+        expected.len(),
+        "{}",
+        plan["summary"]
+    );
+    let recorded = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["relationshipId"].is_string() && o["namespace"] == json!(world.namespace));
+    assert!(
+        recorded,
+        "every object was read from the cluster and found in Microsoft"
+    );
+    assert_eq!(writes(&world).await, 0, "plan wrote nothing either");
 
     // A restart over settled objects: all reads, no write to Microsoft or to the objects.
     world.wait_for_reconciles(expected.len() as f64).await;
