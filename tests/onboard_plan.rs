@@ -150,7 +150,7 @@ const CASES: &[Case] = &[
             spec(m).as_object_mut().unwrap().remove("accessAssignments");
         },
         exit: 2,
-        steps: &["recordCreateIntent", "create", "lock"],
+        steps: &["create", "lock"],
         drift: &[],
         says: "waiting for the customer's approval",
     },
@@ -411,7 +411,7 @@ async fn unchanged_exports_plan_nothing_and_text_names_each_step() {
         "{text}"
     );
     assert!(
-        text.contains("    then waiting for access assignments and role changes to finish"),
+        text.contains("    then: waiting for access assignments and role changes to finish"),
         "{text}"
     );
     assert!(text.ends_with("Plan: 1 object(s): 1 to change (2 step(s)), 0 without changes, 0 error(s), 0 skipped.\n"), "{text}");

@@ -14,8 +14,8 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// `create`, `createSuccessor`, `updateDraft`, `lock`, `setAutoExtend`, `createAssignment`,
-    /// `updateAssignment`, `deleteAssignment`, `deleteDraft`, `terminate`, `recordWithdrawal`,
-    /// `handOver` or `recordCreateIntent`.
+    /// `updateAssignment`, `deleteAssignment`, `deleteDraft`, `terminate`, `recordWithdrawal` or
+    /// `handOver`.
     pub action: &'static str,
     /// `+` adds, `~` changes, `-` removes.
     pub symbol: &'static str,
@@ -95,24 +95,23 @@ impl Step {
     }
 }
 
-/// A relationship id, or "the new relationship" before it exists.
-fn rel(id: &str) -> String {
-    if id.starts_with(super::simulate::NEW_ID) {
-        "the new relationship".into()
+/// "the relationship" (the object's current one), "the new relationship "NAME"" before it
+/// exists, or "relationship ID".
+fn rel(id: &str, current: Option<&str>) -> String {
+    if let Some(name) = id.strip_prefix(super::simulate::NEW_ID) {
+        format!("the new relationship {:?}", name.trim())
+    } else if current == Some(id) {
+        "the relationship".into()
     } else {
         format!("relationship {id}")
     }
 }
 
-/// The step for a writing action (`None` for non-writing ones).
-pub fn describe(action: &Action) -> Option<Step> {
+/// The step for a writing action (`None` for non-writing ones); `current` is the id of the
+/// object's relationship, which the text calls "the relationship".
+pub fn describe(action: &Action, current: Option<&str>) -> Option<Step> {
+    let rel = |id: &str| rel(id, current);
     Some(match action {
-        Action::RecordCreateIntent { .. } => step(
-            "recordCreateIntent",
-            "~",
-            "record the intent to create (annotation gdap.io/create-intent)".into(),
-        )
-        .kubernetes(),
         Action::Create { body } => {
             let roles = roles_of(&body.access_details);
             let auto = body.auto_extend_duration.as_deref().is_some_and(|a| a != "PT0S" && a != "P0D");
@@ -226,6 +225,8 @@ pub fn describe(action: &Action) -> Option<Step> {
         )
         .on(relationship_id)
         .kubernetes(),
+        // Bookkeeping of a create (crash safety), shown as part of the create.
+        Action::RecordCreateIntent { .. } => return None,
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => return None,
     })
 }
@@ -235,14 +236,14 @@ pub fn what_follows(end: &End, assignments_after_approval: usize) -> Option<Stri
     match end {
         End::Idle => None,
         End::Wait(Waiting::Approval) if assignments_after_approval > 0 => Some(format!(
-            "then {}; once it is active, {assignments_after_approval} security group(s) are assigned",
+            "{}; once it is active, {assignments_after_approval} security group(s) are assigned",
             describe_wait(Waiting::Approval)
         )),
-        End::Wait(w) => Some(format!("then {}", describe_wait(*w))),
+        End::Wait(w) => Some(describe_wait(*w).to_string()),
         End::Refuse(error) => Some(refusal(error).1),
-        End::Release => Some("then the object is released".into()),
+        End::Release => Some("the object is released".into()),
         End::HandedOver => Some(
-            "then the successor is the current relationship and the plan continues from it".into(),
+            "the successor becomes the current relationship; the plan continues from it".into(),
         ),
         End::StepLimit => Some("the plan was cut short after many steps".into()),
     }
@@ -265,7 +266,7 @@ mod tests {
                 ]),
             },
         };
-        let s = describe(&assign).unwrap();
+        let s = describe(&assign, Some("r1")).unwrap();
         assert_eq!(
             s.description,
             "assign security group g1: Helpdesk Administrator"
@@ -275,7 +276,25 @@ mod tests {
             ("createAssignment", "+", "microsoft")
         );
         assert_eq!(s.relationship_id.as_deref(), Some("r1"));
-        assert!(describe(&Action::Idle).is_none());
-        assert!(describe(&Action::Wait(Waiting::Approval)).is_none());
+        assert!(describe(&Action::Idle, None).is_none());
+        assert!(describe(&Action::Wait(Waiting::Approval), None).is_none());
+        let lock = |id: &str| {
+            describe(&Action::Lock { id: id.into() }, Some("r1"))
+                .unwrap()
+                .description
+        };
+        assert_eq!(
+            lock("r1"),
+            "lock the relationship for the customer's approval"
+        );
+        assert_eq!(
+            lock("r2"),
+            "lock relationship r2 for the customer's approval"
+        );
+        let new = format!("{} contoso-r1", super::super::simulate::NEW_ID);
+        assert_eq!(
+            lock(&new),
+            "lock the new relationship \"contoso-r1\" for the customer's approval"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::api::{GdapRelationship, ManagementPolicy};
 use crate::controllers::credentials::Credentials;
 use crate::controllers::gdap_relationship::desired::{self, Intent};
 use crate::controllers::gdap_relationship::observe::observe;
-use crate::controllers::gdap_relationship::plan::{Observed, Timing};
+use crate::controllers::gdap_relationship::plan::{Action, Observed, Timing};
 use crate::validate::{self, ManifestValidator, Outcome};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -317,6 +317,8 @@ pub fn decide(
         entry.relationship_id = Some(rel.id.clone());
         entry.state = Some(rel.status.to_string());
     }
+    let current = observed.relationship().map(|r| r.id.clone());
+    let describe = |a: &Action| describe(a, current.as_deref());
     let simulation = simulate(intent, observed, timing, now);
     entry.steps = simulation.steps.iter().filter_map(describe).collect();
     let pending_groups = match (&intent.spec, observed.relationship()) {

@@ -69,7 +69,7 @@ fn object(out: &mut String, o: &ObjectPlan) {
         }
     }
     if let Some(then) = o.then.as_ref().filter(|_| o.result != Verdict::Error) {
-        let _ = writeln!(out, "    {then}");
+        let _ = writeln!(out, "    then: {then}");
     }
     if !o.drift.is_empty() {
         let _ = writeln!(
