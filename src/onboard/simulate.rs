@@ -95,13 +95,12 @@ fn apply(action: &Action, observed: &mut Observed, intent: &Intent, now: DateTim
         observed.create_intent = true;
         return;
     }
-    if let Action::RecordWithdrawal { record } = action {
-        if observed
+    if let Action::RecordWithdrawal { record } = action
+        && observed
             .relationship()
             .is_some_and(|r| r.id == record.relationship_id)
-        {
-            observed.withdrawal_recorded = true;
-        }
+    {
+        observed.withdrawal_recorded = true;
     }
     let Ok(remote) = observed.microsoft.as_mut() else {
         return;

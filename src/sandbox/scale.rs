@@ -230,7 +230,7 @@ pub fn scale_relationship(k: usize, customers: usize) -> RelationshipFixture {
         customer: customer_id(i),
         roles,
         duration: format!("P{duration}D"),
-        auto_extend: !ga && k % 3 == 0,
+        auto_extend: !ga && k.is_multiple_of(3),
         status: status.into(),
         days_ago,
         id: None,
