@@ -135,6 +135,13 @@ async fn exported_manifests_are_adopted_without_a_single_write() {
         "adoption wrote nothing to Microsoft"
     );
 
+    let log = world.requests().await;
+    assert!(
+        log.iter()
+            .all(|(m, p)| m == "GET" || p.contains("/oauth2/")),
+        "only reads besides token calls: {log:?}"
+    );
+
     // `plan --from-cluster` continues from the objects' status: nothing to do for any of them.
     // The operator has rotated the refresh token since the export, so the CLI takes the
     // credentials Secret as it is now (README: "Adopting an existing partner").

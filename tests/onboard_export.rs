@@ -161,6 +161,21 @@ async fn export_writes_exactly_the_live_relationships_and_they_validate() {
         .iter()
         .filter(|(m, p)| m == "GET" && p == "/v1.0/tenantRelationships/delegatedAdminRelationships")
         .count();
+    let active_customers: BTreeSet<&str> = relationships
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .map(|r| r["customer"]["tenantId"].as_str().unwrap())
+        .collect();
+    let customer_pages = requests(&sandbox)
+        .await
+        .iter()
+        .filter(|(m, p)| m == "GET" && p == "/v1.0/tenantRelationships/delegatedAdminCustomers")
+        .count();
+    assert_eq!(
+        customer_pages,
+        active_customers.len().div_ceil(300),
+        "delegatedAdminCustomers is read to its last page too"
+    );
     assert_eq!(
         pages, 5,
         "1,500 relationships are 5 pages of 300, every one read"
