@@ -369,7 +369,9 @@ async fn mark_ready_when_listed(stores: Vec<Ready>, ready: Arc<AtomicBool>) {
     }
 }
 
-async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+/// The kubeconfig at `kubeconfig`, or the inferred one (in-cluster, then $KUBECONFIG, then
+/// ~/.kube/config).
+pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
     Ok(match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)?;

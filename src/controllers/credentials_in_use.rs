@@ -104,7 +104,7 @@ pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue
         None => return Ok(Requeue::await_change()),
     };
     let usage = Usage {
-        records: withdrawals::read(&current).len(),
+        records: records_in_use(&current),
         ..users(&ctx, &namespace, &name).await?
     };
     if usage.is_unused() {
@@ -119,6 +119,19 @@ pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue
     } else {
         timing.resync
     }))
+}
+
+/// How many withdrawal records keep `secret` in use. An annotation that cannot be read counts as
+/// one: records that cannot be read are not "no records", and releasing the Secret then could
+/// leave a relationship approved later with nobody to terminate it.
+pub fn records_in_use(secret: &Secret) -> usize {
+    match withdrawals::try_read(secret) {
+        Ok(records) => records.len(),
+        Err(e) => {
+            tracing::warn!(secret = %secret.name_any(), error = %e, "unreadable {} annotation: the Secret stays in use until it is fixed", withdrawals::ANNOTATION);
+            1
+        }
+    }
 }
 
 /// Removes the finalizer, then the label (a crash in between leaves a watched Secret that the
@@ -275,4 +288,34 @@ pub fn newest_termination(
             status: r.status.clone(),
             created_at: r.created_date_time,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn secret(annotation: Option<&str>) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some("partner-credentials".into());
+        s.metadata.annotations = annotation
+            .map(|a| BTreeMap::from([(withdrawals::ANNOTATION.to_string(), a.to_string())]));
+        s
+    }
+
+    #[test]
+    fn unreadable_records_keep_the_secret_in_use() {
+        assert_eq!(records_in_use(&secret(None)), 0);
+        let two = r#"[{"relationshipId":"a","customer":"c","displayName":"x"},{"relationshipId":"b","customer":"c","displayName":"y"}]"#;
+        assert_eq!(records_in_use(&secret(Some(two))), 2);
+        let usage = Usage {
+            records: records_in_use(&secret(Some("{not json"))),
+            ..Usage::default()
+        };
+        assert!(
+            !usage.is_unused(),
+            "a list that cannot be read is not an empty list"
+        );
+        assert!(withdrawals::try_read(&secret(Some("{not json"))).is_err());
+    }
 }

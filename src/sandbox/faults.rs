@@ -279,10 +279,25 @@ pub struct LogEntry {
     pub token: Option<String>,
 }
 
-/// Bounded log of Microsoft-API calls.
+/// Bounded log of Microsoft-API calls, with unbounded counters since the last clear.
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: VecDeque<LogEntry>,
+    totals: LogTotals,
+}
+
+/// Counters of the request log since it was last cleared; they count every call, also those
+/// whose entries were dropped beyond the log's capacity.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTotals {
+    /// Every logged call.
+    pub calls: u64,
+    /// Calls that may change Microsoft's state: any method but GET and HEAD, except the token
+    /// endpoint (`…/oauth2/…`), whose POSTs only read.
+    pub writes: u64,
+    /// Entries dropped because the log was full.
+    pub dropped: u64,
 }
 
 impl RequestLog {
@@ -291,8 +306,13 @@ impl RequestLog {
 
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn push(&mut self, entry: LogEntry) {
+        self.totals.calls += 1;
+        if is_write(&entry.method, &entry.path) {
+            self.totals.writes += 1;
+        }
         if self.entries.len() == Self::CAPACITY {
             self.entries.pop_front();
+            self.totals.dropped += 1;
         }
         self.entries.push_back(entry);
     }
@@ -302,10 +322,21 @@ impl RequestLog {
         self.entries.iter().cloned().collect()
     }
 
-    /// Empties the log.
+    /// The counters since the last clear.
+    pub fn totals(&self) -> LogTotals {
+        self.totals
+    }
+
+    /// Empties the log and resets the counters.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.totals = LogTotals::default();
     }
+}
+
+/// Whether a call may change Microsoft's state (see [`LogTotals::writes`]).
+pub fn is_write(method: &str, path: &str) -> bool {
+    !matches!(method, "GET" | "HEAD") && !path.contains("/oauth2/")
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub mod controlplane;
 pub mod import;
 pub mod metrics;
 #[cfg(feature = "sandbox")]
+pub mod onboard;
+#[cfg(feature = "sandbox")]
 pub mod operator;
 pub mod postgres;
 
