@@ -70,6 +70,8 @@ pub struct Metrics {
     expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
+    /// The TenantSync controller's metrics (imports, rows, freshness and licences per object).
+    pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -123,6 +125,7 @@ impl Metrics {
             "Calls to Microsoft by service, method and status",
             microsoft_calls.clone(),
         );
+        let sync = crate::controllers::tenant_sync::metrics::SyncMetrics::register(registry);
         Metrics {
             registry: root,
             reconciles,
@@ -130,6 +133,7 @@ impl Metrics {
             relationships,
             expiry_seconds,
             microsoft_calls,
+            sync,
             states: Mutex::new(HashMap::new()),
         }
     }

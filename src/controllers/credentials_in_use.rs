@@ -9,7 +9,8 @@
 //!   when the API server refuses new finalizers).
 //! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the custom
 //!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
-//!   default), except deleted ones the operator already released, plus withdrawal records
+//!   default: GdapRelationships and TenantSyncs), except deleted ones the operator already
+//!   released, plus withdrawal records
 //!   (`withdrawals`). It settles the records (terminates a relationship approved after its object
 //!   was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
 //!   the label. It looks again at the poll interval while users are being deleted or records wait,
@@ -19,10 +20,11 @@
 use super::context::Context;
 use super::finalizers;
 use super::withdrawals::{self, Withdrawal};
-use crate::api::GdapRelationship;
 use crate::api::conditions::events;
+use crate::api::{GdapRelationship, TenantSync};
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
 use crate::controllers::gdap_relationship::plan::{Remote, RemoteRequest, termination_requested};
+use crate::controllers::tenant_sync::FINALIZER as TENANT_SYNC_FINALIZER;
 use crate::microsoft::models::gdap::{RelationshipStatus as State, RequestAction};
 use crate::microsoft::{GdapApi, Reason};
 use k8s_openapi::api::core::v1::Secret;
@@ -147,6 +149,19 @@ pub async fn users(ctx: &Context, namespace: &str, name: &str) -> Result<Usage, 
                 .iter()
                 .any(|f| f == RELATIONSHIP_FINALIZER);
         if !released {
+            usage.objects += 1;
+            usage.deleting += usize::from(deleting);
+        }
+    }
+    let syncs: Api<TenantSync> = Api::namespaced(ctx.client.clone(), namespace);
+    for object in syncs.list(&ListParams::default()).await? {
+        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
+        let deleting = object.metadata.deletion_timestamp.is_some();
+        let held = object
+            .finalizers()
+            .iter()
+            .any(|f| f == TENANT_SYNC_FINALIZER);
+        if uses.as_deref() == Some(name) && (!deleting || held) {
             usage.objects += 1;
             usage.deleting += usize::from(deleting);
         }
