@@ -226,8 +226,11 @@ fn stale(i: &Inputs, synced: Option<&SyncedNow>) -> Option<Wanted> {
     }
     let (first, second) = i.plan.stale_window?;
     let since = match i.history.last_success {
-        Some(t) => format!("the last successful import at {}", at(t)),
-        None => format!("the object's creation at {}", at(i.intent.created)),
+        Some(t) => format!("the last import succeeded at {}", at(t)),
+        None => format!(
+            "no import has succeeded since the object was created at {}",
+            at(i.intent.created)
+        ),
     };
     if !i.plan.is_stale(i.now) {
         let message = match i.history.last_success {
@@ -252,7 +255,7 @@ fn stale(i: &Inputs, synced: Option<&SyncedNow>) -> Option<Wanted> {
         true,
         reasons::STALE,
         format!(
-            "no successful import since {since}: the imports due at {} and {} did not succeed{failure}",
+            "{since}; the imports due since, at {} and {}, did not succeed{failure}",
             at(first),
             at(second)
         ),

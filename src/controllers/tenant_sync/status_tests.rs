@@ -287,7 +287,7 @@ fn stale_turns_true_after_two_scheduled_runs_without_success_and_names_the_last_
     assert_eq!(
         m,
         format!(
-            "no successful import since the last successful import at 2026-01-10T09:00:00Z: the imports due at {} and {} did not succeed; last failure (AccessDenied): AccessDenied happened",
+            "the last import succeeded at 2026-01-10T09:00:00Z; the imports due since, at {} and {}, did not succeed; last failure (AccessDenied): AccessDenied happened",
             super::status::at(first),
             super::status::at(second)
         )

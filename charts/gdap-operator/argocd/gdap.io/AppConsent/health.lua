@@ -13,6 +13,7 @@ local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
+  ImportPending = true, AppConsentNotReady = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -20,7 +21,8 @@ local failing = {
   Expired = true, Terminated = true, AssignmentFailed = true, InvalidSpec = true,
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
-  CredentialsNeededForDeletion = true,
+  CredentialsNeededForDeletion = true, AccessDenied = true, SinkMisconfigured = true,
+  SinkFailed = true, Stale = true,
 }
 
 local function condition(conditionType)
