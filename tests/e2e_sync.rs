@@ -1028,7 +1028,7 @@ async fn two_hundred_objects_on_one_schedule_are_spread_by_their_jitter_and_neve
             (o.name_any(), next_run(&schedule, &key, created_at).unwrap())
         })
         .collect();
-    let spread: BTreeSet<u32> = due.values().map(|t| chrono::Timelike::second(t)).collect();
+    let spread: BTreeSet<u32> = due.values().map(chrono::Timelike::second).collect();
     assert!(
         spread.len() >= 10,
         "200 objects spread over {} distinct seconds: {spread:?}",
