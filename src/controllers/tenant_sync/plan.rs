@@ -239,70 +239,76 @@ pub fn plan(
             };
         }
     };
+    let due = due(schedule, intent, history, timing);
+    let action = decide(intent, observed, history, due, now);
+    let key = &intent.key;
+    let next_sync = match (&action, observed.running_since) {
+        _ if intent.suspend => None,
+        (Action::Running, Some(since)) => next_run(schedule, key, since),
+        (Action::Start(_), _) => next_run(schedule, key, now),
+        _ => due.map(|(at, _)| at),
+    };
+    let since = history.last_success.unwrap_or(intent.created);
     let stale_window = (!intent.suspend)
-        .then(|| {
-            stale_window(
-                schedule,
-                &intent.key,
-                history.last_success.unwrap_or(intent.created),
-            )
-        })
+        .then(|| stale_window(schedule, key, since))
         .flatten();
     let stale_flip = stale_window
         .map(|(_, second)| second)
         .filter(|second| *second > now);
-    let due = due(schedule, intent, history, timing);
-    let mut plan = Plan {
-        action: Action::Wait,
-        next_sync: (!intent.suspend).then_some(due.map(|(at, _)| at)).flatten(),
-        stale_window,
-        requeue: None,
+    let requeue = match action {
+        Action::Running | Action::WaitForConsent => until(stale_flip, now),
+        Action::Wait => until(earliest(due.map(|(at, _)| at), stale_flip), now),
+        _ => None,
     };
-    if let Some(since) = observed.running_since {
-        plan.action = Action::Running;
-        plan.next_sync = (!intent.suspend)
-            .then(|| next_run(schedule, &intent.key, since))
-            .flatten();
-        plan.requeue = until(stale_flip, now);
-        return plan;
+    Plan {
+        action,
+        next_sync,
+        stale_window,
+        requeue,
+    }
+}
+
+/// The one thing to do (see the module docs for the order of the rules).
+fn decide(
+    intent: &Intent,
+    observed: &Observed,
+    history: &History,
+    due: Option<(DateTime<Utc>, Trigger)>,
+    now: DateTime<Utc>,
+) -> Action {
+    if observed.running_since.is_some() {
+        return Action::Running;
     }
     let requested = intent
         .requested
         .as_ref()
         .filter(|r| Some(*r) != history.handled_request.as_ref());
     if intent.suspend && requested.is_none() {
-        plan.action = Action::Suspended;
-        return plan;
+        return Action::Suspended;
     }
     if observed.consent != Consent::Ready {
-        plan.action = Action::WaitForConsent;
-        plan.requeue = until(stale_flip, now);
-        return plan;
+        return Action::WaitForConsent;
     }
     if let Some(request) = requested {
-        plan.action = Action::Start(Start {
+        return Action::Start(Start {
             trigger: Trigger::Requested,
             request: Some(request.clone()),
         });
-        plan.next_sync = (!intent.suspend)
-            .then(|| next_run(schedule, &intent.key, now))
-            .flatten();
-        return plan;
     }
     match due {
-        Some((at, trigger)) if at <= now => {
-            plan.action = Action::Start(Start {
-                trigger,
-                request: history.handled_request.clone(),
-            });
-            plan.next_sync = next_run(schedule, &intent.key, now);
-        }
-        Some((at, _)) => {
-            plan.requeue = until(Some(stale_flip.map_or(at, |s| s.min(at))), now);
-        }
-        None => plan.requeue = until(stale_flip, now),
+        Some((at, trigger)) if at <= now => Action::Start(Start {
+            trigger,
+            request: history.handled_request.clone(),
+        }),
+        _ => Action::Wait,
     }
-    plan
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// When the next import is due and why: the next scheduled run after the last attempt (or

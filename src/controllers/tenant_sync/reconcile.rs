@@ -10,13 +10,13 @@
 use super::act::{Applied, ConnectionError, Resources, Target, act};
 use super::desired;
 use super::observe::observe;
-use super::plan::{Action, History, Plan, plan};
+use super::plan::{Action, Attempt, History, Plan, plan};
 use super::report::{ReportError, object_labels, report};
 use super::runner::Runner;
 use super::status::Inputs;
 use crate::api::conditions::{events, reasons};
 use crate::api::tenant_sync::ConnectionSecretRef;
-use crate::api::{AppConsent, TenantSync};
+use crate::api::{AppConsent, TenantSync, TenantSyncStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
@@ -126,26 +126,19 @@ async fn step(
     label: &Mutex<&'static str>,
 ) -> Result<Requeue, ReconcileError> {
     let ctx = &sync.ctx;
+    let timing = &ctx.settings.timing;
     let namespace = object.namespace().unwrap_or_default();
     let intent = desired::resolve(object);
     let observed = observe(&intent, &namespace, &sync.consents, &sync.runner);
     let previous = object.status.clone().unwrap_or_default();
-    let recorded = History::from_status(&previous);
-    let mut attempts: Vec<_> = observed
-        .finished
-        .iter()
-        .filter(|a| !recorded.records(a))
-        .cloned()
-        .collect();
-    let mut history = attempts.iter().fold(recorded, |h, a| h.with(a));
+    let (mut history, mut attempts) = unrecorded(&previous, observed.finished.as_ref());
     let now = Utc::now();
-    let timing = &ctx.settings.timing;
-    let mut decided: Plan = plan(&intent, &observed, &history, timing, now);
+    let mut decided = plan(&intent, &observed, &history, timing, now);
     tracing::debug!(action = ?decided.action, next = ?decided.next_sync, "planned");
     let resources = KubeResources {
         ctx,
-        namespace: namespace.clone(),
         secret: ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref()),
+        namespace,
     };
     let target = Target {
         spec: &object.spec,
@@ -176,26 +169,39 @@ async fn step(
     if let Some(finished) = &observed.finished {
         sync.runner.acknowledge(&intent.key, finished.id);
     }
-    let failed_now = attempts.last().and_then(|a| a.outcome.as_ref().err());
-    let waiting = matches!(decided.action, Action::Refuse(_) | Action::WaitForConsent);
-    let synced_false = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == crate::api::conditions::types::SYNCED && c.status == "False");
-    if let Some(f) = failed_now {
-        *label.lock().expect("label lock") = f.reason;
-    } else if let Some(c) = synced_false.filter(|_| waiting) {
-        *label.lock().expect("label lock") = reason_label(&c.reason);
-    }
+    *label.lock().expect("label lock") = metric_label(&attempts, &decided, &status);
     let safety_net = timing.resync;
     Ok(Requeue::requeue(
         decided.requeue.map_or(safety_net, |r| r.min(safety_net)),
     ))
 }
 
-/// The reconcile metric's label for a prerequisite's Synced reason.
-fn reason_label(reason: &str) -> &'static str {
-    if reason == reasons::INVALID_SPEC {
+/// The history with the runner's ended attempt applied, unless the status records it already
+/// (a status write whose answer was lost), and the attempts to record.
+fn unrecorded(previous: &TenantSyncStatus, finished: Option<&Attempt>) -> (History, Vec<Attempt>) {
+    let recorded = History::from_status(previous);
+    let attempts: Vec<Attempt> = finished
+        .filter(|a| !recorded.records(a))
+        .cloned()
+        .into_iter()
+        .collect();
+    let history = attempts.iter().fold(recorded, |h, a| h.with(a));
+    (history, attempts)
+}
+
+/// The reconcile metric's label: the reason of an attempt that failed now, of a prerequisite
+/// that does not hold, or `success`.
+fn metric_label(attempts: &[Attempt], decided: &Plan, status: &TenantSyncStatus) -> &'static str {
+    if let Some(failure) = attempts.last().and_then(|a| a.outcome.as_ref().err()) {
+        return failure.reason;
+    }
+    if !matches!(decided.action, Action::Refuse(_) | Action::WaitForConsent) {
+        return "success";
+    }
+    let invalid = status.conditions.iter().any(|c| {
+        c.type_ == crate::api::conditions::types::SYNCED && c.reason == reasons::INVALID_SPEC
+    });
+    if invalid {
         reasons::INVALID_SPEC
     } else {
         reasons::APP_CONSENT_NOT_READY
