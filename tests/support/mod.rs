@@ -9,6 +9,8 @@ pub mod import;
 #[cfg(feature = "sandbox")]
 pub mod operator;
 pub mod postgres;
+#[cfg(feature = "sandbox")]
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 
