@@ -29,6 +29,9 @@ pub struct Intent {
     pub requested: Option<String>,
     /// When the object was created (the schedule's anchor before any import).
     pub created: DateTime<Utc>,
+    /// The spec changed since the status was last written (`metadata.generation` is ahead of
+    /// `status.observedGeneration`): a failed import is retried at once.
+    pub changed: bool,
 }
 
 /// Resolves the object.
@@ -52,6 +55,9 @@ pub fn resolve(object: &TenantSync) -> Intent {
             .as_ref()
             .map(super::plan::from_time)
             .unwrap_or_default(),
+        changed: object.status.as_ref().is_some_and(|s| {
+            s.observed_generation.is_some() && s.observed_generation != object.metadata.generation
+        }),
     }
 }
 

@@ -12,8 +12,9 @@
 //!   once, at once;
 //! - after a failure, the retry of `controllers::failure::backoff` (from the poll interval,
 //!   doubling, up to the resync interval; a failure a person must fix waits the resync interval)
-//!   when it comes before the next scheduled run. Its jitter is derived from the object's key and
-//!   the attempt count, so the time is the same at every reconcile.
+//!   when it comes before the next scheduled run — or at once when the spec changed since (the
+//!   fix is tried right away). Its jitter is derived from the object's key and the attempt count,
+//!   so the time is the same at every reconcile.
 //!
 //! Nothing starts while the object's previous import still runs, while the AppConsent is missing
 //! or not Ready, or while the spec is invalid. Stale: two scheduled runs have come due since the
@@ -328,6 +329,15 @@ pub fn due(
     let Some(failed) = history.last_failure.filter(|_| history.failed_attempts > 0) else {
         return Some(on_schedule);
     };
+    if intent.changed {
+        return Some((
+            failed,
+            Trigger::Retry {
+                due: failed,
+                failed_attempts: history.failed_attempts,
+            },
+        ));
+    }
     let attempts = history.failed_attempts;
     let wait = failure::backoff(
         attempts,

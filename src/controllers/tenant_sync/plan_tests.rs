@@ -36,6 +36,7 @@ fn intent(schedule: &str) -> Intent {
         suspend: false,
         requested: None,
         created: t("2026-01-10T08:00:00Z"),
+        changed: false,
     }
 }
 
@@ -304,6 +305,45 @@ fn failures_are_retried_with_the_visible_backoff_unless_the_schedule_comes_first
             assert_eq!(start.trigger, Trigger::Scheduled { due: scheduled });
         }
     }
+}
+
+#[test]
+fn a_spec_change_after_a_failure_retries_at_once() {
+    let failed_at = t("2026-01-10T09:20:05Z");
+    let history = History {
+        last_attempt: Some(t("2026-01-10T09:20:00Z")),
+        failed_attempts: 1,
+        last_failure: Some(failed_at),
+        last_failure_transient: false,
+        ..Default::default()
+    };
+    let mut fixed = intent("@daily");
+    let now = failed_at + Span::seconds(20);
+    assert_eq!(
+        plan(&fixed, &idle(), &history, &timing(), now).action,
+        Action::Wait
+    );
+    fixed.changed = true;
+    let p = plan(&fixed, &idle(), &history, &timing(), now);
+    assert_eq!(
+        p.action,
+        Action::Start(Start {
+            trigger: Trigger::Retry {
+                due: failed_at,
+                failed_attempts: 1
+            },
+            request: None
+        })
+    );
+    let fine = History {
+        failed_attempts: 0,
+        ..history
+    };
+    assert_eq!(
+        plan(&fixed, &idle(), &fine, &timing(), now).action,
+        Action::Wait,
+        "without a failure, a spec change does not run anything"
+    );
 }
 
 #[test]

@@ -32,6 +32,7 @@ fn intent(schedule: &str) -> Intent {
         suspend: false,
         requested: None,
         created: t("2026-01-10T08:00:00Z"),
+        changed: false,
     }
 }
 
