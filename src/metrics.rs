@@ -76,6 +76,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// 1 while an application consent is verified in place, 0 otherwise.
     consent_healthy: Family<ObjectLabels, Gauge>,
+    /// The TenantSync controller's metrics (imports, rows, freshness and licences per object).
+    pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -147,6 +149,7 @@ impl Metrics {
             "1 while the application consent is verified in the customer tenant, 0 when it is not (revoked, incomplete, or not consented yet)",
             consent_healthy.clone(),
         );
+        let sync = crate::controllers::tenant_sync::metrics::SyncMetrics::register(registry);
         Metrics {
             registry: root,
             successor_pending,
@@ -157,6 +160,7 @@ impl Metrics {
             microsoft_calls,
             leader,
             consent_healthy,
+            sync,
             states: Mutex::new(HashMap::new()),
         }
     }

@@ -7,10 +7,10 @@
 //! - [`hold`]: every reconcile that is about to use a Secret labels it `gdap.io/credentials-in-use`
 //!   and adds the finalizer (JSON-patch test-and-add; skipped while the Secret is being deleted,
 //!   when the API server refuses new finalizers).
-//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the
-//!   GdapRelationships and AppConsents in the namespace that name the Secret (by
-//!   `credentialsRef` or the operator's default), except deleted ones the operator already
-//!   released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
+//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the custom
+//!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
+//!   default: GdapRelationships, AppConsents and TenantSyncs), except deleted ones the operator
+//!   already released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
 //!   relationship approved after its object was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
 //!   the label. It looks again at the poll interval while users are being deleted or records wait,
 //!   else at the resync interval; controllers ask for an immediate look through
@@ -20,10 +20,11 @@ use super::context::Context;
 use super::finalizers;
 use super::withdrawals::{self, Withdrawal};
 use crate::api::conditions::events;
-use crate::api::{AppConsent, GdapRelationship};
+use crate::api::{AppConsent, GdapRelationship, TenantSync};
 use crate::controllers::app_consent::FINALIZER as CONSENT_FINALIZER;
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
 use crate::controllers::gdap_relationship::plan::{Remote, RemoteRequest, termination_requested};
+use crate::controllers::tenant_sync::FINALIZER as TENANT_SYNC_FINALIZER;
 use crate::microsoft::models::gdap::{RelationshipStatus as State, RequestAction};
 use crate::microsoft::{GdapApi, Reason};
 use k8s_openapi::api::core::v1::Secret;
@@ -174,6 +175,16 @@ pub async fn users(ctx: &Context, namespace: &str, name: &str) -> Result<Usage, 
             &object,
             uses.as_deref() == Some(name),
             CONSENT_FINALIZER,
+        );
+    }
+    let syncs: Api<TenantSync> = Api::namespaced(ctx.client.clone(), namespace);
+    for object in syncs.list(&ListParams::default()).await? {
+        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
+        count(
+            &mut usage,
+            &object,
+            uses.as_deref() == Some(name),
+            TENANT_SYNC_FINALIZER,
         );
     }
     Ok(usage)

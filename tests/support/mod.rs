@@ -12,6 +12,8 @@ pub mod onboard;
 #[cfg(feature = "sandbox")]
 pub mod operator;
 pub mod postgres;
+#[cfg(feature = "sandbox")]
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 
