@@ -11,8 +11,8 @@ use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::events::v1::Event;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
-use support::metrics;
 use support::operator::{Replica, World, condition, poll_until};
+use support::{metrics, sync};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const LEASE: &str = "gdap-operator";
@@ -274,15 +274,23 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
     world.apply(&manifest("metered"));
     let id = pending(&world, "metered").await;
     approve_until_ready(&world, "metered", &id).await;
-    // An AppConsent waiting for its relationship is enough for its per-object series.
-    world.apply(&format!(
-        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: metered-app\nspec:\n  customer:\n    tenantId: {}\n  applicationId: {}\n  relationshipRef:\n    name: metered\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read.All]\n",
-        defaults::CONTOSO_TENANT_ID,
-        defaults::PARTNER_CLIENT_ID
+    // An AppConsent made Ready, and one tenant import through it: every kind's series.
+    let dir = tempfile::tempdir().unwrap();
+    world.apply(&sync::consent_manifest(sync::CONTOSO));
+    sync::make_consent_ready(&world, sync::CONSENT).await;
+    world.apply(&sync::sync_manifest(
+        "metered-import",
+        sync::CONTOSO,
+        "@daily",
+        &sync::file_sink(dir.path()),
+        "",
     ));
+    sync::sync_now(&world, "metered-import", "1").await;
+    sync::wait_request(&world, "metered-import", "1", 2 * MINUTE).await;
     let text = poll_until("every per-object series", MINUTE, || async {
         let text = world.metrics().await;
-        text.contains("gdap_consent_healthy{").then_some(text)
+        (text.contains("gdap_consent_healthy{") && text.contains("gdap_sync_licenses_available{"))
+            .then_some(text)
     })
     .await;
     let documented = metrics::documented();
@@ -306,7 +314,7 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
         .collect();
     assert!(
         missing.is_empty(),
-        "documented in README.md but not exposed after a relationship reached Ready: {missing:?}\n{text}"
+        "documented in README.md but not exposed after every kind worked: {missing:?}\n{text}"
     );
     assert_eq!(
         metrics::value(&text, "gdap_leader"),
