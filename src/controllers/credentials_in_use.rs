@@ -73,6 +73,30 @@ pub async fn hold(api: &Api<Secret>, secret: &Secret) -> kube::Result<()> {
     }
 }
 
+/// The credentials of an object in `namespace` (Secret `secret_name`), held in use (finalizer on
+/// the Secret) before anything is written with them.
+pub async fn acquire_and_hold(
+    ctx: &Context,
+    namespace: &str,
+    secret_name: Option<&str>,
+) -> Result<
+    crate::controllers::credentials::Credentials,
+    crate::controllers::credentials::CredentialsError,
+> {
+    use crate::controllers::credentials::CredentialsError;
+    let name = secret_name.ok_or(CredentialsError::NoReference)?;
+    let credentials = ctx.credentials.acquire(namespace, name).await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    hold(&secrets, &credentials.secret)
+        .await
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?;
+    Ok(credentials)
+}
+
 /// How a Secret is used.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {

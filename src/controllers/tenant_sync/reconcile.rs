@@ -11,7 +11,7 @@ use super::act::{Applied, ConnectionError, Resources, Target, act};
 use super::desired;
 use super::observe::observe;
 use super::plan::{Action, Attempt, History, Plan, plan};
-use super::report::{ReportError, object_labels, report};
+use super::report::{object_labels, report};
 use super::runner::Runner;
 use super::status::Inputs;
 use crate::api::conditions::{events, reasons};
@@ -20,7 +20,7 @@ use crate::api::{AppConsent, TenantSync, TenantSyncStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
-use crate::controllers::failure;
+use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
 use crate::microsoft::Secret;
 use async_trait::async_trait;
 use chrono::Utc;
@@ -29,11 +29,11 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Lifecycle, finalizer};
+use kube::runtime::finalizer::{self, Event as Lifecycle};
 use kube::runtime::reflector::{ObjectRef, Store};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::{Instrument, info_span};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info_span;
 
 /// The finalizer that lets deletion stop a running import and release the credentials.
 pub const FINALIZER: &str = "gdap.io/tenant-sync";
@@ -50,72 +50,37 @@ pub struct SyncContext {
     pub consents: Store<AppConsent>,
 }
 
-/// What travels to the controller's error policy.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The status could not be written.
-    #[error(transparent)]
-    Report(#[from] ReportError),
-}
-
-/// Reconciles one object.
+/// Reconciles one object (see `controllers::lifecycle`).
 pub async fn reconcile(
     object: Arc<TenantSync>,
     sync: Arc<SyncContext>,
 ) -> Result<Requeue, finalizer::Error<ReconcileError>> {
-    let span = info_span!("reconcile", namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
-    let started = Instant::now();
-    let key = failure_key(&object);
-    let api: Api<TenantSync> = Api::namespaced(
-        sync.ctx.client.clone(),
-        &object.namespace().unwrap_or_default(),
-    );
-    let label = Mutex::new("success");
-    let result = finalizer(&api, FINALIZER, object, |event| async {
+    let span = info_span!("reconcile", kind = KIND, namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
+    let sync = sync.as_ref();
+    lifecycle::reconcile(object, &sync.ctx, span, |event, api, label| async move {
         match event {
-            Lifecycle::Apply(o) => step(&o, &sync, &api, &label).await,
-            Lifecycle::Cleanup(o) => Ok(cleanup(&o, &sync).await),
+            Lifecycle::Apply(o) => step(&o, sync, &api, &label).await,
+            Lifecycle::Cleanup(o) => Ok(cleanup(&o, sync).await),
         }
     })
-    .instrument(span)
-    .await;
-    let label = match &result {
-        Ok(_) => *label.lock().expect("label lock"),
-        Err(_) => reasons::KUBERNETES_ERROR,
-    };
-    if result.is_ok() {
-        sync.ctx.unrecorded_failures.clear(&key);
-    }
-    sync.ctx
-        .metrics
-        .reconciled(KIND, label, started.elapsed().as_secs_f64());
-    result
+    .await
 }
 
-fn failure_key(object: &TenantSync) -> String {
-    format!(
-        "{KIND}/{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )
-}
-
-/// After an error (the Kubernetes API failed): a backoff from the failures so far.
+/// After an error: the delay a deletion under way chose, else a backoff.
 pub fn error_policy(
     object: Arc<TenantSync>,
     error: &finalizer::Error<ReconcileError>,
     sync: Arc<SyncContext>,
 ) -> Requeue {
-    tracing::warn!(error = %error, "reconcile failed; retrying with backoff");
-    let attempts = sync.ctx.unrecorded_failures.record(&failure_key(&object));
-    let timing = &sync.ctx.settings.timing;
-    Requeue::requeue(failure::backoff(
-        attempts,
-        true,
-        timing.poll,
-        timing.resync,
-        failure::jitter(),
-    ))
+    lifecycle::error_policy(object.as_ref(), error, &sync.ctx)
+}
+
+impl Reconciled for TenantSync {
+    const KIND: &'static str = KIND;
+    const FINALIZER: &'static str = FINALIZER;
+    fn failed_attempts(&self) -> u32 {
+        self.status.as_ref().map_or(0, |s| s.failed_attempts)
+    }
 }
 
 /// The pipeline for a live object.
@@ -123,7 +88,7 @@ async fn step(
     object: &TenantSync,
     sync: &SyncContext,
     api: &Api<TenantSync>,
-    label: &Mutex<&'static str>,
+    label: &Label,
 ) -> Result<Requeue, ReconcileError> {
     let ctx = &sync.ctx;
     let timing = &ctx.settings.timing;
@@ -169,7 +134,7 @@ async fn step(
     if let Some(finished) = &observed.finished {
         sync.runner.acknowledge(&intent.key, finished.id);
     }
-    *label.lock().expect("label lock") = metric_label(&attempts, &decided, &status);
+    label.set(metric_label(&attempts, &decided, &status));
     let safety_net = timing.resync;
     Ok(Requeue::requeue(
         decided.requeue.map_or(safety_net, |r| r.min(safety_net)),

@@ -13,20 +13,13 @@ use super::status::{self, Inputs, summary};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{TenantSync, TenantSyncStatus};
 use crate::controllers::conditions::status_of;
-use crate::controllers::context::{Context, MANAGER};
+use crate::controllers::context::Context;
 use crate::metrics::ObjectLabels;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::events::EventType;
-use serde_json::json;
 
-/// Why the report could not be written: the report stage's errors (all transient).
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The Kubernetes API failed.
-    #[error("Kubernetes API: {0}")]
-    Kubernetes(#[from] kube::Error),
-}
+pub use crate::controllers::lifecycle::ReportError;
 
 /// Writes the status for `inputs` (when it changed), publishes events and metrics; returns it.
 pub async fn report(
@@ -37,7 +30,7 @@ pub async fn report(
 ) -> Result<TenantSyncStatus, ReportError> {
     let new = status::build(inputs);
     if object.status.as_ref() != Some(&new) {
-        apply_status(api, object, &new).await?;
+        crate::controllers::lifecycle::apply_status(api, object, &new).await?;
     }
     for attempt in inputs.attempts {
         attempt_event(ctx, object, inputs.previous, attempt).await;
@@ -152,20 +145,4 @@ async fn transition_events(
             .await;
         }
     }
-}
-
-/// Writes the whole status with server-side apply as the operator's field manager.
-async fn apply_status(
-    api: &Api<TenantSync>,
-    object: &TenantSync,
-    status: &TenantSyncStatus,
-) -> Result<(), kube::Error> {
-    let patch = json!({"apiVersion": "gdap.io/v1alpha1", "kind": "TenantSync", "status": status});
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(drop)
 }
