@@ -573,6 +573,7 @@ fn registered_metrics() -> Vec<String> {
     };
     metrics.relationship(&object, Some("active"), Some(86400.0));
     metrics.consent(&object, Some(true));
+    metrics.credentials_valid("ns", "creds", Some(true));
     let call = CallLabels {
         service: "graph".into(),
         method: "GET".into(),

@@ -134,6 +134,7 @@ pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue
     };
     if usage.is_unused() {
         release(&api, &current).await?;
+        ctx.metrics.credentials_valid(&namespace, &name, None);
         tracing::info!(secret = %name, %namespace, "credentials no longer in use; finalizer removed");
         return Ok(Requeue::await_change());
     }

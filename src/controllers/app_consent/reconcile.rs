@@ -86,6 +86,10 @@ async fn step(
     let references: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), &namespace);
     let (observed, observe_error) =
         observe(object, &intent, credentials.as_ref(), &references).await;
+    if !(deleting && intent.orphans_on_delete()) {
+        let failure = observe_error.as_ref().map(|e| e.failure().reason);
+        ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
+    }
     let now = Utc::now();
     let timing = ctx.consent_timing();
     let plan = plan(&intent, &observed, &timing, now);

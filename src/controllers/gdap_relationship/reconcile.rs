@@ -88,6 +88,10 @@ async fn step(
         credentials_in_use::acquire_and_hold(ctx, &namespace, secret_name.as_deref()).await
     };
     let (observed, observe_error) = observe(object, &intent, credentials.as_ref()).await;
+    if !(deleting && intent.orphans_on_delete()) {
+        let failure = observe_error.as_ref().map(|e| e.failure().reason);
+        ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
+    }
     let now = Utc::now();
     let plan = plan(&intent, &observed, &ctx.settings.timing, now);
     tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");

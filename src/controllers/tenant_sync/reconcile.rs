@@ -97,6 +97,11 @@ async fn step(
     let observed = observe(&intent, &namespace, &sync.consents, &sync.runner);
     let previous = object.status.clone().unwrap_or_default();
     let (mut history, mut attempts) = unrecorded(&previous, observed.finished.as_ref());
+    let secret = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref());
+    for attempt in &attempts {
+        let failure = attempt.outcome.as_ref().err().map(|f| f.reason);
+        ctx.credentials_used(&namespace, secret.as_deref(), failure);
+    }
     let now = Utc::now();
     let mut decided = plan(&intent, &observed, &history, timing, now);
     tracing::debug!(action = ?decided.action, next = ?decided.next_sync, "planned");
