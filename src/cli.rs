@@ -27,6 +27,21 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write the partner's existing GDAP relationships as manifests that adopt them (read-only).
+    ///
+    /// Every relationship (all pages), its roles by catalog name and its live access
+    /// assignments, one manifest each with spec.relationshipId; managementPolicy Observe unless
+    /// --manage, deletionPolicy Orphan unless --deletion-policy Delete; terminated and expired
+    /// ones skipped unless --include-ended. To stdout, or with --out-dir one folder per customer.
+    /// Nothing is written when a read fails.
+    Export(Box<crate::onboard::export::ExportArgs>),
+    /// Show what the operator would do for these manifests, like `terraform plan` (read-only).
+    ///
+    /// Microsoft is read through the controller's own observe, and the steps come from its own
+    /// plan, run forward until it would wait for the customer or Microsoft. Exit status 0:
+    /// nothing to do, 2: changes, 1: an error (an invalid manifest, a failed read, or a change
+    /// the operator refuses).
+    Plan(Box<crate::onboard::plan::PlanArgs>),
     /// Run the operator: watch the custom resources and reconcile them with Microsoft.
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.

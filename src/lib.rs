@@ -9,6 +9,7 @@ pub mod crdgen;
 pub mod leader;
 pub mod metrics;
 pub mod microsoft;
+pub mod onboard;
 pub mod run;
 /// The Microsoft emulator; a default-on feature that production builds
 /// (`--no-default-features`) leave out, with its checked-in test signing key.

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Command::Validate { paths } => return run_validate(&paths),
         Command::Roles { json } => print_roles(json),
         Command::Run(args) => block_on(gdap_operator::run::run(*args)),
+        Command::Export(args) => block_on(gdap_operator::onboard::export::run(*args)),
+        Command::Plan(args) => return run_plan(*args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(args)),
     };
@@ -32,6 +34,23 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> a
         .enable_all()
         .build()?
         .block_on(future)
+}
+
+/// `plan` exits 0 (nothing to do), 2 (changes) or 1 (an error).
+fn run_plan(args: gdap_operator::onboard::plan::PlanArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let result = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(gdap_operator::onboard::plan::run(args)));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn print_crds(out_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {

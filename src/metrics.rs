@@ -46,6 +46,15 @@ pub struct ObjectLabels {
     pub customer: String,
 }
 
+/// Labels naming one credentials Secret.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SecretLabels {
+    /// Namespace of the Secret.
+    pub namespace: String,
+    /// Name of the Secret.
+    pub secret: String,
+}
+
 /// Labels of calls to Microsoft.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
@@ -72,10 +81,14 @@ pub struct Metrics {
     pub microsoft_calls: Family<CallLabels, Counter>,
     /// 1 while a successor relationship waits for the customer's approval.
     successor_pending: Family<ObjectLabels, Gauge>,
+    /// 1 while a credentials Secret's credentials work, 0 when Entra refuses them.
+    credentials_valid: Family<SecretLabels, Gauge>,
     /// 1 while this process leads (runs the controllers), 0 while it stands by.
     pub leader: Gauge,
     /// 1 while an application consent is verified in place, 0 otherwise.
     consent_healthy: Family<ObjectLabels, Gauge>,
+    /// The TenantSync controller's metrics (imports, rows, freshness and licences per object).
+    pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -105,6 +118,12 @@ impl Metrics {
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
         let successor_pending = Family::<ObjectLabels, Gauge>::default();
+        let credentials_valid = Family::<SecretLabels, Gauge>::default();
+        registry.register(
+            "credentials_valid",
+            "1 while the credentials Secret's credentials work, 0 when Entra refuses them or a key is missing",
+            credentials_valid.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -147,9 +166,11 @@ impl Metrics {
             "1 while the application consent is verified in the customer tenant, 0 when it is not (revoked, incomplete, or not consented yet)",
             consent_healthy.clone(),
         );
+        let sync = crate::controllers::tenant_sync::metrics::SyncMetrics::register(registry);
         Metrics {
             registry: root,
             successor_pending,
+            credentials_valid,
             reconciles,
             reconcile_seconds,
             relationships,
@@ -157,6 +178,7 @@ impl Metrics {
             microsoft_calls,
             leader,
             consent_healthy,
+            sync,
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -235,6 +257,25 @@ impl Metrics {
             }
             None => {
                 self.consent_healthy.remove(object);
+            }
+        }
+    }
+
+    /// Records whether Secret `namespace/secret` worked; `None` removes the series (the Secret is
+    /// no longer in use).
+    pub fn credentials_valid(&self, namespace: &str, secret: &str, valid: Option<bool>) {
+        let labels = SecretLabels {
+            namespace: namespace.to_string(),
+            secret: secret.to_string(),
+        };
+        match valid {
+            Some(v) => {
+                self.credentials_valid
+                    .get_or_create(&labels)
+                    .set(i64::from(v));
+            }
+            None => {
+                self.credentials_valid.remove(&labels);
             }
         }
     }
@@ -321,6 +362,19 @@ mod tests {
         );
         metrics.consent(&object("a"), None);
         assert!(!metrics.encode().contains("name=\"a\""));
+    }
+
+    #[test]
+    fn credentials_validity_is_a_gauge_per_secret() {
+        let metrics = Metrics::new();
+        metrics.credentials_valid("ns", "creds", Some(false));
+        let text = metrics.encode();
+        assert!(
+            text.contains("gdap_credentials_valid{namespace=\"ns\",secret=\"creds\"} 0"),
+            "{text}"
+        );
+        metrics.credentials_valid("ns", "creds", None);
+        assert!(!metrics.encode().contains("secret=\"creds\""));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! the ones given), reconciles them, and serves health and metrics. With `--leader-elect` the
 //! controllers run only while this replica leads (`crate::leader`).
 
-use crate::api::{AppConsent, GdapRelationship};
+use crate::api::{AppConsent, GdapRelationship, TenantSync};
 use crate::controllers::app_consent::{self, plan::ConsentIntervals};
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
+use crate::controllers::tenant_sync::{self, Runner, SyncContext};
 use crate::leader::{ElectionArgs, Leadership};
 use crate::metrics::{CallLabels, Metrics};
 use crate::microsoft::{EndpointArgs, TokenMetrics, TokenOptions, TransportConfig};
@@ -77,6 +78,9 @@ pub struct RunArgs {
     /// the first consent (Microsoft needs time to propagate a new relationship or assignment).
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub consent_settle_time: Duration,
+    /// How many tenant imports (TenantSync) run at once in this process; the others wait.
+    #[arg(long, default_value_t = 4, env = "GDAP_SYNC_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub sync_concurrency: u16,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -158,10 +162,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     let scopes = Scope::all_of(&args.namespaces);
     let routes = route_secret_checks(checks, &scopes);
-    tracing::info!(namespaces = ?args.namespaces, "starting the GdapRelationship, AppConsent and credentials controllers");
+    let (runner, ended) = Runner::new(usize::from(args.sync_concurrency), ctx.metrics.clone());
+    let sync_routes = route_to_scopes(ended, &scopes);
+    tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
-    for (scope, checks) in scopes.iter().zip(routes) {
+    for ((scope, checks), ended) in scopes.iter().zip(routes).zip(sync_routes) {
         let (relationships, relationships_ready) =
             relationship_controller(&client, scope, ctx.clone());
         let (consents, consents_ready) = consent_controller(&client, scope, ctx.clone());
@@ -172,6 +178,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         runs.push(relationships);
         runs.push(consents);
         runs.push(secrets);
+        let (syncs, syncs_ready) =
+            sync_controller(&client, scope, ctx.clone(), runner.clone(), ended);
+        stores.push(syncs_ready);
+        runs.push(syncs);
     }
     tokio::spawn(mark_ready_when_listed(stores, ready));
     tokio::select! {
@@ -308,6 +318,72 @@ fn consent_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run
     (Box::pin(run), Box::pin(listed(store)))
 }
 
+/// The TenantSync controller of one scope: its objects (filtered like the relationships), the
+/// AppConsents they name (a change of one reconciles the TenantSyncs naming it; their watch cache
+/// is where the controller reads readiness) and the ends of imports, which the runner reports.
+fn sync_controller(
+    client: &Client,
+    scope: &Scope,
+    ctx: Arc<Context>,
+    runner: Runner,
+    ended: mpsc::UnboundedReceiver<ObjectRef<TenantSync>>,
+) -> (Run, Ready) {
+    let (consents, consents_writer) = reflector::store::<AppConsent>();
+    let consent_changes = watcher(scope.api::<AppConsent>(client), watcher::Config::default())
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(consents_writer)
+        .touched_objects();
+    let (reader, writer) = reflector::store::<TenantSync>();
+    let stream = watcher(scope.api::<TenantSync>(client), watcher::Config::default())
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let syncs = reader.clone();
+    let ended = futures::stream::unfold(
+        ended,
+        |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
+    );
+    let controller = Controller::for_stream(stream, reader)
+        .watches_stream(consent_changes, move |consent: AppConsent| {
+            naming_consent(&syncs, &consent)
+        })
+        .reconcile_on(ended);
+    let store = controller.store();
+    let sync = Arc::new(SyncContext {
+        ctx,
+        runner,
+        consents: consents.clone(),
+    });
+    let run = controller
+        .shutdown_on_signal()
+        .run(tenant_sync::reconcile, tenant_sync::error_policy, sync)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "TenantSync controller event");
+            }
+        });
+    let ready = async move { listed(store).await && listed(consents).await };
+    (Box::pin(run), Box::pin(ready))
+}
+
+/// The TenantSyncs that name `consent` (same namespace, `spec.appConsentRef.name`).
+fn naming_consent(
+    syncs: &reflector::Store<TenantSync>,
+    consent: &AppConsent,
+) -> Vec<ObjectRef<TenantSync>> {
+    let namespace = consent.namespace();
+    let name = consent.name_any();
+    syncs
+        .state()
+        .iter()
+        .filter(|s| s.namespace() == namespace && s.spec.app_consent_ref.name == name)
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
 /// Resolves once `store` has its first list. kube's readiness signal keeps only one waiter's
 /// wake-up (the controller's own runner also waits on it), so it is polled again every 100 ms.
 async fn listed<K>(store: reflector::Store<K>) -> bool
@@ -378,6 +454,28 @@ fn route_secret_checks(
     receivers
 }
 
+/// One channel per scope: object references go to the scope that covers their namespace.
+fn route_to_scopes<K>(
+    mut refs: mpsc::UnboundedReceiver<ObjectRef<K>>,
+    scopes: &[Scope],
+) -> Vec<mpsc::UnboundedReceiver<ObjectRef<K>>>
+where
+    K: kube::Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        scopes.iter().map(|_| mpsc::unbounded_channel()).unzip();
+    let scopes = scopes.to_vec();
+    tokio::spawn(async move {
+        while let Some(r) = refs.recv().await {
+            let namespace = r.namespace.clone().unwrap_or_default();
+            if let Some(i) = scopes.iter().position(|s| s.covers(&namespace)) {
+                let _ = senders[i].send(r);
+            }
+        }
+    });
+    receivers
+}
+
 /// `/readyz` turns ready once every controller's first list is complete.
 async fn mark_ready_when_listed(stores: Vec<Ready>, ready: Arc<AtomicBool>) {
     let listed = futures::future::join_all(stores).await;
@@ -387,7 +485,9 @@ async fn mark_ready_when_listed(stores: Vec<Ready>, ready: Arc<AtomicBool>) {
     }
 }
 
-async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+/// The kubeconfig at `kubeconfig`, or the inferred one (in-cluster, then $KUBECONFIG, then
+/// ~/.kube/config).
+pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
     Ok(match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)?;

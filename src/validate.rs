@@ -430,11 +430,13 @@ fn tighten(node: &mut Value) {
     }
 }
 
-fn yaml_to_json(value: serde_yaml::Value) -> Value {
+/// A YAML value as JSON (what the schema and CEL checks read).
+pub fn yaml_to_json(value: serde_yaml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+/// The `.yaml`/`.yml` files among `paths`, directories walked recursively in name order.
+pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {

@@ -52,12 +52,12 @@ fn every_invalid_example_is_refused_naming_its_field() {
 }
 
 #[test]
-fn kubectl_get_shows_customer_state_expiry_ready_and_age() {
+fn kubectl_get_shows_customer_state_expiry_ready_successor_and_age() {
     let cp = controlplane::get();
     let ns = cp.namespace("columns");
     let file = support::root().join("examples/gdaprelationship.yaml");
     cp.kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
-    let status = r#"{"status":{"state":"active","endsAt":"2028-11-22T10:00:00Z","conditions":[{"type":"Ready","status":"True","reason":"Active","message":"active","lastTransitionTime":"2026-11-22T10:00:00Z"}]}}"#;
+    let status = r#"{"status":{"state":"active","endsAt":"2028-11-22T10:00:00Z","successor":{"displayName":"contoso-support-r1","state":"approvalPending","reason":"Renewal"},"conditions":[{"type":"Ready","status":"True","reason":"Active","message":"active","lastTransitionTime":"2026-11-22T10:00:00Z"}]}}"#;
     cp.kubectl_ok(&[
         "patch",
         "gdap",
@@ -74,18 +74,27 @@ fn kubectl_get_shows_customer_state_expiry_ready_and_age() {
     let header: Vec<_> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "CUSTOMER", "STATE", "EXPIRES", "READY", "AGE"]
+        [
+            "NAME",
+            "CUSTOMER",
+            "STATE",
+            "EXPIRES",
+            "READY",
+            "SUCCESSOR",
+            "AGE"
+        ]
     );
     let row: Vec<_> = lines.next().unwrap().split_whitespace().collect();
     // A future date in a `date` column prints as <invalid>, so the expiry is a timestamp.
     assert_eq!(
-        &row[..5],
+        &row[..6],
         [
             "contoso-support",
             "11111111-2222-3333-4444-555555555555",
             "active",
             "2028-11-22T10:00:00Z",
-            "True"
+            "True",
+            "approvalPending"
         ]
     );
 }

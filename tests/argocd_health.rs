@@ -113,8 +113,9 @@ fn condition_reasons() -> Vec<String> {
 }
 
 /// Reasons that only ever accompany a True condition, or a condition other than Ready
-/// (src/controllers/gdap_relationship/status.rs), so they never decide Ready=False.
-const NEVER_A_READY_FALSE_REASON: [&str; 12] = [
+/// (src/controllers/gdap_relationship/status.rs, src/controllers/tenant_sync/status.rs: `Fresh`
+/// and `Suspended` are a TenantSync's Stale=False), so they never decide Ready=False.
+const NEVER_A_READY_FALSE_REASON: [&str; 14] = [
     "Active",
     "Approved",
     "Reconciled",
@@ -127,6 +128,8 @@ const NEVER_A_READY_FALSE_REASON: [&str; 12] = [
     "SuccessorApprovalPending",
     "SuccessorActivating",
     "HandingOver",
+    "Fresh",
+    "Suspended",
 ];
 
 #[test]

@@ -278,7 +278,12 @@ fn every_flag_the_chart_renders_is_one_the_operator_accepts() {
     let rendered = args(&render(&[
         "credentialsSecret=partner-credentials",
         "watchNamespaces={team-a}",
+        "syncConcurrency=8",
     ]));
+    assert!(
+        rendered.contains(&"--sync-concurrency=8".to_string()),
+        "{rendered:?}"
+    );
     for arg in rendered.iter().filter(|a| a.starts_with("--")) {
         let flag = arg.split('=').next().unwrap();
         assert!(
@@ -568,12 +573,24 @@ fn registered_metrics() -> Vec<String> {
     };
     metrics.relationship(&object, Some("active"), Some(86400.0));
     metrics.consent(&object, Some(true));
+    metrics.credentials_valid("ns", "creds", Some(true));
     let call = CallLabels {
         service: "graph".into(),
         method: "GET".into(),
         status: "200".into(),
     };
     metrics.microsoft_calls.get_or_create(&call).inc();
+    let synced: gdap_operator::api::TenantSyncStatus = serde_json::from_value(json!({
+        "lastSuccessfulSyncTime": "2026-01-12T02:13:00Z",
+        "users": {"total": 2, "enabled": 1, "licensed": 2, "disabledLicensed": 1, "guests": 0},
+        "skus": [{"skuPartNumber": "SPE_E3", "purchased": 5, "assigned": 2, "available": 3}]
+    }))
+    .unwrap();
+    metrics.sync.object(&object, Some(&synced), false);
+    let failed = gdap_operator::controllers::failure::Failure::new("AccessDenied", "no", false);
+    metrics
+        .sync
+        .record_run(&Err(failed), std::time::Duration::from_secs(1));
     support::metrics::families(&metrics.encode())
 }
 

@@ -890,4 +890,10 @@ async fn a_revoked_refresh_token_is_reported_as_invalid_credentials() {
         Some("approvalPending"),
         "what was known is kept"
     );
+    let series = format!(
+        "gdap_credentials_valid{{namespace=\"{}\",secret=\"partner-credentials\"}} 0",
+        world.namespace
+    );
+    let metrics = world.metrics().await;
+    assert!(metrics.contains(&series), "{metrics}");
 }

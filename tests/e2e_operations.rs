@@ -11,8 +11,8 @@ use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::events::v1::Event;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
-use support::metrics;
 use support::operator::{Replica, World, condition, poll_until};
+use support::{metrics, sync};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const LEASE: &str = "gdap-operator";
@@ -274,7 +274,25 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
     world.apply(&manifest("metered"));
     let id = pending(&world, "metered").await;
     approve_until_ready(&world, "metered", &id).await;
-    let text = world.metrics().await;
+    // An AppConsent made Ready, and one tenant import through it: every kind's series.
+    let dir = tempfile::tempdir().unwrap();
+    world.apply(&sync::consent_manifest(sync::CONTOSO));
+    sync::make_consent_ready(&world, sync::CONSENT).await;
+    world.apply(&sync::sync_manifest(
+        "metered-import",
+        sync::CONTOSO,
+        "@daily",
+        &sync::file_sink(dir.path()),
+        "",
+    ));
+    sync::sync_now(&world, "metered-import", "1").await;
+    sync::wait_request(&world, "metered-import", "1", 2 * MINUTE).await;
+    let text = poll_until("every per-object series", MINUTE, || async {
+        let text = world.metrics().await;
+        (text.contains("gdap_consent_healthy{") && text.contains("gdap_sync_licenses_available{"))
+            .then_some(text)
+    })
+    .await;
     let documented = metrics::documented();
     assert!(documented.len() >= 8, "{documented:?}");
     let exposed = metrics::sample_names(&text);
@@ -296,7 +314,7 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
         .collect();
     assert!(
         missing.is_empty(),
-        "documented in README.md but not exposed after a relationship reached Ready: {missing:?}\n{text}"
+        "documented in README.md but not exposed after every kind worked: {missing:?}\n{text}"
     );
     assert_eq!(
         metrics::value(&text, "gdap_leader"),

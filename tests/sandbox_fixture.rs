@@ -84,6 +84,26 @@ async fn the_documented_fixture_loads_and_is_served() {
         state["tenants"]["0b0b0b0b-0000-4000-8000-0000000000d2"]["users"]["generated"]["count"],
         10_000
     );
+    let relationships = state["relationships"].as_array().unwrap();
+    let statuses: Vec<_> = relationships
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["active", "approvalPending"]);
+    let active = &relationships[0];
+    assert_eq!(active["autoExtendDuration"], "P180D");
+    assert_eq!(
+        active["assignments"][0]["groupId"],
+        "0b0b0b0b-0000-4000-8000-0000000000a2"
+    );
+    assert_eq!(active["assignments"][0]["status"], "active");
+    assert_eq!(active["roles"].as_array().unwrap().len(), 2);
+    let ends = chrono::DateTime::parse_from_rfc3339(active["end"].as_str().unwrap()).unwrap();
+    let left = ends.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        (629..=630).contains(&left.num_days()),
+        "activated 100 days ago for 730 days: {left}"
+    );
 }
 
 #[test]
@@ -95,6 +115,15 @@ fn bad_fixtures_are_refused_with_a_reason() {
     let bad_group = example.replace("groups: [AdminAgents,", "groups: [NoSuchGroup,");
     let err = Fixture::from_yaml(&bad_group).unwrap_err().to_string();
     assert!(err.contains("NoSuchGroup"), "{err}");
+    let bad_customer = example.replace(
+        "customer: 0b0b0b0b-0000-4000-8000-0000000000d2",
+        "customer: 0b0b0b0b-0000-4000-8000-0000000000ff",
+    );
+    let err = Fixture::from_yaml(&bad_customer).unwrap_err().to_string();
+    assert!(err.contains("is not a customer of the fixture"), "{err}");
+    let lapsed = example.replace("daysAgo: 10 ", "daysAgo: 95 ");
+    let err = Fixture::from_yaml(&lapsed).unwrap_err().to_string();
+    assert!(err.contains("has lapsed"), "{err}");
     let bad_user = example.replace("{user: ops@partner.test", "{user: ghost@partner.test");
     assert!(
         Fixture::from_yaml(&bad_user)

@@ -114,6 +114,23 @@ pub mod reasons {
     pub const PRIVILEGED_ROLE_REQUIRED: &str = "PrivilegedRoleRequired";
     /// The application is not (completely) consented yet; the operator is working on it.
     pub const NOT_CONSENTED: &str = "NotConsented";
+    /// A TenantSync's first import has not completed yet (scheduled, running, or retrying).
+    pub const IMPORT_PENDING: &str = "ImportPending";
+    /// The AppConsent a TenantSync names is missing or not Ready; the import waits for it.
+    pub const APP_CONSENT_NOT_READY: &str = "AppConsentNotReady";
+    /// Microsoft Graph refused the app-only read: an application permission is missing in the
+    /// customer tenant (the consent was revoked, or never granted).
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// The sink is configured wrongly (e.g. the PostgreSQL connection Secret is missing).
+    pub const SINK_MISCONFIGURED: &str = "SinkMisconfigured";
+    /// The sink failed in a way retrying does not cure (permissions, damaged data, refused SQL).
+    pub const SINK_FAILED: &str = "SinkFailed";
+    /// No successful import for two scheduled runs.
+    pub const STALE: &str = "Stale";
+    /// The last successful import is recent (a TenantSync's `Stale=False`).
+    pub const FRESH: &str = "Fresh";
+    /// `spec.suspend` is true: scheduled imports are paused (a TenantSync's `Stale=False`).
+    pub const SUSPENDED: &str = "Suspended";
 }
 
 /// Event reasons (the `reason` of Kubernetes events the operator publishes).
@@ -162,4 +179,10 @@ pub mod events {
     pub const APP_ROLE_REVOKED: &str = "AppRoleRevoked";
     /// The consent was removed through Partner Center.
     pub const CONSENT_REMOVED: &str = "ConsentRemoved";
+    /// A tenant import succeeded.
+    pub const IMPORTED: &str = "Imported";
+    /// A tenant import failed; the note says why and what to do.
+    pub const IMPORT_FAILED: &str = "ImportFailed";
+    /// A tenant import succeeded after failures.
+    pub const IMPORT_RECOVERED: &str = "ImportRecovered";
 }

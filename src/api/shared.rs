@@ -91,7 +91,8 @@ pub struct CustomerRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct SecretRef {
     /// Name of the Secret in this object's namespace. It holds the keys `partnerTenantId`,
-    /// `clientId`, `clientSecret` and `refreshToken`; the operator rotates `refreshToken` on use.
+    /// `clientId`, either `clientSecret` or `clientCertificate` + `clientKey` (PEM), and
+    /// `refreshToken`; the operator rotates `refreshToken` on use.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }

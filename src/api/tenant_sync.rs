@@ -15,7 +15,7 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
 /// consented by an AppConsent, into files or PostgreSQL, and reports a licence summary in status.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
-    doc = "Scheduled import of one customer tenant's users and licences into a sink. Its controller is coming: today the object is validated and stored, not acted on.",
+    doc = "Scheduled import of one customer tenant's users and licences into a sink, with a licence summary in status. Runs on spec.schedule (spread by a stable per-object delay), or at once when the annotation gdap.io/sync-now gets a new value; the referenced AppConsent must be Ready. Deleting the object keeps the imported data in the sink.",
     group = "gdap.io",
     version = "v1alpha1",
     kind = "TenantSync",
@@ -40,6 +40,18 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
         type_ = "integer",
         description = "Users in the last import",
         json_path = ".status.users.total"
+    ),
+    printcolumn(
+        name = "Licensed",
+        type_ = "integer",
+        description = "Users holding at least one licence",
+        json_path = ".status.users.licensed"
+    ),
+    printcolumn(
+        name = "Disabled Licensed",
+        type_ = "integer",
+        description = "Disabled users that still hold a licence (licences to reclaim)",
+        json_path = ".status.users.disabledLicensed"
     ),
     printcolumn(
         name = "Last Sync",
@@ -104,7 +116,8 @@ pub struct TenantSyncSpec {
     /// Where imported rows go: exactly one of `file` or `postgres`.
     pub sink: SinkSpec,
 
-    /// Pause the schedule without deleting the object.
+    /// Pause the schedule without deleting the object (a new `gdap.io/sync-now` value still runs
+    /// one import).
     #[serde(default)]
     pub suspend: bool,
 }
@@ -296,30 +309,49 @@ impl ConnectionSecretRef {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSyncStatus {
-    /// When the last import started.
+    /// When the last import attempt started (successful or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
     /// When the last import that succeeded started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_sync_time: Option<Time>,
-    /// When the next import is due.
+    /// When the next import is due: the next scheduled run (plus this object's delay), or a
+    /// retry after a failure if that comes first. Absent while suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sync_time: Option<Time>,
-    /// How long the last import took, e.g. `12.4s`.
+    /// How long the last successful import took, e.g. `12.4s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_duration: Option<String>,
-    /// User counts from the last import.
+    /// User counts from the last successful import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<UserSummary>,
-    /// Licence counts per subscribed SKU from the last import.
+    /// Licence counts per subscribed SKU from the last successful import.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skus: Vec<SkuSummary>,
+    /// The last value of the annotation `gdap.io/sync-now` that was honoured: a new value runs
+    /// one import at once (even while suspended), the same value again does nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_request: Option<String>,
+    /// How many imports in a row have failed (0 after a success). After a failure the next
+    /// attempt waits: from the poll interval, doubling, up to the resync interval (a failure a
+    /// person must fix waits the resync interval), or until the next scheduled run if sooner.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// When the last failure happened (kept after a success, for the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<Time>,
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Synced and Stale.
+    /// Ready (the last import succeeded, its data is recent and nothing needs a person), Synced
+    /// (the last attempt and its prerequisites, with the reason when they failed) and Stale (no
+    /// successful import for two scheduled runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// User counts.

@@ -62,6 +62,22 @@ impl Context {
         )
     }
 
+    /// Records what using Secret `namespace/name` showed: it worked (`None`), or it failed with
+    /// this condition reason — only `CredentialsInvalid` says the credentials are bad; other
+    /// failures say nothing about them.
+    pub fn credentials_used(&self, namespace: &str, name: Option<&str>, failure: Option<&str>) {
+        let Some(name) = name else {
+            return;
+        };
+        match failure {
+            None => self.metrics.credentials_valid(namespace, name, Some(true)),
+            Some(crate::api::conditions::reasons::CREDENTIALS_INVALID) => {
+                self.metrics.credentials_valid(namespace, name, Some(false))
+            }
+            Some(_) => {}
+        }
+    }
+
     /// An object using Secret `namespace/name` was released: have the Secret controller look.
     pub fn secret_released(&self, namespace: &str, name: &str) {
         if let Some(checks) = &self.secret_checks {

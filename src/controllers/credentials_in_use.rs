@@ -7,10 +7,10 @@
 //! - [`hold`]: every reconcile that is about to use a Secret labels it `gdap.io/credentials-in-use`
 //!   and adds the finalizer (JSON-patch test-and-add; skipped while the Secret is being deleted,
 //!   when the API server refuses new finalizers).
-//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the
-//!   GdapRelationships and AppConsents in the namespace that name the Secret (by
-//!   `credentialsRef` or the operator's default), except deleted ones the operator already
-//!   released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
+//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the custom
+//!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
+//!   default: GdapRelationships, AppConsents and TenantSyncs), except deleted ones the operator
+//!   already released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
 //!   relationship approved after its object was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
 //!   the label. It looks again at the poll interval while users are being deleted or records wait,
 //!   else at the resync interval; controllers ask for an immediate look through
@@ -20,10 +20,11 @@ use super::context::Context;
 use super::finalizers;
 use super::withdrawals::{self, Withdrawal};
 use crate::api::conditions::events;
-use crate::api::{AppConsent, GdapRelationship};
+use crate::api::{AppConsent, GdapRelationship, TenantSync};
 use crate::controllers::app_consent::FINALIZER as CONSENT_FINALIZER;
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
 use crate::controllers::gdap_relationship::plan::{Remote, RemoteRequest, termination_requested};
+use crate::controllers::tenant_sync::FINALIZER as TENANT_SYNC_FINALIZER;
 use crate::microsoft::models::gdap::{RelationshipStatus as State, RequestAction};
 use crate::microsoft::{GdapApi, Reason};
 use k8s_openapi::api::core::v1::Secret;
@@ -72,6 +73,30 @@ pub async fn hold(api: &Api<Secret>, secret: &Secret) -> kube::Result<()> {
     }
 }
 
+/// The credentials of an object in `namespace` (Secret `secret_name`), held in use (finalizer on
+/// the Secret) before anything is written with them.
+pub async fn acquire_and_hold(
+    ctx: &Context,
+    namespace: &str,
+    secret_name: Option<&str>,
+) -> Result<
+    crate::controllers::credentials::Credentials,
+    crate::controllers::credentials::CredentialsError,
+> {
+    use crate::controllers::credentials::CredentialsError;
+    let name = secret_name.ok_or(CredentialsError::NoReference)?;
+    let credentials = ctx.credentials.acquire(namespace, name).await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    hold(&secrets, &credentials.secret)
+        .await
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?;
+    Ok(credentials)
+}
+
 /// How a Secret is used.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -104,11 +129,12 @@ pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue
         None => return Ok(Requeue::await_change()),
     };
     let usage = Usage {
-        records: withdrawals::read(&current).len(),
+        records: records_in_use(&current),
         ..users(&ctx, &namespace, &name).await?
     };
     if usage.is_unused() {
         release(&api, &current).await?;
+        ctx.metrics.credentials_valid(&namespace, &name, None);
         tracing::info!(secret = %name, %namespace, "credentials no longer in use; finalizer removed");
         return Ok(Requeue::await_change());
     }
@@ -119,6 +145,19 @@ pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue
     } else {
         timing.resync
     }))
+}
+
+/// How many withdrawal records keep `secret` in use. An annotation that cannot be read counts as
+/// one: records that cannot be read are not "no records", and releasing the Secret then could
+/// leave a relationship approved later with nobody to terminate it.
+pub fn records_in_use(secret: &Secret) -> usize {
+    match withdrawals::try_read(secret) {
+        Ok(records) => records.len(),
+        Err(e) => {
+            tracing::warn!(secret = %secret.name_any(), error = %e, "unreadable {} annotation: the Secret stays in use until it is fixed", withdrawals::ANNOTATION);
+            1
+        }
+    }
 }
 
 /// Removes the finalizer, then the label (a crash in between leaves a watched Secret that the
@@ -161,6 +200,16 @@ pub async fn users(ctx: &Context, namespace: &str, name: &str) -> Result<Usage, 
             &object,
             uses.as_deref() == Some(name),
             CONSENT_FINALIZER,
+        );
+    }
+    let syncs: Api<TenantSync> = Api::namespaced(ctx.client.clone(), namespace);
+    for object in syncs.list(&ListParams::default()).await? {
+        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
+        count(
+            &mut usage,
+            &object,
+            uses.as_deref() == Some(name),
+            TENANT_SYNC_FINALIZER,
         );
     }
     Ok(usage)
@@ -275,4 +324,34 @@ pub fn newest_termination(
             status: r.status.clone(),
             created_at: r.created_date_time,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn secret(annotation: Option<&str>) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some("partner-credentials".into());
+        s.metadata.annotations = annotation
+            .map(|a| BTreeMap::from([(withdrawals::ANNOTATION.to_string(), a.to_string())]));
+        s
+    }
+
+    #[test]
+    fn unreadable_records_keep_the_secret_in_use() {
+        assert_eq!(records_in_use(&secret(None)), 0);
+        let two = r#"[{"relationshipId":"a","customer":"c","displayName":"x"},{"relationshipId":"b","customer":"c","displayName":"y"}]"#;
+        assert_eq!(records_in_use(&secret(Some(two))), 2);
+        let usage = Usage {
+            records: records_in_use(&secret(Some("{not json"))),
+            ..Usage::default()
+        };
+        assert!(
+            !usage.is_unused(),
+            "a list that cannot be read is not an empty list"
+        );
+        assert!(withdrawals::try_read(&secret(Some("{not json"))).is_err());
+    }
 }

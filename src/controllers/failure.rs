@@ -49,6 +49,21 @@ pub fn backoff(
     base.mul_f64(factor).clamp(poll.min(resync), resync)
 }
 
+/// When to look again after a reconcile: the plan's choice, or after a failure the backoff
+/// (never at once).
+pub fn next_look(
+    planned: Duration,
+    failure: Option<&Failure>,
+    attempts: u32,
+    poll: Duration,
+    resync: Duration,
+) -> Duration {
+    match failure {
+        Some(f) => backoff(attempts, f.transient, poll, resync, jitter()),
+        None => planned,
+    }
+}
+
 /// Consecutive failures that never reached the status (the Kubernetes API itself failed), per
 /// object, so the error policy backs off too.
 #[derive(Debug, Default)]

@@ -11,4 +11,6 @@ pub mod credentials_in_use;
 pub mod failure;
 pub mod finalizers;
 pub mod gdap_relationship;
+pub mod lifecycle;
+pub mod tenant_sync;
 pub mod withdrawals;

@@ -32,12 +32,20 @@ pub struct Withdrawal {
     pub display_name: String,
 }
 
-/// The records on `secret` (an unreadable annotation counts as none, and is logged).
+/// The records on `secret`, or why the annotation cannot be read. Callers that act on "no
+/// records" (releasing the Secret, rewriting the list) must use this: an unreadable list is not
+/// an empty one.
+pub fn try_read(secret: &Secret) -> Result<Vec<Withdrawal>, serde_json::Error> {
+    match secret.annotations().get(ANNOTATION) {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text),
+    }
+}
+
+/// The records on `secret` for lookups (an unreadable annotation counts as none, and is logged;
+/// writes through [`record`] and [`forget`] then fail instead of overwriting it).
 pub fn read(secret: &Secret) -> Vec<Withdrawal> {
-    let Some(text) = secret.annotations().get(ANNOTATION) else {
-        return Vec::new();
-    };
-    serde_json::from_str(text).unwrap_or_else(|e| {
+    try_read(secret).unwrap_or_else(|e| {
         tracing::warn!(secret = %secret.name_any(), error = %e, "unreadable {ANNOTATION} annotation; ignoring it");
         Vec::new()
     })
@@ -80,7 +88,7 @@ async fn update(
     loop {
         attempt += 1;
         let secret = api.get(name).await?;
-        let mut records = read(&secret);
+        let mut records = try_read(&secret).map_err(kube::Error::SerdeError)?;
         let before = records.clone();
         change(&mut records);
         if records == before {

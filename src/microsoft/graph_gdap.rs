@@ -42,6 +42,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 const RELATIONSHIPS: [&str; 2] = ["tenantRelationships", "delegatedAdminRelationships"];
+const CUSTOMERS: [&str; 2] = ["tenantRelationships", "delegatedAdminCustomers"];
 const PREFER: (&str, &str) = ("prefer", "include-unknown-enum-members");
 
 /// The approval link the customer's Global Administrator opens (public cloud).
@@ -358,6 +359,12 @@ impl GdapApi for GraphGdapClient {
             self.url(&[relationship_id, "operations", operation_id]),
         )
         .await
+    }
+
+    async fn list_customers(&self, token: &dyn TokenSource) -> Result<Vec<DelegatedAdminCustomer>> {
+        let mut url = self.transport.endpoints().graph_url(&CUSTOMERS);
+        url.query_pairs_mut().append_pair("$top", "300");
+        self.list(token, url).await
     }
 }
 

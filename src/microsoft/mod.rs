@@ -153,6 +153,8 @@ pub trait GdapApi: Send + Sync {
         relationship_id: &str,
         operation_id: &str,
     ) -> Result<Operation>;
+    /// `GET /tenantRelationships/delegatedAdminCustomers`, every page (`$top` 300).
+    async fn list_customers(&self, token: &dyn TokenSource) -> Result<Vec<DelegatedAdminCustomer>>;
 }
 
 /// The Partner Center application-consent API. Needs the partner's delegated Partner Center

@@ -427,8 +427,10 @@ async fn reset(State(shared): Ctx) -> Response {
 }
 
 async fn requests(State(shared): Ctx) -> Response {
-    let entries = shared.lock(&shared.log).entries();
-    axum::Json(json!({"requests": entries})).into_response()
+    let log = shared.lock(&shared.log);
+    let (entries, totals) = (log.entries(), log.totals());
+    drop(log);
+    axum::Json(json!({"requests": entries, "totals": totals})).into_response()
 }
 
 async fn clear_requests(State(shared): Ctx) -> Response {

@@ -408,17 +408,32 @@ pub struct LogEntry {
 #[derive(Debug, Clone, Copy)]
 pub struct Replayed;
 
-/// Bounded log of Microsoft-API calls.
+/// Bounded log of Microsoft-API calls, with unbounded counters since the last clear.
 #[derive(Debug)]
 pub struct RequestLog {
     entries: VecDeque<LogEntry>,
     capacity: usize,
+    totals: LogTotals,
 }
 
 impl Default for RequestLog {
     fn default() -> Self {
         RequestLog::with_capacity(Self::CAPACITY)
     }
+}
+
+/// Counters of the request log since it was last cleared; they count every call, also those
+/// whose entries were dropped beyond the log's capacity.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTotals {
+    /// Every logged call.
+    pub calls: u64,
+    /// Calls that may change Microsoft's state: any method but GET and HEAD, except the token
+    /// endpoint (`…/oauth2/…`), whose POSTs only read.
+    pub writes: u64,
+    /// Entries dropped because the log was full.
+    pub dropped: u64,
 }
 
 impl RequestLog {
@@ -430,13 +445,19 @@ impl RequestLog {
         RequestLog {
             entries: VecDeque::new(),
             capacity: capacity.max(1),
+            totals: LogTotals::default(),
         }
     }
 
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn push(&mut self, entry: LogEntry) {
+        self.totals.calls += 1;
+        if is_write(&entry.method, &entry.path) {
+            self.totals.writes += 1;
+        }
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();
+            self.totals.dropped += 1;
         }
         self.entries.push_back(entry);
     }
@@ -446,10 +467,21 @@ impl RequestLog {
         self.entries.iter().cloned().collect()
     }
 
-    /// Empties the log.
+    /// The counters since the last clear.
+    pub fn totals(&self) -> LogTotals {
+        self.totals
+    }
+
+    /// Empties the log and resets the counters.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.totals = LogTotals::default();
     }
+}
+
+/// Whether a call may change Microsoft's state (see [`LogTotals::writes`]).
+pub fn is_write(method: &str, path: &str) -> bool {
+    !matches!(method, "GET" | "HEAD") && !path.contains("/oauth2/")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! turns it into its mutable state in `state.rs`.
 
 use super::defaults::{self as d, apps};
+pub use super::fixture_gdap::{AssignmentFixture, RelationshipFixture};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -21,6 +22,9 @@ pub struct Fixture {
     /// Customer tenants.
     #[serde(default)]
     pub customers: Vec<CustomerFixture>,
+    /// GDAP relationships that exist at start (see `fixture_gdap.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<RelationshipFixture>,
 }
 
 /// The partner tenant.
@@ -369,7 +373,25 @@ impl Fixture {
                 sku.check(&c.tenant_id)?;
             }
         }
-        Ok(())
+        self.check_relationships()
+    }
+
+    fn check_relationships(&self) -> anyhow::Result<()> {
+        let customers: std::collections::HashSet<&str> = self
+            .customers
+            .iter()
+            .map(|c| c.tenant_id.as_str())
+            .collect();
+        let groups: Vec<(&str, &str)> = self
+            .partner
+            .groups
+            .iter()
+            .map(|g| (g.id.as_str(), g.display_name.as_str()))
+            .collect();
+        for r in &self.relationships {
+            r.check(&customers, &groups)?;
+        }
+        super::fixture_gdap::check_unique(&self.relationships, &self.partner.tenant_id)
     }
 
     /// The built-in world of [`super::defaults`].
@@ -378,6 +400,7 @@ impl Fixture {
             partner: builtin_partner(),
             apps: vec![builtin_app()],
             customers: vec![contoso(), fabrikam(), northwind()],
+            relationships: Vec::new(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! resource URIs as audience. Behaviour where Microsoft is silent is documented in
 //! `docs/sandbox.md`.
 //!
-//! Module map: `defaults`/`fixture`/`generate` (initial world, generated users), `state` (the
+//! Module map: `defaults`/`fixture`/`fixture_gdap`/`scale`/`generate` (initial world: fixture
+//! relationships, the generated scale estate, generated users), `state` (the
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
 //! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
@@ -31,6 +32,7 @@ mod directory;
 mod entra;
 mod faults;
 mod fixture;
+mod fixture_gdap;
 mod gdap;
 mod gdap_assign;
 mod gdap_model;
@@ -42,6 +44,7 @@ mod lifecycle;
 mod me;
 mod odata;
 mod partner_center;
+pub mod scale;
 mod state;
 mod tls;
 mod token;
@@ -50,10 +53,11 @@ mod users;
 pub use faults::ThrottleOptions;
 pub use fixture::skus;
 pub use fixture::{
-    AppFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture, PartnerFixture,
-    PartnerUserFixture, RefreshTokenFixture, ResourcePermissions, SkuFixture, SubscriptionFixture,
-    UsersFixture,
+    AppFixture, AssignmentFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture,
+    PartnerFixture, PartnerUserFixture, RefreshTokenFixture, RelationshipFixture,
+    ResourcePermissions, SkuFixture, SubscriptionFixture, UsersFixture,
 };
+pub use scale::Scale;
 
 use clap::Args;
 use context::Shared;
@@ -72,6 +76,17 @@ pub struct SandboxArgs {
     /// Fixture file (YAML); the built-in fixture is used when absent.
     #[arg(long)]
     pub fixture: Option<PathBuf>,
+    /// Add a generated partner estate to the fixture: --scale-customers customer tenants and
+    /// --scale-relationships GDAP relationships in mixed states (active with access assignments,
+    /// awaiting approval, created, terminated, expired), the same on every start.
+    #[arg(long)]
+    pub scale_fixture: bool,
+    /// Customer tenants of --scale-fixture.
+    #[arg(long, default_value_t = 1000, requires = "scale_fixture")]
+    pub scale_customers: usize,
+    /// GDAP relationships of --scale-fixture (spread round robin over the customers).
+    #[arg(long, default_value_t = 1500, requires = "scale_fixture")]
+    pub scale_relationships: usize,
     /// Persist the state in this file (loaded on start when it exists).
     #[arg(long)]
     pub state_file: Option<PathBuf>,
@@ -214,10 +229,17 @@ fn secs(s: f64) -> Duration {
 impl SandboxArgs {
     /// Turns command-line options into [`SandboxOptions`].
     pub fn to_options(&self) -> anyhow::Result<SandboxOptions> {
-        let fixture = match &self.fixture {
+        let mut fixture = match &self.fixture {
             Some(path) => Fixture::from_file(path)?,
             None => Fixture::builtin(),
         };
+        if self.scale_fixture {
+            fixture = fixture.with_scale(Scale {
+                customers: self.scale_customers,
+                relationships: self.scale_relationships,
+            });
+            fixture.check()?;
+        }
         Ok(SandboxOptions {
             listen: self
                 .listen

@@ -475,6 +475,7 @@ impl World {
             let tenant = world.tenant_from_fixture(c, now);
             world.tenants.insert(c.tenant_id.clone(), tenant);
         }
+        world.add_fixture_relationships(&fixture.relationships, now);
         world
     }
 

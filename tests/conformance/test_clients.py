@@ -134,7 +134,7 @@ def test_msal_certificate_credential_gets_app_tokens(base):
     assert "access_token" in result, result
     c = claims(result["access_token"])
     assert c["appidacr"] == "2" and c["tid"] == CONTOSO_TENANT_ID
-    assert sorted(c["roles"]) == ["LicenseAssignment.Read.All", "User.Read.All"]
+    assert sorted(c["roles"]) == ["LicenseAssignment.Read.All", "Organization.Read.All", "User.Read.All"]
     # The legacy form (a SHA-1 `thumbprint`: header x5t, RS256) is accepted too.
     legacy = {"private_key": CLIENT_KEY_PEM, "thumbprint": sha1_thumbprint()}
     result = msal_app(base, CONTOSO_TENANT_ID, legacy).acquire_token_for_client(scopes=[GRAPH_DEFAULT])

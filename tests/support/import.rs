@@ -174,18 +174,24 @@ impl ImportEnv {
 
     /// What an import should find, read with the plain client (not the engine).
     pub async fn expected(&self) -> Expected {
-        let token = self.token();
-        let dir = &self.clients.directory;
-        let query = UserQuery {
-            select: ImportOptions::default().select(),
-            top: Some(999),
-            filter: None,
-        };
-        let users: Vec<User> = dir.users(&token, &query).try_collect().await.unwrap();
-        let skus = dir.subscribed_skus(&token).await.unwrap();
-        let subscriptions = dir.subscriptions(&token).await.unwrap();
-        Expected::new(users, skus, subscriptions)
+        expected_of(&self.clients, TENANT).await
     }
+}
+
+/// What an import of `tenant` should find, read with the plain client `clients` (not the
+/// engine).
+pub async fn expected_of(clients: &MicrosoftClients, tenant: &str) -> Expected {
+    let token = clients.tokens.app_token(tenant);
+    let dir = &clients.directory;
+    let query = UserQuery {
+        select: ImportOptions::default().select(),
+        top: Some(999),
+        filter: None,
+    };
+    let users: Vec<User> = dir.users(&token, &query).try_collect().await.unwrap();
+    let skus = dir.subscribed_skus(&token).await.unwrap();
+    let subscriptions = dir.subscriptions(&token).await.unwrap();
+    Expected::new(users, skus, subscriptions)
 }
 
 /// Calls a sandbox control API.

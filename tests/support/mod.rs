@@ -10,8 +10,12 @@ pub mod fleet;
 pub mod import;
 pub mod metrics;
 #[cfg(feature = "sandbox")]
+pub mod onboard;
+#[cfg(feature = "sandbox")]
 pub mod operator;
 pub mod postgres;
+#[cfg(feature = "sandbox")]
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 

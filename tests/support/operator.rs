@@ -244,7 +244,7 @@ impl World {
     /// Runs the operator with the leader-election flags the chart's Deployment passes, and the
     /// `POD_NAMESPACE` it would have, so the election runs under the chart's Lease rules.
     fn use_the_charts_election_flags(&mut self, docs: &[Value], release: &str) {
-        let args =
+        let args: Vec<String> =
             chart::one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
                 .as_array()
                 .unwrap()
@@ -252,7 +252,8 @@ impl World {
                 .map(|a| a.as_str().unwrap().to_string())
                 .filter(|a| a.starts_with("--leader-elect") || a.starts_with("--lease-"))
                 .collect();
-        self.operator_args = args;
+        // Added to the test's own flags (e.g. a short consent settle time), not instead of them.
+        self.operator_args.extend(args);
         self.operator_env = vec![
             ("POD_NAMESPACE".into(), release.into()),
             ("POD_NAME".into(), "chart-rbac".into()),

@@ -429,9 +429,10 @@ fn plan_missing(
         let annotation = format!("{} {}", intent.display_name, now.to_rfc3339());
         return now_(Action::RecordCreateIntent { annotation });
     }
-    now_(Action::Create {
-        body: new_relationship(intent, desired),
-    })
+    // After a hand-over the object's relationship is the one of its generation, by that name.
+    let mut body = new_relationship(intent, desired);
+    body.display_name = naming::generation_name(&intent.display_name, observed.generation);
+    now_(Action::Create { body })
 }
 
 /// The create body for the spec.

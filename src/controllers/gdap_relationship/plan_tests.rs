@@ -786,6 +786,14 @@ fn successors_renew_and_carry_spec_changes() {
 }
 
 #[test]
+fn a_relationship_lost_after_a_hand_over_is_recreated_under_its_generation_name() {
+    let mut o = seen(None);
+    o.create_intent = true;
+    o.generation = 2;
+    assert_eq!(step(&renewing(), &o), "Create contoso-1234abcd-r2 P730D");
+}
+
+#[test]
 fn after_the_hand_over_the_predecessor_is_terminated_unless_kept() {
     let mut o = renewal_world(ending_in(700), None);
     o.generation = 1;

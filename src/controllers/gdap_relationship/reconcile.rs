@@ -12,14 +12,15 @@ use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
 use super::plan::{Action, Plan, ReleaseReason, plan};
-use super::report::{ReportError, object_labels, report};
+use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
 use crate::api::GdapRelationship;
 use crate::api::conditions::{events, reasons};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
-use crate::controllers::failure::{self, Failure};
+use crate::controllers::failure;
+use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -28,104 +29,45 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Lifecycle, finalizer};
+use kube::runtime::finalizer::{self, Event as Lifecycle};
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::{Instrument, info_span};
+use std::sync::Arc;
+use tracing::info_span;
 
 /// The finalizer that lets deletion terminate the relationship first.
 pub const FINALIZER: &str = "gdap.io/relationship";
 /// The kind, as metrics name it.
 pub const KIND: &str = "GdapRelationship";
 
-/// What travels to the controller's error policy.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The status could not be written.
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    /// Deletion is under way; look again after `requeue` (the finalizer stays).
-    #[error("deletion in progress: {reason}")]
-    Deleting {
-        /// When to look again.
-        requeue: Duration,
-        /// The reason shown in the reconcile metric.
-        reason: &'static str,
-    },
-}
-
-/// Reconciles one object.
+/// Reconciles one object (see `controllers::lifecycle`).
 pub async fn reconcile(
     object: Arc<GdapRelationship>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, finalizer::Error<ReconcileError>> {
-    let span = info_span!("reconcile", namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
-    let started = Instant::now();
-    let key = failure_key(&object);
-    let api: Api<GdapRelationship> =
-        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    let label = Mutex::new("success");
-    let result = finalizer(&api, FINALIZER, object, |event| async {
+    let span = info_span!("reconcile", kind = KIND, namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
+    let ctx = ctx.as_ref();
+    lifecycle::reconcile(object, ctx, span, |event, api, label| async move {
         match event {
-            Lifecycle::Apply(o) => step(&o, &ctx, &api, &label).await,
-            Lifecycle::Cleanup(o) => step(&o, &ctx, &api, &label).await,
+            Lifecycle::Apply(o) | Lifecycle::Cleanup(o) => step(&o, ctx, &api, &label).await,
         }
     })
-    .instrument(span)
-    .await;
-    let label = match &result {
-        Ok(_) => *label.lock().expect("label lock"),
-        Err(e) => error_label(e),
-    };
-    if !matches!(&result, Err(e) if error_label(e) == reasons::KUBERNETES_ERROR) {
-        ctx.unrecorded_failures.clear(&key);
-    }
-    ctx.metrics
-        .reconciled(KIND, label, started.elapsed().as_secs_f64());
-    result
+    .await
 }
 
-fn error_label(error: &finalizer::Error<ReconcileError>) -> &'static str {
-    match error {
-        finalizer::Error::ApplyFailed(ReconcileError::Deleting { reason, .. })
-        | finalizer::Error::CleanupFailed(ReconcileError::Deleting { reason, .. }) => reason,
-        _ => reasons::KUBERNETES_ERROR,
-    }
-}
-
-fn failure_key(object: &GdapRelationship) -> String {
-    format!(
-        "{KIND}/{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )
-}
-
-/// After an error: the delay deletion chose, else a backoff from the failures so far.
+/// After an error: the delay a deletion under way chose, else a backoff.
 pub fn error_policy(
     object: Arc<GdapRelationship>,
     error: &finalizer::Error<ReconcileError>,
     ctx: Arc<Context>,
 ) -> Requeue {
-    match error {
-        finalizer::Error::ApplyFailed(ReconcileError::Deleting { requeue, .. })
-        | finalizer::Error::CleanupFailed(ReconcileError::Deleting { requeue, .. }) => {
-            Requeue::requeue(*requeue)
-        }
-        other => {
-            tracing::warn!(error = %other, "reconcile failed; retrying with backoff");
-            let recorded = object.status.as_ref().map_or(0, |s| s.failed_attempts);
-            let attempts = recorded + ctx.unrecorded_failures.record(&failure_key(&object));
-            let timing = &ctx.settings.timing;
-            Requeue::requeue(failure::backoff(
-                attempts,
-                true,
-                timing.poll,
-                timing.resync,
-                failure::jitter(),
-            ))
-        }
+    lifecycle::error_policy(object.as_ref(), error, &ctx)
+}
+
+impl Reconciled for GdapRelationship {
+    const KIND: &'static str = KIND;
+    const FINALIZER: &'static str = FINALIZER;
+    fn failed_attempts(&self) -> u32 {
+        self.status.as_ref().map_or(0, |s| s.failed_attempts)
     }
 }
 
@@ -134,7 +76,7 @@ async fn step(
     object: &GdapRelationship,
     ctx: &Context,
     api: &Api<GdapRelationship>,
-    label: &Mutex<&'static str>,
+    label: &Label,
 ) -> Result<Requeue, ReconcileError> {
     let intent = desired::resolve(object);
     let namespace = object.namespace().unwrap_or_default();
@@ -143,9 +85,13 @@ async fn step(
     let credentials = if deleting && intent.orphans_on_delete() {
         Err(CredentialsError::NoReference) // not needed: deletion releases without Microsoft
     } else {
-        dereference(ctx, &namespace, secret_name.as_deref()).await
+        credentials_in_use::acquire_and_hold(ctx, &namespace, secret_name.as_deref()).await
     };
     let (observed, observe_error) = observe(object, &intent, credentials.as_ref()).await;
+    if !(deleting && intent.orphans_on_delete()) {
+        let failure = observe_error.as_ref().map(|e| e.failure().reason);
+        ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
+    }
     let now = Utc::now();
     let plan = plan(&intent, &observed, &ctx.settings.timing, now);
     tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");
@@ -175,35 +121,21 @@ async fn step(
         now,
     };
     let status = report(ctx, object, api, &inputs).await?;
-    let requeue = next_look(&plan, outcome.failure(), status.failed_attempts, ctx);
+    let requeue = failure::next_look(
+        plan.requeue,
+        outcome.failure(),
+        status.failed_attempts,
+        ctx.settings.timing.poll,
+        ctx.settings.timing.resync,
+    );
     if let Some(f) = outcome.failure() {
-        *label.lock().expect("label lock") = f.reason;
+        label.set(f.reason);
     }
     if deleting {
         let reason = outcome.failure().map_or(reasons::TERMINATING, |f| f.reason);
         return Err(ReconcileError::Deleting { requeue, reason });
     }
     Ok(Requeue::requeue(requeue))
-}
-
-/// The credentials for the object, held in use (finalizer on the Secret) before anything is
-/// written with them.
-async fn dereference(
-    ctx: &Context,
-    namespace: &str,
-    secret_name: Option<&str>,
-) -> Result<Credentials, CredentialsError> {
-    let name = secret_name.ok_or(CredentialsError::NoReference)?;
-    let credentials = ctx.credentials.acquire(namespace, name).await?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    credentials_in_use::hold(&secrets, &credentials.secret)
-        .await
-        .map_err(|source| CredentialsError::Kube {
-            namespace: namespace.into(),
-            name: name.into(),
-            source,
-        })?;
-    Ok(credentials)
 }
 
 /// Runs the plan's action.
@@ -234,21 +166,6 @@ async fn run(
             let refused = e.refused_group().map(str::to_string);
             (Outcome::Failed(e.failure()), refused)
         }
-    }
-}
-
-/// When to look again: the plan's choice, or after a failure the backoff (never at once).
-fn next_look(plan: &Plan, failure: Option<&Failure>, attempts: u32, ctx: &Context) -> Duration {
-    let timing = &ctx.settings.timing;
-    match failure {
-        Some(f) => failure::backoff(
-            attempts,
-            f.transient,
-            timing.poll,
-            timing.resync,
-            failure::jitter(),
-        ),
-        None => plan.requeue,
     }
 }
 

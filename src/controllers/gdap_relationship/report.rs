@@ -7,8 +7,8 @@ use super::plan::{Observed, expiry_warnings_due};
 use super::status::{self, Inputs, Outcome};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
-use crate::controllers::conditions::status_of;
-use crate::controllers::context::{Context, MANAGER};
+use crate::controllers::context::Context;
+use crate::controllers::lifecycle;
 use crate::metrics::ObjectLabels;
 use crate::microsoft::models::gdap::RelationshipStatus as State;
 use chrono::{DateTime, Utc};
@@ -23,13 +23,18 @@ pub const EXPIRY_WARNINGS_ANNOTATION: &str = "gdap.io/expiry-warnings";
 /// successor.
 pub const SUCCESSOR_WARNINGS_ANNOTATION: &str = "gdap.io/successor-warnings";
 
-/// Why the report could not be written: the report stage's errors (all transient).
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The Kubernetes API failed.
-    #[error("Kubernetes API: {0}")]
-    Kubernetes(#[from] kube::Error),
-}
+pub use crate::controllers::lifecycle::ReportError;
+
+/// Reasons of conditions on their way to True, which get no Warning event.
+const ORDINARY: [&str; 7] = [
+    reasons::RELATIONSHIP_NOT_ACTIVE,
+    reasons::NOT_CREATED,
+    reasons::NOT_LOCKED,
+    reasons::APPROVAL_PENDING,
+    reasons::ASSIGNMENTS_PENDING,
+    reasons::ASSIGNMENT_UPDATING,
+    reasons::ACTIVATING,
+];
 
 /// Writes the status for `inputs`, publishes events, warnings and metrics; returns the status.
 pub async fn report(
@@ -42,7 +47,7 @@ pub async fn report(
     // An unchanged status is not written: a restart over many steady objects reads, it does not
     // write (the watch cache is fresh by the time a steady object is looked at again).
     if new != *inputs.previous {
-        apply_status(api, object, &new).await?;
+        lifecycle::apply_status(api, object, &new).await?;
     }
     done_events(ctx, object, inputs.outcome).await;
     transition_events(ctx, object, inputs.previous, &new).await;
@@ -243,56 +248,16 @@ async fn transition_events(
         .await;
     }
     for type_ in [types::READY, types::SYNCED, types::ACCESS_ASSIGNED] {
-        condition_event(ctx, object, previous, new, type_).await;
+        lifecycle::condition_event(
+            ctx,
+            object,
+            &previous.conditions,
+            &new.conditions,
+            type_,
+            &ORDINARY,
+        )
+        .await;
     }
-}
-
-/// A condition that changed status gets an event (reason = the condition's reason), except the
-/// ordinary "still on the way" ones.
-async fn condition_event(
-    ctx: &Context,
-    object: &GdapRelationship,
-    previous: &GdapRelationshipStatus,
-    new: &GdapRelationshipStatus,
-    type_: &str,
-) {
-    let (before, after) = (
-        status_of(&previous.conditions, type_),
-        status_of(&new.conditions, type_),
-    );
-    if before == after {
-        return;
-    }
-    let Some(condition) = new.conditions.iter().find(|c| c.type_ == type_) else {
-        return;
-    };
-    let ordinary = after != Some("True")
-        && matches!(
-            condition.reason.as_str(),
-            reasons::RELATIONSHIP_NOT_ACTIVE
-                | reasons::NOT_CREATED
-                | reasons::NOT_LOCKED
-                | reasons::APPROVAL_PENDING
-                | reasons::ASSIGNMENTS_PENDING
-                | reasons::ASSIGNMENT_UPDATING
-                | reasons::ACTIVATING
-        );
-    if ordinary {
-        return;
-    }
-    let kind = if after == Some("True") {
-        EventType::Normal
-    } else {
-        EventType::Warning
-    };
-    ctx.publish(
-        object,
-        kind,
-        &condition.reason,
-        &format!("{type_}{}", condition.status),
-        format!("{type_}: {}", condition.message),
-    )
-    .await;
 }
 
 /// Sends each 30/7/1-day warning once per end date, remembered in an annotation.
@@ -368,23 +333,6 @@ pub fn warnings_already_sent(recorded: &str, ends_at: DateTime<Utc>) -> Vec<i64>
         }
         _ => Vec::new(),
     }
-}
-
-/// Writes the whole status with server-side apply as the operator's field manager.
-async fn apply_status(
-    api: &Api<GdapRelationship>,
-    object: &GdapRelationship,
-    status: &GdapRelationshipStatus,
-) -> Result<(), kube::Error> {
-    let patch =
-        json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapRelationship", "status": status});
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(drop)
 }
 
 #[cfg(test)]

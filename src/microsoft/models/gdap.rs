@@ -172,6 +172,20 @@ pub struct CustomerParticipant {
     pub display_name: Option<String>,
 }
 
+/// `delegatedAdminCustomer`: a customer the partner holds GDAP relationships with
+/// (`GET /tenantRelationships/delegatedAdminCustomers`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegatedAdminCustomer {
+    /// Id (the customer's tenant id in Microsoft's examples).
+    pub id: String,
+    /// The customer's tenant id.
+    pub tenant_id: String,
+    /// The customer's name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
 /// `delegatedAdminRelationship` (and its reseller subtype).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

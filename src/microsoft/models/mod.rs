@@ -64,11 +64,12 @@ macro_rules! open_enum {
 }
 pub(crate) use open_enum;
 
-/// A page of a Graph collection.
+/// A page of a Graph collection. `value` is required: a 200 answer without it (a proxy's page,
+/// a truncated body) is an `InvalidResponse` error, never an empty page — a listing that could
+/// not be read must not look like "nothing exists".
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
     /// The items of this page.
-    #[serde(default = "Vec::new")]
     pub value: Vec<T>,
     /// The next page, if any.
     #[serde(rename = "@odata.nextLink")]
@@ -100,6 +101,16 @@ mod tests {
     struct T {
         #[serde(default, deserialize_with = "lenient_time")]
         at: Option<DateTime<Utc>>,
+    }
+
+    #[test]
+    fn a_page_without_value_is_an_error_not_an_empty_page() {
+        assert!(
+            serde_json::from_str::<Page<serde_json::Value>>(r#"{"@odata.context":"x"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<Page<serde_json::Value>>("{}").is_err());
+        let empty: Page<serde_json::Value> = serde_json::from_str(r#"{"value":[]}"#).unwrap();
+        assert!(empty.value.is_empty() && empty.next_link.is_none());
     }
 
     #[test]

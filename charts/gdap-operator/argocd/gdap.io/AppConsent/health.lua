@@ -15,7 +15,7 @@ local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
-  Settling = true, NotConsented = true,
+  Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -26,6 +26,7 @@ local failing = {
   CredentialsNeededForDeletion = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true,
+  AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
 }
 
 local function condition(conditionType)

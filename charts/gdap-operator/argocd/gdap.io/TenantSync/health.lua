@@ -4,10 +4,11 @@
 --   Suspended    spec.suspend: true (the schedule is paused; the message says when the last
 --                import succeeded).
 --   Healthy      Ready=True: the last import succeeded and is recent.
---   Progressing  not reconciled yet, the first import not done, retrying a transient error,
---                or deleting.
---   Degraded     Stale=True (the last successful import is too old), or Synced=False or
---                Ready=False for a reason a person must fix.
+--   Progressing  not reconciled yet, the first import not done (scheduled, running, or retrying
+--                a transient error: ImportPending), waiting for the AppConsent
+--                (AppConsentNotReady), or deleting.
+--   Degraded     Stale=True (no successful import for two scheduled runs), or Synced=False or
+--                Ready=False for a reason a person must fix (AccessDenied, SinkFailed, …).
 -- The reasons are those of src/api/conditions.rs, shared by every kind.
 
 -- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
@@ -15,7 +16,7 @@ local waiting = {
   Reconciling = true, NotCreated = true, NotLocked = true, ApprovalPending = true,
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
-  Settling = true, NotConsented = true,
+  Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -26,6 +27,7 @@ local failing = {
   CredentialsNeededForDeletion = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true,
+  AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
 }
 
 local function condition(conditionType)
