@@ -45,7 +45,7 @@ pub enum CertificateError {
     NotRsa(String),
     /// The key text holds no usable PEM private key.
     #[error(
-        "the private key is not an unencrypted PEM RSA private key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----, 2048 bits or more): {0}"
+        "the private key is not an unencrypted PEM RSA private key (a PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY` block, 2048 bits or more): {0}"
     )]
     Key(String),
     /// The key is encrypted.
