@@ -7,15 +7,16 @@
 //! error message. And a namespace's objects can never make the operator use another namespace's
 //! credentials: the API server's audit log shows the other Secret never read.
 //!
-//! TenantSync extension (issue 11): the PostgreSQL password is seeded already (a connection
-//! Secret and a TenantSync that names it); once the TenantSync controller is merged it reads
-//! that Secret, and the same scan covers the password in its logs, status and errors.
+//! The PostgreSQL password is seeded too, in two connection Secrets: a TenantSync imports into
+//! the test's real PostgreSQL through one (the server trusts loopback, so the import succeeds
+//! with the password in the URL), and another fails to connect through the other (no server on
+//! that port), so the scan covers the password on the import's path and in the sink's error.
 #![cfg(feature = "sandbox")]
 
 mod support;
 
-use gdap_operator::api::AppConsent;
-use gdap_operator::sandbox::{RefreshTokenFixture, SandboxOptions, defaults};
+use gdap_operator::api::{AppConsent, TenantSync};
+use gdap_operator::sandbox::{RefreshTokenFixture, SandboxOptions, UsersFixture, defaults};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
@@ -86,6 +87,15 @@ impl Seeds {
 
     fn sandbox_options(&self) -> SandboxOptions {
         let mut options = SandboxOptions::default();
+        // Fabrikam gets a user, so the import into PostgreSQL has something to write.
+        let fabrikam = options
+            .fixture
+            .customers
+            .iter_mut()
+            .find(|c| c.tenant_id == FABRIKAM)
+            .unwrap();
+        let user = json!({"userPrincipalName": "ada@fabrikam.example", "displayName": "Ada"});
+        fabrikam.users = UsersFixture::Listed(vec![user.as_object().unwrap().clone()]);
         let app = &mut options.fixture.apps[0];
         app.secrets.push(self.client_secret.clone());
         app.certificates.push(self.certificate.clone());
@@ -213,10 +223,63 @@ async fn published(world: &World) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A JWT (an access token, an assertion): `eyJ` and at least 20 more base64url characters.
+/// `url` (the test PostgreSQL's, without a password) with `password` added for its user.
+fn with_password(url: &str, password: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_password(Some(password)).unwrap();
+    url.to_string()
+}
+
+/// A TenantSync `name` of Fabrikam into the PostgreSQL of the connection Secret `name`, asking
+/// for one import at once.
+fn postgres_sync(name: &str, schema: &str) -> String {
+    format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: TenantSync\nmetadata:\n  name: {name}\n  annotations:\n    gdap.io/sync-now: \"1\"\nspec:\n  customer:\n    tenantId: {FABRIKAM}\n  credentialsRef:\n    name: certificate-form\n  appConsentRef:\n    name: reporting\n  schedule: \"@daily\"\n  sink:\n    postgres:\n      connectionSecretRef:\n        name: {name}\n      schema: {schema}\n"
+    )
+}
+
+/// Waits until the TenantSync `name`'s import ended with `Synced` = `synced`; returns the
+/// condition's reason and message.
+async fn sync_outcome(world: &World, name: &str, synced: &str) -> String {
+    let syncs: Api<TenantSync> = Api::namespaced(world.client.clone(), &world.namespace);
+    let deadline = std::time::Instant::now() + 2 * MINUTE;
+    loop {
+        let status = syncs.get(name).await.ok().and_then(|o| o.status);
+        let ended = status.as_ref().and_then(|status| {
+            let condition = status.conditions.iter().find(|c| c.type_ == "Synced")?;
+            (status.last_sync_request.as_deref() == Some("1") && condition.status == synced)
+                .then(|| format!("{}: {}", condition.reason, condition.message))
+        });
+        if let Some(ended) = ended {
+            return ended;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import of {name} did not end with Synced={synced}; status: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A JWT (an access token, an assertion): a header (`eyJ` and at least 10 more base64url
+/// characters), a payload and a signature, joined by dots. Graph's delta and page tokens (base64
+/// of JSON too, but one segment; continuation tokens, not credentials) do not match.
 fn jwt_in(text: &str) -> Option<String> {
-    let re = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{20,}").unwrap();
+    let re =
+        regex::Regex::new(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*").unwrap();
     re.find(text).map(|m| m.as_str().to_string())
+}
+
+#[test]
+fn the_jwt_pattern_finds_a_token_but_not_a_graph_delta_token() {
+    let token =
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz";
+    assert_eq!(
+        jwt_in(&format!("Authorization: Bearer {token}\n")).as_deref(),
+        Some(token)
+    );
+    let delta = "$deltatoken=eyJrIjoiYyIsInAiOjAsImZyb20iOjEsInRvIjoyfQ";
+    assert_eq!(jwt_in(&format!("GET /v1.0/users/delta?{delta}")), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,10 +298,18 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
     let mut wrong = partner(&seeds.refresh_wrong);
     wrong["clientSecret"] = json!(seeds.wrong_client_secret);
     credentials(&world, "wrong-secret", wrong).await;
-    // TenantSync extension: the controller (issue 11) will read this URL's password.
+    // The TenantSync controller reads these URLs (and their password) when an import starts.
+    let pg = support::postgres::get();
+    let schema = pg.fresh_schema("secrets");
     credentials(
         &world,
         "warehouse",
+        json!({"url": with_password(pg.url(), &seeds.postgres_password)}),
+    )
+    .await;
+    credentials(
+        &world,
+        "nowhere",
         json!({"url": format!("postgres://gdap:{}@127.0.0.1:1/gdap", seeds.postgres_password)}),
     )
     .await;
@@ -265,12 +336,11 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
         "wrong-secret",
     ));
     world.apply(&format!(
-        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: reporting\nspec:\n  customer:\n    tenantId: {FABRIKAM}\n  applicationId: {}\n  credentialsRef:\n    name: certificate-form\n  relationshipRef:\n    name: with-certificate\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All]\n",
+        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: reporting\nspec:\n  customer:\n    tenantId: {FABRIKAM}\n  applicationId: {}\n  credentialsRef:\n    name: certificate-form\n  relationshipRef:\n    name: with-certificate\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All, LicenseAssignment.Read.All, Organization.Read.All]\n",
         defaults::PARTNER_CLIENT_ID
     ));
-    world.apply(&format!(
-        "apiVersion: gdap.io/v1alpha1\nkind: TenantSync\nmetadata:\n  name: warehouse\nspec:\n  customer:\n    tenantId: {CONTOSO}\n  appConsentRef:\n    name: reporting\n  schedule: \"@daily\"\n  sink:\n    postgres:\n      connectionSecretRef:\n        name: warehouse\n"
-    ));
+    world.apply(&postgres_sync("warehouse", &schema));
+    world.apply(&postgres_sync("nowhere", &schema));
     ready(&world, "with-secret").await;
     ready(&world, "with-certificate").await;
     let consents: Api<AppConsent> = Api::namespaced(world.client.clone(), &world.namespace);
@@ -283,6 +353,26 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
             .then_some(())
     })
     .await;
+    let imported = sync_outcome(&world, "warehouse", "True").await;
+    let users: i64 = pg
+        .client()
+        .await
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.users WHERE tenant_id = $1"),
+            &[&FABRIKAM],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        users > 0,
+        "the import reached PostgreSQL ({imported}); users: {users}"
+    );
+    let sink_error = sync_outcome(&world, "nowhere", "False").await;
+    assert!(
+        sink_error.contains("PostgreSQL") && sink_error.contains("connect"),
+        "the sink's failure is reported: {sink_error}"
+    );
     let refused = world
         .wait_for("wrong", "CredentialsInvalid", MINUTE, |o| {
             let (status, reason, message) = condition(o, "Synced")?;
