@@ -5,8 +5,7 @@
 //! twice, nothing lost. `make test` runs small fleets; `make soak` (`GDAP_SOAK=1`) the issue's
 //! sizes (100 relationships and 100 consents).
 //!
-//! TenantSync (issue 11) is merged separately: the fleet's `syncs` and `assert_syncs_whole`
-//! (tests/support/fleet.rs) are where its objects and checks go.
+//! TenantSyncs run in the crash and fault tests: every data set whole, counts exact.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -75,20 +74,28 @@ async fn killing_the_operator_at_random_moments_leaves_no_duplicate_relationship
         Fleet {
             size: 6,
             renewing: 2,
-            syncs: 0,
+            syncs: 3,
         },
         Fleet {
             size: 100,
             renewing: 20,
-            syncs: 0,
+            syncs: 20,
         },
     );
-    let (kills_first, kills_second) = if fleet::soak() { (60, 40) } else { (12, 8) };
+    let (kills_first, kills_second, kills_third) = if fleet::soak() {
+        (60, 40, 40)
+    } else {
+        (12, 8, 8)
+    };
     let mut world = start_fleet("res-crash", &fleet).await;
-    // Slow Microsoft down and fail a few calls, so kills land in the middle of steps.
-    let faults = json!({"seed": 21, "rules": [{"pathPrefix": "/", "rate": 0.05, "statuses": [503], "latencyMs": 40}]});
+    // Slow Microsoft down and fail a few calls, so kills land in the middle of steps; the users
+    // listing most, so they land in the middle of imports too.
+    let faults = json!({"seed": 21, "rules": [
+        {"pathPrefix": "/v1.0/users/delta", "rate": 0.05, "statuses": [503], "latencyMs": 2000},
+        {"pathPrefix": "/", "rate": 0.05, "statuses": [503], "latencyMs": 40},
+    ]});
     assert!(world.put_control("faults", faults).await.is_success());
-    world.apply(&fleet.manifests());
+    world.apply(&fleet.manifests(&world));
     let mut pauses = Pauses(0x9e37_79b9_7f4a_7c15);
     let api = world.relationships();
     let timeout = if fleet::soak() {
@@ -142,12 +149,52 @@ async fn killing_the_operator_at_random_moments_leaves_no_duplicate_relationship
             "{id} is an active relationship Microsoft has"
         );
     }
-    assert_syncs_whole(&fleet);
+    let first_runs = assert_syncs_whole(&fleet, &world).await;
+
+    // One more import of every sync, with kills at random moments: the listings are slow, so
+    // kills cut imports short while they list and write.
+    fleet.ask_imports(&world, "2").await;
+    let syncs = fleet::sync_api(&world);
+    let kills = kill_until(
+        &mut world,
+        &mut pauses,
+        kills_third,
+        "the second import of every sync",
+        timeout,
+        || async { fleet.imports_pending(&syncs, "2").await.is_empty() },
+    )
+    .await;
+    let (started, succeeded) = imports_in_log(&world.operator_log());
+    eprintln!(
+        "{} syncs imported twice through {kills} kills: {started} imports started, {succeeded} succeeded",
+        fleet.syncs
+    );
+    // Each listing takes 2 s and no pause between kills is that long.
+    assert!(
+        kills > 0 && started > succeeded,
+        "kills cut imports short: {started} started, {succeeded} succeeded"
+    );
+    let second_runs = assert_syncs_whole(&fleet, &world).await;
+    for (first, second) in first_runs.iter().zip(&second_runs) {
+        assert_ne!(first, second, "the second import wrote a run of its own");
+    }
     assert!(
         !world.operator_log().contains("panicked"),
         "the operator panicked:\n{}",
         world.operator_log()
     );
+    fleet::remove_sinks(&world);
+}
+
+/// Imports the operator's log records as started and as succeeded (the runner's messages;
+/// a status message quoting "import succeeded" has no `users` field after it).
+fn imports_in_log(log: &str) -> (usize, usize) {
+    let succeeded = regex::Regex::new(r" import succeeded \S*users\S*=").unwrap();
+    let lines = || log.lines().map(str::trim_end);
+    (
+        lines().filter(|l| l.ends_with(" import started")).count(),
+        lines().filter(|l| succeeded.is_match(l)).count(),
+    )
 }
 
 /// Every object's `status.relationshipId` (relationships) by name.
@@ -227,7 +274,7 @@ async fn a_lost_status_is_found_again_in_microsoft_and_nothing_is_created() {
         3 * MINUTE
     };
     let mut world = start_fleet("res-lost", &fleet).await;
-    world.apply(&fleet.manifests());
+    world.apply(&fleet.manifests(&world));
     fleet.wait_active(&world, timeout).await;
     world.advance_clock(31.0 * DAY).await;
     fleet.wait_converged(&world, true, timeout).await;
@@ -272,7 +319,7 @@ async fn a_lost_status_is_found_again_in_microsoft_and_nothing_is_created() {
         writes.is_empty(),
         "nothing is created or changed in Microsoft: {writes:?}"
     );
-    assert_syncs_whole(&fleet);
+    assert_syncs_whole(&fleet, &world).await;
 }
 
 /// The fault mix of issue 15 on every Microsoft call (login, Graph, Partner Center): 20 % 429
@@ -295,11 +342,12 @@ fn microsoft_faults() -> Value {
 /// relationships hand over to successors, then the last customer's consent and relationship
 /// are deleted. Returns the number of Microsoft calls it took.
 async fn scenario(world: &World, fleet: &Fleet, timeout: Duration) -> usize {
-    world.apply(&fleet.manifests());
+    world.apply(&fleet.manifests(world));
     fleet.wait_active(world, timeout).await;
     world.advance_clock(31.0 * DAY).await;
     fleet.wait_converged(world, true, timeout).await;
     fleet.assert_no_duplicates(world, true).await;
+    assert_syncs_whole(fleet, world).await;
     let last = fleet.size - 1;
     let consent = format!("c{last}");
     let out = world.kubectl(&["delete", "appconsent", &consent, "--wait=false"]);
@@ -360,12 +408,12 @@ async fn microsoft_faults_are_absorbed_with_a_bounded_number_of_calls() {
         Fleet {
             size: 3,
             renewing: 1,
-            syncs: 0,
+            syncs: 1,
         },
         Fleet {
             size: 20,
             renewing: 5,
-            syncs: 0,
+            syncs: 5,
         },
     );
     let timeout = if fleet::soak() {
@@ -394,9 +442,25 @@ async fn microsoft_faults_are_absorbed_with_a_bounded_number_of_calls() {
             .filter(|r| r["fault"] == fault)
             .count()
     };
+    let import_calls = [
+        "/v1.0/users/delta",
+        "/v1.0/subscribedSkus",
+        "/v1.0/directory/subscriptions",
+    ];
+    let broken_imports = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["fault"].is_null())
+        .filter(|r| {
+            import_calls
+                .iter()
+                .any(|p| r["path"].as_str().unwrap().starts_with(p))
+        })
+        .count();
     let ratio = with as f64 / without as f64;
     eprintln!(
-        "Microsoft calls: {without} without faults, {with} with them ({ratio:.2}x; {} error statuses, {} dropped, {} dropped after acting)",
+        "Microsoft calls: {without} without faults, {with} with them ({ratio:.2}x; {} error statuses, {} dropped, {} dropped after acting; {broken_imports} of the broken calls were the imports')",
         broken("injected"),
         broken("dropped"),
         broken("droppedAfterAnswer"),
@@ -411,6 +475,7 @@ async fn microsoft_faults_are_absorbed_with_a_bounded_number_of_calls() {
     );
     for world in [&clean, &faulty] {
         assert!(!world.operator_log().contains("panicked"));
+        fleet::remove_sinks(world);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Kubernetes-side faults (issue 15): kube-apiserver and etcd restart mid-run — crashed with
-//! SIGKILL and stopped gracefully — while relationships and consents are in flight and another
-//! client keeps rewriting the objects' and the credentials Secret's metadata (so the operator's
-//! optimistic Secret writes meet 409 conflicts and every reconcile works on objects that change
-//! under it). The operator must ride it out: never exit, converge, create nothing twice.
+//! SIGKILL and stopped gracefully — while relationships, consents and TenantSyncs are in flight
+//! and another client keeps rewriting the objects' and the credentials Secret's metadata (so the
+//! operator's optimistic Secret writes meet 409 conflicts and every reconcile works on objects
+//! that change under it). The operator must ride it out: never exit, converge (every sync's
+//! import included, its data set whole), create nothing twice.
 //!
 //! The operator's status writes are server-side apply with force, which the API server never
 //! answers with a conflict; the writes that can conflict are the Secret's (the rotated refresh
@@ -94,12 +95,12 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
         Fleet {
             size: 4,
             renewing: 0,
-            syncs: 0,
+            syncs: 1,
         },
         Fleet {
             size: 40,
             renewing: 0,
-            syncs: 0,
+            syncs: 10,
         },
     );
     let timeout = if fleet::soak() {
@@ -112,7 +113,7 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
     // Slow Microsoft down a little, so the outages land in the middle of reconciles.
     let slow = json!({"rules": [{"pathPrefix": "/", "latencyMs": 30}]});
     assert!(world.put_control("faults", slow).await.is_success());
-    world.apply(&fleet.manifests());
+    world.apply(&fleet.manifests(&world));
     let churn = Churn::start(&world);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -142,6 +143,7 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
     );
     assert!(world.operator_running(), "the operator never exited");
     fleet.assert_no_duplicates(&world, false).await;
+    fleet::assert_syncs_whole(&fleet, &world).await;
 
     // The refresh token the operator keeps in the Secret is the live one: its last rotation
     // was written despite the conflicts, so the next grant works.
@@ -170,4 +172,5 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
         "a rotation was lost to a conflict: {}",
         tail(&log, 80)
     );
+    fleet::remove_sinks(&world);
 }

@@ -6,17 +6,17 @@
 //! relationship per object (plus one successor per renewal), one consent per customer, no
 //! duplicate grant, application permission or service principal.
 //!
-//! TenantSync extension (issue 11, built on another branch): when the TenantSync controller is
-//! merged, `Fleet::syncs` says how many customers also get a TenantSync `s<i>` (file sink under
-//! `sync_root`), `Fleet::manifests` adds them, and `assert_syncs_whole` (below, marked) checks
-//! that every sync's data set is whole. The crash, lost-status and fault tests call these
-//! already, so adding the objects is the only change they need.
+//! The first `syncs` customers also have users, a licensed SKU and a TenantSync `s<i>` into a
+//! file sink (under the system temp dir, one root per namespace) that asks for one import at once
+//! (`gdap.io/sync-now: "1"`, honoured once the consent is Ready; [`Fleet::ask_imports`] asks for
+//! more); their consents grant what the import reads. Convergence includes that first import;
+//! [`assert_syncs_whole`] checks that every data set is whole and its counts exact.
 
 use super::operator::{World, poll_until};
-use gdap_operator::api::{AppConsent, GdapRelationship};
+use gdap_operator::api::{AppConsent, GdapRelationship, TenantSync};
 use gdap_operator::sandbox::{CustomerFixture, SandboxOptions, UsersFixture, defaults};
 use kube::Api;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -34,8 +34,7 @@ pub struct Fleet {
     pub size: usize,
     /// How many of them (the first ones) renew through a successor.
     pub renewing: usize,
-    /// How many of them (the first ones) also have a TenantSync. Always 0 until the TenantSync
-    /// controller is merged (see the module docs).
+    /// How many of them (the first ones) also have a TenantSync.
     pub syncs: usize,
 }
 
@@ -55,6 +54,11 @@ impl Fleet {
         format!("c0ffee00-0000-4000-8000-{i:012x}")
     }
 
+    /// Whether customer `i` has a TenantSync.
+    pub fn syncs_with(&self, i: usize) -> bool {
+        i < self.syncs
+    }
+
     /// Whether customer `i`'s relationship renews through a successor.
     pub fn renews(&self, i: usize) -> bool {
         i < self.renewing
@@ -70,7 +74,7 @@ impl Fleet {
             ..SandboxOptions::default()
         };
         for i in 0..self.size {
-            options.fixture.customers.push(CustomerFixture {
+            let mut customer = CustomerFixture {
                 tenant_id: Fleet::tenant(i),
                 display_name: format!("Fleet customer {i}"),
                 primary_domain: format!("fleet{i}.example"),
@@ -81,7 +85,16 @@ impl Fleet {
                 consents: vec![],
                 skus: vec![],
                 users: UsersFixture::Listed(vec![]),
-            });
+            };
+            if self.syncs_with(i) {
+                customer.skus = serde_json::from_value(json!([{
+                    "skuId": FLEET_SKU, "skuPartNumber": "SPE_E3", "enabled": SYNC_USERS
+                }]))
+                .unwrap();
+                customer.users =
+                    UsersFixture::Listed((0..SYNC_USERS).map(|j| fleet_user(i, j)).collect());
+            }
+            options.fixture.customers.push(customer);
         }
         options
     }
@@ -91,12 +104,15 @@ impl Fleet {
         vec!["--consent-settle-time", SETTLE]
     }
 
-    /// Every object of the fleet, as one multi-document manifest.
-    pub fn manifests(&self) -> String {
+    /// Every object of the fleet, as one multi-document manifest for `world`'s namespace.
+    pub fn manifests(&self, world: &World) -> String {
         let mut docs = Vec::new();
         for i in 0..self.size {
             docs.push(self.relationship(i));
-            docs.push(consent(i));
+            docs.push(consent(i, self.syncs_with(i)));
+            if self.syncs_with(i) {
+                docs.push(sync(i, &sync_root(world)));
+            }
         }
         docs.join("---\n")
     }
@@ -170,7 +186,51 @@ impl Fleet {
                 missing.push(format!("{name}: not Ready"));
             }
         }
+        missing.extend(self.imports_pending(&sync_api(world), FIRST_IMPORT).await);
         missing
+    }
+
+    /// The syncs whose import asked for with `request` (the value of `gdap.io/sync-now`) has
+    /// not succeeded yet (empty once all have).
+    pub async fn imports_pending(&self, api: &Api<TenantSync>, request: &str) -> Vec<String> {
+        let syncs = api
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let mut pending = Vec::new();
+        for i in (0..self.size).filter(|i| self.syncs_with(*i)) {
+            let name = format!("s{i}");
+            let done = syncs
+                .iter()
+                .find(|o| o.metadata.name.as_deref() == Some(&name))
+                .and_then(|o| o.status.as_ref())
+                .is_some_and(|s| {
+                    s.last_sync_request.as_deref() == Some(request)
+                        && s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Synced" && c.status == "True")
+                });
+            if !done {
+                pending.push(format!("{name}: the import {request} has not succeeded"));
+            }
+        }
+        pending
+    }
+
+    /// Asks every sync of the fleet for one more import (`gdap.io/sync-now: <request>`).
+    pub async fn ask_imports(&self, world: &World, request: &str) {
+        let api = sync_api(world);
+        let patch = json!({"metadata": {"annotations": {"gdap.io/sync-now": request}}});
+        for i in (0..self.size).filter(|i| self.syncs_with(*i)) {
+            api.patch(
+                &format!("s{i}"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+        }
     }
 
     /// Waits for convergence (see [`Fleet::unconverged`]), failing with what is missing.
@@ -226,21 +286,85 @@ impl Fleet {
         let state = world.state().await;
         let log = world.http_get("requests").await;
         for i in 0..self.size {
-            assert_one_consent(&state, &log, &Fleet::tenant(i), i);
+            let roles = if self.syncs_with(i) { 3 } else { 1 };
+            assert_one_consent(&state, &log, &Fleet::tenant(i), i, roles);
         }
         rels
     }
 }
 
-fn consent(i: usize) -> String {
+fn consent(i: usize, imports: bool) -> String {
+    // The import reads users, licences and subscriptions with these application permissions.
+    let roles = if imports {
+        "User.Read.All, LicenseAssignment.Read.All, Organization.Read.All"
+    } else {
+        "User.Read.All"
+    };
     format!(
-        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: c{i}\nspec:\n  customer:\n    tenantId: {}\n  applicationId: {}\n  displayName: Partner reporting\n  relationshipRef:\n    name: f{i}\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All]\n",
+        "apiVersion: gdap.io/v1alpha1\nkind: AppConsent\nmetadata:\n  name: c{i}\nspec:\n  customer:\n    tenantId: {}\n  applicationId: {}\n  displayName: Partner reporting\n  relationshipRef:\n    name: f{i}\n  grants:\n    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [{roles}]\n",
         Fleet::tenant(i),
         defaults::PARTNER_CLIENT_ID
     )
 }
 
-fn assert_one_consent(state: &Value, log: &Value, tenant: &str, i: usize) {
+/// The `gdap.io/sync-now` value the fleet's TenantSyncs are created with.
+pub const FIRST_IMPORT: &str = "1";
+
+/// Users of each syncing customer, and the SKU a third of them hold.
+const SYNC_USERS: i32 = 12;
+const FLEET_SKU: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+
+/// User `j` of customer `i`: licensed when `j % 3 == 0`, disabled when `j % 5 == 4`, a guest
+/// when `j % 7 == 6`.
+fn fleet_user(i: usize, j: i32) -> serde_json::Map<String, Value> {
+    let licences = if j % 3 == 0 {
+        json!([{"skuId": FLEET_SKU, "disabledPlans": []}])
+    } else {
+        json!([])
+    };
+    let user = json!({
+        "userPrincipalName": format!("user{j}@fleet{i}.example"),
+        "displayName": format!("User {j}"),
+        "accountEnabled": j % 5 != 4,
+        "userType": if j % 7 == 6 { "Guest" } else { "Member" },
+        "assignedLicenses": licences,
+    });
+    user.as_object().unwrap().clone()
+}
+
+/// The users, enabled, licensed, disabled-but-licensed and guest counts of a syncing customer.
+fn expected_counts() -> (i64, i64, i64, i64, i64) {
+    let all = 0..SYNC_USERS;
+    let count = |f: &dyn Fn(i32) -> bool| all.clone().filter(|j| f(*j)).count() as i64;
+    (
+        i64::from(SYNC_USERS),
+        count(&|j| j % 5 != 4),
+        count(&|j| j % 3 == 0),
+        count(&|j| j % 3 == 0 && j % 5 == 4),
+        count(&|j| j % 7 == 6),
+    )
+}
+
+/// Where the fleet's TenantSyncs of `world` write their data sets (next to the operator's log,
+/// kept when a test fails; [`remove_sinks`] removes it once a test has passed).
+pub fn sync_root(world: &World) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gdap-fleet-{}", world.namespace))
+}
+
+/// Removes the data sets of `world`'s fleet.
+pub fn remove_sinks(world: &World) {
+    let _ = std::fs::remove_dir_all(sync_root(world));
+}
+
+fn sync(i: usize, root: &std::path::Path) -> String {
+    format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: TenantSync\nmetadata:\n  name: s{i}\n  annotations:\n    gdap.io/sync-now: \"{FIRST_IMPORT}\"\nspec:\n  customer:\n    tenantId: {}\n  appConsentRef:\n    name: c{i}\n  schedule: \"@daily\"\n  sink:\n    file:\n      path: {}\n",
+        Fleet::tenant(i),
+        root.display()
+    )
+}
+
+fn assert_one_consent(state: &Value, log: &Value, tenant: &str, i: usize, app_roles: usize) {
     let t = &state["tenants"][tenant];
     let apps: Vec<&Value> = t["servicePrincipals"]
         .as_array()
@@ -281,7 +405,11 @@ fn assert_one_consent(state: &Value, log: &Value, tenant: &str, i: usize) {
         unique.len(),
         "c{i}: no application permission twice"
     );
-    assert_eq!(roles.len(), 1, "c{i}: User.Read.All granted");
+    assert_eq!(
+        roles.len(),
+        app_roles,
+        "c{i}: the application permissions granted"
+    );
     let consents = |method: &str, status: Option<u64>| {
         log["requests"]
             .as_array()
@@ -317,6 +445,11 @@ pub async fn relationships(world: &World) -> Vec<GdapRelationship> {
         .await
         .map(|l| l.items)
         .unwrap_or_default()
+}
+
+/// The TenantSyncs of the world's namespace.
+pub fn sync_api(world: &World) -> Api<TenantSync> {
+    Api::namespaced(world.client.clone(), &world.namespace)
 }
 
 /// The consents of the world's namespace.
@@ -365,12 +498,72 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// TenantSync extension point: every sync of the fleet has a whole data set (its `current` run
-/// complete, no `.partial-` run visible as current, counts equal to the customer's users).
-/// Nothing to check until the TenantSync controller is merged (`Fleet::syncs` is 0).
-pub fn assert_syncs_whole(fleet: &Fleet) {
-    assert_eq!(
-        fleet.syncs, 0,
-        "TenantSync objects in the fleet need the checks of the TenantSync merge (see the module docs)"
-    );
+/// Every TenantSync of the fleet has a whole data set with exact counts: its `current` run is a
+/// complete, renamed run (never a `.partial-` one, and none left beside it once an import
+/// succeeded after an interrupted one) holding every file of a run, one line per user
+/// of the customer, and its summary and the object's status count the users exactly as the
+/// customer has them — whatever crashed or failed on the way. Returns the current run of each
+/// sync.
+pub async fn assert_syncs_whole(fleet: &Fleet, world: &World) -> Vec<String> {
+    let syncs = sync_api(world);
+    let (total, enabled, licensed, disabled_licensed, guests) = expected_counts();
+    let mut runs = Vec::new();
+    for i in (0..fleet.size).filter(|i| fleet.syncs_with(*i)) {
+        let tenant = Fleet::tenant(i);
+        let current = std::fs::canonicalize(sync_root(world).join(&tenant).join("current"))
+            .unwrap_or_else(|e| panic!("s{i}: no current data set: {e}"));
+        let run = current.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !run.starts_with(".partial-"),
+            "s{i}: current is a partial run {run}"
+        );
+        let leftovers: Vec<String> = std::fs::read_dir(current.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|name| name.starts_with(".partial-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "s{i}: the last import cleared what interrupted ones left: {leftovers:?}"
+        );
+        for file in [
+            "users.jsonl",
+            "skus.jsonl",
+            "subscriptions.jsonl",
+            "summary.json",
+            "state.json",
+        ] {
+            assert!(current.join(file).is_file(), "s{i}: {run} lacks {file}");
+        }
+        let users = std::fs::read_to_string(current.join("users.jsonl")).unwrap();
+        let rows: Vec<Value> = users
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len() as i64, total, "s{i}: one line per user in {run}");
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(current.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["users"]["total"], json!(total), "s{i}: {summary}");
+        let status = syncs
+            .get(&format!("s{i}"))
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        let counts = status.users.expect("status.users");
+        assert_eq!(
+            (
+                counts.total,
+                counts.enabled,
+                counts.licensed,
+                counts.disabled_licensed,
+                counts.guests
+            ),
+            (total, enabled, licensed, disabled_licensed, guests),
+            "s{i}: the imported counts are exact"
+        );
+        runs.push(run);
+    }
+    runs
 }
