@@ -3,7 +3,7 @@
 //! throttling, server errors, latency spikes, dropped connections and truncated answers. Each
 //! test ends by checking Microsoft's side (the sandbox's state and request log): nothing created
 //! twice, nothing lost. `make test` runs small fleets; `make soak` (`GDAP_SOAK=1`) the issue's
-//! sizes (100 relationships and 100 consents).
+//! sizes (100 relationships, 100 consents and 20 syncs).
 //!
 //! TenantSyncs run in the crash and fault tests: every data set whole, counts exact.
 #![cfg(feature = "sandbox")]
