@@ -9,7 +9,7 @@ BIN := target/debug/gdap-operator
 CP := tests/controlplane
 DEMO_NS ?= gdap-demo
 
-.PHONY: deps build crds controlplane down test lint release-check bench demo clean
+.PHONY: deps build crds controlplane down test soak lint release-check bench demo clean
 
 deps:
 	@scripts/deps
@@ -40,6 +40,15 @@ test: deps lint release-check
 	@$(CP)/build >/dev/null
 	$(CARGO) test --locked -- --test-threads 4
 	tests/conformance/run
+
+## The resilience suite at full size (README, "Guarantees"): 100 relationships, 100 consents and 20 syncs
+## with random SIGKILLs, larger fleets for the lost-status, Microsoft-fault and API-server-restart
+## tests, and 20,000 cases per property test. `make test` runs the same tests small. One test at
+## a time: each one loads the machine on its own.
+soak: deps
+	@$(CP)/build >/dev/null
+	GDAP_SOAK=1 PROPTEST_CASES=20000 $(CARGO) test --locked --test resilience --test resilience_kube --test fuzz_parsers -- --test-threads 1
+	PROPTEST_CASES=20000 $(CARGO) test --locked --lib -- any_ arbitrary_ a_fixture_with
 
 ## The production build (the container image's): no sandbox, and no test key in the binary.
 release-check:

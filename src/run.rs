@@ -273,10 +273,28 @@ fn relationship_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) ->
         )
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+                log_controller_error("GdapRelationship", &e);
             }
         });
     (Box::pin(run), Box::pin(listed(store)))
+}
+
+/// Logs what a controller's stream reports. A failed reconcile was logged by its error policy
+/// already (debug here); a failed watch is the only sign of an API server that is down or of a
+/// permission the operator lacks — e.g. `cannot list resource "gdaprelationships"` when the RBAC
+/// misses a verb — so it is a warning, repeated only as the watch's backoff retries.
+fn log_controller_error<E1, E2>(kind: &str, error: &kube::runtime::controller::Error<E1, E2>)
+where
+    E2: std::fmt::Display,
+    kube::runtime::controller::Error<E1, E2>: std::fmt::Display,
+{
+    use kube::runtime::controller::Error;
+    match error {
+        Error::QueueError(e) => {
+            tracing::warn!(kind, error = %e, "watching failed; retrying with backoff")
+        }
+        other => tracing::debug!(kind, error = %other, "controller event"),
+    }
 }
 
 fn consent_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run, Ready) {
@@ -294,7 +312,7 @@ fn consent_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run
         .run(app_consent::reconcile, app_consent::error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "consent controller event");
+                log_controller_error("AppConsent", &e);
             }
         });
     (Box::pin(run), Box::pin(listed(store)))
@@ -401,7 +419,7 @@ fn secret_controller(
         .run(credentials_in_use::reconcile, secret_error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "credentials controller event");
+                log_controller_error("Secret", &e);
             }
         });
     (Box::pin(run), Box::pin(listed(store)))

@@ -69,6 +69,103 @@ async fn injected_faults_are_deterministic_and_carry_retry_after() {
 }
 
 #[tokio::test]
+async fn connections_are_cut_before_or_after_acting_and_bodies_are_truncated() {
+    let env = start().await;
+    let admin = env.admin().await;
+    let list = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let cut = |what: &str| json!({"rules": [{"pathPrefix": list, "method": "POST", what: 1.0}]});
+    let body = json!({"displayName": "cut-before", "duration": "P30D",
+        "customer": {"tenantId": d::CONTOSO_TENANT_ID},
+        "accessDetails": {"unifiedRoles": [{"roleDefinitionId": DIRECTORY_READERS}]}});
+    let post = |body: serde_json::Value| {
+        env.http
+            .post(format!("{}{list}", env.base))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let count = || async {
+        let (_, page) = env.get(list, &admin).await;
+        page["value"].as_array().unwrap().len()
+    };
+
+    // Cut before acting: no answer, and nothing was created.
+    assert_eq!(
+        env.control("PUT", "/_sandbox/faults", cut("dropRate"))
+            .await
+            .0,
+        204
+    );
+    let err = post(body.clone()).await.expect_err("no answer comes");
+    assert!(!err.is_timeout() && !err.is_connect(), "{err}");
+    assert_eq!(
+        count().await,
+        0,
+        "a request cut before acting changes nothing"
+    );
+
+    // Cut after acting: no answer, but the relationship exists.
+    assert_eq!(
+        env.control("PUT", "/_sandbox/faults", cut("dropAfterRate"))
+            .await
+            .0,
+        204
+    );
+    let mut after = body.clone();
+    after["displayName"] = json!("cut-after");
+    post(after).await.expect_err("no answer comes");
+    assert_eq!(count().await, 1, "a request cut after acting took effect");
+
+    // Truncated: a well-formed HTTP answer whose JSON is cut in half, and the create happened.
+    assert_eq!(
+        env.control("PUT", "/_sandbox/faults", cut("truncateRate"))
+            .await
+            .0,
+        204
+    );
+    let mut truncated = body.clone();
+    truncated["displayName"] = json!("truncated");
+    let answer = post(truncated).await.expect("an answer comes");
+    assert_eq!(answer.status(), 201);
+    let text = answer.text().await.unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_err() && text.starts_with('{'),
+        "half a JSON document: {text}"
+    );
+    assert_eq!(count().await, 2);
+
+    let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    let faults: Vec<(u64, &str)> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST")
+        .filter_map(|r| Some((r["status"].as_u64()?, r["fault"].as_str()?)))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            (0, "dropped"),
+            (201, "droppedAfterAnswer"),
+            (201, "truncated")
+        ],
+        "the log tells which exchange was broken and how"
+    );
+    let (status, refused) = env
+        .control(
+            "PUT",
+            "/_sandbox/faults",
+            json!({"rules": [{"pathPrefix": "/", "rate": 0.6, "dropRate": 0.6}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"].as_str().unwrap().contains("more than 1"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn throttling_is_per_app_and_tenant_with_retry_after() {
     let env = start_with(SandboxOptions {
         throttle: ThrottleOptions {

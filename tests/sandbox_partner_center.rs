@@ -159,6 +159,25 @@ async fn consent_creates_grants_once_and_delete_removes_them() {
         (201, &created),
         "same ms-requestid replays the first response"
     );
+    let (_, log) = env.control("GET", "/_sandbox/requests", json!({})).await;
+    let posts: Vec<(u64, bool)> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["status"] == 201)
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("/applicationconsents")
+        })
+        .map(|r| (r["status"].as_u64().unwrap(), r["replayed"] == true))
+        .collect();
+    assert_eq!(
+        posts,
+        [(201, false), (201, true)],
+        "the request log tells the replay from the consent"
+    );
     let (s, _, b) = env.call("POST", &path, &pc, Some(body.clone()), &[]).await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["description"], "Permission entry already exists.");

@@ -113,8 +113,14 @@ impl Context {
             action: action.chars().take(128).collect(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::debug!(error = %e, "could not publish event");
+        match self.recorder.publish(&event, &object.object_ref(&())).await {
+            Ok(()) => {}
+            // A refused permission is the operator's RBAC, which a person must fix: say so at
+            // the default log level. (Events are rare — transitions only — so this cannot flood.)
+            Err(kube::Error::Api(e)) if e.code == 401 || e.code == 403 => {
+                tracing::warn!(reason, error = %e, "could not publish an event: the operator may not create events (grant create and patch on events.k8s.io events)");
+            }
+            Err(e) => tracing::debug!(error = %e, "could not publish event"),
         }
     }
 }

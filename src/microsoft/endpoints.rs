@@ -237,12 +237,22 @@ impl Endpoints {
     }
 }
 
+/// Appends `segments` to `base`, each percent-encoded as one path segment. A segment that is
+/// `.` or `..` (an id from a hostile annotation or answer) would climb the path — `…/{id}` with
+/// `..` addresses the collection itself — so its dots are sent escaped: a literal id that
+/// cannot exist, answered 404, instead of another resource.
 fn join(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("validated base URL")
-        .pop_if_empty()
-        .extend(segments);
+    {
+        let mut path = url.path_segments_mut().expect("validated base URL");
+        path.pop_if_empty();
+        for segment in segments {
+            match *segment {
+                "." | ".." => path.push(&segment.replace('.', "%2E")),
+                other => path.push(other),
+            };
+        }
+    }
     url
 }
 
@@ -287,6 +297,19 @@ fn is_loopback(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_id_of_dots_stays_one_segment_and_never_climbs_the_path() {
+        let endpoints = Endpoints::local("http://127.0.0.1:1", None).unwrap();
+        for id in [".", "..", "a/b", "x?y#z", "%2e%2e"] {
+            let url =
+                endpoints.graph_url(&["tenantRelationships", "delegatedAdminRelationships", id]);
+            let segments: Vec<&str> = url.path_segments().unwrap().collect();
+            assert_eq!(segments.len(), 4, "{url} from {id:?}");
+            assert_eq!(segments[2], "delegatedAdminRelationships", "{url}");
+            assert!(url.query().is_none() && url.fragment().is_none(), "{url}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -98,6 +98,10 @@ pub enum Reason {
     WrongToken,
     /// The response could not be understood.
     InvalidResponse,
+    /// The response's body ended before its JSON did (a proxy or the service cut it short):
+    /// retrying later can help. For a write that succeeded the answer is
+    /// [`Reason::OutcomeUnknown`] instead, so the caller looks before writing again.
+    ResponseCutShort,
     /// The client is misconfigured (endpoint URLs, CA file).
     Configuration,
     /// Another HTTP error.
@@ -114,6 +118,7 @@ impl Reason {
                 | Reason::Timeout
                 | Reason::Network
                 | Reason::RotationNotPersisted
+                | Reason::ResponseCutShort
         )
     }
 
@@ -266,6 +271,10 @@ impl Reason {
             InvalidResponse => (
                 "InvalidResponse",
                 "Microsoft's answer could not be understood",
+            ),
+            ResponseCutShort => (
+                "ResponseCutShort",
+                "Microsoft's answer was cut short on the way (a network or service fault); the operator looks again",
             ),
             Configuration => ("Configuration", "fix the operator's endpoint configuration"),
             Http => ("HttpError", "see the HTTP status and code"),

@@ -119,6 +119,20 @@ mod tests {
     use super::*;
     use crate::microsoft::{Endpoints, TransportConfig};
 
+    proptest::proptest! {
+        /// A paging link is outside data: it is refused or rebased onto the configured Graph
+        /// host, so the bearer token never goes anywhere else.
+        #[test]
+        fn any_paging_link_stays_on_the_configured_host(
+            link in "\\PC{0,80}|(https?|file|ftp)://[a-z.:@0-9]{0,20}/[a-z0-9/.?=&%$]{0,30}|//[a-z.]{1,12}/x|/v1.0/users\\?\\$skiptoken=[a-z]{0,8}",
+        ) {
+            let t = transport("http://127.0.0.1:1/base");
+            if let Ok(url) = rebase(&t, &link) {
+                proptest::prop_assert_eq!(url.origin(), t.endpoints().graph_base().origin(), "{}", url);
+            }
+        }
+    }
+
     fn transport(base: &str) -> Arc<Transport> {
         Transport::new(TransportConfig::new(Endpoints::local(base, None).unwrap())).unwrap()
     }

@@ -456,19 +456,21 @@ impl Inner {
             tracing::warn!(tenant, reason = %err.reason(), aadsts = ?err.aadsts(), "token request failed");
             return Err(err);
         }
-        serde_json::from_slice(&bytes).map_err(|_| {
-            Error::new(
-                Reason::InvalidResponse,
-                "token endpoint answered with an unexpected body",
-            )
+        serde_json::from_slice(&bytes).map_err(|e| {
+            // A body cut short on the way is worth another try: a refresh token the answer
+            // rotated stays valid until its successor is used, which never happened.
+            let reason = match e.classify() {
+                serde_json::error::Category::Eof => Reason::ResponseCutShort,
+                _ => Reason::InvalidResponse,
+            };
+            Error::new(reason, "token endpoint answered with an unexpected body")
         })
     }
 
     fn cached(&self, body: &TokenBody) -> Cached {
-        let lifetime = Duration::from_secs(body.expires_in.seconds());
         Cached {
             access: body.access_token.clone(),
-            fresh_until: Instant::now() + lifetime.saturating_sub(self.refresh_margin),
+            fresh_until: fresh_until(Instant::now(), &body.expires_in, self.refresh_margin),
         }
     }
 
@@ -488,6 +490,15 @@ impl Inner {
             );
         }
     }
+}
+
+/// The longest an access token is trusted, whatever `expires_in` says: Entra's live at most a day.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Until when a token issued at `now` is used: its lifetime (at most a day) less the margin.
+fn fresh_until(now: Instant, expires_in: &ExpiresIn, margin: Duration) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.seconds()).min(MAX_TOKEN_LIFETIME);
+    now + lifetime.saturating_sub(margin)
 }
 
 #[derive(Deserialize)]
@@ -634,4 +645,38 @@ pub(crate) fn require_audience(token: &dyn TokenSource, audience: Audience) -> R
             token.audience()
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Found by this test: `expires_in` of u64::MAX seconds made `Instant + Duration`
+        /// overflow and panic the token task.
+        #[test]
+        fn any_token_answer_is_decoded_or_refused_and_its_lifetime_is_bounded(
+            expires in prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                "\\PC{0,12}".prop_map(|t| format!("{t:?}")),
+                Just("null".to_string()),
+                Just("-1".to_string()),
+                Just("1e400".to_string()),
+            ],
+            refresh in prop::option::of("\\PC{0,20}"),
+            junk in "\\PC{0,40}",
+        ) {
+            let body = format!(
+                r#"{{"access_token": "a.b.c", "expires_in": {expires}, "refresh_token": {}, "x": {junk:?}}}"#,
+                refresh.as_ref().map_or("null".to_string(), |r| format!("{r:?}"))
+            );
+            let _ = serde_json::from_str::<TokenBody>(&junk);
+            if let Ok(token) = serde_json::from_str::<TokenBody>(&body) {
+                let now = Instant::now();
+                let until = fresh_until(now, &token.expires_in, Duration::from_secs(300));
+                prop_assert!(until <= now + MAX_TOKEN_LIFETIME);
+            }
+        }
+    }
 }

@@ -140,16 +140,37 @@ pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The call may be repeated (see [`Call::idempotent`]).
+    pub idempotent: bool,
 }
 
 impl Reply {
+    /// The body as `T`. A body that ends before its JSON does was cut short on the way:
+    /// transient ([`Reason::ResponseCutShort`]) for a call that may be repeated, and
+    /// [`Reason::OutcomeUnknown`] for a write, which happened but whose answer is lost. Any other
+    /// mismatch is [`Reason::InvalidResponse`].
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::new(
+        serde_json::from_slice(&self.body).map_err(|e| self.undecodable(&e))
+    }
+
+    fn undecodable(&self, e: &serde_json::Error) -> Error {
+        if e.classify() != serde_json::error::Category::Eof {
+            return Error::new(
                 Reason::InvalidResponse,
                 format!("unexpected response body: {e}"),
-            )
-        })
+            );
+        }
+        let reason = if self.idempotent {
+            Reason::ResponseCutShort
+        } else {
+            Reason::OutcomeUnknown
+        };
+        let detail = format!(
+            "the answer (HTTP {}, {} bytes) was cut short: {e}",
+            self.status.as_u16(),
+            self.body.len()
+        );
+        Error::new(reason, detail)
     }
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name)?.to_str().ok().map(str::to_string)
@@ -309,6 +330,7 @@ impl Transport {
             status,
             headers,
             body,
+            idempotent: call.idempotent,
         })
     }
 
@@ -347,4 +369,50 @@ impl Transport {
 /// A Graph call with an app-only token: a background read (see the module docs).
 fn is_background(call: &Call<'_>) -> bool {
     call.service == Service::Graph && call.token.kind() == TokenKind::App
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(body: &str, idempotent: bool) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+            idempotent,
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Created {
+        #[allow(dead_code)]
+        id: String,
+    }
+
+    #[test]
+    fn a_body_cut_short_is_transient_for_a_read_and_an_unknown_outcome_for_a_write() {
+        let cut = r#"{"id": "5d02"#;
+        let read = reply(cut, true).json::<Created>().unwrap_err();
+        assert_eq!(read.reason(), Reason::ResponseCutShort);
+        assert!(read.is_transient());
+        assert!(read.to_string().contains("cut short"), "{read}");
+        let write = reply(cut, false).json::<Created>().unwrap_err();
+        assert_eq!(
+            write.reason(),
+            Reason::OutcomeUnknown,
+            "the write happened: look first"
+        );
+        let empty = reply("", true).json::<Created>().unwrap_err();
+        assert_eq!(empty.reason(), Reason::ResponseCutShort);
+        let wrong = reply(r#"{"name": "x"}"#, true)
+            .json::<Created>()
+            .unwrap_err();
+        assert_eq!(
+            wrong.reason(),
+            Reason::InvalidResponse,
+            "a whole body of the wrong shape"
+        );
+        assert!(!wrong.is_transient());
+    }
 }

@@ -202,3 +202,18 @@ fn check_claims(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A client assertion is outside data: any text is decoded or refused, never a panic.
+        #[test]
+        fn arbitrary_client_assertions_are_decoded_or_refused(
+            text in "\\PC{0,120}|[A-Za-z0-9_=-]{0,40}\\.[A-Za-z0-9_=-]{0,40}\\.[A-Za-z0-9_=-]{0,40}(\\.x)?",
+        ) {
+            let _ = decode(&text);
+        }
+    }
+}

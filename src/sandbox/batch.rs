@@ -189,3 +189,18 @@ fn canonical(name: &str) -> String {
         .collect::<Vec<_>>()
         .join("-")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A `$batch` body is outside data: any bytes are parsed or refused with Graph's 400.
+        #[test]
+        fn arbitrary_batch_bodies_are_parsed_or_refused(
+            body in "\\PC{0,120}|\\{\"requests\": \\[(\\{\"id\": \"[0-9]\", \"method\": \"(GET|POST)\", \"url\": \"[/a-z]{0,12}\"(, \"dependsOn\": \\[\"[0-9]\"\\])?(, \"body\": \\{\\})?\\},?){0,4}\\]\\}",
+        ) {
+            let _ = parse(&Bytes::from(body));
+        }
+    }
+}

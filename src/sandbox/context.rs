@@ -49,6 +49,7 @@ impl Shared {
         options: SandboxOptions,
         scheme: &'static str,
     ) -> anyhow::Result<Shared> {
+        let log_capacity = options.request_log_capacity;
         Ok(Shared {
             world: Mutex::new(world),
             fixture: options.fixture.clone(),
@@ -58,7 +59,7 @@ impl Shared {
             keys: Keys::load()?,
             faults: Mutex::new(Faults::default()),
             token_faults: Mutex::new(TokenFaults::default()),
-            log: Mutex::new(RequestLog::default()),
+            log: Mutex::new(RequestLog::with_capacity(log_capacity)),
             pc_requests: Mutex::new(Default::default()),
             advanced: Mutex::new(chrono::Duration::zero()),
         })

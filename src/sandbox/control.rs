@@ -303,8 +303,9 @@ async fn remove_user(
 async fn set_faults(State(shared): Ctx, body: Bytes) -> Result<Response> {
     let config: FaultConfig =
         serde_json::from_slice(&body).map_err(|e| err(400, format!("invalid fault rules: {e}")))?;
-    if let Some(r) = config.rules.iter().find(|r| !(0.0..=1.0).contains(&r.rate)) {
-        return Err(err(400, format!("rate {} is outside 0..=1", r.rate)));
+    for (i, rule) in config.rules.iter().enumerate() {
+        rule.check()
+            .map_err(|e| err(400, format!("rules[{i}]: {e}")))?;
     }
     shared.lock(&shared.faults).set(config);
     Ok(StatusCode::NO_CONTENT.into_response())

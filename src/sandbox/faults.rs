@@ -6,12 +6,15 @@
 //!   up, at least 1). Every answer within budget reports how much of it is used, which the HTTP
 //!   layer turns into `x-ms-throttle-limit-percentage` above 0.8.
 //! - [`Faults`]: rules set through `PUT /_sandbox/faults`; each Microsoft-API request whose path
-//!   starts with a rule's `pathPrefix` is delayed by `latencyMs` and fails with probability
-//!   `rate`, cycling through `statuses`. The random stream is seeded (`seed`, default 0), so a
-//!   given sequence of requests always meets the same faults.
+//!   starts with a rule's `pathPrefix` is delayed by `latencyMs` (plus `spikeMs` with probability
+//!   `spikeRate`) and then meets at most one fault, drawn once: it fails with probability `rate`
+//!   (cycling through `statuses`), has its connection cut without an answer before the sandbox
+//!   acts on it (`dropRate`) or after (`dropAfterRate`), or gets its answer with the body cut in
+//!   half (`truncateRate`). The random stream is seeded (`seed`, default 0), so a given sequence
+//!   of requests always meets the same faults.
 //! - [`TokenFaults`]: rules set through `PUT /_sandbox/token-faults`; the next `count` matching
 //!   token requests fail with the given AADSTS code.
-//! - [`RequestLog`]: the last [`RequestLog::CAPACITY`] Microsoft-API calls (method, path,
+//! - [`RequestLog`]: the last [`RequestLog::CAPACITY`] (or `request_log_capacity`) Microsoft-API calls (method, path,
 //!   status, time, and the kind of token they carried — `user` or `app`, never the token
 //!   itself); never headers or bodies, so no secret can leak into it.
 
@@ -137,6 +140,74 @@ pub struct FaultRule {
     /// Added latency in milliseconds for every matching request.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Probability (0..=1) of a latency spike: `spikeMs` more on top of `latencyMs`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spike_rate: f64,
+    /// Length of a latency spike in milliseconds.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub spike_ms: u64,
+    /// Probability (0..=1) that the connection is closed without an answer before the sandbox
+    /// acts on the request (nothing happened).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drop_rate: f64,
+    /// Probability (0..=1) that the sandbox acts on the request and then closes the connection
+    /// without sending the answer (it happened, but the client cannot know).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drop_after_rate: f64,
+    /// Probability (0..=1) that the answer's body is cut to its first half (a well-formed HTTP
+    /// answer whose JSON is truncated); the sandbox acted on the request.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncate_rate: f64,
+}
+
+impl Default for FaultRule {
+    fn default() -> Self {
+        FaultRule {
+            path_prefix: "/".into(),
+            method: None,
+            rate: 0.0,
+            statuses: default_statuses(),
+            retry_after_seconds: None,
+            latency_ms: 0,
+            spike_rate: 0.0,
+            spike_ms: 0,
+            drop_rate: 0.0,
+            drop_after_rate: 0.0,
+            truncate_rate: 0.0,
+        }
+    }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_ms(x: &u64) -> bool {
+    *x == 0
+}
+
+impl FaultRule {
+    /// The rule's probabilities by field name; each within 0..=1 and the outcomes together at
+    /// most 1 (a request meets one fault at most).
+    pub fn check(&self) -> Result<(), String> {
+        let named = [
+            ("rate", self.rate),
+            ("spikeRate", self.spike_rate),
+            ("dropRate", self.drop_rate),
+            ("dropAfterRate", self.drop_after_rate),
+            ("truncateRate", self.truncate_rate),
+        ];
+        if let Some((name, value)) = named.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(format!("{name} {value} is outside 0..=1"));
+        }
+        let outcomes = self.rate + self.drop_rate + self.drop_after_rate + self.truncate_rate;
+        if outcomes > 1.0 + 1e-9 {
+            return Err(format!(
+                "rate + dropRate + dropAfterRate + truncateRate is {outcomes}, more than 1"
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_statuses() -> Vec<u16> {
@@ -162,6 +233,30 @@ pub struct FaultDecision {
     pub latency: Duration,
     /// Fail with this status and optional Retry-After.
     pub fail: Option<(u16, Option<f64>)>,
+    /// Mangle the exchange instead (when `fail` is `None`).
+    pub mangle: Option<Mangle>,
+}
+
+/// Faults that break the exchange itself rather than answer with an error status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mangle {
+    /// Close the connection without an answer; the request is not acted on.
+    Drop,
+    /// Act on the request, then close the connection without sending the answer.
+    DropAfter,
+    /// Act on the request and send the answer with its body cut to the first half.
+    Truncate,
+}
+
+impl Mangle {
+    /// How the request log names the fault.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mangle::Drop => "dropped",
+            Mangle::DropAfter => "droppedAfterAnswer",
+            Mangle::Truncate => "truncated",
+        }
+    }
 }
 
 /// Injected faults.
@@ -196,17 +291,38 @@ impl Faults {
         let Some(rule) = self.config.rules.iter().find(|r| applies(r)).cloned() else {
             return FaultDecision::default();
         };
-        self.rng = super::generate::mix(self.rng);
-        let draw = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let draw = self.draw();
         let fail = (draw < rule.rate && !rule.statuses.is_empty()).then(|| {
             let status = rule.statuses[self.turn % rule.statuses.len()];
             self.turn += 1;
             (status, rule.retry_after_seconds)
         });
-        FaultDecision {
-            latency: Duration::from_millis(rule.latency_ms),
-            fail,
+        let mangle = match draw - rule.rate {
+            _ if fail.is_some() => None,
+            d if (0.0..rule.drop_rate).contains(&d) => Some(Mangle::Drop),
+            d if (0.0..rule.drop_rate + rule.drop_after_rate).contains(&d) => {
+                Some(Mangle::DropAfter)
+            }
+            d if (0.0..rule.drop_rate + rule.drop_after_rate + rule.truncate_rate).contains(&d) => {
+                Some(Mangle::Truncate)
+            }
+            _ => None,
+        };
+        let mut latency = Duration::from_millis(rule.latency_ms);
+        if rule.spike_rate > 0.0 && self.draw() < rule.spike_rate {
+            latency += Duration::from_millis(rule.spike_ms);
         }
+        FaultDecision {
+            latency,
+            fail,
+            mangle,
+        }
+    }
+
+    /// The next number of the seeded stream, in `0.0..1.0`.
+    fn draw(&mut self) -> f64 {
+        self.rng = super::generate::mix(self.rng);
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -277,13 +393,33 @@ pub struct LogEntry {
     /// requests, refused tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The answer repeated an earlier one for the same request id (Partner Center's
+    /// `ms-requestid` idempotency): the request was not acted on again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+    /// The injected fault that broke the exchange, if any: `injected` (an error status),
+    /// `dropped` (connection closed unanswered, `status` 0), `droppedAfterAnswer` (acted on,
+    /// then closed; `status` is the answer that was not sent) or `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<&'static str>,
 }
 
+/// Marks an answer that replays an earlier one (set as a response extension by the handler).
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed;
+
 /// Bounded log of Microsoft-API calls, with unbounded counters since the last clear.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestLog {
     entries: VecDeque<LogEntry>,
+    capacity: usize,
     totals: LogTotals,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog::with_capacity(Self::CAPACITY)
+    }
 }
 
 /// Counters of the request log since it was last cleared; they count every call, also those
@@ -301,8 +437,17 @@ pub struct LogTotals {
 }
 
 impl RequestLog {
-    /// Maximum number of entries kept.
+    /// The default number of entries kept.
     pub const CAPACITY: usize = 10_000;
+
+    /// A log that keeps the last `capacity` entries (at least one).
+    pub fn with_capacity(capacity: usize) -> RequestLog {
+        RequestLog {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+            totals: LogTotals::default(),
+        }
+    }
 
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn push(&mut self, entry: LogEntry) {
@@ -310,7 +455,7 @@ impl RequestLog {
         if is_write(&entry.method, &entry.path) {
             self.totals.writes += 1;
         }
-        if self.entries.len() == Self::CAPACITY {
+        if self.entries.len() >= self.capacity {
             self.entries.pop_front();
             self.totals.dropped += 1;
         }
@@ -387,7 +532,7 @@ mod tests {
                 rate: 0.5,
                 statuses: vec![429, 503],
                 retry_after_seconds: Some(0.2),
-                latency_ms: 0,
+                ..Default::default()
             }],
             seed: Some(42),
         };
@@ -417,13 +562,67 @@ mod tests {
                 method: Some("POST".into()),
                 rate: 1.0,
                 statuses: vec![503],
-                retry_after_seconds: None,
-                latency_ms: 0,
+                ..Default::default()
             }],
             seed: None,
         });
         assert_eq!(f.decide("post", "/v1.0/x").fail, Some((503, None)));
         assert_eq!(f.decide("GET", "/v1.0/x").fail, None);
+    }
+
+    #[test]
+    fn one_draw_picks_at_most_one_fault_in_the_configured_shares() {
+        let mut f = Faults::default();
+        f.set(FaultConfig {
+            rules: vec![FaultRule {
+                rate: 0.2,
+                statuses: vec![429],
+                drop_rate: 0.1,
+                drop_after_rate: 0.1,
+                truncate_rate: 0.1,
+                spike_rate: 0.5,
+                spike_ms: 300,
+                ..Default::default()
+            }],
+            seed: Some(7),
+        });
+        let decisions: Vec<FaultDecision> = (0..4000).map(|_| f.decide("GET", "/x")).collect();
+        let share = |p: &dyn Fn(&FaultDecision) -> bool| {
+            decisions.iter().filter(|d| p(d)).count() as f64 / decisions.len() as f64
+        };
+        let near = |x: f64, want: f64| (x - want).abs() < 0.03;
+        assert!(near(share(&|d| d.fail.is_some()), 0.2));
+        for mangle in [Mangle::Drop, Mangle::DropAfter, Mangle::Truncate] {
+            assert!(
+                near(share(&|d| d.mangle == Some(mangle)), 0.1),
+                "{mangle:?}"
+            );
+        }
+        assert_eq!(share(&|d| d.fail.is_some() && d.mangle.is_some()), 0.0);
+        assert!(near(
+            share(&|d| d.latency == Duration::from_millis(300)),
+            0.5
+        ));
+    }
+
+    #[test]
+    fn probabilities_are_checked_by_name() {
+        let rule = |f: fn(&mut FaultRule)| {
+            let mut r = FaultRule::default();
+            f(&mut r);
+            r.check()
+        };
+        assert!(rule(|r| r.rate = 0.5).is_ok());
+        assert!(
+            rule(|r| r.drop_rate = 1.5)
+                .unwrap_err()
+                .contains("dropRate")
+        );
+        let both = rule(|r| {
+            r.rate = 0.6;
+            r.truncate_rate = 0.6
+        });
+        assert!(both.unwrap_err().contains("more than 1"));
     }
 
     #[test]

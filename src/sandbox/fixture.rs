@@ -267,6 +267,9 @@ pub mod skus {
     pub const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
 }
 
+/// How far from the sandbox's start a fixture's dates may lie (a century either way).
+pub const MAX_FIXTURE_DAYS: i64 = 36_500;
+
 impl SkuFixture {
     /// Checks shares, statuses and that the `Enabled` subscriptions add up to `enabled`.
     pub fn check(&self, tenant: &str) -> anyhow::Result<()> {
@@ -287,6 +290,15 @@ impl SkuFixture {
                 sub.status,
                 SUBSCRIPTION_STATUSES.join(", ")
             );
+            for (name, days) in [
+                ("createdDaysAgo", sub.created_days_ago),
+                ("nextLifecycleInDays", sub.next_lifecycle_in_days),
+            ] {
+                anyhow::ensure!(
+                    (-MAX_FIXTURE_DAYS..=MAX_FIXTURE_DAYS).contains(&days),
+                    "{what}: subscription {name} must be within ±{MAX_FIXTURE_DAYS} days, got {days}"
+                );
+            }
         }
         let enabled: i64 = self
             .subscriptions
@@ -763,5 +775,67 @@ fn northwind() -> CustomerFixture {
             generate: d::NORTHWIND_USER_COUNT,
             seed: d::NORTHWIND_SEED,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fixture example of docs/sandbox.md.
+    fn example() -> String {
+        let doc = include_str!("../../docs/sandbox.md");
+        let start = doc
+            .find("<!-- fixture-example")
+            .expect("the docs' fixture example");
+        let block = &doc[start..];
+        let open = block.find("```yaml\n").expect("a yaml block") + 8;
+        let close = block[open..].find("```").expect("its end");
+        block[open..open + close].to_string()
+    }
+
+    proptest! {
+        /// A fixture file is outside data: with any of its numbers replaced by any number, it is
+        /// refused on load or builds a world (dates, counts and shares included), never a panic.
+        #[test]
+        fn a_fixture_with_any_numbers_loads_or_is_refused_and_builds_a_world(
+            numbers in prop::collection::vec(
+                prop_oneof![
+                    any::<i64>().prop_map(|n| n.to_string()),
+                    any::<u64>().prop_map(|n| n.to_string()),
+                    any::<f64>().prop_map(|f| f.to_string()),
+                    Just("-1".to_string()),
+                    Just("1e308".to_string()),
+                ],
+                1..8,
+            ),
+            at in prop::collection::vec(any::<prop::sample::Index>(), 1..8),
+        ) {
+            let text = example();
+            let spots: Vec<(usize, usize)> = regex::Regex::new(r": -?[0-9][0-9.]*")
+                .unwrap()
+                .find_iter(&text)
+                .map(|m| (m.start() + 2, m.end()))
+                .collect();
+            let mut chosen: Vec<(usize, usize, &String)> = at
+                .iter()
+                .zip(&numbers)
+                .map(|(i, n)| {
+                    let (a, b) = spots[i.index(spots.len())];
+                    (a, b, n)
+                })
+                .collect();
+            chosen.sort_by_key(|c| std::cmp::Reverse(c.0));
+            chosen.dedup_by_key(|c| c.0);
+            let mut mangled = text.clone();
+            for (a, b, n) in chosen {
+                mangled.replace_range(a..b, n);
+            }
+            if let Ok(fixture) = Fixture::from_yaml(&mangled) {
+                let world = super::super::state::World::from_fixture(&fixture, chrono::Utc::now());
+                let _ = super::super::control::redacted(&world);
+            }
+        }
     }
 }

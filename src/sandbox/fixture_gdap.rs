@@ -8,6 +8,7 @@
 //! with dates fixed relative to the sandbox's start. Ids are derived from the display name unless
 //! given, so a fixture yields the same ids on every start.
 
+use super::fixture::MAX_FIXTURE_DAYS;
 use super::state::{Assignment, Customer, Relationship, World, derived_id};
 use crate::api::RoleCatalog;
 use chrono::{DateTime, Duration, Utc};
@@ -134,6 +135,11 @@ impl RelationshipFixture {
             ids.insert(id);
         }
         anyhow::ensure!(self.days_ago >= 0, "{what}: daysAgo must not be negative");
+        anyhow::ensure!(
+            self.days_ago <= MAX_FIXTURE_DAYS,
+            "{what}: daysAgo must be at most {MAX_FIXTURE_DAYS} (a century), got {}",
+            self.days_ago
+        );
         match self.status.as_str() {
             "approvalPending" => anyhow::ensure!(
                 self.days_ago < 90,

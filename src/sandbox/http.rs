@@ -9,10 +9,11 @@
 //! that has used more than 80 % of its throttle budget carries
 //! `x-ms-throttle-limit-percentage` (the share used, two decimals, e.g. `0.85`).
 
+use super::conn::Cut;
 use super::context::Shared;
-use super::faults::LogEntry;
+use super::faults::{LogEntry, Mangle, Replayed};
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -83,6 +84,10 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
+    let cut = req
+        .extensions()
+        .get::<ConnectInfo<Cut>>()
+        .map(|c| c.0.clone());
     let ids = RequestIds::of(req.headers());
     let token = token_kind(&shared, req.headers());
     let priority = req
@@ -90,9 +95,10 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         .get("x-ms-throttle-priority")
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
-    let (mut response, used) = match decision.fail {
-        Some((status, retry_after)) => (fault_response(&path, status, retry_after), None),
-        None => {
+    let (mut response, used) = match (decision.fail, decision.mangle) {
+        (Some((status, retry_after)), _) => (fault_response(&path, status, retry_after), None),
+        (None, Some(Mangle::Drop)) => (StatusCode::BAD_GATEWAY.into_response(), None),
+        (None, _) => {
             THROTTLE_USED
                 .scope(std::cell::Cell::new(None), async {
                     let response = next.run(req).await;
@@ -109,7 +115,14 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         );
     }
     ids.stamp(&path, response.headers_mut());
-    let status = response.status().as_u16();
+    let acted = decision.fail.is_none() && decision.mangle != Some(Mangle::Drop);
+    let status = if acted { response.status().as_u16() } else { 0 };
+    let status = decision.fail.map_or(status, |(s, _)| s);
+    let fault = match (decision.fail, decision.mangle) {
+        (Some(_), _) => Some("injected"),
+        (None, mangle) => mangle.map(Mangle::name),
+    };
+    let replayed = response.extensions().get::<Replayed>().is_some();
     shared.lock(&shared.log).push(LogEntry {
         method: method.clone(),
         path,
@@ -117,11 +130,33 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         time,
         priority,
         token,
+        replayed,
+        fault,
     });
-    if method != "GET" && response.status().is_success() {
+    if acted && method != "GET" && response.status().is_success() {
         shared.persist();
     }
-    response
+    match decision.mangle.filter(|_| decision.fail.is_none()) {
+        Some(Mangle::Drop | Mangle::DropAfter) => {
+            if let Some(cut) = cut {
+                cut.now();
+            }
+            response
+        }
+        Some(Mangle::Truncate) => truncated(response).await,
+        None => response,
+    }
+}
+
+/// The answer with its body cut to the first half (the headers describe the cut body).
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(half))
 }
 
 /// The `idtyp` (`user` or `app`) of a request's bearer token, when it is one the sandbox signed.
@@ -186,6 +221,18 @@ fn fault_response(path: &str, status: u16, retry_after: Option<f64>) -> Response
             status,
             "temporarily_unavailable",
             90033,
+            "The service is temporarily unavailable (injected fault).",
+        )
+        .into_response()
+    } else if path.starts_with("/v1/") {
+        let code = if status == 429 {
+            "TooManyRequests"
+        } else {
+            "ServiceUnavailable"
+        };
+        PcError::new(
+            status,
+            code,
             "The service is temporarily unavailable (injected fault).",
         )
         .into_response()

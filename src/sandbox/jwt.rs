@@ -188,6 +188,27 @@ pub fn base_claims(
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// Bearer tokens are outside data: whatever a client sends, verify refuses it without
+        /// panicking, and a signed token with any one character changed is refused.
+        #[test]
+        fn arbitrary_and_tampered_tokens_are_refused(
+            text in "\\PC{0,120}|[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,60}",
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            by in "[A-Za-z0-9_.=-]",
+        ) {
+            let keys = Keys::load().unwrap();
+            proptest::prop_assert!(keys.verify(&text).is_none());
+            let claims = base_claims("https://graph.microsoft.com", "iss", "t", "a", "o", "app", 60);
+            let jwt = keys.sign(&serde_json::to_value(&claims).unwrap());
+            let i = at.index(jwt.len());
+            let tampered = format!("{}{by}{}", &jwt[..i], &jwt[i + 1..]);
+            if tampered != jwt {
+                proptest::prop_assert!(keys.verify(&tampered).is_none(), "{} accepted", tampered);
+            }
+        }
+    }
     use super::*;
 
     #[test]

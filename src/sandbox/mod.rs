@@ -15,7 +15,8 @@
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
 //! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
 //! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `partner_center`,
-//! `faults` (throttling, fault injection, request log), `control` (`/_sandbox/`), `tls`.
+//! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
+//! `control` (`/_sandbox/`), `tls`.
 
 mod apps;
 mod assertion;
@@ -23,6 +24,7 @@ mod auth;
 mod batch;
 mod catalog;
 mod clock;
+mod conn;
 mod context;
 mod control;
 pub mod defaults;
@@ -128,6 +130,8 @@ pub struct SandboxOptions {
     pub throttle: ThrottleOptions,
     /// Lifetime of issued access tokens (default 3599 s, like Entra).
     pub token_lifetime: Duration,
+    /// How many Microsoft-API calls the request log keeps (default 10,000; the oldest go first).
+    pub request_log_capacity: usize,
 }
 
 impl Default for SandboxOptions {
@@ -141,6 +145,7 @@ impl Default for SandboxOptions {
             state_file: None,
             throttle: ThrottleOptions::default(),
             token_lifetime: Duration::from_secs(3599),
+            request_log_capacity: faults::RequestLog::CAPACITY,
         }
     }
 }
@@ -168,7 +173,7 @@ impl Sandbox {
         let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared::new(world, options, scheme)?);
-        let app = http::router(shared.clone());
+        let app = http::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
@@ -176,7 +181,7 @@ impl Sandbox {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let task = match tls {
             Some(material) => {
-                let listener = tls::TlsListener::new(tcp, material.config)?;
+                let listener = conn::Cuttable(tls::TlsListener::new(tcp, material.config)?);
                 tokio::spawn(async move {
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(shutdown)
@@ -184,7 +189,9 @@ impl Sandbox {
                 })
             }
             None => tokio::spawn(async move {
-                let _ = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await;
+                let _ = axum::serve(conn::Cuttable(tcp), app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
             }),
         };
         let base_url = format!("{scheme}://{addr}");
@@ -248,6 +255,7 @@ impl SandboxArgs {
                 window: secs(self.throttle_window),
             },
             token_lifetime: Duration::from_secs(self.token_lifetime),
+            ..SandboxOptions::default()
         })
     }
 }

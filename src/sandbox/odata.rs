@@ -190,6 +190,24 @@ fn clause(text: &str) -> Result<(String, Vec<String>), String> {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// Query strings, `$filter`s and page tokens come from clients: any of them is parsed or
+        /// refused without panicking.
+        #[test]
+        fn arbitrary_queries_filters_and_page_tokens_never_panic(
+            raw in "\\PC{0,80}|(\\$(top|select|filter|skiptoken|count)=[^&]{0,20}&?){0,4}",
+            filter in "\\PC{0,60}|[a-zA-Z/]{1,12} (eq|in|EQ) [('a-z0-9, ]{0,20}( (and|or|AND) [a-z]{1,5} eq '[a-z]{0,4}'){0,3}",
+            token in "\\PC{0,60}|[A-Za-z0-9_-]{0,60}",
+        ) {
+            let query = Query::parse(Some(&raw));
+            let _ = (query.select(), query.top(), query.skiptoken(), query.count());
+            if let Ok(parsed) = Filter::parse(&filter) {
+                let _ = parsed.matches(&json!({"status": "active", "customer": {"tenantId": "t"}, "n": 1}));
+            }
+            let _ = decode_token::<Value>(&token);
+        }
+    }
     use super::*;
     use serde_json::json;
 

@@ -185,7 +185,9 @@ async fn create(
         .as_ref()
         .and_then(|id| shared.lock(&shared.pc_requests).get(id).cloned())
     {
-        return Ok(json_response(status, body, None));
+        let mut replay = json_response(status, body, None);
+        replay.extensions_mut().insert(super::faults::Replayed);
+        return Ok(replay);
     }
     let (app, grants) = parse(&body, &claims)?;
     let (status, response) = consent(&shared, &tid, &app, &grants)?;

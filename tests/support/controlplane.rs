@@ -114,6 +114,42 @@ impl ControlPlane {
         }
     }
 
+    /// Whether this is the test control plane of tests/controlplane (not a cluster named by
+    /// `GDAP_TEST_KUBECONFIG`), whose processes [`ControlPlane::restart`] can restart.
+    pub fn is_local(&self) -> bool {
+        std::env::var_os("GDAP_TEST_KUBECONFIG").is_none()
+    }
+
+    /// Restarts `processes` (`etcd`, `kube-apiserver`) in place, in order, with
+    /// tests/controlplane/restart — etcd keeps its data — and returns once the API server answers
+    /// again. `kill`: SIGKILL, a crash, instead of SIGTERM. Every request of every test fails
+    /// meanwhile, so only a test binary with this one test may call it.
+    pub fn restart(&self, processes: &[&str], kill: bool) {
+        assert!(
+            self.is_local(),
+            "only the local test control plane can be restarted"
+        );
+        let script = super::root().join("tests/controlplane/restart");
+        let mut command = Command::new(&script);
+        if kill {
+            command.arg("--kill");
+        }
+        let status = command
+            .args(processes)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(status.success(), "restarting {processes:?} failed");
+    }
+
+    /// The API server's audit log of Secret access (tests/controlplane/procs.sh): one JSON event
+    /// a line with the user, verb and Secret, never its data. `None` for another cluster.
+    pub fn audit_log(&self) -> Option<PathBuf> {
+        self.is_local()
+            .then(|| self.kubeconfig.parent().unwrap().join("audit.log"))
+    }
+
     /// Creates a fresh namespace for one test and returns its name.
     pub fn namespace(&self, prefix: &str) -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -5,6 +5,8 @@ pub mod argocd;
 pub mod chart;
 pub mod controlplane;
 #[cfg(feature = "sandbox")]
+pub mod fleet;
+#[cfg(feature = "sandbox")]
 pub mod import;
 pub mod metrics;
 #[cfg(feature = "sandbox")]

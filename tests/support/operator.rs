@@ -42,6 +42,10 @@ pub struct World {
     /// Environment of every operator process started from now on (e.g. the Deployment's
     /// `POD_NAMESPACE`).
     pub operator_env: Vec<(String, String)>,
+    /// `--log-level` of every operator process started from now on.
+    pub log_level: String,
+    /// `--credentials-secret` of every operator process started from now on.
+    pub credentials_secret: String,
     http: reqwest::Client,
 }
 
@@ -104,6 +108,8 @@ impl World {
             client,
             operator_args: Vec::new(),
             operator_env: Vec::new(),
+            log_level: "info,gdap_operator=debug".into(),
+            credentials_secret: "partner-credentials".into(),
             http: reqwest::Client::new(),
         }
     }
@@ -154,7 +160,7 @@ impl World {
                 "--namespaces",
                 &self.namespace,
                 "--credentials-secret",
-                "partner-credentials",
+                &self.credentials_secret,
             ])
             .arg("--kubeconfig")
             .arg(&self.operator_kubeconfig)
@@ -175,7 +181,7 @@ impl World {
                 "30s",
             ])
             .args(["--metrics-address", metrics_address])
-            .args(["--log-level", "info,gdap_operator=debug"])
+            .args(["--log-level", &self.log_level])
             .args(&self.operator_args)
             .envs(self.operator_env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
@@ -189,6 +195,16 @@ impl World {
     /// with a token of the chart's ServiceAccount, so the API server enforces exactly the rules
     /// the chart grants.
     pub fn run_operator_under_the_charts_rbac(&mut self, mode: ChartRbac) {
+        self.run_operator_under_the_charts_rbac_with(mode, |_| {});
+    }
+
+    /// Like [`World::run_operator_under_the_charts_rbac`], with `edit` applied to the rendered
+    /// documents first (e.g. a test that removes one RBAC rule). Returns the release namespace.
+    pub fn run_operator_under_the_charts_rbac_with(
+        &mut self,
+        mode: ChartRbac,
+        edit: impl FnOnce(&mut Vec<Value>),
+    ) -> String {
         self.kill_operator();
         let release = self.cp.namespace("gdap-system");
         let watch = format!("watchNamespaces={{{}}}", self.namespace);
@@ -198,7 +214,8 @@ impl World {
         };
         let manifests = chart::template(&release, &release, &sets)
             .unwrap_or_else(|e| panic!("helm template: {e}"));
-        let docs = chart::documents(&manifests);
+        let mut docs = chart::documents(&manifests);
+        edit(&mut docs);
         self.use_the_charts_election_flags(&docs, &release);
         let account = chart::one(&docs, "ServiceAccount")["metadata"]["name"]
             .as_str()
@@ -206,7 +223,8 @@ impl World {
             .to_string();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("chart.yaml");
-        std::fs::write(&file, &manifests).unwrap();
+        let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        std::fs::write(&file, text.join("\n---\n")).unwrap();
         self.cp
             .kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
         let token = self.cp.kubectl_ok(&[
@@ -220,6 +238,7 @@ impl World {
         ]);
         self.operator_kubeconfig = self.token_kubeconfig(token.trim());
         self.start_operator();
+        release
     }
 
     /// Runs the operator with the leader-election flags the chart's Deployment passes, and the
@@ -257,6 +276,13 @@ impl World {
             std::env::temp_dir().join(format!("gdap-operator-{}.kubeconfig", self.namespace));
         std::fs::write(&path, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
         path
+    }
+
+    /// Whether the operator process is still running (`false` once it exited).
+    pub fn operator_running(&mut self) -> bool {
+        self.operator
+            .as_mut()
+            .is_some_and(|child| child.try_wait().unwrap().is_none())
     }
 
     /// The operator's log so far.
@@ -325,6 +351,12 @@ impl World {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The operator's /metrics text, or `None` while it does not answer.
+    pub async fn metrics_text(&self) -> Option<String> {
+        let url = format!("http://{}/metrics", self.metrics_address);
+        self.http.get(url).send().await.ok()?.text().await.ok()
     }
 
     /// PUTs to the sandbox control API.

@@ -357,7 +357,14 @@ async fn find(
     if let Some(id) = adopt.or(recorded) {
         match gdap.get_relationship(token, id).await {
             Ok(r) => return Ok(Some(r)),
-            Err(e) if e.reason() == Reason::NotFound && adopt.is_some() => return Ok(None),
+            // An id Microsoft calls malformed names no relationship either: reported as
+            // `spec.relationshipId` not found, with the id, rather than Graph's bare 400.
+            Err(e)
+                if adopt.is_some()
+                    && matches!(e.reason(), Reason::NotFound | Reason::InvalidRequest) =>
+            {
+                return Ok(None);
+            }
             Err(e) if e.reason() == Reason::NotFound => {}
             Err(e) => return Err(e),
         }

@@ -183,3 +183,29 @@ fn scrub_removes_known_secret_values() {
         .scrub(&["s3cr3t-value"]);
     assert!(!err.to_string().contains("s3cr3t-value"));
 }
+
+proptest::proptest! {
+    /// Error answers are outside data: any status and body give an error with a reason and a
+    /// one-line, token-free message, never a panic.
+    #[test]
+    fn any_error_answer_is_classified(
+        status in 100u16..600,
+        body in "\\PC{0,200}|\\{\"error\": \\{\"code\": \"[a-zA-Z]{0,12}\", \"message\": \"[^\"]{0,40}\"\\}\\}|\\{\"error\": \"[a-z_]{0,20}\", \"error_description\": \"AADSTS[0-9]{0,12}: [^\"]{0,30}\", \"error_codes\": \\[[0-9]{0,12}\\]\\}|\\{\"code\": \"[0-9A-Za-z]{0,8}\", \"description\": \"[^\"]{0,40}\"\\}",
+        retry_after in "\\PC{0,12}",
+    ) {
+        let status = StatusCode::from_u16(status).unwrap();
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&retry_after) {
+            headers.insert(RETRY_AFTER, v);
+        }
+        for err in [
+            Error::from_graph(status, &headers, body.as_bytes()),
+            Error::from_partner_center(status, &headers, body.as_bytes()),
+            Error::from_token(status, body.as_bytes()),
+        ] {
+            let text = err.to_string();
+            proptest::prop_assert!(!text.contains('\n'), "{}", text);
+            let _ = (err.reason(), err.is_transient(), err.retry_after());
+        }
+    }
+}

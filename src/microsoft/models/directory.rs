@@ -446,6 +446,19 @@ pub struct BatchResponse {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// Delta pages are outside data: any entry is decoded (and turned into an item) or
+        /// refused, never a panic.
+        #[test]
+        fn any_delta_entry_is_decoded_or_refused(
+            entry in "\\PC{0,80}|\\{\"id\": \"[a-z0-9]{0,8}\"(, \"@removed\": (\\{\"reason\": \"[a-z]{0,8}\"\\}|null|1|\"x\"))?(, \"accountEnabled\": (true|\"yes\"|null))?(, \"assignedLicenses\": (\\[\\]|\\[\\{\"skuId\": 1\\}\\]|\\{\\}))?\\}",
+        ) {
+            if let Ok(raw) = serde_json::from_str::<RawDeltaUser>(&entry) {
+                let _ = DeltaItem::from(raw);
+            }
+        }
+    }
     use super::*;
 
     #[test]
