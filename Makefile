@@ -38,7 +38,7 @@ lint: deps
 ## the sandbox; then Microsoft's official Python clients (MSAL, the Graph SDK) against the sandbox.
 test: deps lint release-check
 	@$(CP)/build >/dev/null
-	$(CARGO) test --locked -- --test-threads 4
+	$(CARGO) test --locked --no-fail-fast -- --test-threads 4
 	tests/conformance/run
 
 ## The resilience suite at full size (README, "Guarantees"): 100 relationships, 100 consents and 20 syncs

@@ -164,13 +164,15 @@ async fn relationship_lifecycle_with_etags_requests_assignments_and_operations()
         .await
         .unwrap_err();
     assert_eq!(err.reason(), Reason::PreconditionFailed, "{err}");
+    // Wait for the update itself to finish (its roles in place), not only an active status: the
+    // operation may still be running, and its completion changes the ETag.
     let current = eventually(
         || async {
             gdap.get_access_assignment(&t, &rel.id, &aa.id)
                 .await
                 .unwrap()
         },
-        |a| a.status == Some(AccessAssignmentStatus::Active),
+        |a| a.status == Some(AccessAssignmentStatus::Active) && a.access_details == both,
     )
     .await;
     let err = gdap
