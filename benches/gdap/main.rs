@@ -79,11 +79,15 @@ pub struct AllArgs {
     /// Runs of the Graph SDK reference on the 100,000-user tenant (minutes each).
     #[arg(long, env = "GDAP_BENCH_SDK_RUNS")]
     sdk_runs: Option<usize>,
+    /// The sizes of the footprint's growth measurement (the first and the last give the bytes per
+    /// object).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
+    growth_sizes: Vec<usize>,
     /// The "before" figures the report compares with (default bench/baseline.json, when present).
     #[arg(long, env = "GDAP_BENCH_BASELINE")]
     baseline: Option<PathBuf>,
     /// Also write this run's footprint figures to bench/baseline.json, as the new "before".
-    #[arg(long)]
+    #[arg(long, env = "GDAP_BENCH_WRITE_BASELINE")]
     write_baseline: bool,
 }
 
@@ -157,6 +161,13 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
                 });
             }
         }
+    }
+    let stuck = reconcile::STUCK.load(std::sync::atomic::Ordering::SeqCst);
+    if stuck > 0 {
+        total.details.insert(
+            "Incidents".into(),
+            serde_json::json!({"objects the operator left on CredentialsInvalid (its refresh-token race; counted as settled, not Ready)": stuck}),
+        );
     }
     machine.load_average_end = machine::load_average();
     if std::env::var_os("GDAP_BENCH_MACHINE_NOTE").is_none() {

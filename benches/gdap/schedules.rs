@@ -39,6 +39,8 @@ struct Round {
     seconds: f64,
     ideal_seconds: f64,
     highest_running: f64,
+    /// Imports that failed (and were retried) on the way.
+    failed: f64,
 }
 
 /// The TenantSync of customer `i` (`customer`), importing into its own folder under `sinks`.
@@ -49,22 +51,24 @@ pub fn tenant_sync(i: usize, customer: &str, sinks: &Path) -> String {
     )
 }
 
-/// Measures `runs` rounds: the first is `create` (which writes the objects), the others ask
-/// every object for an import at once. Figures go to `out`.
+/// Measures `runs` rounds over the TenantSyncs `sync-<i>` for `indices` (one per Ready
+/// AppConsent): the first is `create` (which writes the objects), the others ask every object
+/// for an import at once. Figures go to `out`.
 pub async fn run(
     op: &OperatorProc,
     client: &kube::Client,
     namespace: &str,
-    objects: usize,
+    indices: &[usize],
     runs: usize,
     create: impl std::future::Future<Output = anyhow::Result<()>>,
     out: &mut Outcome,
 ) -> anyhow::Result<()> {
+    let objects = indices.len();
     let mut rounds = vec![round(op, objects, create).await?];
     report(1, &rounds[0]);
     let api: Api<TenantSync> = Api::namespaced(client.clone(), namespace);
     for k in 2..=runs {
-        let request = request_all(api.clone(), objects, format!("run-{k}"));
+        let request = request_all(api.clone(), indices, format!("run-{k}"));
         rounds.push(round(op, objects, request).await?);
         report(k, &rounds[k - 1]);
     }
@@ -80,9 +84,9 @@ fn report(k: usize, r: &Round) {
 }
 
 /// A new `gdap.io/sync-now` value on every object, 32 writes at a time.
-async fn request_all(api: Api<TenantSync>, objects: usize, value: String) -> anyhow::Result<()> {
+async fn request_all(api: Api<TenantSync>, indices: &[usize], value: String) -> anyhow::Result<()> {
     let patch = json!({"metadata": {"annotations": {"gdap.io/sync-now": value}}});
-    let results: Vec<kube::Result<TenantSync>> = futures::stream::iter(0..objects)
+    let results: Vec<kube::Result<TenantSync>> = futures::stream::iter(indices.iter().copied())
         .map(|i| {
             let (api, patch) = (api.clone(), patch.clone());
             async move {
@@ -121,22 +125,18 @@ async fn round(
             let text = op.metrics().await?;
             highest = highest.max(sum(&text, "gdap_sync_runs_running"));
             let ok = sum(&text, success) - ok_before;
+            let failed = sum(&text, "gdap_sync_runs_total") - sum(&text, success) - failed_before;
             if ok >= objects as f64 {
                 return anyhow::Ok(Round {
                     seconds: started.elapsed().as_secs_f64(),
                     ideal_seconds: (sum(&text, duration_sum) - sum_before) / LIMIT as f64,
                     highest_running: highest,
+                    failed,
                 });
             }
-            let failed = sum(&text, "gdap_sync_runs_total") - sum(&text, success) - failed_before;
-            anyhow::ensure!(
-                failed == 0.0,
-                "{failed} imports failed (log: {})",
-                op.proc.log.display()
-            );
             anyhow::ensure!(
                 started.elapsed() < ROUND_TIMEOUT,
-                "only {ok} of {objects} imports succeeded within {ROUND_TIMEOUT:?} (log: {})",
+                "only {ok} of {objects} imports succeeded within {ROUND_TIMEOUT:?}, {failed} failed (log: {})",
                 op.proc.log.display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -192,6 +192,13 @@ fn figures(out: &mut Outcome, objects: usize, rounds: &[Round]) {
     );
     let per_second: Vec<f64> = rounds.iter().map(|r| objects as f64 / r.seconds).collect();
     let mut detail = serde_json::Map::new();
+    detail.insert(
+        "failed imports (retried by the operator), per round".into(),
+        json!(format!(
+            "{:?}",
+            rounds.iter().map(|r| r.failed).collect::<Vec<_>>()
+        )),
+    );
     detail.insert(
         "imports per second (median)".into(),
         json!(crate::report::median(&per_second)),
