@@ -127,10 +127,10 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
             Box::pin(reconcile::run(a))
         }),
         ("import", "Tenant import", |a| Box::pin(import::run(a))),
+        ("onboard", "Export and plan", |a| Box::pin(onboard::run(a))),
         ("footprint", "Footprint and schedules at scale", |a| {
             Box::pin(footprint::run(a))
         }),
-        ("onboard", "Export and plan", |a| Box::pin(onboard::run(a))),
     ];
     let mut total = Outcome::default();
     let mut broken = false;
