@@ -94,7 +94,8 @@ pub struct Sample {
     pub users: u64,
     /// Wall time of the import (or fetch), token included.
     pub seconds: f64,
-    /// The process's peak RSS at the end.
+    /// The process's peak RSS at the end (`peakRssKiB`, as bench/graph_sdk_users.py prints it).
+    #[serde(rename = "peakRssKiB")]
     pub peak_rss_kib: u64,
 }
 
