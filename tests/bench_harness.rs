@@ -270,6 +270,7 @@ fn results_json_uses_the_documented_field_names_and_round_trips() {
 fn a_baseline_shows_each_of_its_figures_before_and_after() {
     let mut then = results();
     then.commit = "0ld0000".into();
+    then.generated_at = "2025-12-01T00:00:00Z".into();
     then.figures[2].value = 72.0;
     let baseline = Baseline::of(&then, "footprint.");
     assert_eq!(
@@ -299,4 +300,56 @@ fn a_baseline_shows_each_of_its_figures_before_and_after() {
     let md = report::render_markdown(&gone, &BTreeMap::new());
     assert!(md.contains("| RSS | 72.0 MiB | not measured | — |"), "{md}");
     assert!(!report::render_markdown(&results(), &BTreeMap::new()).contains("Before and after"));
+    let mut itself = results();
+    itself.baseline = Some(Baseline::of(&itself, "footprint."));
+    let md = report::render_markdown(&itself, &BTreeMap::new());
+    assert!(
+        !md.contains("Before and after"),
+        "a run is not compared with itself"
+    );
+}
+
+#[test]
+fn a_merge_replaces_the_benchmarks_measured_again_in_place_and_says_when() {
+    let base = results();
+    let mut again = results();
+    again.generated_at = "2026-01-02T00:00:00Z".into();
+    again.commit = "def5678".into();
+    again.figures = vec![
+        Figure::new(
+            "reconcile.rate",
+            "Reconcile throughput",
+            "objects per second",
+            "objects/s",
+            vec![60.0],
+        )
+        .target("at least 50/s", Bounded::Value, Bound::AtLeast(50.0)),
+    ];
+    again.details = BTreeMap::new();
+    again.unavailable = Vec::new();
+    let merged = report::merge(base, again);
+    let ids: Vec<&str> = merged.figures.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["reconcile.rate", "footprint.rss"],
+        "in place, the old ones gone"
+    );
+    assert_eq!(merged.figures[0].value, 60.0);
+    assert!(
+        !merged.details.contains_key("Reconcile throughput"),
+        "its old details go"
+    );
+    assert_eq!(
+        merged.unavailable.len(),
+        1,
+        "another benchmark's entry stays"
+    );
+    assert_eq!(merged.commit, "abc1234", "the rest keeps its commit");
+    let note = merged.details["Merged"]["Reconcile throughput"]
+        .as_str()
+        .unwrap();
+    assert!(
+        note.contains("2026-01-02T00:00:00Z on commit def5678"),
+        "{note}"
+    );
 }

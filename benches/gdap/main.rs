@@ -59,6 +59,27 @@ enum Command {
     FloorReconcile(floor::FloorArgs),
     /// One import sample (a process of its own).
     ImportSample(import::SampleArgs),
+    /// Render docs/benchmarks.md again from bench/results.json, with the current bench/notes.md
+    /// and bench/baseline.json (after editing an explanation; measures nothing).
+    Report(ReportArgs),
+    /// Replace the benchmarks another results file measured (e.g. `all --only import --out-dir
+    /// DIR` after a fix) in bench/results.json, then render docs/benchmarks.md again.
+    Merge(MergeArgs),
+}
+
+/// Options of `merge`.
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The other results.json.
+    from: PathBuf,
+}
+
+/// Options of `report`.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The "before" figures (default bench/baseline.json, when present).
+    #[arg(long, env = "GDAP_BENCH_BASELINE")]
+    baseline: Option<PathBuf>,
 }
 
 /// Options of `all`.
@@ -87,7 +108,7 @@ pub struct AllArgs {
     #[arg(long, env = "GDAP_BENCH_BASELINE")]
     baseline: Option<PathBuf>,
     /// Also write this run's footprint figures to bench/baseline.json, as the new "before".
-    #[arg(long, env = "GDAP_BENCH_WRITE_BASELINE")]
+    #[arg(long, env = "GDAP_BENCH_WRITE_BASELINE", value_parser = clap::builder::BoolishValueParser::new())]
     write_baseline: bool,
 }
 
@@ -111,6 +132,8 @@ fn main() -> anyhow::Result<()> {
         Command::All(args) => runtime.block_on(all(args)),
         Command::FloorReconcile(args) => runtime.block_on(floor::run(args)),
         Command::ImportSample(args) => runtime.block_on(import::sample(args)),
+        Command::Report(args) => report_again(args.baseline),
+        Command::Merge(args) => merge(&args.from),
     }
 }
 
@@ -121,6 +144,8 @@ type Bench =
 
 async fn all(args: AllArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // The commit measured is the one checked out when the run began.
+    let commit = commit();
     let mut machine = machine::describe();
     let benches: [(&str, &str, Bench); 4] = [
         ("reconcile", "Reconcile throughput", |a| {
@@ -180,14 +205,14 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     let results = Results {
         schema: report::SCHEMA,
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        commit: commit(),
+        commit,
         runs: args.runs,
         duration_seconds: started.elapsed().as_secs_f64(),
         machine,
         figures: total.figures,
         unavailable: total.unavailable,
         details: total.details,
-        baseline: read_baseline(&args)?,
+        baseline: read_baseline(args.baseline.as_deref())?,
     };
     write(&args, &results)?;
     let missed: Vec<&Figure> = results.figures.iter().filter(|f| f.missed()).collect();
@@ -228,11 +253,43 @@ fn write(args: &AllArgs, results: &Results) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The "before" figures: `--baseline`, else bench/baseline.json when it exists.
-fn read_baseline(args: &AllArgs) -> anyhow::Result<Option<report::Baseline>> {
+/// `report`: docs/benchmarks.md from bench/results.json, the notes and the baseline as they are now.
+fn report_again(baseline: Option<PathBuf>) -> anyhow::Result<()> {
+    let root = support::root();
+    let json = root.join("bench/results.json");
+    let text = std::fs::read_to_string(&json)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e} (run make bench first)", json.display()))?;
+    let mut results: Results = serde_json::from_str(&text)?;
+    results.baseline = read_baseline(baseline.as_deref())?;
+    let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
+    let md = root.join("docs/benchmarks.md");
+    std::fs::write(
+        &md,
+        report::render_markdown(&results, &report::parse_notes(&notes)),
+    )?;
+    println!("wrote {}", md.display());
+    Ok(())
+}
+
+/// `merge`: bench/results.json with the benchmarks of `from` in place of its own.
+fn merge(from: &std::path::Path) -> anyhow::Result<()> {
+    let json = support::root().join("bench/results.json");
+    let read = |p: &std::path::Path| -> anyhow::Result<Results> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    };
+    let merged = report::merge(read(&json)?, read(from)?);
+    std::fs::write(&json, serde_json::to_string_pretty(&merged)? + "\n")?;
+    println!("merged {} into {}", from.display(), json.display());
+    report_again(None)
+}
+
+/// The "before" figures: `path`, else bench/baseline.json when it exists.
+fn read_baseline(path: Option<&std::path::Path>) -> anyhow::Result<Option<report::Baseline>> {
     let default = support::root().join("bench/baseline.json");
-    let path = match &args.baseline {
-        Some(p) => p.clone(),
+    let path = match path {
+        Some(p) => p.to_path_buf(),
         None if default.exists() => default,
         None => return Ok(None),
     };
@@ -246,7 +303,11 @@ fn read_baseline(args: &AllArgs) -> anyhow::Result<Option<report::Baseline>> {
     })?))
 }
 
+/// `GDAP_BENCH_COMMIT` when set (a copy of the tree without git), else `git describe`.
 fn commit() -> String {
+    if let Ok(commit) = std::env::var("GDAP_BENCH_COMMIT") {
+        return commit;
+    }
     std::process::Command::new("git")
         .args(["describe", "--always", "--dirty"])
         .current_dir(support::root())
