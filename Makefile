@@ -61,8 +61,8 @@ release-check:
 demo: build
 	@scripts/demo
 
-## Speed and memory targets (release builds): streaming, serving and importing 100,000 users,
-## and Microsoft's Python Graph SDK reading them as the reference.
+## Speed and memory against the targets (release builds, about an hour): reconcile, import,
+## footprint, schedules, export/plan; writes bench/results.json and docs/benchmarks.md.
 bench: deps
 	@scripts/bench
 

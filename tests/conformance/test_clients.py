@@ -4,7 +4,7 @@ MSAL acquires client-credentials and refresh-token tokens, with a client secret 
 certificate (signed client assertions); azure-identity's ClientSecretCredential
 and the Microsoft Graph SDK (kiota) list and create GDAP relationships and page through users with
 the SDK's PageIterator: a small tenant to its last page, and a few thousand users of the generated
-100,000-user tenant (all of them only under `make bench`, marker `bench`).
+100,000-user tenant (all of them are `make bench`'s reference: bench/graph_sdk_users.py).
 """
 
 import asyncio
@@ -40,7 +40,6 @@ from conftest import (
     FABRIKAM_TENANT_ID,
     GRAPH_DEFAULT,
     NORTHWIND_TENANT_ID,
-    NORTHWIND_USERS,
     NO_MFA_REFRESH_TOKEN,
     PAGED_USERS,
     PARTNER_TENANT_ID,
@@ -249,18 +248,6 @@ def test_page_iterator_pages_a_few_thousand_users_of_the_generated_tenant(base):
     assert len(seen) == PAGED_USERS and len(set(seen)) == PAGED_USERS
     print(f"\nGraph SDK paged {PAGED_USERS} users at {rate:,.0f} users/s")
     hwm = vm_hwm_kib()
-    if hwm is not None:
-        assert hwm < 256 * 1024, f"sandbox peak RSS {hwm} KiB"
-
-
-@pytest.mark.bench
-def test_page_iterator_reads_every_user_of_the_generated_tenant(base):
-    """The reference for `make bench`: what a user would run instead of the operator's import
-    (about 5-7 minutes, so not part of `make test`)."""
-    seen, rate = asyncio.run(page_users(base, NORTHWIND_TENANT_ID, top=999))
-    assert len(set(seen)) == NORTHWIND_USERS
-    hwm = vm_hwm_kib()
-    print(f"\nbench: Graph SDK PageIterator read {NORTHWIND_USERS} users at {rate:,.0f} users/s; sandbox VmHWM {hwm} KiB")
     if hwm is not None:
         assert hwm < 256 * 1024, f"sandbox peak RSS {hwm} KiB"
 
