@@ -105,10 +105,41 @@ pub struct Credentials {
 }
 
 struct Entry {
-    /// Fingerprint of the Secret's data this entry was built from or last wrote (a change of
+    /// Fingerprints of the Secret's data this entry was built from or wrote since (a change of
     /// annotations or finalizers alone keeps the clients and their token cache).
-    known_version: Arc<Mutex<u64>>,
+    known_versions: Arc<Mutex<KnownVersions>>,
     clients: MicrosoftClients,
+}
+
+/// How many of an entry's own versions of the Secret are remembered.
+const KNOWN_VERSIONS: usize = 16;
+
+/// The last [`KNOWN_VERSIONS`] fingerprints of one Secret that its clients built from or wrote.
+/// A reconcile that read the Secret just before a rotation was written sees an older one of
+/// them; it must reuse the clients (which hold the rotated token), not rebuild them from the
+/// stale read, whose refresh token is already spent. Only a fingerprint never seen — someone
+/// else changed the Secret — builds new clients.
+#[derive(Debug)]
+struct KnownVersions(std::collections::VecDeque<u64>);
+
+impl KnownVersions {
+    fn new(version: u64) -> Self {
+        KnownVersions(std::collections::VecDeque::from([version]))
+    }
+
+    fn contains(&self, version: u64) -> bool {
+        self.0.contains(&version)
+    }
+
+    fn remember(&mut self, version: u64) {
+        if self.0.contains(&version) {
+            return;
+        }
+        if self.0.len() == KNOWN_VERSIONS {
+            self.0.pop_front();
+        }
+        self.0.push_back(version);
+    }
 }
 
 /// Clients per credentials Secret.
@@ -173,13 +204,17 @@ impl CredentialsCache {
         let version = fingerprint(secret);
         let key = (namespace.to_string(), name.to_string());
         if let Some(entry) = self.entries.lock().expect("cache lock").get(&key)
-            && *entry.known_version.lock().expect("version lock") == version
+            && entry
+                .known_versions
+                .lock()
+                .expect("version lock")
+                .contains(version)
         {
             return Ok(entry.clients.clone());
         }
         let credentials = parse(secret, namespace, name)?;
-        let known_version = Arc::new(Mutex::new(version));
-        let rotation = rotation_writer(api, name.to_string(), known_version.clone());
+        let known_versions = Arc::new(Mutex::new(KnownVersions::new(version)));
+        let rotation = rotation_writer(api, name.to_string(), known_versions.clone());
         let clients = MicrosoftClients::new(
             self.transport.clone(),
             credentials,
@@ -188,7 +223,7 @@ impl CredentialsCache {
         )
         .map_err(|e| CredentialsError::Clients(e.to_string()))?;
         let entry = Arc::new(Entry {
-            known_version,
+            known_versions,
             clients: clients.clone(),
         });
         self.entries.lock().expect("cache lock").insert(key, entry);
@@ -265,15 +300,18 @@ fn client_credential(
 fn rotation_writer(
     api: Api<KubeSecret>,
     name: String,
-    known_version: Arc<Mutex<u64>>,
+    known_versions: Arc<Mutex<KnownVersions>>,
 ) -> Arc<dyn crate::microsoft::RotationCallback> {
     rotation_fn(move |rotated: RotatedRefreshToken| {
         let api = api.clone();
         let name = name.clone();
-        let known_version = known_version.clone();
+        let known_versions = known_versions.clone();
         async move {
             let written = store_refresh_token(&api, &name, &rotated).await?;
-            *known_version.lock().expect("version lock") = fingerprint(&written);
+            known_versions
+                .lock()
+                .expect("version lock")
+                .remember(fingerprint(&written));
             Ok(())
         }
     })
@@ -351,6 +389,63 @@ mod tests {
             ),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn known_versions_keep_the_last_sixteen() {
+        let mut known = KnownVersions::new(0);
+        for v in 1..=20 {
+            known.remember(v);
+        }
+        known.remember(20);
+        assert!(!known.contains(0) && !known.contains(4));
+        assert!((5..=20).all(|v| known.contains(v)));
+        assert_eq!(known.0.len(), KNOWN_VERSIONS);
+    }
+
+    fn entry(cache: &CredentialsCache) -> Arc<Entry> {
+        cache.entries.lock().unwrap()[&("ns".to_string(), "creds".to_string())].clone()
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_after_a_rotation_keeps_the_clients_with_the_rotated_token() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let endpoints = crate::microsoft::Endpoints::local("http://127.0.0.1:9", None).unwrap();
+        let cache = CredentialsCache::new(
+            client.clone(),
+            TransportConfig::new(endpoints),
+            TokenOptions::default(),
+        );
+        let api: Api<KubeSecret> = Api::namespaced(client, "ns");
+        let keys = |token| {
+            secret(&[
+                ("partnerTenantId", "p"),
+                ("clientId", "c"),
+                ("clientSecret", "s"),
+                ("refreshToken", token),
+            ])
+        };
+        let (first, rotated) = (keys("rt-1"), keys("rt-2"));
+        cache
+            .clients_for(api.clone(), &first, "ns", "creds")
+            .unwrap();
+        let built = entry(&cache);
+        // The clients wrote the rotated token (what the rotation callback records).
+        built
+            .known_versions
+            .lock()
+            .unwrap()
+            .remember(fingerprint(&rotated));
+        for read in [&rotated, &first] {
+            cache.clients_for(api.clone(), read, "ns", "creds").unwrap();
+            assert!(Arc::ptr_eq(&built, &entry(&cache)), "clients rebuilt");
+        }
+        // A token pasted in by someone else is new: the clients are built from it.
+        cache
+            .clients_for(api, &keys("rt-pasted"), "ns", "creds")
+            .unwrap();
+        assert!(!Arc::ptr_eq(&built, &entry(&cache)));
     }
 
     #[test]
