@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
@@ -81,6 +81,11 @@ pub struct RunArgs {
     /// How many tenant imports (TenantSync) run at once in this process; the others wait.
     #[arg(long, default_value_t = 4, env = "GDAP_SYNC_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub sync_concurrency: u16,
+    /// How many objects of each kind are reconciled at once in each watched namespace (or the
+    /// cluster); the others wait in the queue. Bounds the burst of Kubernetes requests after a
+    /// start, when every watched object is reconciled, and the memory that burst would keep.
+    #[arg(long, default_value_t = 16, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub reconcile_concurrency: u16,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -164,22 +169,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let routes = route_secret_checks(checks, &scopes);
     let (runner, ended) = Runner::new(usize::from(args.sync_concurrency), ctx.metrics.clone());
     let sync_routes = route_to_scopes(ended, &scopes);
-    tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
+    let limit = controller::Config::default().concurrency(args.reconcile_concurrency.into());
+    tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for ((scope, checks), ended) in scopes.iter().zip(routes).zip(sync_routes) {
         let (relationships, relationships_ready) =
-            relationship_controller(&client, scope, ctx.clone());
-        let (consents, consents_ready) = consent_controller(&client, scope, ctx.clone());
-        let (secrets, secrets_ready) = secret_controller(&client, scope, checks, ctx.clone());
+            relationship_controller(&client, scope, ctx.clone(), limit.clone());
+        let (consents, consents_ready) =
+            consent_controller(&client, scope, ctx.clone(), limit.clone());
+        let (secrets, secrets_ready) =
+            secret_controller(&client, scope, checks, ctx.clone(), limit.clone());
         stores.push(relationships_ready);
         stores.push(consents_ready);
         stores.push(secrets_ready);
         runs.push(relationships);
         runs.push(consents);
         runs.push(secrets);
-        let (syncs, syncs_ready) =
-            sync_controller(&client, scope, ctx.clone(), runner.clone(), ended);
+        let (syncs, syncs_ready) = sync_controller(
+            &client,
+            scope,
+            ctx.clone(),
+            runner.clone(),
+            ended,
+            limit.clone(),
+        );
         stores.push(syncs_ready);
         runs.push(syncs);
     }
@@ -237,6 +251,23 @@ impl Scope {
 type Run = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 type Ready = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
+/// What the operator never reads of a watched object, dropped before it is cached: the field
+/// managers' records and kubectl's copy of the last applied manifest (together larger than the
+/// rest of the object).
+fn trim_for_cache<K: kube::Resource>(object: &mut K) {
+    object.managed_fields_mut().clear();
+    if let Some(annotations) = &mut object.meta_mut().annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The annotation `kubectl apply` keeps its last manifest in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn list_in_pages() -> watcher::Config {
+    watcher::Config::default().page_size(crate::controllers::LIST_PAGE)
+}
+
 /// Reconciles on changes of the spec, the finalizers, the annotations or deletion — not on the
 /// operator's own status writes, which would otherwise re-trigger every reconcile at once.
 fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
@@ -251,18 +282,20 @@ fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
-fn relationship_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run, Ready) {
+fn relationship_controller(
+    client: &Client,
+    scope: &Scope,
+    ctx: Arc<Context>,
+    limit: controller::Config,
+) -> (Run, Ready) {
     let (reader, writer) = reflector::store::<GdapRelationship>();
-    let stream = watcher(
-        scope.api::<GdapRelationship>(client),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|o| o.managed_fields_mut().clear())
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
-    let controller = Controller::for_stream(stream, reader);
+    let stream = watcher(scope.api::<GdapRelationship>(client), list_in_pages())
+        .default_backoff()
+        .modify(trim_for_cache)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let controller = Controller::for_stream(stream, reader).with_config(limit);
     let store = controller.store();
     let run = controller
         .shutdown_on_signal()
@@ -297,15 +330,20 @@ where
     }
 }
 
-fn consent_controller(client: &Client, scope: &Scope, ctx: Arc<Context>) -> (Run, Ready) {
+fn consent_controller(
+    client: &Client,
+    scope: &Scope,
+    ctx: Arc<Context>,
+    limit: controller::Config,
+) -> (Run, Ready) {
     let (reader, writer) = reflector::store::<AppConsent>();
-    let stream = watcher(scope.api::<AppConsent>(client), watcher::Config::default())
+    let stream = watcher(scope.api::<AppConsent>(client), list_in_pages())
         .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
+        .modify(trim_for_cache)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
-    let controller = Controller::for_stream(stream, reader);
+    let controller = Controller::for_stream(stream, reader).with_config(limit);
     let store = controller.store();
     let run = controller
         .shutdown_on_signal()
@@ -327,17 +365,18 @@ fn sync_controller(
     ctx: Arc<Context>,
     runner: Runner,
     ended: mpsc::UnboundedReceiver<ObjectRef<TenantSync>>,
+    limit: controller::Config,
 ) -> (Run, Ready) {
     let (consents, consents_writer) = reflector::store::<AppConsent>();
-    let consent_changes = watcher(scope.api::<AppConsent>(client), watcher::Config::default())
+    let consent_changes = watcher(scope.api::<AppConsent>(client), list_in_pages())
         .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
+        .modify(trim_for_cache)
         .reflect(consents_writer)
         .touched_objects();
     let (reader, writer) = reflector::store::<TenantSync>();
-    let stream = watcher(scope.api::<TenantSync>(client), watcher::Config::default())
+    let stream = watcher(scope.api::<TenantSync>(client), list_in_pages())
         .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
+        .modify(trim_for_cache)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
@@ -350,7 +389,8 @@ fn sync_controller(
         .watches_stream(consent_changes, move |consent: AppConsent| {
             naming_consent(&syncs, &consent)
         })
-        .reconcile_on(ended);
+        .reconcile_on(ended)
+        .with_config(limit);
     let store = controller.store();
     let sync = Arc::new(SyncContext {
         ctx,
@@ -404,9 +444,10 @@ fn secret_controller(
     scope: &Scope,
     checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
     ctx: Arc<Context>,
+    limit: controller::Config,
 ) -> (Run, Ready) {
-    let config = watcher::Config::default().labels(credentials_in_use::LABEL);
-    let controller = Controller::new(scope.api::<Secret>(client), config);
+    let config = list_in_pages().labels(credentials_in_use::LABEL);
+    let controller = Controller::new(scope.api::<Secret>(client), config).with_config(limit);
     let store = controller.store();
     let triggers =
         futures::stream::unfold(
@@ -495,4 +536,30 @@ pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result
         }
         None => kube::Config::infer().await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn the_cache_drops_managed_fields_and_the_last_applied_manifest_only() {
+        let mut object = k8s_openapi::api::core::v1::ConfigMap::default();
+        object.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        object.metadata.annotations = Some(
+            [
+                (
+                    LAST_APPLIED.to_string(),
+                    "{\"kind\":\"GdapRelationship\"}".to_string(),
+                ),
+                ("gdap.io/sync-now".to_string(), "1".to_string()),
+            ]
+            .into(),
+        );
+        trim_for_cache(&mut object);
+        assert_eq!(object.metadata.managed_fields, Some(vec![]));
+        let annotations = object.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["gdap.io/sync-now"]);
+    }
 }

@@ -16,6 +16,7 @@
 //!   else at the resync interval; controllers ask for an immediate look through
 //!   [`Context::secret_released`] when they release an object.
 
+use super::LIST_PAGE;
 use super::context::Context;
 use super::finalizers;
 use super::withdrawals::{self, Withdrawal};
@@ -179,40 +180,49 @@ async fn release(api: &Api<Secret>, secret: &Secret) -> Result<(), SecretError> 
     }
 }
 
-/// The objects in `namespace` that use Secret `name`: GdapRelationships and AppConsents.
+/// The objects in `namespace` that use Secret `name`: GdapRelationships, AppConsents and
+/// TenantSyncs, read from the API server (not the watch caches, which may not hold an object
+/// created a moment ago) in pages of [`LIST_PAGE`].
 pub async fn users(ctx: &Context, namespace: &str, name: &str) -> Result<Usage, SecretError> {
     let mut usage = Usage::default();
+    let uses = |reference: Option<&crate::api::SecretRef>| {
+        ctx.secret_name(namespace, reference).as_deref() == Some(name)
+    };
     let relationships: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), namespace);
-    for object in relationships.list(&ListParams::default()).await? {
-        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
-        count(
-            &mut usage,
-            &object,
-            uses.as_deref() == Some(name),
-            RELATIONSHIP_FINALIZER,
-        );
-    }
+    for_each_page(&relationships, |o| {
+        let used = uses(o.spec.credentials_ref.as_ref());
+        count(&mut usage, o, used, RELATIONSHIP_FINALIZER)
+    })
+    .await?;
     let consents: Api<AppConsent> = Api::namespaced(ctx.client.clone(), namespace);
-    for object in consents.list(&ListParams::default()).await? {
-        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
-        count(
-            &mut usage,
-            &object,
-            uses.as_deref() == Some(name),
-            CONSENT_FINALIZER,
-        );
-    }
+    for_each_page(&consents, |o| {
+        let used = uses(o.spec.credentials_ref.as_ref());
+        count(&mut usage, o, used, CONSENT_FINALIZER)
+    })
+    .await?;
     let syncs: Api<TenantSync> = Api::namespaced(ctx.client.clone(), namespace);
-    for object in syncs.list(&ListParams::default()).await? {
-        let uses = ctx.secret_name(namespace, object.spec.credentials_ref.as_ref());
-        count(
-            &mut usage,
-            &object,
-            uses.as_deref() == Some(name),
-            TENANT_SYNC_FINALIZER,
-        );
-    }
+    for_each_page(&syncs, |o| {
+        let used = uses(o.spec.credentials_ref.as_ref());
+        count(&mut usage, o, used, TENANT_SYNC_FINALIZER)
+    })
+    .await?;
     Ok(usage)
+}
+
+/// Lists every object of `api`, one page of [`LIST_PAGE`] at a time.
+async fn for_each_page<K>(api: &Api<K>, mut visit: impl FnMut(&K)) -> kube::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    loop {
+        let page = api.list(&params).await?;
+        page.items.iter().for_each(&mut visit);
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Counts `object` when it uses the Secret, unless it is being deleted and the operator already

@@ -14,3 +14,9 @@ pub mod gdap_relationship;
 pub mod lifecycle;
 pub mod tenant_sync;
 pub mod withdrawals;
+
+/// How many objects one list request returns (watches and the Secret controller's count of
+/// users). A page is read and parsed whole, managed fields included, before anything is dropped;
+/// kube's default of 500 makes each a burst of several MiB, which glibc's malloc then keeps for
+/// the life of the process.
+pub const LIST_PAGE: u32 = 50;
