@@ -248,6 +248,7 @@ fn flags_come_from_values_and_sync_concurrency_only_when_set() {
         "cloud=usgov-dod",
         "logFormat=text",
         "syncConcurrency=8",
+        "reconcileConcurrency=32",
         "metrics.port=9090",
         "replicaCount=2",
         "extraArgs={--resync-interval,5m}",
@@ -257,6 +258,7 @@ fn flags_come_from_values_and_sync_concurrency_only_when_set() {
         "--cloud=usgov-dod",
         "--log-format=text",
         "--sync-concurrency=8",
+        "--reconcile-concurrency=32",
         "--metrics-address=0.0.0.0:9090",
         "--resync-interval",
         "5m",
@@ -279,6 +281,7 @@ fn every_flag_the_chart_renders_is_one_the_operator_accepts() {
         "credentialsSecret=partner-credentials",
         "watchNamespaces={team-a}",
         "syncConcurrency=8",
+        "reconcileConcurrency=32",
     ]));
     assert!(
         rendered.contains(&"--sync-concurrency=8".to_string()),
@@ -413,6 +416,11 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
     ),
     ("metrics.port=80", "/metrics/port", "minimum"),
     ("syncConcurrency=0", "/syncConcurrency", "minimum"),
+    (
+        "reconcileConcurrency=1001",
+        "/reconcileConcurrency",
+        "maximum",
+    ),
     (
         "credentialsSecret=a/b/c",
         "/credentialsSecret",
