@@ -144,8 +144,10 @@ async fn run(inner: Arc<Inner>, id: u64, job: Job) {
     tracing::info!("import started");
     let outcome = import(&job.import).await;
     let finished_at = Utc::now();
-    drop(permit);
+    // The gauge first: once the slot is free another import raises it, and the gauge must never
+    // show more imports running than --sync-concurrency allows.
     drop(running);
+    drop(permit);
     sync.record_run(
         &outcome,
         (finished_at - started_at).to_std().unwrap_or_default(),
