@@ -1,7 +1,8 @@
 //! The reconcile floor: a minimal program that does, for every GdapRelationship that appears in
 //! a namespace, the Kubernetes writes and the sandbox calls the operator makes for it on the way
-//! to Ready — in the operator's order, with the operator's concurrency (every object at once; the
-//! Microsoft calls through the crate's own clients, so under the same transport limits) — and
+//! to Ready — in the operator's order, with the operator's concurrency (at most
+//! `--reconcile-concurrency` objects in flight, its default of 16; the Microsoft calls through
+//! the crate's own clients, so under the same transport limits) — and
 //! nothing else: no reads of the object or the Secret, no requeues, no plan, no status built
 //! from observations (the bodies are fixed, of the operator's size), no event cache.
 //!
@@ -59,6 +60,9 @@ pub struct FloorArgs {
     /// How many objects to finish.
     #[arg(long)]
     objects: usize,
+    /// How many objects are in flight at once: the operator's `--reconcile-concurrency`.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
 }
 
 /// What the floor did.
@@ -77,6 +81,7 @@ struct Floor {
     namespace: String,
     clients: MicrosoftClients,
     token: DelegatedToken,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// Runs the floor until it is stopped.
@@ -92,6 +97,7 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         clients,
         token,
+        in_flight: tokio::sync::Semaphore::new(args.concurrency),
     });
     let done = Arc::new(AtomicUsize::new(0));
     let (finished, mut all_done) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -110,6 +116,7 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
                         if seen.insert(uid) {
                             let (floor, done, finished) = (floor.clone(), done.clone(), finished.clone());
                             tokio::spawn(async move {
+                                let _slot = floor.in_flight.acquire().await;
                                 if let Err(e) = floor.reconcile(&o).await {
                                     eprintln!("floor: {}: {e:#}", o.metadata.name.clone().unwrap_or_default());
                                 } else if done.fetch_add(1, Ordering::SeqCst) + 1 == objects {
