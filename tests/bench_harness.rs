@@ -307,6 +307,23 @@ fn a_baseline_shows_each_of_its_figures_before_and_after() {
         !md.contains("Before and after"),
         "a run is not compared with itself"
     );
+    // A merge keeps the first run's time; the footprint measured again is still compared.
+    let mut merged = itself.clone();
+    merged.figures[2].value = 9.0;
+    let md = report::render_markdown(&merged, &BTreeMap::new());
+    assert!(md.contains("## Before and after"), "{md}");
+}
+
+#[test]
+fn a_ratio_written_as_null_reads_back_as_nan() {
+    let mut r = results();
+    r.figures[0].ratio.as_mut().unwrap().samples = vec![f64::NAN, 1.0];
+    r.figures[0].ratio.as_mut().unwrap().value = f64::NAN;
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains("null"), "{json}");
+    let back: Results = serde_json::from_str(&json).unwrap();
+    let ratio = back.figures[0].ratio.as_ref().unwrap();
+    assert!(ratio.value.is_nan() && ratio.samples[0].is_nan() && ratio.samples[1] == 1.0);
 }
 
 #[test]

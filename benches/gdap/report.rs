@@ -69,6 +69,7 @@ pub struct BaselineFigure {
     /// As [`Figure::unit`].
     pub unit: String,
     /// The median then.
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
 }
 
@@ -127,8 +128,10 @@ pub struct Figure {
     /// Unit of `value`, `samples` and the reference.
     pub unit: String,
     /// Median of `samples`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// One per run.
+    #[serde(deserialize_with = "nans_if_null")]
     pub samples: Vec<f64>,
     /// What it is compared with, measured in the same runs.
     pub reference: Option<Reference>,
@@ -145,8 +148,10 @@ pub struct Reference {
     /// What the reference is.
     pub what: String,
     /// Median of `samples`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// One per run.
+    #[serde(deserialize_with = "nans_if_null")]
     pub samples: Vec<f64>,
 }
 
@@ -158,8 +163,10 @@ pub struct Ratio {
     pub definition: String,
     /// Median of `samples` (or of the medians, when the two sides ran a different number of
     /// times).
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// One per run.
+    #[serde(deserialize_with = "nans_if_null")]
     pub samples: Vec<f64>,
 }
 
@@ -451,9 +458,10 @@ pub fn render_markdown(results: &Results, notes: &BTreeMap<String, String>) -> S
     machine(&mut md, &results.machine);
     figures(&mut md, &results.figures);
     missed(&mut md, &results.figures, notes);
-    // A baseline taken from this very run compares nothing.
+    // A baseline taken from this very run (or whose figures were not measured again since, e.g.
+    // after a merge of other parts) compares nothing.
     if let Some(baseline) = &results.baseline
-        && baseline.generated_at != results.generated_at
+        && measured_since(baseline, &results.figures)
     {
         before_and_after(&mut md, baseline, &results.figures);
     }
@@ -566,6 +574,15 @@ fn missed(md: &mut String, figures: &[Figure], notes: &BTreeMap<String, String>)
     }
 }
 
+/// Whether any of the baseline's figures is different now: another value, or not measured.
+fn measured_since(baseline: &Baseline, figures: &[Figure]) -> bool {
+    baseline.figures.iter().any(|before| {
+        !figures
+            .iter()
+            .any(|f| f.id == before.id && f.value == before.value)
+    })
+}
+
 fn before_and_after(md: &mut String, baseline: &Baseline, figures: &[Figure]) {
     let _ = writeln!(
         md,
@@ -652,4 +669,16 @@ fn schema(md: &mut String) {
          }\n\
          ```\n",
     );
+}
+
+/// A figure JSON wrote as `null` (NaN: e.g. a ratio of two zero idle-CPU figures) reads back
+/// as NaN, so a results file can always be merged and rendered again.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// [`nan_if_null`] for every sample.
+fn nans_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let samples = Vec::<Option<f64>>::deserialize(d)?;
+    Ok(samples.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
