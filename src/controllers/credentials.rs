@@ -203,7 +203,10 @@ impl CredentialsCache {
     ) -> Result<MicrosoftClients, CredentialsError> {
         let version = fingerprint(secret);
         let key = (namespace.to_string(), name.to_string());
-        if let Some(entry) = self.entries.lock().expect("cache lock").get(&key)
+        // Held from the look-up to the insert: two reconciles that find no clients must not
+        // build two sets from one refresh token (the second refresh would spend it again).
+        let mut entries = self.entries.lock().expect("cache lock");
+        if let Some(entry) = entries.get(&key)
             && entry
                 .known_versions
                 .lock()
@@ -226,7 +229,7 @@ impl CredentialsCache {
             known_versions,
             clients: clients.clone(),
         });
-        self.entries.lock().expect("cache lock").insert(key, entry);
+        entries.insert(key, entry);
         Ok(clients)
     }
 }
