@@ -169,7 +169,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let routes = route_secret_checks(checks, &scopes);
     let (runner, ended) = Runner::new(usize::from(args.sync_concurrency), ctx.metrics.clone());
     let sync_routes = route_to_scopes(ended, &scopes);
-    let limit = controller::Config::default().concurrency(args.reconcile_concurrency.into());
+    let limit = controller::Config::default().concurrency(args.reconcile_concurrency);
     tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
