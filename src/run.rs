@@ -82,9 +82,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4, env = "GDAP_SYNC_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub sync_concurrency: u16,
     /// How many objects of each kind are reconciled at once in each watched namespace (or the
-    /// cluster); the others wait in the queue. Bounds the burst of Kubernetes requests after a
-    /// start, when every watched object is reconciled, and the memory that burst would keep.
-    #[arg(long, default_value_t = 16, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// cluster); 0, the default, is no limit. A limit bounds the burst of Kubernetes requests
+    /// after a start, when every watched object is reconciled, and the memory glibc keeps of it;
+    /// but while the limit is saturated kube-runtime picks the next waiting object in no fair
+    /// order, so an object can wait for minutes: set it only well above the steady load.
+    #[arg(long, default_value_t = 0, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub reconcile_concurrency: u16,
 }
 
@@ -268,6 +270,34 @@ fn list_in_pages() -> watcher::Config {
     watcher::Config::default().page_size(crate::controllers::LIST_PAGE)
 }
 
+/// A kind's cache (trimmed, listed in pages) and the stream of its objects whose spec or
+/// lifecycle changed, for `Controller::for_stream`.
+fn watched_specs<K>(
+    api: Api<K>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let stream = watcher(api, list_in_pages())
+        .default_backoff()
+        .modify(trim_for_cache)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    (reader, stream)
+}
+
 /// Reconciles on changes of the spec, the finalizers, the annotations or deletion — not on the
 /// operator's own status writes, which would otherwise re-trigger every reconcile at once.
 fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
@@ -288,13 +318,7 @@ fn relationship_controller(
     ctx: Arc<Context>,
     limit: controller::Config,
 ) -> (Run, Ready) {
-    let (reader, writer) = reflector::store::<GdapRelationship>();
-    let stream = watcher(scope.api::<GdapRelationship>(client), list_in_pages())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let (reader, stream) = watched_specs(scope.api::<GdapRelationship>(client));
     let controller = Controller::for_stream(stream, reader).with_config(limit);
     let store = controller.store();
     let run = controller
@@ -336,13 +360,7 @@ fn consent_controller(
     ctx: Arc<Context>,
     limit: controller::Config,
 ) -> (Run, Ready) {
-    let (reader, writer) = reflector::store::<AppConsent>();
-    let stream = watcher(scope.api::<AppConsent>(client), list_in_pages())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let (reader, stream) = watched_specs(scope.api::<AppConsent>(client));
     let controller = Controller::for_stream(stream, reader).with_config(limit);
     let store = controller.store();
     let run = controller
@@ -373,13 +391,7 @@ fn sync_controller(
         .modify(trim_for_cache)
         .reflect(consents_writer)
         .touched_objects();
-    let (reader, writer) = reflector::store::<TenantSync>();
-    let stream = watcher(scope.api::<TenantSync>(client), list_in_pages())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(spec_or_lifecycle, PredicateConfig::default());
+    let (reader, stream) = watched_specs(scope.api::<TenantSync>(client));
     let syncs = reader.clone();
     let ended = futures::stream::unfold(
         ended,

@@ -1,7 +1,8 @@
 //! The reconcile floor: a minimal program that does, for every GdapRelationship that appears in
 //! a namespace, the Kubernetes writes and the sandbox calls the operator makes for it on the way
 //! to Ready — in the operator's order, with the operator's concurrency (at most
-//! `--reconcile-concurrency` objects in flight, its default of 16; the Microsoft calls through
+//! `--concurrency` objects in flight, 0 for every object at once, the operator's default of
+//! `--reconcile-concurrency`; the Microsoft calls through
 //! the crate's own clients, so under the same transport limits) — and
 //! nothing else: no reads of the object or the Secret, no requeues, no plan, no status built
 //! from observations (the bodies are fixed, of the operator's size), no event cache.
@@ -60,8 +61,8 @@ pub struct FloorArgs {
     /// How many objects to finish.
     #[arg(long)]
     objects: usize,
-    /// How many objects are in flight at once: the operator's `--reconcile-concurrency`.
-    #[arg(long, default_value_t = 16)]
+    /// How many objects are in flight at once (0: all): the operator's `--reconcile-concurrency`.
+    #[arg(long, default_value_t = 0)]
     concurrency: usize,
 }
 
@@ -97,7 +98,10 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         clients,
         token,
-        in_flight: tokio::sync::Semaphore::new(args.concurrency),
+        in_flight: tokio::sync::Semaphore::new(match args.concurrency {
+            0 => tokio::sync::Semaphore::MAX_PERMITS,
+            n => n,
+        }),
     });
     let done = Arc::new(AtomicUsize::new(0));
     let (finished, mut all_done) = tokio::sync::mpsc::unbounded_channel::<()>();
