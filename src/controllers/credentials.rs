@@ -310,11 +310,16 @@ fn rotation_writer(
         let name = name.clone();
         let known_versions = known_versions.clone();
         async move {
-            let written = store_refresh_token(&api, &name, &rotated).await?;
-            known_versions
-                .lock()
-                .expect("version lock")
-                .remember(fingerprint(&written));
+            // Known before the write lands: a reconcile that reads the Secret the moment it is
+            // written must find its version known, or it would build clients from a token that
+            // these clients are about to spend.
+            let known = |about_to_write: &KubeSecret| {
+                known_versions
+                    .lock()
+                    .expect("version lock")
+                    .remember(fingerprint(about_to_write))
+            };
+            write_refresh_token(&api, &name, &rotated, known).await?;
             Ok(())
         }
     })
@@ -350,6 +355,16 @@ pub async fn store_refresh_token(
     name: &str,
     rotated: &RotatedRefreshToken,
 ) -> Result<KubeSecret, kube::Error> {
+    write_refresh_token(api, name, rotated, |_| ()).await
+}
+
+/// [`store_refresh_token`], showing `before_write` each Secret it is about to write.
+async fn write_refresh_token(
+    api: &Api<KubeSecret>,
+    name: &str,
+    rotated: &RotatedRefreshToken,
+    before_write: impl Fn(&KubeSecret),
+) -> Result<KubeSecret, kube::Error> {
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -363,6 +378,7 @@ pub async fn store_refresh_token(
             .annotations
             .get_or_insert_with(Default::default)
             .insert(ISSUED_AT_ANNOTATION.into(), rotated.issued_at.to_rfc3339());
+        before_write(&secret);
         match api.replace(name, &PostParams::default(), &secret).await {
             Ok(written) => return Ok(written),
             Err(kube::Error::Api(e)) if e.code == 409 && attempts < MAX_WRITE_ATTEMPTS => {
@@ -449,6 +465,58 @@ mod tests {
             .clients_for(api, &keys("rt-pasted"), "ns", "creds")
             .unwrap();
         assert!(!Arc::ptr_eq(&built, &entry(&cache)));
+    }
+
+    /// A Kubernetes API that serves `stored` and, when the rotated Secret is written, records
+    /// whether the clients already knew its version at that moment.
+    fn api_recording_writes(
+        stored: KubeSecret,
+        known: Arc<Mutex<KnownVersions>>,
+        known_when_written: Arc<Mutex<Vec<bool>>>,
+    ) -> Api<KubeSecret> {
+        use axum::http::{Method, Response};
+        let service = tower::service_fn(move |request: axum::http::Request<kube::client::Body>| {
+            let (stored, known, known_when_written) =
+                (stored.clone(), known.clone(), known_when_written.clone());
+            async move {
+                let method = request.method().clone();
+                let body = request.into_body().collect_bytes().await?;
+                let reply = if method == Method::PUT {
+                    let written: KubeSecret = serde_json::from_slice(&body).unwrap();
+                    let was_known = known.lock().unwrap().contains(fingerprint(&written));
+                    known_when_written.lock().unwrap().push(was_known);
+                    body.to_vec()
+                } else {
+                    serde_json::to_vec(&stored).unwrap()
+                };
+                Ok::<_, kube::Error>(Response::new(kube::client::Body::from(reply)))
+            }
+        });
+        Api::namespaced(kube::Client::new(service, "ns"), "ns")
+    }
+
+    #[tokio::test]
+    async fn a_rotated_token_is_known_before_its_write_lands() {
+        let mut stored = secret(&[
+            ("partnerTenantId", "p"),
+            ("clientId", "c"),
+            ("clientSecret", "s"),
+            ("refreshToken", "rt-1"),
+        ]);
+        stored.metadata.name = Some("creds".into());
+        let known = Arc::new(Mutex::new(KnownVersions::new(fingerprint(&stored))));
+        let known_when_written = Arc::new(Mutex::new(Vec::new()));
+        let api = api_recording_writes(stored, known.clone(), known_when_written.clone());
+        let rotated = RotatedRefreshToken {
+            refresh_token: Secret::new("rt-2"),
+            issued_at: chrono::Utc::now(),
+        };
+        rotation_writer(api, "creds".into(), known)
+            .on_rotated(&rotated)
+            .await
+            .unwrap();
+        // A reconcile reading the Secret as soon as the write lands must reuse these clients.
+        assert_eq!(*known_when_written.lock().unwrap(), vec![true]);
     }
 
     #[test]
