@@ -9,9 +9,10 @@
 //! - A standby looks at the Lease every `--lease-retry-period`. It takes a released Lease within
 //!   that period, and the Lease of a leader that died once `--lease-duration` has passed since
 //!   its last renewal (never earlier).
-//! - The leader runs the controllers until they stop. On SIGTERM or Ctrl-C the controllers shut
-//!   down gracefully (kube's `Controller::shutdown_on_signal`, built on `graceful_shutdown_on`:
-//!   reconciles in flight finish, no new ones start) while the Lease is still renewed; then the
+//! - The leader runs the controllers until they stop. On SIGTERM or Ctrl-C (caught from the
+//!   process's start, [`crate::shutdown`]) the controllers shut down gracefully (kube's
+//!   `Controller::graceful_shutdown_on`: reconciles in flight finish, no new ones start) while
+//!   the Lease is still renewed; then the
 //!   leader releases the Lease, so a standby takes over within its retry period instead of
 //!   waiting for the Lease to run out.
 //! - A leader that cannot renew retries only while the Lease itself shows that it still holds
@@ -28,6 +29,7 @@
 //!   so a rolling update can replace the leader with a pod that is ready to take over.
 
 use crate::server::Readiness;
+use crate::shutdown::Shutdown;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseParams};
@@ -163,14 +165,14 @@ impl Leadership {
 
     /// Runs `controllers` while this process leads. Returns when they stop (after releasing
     /// the Lease), when a signal ends a standby, or with an error when the Lease was lost.
-    pub async fn run<F: Future>(self, controllers: F) -> anyhow::Result<()> {
+    pub async fn run<F: Future>(self, controllers: F, shutdown: &Shutdown) -> anyhow::Result<()> {
         match self {
             Leadership::Sole { gauge } => {
                 gauge.set(1);
                 controllers.await;
                 Ok(())
             }
-            Leadership::Elected(election) => election.run(controllers).await,
+            Leadership::Elected(election) => election.run(controllers, shutdown).await,
         }
     }
 }
@@ -220,9 +222,9 @@ fn identity() -> String {
 }
 
 impl Election {
-    async fn run<F: Future>(self, controllers: F) -> anyhow::Result<()> {
+    async fn run<F: Future>(self, controllers: F, shutdown: &Shutdown) -> anyhow::Result<()> {
         tracing::info!(lease = %self.lease(), identity = %self.identity, "standing for leader");
-        let Some(manager) = self.acquire().await else {
+        let Some(manager) = self.acquire(shutdown).await else {
             tracing::info!("stopped while standing by");
             return Ok(());
         };
@@ -251,8 +253,8 @@ impl Election {
     }
 
     /// Stands by until this replica holds the Lease (`None`: a shutdown signal came first).
-    async fn acquire(&self) -> Option<LeaseManager> {
-        let mut signal = std::pin::pin!(shutdown_signal());
+    async fn acquire(&self, shutdown: &Shutdown) -> Option<LeaseManager> {
+        let mut signal = std::pin::pin!(shutdown.requested());
         loop {
             let attempt = tokio::select! {
                 _ = &mut signal => return None,
@@ -353,16 +355,6 @@ impl Election {
 
     fn lease(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM (the signals kube's controllers shut down on).
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler can be installed");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 

@@ -16,6 +16,7 @@ pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
+pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
 pub mod validate;

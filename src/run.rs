@@ -8,17 +8,19 @@ use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
+use crate::controllers::limit::{DEFAULT_RECONCILE_CONCURRENCY, Limits, ReconcileLimit};
 use crate::controllers::tenant_sync::{self, Runner, SyncContext};
 use crate::leader::{ElectionArgs, Leadership};
 use crate::metrics::{CallLabels, Metrics};
 use crate::microsoft::{EndpointArgs, TokenMetrics, TokenOptions, TransportConfig};
 use crate::server::{self, ServerState};
+use crate::shutdown::Shutdown;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context as _;
 use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::{self, Action};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
@@ -82,17 +84,18 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4, env = "GDAP_SYNC_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub sync_concurrency: u16,
     /// How many objects of each kind are reconciled at once in each watched namespace (or the
-    /// cluster); 0, the default, is no limit. A limit bounds the burst of Kubernetes requests
-    /// after a start, when every watched object is reconciled, and the memory glibc keeps of it;
-    /// but while the limit is saturated kube-runtime picks the next waiting object in no fair
-    /// order, so an object can wait for minutes: set it only well above the steady load.
-    #[arg(long, default_value_t = 0, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(0..=1000))]
+    /// cluster); 0 is no limit. The limit bounds the burst of Kubernetes and Microsoft requests
+    /// after a start, when every watched object is reconciled, and the memory glibc keeps of it.
+    /// Waiting objects go first come, first served; a reconcile waiting out Microsoft's
+    /// Retry-After keeps its place meanwhile.
+    #[arg(long, default_value_t = DEFAULT_RECONCILE_CONCURRENCY, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub reconcile_concurrency: u16,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level);
+    let shutdown = Shutdown::listen().context("installing the SIGTERM and SIGINT handlers")?;
     let config = kube_config(args.kubeconfig.as_deref()).await?;
     let client = Client::try_from(config.clone())?;
     let token_metrics = TokenMetrics::default();
@@ -171,17 +174,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let routes = route_secret_checks(checks, &scopes);
     let (runner, ended) = Runner::new(usize::from(args.sync_concurrency), ctx.metrics.clone());
     let sync_routes = route_to_scopes(ended, &scopes);
-    let limit = controller::Config::default().concurrency(args.reconcile_concurrency);
+    let limits = Limits::new(args.reconcile_concurrency);
     tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for ((scope, checks), ended) in scopes.iter().zip(routes).zip(sync_routes) {
         let (relationships, relationships_ready) =
-            relationship_controller(&client, scope, ctx.clone(), limit.clone());
+            relationship_controller(&client, scope, ctx.clone(), limits.next(), &shutdown);
         let (consents, consents_ready) =
-            consent_controller(&client, scope, ctx.clone(), limit.clone());
-        let (secrets, secrets_ready) =
-            secret_controller(&client, scope, checks, ctx.clone(), limit.clone());
+            consent_controller(&client, scope, ctx.clone(), limits.next(), &shutdown);
+        let (secrets, secrets_ready) = secret_controller(
+            &client,
+            scope,
+            checks,
+            ctx.clone(),
+            limits.next(),
+            &shutdown,
+        );
         stores.push(relationships_ready);
         stores.push(consents_ready);
         stores.push(secrets_ready);
@@ -194,15 +203,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx.clone(),
             runner.clone(),
             ended,
-            limit.clone(),
+            limits.next(),
+            &shutdown,
         );
         stores.push(syncs_ready);
         runs.push(syncs);
     }
     tokio::spawn(mark_ready_when_listed(stores, ready));
+    tokio::spawn(limits.close_on_shutdown(shutdown.clone()));
+    let controllers = async {
+        tokio::select! {
+            _ = futures::future::join_all(runs) => {}
+            // A second signal: stop without waiting for the reconciles in flight.
+            _ = shutdown.forced() => {}
+        }
+    };
     tokio::select! {
         // The controllers run only while this process leads (always, without --leader-elect).
-        result = leadership.run(futures::future::join_all(runs)) => result?,
+        result = leadership.run(controllers, &shutdown) => result?,
         result = server => {
             match result {
                 Ok(Err(e)) => return Err(e.context("the health and metrics server stopped")),
@@ -316,15 +334,16 @@ fn relationship_controller(
     client: &Client,
     scope: &Scope,
     ctx: Arc<Context>,
-    limit: controller::Config,
+    limit: ReconcileLimit,
+    shutdown: &Shutdown,
 ) -> (Run, Ready) {
     let (reader, stream) = watched_specs(scope.api::<GdapRelationship>(client));
-    let controller = Controller::for_stream(stream, reader).with_config(limit);
+    let controller = Controller::for_stream(stream, reader);
     let store = controller.store();
     let run = controller
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.trigger())
         .run(
-            gdap_relationship::reconcile,
+            limit.wrap(gdap_relationship::reconcile),
             gdap_relationship::error_policy,
             ctx,
         )
@@ -358,14 +377,19 @@ fn consent_controller(
     client: &Client,
     scope: &Scope,
     ctx: Arc<Context>,
-    limit: controller::Config,
+    limit: ReconcileLimit,
+    shutdown: &Shutdown,
 ) -> (Run, Ready) {
     let (reader, stream) = watched_specs(scope.api::<AppConsent>(client));
-    let controller = Controller::for_stream(stream, reader).with_config(limit);
+    let controller = Controller::for_stream(stream, reader);
     let store = controller.store();
     let run = controller
-        .shutdown_on_signal()
-        .run(app_consent::reconcile, app_consent::error_policy, ctx)
+        .graceful_shutdown_on(shutdown.trigger())
+        .run(
+            limit.wrap(app_consent::reconcile),
+            app_consent::error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 log_controller_error("AppConsent", &e);
@@ -383,7 +407,8 @@ fn sync_controller(
     ctx: Arc<Context>,
     runner: Runner,
     ended: mpsc::UnboundedReceiver<ObjectRef<TenantSync>>,
-    limit: controller::Config,
+    limit: ReconcileLimit,
+    shutdown: &Shutdown,
 ) -> (Run, Ready) {
     let (consents, consents_writer) = reflector::store::<AppConsent>();
     let consent_changes = watcher(scope.api::<AppConsent>(client), list_in_pages())
@@ -401,8 +426,7 @@ fn sync_controller(
         .watches_stream(consent_changes, move |consent: AppConsent| {
             naming_consent(&syncs, &consent)
         })
-        .reconcile_on(ended)
-        .with_config(limit);
+        .reconcile_on(ended);
     let store = controller.store();
     let sync = Arc::new(SyncContext {
         ctx,
@@ -410,8 +434,12 @@ fn sync_controller(
         consents: consents.clone(),
     });
     let run = controller
-        .shutdown_on_signal()
-        .run(tenant_sync::reconcile, tenant_sync::error_policy, sync)
+        .graceful_shutdown_on(shutdown.trigger())
+        .run(
+            limit.wrap(tenant_sync::reconcile),
+            tenant_sync::error_policy,
+            sync,
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "TenantSync controller event");
@@ -456,10 +484,11 @@ fn secret_controller(
     scope: &Scope,
     checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
     ctx: Arc<Context>,
-    limit: controller::Config,
+    limit: ReconcileLimit,
+    shutdown: &Shutdown,
 ) -> (Run, Ready) {
     let config = list_in_pages().labels(credentials_in_use::LABEL);
-    let controller = Controller::new(scope.api::<Secret>(client), config).with_config(limit);
+    let controller = Controller::new(scope.api::<Secret>(client), config);
     let store = controller.store();
     let triggers =
         futures::stream::unfold(
@@ -468,8 +497,12 @@ fn secret_controller(
         );
     let run = controller
         .reconcile_on(triggers)
-        .shutdown_on_signal()
-        .run(credentials_in_use::reconcile, secret_error_policy, ctx)
+        .graceful_shutdown_on(shutdown.trigger())
+        .run(
+            limit.wrap(credentials_in_use::reconcile),
+            secret_error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 log_controller_error("Secret", &e);

@@ -422,6 +422,11 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
         "maximum",
     ),
     (
+        "reconcileConcurrency=-1",
+        "/reconcileConcurrency",
+        "minimum",
+    ),
+    (
         "credentialsSecret=a/b/c",
         "/credentialsSecret",
         "does not match pattern",

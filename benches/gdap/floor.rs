@@ -1,8 +1,8 @@
 //! The reconcile floor: a minimal program that does, for every GdapRelationship that appears in
 //! a namespace, the Kubernetes writes and the sandbox calls the operator makes for it on the way
 //! to Ready — in the operator's order, with the operator's concurrency (at most
-//! `--concurrency` objects in flight, 0 for every object at once, the operator's default of
-//! `--reconcile-concurrency`; the Microsoft calls through
+//! `--concurrency` objects in flight, first come first served, by default the operator's default
+//! `--reconcile-concurrency`; 0 for every object at once; the Microsoft calls through
 //! the crate's own clients, so under the same transport limits) — and
 //! nothing else: no reads of the object or the Secret, no requeues, no plan, no status built
 //! from observations (the bodies are fixed, of the operator's size), no event cache.
@@ -13,6 +13,7 @@
 
 use futures::TryStreamExt;
 use gdap_operator::api::{GdapRelationship, naming};
+use gdap_operator::controllers::limit::DEFAULT_RECONCILE_CONCURRENCY;
 use gdap_operator::microsoft::models::gdap::{
     AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
 };
@@ -62,7 +63,7 @@ pub struct FloorArgs {
     #[arg(long)]
     objects: usize,
     /// How many objects are in flight at once (0: all): the operator's `--reconcile-concurrency`.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = usize::from(DEFAULT_RECONCILE_CONCURRENCY))]
     concurrency: usize,
 }
 

@@ -12,6 +12,7 @@ pub mod failure;
 pub mod finalizers;
 pub mod gdap_relationship;
 pub mod lifecycle;
+pub mod limit;
 pub mod tenant_sync;
 pub mod withdrawals;
 
