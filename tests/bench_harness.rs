@@ -369,4 +369,13 @@ fn a_merge_replaces_the_benchmarks_measured_again_in_place_and_says_when() {
         note.contains("2026-01-02T00:00:00Z on commit def5678"),
         "{note}"
     );
+    let md = report::render_markdown(&merged, &BTreeMap::new());
+    let header = md.lines().find(|l| l.starts_with("Measured by")).unwrap();
+    assert!(
+        header.contains("on commit `abc1234`")
+            && header.contains(
+                "Measured again since: Reconcile throughput: measured again at 2026-01-02T00:00:00Z on commit def5678"
+            ),
+        "the header names what its commit does not describe: {header}"
+    );
 }

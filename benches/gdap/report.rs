@@ -482,12 +482,30 @@ fn header(md: &mut String, r: &Results) {
          {} times; every figure is the **median**, and every ratio is the median of the per-run ratios \
          against a reference measured **in the same run**, because the machine is shared and noisy. \
          Release builds. The raw samples are in [`bench/results.json`](../bench/results.json) \
-         (schema below).\n",
+         (schema below).{}\n",
         r.commit,
         r.generated_at,
         r.duration_seconds / 60.0,
-        r.runs
+        r.runs,
+        merged_note(r)
     );
+}
+
+/// Names the sections a later run measured again, which the header's commit does not describe.
+fn merged_note(r: &Results) -> String {
+    r.details
+        .get("Merged")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(sections, how)| {
+                    format!(" {sections}: {}.", how.as_str().unwrap_or_default())
+                })
+                .collect::<String>()
+        })
+        .filter(|note| !note.is_empty())
+        .map(|note| format!(" Measured again since:{note}"))
+        .unwrap_or_default()
 }
 
 fn machine(md: &mut String, m: &Machine) {
