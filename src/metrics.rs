@@ -73,6 +73,8 @@ pub struct Metrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     /// Reconcile durations by kind.
     pub reconcile_seconds: Family<KindLabels, Histogram>,
+    /// Reconciles waiting for a slot of `--reconcile-concurrency`, by kind.
+    pub reconciles_waiting: Family<KindLabels, Gauge>,
     /// Relationships by Microsoft state.
     relationships: Family<StateLabels, Gauge>,
     /// Seconds until each relationship ends.
@@ -113,6 +115,12 @@ impl Metrics {
         let reconcile_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
         });
+        let reconciles_waiting = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "reconciles_waiting",
+            "Reconciles waiting for a slot of --reconcile-concurrency, by kind",
+            reconciles_waiting.clone(),
+        );
         let relationships = Family::<StateLabels, Gauge>::default();
         let expiry_seconds =
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
@@ -173,6 +181,7 @@ impl Metrics {
             credentials_valid,
             reconciles,
             reconcile_seconds,
+            reconciles_waiting,
             relationships,
             expiry_seconds,
             microsoft_calls,

@@ -174,21 +174,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let routes = route_secret_checks(checks, &scopes);
     let (runner, ended) = Runner::new(usize::from(args.sync_concurrency), ctx.metrics.clone());
     let sync_routes = route_to_scopes(ended, &scopes);
-    let limits = Limits::new(args.reconcile_concurrency);
+    let limits = Limits::new(
+        args.reconcile_concurrency,
+        ctx.metrics.reconciles_waiting.clone(),
+    );
     tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for ((scope, checks), ended) in scopes.iter().zip(routes).zip(sync_routes) {
-        let (relationships, relationships_ready) =
-            relationship_controller(&client, scope, ctx.clone(), limits.next(), &shutdown);
-        let (consents, consents_ready) =
-            consent_controller(&client, scope, ctx.clone(), limits.next(), &shutdown);
+        let (relationships, relationships_ready) = relationship_controller(
+            &client,
+            scope,
+            ctx.clone(),
+            limits.next("GdapRelationship"),
+            &shutdown,
+        );
+        let (consents, consents_ready) = consent_controller(
+            &client,
+            scope,
+            ctx.clone(),
+            limits.next("AppConsent"),
+            &shutdown,
+        );
         let (secrets, secrets_ready) = secret_controller(
             &client,
             scope,
             checks,
             ctx.clone(),
-            limits.next(),
+            limits.next("Secret"),
             &shutdown,
         );
         stores.push(relationships_ready);
@@ -203,7 +216,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx.clone(),
             runner.clone(),
             ended,
-            limits.next(),
+            limits.next("TenantSync"),
             &shutdown,
         );
         stores.push(syncs_ready);

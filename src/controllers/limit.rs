@@ -11,8 +11,11 @@
 //! On shutdown ([`ReconcileLimit::close`]) the reconciles still waiting end at once without
 //! running (the next process reconciles them anyway); those holding a permit finish.
 
+use crate::metrics::KindLabels;
 use futures::future::BoxFuture;
 use kube::runtime::controller::Action;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -26,21 +29,28 @@ pub const DEFAULT_RECONCILE_CONCURRENCY: u16 = 32;
 #[derive(Debug)]
 pub struct Limits {
     limit: u16,
+    waiting: Family<KindLabels, Gauge>,
     made: std::sync::Mutex<Vec<ReconcileLimit>>,
 }
 
 impl Limits {
-    /// Each controller's limit will be `limit` (0: none).
-    pub fn new(limit: u16) -> Self {
+    /// Each controller's limit will be `limit` (0: none); `waiting` counts the reconciles
+    /// waiting for a slot, by kind (`gdap_reconciles_waiting`).
+    pub fn new(limit: u16, waiting: Family<KindLabels, Gauge>) -> Self {
         Limits {
             limit,
+            waiting,
             made: Default::default(),
         }
     }
 
-    /// The limit of one more controller.
-    pub fn next(&self) -> ReconcileLimit {
-        let limit = ReconcileLimit::new(self.limit);
+    /// The limit of one more controller, of `kind`.
+    pub fn next(&self, kind: &str) -> ReconcileLimit {
+        let waiting = self
+            .waiting
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .clone();
+        let limit = ReconcileLimit::new(self.limit).counting_waits_in(waiting);
         self.made.lock().expect("limits lock").push(limit.clone());
         limit
     }
@@ -60,6 +70,24 @@ impl Limits {
 pub struct ReconcileLimit {
     /// `None`: no limit.
     permits: Option<Arc<Semaphore>>,
+    /// How many reconciles wait for a permit now.
+    waiting: Gauge,
+}
+
+/// Counts one reconcile as waiting until it is dropped (granted, closed or cancelled).
+struct Waiting(Gauge);
+
+impl Waiting {
+    fn start(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Waiting(gauge.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl ReconcileLimit {
@@ -67,7 +95,13 @@ impl ReconcileLimit {
     pub fn new(limit: u16) -> Self {
         ReconcileLimit {
             permits: (limit > 0).then(|| Arc::new(Semaphore::new(usize::from(limit)))),
+            waiting: Gauge::default(),
         }
+    }
+
+    /// The same limit, counting the reconciles waiting for a permit in `waiting`.
+    pub fn counting_waits_in(self, waiting: Gauge) -> Self {
+        ReconcileLimit { waiting, ..self }
     }
 
     /// Ends the waits: reconciles not yet started return without running; no new ones start.
@@ -88,18 +122,21 @@ impl ReconcileLimit {
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
     {
         let reconcile = Arc::new(reconcile);
-        let permits = self.permits;
+        let (permits, waiting) = (self.permits, self.waiting);
         move |object, ctx| {
             let reconcile = reconcile.clone();
-            let permits = permits.clone();
+            let (permits, waiting) = (permits.clone(), waiting.clone());
             Box::pin(async move {
                 let _permit = match permits {
                     None => None,
-                    Some(permits) => match permits.acquire_owned().await {
-                        Ok(permit) => Some(permit),
-                        // Shutting down: leave the object for the next start.
-                        Err(_closed) => return Ok(Action::await_change()),
-                    },
+                    Some(permits) => {
+                        let _waiting = Waiting::start(&waiting);
+                        match permits.acquire_owned().await {
+                            Ok(permit) => Some(permit),
+                            // Shutting down: leave the object for the next start.
+                            Err(_closed) => return Ok(Action::await_change()),
+                        }
+                    }
                 };
                 // Boxed so that a waiting reconcile does not carry the reconcile's own state.
                 Box::pin(reconcile(object, ctx)).await
@@ -167,13 +204,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn closing_ends_the_waiting_reconciles_without_running_them() {
-        let limit = ReconcileLimit::new(1);
+        let waits = Gauge::default();
+        let limit = ReconcileLimit::new(1).counting_waits_in(waits.clone());
         let probe = Arc::new(Probe::default());
         let mut reconcile = limit.clone().wrap(probe_reconcile);
         let first = tokio::spawn(reconcile(Arc::new(1), probe.clone()));
         tokio::task::yield_now().await;
         let waiting = tokio::spawn(reconcile(Arc::new(2), probe.clone()));
         tokio::task::yield_now().await;
+        assert_eq!(waits.get(), 1, "the second reconcile waits");
         limit.close();
         assert_eq!(waiting.await.unwrap(), Ok(Action::await_change()));
         assert_eq!(
@@ -182,5 +221,6 @@ mod tests {
             "the reconcile holding a permit finishes"
         );
         assert_eq!(*probe.order.lock().unwrap(), vec![1]);
+        assert_eq!(waits.get(), 0, "nothing waits any more");
     }
 }
