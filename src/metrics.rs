@@ -66,6 +66,24 @@ pub struct CallLabels {
     pub status: String,
 }
 
+/// A gauge raised by one while this value lives: lowered when it is dropped, also when the task
+/// holding it is aborted or cancelled.
+pub struct Held(Gauge);
+
+impl Held {
+    /// Raises `gauge` until the value is dropped.
+    pub fn new(gauge: &Gauge) -> Held {
+        gauge.inc();
+        Held(gauge.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// All operator metrics and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,

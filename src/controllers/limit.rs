@@ -11,7 +11,7 @@
 //! On shutdown ([`ReconcileLimit::close`]) the reconciles still waiting end at once without
 //! running (the next process reconciles them anyway); those holding a permit finish.
 
-use crate::metrics::KindLabels;
+use crate::metrics::{Held, KindLabels};
 use futures::future::BoxFuture;
 use kube::runtime::controller::Action;
 use prometheus_client::metrics::family::Family;
@@ -74,22 +74,6 @@ pub struct ReconcileLimit {
     waiting: Gauge,
 }
 
-/// Counts one reconcile as waiting until it is dropped (granted, closed or cancelled).
-struct Waiting(Gauge);
-
-impl Waiting {
-    fn start(gauge: &Gauge) -> Self {
-        gauge.inc();
-        Waiting(gauge.clone())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 impl ReconcileLimit {
     /// At most `limit` reconciles at once; 0 is no limit.
     pub fn new(limit: u16) -> Self {
@@ -130,7 +114,8 @@ impl ReconcileLimit {
                 let _permit = match permits {
                     None => None,
                     Some(permits) => {
-                        let _waiting = Waiting::start(&waiting);
+                        // Counted until the wait ends: granted, closed or cancelled.
+                        let _waiting = Held::new(&waiting);
                         match permits.acquire_owned().await {
                             Ok(permit) => Some(permit),
                             // Shutting down: leave the object for the next start.

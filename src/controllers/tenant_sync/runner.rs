@@ -22,10 +22,9 @@
 use super::act::{ImportJob, import};
 use super::plan::Attempt;
 use crate::api::TenantSync;
-use crate::metrics::Metrics;
+use crate::metrics::{Held, Metrics};
 use chrono::{DateTime, Utc};
 use kube::runtime::reflector::ObjectRef;
-use prometheus_client::metrics::gauge::Gauge;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -185,20 +184,4 @@ async fn run(inner: Arc<Inner>, id: u64, job: Job) {
     slot.finished = Some(attempt);
     drop(slots);
     let _ = inner.ended.send(job.object);
-}
-
-/// A gauge raised while this value lives (also when the task is aborted).
-struct Held(Gauge);
-
-impl Held {
-    fn new(gauge: &Gauge) -> Held {
-        gauge.inc();
-        Held(gauge.clone())
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
