@@ -186,14 +186,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             &client,
             scope,
             ctx.clone(),
-            limits.next("GdapRelationship"),
+            limits.next(gdap_relationship::reconcile::KIND),
             &shutdown,
         );
         let (consents, consents_ready) = consent_controller(
             &client,
             scope,
             ctx.clone(),
-            limits.next("AppConsent"),
+            limits.next(app_consent::reconcile::KIND),
             &shutdown,
         );
         let (secrets, secrets_ready) = secret_controller(
@@ -216,7 +216,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx.clone(),
             runner.clone(),
             ended,
-            limits.next("TenantSync"),
+            limits.next(tenant_sync::reconcile::KIND),
             &shutdown,
         );
         stores.push(syncs_ready);
