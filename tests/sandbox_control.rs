@@ -557,6 +557,7 @@ async fn the_clock_moves_time_driven_transitions_forward_without_sleeping() {
     let env = start_with(SandboxOptions {
         // An hour-long activation: only the clock can get it there in a test.
         assignment_activation_delay: Duration::from_secs(3600),
+        consistency: gdap_operator::sandbox::Consistency::immediate(),
         ..Default::default()
     })
     .await;

@@ -705,6 +705,7 @@ async fn approval_window_and_auto_approval() {
     let env = support::start_with(SandboxOptions {
         auto_approve_after: Some(Duration::from_millis(1500)),
         assignment_activation_delay: Duration::from_millis(100),
+        consistency: gdap_operator::sandbox::Consistency::immediate(),
         ..Default::default()
     })
     .await;

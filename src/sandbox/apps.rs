@@ -10,6 +10,7 @@
 
 use super::auth::Denied;
 use super::catalog;
+use super::consistency::Family;
 use super::context::Shared;
 use super::directory::{
     Access, app_role_access, authorize, authorize_for, collection, denied, request_error,
@@ -83,11 +84,12 @@ async fn list_sps(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::ReadApps)?;
+    let now = shared.now();
     let world = shared.world();
     let tenant = &world.tenants[&tid];
     let items = tenant
-        .service_principals
-        .iter()
+        .visible_principals(now)
+        .into_iter()
         .map(|sp| {
             sp_json(
                 tenant,
@@ -116,10 +118,11 @@ async fn read_sp(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::ReadApps)?;
+    let now = shared.now();
     let world = shared.world();
     let tenant = &world.tenants[&tid];
     let sp = tenant
-        .service_principal_by_id(&id)
+        .visible_principal_by_id(&id, now)
         .ok_or_else(|| resource_missing(&id))?;
     let body = sp_json(
         tenant,
@@ -155,11 +158,14 @@ async fn create_sp(
     let name = world.app_display_name(&app_id);
     let partner = world.partner.tenant_id.clone();
     let is_partner_app = world.apps.contains_key(&app_id);
+    let now = shared.now();
+    let visible = world.visible_after(Family::ServicePrincipals, now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
     if tenant.service_principal(&app_id).is_some() {
         return Err(graph_error(409, "Request_MultipleObjectsWithSameKeyValue", &format!("The service principal cannot be created because the service principal name {app_id} is already in use.")).into());
     }
-    let id = tenant.ensure_service_principal(&app_id, &name, shared.now());
+    let id = tenant.ensure_service_principal(&app_id, &name, now);
+    tenant.principals_lag.record(&id, None, now, visible);
     let sp = tenant
         .service_principal_by_id(&id)
         .cloned()
@@ -179,12 +185,16 @@ async fn delete_sp(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::WriteApps)?;
+    let now = shared.now();
     let mut world = shared.world();
+    let sp_visible = world.visible_after(Family::ServicePrincipals, now);
+    let grants_visible = world.visible_after(Family::Grants, now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
     let app_id = tenant
         .service_principal_by_id(&id)
         .map(|sp| sp.app_id.clone())
         .ok_or_else(|| resource_missing(&id))?;
+    tenant.lag_principal_deletion(&id, now, sp_visible, grants_visible);
     tenant.delete_service_principal(&app_id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -229,14 +239,15 @@ async fn list_role_assignments(
     as_resource: bool,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::ReadApps)?;
+    let now = shared.now();
     let world = shared.world();
     let tenant = &world.tenants[&tid];
     tenant
-        .service_principal_by_id(&id)
+        .visible_principal_by_id(&id, now)
         .ok_or_else(|| resource_missing(&id))?;
     let items = tenant
-        .app_role_assignments
-        .iter()
+        .visible_app_role_assignments(now)
+        .into_iter()
         .filter(|a| {
             if as_resource {
                 a.resource_id == id
@@ -283,6 +294,8 @@ async fn assign_role(
     );
     let mut world = shared.world();
     let now = shared.now();
+    let visible = world.visible_after(Family::Grants, now);
+    let effective_at = world.consent_effective_at(now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
     let resource_sp = tenant
         .service_principal_by_id(&id)
@@ -318,8 +331,12 @@ async fn assign_role(
         resource_id: id.clone(),
         app_role_id: role,
         created: now,
+        effective_at,
     };
     let json = assignment_json(tenant, &a);
+    tenant
+        .app_role_assignments_lag
+        .record(&a.id, None, now, visible);
     tenant.app_role_assignments.push(a);
     let location = format!(
         "{base}/v1.0/servicePrincipals/{id}/appRoleAssignedTo/{}",
@@ -334,8 +351,19 @@ async fn unassign_role(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize_for(&shared, &headers, |w, t| app_role_access(w, t, &id))?;
+    let now = shared.now();
     let mut world = shared.world();
+    let visible = world.visible_after(Family::Grants, now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
+    if let Some(a) = tenant
+        .app_role_assignments
+        .iter()
+        .find(|a| a.id == aid && a.resource_id == id)
+    {
+        tenant
+            .app_role_assignments_lag
+            .record(&aid, Some(a), now, visible);
+    }
     let before = tenant.app_role_assignments.len();
     tenant
         .app_role_assignments
@@ -357,9 +385,10 @@ async fn list_grants(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::ReadApps)?;
+    let now = shared.now();
     let items = shared.world().tenants[&tid]
-        .grants
-        .iter()
+        .visible_grants(now)
+        .into_iter()
         .map(grant_json)
         .collect();
     Ok(json_response(
@@ -396,7 +425,10 @@ async fn create_grant(
     if field("consentType") != "AllPrincipals" {
         return Err(request_error("The sandbox supports consentType 'AllPrincipals' only.").into());
     }
+    let now = shared.now();
     let mut world = shared.world();
+    let visible = world.visible_after(Family::Grants, now);
+    let effective_at = world.consent_effective_at(now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
     tenant.service_principal_by_id(&client).ok_or_else(|| {
         request_error(&format!(
@@ -438,8 +470,10 @@ async fn create_grant(
         client_id: client,
         resource_id: resource,
         scope,
+        effective_at,
     };
     let json = grant_json(&g);
+    tenant.grants_lag.record(&g.id, None, now, visible);
     tenant.grants.push(g);
     Ok(json_response(
         201,
@@ -457,8 +491,13 @@ async fn delete_grant(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     let tid = authorize(&shared, &headers, Access::WriteApps)?;
+    let now = shared.now();
     let mut world = shared.world();
+    let visible = world.visible_after(Family::Grants, now);
     let tenant = world.tenants.get_mut(&tid).ok_or_else(denied)?;
+    if let Some(g) = tenant.grants.iter().find(|g| g.id == id) {
+        tenant.grants_lag.record(&id, Some(g), now, visible);
+    }
     let before = tenant.grants.len();
     tenant.grants.retain(|g| g.id != id);
     if before == tenant.grants.len() {

@@ -27,6 +27,7 @@ impl World {
         for user in &mut self.partner.users {
             user.sessions_revoked_at = user.sessions_revoked_at.map(|t| t - by);
         }
+        self.shift_consistency_into_past(by);
         for tenant in self.tenants.values_mut() {
             for sp in &mut tenant.service_principals {
                 sp.created -= by;

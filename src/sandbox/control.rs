@@ -4,6 +4,7 @@
 //! `{"error": "…"}` with 400/404/409. Every endpoint is documented in `docs/sandbox.md`. The
 //! state dump never contains client secrets or refresh-token values.
 
+use super::consistency::{Consistency, Family};
 use super::context::Shared;
 use super::faults::{FaultConfig, TokenFaults};
 use super::gdap_model::relationship_json;
@@ -56,6 +57,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_sandbox/consistency",
+            get(get_consistency).put(set_consistency),
+        )
 }
 
 /// A control-API error.
@@ -248,27 +253,14 @@ async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> R
     user.entry("businessPhones").or_insert(json!([]));
     super::users::with_licence_states(&mut user);
     let id = user["id"].as_str().unwrap_or_default().to_string();
+    let now = shared.now();
     let mut world = shared.world();
+    let visible = world.visible_after(Family::Users, now);
     let tenant = world
         .tenants
         .get_mut(&tid)
         .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
-    // Replacing a generated user: it leaves the generated population and becomes a listed one,
-    // so it is never listed twice.
-    if let Some(g) = tenant.users.generated.as_mut()
-        && let Some(index) = super::generate::index_of(g.seed, &id).filter(|i| *i < g.count)
-    {
-        g.removed.insert(index);
-    }
-    let listed = &mut tenant.users.listed;
-    match listed
-        .iter_mut()
-        .find(|u| u.get("id").and_then(Value::as_str) == Some(id.as_str()))
-    {
-        Some(existing) => *existing = user.clone(),
-        None => listed.push(user.clone()),
-    }
-    tenant.record_change(&id, false);
+    tenant.write_user(&id, Some(user.clone()), now, visible);
     Ok(json_response(201, Value::Object(user), None))
 }
 
@@ -276,27 +268,17 @@ async fn remove_user(
     State(shared): Ctx,
     Path((tid, uid)): Path<(String, String)>,
 ) -> Result<Response> {
+    let now = shared.now();
     let mut world = shared.world();
+    let visible = world.visible_after(Family::Users, now);
     let tenant = world
         .tenants
         .get_mut(&tid.to_ascii_lowercase())
         .ok_or_else(|| err(404, format!("tenant {tid} not found")))?;
-    let before = tenant.users.listed.len();
-    tenant
-        .users
-        .listed
-        .retain(|u| u.get("id").and_then(Value::as_str) != Some(uid.as_str()));
-    let mut removed = before != tenant.users.listed.len();
-    if !removed
-        && let Some(g) = tenant.users.generated.as_mut()
-        && let Some(index) = super::generate::index_of(g.seed, &uid).filter(|i| *i < g.count)
-    {
-        removed = g.removed.insert(index);
-    }
-    if !removed {
+    if !tenant.user_will_exist(&uid) {
         return Err(err(404, format!("user {uid} not found in {tid}")));
     }
-    tenant.record_change(&uid, true);
+    tenant.write_user(&uid, None, now, visible);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -416,7 +398,9 @@ async fn state(State(shared): Ctx) -> Response {
 }
 
 async fn reset(State(shared): Ctx) -> Response {
-    shared.replace_world(World::from_fixture(&shared.fixture, shared.now()));
+    let mut world = World::from_fixture(&shared.fixture, shared.now());
+    world.consistency = shared.options.consistency.clone();
+    shared.replace_world(world);
     shared.lock(&shared.faults).set(FaultConfig::default());
     *shared.lock(&shared.token_faults) = TokenFaults::default();
     shared.lock(&shared.throttle).reset();
@@ -429,8 +413,53 @@ async fn reset(State(shared): Ctx) -> Response {
 async fn requests(State(shared): Ctx) -> Response {
     let log = shared.lock(&shared.log);
     let (entries, totals) = (log.entries(), log.totals());
+    let mut totals = serde_json::to_value(totals).unwrap_or_default();
+    totals["writesByPath"] = json!(log.writes_by_path());
     drop(log);
     axum::Json(json!({"requests": entries, "totals": totals})).into_response()
+}
+
+async fn get_consistency(State(shared): Ctx) -> Response {
+    axum::Json(shared.world().consistency.clone()).into_response()
+}
+
+/// `PUT /_sandbox/consistency`: the fields given replace the current ones (`{"immediate":
+/// true}` first sets every delay to 0). Applies to writes from now on.
+async fn set_consistency(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let mut body = body_json(&body)?;
+    let mut world = shared.world();
+    let mut merged = serde_json::to_value(&world.consistency).unwrap_or_default();
+    if let Some(object) = body.as_object_mut()
+        && let Some(immediate) = object.remove("immediate")
+    {
+        match immediate {
+            Value::Bool(true) => {
+                merged = serde_json::to_value(Consistency::immediate()).unwrap_or_default()
+            }
+            Value::Bool(false) => {}
+            _ => return Err(err(400, "immediate: must be true or false")),
+        }
+    }
+    merge(&mut merged, body);
+    let next: Consistency =
+        serde_json::from_value(merged).map_err(|e| err(400, format!("consistency: {e}")))?;
+    next.check().map_err(|e| err(400, e))?;
+    world.consistency = next.clone();
+    drop(world);
+    shared.persist();
+    Ok(axum::Json(next).into_response())
+}
+
+/// Merges `patch` into `target` (objects field by field, anything else replaced).
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p,
+    }
 }
 
 async fn clear_requests(State(shared): Ctx) -> Response {

@@ -212,7 +212,7 @@ pub fn authorize_for(
     if !claims.has_any(access.scopes()) {
         return Err(denied());
     }
-    let held = world.gdap_roles(&claims.oid, &claims.tid);
+    let held = world.gdap_roles(&claims.oid, &claims.tid, shared.now());
     let allowed = match access.gdap_roles() {
         None => !held.is_empty(),
         Some(needed) => needed.iter().any(|r| held.contains(*r)),

@@ -20,7 +20,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Throttling budget.
@@ -414,6 +414,7 @@ pub struct RequestLog {
     entries: VecDeque<LogEntry>,
     capacity: usize,
     totals: LogTotals,
+    writes_by_path: BTreeMap<String, u64>,
 }
 
 impl Default for RequestLog {
@@ -446,6 +447,7 @@ impl RequestLog {
             entries: VecDeque::new(),
             capacity: capacity.max(1),
             totals: LogTotals::default(),
+            writes_by_path: BTreeMap::new(),
         }
     }
 
@@ -454,6 +456,10 @@ impl RequestLog {
         self.totals.calls += 1;
         if is_write(&entry.method, &entry.path) {
             self.totals.writes += 1;
+            *self
+                .writes_by_path
+                .entry(format!("{} {}", entry.method, entry.path))
+                .or_default() += 1;
         }
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();
@@ -472,10 +478,17 @@ impl RequestLog {
         self.totals
     }
 
+    /// Every write since the last clear, counted by `"METHOD /path"` (no query string): never
+    /// capped, so a test can prove that each intended write happened exactly once.
+    pub fn writes_by_path(&self) -> &BTreeMap<String, u64> {
+        &self.writes_by_path
+    }
+
     /// Empties the log and resets the counters.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.totals = LogTotals::default();
+        self.writes_by_path.clear();
     }
 }
 

@@ -268,6 +268,9 @@ impl World {
                 last_modified: activated.unwrap_or(since),
                 version: 1,
                 pending_update: None,
+                // Made before the sandbox started: its access propagated long ago.
+                access_from: (!ended).then_some(activated.unwrap_or(since)),
+                access_until: None,
             })
             .collect();
         Relationship {

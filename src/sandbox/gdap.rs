@@ -141,10 +141,11 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     auth_read(&shared, &headers)?;
+    let now = shared.now();
     let items: Vec<Value> = shared
         .world()
-        .relationships
-        .iter()
+        .visible_relationships(now)
+        .into_iter()
         .map(model::relationship_json)
         .collect();
     let body = model::page(
@@ -165,8 +166,12 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     auth_read(&shared, &headers)?;
+    let now = shared.now();
     let mut world = shared.world();
-    let rel = find(&mut world, &id)?;
+    find(&mut world, &id)?;
+    let rel = world
+        .visible_relationship(&id, now)
+        .ok_or_else(|| not_found("delegatedAdminRelationship", &id))?;
     let mut body = model::relationship_json(rel);
     if let (Some(select), Value::Object(m)) = (Query::parse(q.as_deref()).select(), body.clone()) {
         body = Value::Object(super::odata::project(m, Some(&select)));
@@ -243,6 +248,7 @@ async fn create(
     let now = shared.now();
     let id = format!("{}-{}", world.next_id(), world.partner.tenant_id);
     let version = world.next_version();
+    world.lag_relationship(&id, now);
     let rel = Relationship {
         id: id.clone(),
         display_name: name,
@@ -288,6 +294,7 @@ async fn update(
     let now = shared.now();
     let snapshot = find(&mut world, &id)?.clone();
     check_if_match(&headers, &etag(&snapshot.id, snapshot.version))?;
+    world.lag_relationship(&id, now);
     let op = match snapshot.status.as_str() {
         "created" => {
             let updated = patch_created(&world, &snapshot, &body)?;
@@ -446,6 +453,7 @@ async fn remove(
         ))
         .into());
     }
+    world.lag_relationship(&id, shared.now());
     world.relationships.retain(|r| r.id != id);
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -78,7 +78,12 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     auth_read(&shared, &headers)?;
-    let items: Vec<Value> = find(&mut shared.world(), &id)?
+    let now = shared.now();
+    let mut world = shared.world();
+    find(&mut world, &id)?;
+    let items: Vec<Value> = world
+        .visible_relationship(&id, now)
+        .ok_or_else(|| not_found("delegatedAdminRelationship", &id))?
         .assignments
         .iter()
         .map(model::assignment_json)
@@ -99,8 +104,14 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Denied> {
     auth_read(&shared, &headers)?;
+    let now = shared.now();
     let mut world = shared.world();
-    let a = assignment(find(&mut world, &id)?, &aid)?;
+    find(&mut world, &id)?;
+    let mut visible = world
+        .visible_relationship(&id, now)
+        .cloned()
+        .ok_or_else(|| not_found("delegatedAdminRelationship", &id))?;
+    let a = assignment(&mut visible, &aid)?;
     Ok(json_response(200, model::assignment_json(a), None))
 }
 
@@ -138,6 +149,8 @@ async fn create(
     }
     let aid = world.next_id();
     let version = world.next_version();
+    find(&mut world, &id)?;
+    world.lag_relationship(&id, now);
     let rel = find(&mut world, &id)?;
     if rel.status != "active" {
         return Err(bad_request(&format!("Access assignments can only be created for relationships in status 'active'; this one is '{}'.", rel.status)).into());
@@ -160,6 +173,8 @@ async fn create(
         last_modified: now,
         version,
         pending_update: None,
+        access_from: None,
+        access_until: None,
     };
     let mut json = model::assignment_json(&a);
     rel.assignments.push(a);
@@ -194,6 +209,8 @@ async fn update(
     let now = shared.now();
     let op_id = world.next_id();
     let version = world.next_version();
+    find(&mut world, &id)?;
+    world.lag_relationship(&id, now);
     let rel = find(&mut world, &id)?;
     let roles = subset_roles(rel, &body)?;
     let a = assignment(rel, &aid)?;
@@ -239,6 +256,8 @@ async fn remove(
     auth_write(&shared, &headers)?;
     let mut world = shared.world();
     let now = shared.now();
+    find(&mut world, &id)?;
+    world.lag_relationship(&id, now);
     let a = assignment(find(&mut world, &id)?, &aid)?;
     check_if_match(&headers, &etag(&a.id, a.version))?;
     if matches!(a.status.as_str(), "deleting" | "deleted") {

@@ -105,6 +105,8 @@ async fn create_request(
     let now = shared.now();
     let rid = world.next_id();
     let version = world.next_version();
+    find(&mut world, &id)?;
+    world.lag_relationship(&id, now);
     let rel = find(&mut world, &id)?;
     match (action.as_str(), rel.status.as_str()) {
         ("lockForApproval", "created") => {

@@ -65,6 +65,7 @@ impl World {
                 }
             }
         }
+        self.propagate(now);
     }
 }
 

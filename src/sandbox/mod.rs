@@ -25,6 +25,7 @@ mod batch;
 mod catalog;
 mod clock;
 mod conn;
+mod consistency;
 mod context;
 mod control;
 pub mod defaults;
@@ -50,6 +51,7 @@ mod tls;
 mod token;
 mod users;
 
+pub use consistency::{Consistency, Delay, ReadLag};
 pub use faults::ThrottleOptions;
 pub use fixture::skus;
 pub use fixture::{
@@ -108,6 +110,71 @@ pub struct SandboxArgs {
     /// Lifetime of access tokens in seconds.
     #[arg(long, default_value_t = 3599)]
     pub token_lifetime: u64,
+    /// Microsoft's eventual consistency (on by default; docs/sandbox.md "Consistency").
+    #[command(flatten)]
+    pub consistency: ConsistencyArgs,
+}
+
+/// Command-line options of the consistency model. Delays are `SECONDS` or `MIN-MAX` seconds,
+/// drawn per write from the range.
+#[derive(Debug, Clone, Args)]
+pub struct ConsistencyArgs {
+    /// Every delay 0: each write visible and effective at once (kinder than Microsoft).
+    #[arg(long, conflicts_with_all = ["read_lag", "consent_propagation", "gdap_propagation"])]
+    pub immediate: bool,
+    /// Read lag of every resource family (a write is visible to other reads this much later).
+    #[arg(long, value_name = "MIN-MAX", default_value = "1-5", value_parser = Delay::parse)]
+    pub read_lag: Delay,
+    /// Read lag of GDAP relationships and access assignments (overrides --read-lag).
+    #[arg(long, value_name = "MIN-MAX", value_parser = Delay::parse)]
+    pub read_lag_gdap: Option<Delay>,
+    /// Read lag of service principals (overrides --read-lag).
+    #[arg(long, value_name = "MIN-MAX", value_parser = Delay::parse)]
+    pub read_lag_service_principals: Option<Delay>,
+    /// Read lag of delegated grants and app role assignments (overrides --read-lag).
+    #[arg(long, value_name = "MIN-MAX", value_parser = Delay::parse)]
+    pub read_lag_grants: Option<Delay>,
+    /// Read lag of users written through the control API (overrides --read-lag).
+    #[arg(long, value_name = "MIN-MAX", value_parser = Delay::parse)]
+    pub read_lag_users: Option<Delay>,
+    /// From a consent (grant or app role assignment) to its use in tokens.
+    #[arg(long, value_name = "MIN-MAX", default_value = "15-90", value_parser = Delay::parse)]
+    pub consent_propagation: Delay,
+    /// From an access assignment turning active (or ending) to the partner user's access in
+    /// the customer starting (or ending).
+    #[arg(long, value_name = "MIN-MAX", default_value = "15-90", value_parser = Delay::parse)]
+    pub gdap_propagation: Delay,
+    /// Seed of the delays drawn.
+    #[arg(long, default_value_t = 0)]
+    pub consistency_seed: u64,
+    /// Retire a redeemed refresh token once its successor is used (Entra does not).
+    #[arg(long)]
+    pub strict_refresh_tokens: bool,
+}
+
+impl ConsistencyArgs {
+    /// The consistency model these options describe.
+    pub fn to_consistency(&self) -> Consistency {
+        let mut c = if self.immediate {
+            Consistency::immediate()
+        } else {
+            let lag = self.read_lag;
+            Consistency {
+                read_lag: ReadLag {
+                    gdap: self.read_lag_gdap.unwrap_or(lag),
+                    service_principals: self.read_lag_service_principals.unwrap_or(lag),
+                    grants: self.read_lag_grants.unwrap_or(lag),
+                    users: self.read_lag_users.unwrap_or(lag),
+                },
+                consent_propagation: self.consent_propagation,
+                gdap_propagation: self.gdap_propagation,
+                ..Consistency::microsoft()
+            }
+        };
+        c.seed = self.consistency_seed;
+        c.strict_refresh_tokens = self.strict_refresh_tokens;
+        c
+    }
 }
 
 /// Options of an in-process sandbox.
@@ -132,6 +199,9 @@ pub struct SandboxOptions {
     pub token_lifetime: Duration,
     /// How many Microsoft-API calls the request log keeps (default 10,000; the oldest go first).
     pub request_log_capacity: usize,
+    /// Microsoft's eventual consistency: read lag, consent and GDAP propagation (default
+    /// [`Consistency::microsoft`]; [`Consistency::immediate`] for tests that do not care).
+    pub consistency: Consistency,
 }
 
 impl Default for SandboxOptions {
@@ -146,6 +216,7 @@ impl Default for SandboxOptions {
             throttle: ThrottleOptions::default(),
             token_lifetime: Duration::from_secs(3599),
             request_log_capacity: faults::RequestLog::CAPACITY,
+            consistency: Consistency::default(),
         }
     }
 }
@@ -163,11 +234,16 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds the listener and serves in a background task.
     pub async fn start(options: SandboxOptions) -> anyhow::Result<Sandbox> {
-        let world = match &options.state_file {
+        options
+            .consistency
+            .check()
+            .map_err(|e| anyhow::anyhow!("consistency {e}"))?;
+        let mut world: state::World = match &options.state_file {
             Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
                 .map_err(|e| anyhow::anyhow!("state file {}: {e}", path.display()))?,
             _ => state::World::from_fixture(&options.fixture, chrono::Utc::now()),
         };
+        world.consistency = options.consistency.clone();
         let tcp = tokio::net::TcpListener::bind(options.listen).await?;
         let addr = tcp.local_addr()?;
         let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
@@ -255,6 +331,7 @@ impl SandboxArgs {
                 window: secs(self.throttle_window),
             },
             token_lifetime: Duration::from_secs(self.token_lifetime),
+            consistency: self.consistency.to_consistency(),
             ..SandboxOptions::default()
         })
     }

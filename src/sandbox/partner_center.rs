@@ -15,6 +15,7 @@
 //! replays the first response. DELETE removes the app's delegated grants (`200`), `404` when none.
 
 use super::auth::{Api, Denied, authenticate};
+use super::consistency::Family;
 use super::context::Shared;
 use super::http::{Ctx, PcError, json_response};
 use super::jwt::Claims;
@@ -93,7 +94,7 @@ fn authorize(
                 &format!("Customer '{customer}' was not found."),
             )
         })?;
-    let roles = world.gdap_roles(&claims.oid, &tid);
+    let roles = world.gdap_roles(&claims.oid, &tid, shared.now());
     if !CONSENT_ROLES.iter().any(|r| roles.contains(*r)) {
         return Err(PcError::new(403, "Forbidden", "The user does not hold Global Administrator, Application Administrator or Cloud Application Administrator in this customer through an active GDAP relationship.").into());
     }
@@ -236,24 +237,34 @@ fn consent(
         ));
     }
     let now = shared.now();
+    let sp_visible = world.visible_after(Family::ServicePrincipals, now);
+    let grants_visible = world.visible_after(Family::Grants, now);
+    let effective_at = world.consent_effective_at(now);
     let tenant = world
         .tenants
         .get_mut(tid)
         .ok_or_else(|| PcError::new(404, "NotFound", "Customer not found."))?;
+    if tenant.service_principal(app).is_none() {
+        let id = tenant.ensure_service_principal(app, &name, now);
+        tenant.principals_lag.record(&id, None, now, sp_visible);
+    }
     let client = tenant.ensure_service_principal(app, &name, now);
     for (resource, scopes) in grants {
         let resource_id = tenant
             .service_principal(resource)
             .map(|sp| sp.id.clone())
             .unwrap_or_default();
+        let id = derived_id(&format!(
+            "{tid}/grant/{client}/{resource_id}/{}",
+            now.timestamp_nanos_opt().unwrap_or(0)
+        ));
+        tenant.grants_lag.record(&id, None, now, grants_visible);
         tenant.grants.push(PermissionGrant {
-            id: derived_id(&format!(
-                "{tid}/grant/{client}/{resource_id}/{}",
-                now.timestamp_nanos_opt().unwrap_or(0)
-            )),
+            id,
             client_id: client.clone(),
             resource_id,
             scope: scopes.join(" "),
+            effective_at,
         });
     }
     let body = json!({
@@ -280,6 +291,8 @@ async fn remove(
         )
         .into());
     }
+    let now = shared.now();
+    let visible = world.visible_after(Family::Grants, now);
     let tenant = world
         .tenants
         .get_mut(&tid)
@@ -288,6 +301,9 @@ async fn remove(
         .service_principal(&app)
         .map(|sp| sp.id.clone())
         .unwrap_or_default();
+    for g in tenant.grants.iter().filter(|g| g.client_id == sp) {
+        tenant.grants_lag.record(&g.id, Some(g), now, visible);
+    }
     tenant.grants.retain(|g| g.client_id != sp);
     Ok(axum::http::StatusCode::OK.into_response())
 }

@@ -6,6 +6,7 @@
 //! before every request. Generated users are never materialised: a tenant stores only the
 //! generator parameters plus the ids removed from the population.
 
+use super::consistency::{Consistency, Lagging};
 use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
@@ -33,6 +34,16 @@ pub struct World {
     pub relationships: Vec<Relationship>,
     /// Monotonic counter for ids and ETags.
     pub counter: u64,
+    /// How far reads lag and access takes to propagate (`consistency.rs`).
+    #[serde(default)]
+    pub consistency: Consistency,
+    /// Delays drawn so far (the position in the seeded random stream).
+    #[serde(default)]
+    pub lag_draws: u64,
+    /// What readers still see of relationships (and their access assignments) whose writes
+    /// have not replicated yet.
+    #[serde(default, skip_serializing_if = "Lagging::is_empty")]
+    pub relationships_lag: Lagging<Relationship>,
 }
 
 /// The partner tenant.
@@ -132,6 +143,30 @@ pub struct Tenant {
     pub skus: Vec<Sku>,
     /// Users.
     pub users: Users,
+    /// What readers still see of service principals whose writes have not replicated yet.
+    #[serde(default, skip_serializing_if = "Lagging::is_empty")]
+    pub principals_lag: Lagging<ServicePrincipal>,
+    /// The same for delegated grants.
+    #[serde(default, skip_serializing_if = "Lagging::is_empty")]
+    pub grants_lag: Lagging<PermissionGrant>,
+    /// The same for app role assignments.
+    #[serde(default, skip_serializing_if = "Lagging::is_empty")]
+    pub app_role_assignments_lag: Lagging<AppRoleAssignment>,
+    /// User writes (control API) applied when they become visible, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_users: Vec<PendingUserWrite>,
+}
+
+/// A user write that readers do not see yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingUserWrite {
+    /// When it becomes visible (and is applied).
+    pub visible_at: DateTime<Utc>,
+    /// The user to add or replace (`None`: remove `user_id`).
+    pub user: Option<Map<String, Value>>,
+    /// The user's id.
+    pub user_id: String,
 }
 
 /// A service principal in a tenant.
@@ -162,6 +197,9 @@ pub struct AppRoleAssignment {
     pub app_role_id: String,
     /// When it was created.
     pub created: DateTime<Utc>,
+    /// From when app-only tokens carry it (consent propagation; `None`: always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 /// A tenant-wide delegated permission grant (`oauth2PermissionGrant`).
@@ -176,6 +214,9 @@ pub struct PermissionGrant {
     pub resource_id: String,
     /// Space-separated scopes.
     pub scope: String,
+    /// From when delegated tokens carry its scopes (consent propagation; `None`: always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 /// A subscribed SKU.
@@ -352,6 +393,13 @@ pub struct Assignment {
     pub version: u64,
     /// Roles of an accepted PATCH not applied yet, with the operation id.
     pub pending_update: Option<(Vec<String>, String)>,
+    /// From when it gives its groups' members access in the customer (GDAP propagation after
+    /// it became active; `None`: it never gave access).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_from: Option<DateTime<Utc>>,
+    /// Until when it gives access after it (or its relationship) ended (`None`: still live).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_until: Option<DateTime<Utc>>,
 }
 
 /// A long-running operation.
@@ -440,6 +488,9 @@ impl World {
             tenants: BTreeMap::new(),
             relationships: Vec::new(),
             counter: 0,
+            consistency: Consistency::default(),
+            lag_draws: 0,
+            relationships_lag: Lagging::default(),
         };
         for app in &fixture.apps {
             world.apps.insert(
@@ -523,6 +574,10 @@ impl World {
                 })
                 .collect(),
             users,
+            principals_lag: Lagging::default(),
+            grants_lag: Lagging::default(),
+            app_role_assignments_lag: Lagging::default(),
+            pending_users: Vec::new(),
         };
         for app_id in &c.service_principals {
             tenant.ensure_service_principal(app_id, &self.app_display_name(app_id), now);
@@ -545,6 +600,7 @@ impl World {
                         resource_id: res.clone(),
                         app_role_id: role_id,
                         created: now,
+                        effective_at: None,
                     });
                 }
             }
@@ -559,6 +615,7 @@ impl World {
                     client_id: client.clone(),
                     resource_id: res,
                     scope: scopes.join(" "),
+                    effective_at: None,
                 });
             }
         }
@@ -598,19 +655,23 @@ impl World {
             .any(|g| self.partner.groups.get(g).map(String::as_str) == Some(ADMIN_AGENTS))
     }
 
-    /// Role template ids a partner user holds in a customer tenant through active relationships
-    /// and active access assignments.
-    pub fn gdap_roles(&self, user_id: &str, customer: &str) -> BTreeSet<String> {
+    /// Role template ids a partner user holds in a customer tenant at `now`: through access
+    /// assignments of relationships with the customer whose access has propagated and not yet
+    /// ended (see [`Assignment::gives_access`]).
+    pub fn gdap_roles(
+        &self,
+        user_id: &str,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> BTreeSet<String> {
         let Some(user) = self.partner_user(user_id) else {
             return BTreeSet::new();
         };
         self.relationships
             .iter()
-            .filter(|r| {
-                r.status == "active" && r.customer.as_ref().is_some_and(|c| c.tenant_id == customer)
-            })
+            .filter(|r| r.customer.as_ref().is_some_and(|c| c.tenant_id == customer))
             .flat_map(|r| r.assignments.iter())
-            .filter(|a| a.status == "active" && user.groups.contains(&a.group_id))
+            .filter(|a| a.gives_access(now) && user.groups.contains(&a.group_id))
             .flat_map(|a| a.roles.iter().cloned())
             .collect()
     }
@@ -744,8 +805,14 @@ impl Tenant {
         true
     }
 
-    /// App roles (names) granted to `client_app_id` on `resource_app_id` in this tenant.
-    pub fn granted_app_roles(&self, client_app_id: &str, resource_app_id: &str) -> Vec<String> {
+    /// App roles (names) granted to `client_app_id` on `resource_app_id` in this tenant and
+    /// effective at `now` (consent propagation).
+    pub fn granted_app_roles(
+        &self,
+        client_app_id: &str,
+        resource_app_id: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
         let (Some(client), Some(resource)) = (
             self.service_principal(client_app_id),
             self.service_principal(resource_app_id),
@@ -755,6 +822,7 @@ impl Tenant {
         self.app_role_assignments
             .iter()
             .filter(|a| a.principal_id == client.id && a.resource_id == resource.id)
+            .filter(|a| super::consistency::reached(a.effective_at, now))
             .filter_map(|a| super::catalog::app_role_name(resource_app_id, &a.app_role_id))
             .map(str::to_string)
             .collect()

@@ -57,13 +57,10 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
     axum::Json(json!({
         "issuer": format!("{base}/{tid}/v2.0"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
-        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
-        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "response_modes_supported": ["query", "fragment", "form_post"],
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "response_types_supported": ["token"],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -429,7 +426,7 @@ fn app_only_grant(
     }
     Ok((
         sp.id.clone(),
-        tenant.granted_app_roles(client, resource_app),
+        tenant.granted_app_roles(client, resource_app, Utc::now()),
     ))
 }
 
@@ -491,6 +488,7 @@ fn delegated_scopes(
         .grants
         .iter()
         .filter(|g| g.client_id == client.id && g.resource_id == resource.id)
+        .filter(|g| super::consistency::reached(g.effective_at, Utc::now()))
     {
         for scope in grant.scope.split(' ').filter(|s| !s.is_empty()) {
             if !scopes.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
@@ -538,12 +536,12 @@ fn check_refresh_token(
         .as_ref()
         .and_then(|next| world.refresh_tokens.get(next))
         .is_none_or(|next| next.redeemed_at.is_some());
-    if rt.redeemed_at.is_some() && successor_used {
+    if world.consistency.strict_refresh_tokens && rt.redeemed_at.is_some() && successor_used {
         return Err(entra_error(
             400,
             "invalid_grant",
             70000,
-            "Provided grant is invalid or malformed: the refresh token was rotated and its successor has been used (the sandbox retires a refresh token once the one it was exchanged for is used).",
+            "Provided grant is invalid or malformed: the refresh token was rotated and its successor has been used (this sandbox runs with strict refresh tokens: it retires a refresh token once the one it was exchanged for is used).",
         ));
     }
     if now - rt.issued_at > Duration::days(REFRESH_TOKEN_DAYS) {
@@ -583,7 +581,7 @@ fn check_refresh_token(
             ),
         ));
     }
-    if tid != world.partner.tenant_id && world.gdap_roles(&user.id, tid).is_empty() {
+    if tid != world.partner.tenant_id && world.gdap_roles(&user.id, tid, now).is_empty() {
         return Err(entra_error(
             400,
             "invalid_grant",

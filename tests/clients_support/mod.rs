@@ -31,7 +31,10 @@ pub fn credentials() -> PartnerCredentials {
 
 pub async fn start() -> Harness {
     start_with(
-        SandboxOptions::default(),
+        SandboxOptions {
+            consistency: gdap_operator::sandbox::Consistency::immediate(),
+            ..SandboxOptions::default()
+        },
         credentials(),
         TokenOptions::default(),
         |_| {},
@@ -152,10 +155,12 @@ use gdap_operator::microsoft::models::gdap::{
     Relationship, RelationshipStatus,
 };
 
-/// Sandbox options with quick activation.
+/// Sandbox options with quick activation and no consistency delays: these tests are about the
+/// clients' wire protocol; the operator's end-to-end tests run with the sandbox's lag.
 pub fn quick() -> SandboxOptions {
     SandboxOptions {
         assignment_activation_delay: std::time::Duration::from_millis(50),
+        consistency: gdap_operator::sandbox::Consistency::immediate(),
         ..SandboxOptions::default()
     }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use gdap_operator::sandbox::defaults as d;
-use gdap_operator::sandbox::{Sandbox, SandboxOptions};
+use gdap_operator::sandbox::{Consistency, Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,10 +30,13 @@ pub struct Env {
     rt: Mutex<String>,
 }
 
-/// Starts a sandbox with a short activation delay.
+/// Starts a sandbox with a short activation delay and every consistency delay off: these tests
+/// are about the wire protocol, permissions and lifecycle; `sandbox_consistency.rs` tests the
+/// lag itself.
 pub async fn start() -> Env {
     start_with(SandboxOptions {
         assignment_activation_delay: Duration::from_millis(100),
+        consistency: Consistency::immediate(),
         ..Default::default()
     })
     .await

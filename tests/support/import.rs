@@ -58,6 +58,9 @@ pub async fn start(users: u64) -> ImportEnv {
 pub async fn start_with(users: u64, tune: impl FnOnce(&mut SandboxOptions)) -> ImportEnv {
     let mut options = SandboxOptions {
         fixture: fixture(users),
+        // The import engine's tests change users and read them back at once; the operator's
+        // end-to-end imports (e2e_sync) run with the sandbox's lag.
+        consistency: gdap_operator::sandbox::Consistency::immediate(),
         ..SandboxOptions::default()
     };
     tune(&mut options);
