@@ -457,8 +457,8 @@ impl Inner {
             return Err(err);
         }
         serde_json::from_slice(&bytes).map_err(|e| {
-            // A body cut short on the way is worth another try: a refresh token the answer
-            // rotated stays valid until its successor is used, which never happened.
+            // A body cut short on the way is worth another try: Entra keeps a redeemed refresh
+            // token valid (it does not revoke it when it rotates).
             let reason = match e.classify() {
                 serde_json::error::Category::Eof => Reason::ResponseCutShort,
                 _ => Reason::InvalidResponse,

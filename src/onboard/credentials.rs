@@ -8,8 +8,8 @@
 //! returns is never printed or logged. It is thrown away unless `--write-back` is given: then it
 //! replaces the old one in the file it came from (`--credentials` or `--refresh-token-file`),
 //! written to a temporary file and renamed, readable by the owner only. Without write-back the
-//! stored token stays usable (Microsoft keeps an exchanged refresh token valid until its
-//! successor is used), but an operator that shares the token rotates it away — see the README.
+//! stored token stays usable (Entra does not revoke an exchanged refresh token; it stays valid
+//! until it expires) — see the README.
 
 use crate::controllers::credentials::{Credentials, parse};
 use crate::microsoft::{

@@ -109,9 +109,9 @@ pub struct RefreshToken {
     pub issued_at: DateTime<Utc>,
     /// Set when it was exchanged.
     pub redeemed_at: Option<DateTime<Utc>>,
-    /// The token it was last exchanged for. A redeemed token stays valid until that successor is
-    /// used, so a client that crashed before saving the new token can recover (Microsoft does not
-    /// revoke used refresh tokens at all); once the successor is used, the old one is dead.
+    /// The token it was last exchanged for. A redeemed token stays valid until it expires, as on
+    /// Entra; only with strict refresh tokens (`Consistency::strict_refresh_tokens`) is it dead
+    /// once this successor is used.
     #[serde(default)]
     pub successor: Option<String>,
     /// Whether the sign-in it descends from used MFA (inherited by every rotated successor).

@@ -3,8 +3,8 @@
 //! Contract: `POST /{tenant}/oauth2/v2.0/token` supports `client_credentials` (app-only; refused
 //! with AADSTS7000229 unless the app has a service principal in that tenant; `roles` = the app
 //! roles granted there, left out when there are none) and `refresh_token` (partner user; a new
-//! refresh token is returned and the presented one dies once that successor is used; inactivity
-//! beyond 90 days and session revocation fail with `invalid_grant`; a customer tenant needs GDAP
+//! refresh token is returned and the presented one stays valid, as on Entra — with strict refresh
+//! tokens it dies once that successor is used; inactivity beyond 90 days and session revocation fail with `invalid_grant`; a customer tenant needs GDAP
 //! access and the customer's consent of the app (AADSTS90099 without its service principal,
 //! AADSTS65001 without a delegated grant on the resource), and `scp` there is what the customer
 //! granted; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
@@ -43,6 +43,24 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
         .route("/{tenant}/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize).post(authorize),
+        )
+}
+
+/// The authorization endpoint: advertised because OpenID Connect requires it (MSAL reads it
+/// from the metadata), answered with a clear refusal because the sandbox has no interactive
+/// sign-in (docs/sandbox.md, "Limits").
+async fn authorize() -> Response {
+    (
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        axum::Json(json!({
+            "error": "not_supported",
+            "error_description": "The sandbox has no interactive sign-in (authorization code or device code flow); use the refresh-token grant with a fixture refresh token, or the client-credentials grant.",
+        })),
+    )
+        .into_response()
 }
 
 async fn jwks(State(shared): Ctx) -> Response {
@@ -57,6 +75,7 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
     axum::Json(json!({
         "issuer": format!("{base}/{tid}/v2.0"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "response_types_supported": ["token"],

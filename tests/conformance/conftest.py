@@ -51,6 +51,12 @@ def reset(base, ca):
     assert r.status_code == 204
 
 
+def advance_clock(base, ca, seconds):
+    """Moves the sandbox's clock: its writes lag like Microsoft's, and the clock moves through the lag."""
+    r = requests.post(f"{base}/_sandbox/clock", json={"advanceSeconds": seconds}, verify=ca, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 def msal_app(base, tenant, secret=CLIENT_SECRET):
     """An MSAL confidential client; `secret` is a client secret or an MSAL certificate dict."""
     return msal.ConfidentialClientApplication(
