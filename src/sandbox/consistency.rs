@@ -350,11 +350,17 @@ impl World {
         Some(now + self.consistency.draw(&mut self.lag_draws, delay))
     }
 
-    /// Relationship `id` (or its access assignments) is about to be written at `now`.
-    pub fn lag_relationship(&mut self, id: &str, now: DateTime<Utc>) {
+    /// Relationship `id` (or its access assignments) was written at `now`; `before` is how it
+    /// was (`None`: it was created). Called only once a write succeeded: a refused write
+    /// changes nothing, so it delays nothing.
+    pub fn lag_relationship(
+        &mut self,
+        id: &str,
+        before: Option<&Relationship>,
+        now: DateTime<Utc>,
+    ) {
         let until = self.visible_after(Family::Gdap, now);
-        let current = self.relationships.iter().find(|r| r.id == id);
-        self.relationships_lag.record(id, current, now, until);
+        self.relationships_lag.record(id, before, now, until);
     }
 
     /// The relationships a reader sees at `now`.

@@ -248,7 +248,7 @@ async fn create(
     let now = shared.now();
     let id = format!("{}-{}", world.next_id(), world.partner.tenant_id);
     let version = world.next_version();
-    world.lag_relationship(&id, now);
+    world.lag_relationship(&id, None, now);
     let rel = Relationship {
         id: id.clone(),
         display_name: name,
@@ -294,7 +294,6 @@ async fn update(
     let now = shared.now();
     let snapshot = find(&mut world, &id)?.clone();
     check_if_match(&headers, &etag(&snapshot.id, snapshot.version))?;
-    world.lag_relationship(&id, now);
     let op = match snapshot.status.as_str() {
         "created" => {
             let updated = patch_created(&world, &snapshot, &body)?;
@@ -309,6 +308,7 @@ async fn update(
             .into());
         }
     };
+    world.lag_relationship(&id, Some(&snapshot), now);
     let version = world.next_version();
     let rel = find(&mut world, &id)?;
     if let Some(op_id) = op {
@@ -453,7 +453,8 @@ async fn remove(
         ))
         .into());
     }
-    world.lag_relationship(&id, shared.now());
+    let before = find(&mut world, &id)?.clone();
+    world.lag_relationship(&id, Some(&before), shared.now());
     world.relationships.retain(|r| r.id != id);
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

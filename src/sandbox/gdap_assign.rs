@@ -149,8 +149,7 @@ async fn create(
     }
     let aid = world.next_id();
     let version = world.next_version();
-    find(&mut world, &id)?;
-    world.lag_relationship(&id, now);
+    let before = find(&mut world, &id)?.clone();
     let rel = find(&mut world, &id)?;
     if rel.status != "active" {
         return Err(bad_request(&format!("Access assignments can only be created for relationships in status 'active'; this one is '{}'.", rel.status)).into());
@@ -177,7 +176,8 @@ async fn create(
         access_until: None,
     };
     let mut json = model::assignment_json(&a);
-    rel.assignments.push(a);
+    world.lag_relationship(&id, Some(&before), now);
+    find(&mut world, &id)?.assignments.push(a);
     json["@odata.context"] = json!(format!(
         "{base}/v1.0/$metadata#tenantRelationships/delegatedAdminRelationships('{id}')/accessAssignments/$entity"
     ));
@@ -209,8 +209,7 @@ async fn update(
     let now = shared.now();
     let op_id = world.next_id();
     let version = world.next_version();
-    find(&mut world, &id)?;
-    world.lag_relationship(&id, now);
+    let before = find(&mut world, &id)?.clone();
     let rel = find(&mut world, &id)?;
     let roles = subset_roles(rel, &body)?;
     let a = assignment(rel, &aid)?;
@@ -224,6 +223,9 @@ async fn update(
     if old == new {
         return Ok(json_response(200, model::assignment_json(a), None));
     }
+    world.lag_relationship(&id, Some(&before), now);
+    let rel = find(&mut world, &id)?;
+    let a = assignment(rel, &aid)?;
     a.pending_update = Some((roles.clone(), op_id.clone()));
     a.last_modified = now;
     a.version += 1;
@@ -256,8 +258,7 @@ async fn remove(
     auth_write(&shared, &headers)?;
     let mut world = shared.world();
     let now = shared.now();
-    find(&mut world, &id)?;
-    world.lag_relationship(&id, now);
+    let before = find(&mut world, &id)?.clone();
     let a = assignment(find(&mut world, &id)?, &aid)?;
     check_if_match(&headers, &etag(&a.id, a.version))?;
     if matches!(a.status.as_str(), "deleting" | "deleted") {
@@ -265,6 +266,8 @@ async fn remove(
             bad_request(&format!("The access assignment is already '{}'.", a.status)).into(),
         );
     }
+    world.lag_relationship(&id, Some(&before), now);
+    let a = assignment(find(&mut world, &id)?, &aid)?;
     a.status = "deleting".into();
     a.status_since = now;
     a.last_modified = now;

@@ -105,8 +105,7 @@ async fn create_request(
     let now = shared.now();
     let rid = world.next_id();
     let version = world.next_version();
-    find(&mut world, &id)?;
-    world.lag_relationship(&id, now);
+    let before = find(&mut world, &id)?.clone();
     let rel = find(&mut world, &id)?;
     match (action.as_str(), rel.status.as_str()) {
         ("lockForApproval", "created") => {
@@ -119,6 +118,8 @@ async fn create_request(
         ("approve" | "reject", _) => return Err(bad_request("The approve and reject actions are only available to indirect resellers.").into()),
         (other, _) => return Err(bad_request(&format!("The action '{other}' is not valid; use lockForApproval or terminate.")).into()),
     }
+    world.lag_relationship(&id, Some(&before), now);
+    let rel = find(&mut world, &id)?;
     rel.version += 1;
     let mut request = RelRequest {
         id: rid.clone(),
