@@ -46,7 +46,7 @@ pub enum Command {
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.
     #[cfg(feature = "sandbox")]
-    Sandbox(crate::sandbox::SandboxArgs),
+    Sandbox(Box<crate::sandbox::SandboxArgs>),
     /// List the GDAP role catalog compiled into the binary.
     Roles {
         /// Print JSON instead of a table.

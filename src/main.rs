@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Command::Export(args) => block_on(gdap_operator::onboard::export::run(*args)),
         Command::Plan(args) => return run_plan(*args),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(args)),
+        Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(*args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// How long deletion waits for Microsoft to finish a termination.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub termination_timeout: Duration,
+    /// How long the operator waits for Microsoft to show one of its own writes (a relationship,
+    /// an access assignment, a consent) or to propagate access before it reports the wait as a
+    /// failure. Microsoft is eventually consistent: until then such a wait is `Propagating`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub propagation_timeout: Duration,
     /// How long a refused access assignment waits before it is tried again.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub failed_assignment_retry: Duration,
@@ -132,6 +137,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             resync: args.resync_interval,
             termination_timeout: args.termination_timeout,
             failed_retry: args.failed_assignment_retry,
+            propagation_timeout: args.propagation_timeout,
         },
         consent: ConsentIntervals {
             verify: args.consent_verify_interval,

@@ -6,6 +6,13 @@
 //! Microsoft Graph app roles without a privileged role are reported with the admin-consent link;
 //! certificate credentials work; deletion removes or orphans as asked. Every test ends by checking
 //! the sandbox's request log: no write was made with an app-only token.
+//!
+//! The sandbox lags like Microsoft (its default consistency): reads show a write a few seconds
+//! late, a consent takes effect after a propagation delay, a new GDAP role reaches Entra late.
+//! The waits that need Microsoft to catch up move the sandbox clock while the operator looks
+//! again (`wait_consent_moving`, `ready_relationship`), never sleep; the waits for states that a
+//! moving clock would skip (the settle time) do not move it. tests/e2e_lag_consent.rs counts the
+//! writes under that lag.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -118,33 +125,121 @@ async fn wait_consent<T>(
     }
 }
 
+/// Like [`wait_consent`], moving the sandbox clock `CATCH_UP` seconds whenever the operator has
+/// looked twice more without `check` holding: through Microsoft's read lag and propagation
+/// delays, without sleeping.
+async fn wait_consent_moving<T>(
+    world: &World,
+    name: &str,
+    what: &str,
+    check: impl Fn(&AppConsent) -> Option<T>,
+) -> T {
+    let api = consents(world);
+    let deadline = Instant::now() + 2 * MINUTE;
+    let mut last = looks(world, "AppConsent").await;
+    loop {
+        if let Ok(object) = api.get(name).await
+            && let Some(value) = check(&object)
+        {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let now = api.get(name).await.ok().and_then(|o| o.status);
+            panic!(
+                "timed out waiting for {what} on {name} (moving the sandbox clock); status: {}\noperator log: {}",
+                serde_json::to_string_pretty(&now).unwrap(),
+                world.operator_log()
+            );
+        }
+        let now = looks(world, "AppConsent").await;
+        if now >= last + 2.0 {
+            world.advance_clock(CATCH_UP).await;
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Reconciles of `kind` the operator has finished (0 while it does not answer, e.g. restarting).
+async fn looks(world: &World, kind: &str) -> f64 {
+    let prefix = format!("gdap_reconciles_total{{kind=\"{kind}\"");
+    world
+        .metrics_text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// How far the sandbox clock moves at a time while a wait needs Microsoft to catch up.
+const CATCH_UP: f64 = 10.0;
+
 async fn wait_ready(world: &World, name: &str) -> AppConsent {
-    wait_consent(world, name, "Ready", MINUTE, |o| {
+    wait_consent_moving(world, name, "Ready", |o| {
         has(o, "Ready", "True", "Reconciled").then(|| o.clone())
     })
     .await
 }
 
+/// Waits until `check` holds on the GdapRelationship `name`, moving the sandbox clock 2 s
+/// whenever the operator has looked twice more (little, so the consent's settle time is not
+/// passed by the way).
+async fn wait_relationship<T>(
+    world: &World,
+    name: &str,
+    what: &str,
+    check: impl Fn(&gdap_operator::api::GdapRelationship) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + MINUTE;
+    let mut last = looks(world, "GdapRelationship").await;
+    loop {
+        if let Ok(object) = world.relationships().get(name).await
+            && let Some(value) = check(&object)
+        {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let now = world
+                .relationships()
+                .get(name)
+                .await
+                .ok()
+                .and_then(|o| o.status);
+            panic!(
+                "timed out waiting for {what} on {name}; status: {}\noperator log: {}",
+                serde_json::to_string_pretty(&now).unwrap(),
+                world.operator_log()
+            );
+        }
+        let now = looks(world, "GdapRelationship").await;
+        if now >= last + 2.0 {
+            world.advance_clock(2.0).await;
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Applies a GdapRelationship, approves it as the customer and waits until it is Ready.
 async fn ready_relationship(world: &World, manifest: &str, name: &str) -> String {
     world.apply(manifest);
-    let id = world
-        .wait_for(name, "approvalPending", MINUTE, |o| {
-            let s = o.status.as_ref()?;
-            (s.state.as_deref() == Some("approvalPending"))
-                .then(|| s.relationship_id.clone())
-                .flatten()
-        })
-        .await;
+    let id = wait_relationship(world, name, "approvalPending", |o| {
+        let s = o.status.as_ref()?;
+        (s.state.as_deref() == Some("approvalPending"))
+            .then(|| s.relationship_id.clone())
+            .flatten()
+    })
+    .await;
     let status = world
         .control(&format!("relationships/{id}/approve"), json!({}))
         .await;
     assert!(status.is_success(), "approve: {status}");
-    world
-        .wait_for(name, "Ready", MINUTE, |o| {
-            (condition(o, "Ready")?.0 == "True").then_some(())
-        })
-        .await;
+    wait_relationship(world, name, "Ready", |o| {
+        (condition(o, "Ready")?.0 == "True").then_some(())
+    })
+    .await;
     id
 }
 
@@ -250,6 +345,27 @@ fn capture(world: &World, name: &str, file: &str) {
     std::fs::write(std::path::Path::new(&dir).join(file), yaml).unwrap();
 }
 
+/// Waits until the AppConsent `name` is gone, moving the sandbox clock through the read lag
+/// whenever the operator has looked twice more (deletion waits for Graph to show each removal).
+async fn wait_deleted(world: &World, name: &str) {
+    let api = consents(world);
+    let deadline = Instant::now() + MINUTE;
+    let mut last = looks(world, "AppConsent").await;
+    while !matches!(api.get_opt(name).await, Ok(None)) {
+        assert!(
+            Instant::now() < deadline,
+            "{name} was not deleted; operator log: {}",
+            world.operator_log()
+        );
+        let now = looks(world, "AppConsent").await;
+        if now >= last + 2.0 {
+            world.advance_clock(READ_LAG).await;
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn healthy_metric(world: &World, name: &str) -> Option<String> {
     let prefix = format!(
         "gdap_consent_healthy{{namespace=\"{}\",name=\"{name}\"",
@@ -314,6 +430,7 @@ async fn consent_waits_for_the_relationship_and_its_settle_time_then_succeeds_an
     );
 
     settle(&world).await;
+    wait_ready(&world, "reporting").await;
     let wait = world.kubectl(&[
         "wait",
         "--for=condition=Ready",
@@ -402,16 +519,10 @@ async fn a_missing_service_principal_is_reported_precisely_and_created_on_reques
     let grants = "    - resource: Microsoft Graph\n      scopes: [User.Read]\n    - resource: Office 365 Management APIs\n      appRoles: [ActivityFeed.Read]\n";
     let manifest = consent("activity", FABRIKAM, grants, "");
     world.apply(&manifest);
-    let message = wait_consent(
-        &world,
-        "activity",
-        "ServicePrincipalsPresent=False",
-        MINUTE,
-        |o| {
-            let (s, r, m) = cond(o, "ServicePrincipalsPresent")?;
-            (s == "False" && r == "ServicePrincipalsMissing").then_some(m)
-        },
-    )
+    let message = wait_consent_moving(&world, "activity", "ServicePrincipalsPresent=False", |o| {
+        let (s, r, m) = cond(o, "ServicePrincipalsPresent")?;
+        (s == "False" && r == "ServicePrincipalsMissing").then_some(m)
+    })
     .await;
     assert!(
         message.contains("Office 365 Management APIs") && message.contains("not licensed"),
@@ -514,7 +625,7 @@ async fn without_a_consent_capable_role_or_a_privileged_role_the_manual_link_is_
     )
     .await;
     settle(&world).await;
-    let message = wait_consent(&world, "reading", "PrivilegedRoleRequired", MINUTE, |o| {
+    let message = wait_consent_moving(&world, "reading", "PrivilegedRoleRequired", |o| {
         let (s, r, m) = cond(o, "Consented")?;
         (s == "False" && r == "PrivilegedRoleRequired").then_some(m)
     })
@@ -542,6 +653,9 @@ async fn without_a_consent_capable_role_or_a_privileged_role_the_manual_link_is_
     capture(&world, "reading", "degraded_privileged_role_required.yaml");
     assert_writes_were_delegated(&world).await;
 }
+
+/// Past the sandbox's longest read lag (5 s by default): Graph's reads show a change made before.
+const READ_LAG: f64 = 6.0;
 
 async fn revoke(world: &World, customer: &str) {
     let path = format!(
@@ -581,6 +695,7 @@ async fn a_revocation_is_noticed_within_one_verification_period_and_repaired_onl
 
     let revoked_at = chrono::Utc::now();
     revoke(&world, CONTOSO).await;
+    world.advance_clock(READ_LAG).await;
     let object = wait_consent(&world, "contoso-reads", "Revoked", MINUTE, |o| {
         has(o, "Consented", "False", "Revoked").then(|| o.clone())
     })
@@ -642,11 +757,11 @@ async fn a_revocation_is_noticed_within_one_verification_period_and_repaired_onl
     let revoked_at = k8s_openapi::jiff::Timestamp::now();
     revoke(&world, CONTOSO).await;
     assert_eq!(app_roles(&tenant(&world, CONTOSO).await), 0);
-    wait_consent(
+    world.advance_clock(READ_LAG).await;
+    wait_consent_moving(
         &world,
         "contoso-reads",
         "Ready after a later verification",
-        MINUTE,
         |o| {
             let verified = o.status.as_ref()?.last_verified_at.clone()?;
             (has(o, "Ready", "True", "Reconciled") && verified.0 > revoked_at).then_some(())
@@ -707,7 +822,7 @@ async fn a_sign_in_without_mfa_is_reported_as_mfa_required_with_the_manual_link(
         "    - resource: Microsoft Graph\n      scopes: [User.Read]\n",
         "  credentialsRef:\n    name: no-mfa\n",
     ));
-    let object = wait_consent(&world, "no-mfa", "MfaRequired", MINUTE, |o| {
+    let object = wait_consent_moving(&world, "no-mfa", "MfaRequired", |o| {
         has(o, "Consented", "False", "MfaRequired").then(|| o.clone())
     })
     .await;
@@ -862,12 +977,13 @@ async fn deletion_removes_the_consent_or_orphans_it_under_the_charts_rbac() {
         "{held:?}"
     );
 
-    let out = world.kubectl(&["delete", "appconsent", "removable", "--timeout=60s"]);
+    let out = world.kubectl(&["delete", "appconsent", "removable", "--wait=false"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    wait_deleted(&world, "removable").await;
     let fabrikam = tenant(&world, FABRIKAM).await;
     assert!(
         granted_scopes(&fabrikam).is_empty(),
@@ -950,7 +1066,7 @@ async fn a_spec_change_adds_a_grant_without_calling_it_a_revocation() {
     capture(&world, "growing", "progressing_new_generation.yaml");
     assert_eq!(argocd_health(&world, "growing").0, "Progressing");
     world.start_operator();
-    let object = wait_consent(&world, "growing", "Ready at generation 2", MINUTE, |o| {
+    let object = wait_consent_moving(&world, "growing", "Ready at generation 2", |o| {
         let ready = has(o, "Ready", "True", "Reconciled");
         (ready && o.status.as_ref()?.verified_generation == Some(2)).then(|| o.clone())
     })

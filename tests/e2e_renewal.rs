@@ -191,6 +191,31 @@ async fn a_global_administrator_relationship_is_renewed_without_interrupting_acc
             .then_some(())
         })
         .await;
+    // Under the sandbox's read lag, each write of the renewal happened exactly once: the
+    // successor created and locked once, the groups assigned once on each relationship, the
+    // predecessor terminated once, and nothing deleted.
+    let writes = world.writes_by_path().await;
+    let rels = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+    let once = |path: String| (writes.get(&path).copied().unwrap_or(0), path);
+    assert_eq!(
+        once(format!("POST {rels}")).0,
+        2,
+        "the original and one successor: {writes:?}"
+    );
+    for id in [&old, &successor] {
+        assert_eq!(
+            once(format!("POST {rels}/{id}/accessAssignments")).0,
+            1,
+            "{writes:?}"
+        );
+        // One lockForApproval each, plus the predecessor's terminate.
+        let requests = once(format!("POST {rels}/{id}/requests")).0;
+        assert_eq!(requests, if *id == old { 2 } else { 1 }, "{id}: {writes:?}");
+    }
+    assert!(
+        !writes.keys().any(|k| k.starts_with("DELETE")),
+        "nothing deleted: {writes:?}"
+    );
     let samples = sampler.finish().await;
     assert!(samples.len() > 10, "{} samples", samples.len());
     assert!(

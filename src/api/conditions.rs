@@ -104,6 +104,14 @@ pub mod reasons {
     pub const NO_CONSENT_CAPABLE_ROLE: &str = "NoConsentCapableRole";
     /// The relationship's roles are too recent; Microsoft is still propagating them.
     pub const SETTLING: &str = "Settling";
+    /// The operator wrote and Microsoft does not show the write yet (its reads lag, or a consent
+    /// or GDAP access is still propagating): waiting, not writing again
+    /// (`--propagation-timeout` bounds the wait).
+    pub const PROPAGATING: &str = "Propagating";
+    /// Microsoft did not show one of the operator's writes (or propagate the access it relies on)
+    /// within `--propagation-timeout`; the operator does not write again by itself, and the
+    /// message says what to check.
+    pub const PROPAGATION_TIMED_OUT: &str = "PropagationTimedOut";
     /// A resource's service principal is missing in the customer tenant.
     pub const SERVICE_PRINCIPALS_MISSING: &str = "ServicePrincipalsMissing";
     /// Partner Center refused the partner user's token: its sign-in used no MFA.

@@ -92,6 +92,7 @@ impl Context {
             resync: self.settings.timing.resync,
             verify: self.settings.consent.verify,
             settle: self.settings.consent.settle,
+            propagation_timeout: self.settings.timing.propagation_timeout,
         }
     }
 

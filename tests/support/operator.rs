@@ -460,6 +460,22 @@ impl World {
         assert!(status.is_success(), "advancing the clock: {status}");
     }
 
+    /// Every write the sandbox received since its start (or the last clear), by `"METHOD /path"`:
+    /// the request log's uncapped totals, so "exactly once" cannot pass by a full log.
+    pub async fn writes_by_path(&self) -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(self.http_get("requests").await["totals"]["writesByPath"].clone())
+            .expect("the request log's totals carry writesByPath")
+    }
+
+    /// How many writes with `method` went to exactly `path` (see [`World::writes_by_path`]).
+    pub async fn writes_to(&self, method: &str, path: &str) -> u64 {
+        self.writes_by_path()
+            .await
+            .get(&format!("{method} {path}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The sandbox's request log as (method, path) pairs, oldest first.
     pub async fn requests(&self) -> Vec<(String, String)> {
         self.http_get("requests").await["requests"]

@@ -4,7 +4,12 @@
 //! (`DelegatedToken`). After a write that changes what the app may do in the tenant, the cached
 //! app-only tokens of that tenant are dropped, since their `roles` were fixed when they were
 //! issued. It reads no clock and never guesses Microsoft's next state: the next observe sees it.
-//! It needs no Kubernetes-side write.
+//! It needs no Kubernetes-side write (the reconcile remembers the write, see `pending`).
+//!
+//! "Already exists" (Partner Center's 409 "Permission entry already exists.", Graph's 409 for a
+//! service principal, its 400 "Permission being assigned already exists on the object.") means
+//! the object is there: the write is done, and Microsoft's reads will show it. It is never an
+//! error and never a reason to delete and write again — that would restart Entra's propagation.
 
 use super::observe::{microsoft_is_transient, microsoft_reason};
 use super::plan::Action;
@@ -188,9 +193,11 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
     }
 }
 
-/// Partner Center consent; `replace` deletes the existing one first. An "already exists" answer
-/// to a plain consent means the existing consent does not give the app what the plan saw
-/// missing, so it is replaced as well (Microsoft's samples change a consent the same way).
+/// Partner Center consent; `replace` deletes the existing one first (Microsoft's way to change a
+/// consent; the plan asks for it only when a read shows a consent that lacks scopes and no
+/// write of the operator is pending). An "already exists" answer means a consent is there —
+/// typically the operator's own, which Microsoft's reads do not show yet: done, the next
+/// observe sees it.
 async fn consent(
     t: &Target<'_>,
     body: &ApplicationConsent,
@@ -199,19 +206,13 @@ async fn consent(
     if replace {
         remove_consent(t).await?;
     }
-    let pc = t.partner_center;
-    let created = pc
+    let created = t
+        .partner_center
         .create_application_consent(t.partner_center_token, t.customer, body)
         .await;
-    let replaced = match created {
-        Ok(_) => replace,
-        Err(e) if e.reason() == Reason::AlreadyExists && !replace => {
-            remove_consent(t).await?;
-            pc.create_application_consent(t.partner_center_token, t.customer, body)
-                .await
-                .map_err(|e| ActError::new("consenting through Partner Center", e))?;
-            true
-        }
+    let existed = match created {
+        Ok(_) => false,
+        Err(e) if e.reason() == Reason::AlreadyExists => true,
         Err(e) => return Err(ActError::new("consenting through Partner Center", e)),
     };
     t.tokens.invalidate_app_tokens(t.customer);
@@ -226,15 +227,21 @@ async fn consent(
             )
         })
         .collect();
-    let verb = if replaced {
-        "replaced the consent with"
-    } else {
-        "consented"
+    let note = match (replace, existed) {
+        (_, true) => format!(
+            "Partner Center already has a consent of the application ({}); waiting for Microsoft to show it",
+            grants.join("; ")
+        ),
+        (true, false) => format!(
+            "replaced the consent with the delegated permissions through Partner Center ({})",
+            grants.join("; ")
+        ),
+        (false, false) => format!(
+            "consented the delegated permissions through Partner Center ({})",
+            grants.join("; ")
+        ),
     };
-    Ok(Applied::Consented(format!(
-        "{verb} the delegated permissions through Partner Center ({})",
-        grants.join("; ")
-    )))
+    Ok(Applied::Consented(note))
 }
 
 /// Partner Center DELETE; "not found" (no consent, or a repeated DELETE) is done.

@@ -8,6 +8,9 @@
 //!   principals), read with the partner user's delegated tokens; reads only, typed errors.
 //! - `plan`: the one next step with the data its request needs, and when to look again (pure,
 //!   table-tested in `plan_tests`).
+//! - `pending`: the operator's writes that Microsoft does not show yet, remembered in the
+//!   annotation `gdap.io/pending-writes` so a lagging read is waited for, never answered with a
+//!   second write (pure).
 //! - `act`: a small interpreter of the step (delegated tokens only; tested against the sandbox).
 //! - `status` (pure, table-tested) and `report` (writes it, events, `gdap_consent_healthy`).
 //! - `reconcile`: kube's finalizer helper around the pipeline, the backoff and the error policy.
@@ -25,6 +28,7 @@ pub mod act;
 mod act_tests;
 pub mod desired;
 pub mod observe;
+pub mod pending;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;

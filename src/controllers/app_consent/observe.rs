@@ -9,9 +9,13 @@
 //!   (with their app roles) of the resources the consent needs.
 //!
 //! The customer's answers that belong to the consent's state (not consented, no GDAP access) are
-//! observations, not errors; everything else is an [`ObserveError`].
+//! observations, not errors; everything else is an [`ObserveError`]. The operator's own writes
+//! that Microsoft did not show yet come from the object's annotation `gdap.io/pending-writes`
+//! (see `pending`); an unreadable value counts as none (logged), so at worst a write is tried
+//! again and answered "already exists".
 
 use super::desired::Intent;
+use super::pending::{PENDING_WRITES_ANNOTATION, Pending};
 use super::plan::{
     Observed, PartnerSide, Reference, RemoteRelationship, ResourcePrincipal, RoleAssignment,
     Tenant, TenantView, Unreadable,
@@ -122,6 +126,7 @@ pub async fn observe(
         consented_before: status.consented_at.is_some(),
         partner: Err(Unreadable { transient: true }),
         tenant: Err(Unreadable { transient: true }),
+        pending: pending_writes(object),
     };
     let clients = match credentials {
         Ok(c) => &c.clients,
@@ -161,6 +166,19 @@ pub async fn observe(
         }
     }
     (observed, first_error)
+}
+
+/// The pending writes the object's annotation records.
+pub fn pending_writes(object: &AppConsent) -> Pending {
+    let value = object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PENDING_WRITES_ANNOTATION));
+    Pending::parse(value.map(String::as_str)).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "ignoring an unreadable record of pending writes");
+        Pending::default()
+    })
 }
 
 fn partner_error(error: microsoft::Error) -> ObserveError {

@@ -8,8 +8,18 @@
 //! replaces the previous one) → the application permissions (Graph app role assignments). A
 //! complete consent is verified again every `verify` interval; a verified consent found
 //! incomplete is revoked: reported, and repaired only with `reconsent: Automatic`.
+//!
+//! **Microsoft is eventually consistent** (see `pending`). Every write is remembered until a read
+//! shows it; a gap that a remembered write covers is a wait (`Waiting::Propagating`, polled from
+//! `poll` with a backoff), never a second write and never a delete-and-redo, for up to
+//! `propagation_timeout` after the write, then a refusal that names it
+//! (`PlanError::PropagationTimedOut`). The partner user's new GDAP role propagates the same way:
+//! Entra's AADSTS50020 for the customer within `propagation_timeout` of the role is a wait too.
+//! After a write the controller looks again after `poll`, not at once: the next read is likely
+//! to lag anyway.
 
 use super::desired::{self, Intent};
+use super::pending::{Awaited, Pending, Write, Written};
 use crate::api::ReconsentPolicy;
 use crate::api::consent_rules::{
     CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, ResolvedGrant, roles_granting_app_roles,
@@ -156,6 +166,9 @@ pub struct Observed {
     pub partner: Result<PartnerSide, Unreadable>,
     /// The customer tenant.
     pub tenant: Result<Tenant, Unreadable>,
+    /// The operator's writes that Microsoft did not show yet (annotation
+    /// `gdap.io/pending-writes`).
+    pub pending: Pending,
 }
 
 impl Observed {
@@ -180,6 +193,9 @@ pub struct Timing {
     /// How long a relationship must have given the partner user a consent-capable role before
     /// the first consent (`--consent-settle-time`).
     pub settle: Duration,
+    /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
+    /// a consent) before it reports the wait as a failure (`--propagation-timeout`).
+    pub propagation_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -189,6 +205,7 @@ impl Default for Timing {
             resync: Duration::from_secs(600),
             verify: Duration::from_secs(3600),
             settle: Duration::from_secs(900),
+            propagation_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -417,6 +434,14 @@ pub enum PlanError {
         /// The permissions.
         missing: Vec<MissingRole>,
     },
+    /// Microsoft has not shown a write (or let the partner user in through a GDAP role) within
+    /// `--propagation-timeout`; the operator does not write again by itself.
+    PropagationTimedOut {
+        /// What was awaited.
+        what: Awaited,
+        /// Since when.
+        since: DateTime<Utc>,
+    },
 }
 
 /// What the controller is waiting for.
@@ -434,6 +459,15 @@ pub enum Waiting {
     ServicePrincipals,
     /// `managementPolicy: Observe` and nothing verified yet.
     NotConsented,
+    /// Microsoft does not show a write of the operator yet (or Entra does not let the partner
+    /// user in through a recent GDAP role): its reads lag or it still propagates. Nothing is
+    /// written again.
+    Propagating {
+        /// What is awaited.
+        what: Awaited,
+        /// Since when (the write, or the role's arrival).
+        since: DateTime<Utc>,
+    },
 }
 
 /// The one step to take, with the data its request needs.
@@ -496,6 +530,29 @@ pub enum ReleaseReason {
     Done,
 }
 
+impl Action {
+    /// The write this action makes in Microsoft, to remember until a read shows it.
+    pub fn write(&self) -> Option<Write> {
+        Some(match self {
+            Action::Consent { body, .. } => Write::consent(body),
+            Action::CreateServicePrincipal { app_id } => Write::ServicePrincipal {
+                app_id: app_id.clone(),
+            },
+            Action::GrantAppRole { body, .. } => Write::AppRole {
+                resource_sp_id: body.resource_id.clone(),
+                app_role_id: body.app_role_id.to_ascii_lowercase(),
+            },
+            Action::RevokeAppRole { assignment_id, .. } => Write::AppRoleRemoval {
+                assignment_id: assignment_id.clone(),
+            },
+            Action::RemoveConsent => Write::ConsentRemoval,
+            Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
+                return None;
+            }
+        })
+    }
+}
+
 /// The decision: one action and when to reconcile again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -513,6 +570,73 @@ fn now_(action: Action) -> Plan {
     at(action, Duration::ZERO)
 }
 
+/// A write: Microsoft will not show it at once, so the controller looks again after `poll`.
+fn write(action: Action, timing: &Timing) -> Plan {
+    at(action, timing.poll)
+}
+
+/// The wait for `what`, pending since `since`: polled from `poll`, each look about twice as far
+/// from `since` as the previous one (up to `resync`), and a refusal once `propagation_timeout`
+/// has passed.
+pub fn propagating(
+    what: Awaited,
+    since: DateTime<Utc>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Plan {
+    let timeout =
+        chrono::Duration::from_std(timing.propagation_timeout).unwrap_or(chrono::Duration::MAX);
+    let deadline = since
+        .checked_add_signed(timeout)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if now >= deadline {
+        return at(
+            Action::Refuse(PlanError::PropagationTimedOut { what, since }),
+            timing.resync,
+        );
+    }
+    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
+    let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+    let requeue = waited
+        .clamp(timing.poll, timing.resync.max(timing.poll))
+        .min(left.max(Duration::from_secs(1)));
+    wait(Waiting::Propagating { what, since }, requeue)
+}
+
+fn awaiting(w: &Written, timing: &Timing, now: DateTime<Utc>) -> Plan {
+    propagating(w.write.awaited(), w.at, timing, now)
+}
+
+/// The pending writes after this reconcile: those the tenant still does not show (none once the
+/// consent is verified complete), and the action's write at `now` when it succeeded (`wrote`).
+pub fn pending_after(observed: &Observed, plan: &Plan, wrote: bool, now: DateTime<Utc>) -> Pending {
+    let mut pending = match (&plan.action, &observed.tenant) {
+        (Action::Idle, _) => Pending::default(),
+        (_, Ok(tenant)) => observed.pending.pruned(tenant),
+        (_, Err(_)) => observed.pending.clone(),
+    };
+    if wrote && let Some(w) = plan.action.write() {
+        pending = pending.recorded(w, now);
+    }
+    pending
+}
+
+/// Since when the partner user holds the consent-capable role the consent relies on, while
+/// that is recent enough (within `propagation_timeout`) for Microsoft to be still propagating
+/// it: a refusal for a missing role or access (Partner Center 403, AADSTS50020, a Graph 403 on
+/// a write) is then a wait, not a failure.
+pub fn access_propagating_since(
+    intent: &Intent,
+    partner: &PartnerSide,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let chosen = prerequisites(intent, partner, timing.settle, now).ok()?;
+    let since = chosen.relationship.consent_capable_since?;
+    let timeout = chrono::Duration::from_std(timing.propagation_timeout).ok()?;
+    (now < since.checked_add_signed(timeout)?).then_some(since)
+}
+
 fn wait(waiting: Waiting, requeue: Duration) -> Plan {
     at(Action::Wait(waiting), requeue)
 }
@@ -520,7 +644,7 @@ fn wait(waiting: Waiting, requeue: Duration) -> Plan {
 /// Decides the next step.
 pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime<Utc>) -> Plan {
     if observed.deleting {
-        return plan_deletion(intent, observed, timing);
+        return plan_deletion(intent, observed, timing, now);
     }
     let grants = match &intent.grants {
         Ok(g) => g,
@@ -560,8 +684,8 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
     if !intent.manages() {
         return wait(Waiting::NotConsented, timing.verify);
     }
-    match prerequisites(intent, partner, timing.settle, now) {
-        Ok(_) => {}
+    let chosen = match prerequisites(intent, partner, timing.settle, now) {
+        Ok(chosen) => chosen,
         Err(Unmet::Settling { until, .. }) => {
             let left = (until - now).to_std().unwrap_or(Duration::ZERO);
             return wait(
@@ -576,11 +700,18 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
             );
         }
         Err(_) => return wait(Waiting::Relationship, timing.poll),
-    }
+    };
+    let pending = &observed.pending;
     match tenant {
-        Tenant::NoAccess { .. } => wait(Waiting::AccessPropagating, timing.poll),
-        Tenant::NotConsented { .. } => now_(first_consent(intent, grants)),
-        Tenant::Read(view) => next_step(intent, grants, view, partner, timing),
+        Tenant::NoAccess { .. } => match chosen.relationship.consent_capable_since {
+            Some(since) => propagating(Awaited::GdapAccess, since, timing, now),
+            None => wait(Waiting::AccessPropagating, timing.poll),
+        },
+        Tenant::NotConsented { .. } => match pending.consent() {
+            Some(w) => awaiting(w, timing, now),
+            None => write(first_consent(intent, grants), timing),
+        },
+        Tenant::Read(view) => next_step(intent, grants, view, partner, pending, timing, now),
     }
 }
 
@@ -598,31 +729,64 @@ fn first_consent(intent: &Intent, grants: &[ResolvedGrant]) -> Action {
     }
 }
 
+/// The next step once the tenant could be read; a gap a pending write covers is waited for.
 fn next_step(
     intent: &Intent,
     grants: &[ResolvedGrant],
     view: &TenantView,
     partner: &PartnerSide,
+    pending: &Pending,
     timing: &Timing,
+    now: DateTime<Utc>,
 ) -> Plan {
     let gaps = gaps(intent, grants, view);
     if gaps.app_missing {
-        return now_(first_consent(intent, grants));
+        return match pending.consent() {
+            Some(w) => awaiting(w, timing, now),
+            None => write(first_consent(intent, grants), timing),
+        };
     }
-    if let Some(app_id) = gaps.missing_principals.first() {
-        if !intent.create_missing_service_principals {
-            return wait(Waiting::ServicePrincipals, timing.resync);
-        }
-        return now_(Action::CreateServicePrincipal {
-            app_id: app_id.clone(),
-        });
+    if !gaps.missing_principals.is_empty() {
+        let uncovered = gaps
+            .missing_principals
+            .iter()
+            .find(|app| pending.service_principal(app).is_none());
+        return match uncovered {
+            Some(_) if !intent.create_missing_service_principals => {
+                wait(Waiting::ServicePrincipals, timing.resync)
+            }
+            Some(app_id) => write(
+                Action::CreateServicePrincipal {
+                    app_id: app_id.clone(),
+                },
+                timing,
+            ),
+            None => oldest(
+                gaps.missing_principals
+                    .iter()
+                    .filter_map(|app| pending.service_principal(app)),
+                timing,
+                now,
+            ),
+        };
     }
     if !gaps.missing_scopes.is_empty() {
+        let covering: Option<Vec<&Written>> = gaps
+            .missing_scopes
+            .iter()
+            .map(|(resource, scopes)| pending.consent_covering(resource, scopes))
+            .collect();
+        if let Some(covering) = covering {
+            return oldest(covering.into_iter(), timing, now);
+        }
         let body = desired::consent_body(intent, &desired::delegated(intent, grants));
-        return now_(Action::Consent {
-            body,
-            replace: !view.grants.is_empty(),
-        });
+        return write(
+            Action::Consent {
+                body,
+                replace: !view.grants.is_empty(),
+            },
+            timing,
+        );
     }
     let held = partner.held_roles();
     let may_grant = |m: &MissingRole| {
@@ -631,16 +795,27 @@ fn next_step(
             .any(|r| held.contains(*r))
     };
     let app = view.app_principal.clone().unwrap_or_default();
-    if let Some(m) = gaps.missing_roles.iter().find(|m| may_grant(m)) {
-        return now_(Action::GrantAppRole {
-            role: m.role.clone(),
-            resource: m.resource.clone(),
-            body: NewAppRoleAssignment {
-                principal_id: app,
-                resource_id: m.resource_sp_id.clone(),
-                app_role_id: m.app_role_id.clone(),
+    let awaited = |m: &MissingRole| pending.app_role(&m.resource_sp_id, &m.app_role_id);
+    if let Some(m) = gaps
+        .missing_roles
+        .iter()
+        .find(|m| may_grant(m) && awaited(m).is_none())
+    {
+        return write(
+            Action::GrantAppRole {
+                role: m.role.clone(),
+                resource: m.resource.clone(),
+                body: NewAppRoleAssignment {
+                    principal_id: app,
+                    resource_id: m.resource_sp_id.clone(),
+                    app_role_id: m.app_role_id.clone(),
+                },
             },
-        });
+            timing,
+        );
+    }
+    if gaps.missing_roles.iter().any(|m| awaited(m).is_some()) {
+        return oldest(gaps.missing_roles.iter().filter_map(awaited), timing, now);
     }
     let missing = gaps.missing_roles.clone();
     at(
@@ -649,15 +824,36 @@ fn next_step(
     )
 }
 
+/// The wait for the oldest of `writes` (the first to time out).
+fn oldest<'a>(
+    writes: impl Iterator<Item = &'a Written>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Plan {
+    match writes.min_by_key(|w| w.at) {
+        Some(w) => awaiting(w, timing, now),
+        None => wait(Waiting::Unreadable, timing.poll),
+    }
+}
+
 /// Deletion: remove the spec's application permissions, then the consent (policy `Delete`), or
-/// release (`Orphan`, `Observe`); never release because something could not be read.
-fn plan_deletion(intent: &Intent, observed: &Observed, timing: &Timing) -> Plan {
+/// release (`Orphan`, `Observe`); never release because something could not be read — nor
+/// because a read does not show a write of the operator yet (a pending consent is removed
+/// through Partner Center, which acts on Microsoft's true state; a removal the reads do not show
+/// yet is waited for, not repeated).
+fn plan_deletion(
+    intent: &Intent,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Plan {
     if intent.orphans_on_delete() {
         return now_(Action::Release(ReleaseReason::Orphaned));
     }
+    let pending = &observed.pending;
     let tenant = match &observed.tenant {
         Ok(t) => t,
-        Err(_) if !observed.consented_before && !observed.verified_before => {
+        Err(_) if !observed.consented_before && !observed.verified_before && pending.is_empty() => {
             return now_(Action::Release(ReleaseReason::NothingToDelete));
         }
         Err(_) => return wait(Waiting::Unreadable, timing.poll),
@@ -665,11 +861,19 @@ fn plan_deletion(intent: &Intent, observed: &Observed, timing: &Timing) -> Plan 
     let view = match tenant {
         Tenant::Read(view) => view,
         Tenant::NotConsented { .. } => {
+            if let Some(w) = pending.app_roles().next() {
+                return awaiting(w, timing, now);
+            }
+            if pending.consent().is_some() {
+                return write(Action::RemoveConsent, timing);
+            }
             return now_(Action::Release(ReleaseReason::NothingToDelete));
         }
         Tenant::NoAccess { .. } => return wait(Waiting::AccessPropagating, timing.poll),
     };
-    let granted = granted_spec_roles(intent, view);
+    let (removing, granted): (Vec<_>, Vec<_>) = granted_spec_roles(intent, view)
+        .into_iter()
+        .partition(|(_, id)| pending.app_role_removal(id).is_some());
     let held = observed
         .partner
         .as_ref()
@@ -686,18 +890,35 @@ fn plan_deletion(intent: &Intent, observed: &Observed, timing: &Timing) -> Plan 
                 timing.poll,
             );
         }
-        return at(
+        return write(
             Action::RevokeAppRole {
                 role: m.role.clone(),
                 resource: m.resource.clone(),
                 resource_sp_id: m.resource_sp_id.clone(),
                 assignment_id: assignment_id.clone(),
             },
-            Duration::ZERO,
+            timing,
         );
     }
+    if !removing.is_empty() {
+        let writes = removing
+            .iter()
+            .filter_map(|(_, id)| pending.app_role_removal(id));
+        return oldest(writes, timing, now);
+    }
+    let unseen_role = pending.app_roles().find(|w| !w.write.shown_in(tenant));
+    if let Some(w) = unseen_role {
+        // Granted, but not shown yet: its assignment id comes with the read that shows it.
+        return awaiting(w, timing, now);
+    }
     if !view.grants.is_empty() {
-        return now_(Action::RemoveConsent);
+        return match pending.consent_removal() {
+            Some(w) => awaiting(w, timing, now),
+            None => write(Action::RemoveConsent, timing),
+        };
+    }
+    if pending.consent().is_some() {
+        return write(Action::RemoveConsent, timing);
     }
     now_(Action::Release(ReleaseReason::Done))
 }

@@ -1,6 +1,7 @@
 //! Table tests of `plan`: each row is a situation and the step the controller must take.
 
 use super::desired::Intent;
+use super::pending::{Awaited, Pending, Write};
 use super::plan::*;
 use crate::api::consent_rules::{
     MICROSOFT_GRAPH_APP_ID, PRIVILEGED_ROLE_ADMINISTRATOR_ID, ResolvedGrant,
@@ -141,6 +142,7 @@ fn seen(partner: PartnerSide, tenant: Tenant) -> Observed {
         consented_before: false,
         partner: Ok(partner),
         tenant: Ok(tenant),
+        pending: Pending::default(),
     }
 }
 
@@ -173,6 +175,7 @@ fn timing() -> Timing {
         resync: Duration::from_secs(300),
         verify: Duration::from_secs(3600),
         settle: Duration::from_secs(900),
+        propagation_timeout: Duration::from_secs(3600),
     }
 }
 
@@ -211,12 +214,16 @@ fn kind(action: &Action) -> String {
         }
         Action::RemoveConsent => "RemoveConsent".into(),
         Action::Release(r) => format!("Release {r:?}"),
+        Action::Wait(Waiting::Propagating { what, .. }) => format!("Wait Propagating {what:?}"),
         Action::Wait(w) => format!("Wait {w:?}"),
         Action::Idle => "Idle".into(),
         Action::Refuse(PlanError::InvalidSpec(p)) => format!("Refuse InvalidSpec {}", p.field),
         Action::Refuse(PlanError::PrivilegedRoleRequired { missing }) => {
             let roles: Vec<&str> = missing.iter().map(|m| m.role.as_str()).collect();
             format!("Refuse PrivilegedRoleRequired {}", roles.join(","))
+        }
+        Action::Refuse(PlanError::PropagationTimedOut { what, .. }) => {
+            format!("Refuse PropagationTimedOut {what:?}")
         }
         Action::Refuse(e) => format!("Refuse {e:?}"),
     }
@@ -345,7 +352,25 @@ fn prerequisites_come_first() {
             "Entra does not let the user in yet",
             intent(),
             seen(
-                able(),
+                partner(vec![relationship(
+                    "rel-1",
+                    &[APPLICATION_ADMINISTRATOR_ID],
+                    30,
+                )]),
+                Tenant::NoAccess {
+                    detail: "AADSTS50020".into(),
+                },
+            ),
+            "Wait Propagating GdapAccess",
+        ),
+        (
+            "Entra does not let the user in, and Microsoft gave no times: wait",
+            intent(),
+            seen(
+                partner(vec![RemoteRelationship {
+                    consent_capable_since: None,
+                    ..relationship("rel-1", &[APPLICATION_ADMINISTRATOR_ID], 30)
+                }]),
                 Tenant::NoAccess {
                     detail: "AADSTS50020".into(),
                 },
@@ -567,6 +592,7 @@ fn deletion_removes_the_app_roles_then_the_consent_and_never_guesses() {
         consented_before: consented,
         partner: Err(Unreadable { transient: false }),
         tenant: Err(Unreadable { transient: false }),
+        pending: Pending::default(),
     };
     check(vec![
         (
@@ -665,5 +691,446 @@ fn requeues_follow_the_verify_interval_when_steady_and_the_settle_end_while_sett
     );
     assert_eq!(revoked.requeue, timing().verify);
     let write = plan(&intent(), &seen(able(), not_consented()), &timing(), now());
-    assert_eq!(write.requeue, Duration::ZERO);
+    assert_eq!(
+        write.requeue,
+        timing().poll,
+        "after a write the next look waits for Microsoft: the next read would only lag"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microsoft is eventually consistent: the operator's own writes that reads do not show yet.
+// ---------------------------------------------------------------------------------------------
+
+/// The Partner Center consent of the default intent's Microsoft Graph scopes.
+fn graph_consent_write() -> Write {
+    Write::Consent {
+        scopes: BTreeMap::from([(MICROSOFT_GRAPH_APP_ID.into(), scopes(&FULL_GRAPH))]),
+    }
+}
+
+fn app_role_write(sp: &str, role: &str) -> Write {
+    Write::AppRole {
+        resource_sp_id: sp.into(),
+        app_role_id: role.into(),
+    }
+}
+
+/// `o` with `write` made `ago` before now.
+fn after(mut o: Observed, write: Write, ago: Span) -> Observed {
+    o.pending = o.pending.recorded(write, now() - ago);
+    o
+}
+
+fn secs(n: i64) -> Span {
+    Span::seconds(n)
+}
+
+#[test]
+fn a_read_that_does_not_show_a_write_yet_is_waited_for_never_written_again() {
+    let with_o365_scopes = with(|i| {
+        i.grants
+            .as_mut()
+            .unwrap()
+            .push(grant(1, O365, &["ActivityFeed.Read"], &[]));
+    });
+    let two_roles = with(|i| {
+        i.grants.as_mut().unwrap()[0].app_roles =
+            vec!["User.Read.All".into(), "Directory.Read.All".into()];
+    });
+    let two_roles_view = |assigned: bool| {
+        read(|v| {
+            let graph = v.resources.get_mut(MICROSOFT_GRAPH_APP_ID).unwrap();
+            graph
+                .as_mut()
+                .unwrap()
+                .app_roles
+                .insert("directory.read.all".into(), "dir-read".into());
+            if !assigned {
+                v.assignments.clear();
+            }
+        })
+    };
+    let nothing_yet = read(|v| {
+        v.app_principal = None;
+        v.grants.clear();
+        v.assignments.clear();
+    });
+    check(vec![
+        (
+            "after the consent Entra still refuses the delegated token (AADSTS65001)",
+            intent(),
+            after(
+                seen(able(), not_consented()),
+                graph_consent_write(),
+                secs(20),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "after the consent Graph answers 403 to the reads it allows",
+            intent(),
+            after(
+                seen(
+                    able(),
+                    Tenant::NotConsented {
+                        detail: "Graph 403 Authorization_RequestDenied".into(),
+                    },
+                ),
+                graph_consent_write(),
+                secs(20),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "after the consent Graph does not show the app's service principal yet",
+            intent(),
+            after(seen(able(), nothing_yet), graph_consent_write(), secs(3)),
+            "Wait Propagating Consent",
+        ),
+        (
+            "after the consent Graph shows the app but not its grants: no delete and redo",
+            intent(),
+            after(
+                seen(
+                    able(),
+                    read(|v| {
+                        v.grants.clear();
+                        v.assignments.clear();
+                    }),
+                ),
+                graph_consent_write(),
+                secs(3),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "after a replace Graph still shows the old grant",
+            intent(),
+            after(
+                seen(
+                    able(),
+                    read(|v| {
+                        v.grants.insert(
+                            MICROSOFT_GRAPH_APP_ID.into(),
+                            scopes(&["Application.ReadWrite.All"]),
+                        );
+                    }),
+                ),
+                graph_consent_write(),
+                secs(3),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "a gap the pending consent does not cover is still consented (a spec change)",
+            with_o365_scopes.clone(),
+            after(
+                seen(
+                    able(),
+                    read(|v| {
+                        v.resources.insert(O365.into(), Some(o365_sp()));
+                    }),
+                ),
+                graph_consent_write(),
+                secs(3),
+            ),
+            "Replace graph[User.Read.All,Application.ReadWrite.All,AppRoleAssignment.ReadWrite.All] other[ActivityFeed.Read]",
+        ),
+        (
+            "after the service principal create Graph does not show it yet",
+            with(|i| {
+                with_o365(i);
+                i.create_missing_service_principals = true;
+            }),
+            after(
+                seen(
+                    able(),
+                    read(|v| {
+                        v.resources.insert(O365.into(), None);
+                    }),
+                ),
+                Write::ServicePrincipal {
+                    app_id: O365.into(),
+                },
+                secs(2),
+            ),
+            "Wait Propagating ServicePrincipal",
+        ),
+        (
+            "after the app role grant Graph does not show it yet",
+            intent(),
+            after(
+                seen(able(), read(|v| v.assignments.clear())),
+                app_role_write("graph-sp", USER_READ_ALL),
+                secs(2),
+            ),
+            "Wait Propagating AppRole",
+        ),
+        (
+            "another missing app role is granted meanwhile",
+            two_roles.clone(),
+            after(
+                seen(able(), two_roles_view(false)),
+                app_role_write("graph-sp", USER_READ_ALL),
+                secs(2),
+            ),
+            "GrantAppRole Directory.Read.All to app-sp on graph-sp",
+        ),
+        (
+            "a consent not shown within --propagation-timeout is a failure, not a second consent",
+            intent(),
+            after(
+                seen(able(), not_consented()),
+                graph_consent_write(),
+                Span::hours(2),
+            ),
+            "Refuse PropagationTimedOut Consent",
+        ),
+        (
+            "an app role not shown within --propagation-timeout is a failure, not a second grant",
+            intent(),
+            after(
+                seen(able(), read(|v| v.assignments.clear())),
+                app_role_write("graph-sp", USER_READ_ALL),
+                Span::hours(2),
+            ),
+            "Refuse PropagationTimedOut AppRole",
+        ),
+        (
+            "once everything shows, the consent is complete",
+            intent(),
+            after(seen(able(), read(|_| {})), graph_consent_write(), secs(30)),
+            "Idle",
+        ),
+        (
+            "with reconsent Automatic a repair is waited for like any write",
+            with(|i| i.reconsent = ReconsentPolicy::Automatic),
+            after(
+                verified(seen(able(), not_consented())),
+                graph_consent_write(),
+                secs(20),
+            ),
+            "Wait Propagating Consent",
+        ),
+    ]);
+}
+
+#[test]
+fn gdap_access_that_is_still_propagating_is_a_wait_then_a_failure() {
+    let no_access = || Tenant::NoAccess {
+        detail: "AADSTS50020".into(),
+    };
+    let since = |minutes| {
+        partner(vec![relationship(
+            "rel-1",
+            &[
+                APPLICATION_ADMINISTRATOR_ID,
+                PRIVILEGED_ROLE_ADMINISTRATOR_ID,
+            ],
+            minutes,
+        )])
+    };
+    check(vec![
+        (
+            "AADSTS50020 just after the role settled: Microsoft still propagates it",
+            intent(),
+            seen(since(20), no_access()),
+            "Wait Propagating GdapAccess",
+        ),
+        (
+            "AADSTS50020 more than --propagation-timeout after the role: a failure",
+            intent(),
+            seen(since(120), no_access()),
+            "Refuse PropagationTimedOut GdapAccess",
+        ),
+    ]);
+    let t = timing();
+    let recent = since(20);
+    assert_eq!(
+        access_propagating_since(&intent(), &recent, &t, now()),
+        recent.relationships[0].consent_capable_since,
+        "a Partner Center 403 now is Microsoft propagating the role"
+    );
+    assert_eq!(
+        access_propagating_since(&intent(), &since(120), &t, now()),
+        None,
+        "an hour later it is a refusal a person must look at"
+    );
+    assert_eq!(
+        access_propagating_since(&intent(), &partner(vec![]), &t, now()),
+        None,
+        "without a consent-capable role it is no propagation"
+    );
+}
+
+#[test]
+fn deletion_waits_for_its_own_removals_and_removes_a_consent_reads_do_not_show_yet() {
+    check(vec![
+        (
+            "an app role removal Graph does not show yet is waited for, not repeated",
+            intent(),
+            after(
+                deleting(seen(able(), read(|_| {}))),
+                Write::AppRoleRemoval {
+                    assignment_id: "ara-1".into(),
+                },
+                secs(2),
+            ),
+            "Wait Propagating AppRoleRemoval",
+        ),
+        (
+            "a consent removal Graph does not show yet is waited for, not repeated",
+            intent(),
+            after(
+                deleting(seen(able(), read(|v| v.assignments.clear()))),
+                Write::ConsentRemoval,
+                secs(2),
+            ),
+            "Wait Propagating ConsentRemoval",
+        ),
+        (
+            "a consent Entra does not honour yet is removed all the same: no leak",
+            intent(),
+            after(
+                deleting(seen(able(), not_consented())),
+                graph_consent_write(),
+                secs(20),
+            ),
+            "RemoveConsent",
+        ),
+        (
+            "an app role granted but not shown yet is waited for before the consent goes",
+            intent(),
+            after(
+                deleting(seen(able(), read(|v| v.assignments.clear()))),
+                app_role_write("graph-sp", USER_READ_ALL),
+                secs(2),
+            ),
+            "Wait Propagating AppRole",
+        ),
+        (
+            "after the removal a refused token means nothing is left",
+            intent(),
+            after(
+                deleting(seen(able(), not_consented())),
+                Write::ConsentRemoval,
+                secs(2),
+            ),
+            "Release NothingToDelete",
+        ),
+        (
+            "after the removal the reads that show it release",
+            intent(),
+            after(
+                deleting(seen(
+                    able(),
+                    read(|v| {
+                        v.assignments.clear();
+                        v.grants.clear();
+                    }),
+                )),
+                Write::ConsentRemoval,
+                secs(2),
+            ),
+            "Release Done",
+        ),
+    ]);
+}
+
+#[test]
+fn propagation_waits_back_off_from_the_poll_interval_and_end_at_the_timeout() {
+    let t = timing();
+    let requeue = |ago: Span| {
+        let o = after(seen(able(), not_consented()), graph_consent_write(), ago);
+        plan(&intent(), &o, &t, now()).requeue
+    };
+    assert_eq!(requeue(secs(1)), t.poll, "first the poll interval");
+    assert_eq!(requeue(secs(40)), Duration::from_secs(40), "then doubling");
+    assert_eq!(
+        requeue(Span::minutes(20)),
+        t.resync,
+        "at most the resync interval"
+    );
+    assert_eq!(
+        requeue(Span::minutes(59) + secs(50)),
+        Duration::from_secs(10),
+        "and never past the timeout"
+    );
+    assert_eq!(
+        requeue(Span::hours(2)),
+        t.resync,
+        "a timed-out wait is looked at again"
+    );
+}
+
+#[test]
+fn the_record_of_pending_writes_adds_each_write_and_drops_what_reads_show() {
+    let t = timing();
+    let o = seen(able(), not_consented());
+    let consent = plan(&intent(), &o, &t, now());
+    assert_eq!(kind(&consent.action), GRAPH_CONSENT);
+    let recorded = pending_after(&o, &consent, true, now());
+    assert_eq!(
+        recorded,
+        Pending::default().recorded(graph_consent_write(), now())
+    );
+    assert_eq!(
+        pending_after(&o, &consent, false, now()),
+        Pending::default(),
+        "a write Microsoft refused is not pending"
+    );
+
+    // A lagging read keeps it; a read that shows it drops it.
+    let lagging = Observed {
+        pending: recorded.clone(),
+        ..seen(able(), read(|v| v.assignments.clear()))
+    };
+    let lagging = Observed {
+        tenant: Ok(read(|v| {
+            v.grants.clear();
+            v.assignments.clear();
+        })),
+        ..lagging
+    };
+    let waiting = plan(&intent(), &lagging, &t, now());
+    assert_eq!(pending_after(&lagging, &waiting, false, now()), recorded);
+    let shown = Observed {
+        tenant: Ok(read(|v| v.assignments.clear())),
+        ..lagging.clone()
+    };
+    let grant = plan(&intent(), &shown, &t, now());
+    assert_eq!(
+        kind(&grant.action),
+        "GrantAppRole User.Read.All to app-sp on graph-sp"
+    );
+    let later = now() + secs(5);
+    assert_eq!(
+        pending_after(&shown, &grant, true, later),
+        Pending::default().recorded(app_role_write("graph-sp", USER_READ_ALL), later),
+        "the consent shows, so only the app role is pending"
+    );
+
+    // Verified complete: nothing is pending any more, so a later revocation is one.
+    let complete = Observed {
+        tenant: Ok(read(|_| {})),
+        ..lagging
+    };
+    let idle = plan(&intent(), &complete, &t, now());
+    assert_eq!(
+        pending_after(&complete, &idle, false, now()),
+        Pending::default()
+    );
+
+    // A second consent replaces the record of the first; the annotation round-trips.
+    let twice = recorded.recorded(graph_consent_write(), later);
+    assert_eq!(twice.0.len(), 1);
+    assert_eq!(twice.0[0].at, later);
+    let text = twice.to_annotation().unwrap();
+    assert!(text.contains("\"kind\":\"consent\""), "{text}");
+    assert_eq!(Pending::parse(Some(&text)).unwrap(), twice);
+    assert_eq!(Pending::parse(None).unwrap(), Pending::default());
+    assert!(Pending::parse(Some("not json")).is_err());
+    assert_eq!(Pending::default().to_annotation(), None);
+    assert_eq!(graph_consent_write().awaited(), Awaited::Consent);
 }

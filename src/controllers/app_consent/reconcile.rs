@@ -6,13 +6,23 @@
 //! answers `Ok` when the plan releases the object and [`ReconcileError::Deleting`] — with the
 //! delay the plan or the backoff chose — while deletion is still under way. The credentials
 //! Secret is held in use (`credentials_in_use`) before anything is written with it.
+//!
+//! After the act step the pending writes are brought up to date in the annotation
+//! `gdap.io/pending-writes` (see `pending`): the write just made is added, the writes the
+//! observed tenant shows are dropped (all of them once the consent is verified). That is done
+//! before the status is written, and only when it changed. A write refused for a missing GDAP
+//! role or access while that role is recent (`plan::access_propagating_since`) is reported as
+//! `Propagating` and retried with the backoff, not as a failure a person must fix.
 
 use super::act::{Applied, Target, act};
 use super::desired;
 use super::observe::observe;
-use super::plan::{Action, Plan, ReleaseReason, plan};
+use super::pending::PENDING_WRITES_ANNOTATION;
+use super::plan::{
+    Action, Observed, Plan, ReleaseReason, Timing, access_propagating_since, pending_after, plan,
+};
 use super::report::{object_labels, report};
-use super::status::{Inputs, Outcome, describe_wait};
+use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
 use crate::api::conditions::{events, reasons};
 use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::context::Context;
@@ -20,10 +30,10 @@ use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
 use crate::controllers::failure;
 use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
-use crate::microsoft::Audience;
-use chrono::Utc;
+use crate::microsoft::{Audience, Reason};
+use chrono::{DateTime, Utc};
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Lifecycle};
@@ -106,9 +116,14 @@ async fn step(
             failure: e.failure(),
             manual: false,
         },
-        (None, Ok(credentials)) => run(&intent, &plan, credentials).await,
+        (None, Ok(credentials)) => run(&intent, &plan, credentials, &observed, &timing, now).await,
         (None, Err(_)) => Outcome::Applied(Applied::Nothing),
     };
+    let wrote = matches!(
+        outcome,
+        Outcome::Applied(Applied::Consented(_) | Applied::Done { .. })
+    );
+    let remembered = remember_writes(api, object, &observed, &plan, wrote, now).await;
     let previous = object.status.clone().unwrap_or_default();
     let manual_url = ctx
         .credentials
@@ -127,6 +142,12 @@ async fn step(
         now,
     };
     let status = report(ctx, object, api, &inputs).await?;
+    if let Err(e) = remembered {
+        // The write is done but not remembered: the next reconcile may try it once more and
+        // hear "already exists", which is remembered then. Back off like any API failure.
+        tracing::warn!(error = %e, "recording the pending writes failed");
+        return Err(ReconcileError::Report(e.into()));
+    }
     let requeue = failure::next_look(
         plan.requeue,
         outcome.failure(),
@@ -144,8 +165,52 @@ async fn step(
     Ok(Requeue::requeue(requeue))
 }
 
+/// Brings the annotation of pending writes up to date (see the module docs); writes only when it
+/// changes.
+async fn remember_writes(
+    api: &Api<AppConsent>,
+    object: &AppConsent,
+    observed: &Observed,
+    plan: &Plan,
+    wrote: bool,
+    now: DateTime<Utc>,
+) -> Result<(), kube::Error> {
+    if matches!(plan.action, Action::Release(_)) {
+        return Ok(());
+    }
+    let next = pending_after(observed, plan, wrote, now);
+    if next == observed.pending {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        PENDING_WRITES_ANNOTATION: next.to_annotation(),
+    }}});
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
+}
+
+/// A refusal that Microsoft gives while it still propagates the partner user's GDAP role.
+fn is_access_refusal(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::PartnerCenterForbidden | Reason::NoGdapAccess | Reason::AccessDenied
+    )
+}
+
 /// Runs the plan's action with the partner user's delegated tokens.
-async fn run(intent: &desired::Intent, plan: &Plan, credentials: &Credentials) -> Outcome {
+async fn run(
+    intent: &desired::Intent,
+    plan: &Plan,
+    credentials: &Credentials,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Outcome {
     let clients = &credentials.clients;
     let partner_center_token = clients.tokens.partner_center();
     let customer_token = clients
@@ -164,9 +229,21 @@ async fn run(intent: &desired::Intent, plan: &Plan, credentials: &Credentials) -
         Ok(applied) => Outcome::Applied(applied),
         Err(e) => {
             tracing::info!(error = %e, "action failed");
-            Outcome::Failed {
-                failure: e.failure(),
-                manual: e.needs_manual_consent(),
+            let recent_role = observed
+                .partner
+                .as_ref()
+                .ok()
+                .filter(|_| is_access_refusal(e.error().reason()))
+                .and_then(|p| access_propagating_since(intent, p, timing, now));
+            match recent_role {
+                Some(since) => Outcome::Failed {
+                    failure: propagating_refusal(&e.to_string(), since, timing, now),
+                    manual: false,
+                },
+                None => Outcome::Failed {
+                    failure: e.failure(),
+                    manual: e.needs_manual_consent(),
+                },
             }
         }
     }

@@ -17,10 +17,11 @@ use kube::runtime::events::EventType;
 pub use crate::controllers::lifecycle::ReportError;
 
 /// Reasons of conditions on their way to True, which get no Warning event.
-const ORDINARY: [&str; 4] = [
+const ORDINARY: [&str; 5] = [
     reasons::NOT_CONSENTED,
     reasons::RELATIONSHIP_NOT_ACTIVE,
     reasons::SETTLING,
+    reasons::PROPAGATING,
     reasons::RECONCILING,
 ];
 

@@ -7,9 +7,15 @@
 //! settled), `ServicePrincipalsPresent` (the resources' service principals exist; only once the
 //! tenant could be read), `Consented` (the whole consent verified in the tenant), `Synced` (the
 //! last reconcile applied the spec without error) and `Ready` (consented and verified).
+//!
+//! While Microsoft does not show a write of the operator yet, or does not let the partner user in
+//! through a recent GDAP role, `Consented` and `Ready` are False with `Propagating`, and the
+//! message says what is awaited, since when, how long that has been and until when the operator
+//! waits (`--propagation-timeout`); after that they are False with `PropagationTimedOut`.
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::pending::{Awaited, PENDING_WRITES_ANNOTATION};
 use super::plan::{
     Action, Chosen, Gaps, MissingRole, Observed, Plan, PlanError, Tenant, Timing, Unmet, Waiting,
     gaps, prerequisites,
@@ -170,7 +176,7 @@ fn needs_manual(i: &Inputs) -> bool {
 fn conditions(i: &Inputs) -> Vec<Wanted> {
     let synced = synced(i);
     let failure = i.outcome.failure();
-    if failure.is_some_and(|f| f.transient) {
+    if failure.is_some_and(|f| f.transient && f.reason != reasons::PROPAGATING) {
         return vec![synced];
     }
     let mut wanted = Vec::new();
@@ -365,6 +371,13 @@ fn consented(i: &Inputs) -> Wanted {
         let (reason, message) = refusal(i, e);
         return cond(false, reason, message);
     }
+    if let Action::Wait(Waiting::Propagating { what, since }) = i.plan.action {
+        return cond(
+            false,
+            reasons::PROPAGATING,
+            propagating_text(i, what, since),
+        );
+    }
     if i.observed.verified_before && !i.observed.deleting {
         return cond(
             false,
@@ -471,9 +484,114 @@ fn progress_text(i: &Inputs) -> String {
     }
 }
 
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A duration in whole seconds, as people read it (`1m 30s`).
+fn span(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().max(0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+/// When the wait for something pending since `since` ends.
+fn deadline(timing: &Timing, since: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::Duration::from_std(timing.propagation_timeout)
+        .ok()
+        .and_then(|t| since.checked_add_signed(t))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The write (or access) awaited, in words.
+fn awaited_text(what: Awaited, since: DateTime<Utc>) -> String {
+    let since = at(since);
+    match what {
+        Awaited::Consent => format!("the Partner Center consent made at {since}"),
+        Awaited::ServicePrincipal => format!("the service principal created at {since}"),
+        Awaited::AppRole => format!("the application permission granted at {since}"),
+        Awaited::AppRoleRemoval => format!("the application permission removed at {since}"),
+        Awaited::ConsentRemoval => format!("the consent removed at {since}"),
+        Awaited::GdapAccess => format!("the partner user's GDAP role given at {since}"),
+    }
+}
+
+/// What Microsoft shows instead, in words.
+fn lagging_text(i: &Inputs, what: Awaited) -> String {
+    match (&i.observed.tenant, what) {
+        (Ok(Tenant::NoAccess { detail }), _) => {
+            format!("Entra does not let the partner user into the customer tenant yet ({detail})")
+        }
+        (Ok(Tenant::NotConsented { detail }), _) => {
+            format!("Entra (or Graph) does not honour the consent yet ({detail})")
+        }
+        (Ok(Tenant::Read(_)), Awaited::AppRoleRemoval | Awaited::ConsentRemoval) => {
+            "Graph's reads still show what was removed".into()
+        }
+        (Ok(Tenant::Read(_)), _) => match current_gaps(i) {
+            Some(g) if !g.is_empty() => {
+                format!("Graph's reads do not show it yet: {}", describe_gaps(&g))
+            }
+            _ => "Graph's reads do not show it yet".into(),
+        },
+        (Err(_), _) => "the customer tenant could not be read".into(),
+    }
+}
+
+/// The message of a `Propagating` wait: what, since when, how long so far, until when.
+pub fn propagating_text(i: &Inputs, what: Awaited, since: DateTime<Utc>) -> String {
+    format!(
+        "{} is not visible yet: {}. Microsoft is eventually consistent; the operator waits without writing again (waited {} so far, at most until {}, --propagation-timeout {})",
+        awaited_text(what, since),
+        lagging_text(i, what),
+        span(i.now - since),
+        at(deadline(i.timing, since)),
+        humantime::format_duration(i.timing.propagation_timeout)
+    )
+}
+
+/// The failure of a write Microsoft refused for a missing GDAP role or access while the partner
+/// user's consent-capable role is recent (since `since`): a wait, retried with the backoff.
+pub fn propagating_refusal(
+    refusal: &str,
+    since: DateTime<Utc>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Failure {
+    Failure::new(
+        reasons::PROPAGATING,
+        format!(
+            "{refusal}; the partner user's consent-capable GDAP role dates from {}, and Microsoft may still be propagating it: retrying with a backoff (waited {} so far, at most until {}, --propagation-timeout {})",
+            at(since),
+            span(now - since),
+            at(deadline(timing, since)),
+            humantime::format_duration(timing.propagation_timeout)
+        ),
+        true,
+    )
+}
+
+fn timed_out_text(i: &Inputs, what: Awaited, since: DateTime<Utc>) -> String {
+    let timeout = humantime::format_duration(i.timing.propagation_timeout);
+    if what == Awaited::GdapAccess {
+        return format!(
+            "{} is still not honoured more than --propagation-timeout {timeout} later: {}. Check that the partner user is a member of the security group the relationship's access assignment names, and that the assignment is active",
+            awaited_text(what, since),
+            lagging_text(i, what)
+        );
+    }
+    format!(
+        "{} is still not visible more than --propagation-timeout {timeout} later: {}. The operator does not write again by itself: check the customer tenant (Entra admin center, Enterprise applications), then remove the annotation {PENDING_WRITES_ANNOTATION} from this object to let it try again",
+        awaited_text(what, since),
+        lagging_text(i, what)
+    )
+}
+
 /// What a wait is for, in words.
 pub fn describe_wait(w: Waiting) -> &'static str {
     match w {
+        Waiting::Propagating { .. } => {
+            "Microsoft does not show a write of the operator yet (or a new GDAP role is still propagating); waiting without writing again"
+        }
         Waiting::Unreadable => "Microsoft's side cannot be read; retrying after a backoff",
         Waiting::Relationship => "waiting for the GDAP relationship (see PrerequisitesMet)",
         Waiting::Settling => {
@@ -518,6 +636,10 @@ pub fn refusal(i: &Inputs, error: &PlanError) -> (&'static str, String) {
         PlanError::PrivilegedRoleRequired { missing } => (
             reasons::PRIVILEGED_ROLE_REQUIRED,
             privileged_text(i, missing),
+        ),
+        PlanError::PropagationTimedOut { what, since } => (
+            reasons::PROPAGATION_TIMED_OUT,
+            timed_out_text(i, *what, *since),
         ),
     }
 }
@@ -596,6 +718,9 @@ fn ready(i: &Inputs, consented: &Wanted, synced: &Wanted) -> Wanted {
                 None => (reasons::SERVICE_PRINCIPALS_MISSING, describe_wait(w).into()),
             },
             Waiting::AccessPropagating => (reasons::SETTLING, describe_wait(w).into()),
+            Waiting::Propagating { what, since } => {
+                (reasons::PROPAGATING, propagating_text(i, what, since))
+            }
             _ => (consented.reason, consented.message.clone()),
         }
     } else {

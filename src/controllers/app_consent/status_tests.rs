@@ -117,6 +117,7 @@ fn observed(partner: PartnerSide, tenant: Tenant, verified_before: bool) -> Obse
         consented_before: verified_before,
         partner: Ok(partner),
         tenant: Ok(tenant),
+        pending: super::pending::Pending::default(),
     }
 }
 
@@ -364,4 +365,92 @@ fn a_consent_records_when() {
         reasons::NOT_CONSENTED
     );
     assert!(status.last_verified_at.is_none());
+}
+
+#[test]
+fn a_write_microsoft_does_not_show_yet_is_propagating_with_how_long_it_has_waited() {
+    use super::pending::{Pending, Write};
+    let consent = Write::Consent {
+        scopes: BTreeMap::from([(
+            MICROSOFT_GRAPH_APP_ID.to_string(),
+            BTreeSet::from(["user.read.all".to_string()]),
+        )]),
+    };
+    let mut o = observed(
+        able(),
+        Tenant::NotConsented {
+            detail: "AADSTS65001: consent not in effect".into(),
+        },
+        false,
+    );
+    o.pending = Pending::default().recorded(consent.clone(), now() - Span::seconds(40));
+    let status = Case::new(o.clone()).build();
+    let (ok, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::PROPAGATING)
+    );
+    assert!(
+        message.contains("Partner Center consent made at 2026-11-22T11:59:20Z")
+            && message.contains("AADSTS65001")
+            && message.contains("waited 40s")
+            && message.contains("until 2026-11-22T12:59:20Z")
+            && message.contains("--propagation-timeout 1h"),
+        "{message}"
+    );
+    assert_eq!(condition(&status, types::READY).1, reasons::PROPAGATING);
+    assert_eq!(
+        condition(&status, types::SYNCED).0,
+        "True",
+        "a wait is no failure"
+    );
+    assert_eq!(status.failed_attempts, 0);
+
+    o.pending = Pending::default().recorded(consent, now() - Span::hours(2));
+    let status = Case::new(o).build();
+    let (_, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!(reason, reasons::PROPAGATION_TIMED_OUT);
+    assert!(
+        message.contains("gdap.io/pending-writes") && message.contains("does not write again"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&status, types::READY).1,
+        reasons::PROPAGATION_TIMED_OUT
+    );
+}
+
+#[test]
+fn a_partner_center_403_while_the_role_is_recent_is_propagating_not_a_manual_consent() {
+    let timing = Timing::default();
+    let mut case = Case::new(observed(
+        able(),
+        Tenant::NotConsented { detail: "x".into() },
+        false,
+    ));
+    case.outcome = Outcome::Failed {
+        failure: super::status::propagating_refusal(
+            "consenting through Partner Center: PartnerCenterForbidden",
+            now() - Span::minutes(20),
+            &timing,
+            now(),
+        ),
+        manual: false,
+    };
+    let status = case.build();
+    let (ok, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::PROPAGATING)
+    );
+    assert!(
+        message.contains("PartnerCenterForbidden")
+            && message.contains("2026-11-22T11:40:00Z")
+            && message.contains("waited 20m"),
+        "{message}"
+    );
+    assert_eq!(condition(&status, types::READY).1, reasons::PROPAGATING);
+    assert_eq!(condition(&status, types::SYNCED).1, reasons::PROPAGATING);
+    assert!(status.manual_consent_url.is_none());
+    assert_eq!(status.failed_attempts, 1, "retried with the backoff");
 }

@@ -3,6 +3,12 @@
 //! object, the withdrawal record on the credentials Secret) go through [`Bookkeeping`]. It reads
 //! no clock and never guesses Microsoft's next state: it returns what Microsoft answered, and
 //! the next observe sees the rest.
+//!
+//! Two refusals mean "it exists": a relationship create answered that the display name exists
+//! ([`Applied::NameTaken`]; names are unique per partner), and an access assignment create
+//! answered `409` (one live assignment per group; [`Applied::Assigned`] without an id). Both are
+//! remembered like a success (`pending`) and read again later — never `AssignmentFailed`, never
+//! a delete and a second try.
 
 use super::observe::{microsoft_is_transient, microsoft_reason, remote_relationship};
 use super::plan::{Action, RemoteRelationship};
@@ -10,7 +16,7 @@ use crate::api::conditions::{events, reasons};
 use crate::controllers::failure::Failure;
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::Updated;
-use crate::microsoft::{self, DelegatedToken, GdapApi};
+use crate::microsoft::{self, DelegatedToken, GdapApi, Reason};
 use async_trait::async_trait;
 
 /// The Kubernetes-side writes an action may need.
@@ -61,6 +67,22 @@ pub enum Applied {
         generation: u32,
         /// The successor's id.
         relationship_id: String,
+    },
+    /// Microsoft refused a relationship create because a relationship with the display name
+    /// exists (perhaps the object's own, created before a crash): read again later.
+    NameTaken {
+        /// The display name.
+        display_name: String,
+    },
+    /// A security group was assigned; `id: None`: Microsoft answered `409`, the group has an
+    /// assignment already (perhaps the operator's own, made before a crash): read again later.
+    Assigned {
+        /// The group.
+        group_id: String,
+        /// Microsoft's id of the new assignment.
+        id: Option<String>,
+        /// How many roles were assigned.
+        roles: usize,
     },
     /// A role change was accepted as a long-running operation.
     UpdateAccepted {
@@ -141,13 +163,21 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
             t.bookkeeping.record_create_intent(annotation).await?;
             Ok(Applied::Nothing)
         }
-        Action::Create { body } => {
-            let created = t.gdap.create_relationship(t.token, body).await?;
-            Ok(Applied::Created(remote_relationship(&created)))
-        }
+        Action::Create { body } => match t.gdap.create_relationship(t.token, body).await {
+            Ok(created) => Ok(Applied::Created(remote_relationship(&created))),
+            Err(e) if name_taken(&e) => Ok(Applied::NameTaken {
+                display_name: body.display_name.clone(),
+            }),
+            Err(e) => Err(e.into()),
+        },
         Action::CreateSuccessor { body, .. } => {
-            let created = t.gdap.create_relationship(t.token, body).await?;
-            Ok(Applied::SuccessorCreated(remote_relationship(&created)))
+            match t.gdap.create_relationship(t.token, body).await {
+                Ok(created) => Ok(Applied::SuccessorCreated(remote_relationship(&created))),
+                Err(e) if name_taken(&e) => Ok(Applied::NameTaken {
+                    display_name: body.display_name.clone(),
+                }),
+                Err(e) => Err(e.into()),
+            }
         }
         Action::HandOver {
             generation,
@@ -188,15 +218,21 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
             group_id,
             body,
         } => {
-            t.gdap
+            let roles = body.access_details.unified_roles.len();
+            let id = match t
+                .gdap
                 .create_access_assignment(t.token, relationship_id, body)
                 .await
-                .map_err(|error| assignment_error(group_id, error))?;
-            let roles = body.access_details.unified_roles.len();
-            Ok(done(
-                events::ASSIGNMENT_CREATED,
-                format!("assigned security group {group_id} ({roles} roles)"),
-            ))
+            {
+                Ok(created) => Some(created.id),
+                Err(e) if matches!(e.reason(), Reason::Conflict | Reason::AlreadyExists) => None,
+                Err(error) => return Err(assignment_error(group_id, error)),
+            };
+            Ok(Applied::Assigned {
+                group_id: group_id.clone(),
+                id,
+                roles,
+            })
         }
         Action::UpdateAssignment {
             relationship_id,
@@ -274,6 +310,16 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
             Ok(Applied::Nothing)
         }
+    }
+}
+
+/// Microsoft refused a relationship create because the display name exists (Graph answers `400`
+/// with "already exists", or `409`).
+fn name_taken(error: &microsoft::Error) -> bool {
+    match error.reason() {
+        Reason::Conflict | Reason::AlreadyExists => true,
+        Reason::InvalidRequest => error.detail_contains("already exists"),
+        _ => false,
     }
 }
 

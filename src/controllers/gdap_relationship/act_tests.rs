@@ -12,7 +12,7 @@ use crate::microsoft::{
     Endpoints, MicrosoftClients, PartnerCredentials, Secret, TokenOptions, TransportConfig,
     rotation_fn,
 };
-use crate::sandbox::{Sandbox, SandboxOptions, defaults};
+use crate::sandbox::{Consistency, Sandbox, SandboxOptions, defaults};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -54,8 +54,10 @@ struct World {
 }
 
 async fn world() -> World {
+    // Act reads back what it wrote to check the one request it sent: reads without lag.
     let options = SandboxOptions {
         assignment_activation_delay: Duration::ZERO,
+        consistency: Consistency::immediate(),
         ..Default::default()
     };
     let sandbox = Sandbox::start(options).await.unwrap();
@@ -207,10 +209,14 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
             access_details: AccessDetails::from_role_ids([READERS]),
         },
     };
-    assert!(matches!(
-        w.run(&assign, &books).await.unwrap(),
-        Applied::Done { .. }
-    ));
+    let Applied::Assigned {
+        id: Some(assigned),
+        roles: 1,
+        ..
+    } = w.run(&assign, &books).await.unwrap()
+    else {
+        panic!("expected Assigned with Microsoft's id");
+    };
     let token = w.clients.tokens.partner_graph();
     let assignments = w
         .clients
@@ -219,6 +225,7 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
         .await
         .unwrap();
     let a = &assignments[0];
+    assert_eq!(a.id, assigned);
     let update = Action::UpdateAssignment {
         relationship_id: id.clone(),
         assignment_id: a.id.clone(),
@@ -326,4 +333,56 @@ async fn a_draft_is_deleted_with_its_etag() {
     let token = w.clients.tokens.partner_graph();
     let gone = w.clients.gdap.get_relationship(&token, &created.id).await;
     assert!(gone.is_err(), "the draft is gone");
+}
+
+#[tokio::test]
+async fn a_duplicate_create_is_answered_it_exists_not_failed() {
+    let w = world().await;
+    let books = Recorded::default();
+    let create = Action::Create {
+        body: new_relationship("act-twice"),
+    };
+    let Applied::Created(created) = w.run(&create, &books).await.unwrap() else {
+        panic!("expected Created");
+    };
+    // The same create again (as after a crash before the id was recorded): the display name
+    // exists in Microsoft's true state — "it exists: read again later", not an error.
+    assert_eq!(
+        w.run(&create, &books).await.unwrap(),
+        Applied::NameTaken {
+            display_name: "act-twice".into()
+        }
+    );
+    let successor = Action::CreateSuccessor {
+        generation: 1,
+        body: new_relationship("act-twice"),
+    };
+    assert!(matches!(
+        w.run(&successor, &books).await.unwrap(),
+        Applied::NameTaken { .. }
+    ));
+
+    let id = created.id;
+    w.run(&Action::Lock { id: id.clone() }, &books)
+        .await
+        .unwrap();
+    w.control(&format!("relationships/{id}/approve")).await;
+    let group = defaults::HELPDESK_GROUP_ID;
+    let assign = Action::CreateAssignment {
+        relationship_id: id,
+        group_id: group.into(),
+        body: NewAccessAssignment {
+            access_container: AccessContainer::security_group(group),
+            access_details: AccessDetails::from_role_ids([READERS]),
+        },
+    };
+    assert!(matches!(
+        w.run(&assign, &books).await.unwrap(),
+        Applied::Assigned { id: Some(_), .. }
+    ));
+    // A second assignment of the group: Microsoft answers 409 — it exists, never AssignmentFailed.
+    assert!(matches!(
+        w.run(&assign, &books).await.unwrap(),
+        Applied::Assigned { id: None, .. }
+    ));
 }

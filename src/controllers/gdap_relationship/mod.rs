@@ -4,6 +4,9 @@
 //! - `observe`: the object's records and Microsoft's side (reads only; typed errors).
 //! - `plan`: the one next step, carrying the data its request needs, and when to look again
 //!   (pure, table-tested in `plan_tests`).
+//! - `pending`: the operator's own writes that Microsoft does not show yet (its reads lag), kept in
+//!   the annotation `gdap.io/pending-writes` until a read shows them; the plan decides on the read
+//!   with them applied, so a lagging read never causes a second write (pure).
 //! - `act`: a small interpreter of the step (delegated token only; tested against the sandbox).
 //! - `status` (pure, table-tested) and `report` (writes it, events, warnings, metrics).
 //! - `reconcile`: kube's finalizer helper around the pipeline, the backoff and the error policy.
@@ -13,6 +16,7 @@ pub mod act;
 mod act_tests;
 pub mod desired;
 pub mod observe;
+pub mod pending;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;

@@ -2,11 +2,18 @@
 //! relationship (by the recorded id, the adopted id, or the display name; always looked up before
 //! any create), its access assignments, the role changes Microsoft is applying, and while
 //! deleting its `terminate` requests. Reads only.
+//!
+//! It also hands the plan what decides whose a relationship is — how it was found
+//! ([`FoundBy`]), its `createdDateTime`, and the create intent's display name and time — and the
+//! operator's writes Microsoft does not show yet (the annotation `gdap.io/pending-writes`, see
+//! `pending`; an unreadable value counts as none, logged: at worst a write is sent again and
+//! Microsoft refuses the duplicate).
 
 use super::desired::Intent;
+use super::pending::{PENDING_WRITES_ANNOTATION, Pending};
 use super::plan::{
-    FailedAssignment, Linked, Observed, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate,
-    Unreadable,
+    CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
+    RemoteRelationship, RemoteUpdate, Unreadable,
 };
 use crate::api::conditions::reasons;
 use crate::api::{GdapRelationship, IsoDays, naming};
@@ -172,12 +179,16 @@ impl Reader<'_> {
     async fn read(&self, recorded_id: Option<&str>) -> microsoft::Result<Remote> {
         let mut remote = Remote {
             next_generation: self.generation + 1,
+            pending: pending_writes(self.object),
+            create_intent: create_intent(self.object),
             ..Default::default()
         };
         if self.tracks_successors() {
             self.read_successor(&mut remote).await?;
         }
-        if let Some(found) = self.current(recorded_id).await? {
+        if let Some((found, found_by)) = self.current(recorded_id).await? {
+            remote.found_by = found_by;
+            remote.relationship_created_at = found.created_date_time;
             let linked = self.linked(&found, self.generation).await?;
             remote.assignments = linked.assignments;
             remote.updates = linked.updates;
@@ -192,11 +203,15 @@ impl Reader<'_> {
 
     /// The current relationship: the pinned id after a hand-over; before, by the adopted id, the
     /// recorded id, or the display name.
-    async fn current(&self, recorded: Option<&str>) -> microsoft::Result<Option<Relationship>> {
+    async fn current(
+        &self,
+        recorded: Option<&str>,
+    ) -> microsoft::Result<Option<(Relationship, FoundBy)>> {
         let annotations = self.object.metadata.annotations.as_ref();
         let pinned = annotations.and_then(|a| a.get(RELATIONSHIP_ID_ANNOTATION));
         if let Some(id) = pinned.filter(|_| self.generation > 0) {
-            return get_or_none(self.gdap, self.token, id).await;
+            let found = get_or_none(self.gdap, self.token, id).await?;
+            return Ok(found.map(|r| (r, FoundBy::Id)));
         }
         let adopt = self.intent.adopt_id.as_deref();
         find(
@@ -224,7 +239,7 @@ impl Reader<'_> {
     async fn read_successor(&self, remote: &mut Remote) -> microsoft::Result<()> {
         for generation in self.generation + 1..=self.generation + MAX_SUCCESSOR_SEARCH {
             let name = naming::generation_name(&self.intent.display_name, generation);
-            let Some(found) = find(self.gdap, self.token, None, None, &name).await? else {
+            let Some((found, _)) = find(self.gdap, self.token, None, None, &name).await? else {
                 remote.next_generation = generation;
                 return Ok(());
             };
@@ -264,7 +279,9 @@ impl Reader<'_> {
                 let adopt = (generation == 0)
                     .then_some(())
                     .and(self.intent.adopt_id.as_deref());
-                find(self.gdap, self.token, adopt, None, &name).await?
+                find(self.gdap, self.token, adopt, None, &name)
+                    .await?
+                    .map(|(r, _)| r)
             }
         };
         match found {
@@ -353,10 +370,15 @@ async fn find(
     adopt: Option<&str>,
     recorded: Option<&str>,
     display_name: &str,
-) -> microsoft::Result<Option<Relationship>> {
+) -> microsoft::Result<Option<(Relationship, FoundBy)>> {
     if let Some(id) = adopt.or(recorded) {
+        let by = if adopt.is_some() {
+            FoundBy::Id
+        } else {
+            FoundBy::RecordedId
+        };
         match gdap.get_relationship(token, id).await {
-            Ok(r) => return Ok(Some(r)),
+            Ok(r) => return Ok(Some((r, by))),
             // An id Microsoft calls malformed names no relationship either: reported as
             // `spec.relationshipId` not found, with the id, rather than Graph's bare 400.
             Err(e)
@@ -377,7 +399,35 @@ async fn find(
     found.retain(|r| r.display_name == display_name);
     // Prefer a live one; among equals, the newest.
     found.sort_by_key(|r| (!is_finished(r), r.created_date_time));
-    Ok(found.pop())
+    Ok(found.pop().map(|r| (r, FoundBy::DisplayName)))
+}
+
+/// The pending writes the object's annotation records.
+pub fn pending_writes(object: &GdapRelationship) -> Pending {
+    let value = object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PENDING_WRITES_ANNOTATION));
+    Pending::parse(value.map(String::as_str)).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "ignoring an unreadable record of pending writes");
+        Pending::default()
+    })
+}
+
+/// The create intent the object's annotation records (`<display name> <RFC 3339 time>`).
+pub fn create_intent(object: &GdapRelationship) -> Option<CreateIntent> {
+    let value = object
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(CREATE_INTENT_ANNOTATION)?;
+    let (display_name, at) = value.trim().rsplit_once(' ')?;
+    let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+    Some(CreateIntent {
+        display_name: display_name.to_string(),
+        at,
+    })
 }
 
 fn is_finished(r: &Relationship) -> bool {

@@ -4,8 +4,29 @@
 //!
 //! Each [`Action`] carries everything its request needs (ids, ETags, bodies), so `act` is a small
 //! interpreter and `gdap-operator plan` can print exactly what the controller would do.
+//!
+//! **Microsoft is eventually consistent** (see `pending`). The plan decides on the *effective*
+//! state — what was read, with the operator's own writes that the read does not show yet applied
+//! — so a lagging read never makes it write again, and never makes it delete or terminate to
+//! repair what it sees. A relationship the object records (its id in status, or a create
+//! Microsoft answered) that is not found yet is waited for, not created again. When only waiting
+//! is left while writes are unshown, the step is `Waiting::Propagating` (polled from `poll`, each
+//! look about twice as far from the write as the last, up to `resync`), and a write still unshown
+//! `propagation_timeout` after it was made is refused as `PlanError::PropagationTimedOut`: a
+//! failure that names it, never a second write.
+//!
+//! **Adoption is never a guess.** The object's relationship is the one `spec.relationshipId`
+//! names, the one its hand-over recorded, the one it created (its id in status, backed by the
+//! create intent, or a create Microsoft answered), or — after a crash between the create and
+//! recording its id — the one with its display name that Microsoft created after the create
+//! intent was recorded ([`CLOCK_SKEW`] allowed). Any other relationship that merely carries the
+//! display name (made by hand or by another tool, before the intent) is refused as
+//! `PlanError::NotOurs` (`DisplayNameTaken`): never changed, never terminated, and deleting the
+//! object leaves it alone. `managementPolicy: Observe` only reads, so it reports whatever carries
+//! the name.
 
 use super::desired::{Desired, Intent};
+use super::pending::{self, Awaited, Pending};
 use crate::api::rules::FieldProblem;
 use crate::api::{ManagementPolicy, naming};
 use crate::controllers::withdrawals::Withdrawal;
@@ -120,11 +141,49 @@ pub struct FailedAssignment {
     pub at: DateTime<Utc>,
 }
 
+/// How observe found the current relationship: what the object's claim to it rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FoundBy {
+    /// By an id the object states: `spec.relationshipId`, or the id its hand-over recorded
+    /// (`gdap.io/relationship-id`); or Microsoft's answer to its own create.
+    #[default]
+    Id,
+    /// By the id `status.relationshipId` records (the object's own when it recorded a create
+    /// intent; else it was only observed, e.g. under `managementPolicy: Observe`).
+    RecordedId,
+    /// By its display name only.
+    DisplayName,
+}
+
+/// The object's create intent (`gdap.io/create-intent`): the display name and when it was
+/// recorded, right before the first create was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateIntent {
+    /// The display name the create was for.
+    pub display_name: String,
+    /// When the intent was recorded (the operator's clock).
+    pub at: DateTime<Utc>,
+}
+
+/// How far before the create intent Microsoft's `createdDateTime` of a relationship found by
+/// display name may lie (clock skew between the operator and Microsoft) for it still to be the
+/// object's own; one created earlier was made by someone else.
+pub const CLOCK_SKEW: Span = Span::seconds(1);
+
 /// Microsoft's side of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Remote {
     /// The relationship, when one exists (by id or display name).
     pub relationship: Option<RemoteRelationship>,
+    /// How it was found.
+    pub found_by: FoundBy,
+    /// Its `createdDateTime`, as Microsoft reports it.
+    pub relationship_created_at: Option<DateTime<Utc>>,
+    /// The object's create intent, when it recorded one that can be read.
+    pub create_intent: Option<CreateIntent>,
+    /// The operator's writes Microsoft accepted and may not show yet (the object's annotation
+    /// `gdap.io/pending-writes`; see `pending`).
+    pub pending: Pending,
     /// Its access assignments (empty unless active).
     pub assignments: Vec<RemoteAssignment>,
     /// Role changes of its assignments (read when a change is due or pending).
@@ -201,6 +260,9 @@ pub struct Timing {
     pub termination_timeout: Duration,
     /// How long a permanently failed assignment waits before it is tried again.
     pub failed_retry: Duration,
+    /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
+    /// access) before it reports the wait as a failure (`--propagation-timeout`).
+    pub propagation_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -210,6 +272,7 @@ impl Default for Timing {
             resync: Duration::from_secs(600),
             termination_timeout: Duration::from_secs(600),
             failed_retry: Duration::from_secs(3600),
+            propagation_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -233,6 +296,22 @@ pub enum PlanError {
         /// That relationship's customer.
         found: String,
     },
+    /// The display name belongs to a relationship this object did not create (made by hand or by
+    /// another tool): it is reported, never adopted, changed or terminated.
+    NotOurs {
+        /// Its id.
+        id: String,
+        /// Its `createdDateTime`.
+        created_at: Option<DateTime<Utc>>,
+    },
+    /// A write of the operator's is still not shown `propagation_timeout` after it was made; the
+    /// operator does not send it again by itself.
+    PropagationTimedOut {
+        /// What is awaited.
+        what: Awaited,
+        /// When it was written.
+        since: DateTime<Utc>,
+    },
 }
 
 /// What the controller is waiting for.
@@ -255,6 +334,14 @@ pub enum Waiting {
     NothingToObserve,
     /// Microsoft's side cannot be read (the report says why); looked at again after a backoff.
     Unreadable,
+    /// Microsoft accepted a write of the operator's and its reads do not show it yet (they lag):
+    /// nothing is written again; looked at again with a backoff.
+    Propagating {
+        /// What is awaited (the oldest unshown write).
+        what: Awaited,
+        /// When it was written.
+        since: DateTime<Utc>,
+    },
 }
 
 /// The one step to take, with the data its request needs.
@@ -359,11 +446,23 @@ pub struct Plan {
     pub requeue: Duration,
 }
 
-/// Decides the next step.
+/// Decides the next step, on the effective state (the read, with the operator's unshown writes
+/// applied; see `pending`).
 pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime<Utc>) -> Plan {
-    if observed.deleting {
-        return plan_deletion(intent, observed, timing, now);
+    let effective = pending::effective(observed, &intent.customer);
+    let observed = &effective;
+    let plan = if observed.deleting {
+        plan_deletion(intent, observed, timing, now)
+    } else {
+        plan_alive(intent, observed, timing, now)
+    };
+    match &observed.microsoft {
+        Ok(remote) => awaiting(plan, &remote.pending, timing, now),
+        Err(_) => plan,
     }
+}
+
+fn plan_alive(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime<Utc>) -> Plan {
     let Ok(remote) = &observed.microsoft else {
         return wait(Waiting::Unreadable, timing.poll);
     };
@@ -374,6 +473,9 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
     let Some(rel) = &remote.relationship else {
         return plan_missing(intent, desired, observed, timing, now);
     };
+    if let Some(error) = not_ours(intent, observed, remote, rel) {
+        return refuse(error, timing);
+    }
     if let Some(customer) = rel.customer.as_ref().filter(|c| **c != intent.customer) {
         let found = customer.clone();
         return refuse(PlanError::CustomerMismatch { found }, timing);
@@ -390,6 +492,102 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
         State::Active => plan_active(intent, desired, remote, observed, timing, now),
         _ => at(Action::Idle, timing.resync),
     }
+}
+
+/// The relationship found is not the object's to manage: it was found by display name (or by a
+/// recorded id no create intent backs) and created before the object's create intent. `Observe`
+/// only reads, and `spec.relationshipId` adopts explicitly.
+pub fn not_ours(
+    intent: &Intent,
+    observed: &Observed,
+    remote: &Remote,
+    rel: &RemoteRelationship,
+) -> Option<PlanError> {
+    if intent.management == ManagementPolicy::Observe || intent.adopt_id.is_some() {
+        return None;
+    }
+    if remote.pending.created(&rel.id) {
+        return None;
+    }
+    let ours = match remote.found_by {
+        FoundBy::Id => true,
+        FoundBy::RecordedId => observed.create_intent,
+        FoundBy::DisplayName => created_after_intent(intent, remote),
+    };
+    (!ours).then(|| PlanError::NotOurs {
+        id: rel.id.clone(),
+        created_at: remote.relationship_created_at,
+    })
+}
+
+/// Microsoft created the relationship after the object recorded its create intent for this
+/// display name (allowing [`CLOCK_SKEW`]): the create that a crash kept from being recorded.
+fn created_after_intent(intent: &Intent, remote: &Remote) -> bool {
+    let Some(recorded) = &remote.create_intent else {
+        return false;
+    };
+    recorded.display_name == intent.display_name
+        && remote
+            .relationship_created_at
+            .is_some_and(|created| created >= recorded.at - CLOCK_SKEW)
+}
+
+/// A plan that is left only waiting while writes are unshown waits for them instead
+/// (`Propagating`); writes, refusals and releases stand.
+fn awaiting(plan: Plan, pending: &Pending, timing: &Timing, now: DateTime<Utc>) -> Plan {
+    let waits = match plan.action {
+        Action::Wait(Waiting::Propagating { .. }) => false,
+        Action::Idle | Action::Wait(_) => true,
+        _ => false,
+    };
+    match pending.oldest() {
+        Some(w) if waits => propagating(w.write.awaited(), w.at, timing, now),
+        _ => plan,
+    }
+}
+
+/// The wait for `what`, written at `since`: polled from `poll`, each look about twice as far
+/// from `since` as the previous one (up to `resync`), and a refusal once `propagation_timeout`
+/// has passed.
+pub fn propagating(
+    what: Awaited,
+    since: DateTime<Utc>,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Plan {
+    let deadline = propagation_deadline(since, timing);
+    if now >= deadline {
+        return refuse(PlanError::PropagationTimedOut { what, since }, timing);
+    }
+    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
+    let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+    let requeue = waited
+        .clamp(timing.poll, timing.resync.max(timing.poll))
+        .min(left.max(Duration::from_secs(1)));
+    wait(Waiting::Propagating { what, since }, requeue)
+}
+
+fn propagation_deadline(since: DateTime<Utc>, timing: &Timing) -> DateTime<Utc> {
+    let timeout = Span::from_std(timing.propagation_timeout).unwrap_or(Span::MAX);
+    since
+        .checked_add_signed(timeout)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The relationship of the object's generation may exist in Microsoft without being read yet: a
+/// create Microsoft answered (with an id that the effective state would show, or "the display
+/// name exists"), or the id status records, within `propagation_timeout` of the create intent.
+/// `None` when nothing suggests one.
+fn unseen_relationship(observed: &Observed, remote: &Remote) -> Option<(DateTime<Utc>, bool)> {
+    if let Some(w) = remote.pending.create(observed.generation) {
+        return Some((w.at, true));
+    }
+    let recorded = observed.recorded_id.as_deref()?;
+    if remote.pending.deleted(recorded) {
+        return None;
+    }
+    let intent = remote.create_intent.as_ref()?;
+    observed.create_intent.then_some((intent.at, false))
 }
 
 fn at(action: Action, requeue: Duration) -> Plan {
@@ -424,6 +622,20 @@ fn plan_missing(
     }
     if intent.management == ManagementPolicy::Observe {
         return wait(Waiting::NothingToObserve, timing.poll);
+    }
+    let remote = observed
+        .microsoft
+        .as_ref()
+        .expect("plan_missing after a read");
+    match unseen_relationship(observed, remote) {
+        // A pending create: wait, and fail (without creating again) after the timeout.
+        Some((since, true)) => return propagating(Awaited::Relationship, since, timing, now),
+        // Only the recorded id: wait within the timeout; after it, it is gone and a create
+        // (which Microsoft refuses while the display name exists) may follow.
+        Some((since, false)) if now < propagation_deadline(since, timing) => {
+            return propagating(Awaited::Relationship, since, timing, now);
+        }
+        _ => {}
     }
     if !observed.create_intent {
         let annotation = format!("{} {}", intent.display_name, now.to_rfc3339());
@@ -603,6 +815,10 @@ fn plan_successor(
             return None;
         }
         let generation = remote.next_generation.max(1);
+        if let Some(w) = remote.pending.create(generation) {
+            // Microsoft answered that the successor's display name exists: wait for it.
+            return Some(propagating(Awaited::Relationship, w.at, timing, now));
+        }
         let mut body = new_relationship(intent, desired);
         body.display_name = naming::generation_name(&intent.display_name, generation);
         return Some(now_(Action::CreateSuccessor { generation, body }));
@@ -936,7 +1152,18 @@ fn plan_deletion(
             Settle::Ended | Settle::Withdrawn => {}
         }
     }
-    let Some(rel) = &remote.relationship else {
+    let ours = remote
+        .relationship
+        .as_ref()
+        .filter(|rel| not_ours(intent, observed, remote, rel).is_none());
+    let Some(rel) = ours else {
+        // Not read (yet): wait for one the object may have created, within the timeout.
+        if let Some((since, _)) = unseen_relationship(observed, remote)
+            && now < propagation_deadline(since, timing)
+        {
+            return waiting
+                .unwrap_or_else(|| propagating(Awaited::Relationship, since, timing, now));
+        }
         return waiting.unwrap_or_else(|| release(ReleaseReason::NothingToDelete));
     };
     let current = Settling {

@@ -1,6 +1,7 @@
 //! Table tests of `plan`: each row is a situation and the step the controller must take.
 
 use super::desired::{Desired, Intent};
+use super::pending::{Pending, Write, Written};
 use super::plan::*;
 use crate::api::rules::FieldProblem;
 use crate::api::{DeletionPolicy, ManagementPolicy};
@@ -134,6 +135,7 @@ fn timing() -> Timing {
         resync: Duration::from_secs(300),
         termination_timeout: Duration::from_secs(120),
         failed_retry: Duration::from_secs(3600),
+        propagation_timeout: Duration::from_secs(3600),
     }
 }
 
@@ -168,8 +170,13 @@ fn kind(action: &Action) -> String {
             format!("RecordWithdrawal {}", record.relationship_id)
         }
         Action::Release(r) => format!("Release {r:?}"),
+        Action::Wait(Waiting::Propagating { what, .. }) => format!("Wait Propagating {what:?}"),
         Action::Wait(w) => format!("Wait {w:?}"),
         Action::Idle => "Idle".into(),
+        Action::Refuse(PlanError::PropagationTimedOut { what, .. }) => {
+            format!("Refuse PropagationTimedOut {what:?}")
+        }
+        Action::Refuse(PlanError::NotOurs { id, .. }) => format!("Refuse NotOurs {id}"),
         Action::Refuse(e) => format!("Refuse {e:?}"),
     }
 }
@@ -864,4 +871,736 @@ fn deletion_ends_the_successor_too() {
             "Terminate rel-1",
         ),
     ]);
+}
+
+// ---- Microsoft is eventually consistent: lagging reads never cause a second write ----
+
+/// `o` with `write` made `seconds_ago` (the object's annotation `gdap.io/pending-writes`).
+fn sent(mut o: Observed, write: Write, seconds_ago: i64) -> Observed {
+    let remote = o.microsoft.as_mut().unwrap();
+    remote.pending.0.push(Written {
+        write,
+        at: now() - Span::seconds(seconds_ago),
+    });
+    o
+}
+
+fn created(generation: u32, id: Option<&str>) -> Write {
+    Write::Create {
+        generation,
+        display_name: if generation == 0 {
+            "contoso-1234abcd".into()
+        } else {
+            format!("contoso-1234abcd-r{generation}")
+        },
+        id: id.map(str::to_string),
+        role_ids: roles(&[READERS, HELPDESK]),
+        duration_days: Some(730),
+        auto_extend: true,
+        etag: Some("W/\"1\"".into()),
+    }
+}
+
+fn lock(id: &str) -> Write {
+    Write::Lock { id: id.into() }
+}
+
+fn assign(group: &str, id: Option<&str>) -> Write {
+    Write::Assign {
+        relationship_id: "rel-1".into(),
+        group_id: group.into(),
+        id: id.map(str::to_string),
+        role_ids: roles(&[READERS]),
+    }
+}
+
+/// Nothing read yet, though status records the id Microsoft answered the create with.
+fn created_but_unread() -> Observed {
+    let mut o = seen(None);
+    o.create_intent = true;
+    o.recorded_id = Some("rel-1".into());
+    o.microsoft.as_mut().unwrap().create_intent = Some(CreateIntent {
+        display_name: "contoso-1234abcd".into(),
+        at: now() - Span::seconds(3),
+    });
+    o
+}
+
+fn intent_recorded(mut o: Observed, seconds_ago: i64) -> Observed {
+    o.create_intent = true;
+    o.microsoft.as_mut().unwrap().create_intent = Some(CreateIntent {
+        display_name: "contoso-1234abcd".into(),
+        at: now() - Span::seconds(seconds_ago),
+    });
+    o
+}
+
+const HOURS_2: i64 = 7200;
+
+#[test]
+fn a_create_that_reads_do_not_show_yet_is_waited_for_never_repeated() {
+    let mut nothing_recorded = intent_recorded(seen(None), 3);
+    nothing_recorded.recorded_id = None;
+    let mut intent_long_ago = created_but_unread();
+    intent_long_ago
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .create_intent
+        .as_mut()
+        .unwrap()
+        .at = now() - Span::seconds(HOURS_2);
+    check(vec![
+        (
+            "just created: GET by id 404, not listed; the lock goes out at once (writes act on the true state)",
+            intent(),
+            sent(created_but_unread(), created(0, Some("rel-1")), 1),
+            "Lock rel-1",
+        ),
+        (
+            "created and locked, neither shows yet: wait, never a second create or lock",
+            intent(),
+            sent(
+                sent(created_but_unread(), created(0, Some("rel-1")), 2),
+                lock("rel-1"),
+                1,
+            ),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "Microsoft answered that the display name exists (a create before a crash): wait",
+            intent(),
+            sent(nothing_recorded.clone(), created(0, None), 1),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "the id status records is not found yet (the pending record lost in a crash): wait",
+            intent(),
+            created_but_unread(),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "the recorded id still not found long after the intent: gone, create (Graph refuses a duplicate name)",
+            intent(),
+            intent_long_ago,
+            "Create contoso-1234abcd P730D",
+        ),
+        (
+            "a create still unshown after --propagation-timeout: a failure, never a second create",
+            intent(),
+            sent(nothing_recorded, created(0, None), HOURS_2),
+            "Refuse PropagationTimedOut Relationship",
+        ),
+    ]);
+}
+
+#[test]
+fn a_lock_or_patch_that_reads_do_not_show_yet_is_never_repeated() {
+    let draft = || seen(Some(rel(S::Created)));
+    let patched = Write::Patch {
+        id: "rel-1".into(),
+        role_ids: Some(roles(&[READERS])),
+        duration_days: Some(730),
+        auto_extend: Some(true),
+    };
+    check(vec![
+        (
+            "locked, the read still says created: wait, never lock twice",
+            intent(),
+            sent(draft(), lock("rel-1"), 2),
+            "Wait Propagating Lock",
+        ),
+        (
+            "the lock shows: the record no longer matters",
+            intent(),
+            sent(seen(Some(rel(S::ApprovalPending))), lock("rel-1"), 2),
+            "Wait Approval",
+        ),
+        (
+            "a lock unshown after --propagation-timeout: a failure, never a second lock",
+            intent(),
+            sent(draft(), lock("rel-1"), HOURS_2),
+            "Refuse PropagationTimedOut Lock",
+        ),
+        (
+            "the draft was patched to the spec, the read shows the old roles: lock, never patch twice",
+            spec(|d| d.role_ids = roles(&[READERS])),
+            sent(draft(), patched, 1),
+            "Lock rel-1",
+        ),
+        (
+            "auto-extension patched, the read shows the old value: wait, never patch twice",
+            spec(|d| d.auto_extend = false),
+            sent(
+                active_with(
+                    vec![assignment("as-1", GROUP_A, &[READERS], A::Active)],
+                    vec![],
+                ),
+                Write::Patch {
+                    id: "rel-1".into(),
+                    role_ids: None,
+                    duration_days: None,
+                    auto_extend: Some(false),
+                },
+                1,
+            ),
+            "Wait Propagating Update",
+        ),
+    ]);
+}
+
+fn reassign() -> Write {
+    Write::Reassign {
+        relationship_id: "rel-1".into(),
+        assignment_id: "as-1".into(),
+        role_ids: roles(&[READERS, HELPDESK]),
+        operation_id: Some("op-1".into()),
+    }
+}
+
+#[test]
+fn assignment_writes_that_reads_do_not_show_yet_are_never_repeated() {
+    let a_active = || assignment("as-1", GROUP_A, &[READERS], A::Active);
+    let two_groups = spec(|d| {
+        d.assignments = BTreeMap::from([
+            (GROUP_A.to_string(), roles(&[READERS])),
+            (GROUP_B.to_string(), roles(&[HELPDESK])),
+        ])
+    });
+    let both_roles = spec(|d| {
+        d.assignments = BTreeMap::from([(GROUP_A.to_string(), roles(&[READERS, HELPDESK]))])
+    });
+    let only_b =
+        spec(|d| d.assignments = BTreeMap::from([(GROUP_B.to_string(), roles(&[HELPDESK]))]));
+    check(vec![
+        (
+            "assigned, the list does not show it: wait, never assign twice",
+            intent(),
+            sent(
+                active_with(vec![], vec![]),
+                assign(GROUP_A, Some("as-1")),
+                1,
+            ),
+            "Wait Propagating Assignment",
+        ),
+        (
+            "assigned one group, the list shows neither: the next group, not the first again",
+            two_groups,
+            sent(
+                active_with(vec![], vec![]),
+                assign(GROUP_A, Some("as-1")),
+                1,
+            ),
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e02",
+        ),
+        (
+            "Microsoft answered 409 (the group has one): wait — never AssignmentFailed, never a delete",
+            intent(),
+            sent(active_with(vec![], vec![]), assign(GROUP_A, None), 1),
+            "Wait Propagating Assignment",
+        ),
+        (
+            "the assignment shows: steady",
+            intent(),
+            sent(
+                active_with(vec![a_active()], vec![]),
+                assign(GROUP_A, Some("as-1")),
+                5,
+            ),
+            "Idle",
+        ),
+        (
+            "roles changed, neither the operation nor the roles show: wait, never PATCH twice",
+            both_roles.clone(),
+            sent(active_with(vec![a_active()], vec![]), reassign(), 1),
+            "Wait Propagating RoleChange",
+        ),
+        (
+            "the role change's operation succeeded, the assignment still reads the old roles: wait, never PATCH twice",
+            both_roles.clone(),
+            sent(
+                active_with(
+                    vec![a_active()],
+                    vec![update(
+                        "as-1",
+                        &[READERS, HELPDESK],
+                        OperationStatus::Succeeded,
+                    )],
+                ),
+                reassign(),
+                3,
+            ),
+            "Wait Propagating RoleChange",
+        ),
+        (
+            "the role change's operation failed: reported and retried after --failed-assignment-retry",
+            both_roles.clone(),
+            sent(
+                active_with(
+                    vec![a_active()],
+                    vec![update(
+                        "as-1",
+                        &[READERS, HELPDESK],
+                        OperationStatus::Failed,
+                    )],
+                ),
+                reassign(),
+                3,
+            ),
+            "Idle",
+        ),
+        (
+            "a removed group is still listed live: wait, never DELETE twice",
+            only_b,
+            sent(
+                active_with(
+                    vec![
+                        a_active(),
+                        assignment("as-2", GROUP_B, &[HELPDESK], A::Active),
+                    ],
+                    vec![],
+                ),
+                Write::Unassign {
+                    relationship_id: "rel-1".into(),
+                    assignment_id: "as-1".into(),
+                },
+                1,
+            ),
+            "Wait Propagating AssignmentRemoval",
+        ),
+        (
+            "an assignment removed out of band after it showed is made again",
+            intent(),
+            active_with(vec![], vec![]),
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+    ]);
+}
+
+#[test]
+fn deletion_under_lag_neither_repeats_nor_leaks() {
+    let active = || deleting(seen(Some(rel(S::Active))));
+    let mut unread_exists = deleting(intent_recorded(seen(None), 3));
+    unread_exists.recorded_id = None;
+    let mut recorded_long_ago = deleting(created_but_unread());
+    recorded_long_ago
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .create_intent
+        .as_mut()
+        .unwrap()
+        .at = now() - Span::seconds(HOURS_2);
+    check(vec![
+        (
+            "terminated, the read still says active with no request: wait, never terminate twice",
+            intent(),
+            sent(active(), Write::Terminate { id: "rel-1".into() }, 1),
+            "Wait Propagating Termination",
+        ),
+        (
+            "the termination shows: wait for Microsoft to finish",
+            intent(),
+            sent(
+                deleting(seen(Some(rel(S::TerminationRequested)))),
+                Write::Terminate { id: "rel-1".into() },
+                1,
+            ),
+            "Wait Termination",
+        ),
+        (
+            "a draft deleted, the read still shows it: released, never deleted twice",
+            intent(),
+            sent(
+                deleting(seen(Some(rel(S::Created)))),
+                Write::Delete { id: "rel-1".into() },
+                1,
+            ),
+            "Release NothingToDelete",
+        ),
+        (
+            "created and deleted at once, nothing read yet: the draft the create answered is deleted",
+            intent(),
+            sent(deleting(created_but_unread()), created(0, Some("rel-1")), 1),
+            "DeleteDraft rel-1",
+        ),
+        (
+            "created and deleted at once, neither shows: released, nothing left to wait for",
+            intent(),
+            sent(
+                sent(deleting(created_but_unread()), created(0, Some("rel-1")), 2),
+                Write::Delete { id: "rel-1".into() },
+                1,
+            ),
+            "Release NothingToDelete",
+        ),
+        (
+            "locked, the read still says created: never delete an approvalPending relationship as a draft",
+            intent(),
+            sent(deleting(seen(Some(rel(S::Created)))), lock("rel-1"), 1),
+            "RecordWithdrawal rel-1",
+        ),
+        (
+            "the recorded id is not read yet: wait, never release (access would leak)",
+            intent(),
+            deleting(created_but_unread()),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "Microsoft answered that the display name exists, nothing read yet: wait, never release",
+            intent(),
+            sent(unread_exists, created(0, None), 1),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "the recorded id still not read long after the intent: nothing to delete",
+            intent(),
+            recorded_long_ago,
+            "Release NothingToDelete",
+        ),
+    ]);
+}
+
+#[test]
+fn successor_writes_that_reads_do_not_show_yet_are_never_repeated() {
+    let active_successor = {
+        let mut s = linked(1, "rel-2", S::Active);
+        s.assignments = vec![];
+        s
+    };
+    let on_successor = Write::Assign {
+        relationship_id: "rel-2".into(),
+        group_id: GROUP_A.into(),
+        id: Some("as-9".into()),
+        role_ids: roles(&[READERS]),
+    };
+    check(vec![
+        (
+            "the successor was created, not listed yet: lock it, never a second successor",
+            renewing(),
+            sent(
+                renewal_world(ending_in(20), None),
+                created(1, Some("rel-2")),
+                1,
+            ),
+            "Lock rel-2",
+        ),
+        (
+            "created and locked, neither shows: wait",
+            renewing(),
+            sent(
+                sent(
+                    renewal_world(ending_in(20), None),
+                    created(1, Some("rel-2")),
+                    2,
+                ),
+                lock("rel-2"),
+                1,
+            ),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "a successor that was read and has ended since (its approval lapsed): the next generation",
+            renewing(),
+            {
+                let mut o = sent(
+                    sent(
+                        renewal_world(ending_in(20), None),
+                        created(1, Some("rel-2")),
+                        100,
+                    ),
+                    lock("rel-2"),
+                    99,
+                );
+                o.microsoft.as_mut().unwrap().next_generation = 2;
+                o
+            },
+            "CreateSuccessor 2 contoso-1234abcd-r2 P730D",
+        ),
+        (
+            "its create answered that the display name exists: wait, never the next generation",
+            renewing(),
+            sent(renewal_world(ending_in(20), None), created(1, None), 1),
+            "Wait Propagating Relationship",
+        ),
+        (
+            "its group assigned, not listed yet: wait, never assign twice nor hand over",
+            renewing(),
+            sent(
+                renewal_world(ending_in(20), Some(active_successor)),
+                on_successor,
+                1,
+            ),
+            "Wait Propagating Assignment",
+        ),
+        (
+            "the predecessor's termination does not show yet: never terminate twice",
+            renewing(),
+            {
+                let mut o = renewal_world(ending_in(700), None);
+                o.generation = 1;
+                o.microsoft.as_mut().unwrap().predecessor = Some(linked(0, "rel-0", S::Active));
+                sent(o, Write::Terminate { id: "rel-0".into() }, 1)
+            },
+            "Wait Propagating Termination",
+        ),
+    ]);
+}
+
+/// The relationship was found by its display name only, created `created_ago` seconds ago.
+fn by_name(status: S, created_ago: i64) -> Observed {
+    let mut o = seen(Some(rel(status)));
+    o.create_intent = false;
+    o.recorded_id = None;
+    let remote = o.microsoft.as_mut().unwrap();
+    remote.found_by = FoundBy::DisplayName;
+    remote.relationship_created_at = Some(now() - Span::seconds(created_ago));
+    o
+}
+
+#[test]
+fn adoption_is_never_a_guess() {
+    let mut by_recorded_id = seen(Some(rel(S::Active)));
+    by_recorded_id.create_intent = false;
+    by_recorded_id.microsoft.as_mut().unwrap().found_by = FoundBy::RecordedId;
+    let mut other_name = intent_recorded(by_name(S::Created, 1), 3);
+    other_name
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .create_intent
+        .as_mut()
+        .unwrap()
+        .display_name = "another-name".into();
+    check(vec![
+        (
+            "made by hand with the display name, no create intent: DisplayNameTaken, nothing written",
+            intent(),
+            by_name(S::Active, 86_400),
+            "Refuse NotOurs rel-1",
+        ),
+        (
+            "made by hand before the create intent (lag hid it when the create went out): not ours",
+            intent(),
+            intent_recorded(by_name(S::Created, 600), 60),
+            "Refuse NotOurs rel-1",
+        ),
+        (
+            "created after the create intent (the object's create, its id lost in a crash): ours",
+            intent(),
+            intent_recorded(by_name(S::Created, 58), 60),
+            "Lock rel-1",
+        ),
+        (
+            "created within the clock skew before the intent: ours",
+            intent(),
+            intent_recorded(by_name(S::Created, 60), 60),
+            "Lock rel-1",
+        ),
+        (
+            "a create intent for another display name proves nothing",
+            intent(),
+            other_name,
+            "Refuse NotOurs rel-1",
+        ),
+        (
+            "a recorded id no create intent backs (observed before): not ours",
+            intent(),
+            by_recorded_id,
+            "Refuse NotOurs rel-1",
+        ),
+        (
+            "spec.relationshipId adopts explicitly",
+            with(|i| i.adopt_id = Some("rel-1".into())),
+            {
+                let mut o = by_name(S::Active, 86_400);
+                o.microsoft.as_mut().unwrap().found_by = FoundBy::Id;
+                o
+            },
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        (
+            "Observe only reads: it reports what carries the name",
+            with(|i| i.management = ManagementPolicy::Observe),
+            by_name(S::ApprovalPending, 86_400),
+            "Wait Approval",
+        ),
+        (
+            "deleting the object never terminates a relationship that is not its own",
+            intent(),
+            deleting(by_name(S::Active, 86_400)),
+            "Release NothingToDelete",
+        ),
+    ]);
+}
+
+#[test]
+fn propagation_waits_back_off_from_the_poll_interval() {
+    let t = timing();
+    let requeue = |seconds_ago| {
+        let o = sent(seen(Some(rel(S::Created))), lock("rel-1"), seconds_ago);
+        plan(&intent(), &o, &t, now()).requeue
+    };
+    assert_eq!(requeue(0), t.poll, "the first look after --poll-interval");
+    assert_eq!(
+        requeue(20),
+        Duration::from_secs(20),
+        "then about as long as waited"
+    );
+    assert_eq!(
+        requeue(1000),
+        t.resync,
+        "never longer than --resync-interval"
+    );
+    assert_eq!(
+        requeue(3599),
+        Duration::from_secs(1),
+        "and not past --propagation-timeout"
+    );
+    let timed_out = plan(
+        &intent(),
+        &sent(seen(Some(rel(S::Created))), lock("rel-1"), 3600),
+        &t,
+        now(),
+    );
+    assert_eq!(timed_out.requeue, t.resync);
+}
+
+#[test]
+fn pending_writes_round_trip_through_the_annotation() {
+    let pending = Pending(vec![
+        Written {
+            write: created(0, Some("rel-1")),
+            at: now(),
+        },
+        Written {
+            write: assign(GROUP_A, None),
+            at: now(),
+        },
+    ]);
+    let value = pending.to_annotation().unwrap();
+    assert!(value.contains("\"kind\":\"create\""), "{value}");
+    assert!(value.contains("\"groupId\""), "{value}");
+    assert_eq!(Pending::parse(Some(&value)).unwrap(), pending);
+    assert_eq!(Pending::parse(None).unwrap(), Pending::default());
+    assert!(Pending::parse(Some("not json")).is_err());
+    assert_eq!(Pending::default().to_annotation(), None);
+}
+
+#[test]
+fn each_write_is_recorded_from_microsofts_answer_and_forgotten_once_a_read_shows_it() {
+    use super::act::Applied;
+    use super::pending::next;
+    let t = now();
+    let create = Action::Create {
+        body: new_relationship(&intent(), &desired()),
+    };
+    let nothing = {
+        let mut o = seen(None);
+        o.create_intent = true;
+        o
+    };
+    let recorded = |o: &Observed, action: &Action, applied: Option<&Applied>| {
+        next(o, action, applied, t).unwrap().0
+    };
+    let answered = rel(S::Created);
+    assert_eq!(
+        recorded(&nothing, &create, Some(&Applied::Created(answered))),
+        vec![Written {
+            write: created(0, Some("rel-1")),
+            at: t
+        }]
+    );
+    let taken = Applied::NameTaken {
+        display_name: "contoso-1234abcd".into(),
+    };
+    assert!(matches!(
+        &recorded(&nothing, &create, Some(&taken))[0].write,
+        Write::Create {
+            id: None,
+            generation: 0,
+            ..
+        }
+    ));
+    assert!(
+        recorded(&nothing, &create, None).is_empty(),
+        "a failed write is not recorded"
+    );
+    let assign_action = Action::CreateAssignment {
+        relationship_id: "rel-1".into(),
+        group_id: GROUP_A.into(),
+        body: crate::microsoft::models::gdap::NewAccessAssignment {
+            access_container: crate::microsoft::models::gdap::AccessContainer::security_group(
+                GROUP_A,
+            ),
+            access_details: AccessDetails::from_role_ids([READERS]),
+        },
+    };
+    let conflict = Applied::Assigned {
+        group_id: GROUP_A.into(),
+        id: None,
+        roles: 1,
+    };
+    assert_eq!(
+        recorded(
+            &active_with(vec![], vec![]),
+            &assign_action,
+            Some(&conflict)
+        )[0]
+        .write,
+        assign(GROUP_A, None),
+        "a 409 is recorded like a success: it exists"
+    );
+
+    // Forgotten once shown, or once it no longer concerns the object.
+    let shown = sent(seen(Some(rel(S::ApprovalPending))), lock("rel-1"), 3);
+    assert!(recorded(&shown, &Action::Idle, None).is_empty());
+    let unshown = sent(seen(Some(rel(S::Created))), lock("rel-1"), 3);
+    assert_eq!(recorded(&unshown, &Action::Idle, None).len(), 1);
+    let elsewhere = sent(
+        active_with(vec![], vec![]),
+        Write::Assign {
+            relationship_id: "rel-gone".into(),
+            group_id: GROUP_A.into(),
+            id: None,
+            role_ids: roles(&[READERS]),
+        },
+        3,
+    );
+    assert!(recorded(&elsewhere, &Action::Idle, None).is_empty());
+    // A later write to the same thing replaces the record of the earlier one.
+    let off = Write::Patch {
+        id: "rel-1".into(),
+        role_ids: None,
+        duration_days: None,
+        auto_extend: Some(false),
+    };
+    let flipped_back = sent(active_with(vec![], vec![]), off, 3);
+    let on = Action::SetAutoExtend {
+        id: "rel-1".into(),
+        etag: String::new(),
+        on: true,
+        patch: Default::default(),
+    };
+    let done = Applied::Done {
+        reason: "AutoExtendChanged",
+        note: String::new(),
+    };
+    assert_eq!(
+        recorded(&flipped_back, &on, Some(&done)),
+        vec![Written {
+            write: Write::Patch {
+                id: "rel-1".into(),
+                role_ids: None,
+                duration_days: None,
+                auto_extend: Some(true),
+            },
+            at: t
+        }]
+    );
+    assert_eq!(
+        next(&unreadable(true), &Action::Idle, None, t),
+        None,
+        "an unreadable side leaves the record alone"
+    );
 }

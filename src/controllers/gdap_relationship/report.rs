@@ -1,8 +1,11 @@
-//! The report step's I/O half: write the status built by `status` with server-side apply, publish
-//! events on transitions and for what was done, send the 30/7/1-day expiry warnings once each,
-//! and update the per-object metrics. One report per reconcile (every path but release).
+//! The report step's I/O half: record the writes Microsoft does not show yet (the annotation
+//! `gdap.io/pending-writes`, first: it is what keeps a lagging read from causing a second write),
+//! write the status built by `status` with server-side apply, publish events on transitions and
+//! for what was done, send the 30/7/1-day expiry warnings once each, and update the per-object
+//! metrics. One report per reconcile (every path but release).
 
 use super::act::Applied;
+use super::pending::{self, PENDING_WRITES_ANNOTATION};
 use super::plan::{Observed, expiry_warnings_due};
 use super::status::{self, Inputs, Outcome};
 use crate::api::conditions::{events, reasons, types};
@@ -26,7 +29,8 @@ pub const SUCCESSOR_WARNINGS_ANNOTATION: &str = "gdap.io/successor-warnings";
 pub use crate::controllers::lifecycle::ReportError;
 
 /// Reasons of conditions on their way to True, which get no Warning event.
-const ORDINARY: [&str; 7] = [
+const ORDINARY: [&str; 8] = [
+    reasons::PROPAGATING,
     reasons::RELATIONSHIP_NOT_ACTIVE,
     reasons::NOT_CREATED,
     reasons::NOT_LOCKED,
@@ -43,6 +47,7 @@ pub async fn report(
     api: &Api<GdapRelationship>,
     inputs: &Inputs<'_>,
 ) -> Result<GdapRelationshipStatus, ReportError> {
+    record_pending(object, api, inputs).await?;
     let new = status::build(inputs);
     // An unchanged status is not written: a restart over many steady objects reads, it does not
     // write (the watch cache is fresh by the time a steady object is looked at again).
@@ -66,6 +71,35 @@ pub async fn report(
         .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
     ctx.metrics.successor_pending(&labels, Some(pending));
     Ok(new)
+}
+
+/// Writes the pending writes (`pending::next`) to the object's annotation when they changed.
+async fn record_pending(
+    object: &GdapRelationship,
+    api: &Api<GdapRelationship>,
+    inputs: &Inputs<'_>,
+) -> Result<(), ReportError> {
+    let applied = match inputs.outcome {
+        Outcome::Applied(a) => Some(a),
+        Outcome::Failed(_) => None,
+    };
+    let Some(next) = pending::next(inputs.observed, &inputs.plan.action, applied, inputs.now)
+    else {
+        return Ok(());
+    };
+    let value = next.to_annotation();
+    let current = object.annotations().get(PENDING_WRITES_ANNOTATION);
+    if current == value.as_ref() {
+        return Ok(());
+    }
+    let patch = json!({"metadata": {"annotations": {PENDING_WRITES_ANNOTATION: value}}});
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Warns at 30, 7 and 1 days before the current relationship ends while its successor is not
@@ -159,6 +193,28 @@ async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome
             format!(
                 "created relationship {} ({})",
                 created.id, created.display_name
+            ),
+        ),
+        Outcome::Applied(Applied::NameTaken { display_name }) => (
+            events::CREATED,
+            format!(
+                "Microsoft answered that a relationship named {display_name} exists; waiting for its reads to show it (no second create)"
+            ),
+        ),
+        Outcome::Applied(Applied::Assigned {
+            group_id,
+            id: Some(_),
+            roles,
+        }) => (
+            events::ASSIGNMENT_CREATED,
+            format!("assigned security group {group_id} ({roles} roles)"),
+        ),
+        Outcome::Applied(Applied::Assigned {
+            group_id, id: None, ..
+        }) => (
+            events::ASSIGNMENT_CREATED,
+            format!(
+                "security group {group_id} already has an access assignment (Microsoft answered 409); waiting for its reads to show it (no second create)"
             ),
         ),
         Outcome::Applied(Applied::SuccessorCreated(created)) => (

@@ -2,9 +2,15 @@
 //! observed, what the plan decided and how the action went. When Microsoft could not be read the
 //! status keeps what was known; `Synced` and the failure counters change, and a permanent failure
 //! (credentials the user must fix) also makes `Ready` False: the operator cannot vouch for it.
+//!
+//! The status describes the effective state (see `pending`): a write Microsoft accepted counts
+//! from its answer on (a lock publishes the approval link at once), while `Synced` says, with
+//! reason `Propagating`, which writes its reads do not show yet and for how long the operator has
+//! waited. A relationship that merely carries the display name is never recorded as the object's.
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::pending::effective;
 use super::plan::{
     Action, Observed, Plan, PlanError, RemoteAssignment, RemoteRelationship, RemoteUpdate, Waiting,
     immutable_change, renewal_due_at,
@@ -76,6 +82,9 @@ pub fn to_time(t: DateTime<Utc>) -> Time {
 /// The relationship the status describes: observed, just created, or the successor just handed
 /// over to.
 fn current<'a>(i: &'a Inputs) -> Option<&'a RemoteRelationship> {
+    if not_ours(i) {
+        return None;
+    }
     match i.outcome {
         Outcome::Applied(Applied::Created(created)) => Some(created),
         Outcome::Applied(Applied::HandedOver { .. }) => i
@@ -105,8 +114,19 @@ fn handed_over(i: &Inputs) -> bool {
     matches!(i.outcome, Outcome::Applied(Applied::HandedOver { .. }))
 }
 
-/// The new status.
+/// A relationship that merely carries the display name is not described as the object's.
+fn not_ours(i: &Inputs) -> bool {
+    matches!(i.plan.action, Action::Refuse(PlanError::NotOurs { .. }))
+}
+
+/// The new status. It describes the effective state (see `pending`): what Microsoft answered
+/// the operator's writes counts until its reads show them.
 pub fn build(i: &Inputs) -> GdapRelationshipStatus {
+    let effective = effective(i.observed, &i.intent.customer);
+    let i = &Inputs {
+        observed: &effective,
+        ..*i
+    };
     let mut status = if i.observed.microsoft.is_ok() {
         observed_fields(i)
     } else {
@@ -146,7 +166,8 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
     let mut status = GdapRelationshipStatus {
         relationship_id: remote
             .map(|r| r.id.clone())
-            .or_else(|| i.previous.relationship_id.clone()),
+            .or_else(|| i.previous.relationship_id.clone())
+            .filter(|_| !not_ours(i)),
         display_name: Some(
             remote
                 .map(|r| r.display_name.clone())
@@ -189,7 +210,7 @@ fn assignments(i: &Inputs) -> Vec<AccessAssignmentStatus> {
             let mut row = AccessAssignmentStatus {
                 security_group_id: group.clone(),
                 roles: roles.iter().cloned().collect(),
-                id: found.map(|a| a.id.clone()),
+                id: found.map(|a| a.id.clone()).filter(|id| !id.is_empty()),
                 state: found.map(|a| a.status.to_string()),
                 pending_update: found.and_then(|a| pending_update(i, group, &a.id)),
                 ..Default::default()
@@ -243,7 +264,7 @@ fn pending_update(i: &Inputs, group: &str, assignment_id: &str) -> Option<Pendin
         .filter(|u| u.assignment_id == assignment_id && u.is_running())
         .max_by_key(|u| u.modified_at)?;
     Some(PendingAssignmentUpdate {
-        operation_id: Some(update.operation_id.clone()),
+        operation_id: Some(update.operation_id.clone()).filter(|id| !id.is_empty()),
         roles: update.role_ids.iter().cloned().collect(),
         state: Some(update.status.to_string()),
     })
@@ -422,6 +443,12 @@ fn synced(i: &Inputs) -> Wanted {
             reasons::TERMINATION_TIMED_OUT,
             "termination was requested longer ago than --termination-timeout and Microsoft has not finished; the operator checks again at every resync and releases the object when it is terminated. Set spec.deletionPolicy: Orphan to release it now".into(),
         ),
+        Action::Wait(Waiting::Propagating { since, .. }) => Wanted::new(
+            types::SYNCED,
+            true,
+            reasons::PROPAGATING,
+            propagating_message(i, *since),
+        ),
         Action::Wait(Waiting::Termination) | Action::Terminate { .. } => Wanted::new(
             types::SYNCED,
             true,
@@ -430,6 +457,25 @@ fn synced(i: &Inputs) -> Wanted {
         ),
         _ => Wanted::new(types::SYNCED, true, reasons::RECONCILED, "the spec is applied"),
     }
+}
+
+/// What Microsoft does not show yet, and for how long the operator has waited.
+fn propagating_message(i: &Inputs, since: DateTime<Utc>) -> String {
+    let unshown: Vec<String> = i
+        .observed
+        .microsoft
+        .as_ref()
+        .map(|r| r.pending.0.iter().map(|w| w.write.describe()).collect())
+        .unwrap_or_default();
+    let what = if unshown.is_empty() {
+        "the relationship this object created".to_string()
+    } else {
+        unshown.join("; ")
+    };
+    let waited = (i.now - since).num_seconds().max(0);
+    format!(
+        "waiting {waited}s so far for Microsoft to show what it accepted: {what}. Microsoft's reads lag behind its writes; nothing is sent again (a failure after --propagation-timeout)"
+    )
 }
 
 /// The reason and message of a refusal.
@@ -462,6 +508,23 @@ pub fn refusal(error: &PlanError) -> (&'static str, String) {
             reasons::DISPLAY_NAME_TAKEN,
             format!(
                 "the display name is already used by a relationship with customer {found}; set another spec.displayName (names are unique across the partner)"
+            ),
+        ),
+        PlanError::NotOurs { id, created_at } => (
+            reasons::DISPLAY_NAME_TAKEN,
+            format!(
+                "the display name is already used by relationship {id}{}, which this object did not create (made by hand or by another tool); the operator never adopts a relationship by its name and leaves it alone. Set spec.relationshipId: {id} to adopt it, or set another spec.displayName",
+                created_at
+                    .map(|t| format!(" (created at {})", t.to_rfc3339()))
+                    .unwrap_or_default()
+            ),
+        ),
+        PlanError::PropagationTimedOut { what, since } => (
+            reasons::PROPAGATION_TIMED_OUT,
+            format!(
+                "Microsoft accepted {} at {} and its reads still do not show it after --propagation-timeout; the operator does not send it again by itself. Check the relationship in Partner Center; to let the operator write again, remove the annotation gdap.io/pending-writes",
+                what.describe(),
+                since.to_rfc3339()
             ),
         ),
     }
@@ -751,5 +814,8 @@ pub fn describe_wait(w: Waiting) -> &'static str {
         }
         Waiting::NothingToObserve => "nothing to observe yet (managementPolicy: Observe)",
         Waiting::Unreadable => "Microsoft's side cannot be read; retrying after a backoff",
+        Waiting::Propagating { .. } => {
+            "waiting for Microsoft to show the operator's own write (its reads lag); nothing is sent again"
+        }
     }
 }

@@ -402,3 +402,110 @@ fn the_hand_over_switches_the_status_to_the_successor_and_keeps_ready() {
         "the end date is the successor's"
     );
 }
+
+#[test]
+fn writes_microsoft_does_not_show_yet_are_described_as_the_effective_state() {
+    use super::pending::{Awaited, Write, Written};
+    // Locked a moment ago; the read still says `created`.
+    let mut o = observed(remote(S::Created, 700), vec![]);
+    let since = now() - Span::seconds(7);
+    o.microsoft.as_mut().unwrap().pending.0.push(Written {
+        write: Write::Lock { id: "rel-1".into() },
+        at: since,
+    });
+    let case = Case::new(
+        o,
+        Action::Wait(Waiting::Propagating {
+            what: Awaited::Lock,
+            since,
+        }),
+    );
+    let status = case.build();
+    assert_eq!(status.state.as_deref(), Some("approvalPending"));
+    assert!(
+        status.approval_url.is_some(),
+        "the link is good from the lock on"
+    );
+    assert_eq!(
+        condition(&status, "Approved"),
+        pair("False", reasons::APPROVAL_PENDING)
+    );
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("True", reasons::PROPAGATING)
+    );
+    let synced = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .unwrap();
+    assert!(
+        synced.message.contains("7s")
+            && synced
+                .message
+                .contains("lock for approval of relationship rel-1"),
+        "{}",
+        synced.message
+    );
+
+    // Still unshown after --propagation-timeout: a failure that names it.
+    let mut o = observed(remote(S::Created, 700), vec![]);
+    let since = now() - Span::hours(2);
+    o.microsoft.as_mut().unwrap().pending.0.push(Written {
+        write: Write::Lock { id: "rel-1".into() },
+        at: since,
+    });
+    let case = Case::new(
+        o,
+        Action::Refuse(PlanError::PropagationTimedOut {
+            what: Awaited::Lock,
+            since,
+        }),
+    );
+    let status = case.build();
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("False", reasons::PROPAGATION_TIMED_OUT)
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("False", reasons::PROPAGATION_TIMED_OUT)
+    );
+}
+
+#[test]
+fn a_relationship_that_only_carries_the_display_name_is_not_recorded_as_the_objects() {
+    let mut o = observed(remote(S::Active, 700), vec![]);
+    o.recorded_id = None;
+    let case = Case::new(
+        o,
+        Action::Refuse(PlanError::NotOurs {
+            id: "rel-1".into(),
+            created_at: Some(now() - Span::days(3)),
+        }),
+    );
+    let status = case.build();
+    assert_eq!(
+        status.relationship_id, None,
+        "never recorded: it is not the object's"
+    );
+    assert_eq!(status.state, None);
+    assert_eq!(
+        condition(&status, "Synced"),
+        pair("False", reasons::DISPLAY_NAME_TAKEN)
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("False", reasons::DISPLAY_NAME_TAKEN)
+    );
+    let synced = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .unwrap();
+    assert!(
+        synced.message.contains("spec.relationshipId: rel-1"),
+        "{}",
+        synced.message
+    );
+}

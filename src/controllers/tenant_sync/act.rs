@@ -37,21 +37,29 @@ pub struct ImportJob {
     pub clients: MicrosoftClients,
 }
 
-/// Runs one import (see the module docs).
+/// Runs one import (see the module docs). When Graph refuses it (403), the cached app-only
+/// tokens of the tenant are dropped: a token's `roles` are fixed when Entra issues it, so one
+/// issued before a new application permission took effect would be refused until it expires,
+/// however often the import is retried.
 pub async fn import(job: &ImportJob) -> Result<ImportReport, Failure> {
     let mut sink = sink::open(&job.sink, job.postgres_url.as_ref())
         .await
         .map_err(|e| import_failure(&ImportError::Sink(e)))?;
     let token = job.clients.tokens.app_token(&job.tenant_id);
-    run_import(
+    let result = run_import(
         job.clients.directory.as_ref(),
         &token,
         &job.tenant_id,
         &job.options,
         sink.as_mut(),
     )
-    .await
-    .map_err(|e| import_failure(&e))
+    .await;
+    if let Err(ImportError::Directory { source, .. }) = &result
+        && source.reason() == Reason::AccessDenied
+    {
+        job.clients.tokens.invalidate_app_tokens(&job.tenant_id);
+    }
+    result.map_err(|e| import_failure(&e))
 }
 
 /// The failure of an import error: its condition reason, its message (which names the missing

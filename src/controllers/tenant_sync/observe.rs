@@ -1,15 +1,18 @@
 //! The observe step: the AppConsent the object names (from the operator's watch cache of
 //! AppConsents, so an idle object costs no API call) and this object's import in the operator
-//! process (running, or ended and not yet recorded). Reads only; nothing here can fail.
+//! process (running, or ended and not yet recorded). Reads only; nothing here can fail. Of the
+//! AppConsent it also takes when it last consented or became Ready ([`consent_since`]): an
+//! import refused soon after may only meet permissions Entra still propagates.
 //!
 //! The Secrets an import needs — the partner credentials and, for the `postgres` sink, the
 //! connection Secret — are read when an import starts (`act`), not at every reconcile.
 
 use super::desired::Intent;
-use super::plan::{Consent, Observed};
+use super::plan::{Consent, Observed, from_time};
 use super::runner::Runner;
 use crate::api::AppConsent;
 use crate::api::conditions::types;
+use chrono::{DateTime, Utc};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 /// Reads both sides for the object in `namespace`.
@@ -25,7 +28,21 @@ pub fn observe(
         consent: consent_state(consent.as_deref(), &intent.customer),
         running_since,
         finished,
+        consent_since: consent.as_deref().and_then(consent_since),
     }
+}
+
+/// When the AppConsent last consented (`status.consentedAt`) or became Ready (its Ready
+/// condition's last transition, while True), whichever is later.
+pub fn consent_since(consent: &AppConsent) -> Option<DateTime<Utc>> {
+    let status = consent.status.as_ref()?;
+    let consented = status.consented_at.as_ref().map(from_time);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::READY && c.status == "True")
+        .map(|c| from_time(&c.last_transition_time));
+    consented.max(ready)
 }
 
 /// The plan's view of the AppConsent (`None`: not found).
@@ -75,6 +92,26 @@ mod tests {
             "status": {"conditions": conditions}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_consent_time_is_the_later_of_the_consent_and_the_ready_transition() {
+        const T: &str = "11111111-2222-3333-4444-555555555555";
+        let mut ready = consent(T, Some(("True", "Reconciled")));
+        assert_eq!(
+            consent_since(&ready).map(|t| t.to_rfc3339()),
+            Some("2026-01-01T00:00:00+00:00".into())
+        );
+        ready.status.as_mut().unwrap().consented_at =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-02T00:00:00Z".parse().unwrap(),
+            ));
+        assert_eq!(
+            consent_since(&ready).map(|t| t.to_rfc3339()),
+            Some("2026-01-02T00:00:00+00:00".into())
+        );
+        let not_ready = consent(T, Some(("False", "Propagating")));
+        assert_eq!(consent_since(&not_ready), None);
     }
 
     #[test]

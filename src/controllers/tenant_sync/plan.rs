@@ -17,7 +17,16 @@
 //!   so the time is the same at every reconcile.
 //!
 //! Nothing starts while the object's previous import still runs, while the AppConsent is missing
-//! or not Ready, or while the spec is invalid. Stale: two scheduled runs have come due since the
+//! or not Ready, or while the spec is invalid.
+//!
+//! **Microsoft is eventually consistent.** Entra makes new application permissions effective
+//! some time after they are granted (and the AppConsent turns Ready when Graph's reads show them,
+//! not when they take effect): until then the partner app's token carries no `roles` and Graph
+//! answers the import 403. So an import refused that way within `--propagation-timeout` of the
+//! AppConsent's consent ([`Observed::consent_since`]), while no import has succeeded since, is a
+//! transient `Propagating` failure, retried with the backoff ([`propagation`]); later — or once
+//! an import succeeded with that consent — it is `AccessDenied`: a revoked consent is what a
+//! person must look at. Stale: two scheduled runs have come due since the
 //! last success (or since creation) and `now` is past the second ([`stale_window`], the rule of
 //! `sync::schedule::is_stale`).
 
@@ -79,6 +88,9 @@ pub struct Observed {
     pub running_since: Option<DateTime<Utc>>,
     /// An attempt that ended and is not recorded in status yet.
     pub finished: Option<Attempt>,
+    /// When the AppConsent last consented or became Ready (the later of `status.consentedAt`
+    /// and its Ready condition's transition to True), if known.
+    pub consent_since: Option<DateTime<Utc>>,
 }
 
 /// What the status records of past attempts, with unrecorded attempts applied
@@ -146,7 +158,53 @@ impl History {
 
 /// Reasons of failures that retrying cures without anybody acting.
 pub fn is_transient_reason(reason: &str) -> bool {
-    reason == reasons::TRANSIENT_ERROR || reason == reasons::KUBERNETES_ERROR
+    reason == reasons::TRANSIENT_ERROR
+        || reason == reasons::KUBERNETES_ERROR
+        || reason == reasons::PROPAGATING
+}
+
+/// `attempt` as the status records it: an import Graph refused (`AccessDenied`) that ended
+/// within `propagation_timeout` of the AppConsent's consent (`consent_since`), with no import
+/// succeeding since that consent (`history`), met application permissions Entra had not made
+/// effective yet — a transient `Propagating` failure, retried with the backoff. Any other attempt
+/// is unchanged.
+pub fn propagation(
+    attempt: Attempt,
+    consent_since: Option<DateTime<Utc>>,
+    history: &History,
+    timing: &Timing,
+) -> Attempt {
+    let Err(failure) = &attempt.outcome else {
+        return attempt;
+    };
+    let Some(since) = consent_since else {
+        return attempt;
+    };
+    if history
+        .last_success
+        .is_some_and(|success| success >= since.trunc_subsecs(0))
+    {
+        return attempt; // the permissions were in effect: a refusal now is a revocation
+    }
+    let timeout =
+        chrono::Duration::from_std(timing.propagation_timeout).unwrap_or(chrono::Duration::MAX);
+    let until = since
+        .checked_add_signed(timeout)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if failure.reason != reasons::ACCESS_DENIED || attempt.finished_at >= until {
+        return attempt;
+    }
+    let message = format!(
+        "{}; the AppConsent consented at {}, and Entra makes new application permissions effective only after a while: retrying with a backoff until {} (--propagation-timeout {}), after that this is AccessDenied",
+        failure.message,
+        since.format("%Y-%m-%dT%H:%M:%SZ"),
+        until.format("%Y-%m-%dT%H:%M:%SZ"),
+        humantime::format_duration(timing.propagation_timeout)
+    );
+    Attempt {
+        outcome: Err(Failure::new(reasons::PROPAGATING, message, true)),
+        ..attempt
+    }
 }
 
 /// A Kubernetes `Time` as chrono.

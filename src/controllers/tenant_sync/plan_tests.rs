@@ -7,7 +7,7 @@ use crate::api::rules::FieldProblem;
 use crate::controllers::failure::{self, Failure};
 use crate::controllers::gdap_relationship::plan::Timing;
 use crate::sync::schedule::{Schedule, is_stale, next_run};
-use chrono::{DateTime, Duration as Span, Utc};
+use chrono::{DateTime, Duration as Span, SubsecRound, Utc};
 use std::time::Duration;
 
 const KEY: &str = "team-a/contoso/0b0b0b0b-0000-4000-8000-000000000001";
@@ -45,6 +45,7 @@ fn idle() -> Observed {
         consent: Consent::Ready,
         running_since: None,
         finished: None,
+        consent_since: None,
     }
 }
 
@@ -508,5 +509,86 @@ fn history_reads_the_status_back() {
     assert_eq!(
         status.last_sync_time,
         Some(to_time(t("2026-01-10T10:00:00Z")))
+    );
+}
+
+#[test]
+fn graph_refusing_an_import_soon_after_the_consent_is_propagating_later_access_denied() {
+    let consented = t("2026-01-10T09:00:00Z");
+    let denied = |started: &str, reason: &'static str| {
+        attempt(
+            started,
+            Err(Failure::new(reason, "Graph answered 403", false)),
+            None,
+        )
+    };
+    let reason = |a: &Attempt| {
+        let f = a.outcome.as_ref().unwrap_err();
+        (f.reason, f.transient)
+    };
+    let soon = propagation(
+        denied("2026-01-10T09:00:30Z", reasons::ACCESS_DENIED),
+        Some(consented),
+        &History::default(),
+        &timing(),
+    );
+    assert_eq!(reason(&soon), (reasons::PROPAGATING, true));
+    let message = &soon.outcome.as_ref().unwrap_err().message;
+    assert!(
+        message.starts_with("Graph answered 403; the AppConsent consented at 2026-01-10T09:00:00Z")
+            && message.contains("until 2026-01-10T10:00:00Z (--propagation-timeout 1h)"),
+        "{message}"
+    );
+    let late = propagation(
+        denied("2026-01-10T11:00:00Z", reasons::ACCESS_DENIED),
+        Some(consented),
+        &History::default(),
+        &timing(),
+    );
+    assert_eq!(
+        reason(&late),
+        (reasons::ACCESS_DENIED, false),
+        "a consent revoked much later is a refusal a person must look at"
+    );
+    let unknown = propagation(
+        denied("2026-01-10T09:00:30Z", reasons::ACCESS_DENIED),
+        None,
+        &History::default(),
+        &timing(),
+    );
+    assert_eq!(reason(&unknown), (reasons::ACCESS_DENIED, false));
+    let other = propagation(
+        denied("2026-01-10T09:00:30Z", reasons::SINK_FAILED),
+        Some(consented),
+        &History::default(),
+        &timing(),
+    );
+    assert_eq!(reason(&other), (reasons::SINK_FAILED, false));
+
+    let after_a_success = History {
+        last_success: Some(t("2026-01-10T09:00:10Z")),
+        ..History::default()
+    };
+    let revoked = propagation(
+        denied("2026-01-10T09:00:30Z", reasons::ACCESS_DENIED),
+        Some(consented),
+        &after_a_success,
+        &timing(),
+    );
+    assert_eq!(
+        reason(&revoked),
+        (reasons::ACCESS_DENIED, false),
+        "an import succeeded with this consent: the permissions were in effect, a 403 now is a revocation"
+    );
+
+    // Retried with the backoff from the poll interval, not after the resync interval.
+    let history = History::default().with(&soon);
+    assert!(history.last_failure_transient);
+    let (at, trigger) = due(&schedule("@daily"), &intent("@daily"), &history, &timing()).unwrap();
+    assert!(matches!(trigger, Trigger::Retry { .. }), "{trigger:?}");
+    let failed = soon.finished_at.trunc_subsecs(0);
+    assert!(
+        at >= failed + Span::seconds(24) && at <= failed + Span::seconds(36),
+        "retried about a poll interval later: {at}"
     );
 }

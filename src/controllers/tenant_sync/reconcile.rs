@@ -10,7 +10,7 @@
 use super::act::{Applied, ConnectionError, Resources, Target, act};
 use super::desired;
 use super::observe::observe;
-use super::plan::{Action, Attempt, History, Plan, plan};
+use super::plan::{Action, Attempt, History, Plan, plan, propagation};
 use super::report::{object_labels, report};
 use super::runner::Runner;
 use super::status::Inputs;
@@ -96,7 +96,12 @@ async fn step(
     let intent = desired::resolve(object);
     let observed = observe(&intent, &namespace, &sync.consents, &sync.runner);
     let previous = object.status.clone().unwrap_or_default();
-    let (mut history, mut attempts) = unrecorded(&previous, observed.finished.as_ref());
+    let recorded = History::from_status(&previous);
+    let finished = observed
+        .finished
+        .clone()
+        .map(|a| propagation(a, observed.consent_since, &recorded, timing));
+    let (mut history, mut attempts) = unrecorded(&previous, finished.as_ref());
     let secret = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref());
     for attempt in &attempts {
         let failure = attempt.outcome.as_ref().err().map(|f| f.reason);

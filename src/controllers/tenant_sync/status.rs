@@ -6,7 +6,8 @@
 //! - `Synced`: the last attempt and its prerequisites. False with `InvalidSpec` (the schedule,
 //!   or an AppConsent of another customer), `AppConsentNotReady`, or the failed attempt's reason
 //!   (`AccessDenied`, `CredentialsInvalid`, `SinkMisconfigured`, `SinkFailed`, `MicrosoftError`,
-//!   `TransientError`, `KubernetesError`, …); True with `Reconciled` after a successful import,
+//!   `TransientError`, `KubernetesError`, `Propagating` — Graph refused the import soon after
+//!   the consent, see `plan` —, …); True with `Reconciled` after a successful import,
 //!   or once a prerequisite that failed holds again.
 //! - `Ready`: True when an import succeeded, its data is not stale, and nothing needs a person.
 //!   A failure a person must fix makes it False with the same reason; a transient one leaves it
@@ -336,6 +337,7 @@ fn reason_constant(reason: &str) -> &'static str {
         reasons::MICROSOFT_ERROR,
         reasons::TRANSIENT_ERROR,
         reasons::KUBERNETES_ERROR,
+        reasons::PROPAGATING,
     ];
     KNOWN
         .iter()

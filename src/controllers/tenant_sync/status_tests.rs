@@ -41,6 +41,7 @@ fn observed(consent: Consent) -> Observed {
         consent,
         running_since: None,
         finished: None,
+        consent_since: None,
     }
 }
 
@@ -229,6 +230,7 @@ fn failures_after_a_success_keep_ready_when_transient_and_clear_it_when_a_person
     let (good, _) = base.build();
     let table = [
         (reasons::TRANSIENT_ERROR, true, "True", reasons::RECONCILED),
+        (reasons::PROPAGATING, true, "True", reasons::RECONCILED),
         (
             reasons::ACCESS_DENIED,
             false,
