@@ -17,6 +17,7 @@ local waiting = {
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
   Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
+  Propagating = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -24,7 +25,7 @@ local failing = {
   Expired = true, Terminated = true, AssignmentFailed = true, InvalidSpec = true,
   RolesImmutable = true, CredentialsInvalid = true, MicrosoftError = true, NotFound = true,
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
-  CredentialsNeededForDeletion = true,
+  CredentialsNeededForDeletion = true, PropagationTimedOut = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true,
   AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
