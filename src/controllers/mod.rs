@@ -13,6 +13,7 @@ pub mod finalizers;
 pub mod gdap_relationship;
 pub mod lifecycle;
 pub mod limit;
+pub mod pending_writes;
 pub mod tenant_sync;
 pub mod withdrawals;
 

@@ -15,7 +15,7 @@
 //! again and answered "already exists".
 
 use super::desired::Intent;
-use super::pending::{PENDING_WRITES_ANNOTATION, Pending};
+use super::pending::Pending;
 use super::plan::{
     Observed, PartnerSide, Reference, RemoteRelationship, ResourcePrincipal, RoleAssignment,
     Tenant, TenantView, Unreadable,
@@ -170,15 +170,7 @@ pub async fn observe(
 
 /// The pending writes the object's annotation records.
 pub fn pending_writes(object: &AppConsent) -> Pending {
-    let value = object
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PENDING_WRITES_ANNOTATION));
-    Pending::parse(value.map(String::as_str)).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "ignoring an unreadable record of pending writes");
-        Pending::default()
-    })
+    crate::controllers::pending_writes::of(object)
 }
 
 fn partner_error(error: microsoft::Error) -> ObserveError {

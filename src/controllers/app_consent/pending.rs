@@ -22,12 +22,16 @@
 
 use super::plan::{Tenant, TenantView};
 use crate::microsoft::models::partner_center::ApplicationConsent;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The annotation that keeps the pending writes (JSON list of [`Written`]).
-pub const PENDING_WRITES_ANNOTATION: &str = "gdap.io/pending-writes";
+pub use crate::controllers::pending_writes::PENDING_WRITES_ANNOTATION;
+use crate::controllers::pending_writes::{self, Supersedable};
+
+/// The writes of this kind Microsoft does not show yet, oldest first.
+pub type Pending = pending_writes::Pending<Write>;
+/// One of them, with when it was made.
+pub type Written = pending_writes::Written<Write>;
 
 /// One write the operator made in Microsoft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +151,9 @@ impl Write {
             Write::ConsentRemoval => view.grants.is_empty(),
         }
     }
+}
 
+impl Supersedable for Write {
     /// A later write that replaces this one's record (the same object, or its undoing).
     fn superseded_by(&self, later: &Write) -> bool {
         match (self, later) {
@@ -160,56 +166,10 @@ impl Write {
     }
 }
 
-/// A write and when it was made (the operator's clock).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Written {
-    /// The write.
-    #[serde(flatten)]
-    pub write: Write,
-    /// When Microsoft accepted it.
-    pub at: DateTime<Utc>,
-}
-
-/// The writes Microsoft does not show yet, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Pending(pub Vec<Written>);
-
 impl Pending {
-    /// From the annotation's value; `Err` describes a value that is not a list of writes.
-    pub fn parse(value: Option<&str>) -> Result<Pending, String> {
-        match value.map(str::trim).filter(|v| !v.is_empty()) {
-            None => Ok(Pending::default()),
-            Some(v) => serde_json::from_str(v)
-                .map(Pending)
-                .map_err(|e| format!("annotation {PENDING_WRITES_ANNOTATION}: {e}")),
-        }
-    }
-
-    /// The annotation's value; `None` when nothing is pending (the annotation is removed).
-    pub fn to_annotation(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| serde_json::to_string(&self.0).unwrap_or_default())
-    }
-
-    /// Nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// With `write` made at `at` (replacing the record of the same object).
-    pub fn recorded(&self, write: Write, at: DateTime<Utc>) -> Pending {
-        let mut kept: Vec<Written> = self
-            .0
-            .iter()
-            .filter(|w| !w.write.superseded_by(&write))
-            .cloned()
-            .collect();
-        kept.push(Written { write, at });
-        Pending(kept)
-    }
-
     /// Without the writes `tenant` shows.
     pub fn pruned(&self, tenant: &Tenant) -> Pending {
-        Pending(
+        Pending::new(
             self.0
                 .iter()
                 .filter(|w| !w.write.shown_in(tenant))

@@ -25,6 +25,7 @@ use crate::api::consent_rules::{
     CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, ResolvedGrant, roles_granting_app_roles,
 };
 use crate::api::rules::FieldProblem;
+use crate::controllers::pending_writes;
 use crate::microsoft::models::directory::NewAppRoleAssignment;
 use crate::microsoft::models::partner_center::ApplicationConsent;
 use chrono::{DateTime, Utc};
@@ -584,23 +585,14 @@ pub fn propagating(
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Plan {
-    let timeout =
-        chrono::Duration::from_std(timing.propagation_timeout).unwrap_or(chrono::Duration::MAX);
-    let deadline = since
-        .checked_add_signed(timeout)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    if now >= deadline {
-        return at(
+    let (poll, resync) = (timing.poll, timing.resync);
+    match pending_writes::next_look(since, now, poll, resync, timing.propagation_timeout) {
+        Some(requeue) => wait(Waiting::Propagating { what, since }, requeue),
+        None => at(
             Action::Refuse(PlanError::PropagationTimedOut { what, since }),
             timing.resync,
-        );
+        ),
     }
-    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
-    let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
-    let requeue = waited
-        .clamp(timing.poll, timing.resync.max(timing.poll))
-        .min(left.max(Duration::from_secs(1)));
-    wait(Waiting::Propagating { what, since }, requeue)
 }
 
 fn awaiting(w: &Written, timing: &Timing, now: DateTime<Utc>) -> Plan {

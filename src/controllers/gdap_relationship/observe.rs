@@ -10,7 +10,7 @@
 //! Microsoft refuses the duplicate).
 
 use super::desired::Intent;
-use super::pending::{PENDING_WRITES_ANNOTATION, Pending};
+use super::pending::Pending;
 use super::plan::{
     CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
     RemoteRelationship, RemoteUpdate, Unreadable,
@@ -31,6 +31,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation recording that a create may have been sent, with the display name and time.
 pub const CREATE_INTENT_ANNOTATION: &str = "gdap.io/create-intent";
+/// The id Microsoft answered the object's own create with, recorded with the pending write (so
+/// a lost status cannot make the object's own relationship look like somebody else's).
+pub const CREATED_ID_ANNOTATION: &str = "gdap.io/created-relationship-id";
 /// Annotation with the generation of the current relationship (absent: 0, the first one).
 pub const GENERATION_ANNOTATION: &str = "gdap.io/generation";
 /// Annotation with the current relationship's id after a hand-over (authoritative, like an
@@ -404,29 +407,19 @@ async fn find(
 
 /// The pending writes the object's annotation records.
 pub fn pending_writes(object: &GdapRelationship) -> Pending {
-    let value = object
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PENDING_WRITES_ANNOTATION));
-    Pending::parse(value.map(String::as_str)).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "ignoring an unreadable record of pending writes");
-        Pending::default()
-    })
+    crate::controllers::pending_writes::of(object)
 }
 
 /// The create intent the object's annotation records (`<display name> <RFC 3339 time>`).
 pub fn create_intent(object: &GdapRelationship) -> Option<CreateIntent> {
-    let value = object
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(CREATE_INTENT_ANNOTATION)?;
+    let annotations = object.metadata.annotations.as_ref()?;
+    let value = annotations.get(CREATE_INTENT_ANNOTATION)?;
     let (display_name, at) = value.trim().rsplit_once(' ')?;
     let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
     Some(CreateIntent {
         display_name: display_name.to_string(),
         at,
+        created_id: annotations.get(CREATED_ID_ANNOTATION).cloned(),
     })
 }
 

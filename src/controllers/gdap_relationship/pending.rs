@@ -42,8 +42,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// The annotation that keeps the pending writes (a JSON list of [`Written`]).
-pub const PENDING_WRITES_ANNOTATION: &str = "gdap.io/pending-writes";
+pub use crate::controllers::pending_writes::PENDING_WRITES_ANNOTATION;
+use crate::controllers::pending_writes::{self, Supersedable};
+
+/// The writes of this kind Microsoft does not show yet, oldest first.
+pub type Pending = pending_writes::Pending<Write>;
+/// One of them, with when it was made.
+pub type Written = pending_writes::Written<Write>;
 
 /// One write the operator made in Microsoft, with what its effect needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,36 +219,6 @@ impl Write {
         }
     }
 
-    /// A later write to the same thing replaces this one's record.
-    fn superseded_by(&self, later: &Write) -> bool {
-        use Write::*;
-        match (self, later) {
-            (Create { generation: a, .. }, Create { generation: b, .. }) => a == b,
-            (Patch { id: a, .. }, Patch { id: b, .. }) => a == b,
-            (
-                Assign {
-                    relationship_id: r1,
-                    group_id: g1,
-                    ..
-                },
-                Assign {
-                    relationship_id: r2,
-                    group_id: g2,
-                    ..
-                },
-            ) => r1 == r2 && g1 == g2,
-            (
-                Reassign {
-                    assignment_id: a, ..
-                },
-                Reassign {
-                    assignment_id: b, ..
-                },
-            ) => a == b,
-            (a, b) => a == b,
-        }
-    }
-
     /// A sentence naming the write, for messages.
     pub fn describe(&self) -> String {
         match self {
@@ -277,59 +252,39 @@ impl Write {
     }
 }
 
-/// A write and when it was made (the operator's clock).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Written {
-    /// The write.
-    #[serde(flatten)]
-    pub write: Write,
-    /// When Microsoft accepted it.
-    pub at: DateTime<Utc>,
-}
-
-/// The writes Microsoft does not show yet, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Pending(pub Vec<Written>);
-
-impl Pending {
-    /// From the annotation's value; `Err` describes a value that is not a list of writes.
-    pub fn parse(value: Option<&str>) -> Result<Pending, String> {
-        match value.map(str::trim).filter(|v| !v.is_empty()) {
-            None => Ok(Pending::default()),
-            Some(v) => serde_json::from_str(v)
-                .map(Pending)
-                .map_err(|e| format!("annotation {PENDING_WRITES_ANNOTATION}: {e}")),
+impl Supersedable for Write {
+    /// A later write to the same thing replaces this one's record.
+    fn superseded_by(&self, later: &Write) -> bool {
+        use Write::*;
+        match (self, later) {
+            (Create { generation: a, .. }, Create { generation: b, .. }) => a == b,
+            (Patch { id: a, .. }, Patch { id: b, .. }) => a == b,
+            (
+                Assign {
+                    relationship_id: r1,
+                    group_id: g1,
+                    ..
+                },
+                Assign {
+                    relationship_id: r2,
+                    group_id: g2,
+                    ..
+                },
+            ) => r1 == r2 && g1 == g2,
+            (
+                Reassign {
+                    assignment_id: a, ..
+                },
+                Reassign {
+                    assignment_id: b, ..
+                },
+            ) => a == b,
+            (a, b) => a == b,
         }
     }
+}
 
-    /// The annotation's value; `None` when nothing is pending (the annotation is removed).
-    pub fn to_annotation(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| serde_json::to_string(&self.0).unwrap_or_default())
-    }
-
-    /// Nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// With `write` made at `at`, replacing the record of an earlier write to the same thing
-    /// (which the later one overrides: the reads will show the later one).
-    pub fn recorded(&self, write: Write, at: DateTime<Utc>) -> Pending {
-        let mut kept: Vec<Written> = self
-            .0
-            .iter()
-            .filter(|w| !w.write.superseded_by(&write))
-            .cloned()
-            .collect();
-        kept.push(Written { write, at });
-        Pending(kept)
-    }
-
-    /// The oldest pending write.
-    pub fn oldest(&self) -> Option<&Written> {
-        self.0.iter().min_by_key(|w| w.at)
-    }
-
+impl Pending {
     /// The pending create of the relationship of `generation`.
     pub fn create(&self, generation: u32) -> Option<&Written> {
         self.0
@@ -607,11 +562,11 @@ pub fn pruned(observed: &Observed) -> Pending {
         .filter(|w| !stale(&w.write, remote, pending, observed.generation))
         .cloned()
         .collect();
-    Pending(kept)
+    Pending::new(kept)
 }
 
 fn remote_pending(observed: &Observed) -> &Pending {
-    static NONE: Pending = Pending(Vec::new());
+    static NONE: Pending = Pending::new(Vec::new());
     observed.microsoft.as_ref().map_or(&NONE, |r| &r.pending)
 }
 

@@ -29,6 +29,7 @@ use super::desired::{Desired, Intent};
 use super::pending::{self, Awaited, Pending};
 use crate::api::rules::FieldProblem;
 use crate::api::{ManagementPolicy, naming};
+use crate::controllers::pending_writes;
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::{
     AccessAssignmentStatus as AssignmentState, AccessContainer, AccessDetails, CustomerParticipant,
@@ -163,6 +164,9 @@ pub struct CreateIntent {
     pub display_name: String,
     /// When the intent was recorded (the operator's clock).
     pub at: DateTime<Utc>,
+    /// The id Microsoft answered the create with (`gdap.io/created-relationship-id`), once
+    /// recorded.
+    pub created_id: Option<String>,
 }
 
 /// How far before the create intent Microsoft's `createdDateTime` of a relationship found by
@@ -512,7 +516,7 @@ pub fn not_ours(
     let ours = match remote.found_by {
         FoundBy::Id => true,
         FoundBy::RecordedId => observed.create_intent,
-        FoundBy::DisplayName => created_after_intent(intent, remote),
+        FoundBy::DisplayName => created_after_intent(intent, remote, &rel.id),
     };
     (!ours).then(|| PlanError::NotOurs {
         id: rel.id.clone(),
@@ -520,12 +524,16 @@ pub fn not_ours(
     })
 }
 
-/// Microsoft created the relationship after the object recorded its create intent for this
-/// display name (allowing [`CLOCK_SKEW`]): the create that a crash kept from being recorded.
-fn created_after_intent(intent: &Intent, remote: &Remote) -> bool {
+/// The relationship is the one the object's create made: Microsoft answered the create with its
+/// id (recorded), or — the create that a crash kept from being recorded — Microsoft created it
+/// after the object recorded its create intent for this display name (allowing [`CLOCK_SKEW`]).
+fn created_after_intent(intent: &Intent, remote: &Remote, id: &str) -> bool {
     let Some(recorded) = &remote.create_intent else {
         return false;
     };
+    if recorded.created_id.as_deref() == Some(id) {
+        return true;
+    }
     recorded.display_name == intent.display_name
         && remote
             .relationship_created_at
@@ -555,23 +563,15 @@ pub fn propagating(
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Plan {
-    let deadline = propagation_deadline(since, timing);
-    if now >= deadline {
-        return refuse(PlanError::PropagationTimedOut { what, since }, timing);
+    let (poll, resync) = (timing.poll, timing.resync);
+    match pending_writes::next_look(since, now, poll, resync, timing.propagation_timeout) {
+        Some(requeue) => wait(Waiting::Propagating { what, since }, requeue),
+        None => refuse(PlanError::PropagationTimedOut { what, since }, timing),
     }
-    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
-    let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
-    let requeue = waited
-        .clamp(timing.poll, timing.resync.max(timing.poll))
-        .min(left.max(Duration::from_secs(1)));
-    wait(Waiting::Propagating { what, since }, requeue)
 }
 
 fn propagation_deadline(since: DateTime<Utc>, timing: &Timing) -> DateTime<Utc> {
-    let timeout = Span::from_std(timing.propagation_timeout).unwrap_or(Span::MAX);
-    since
-        .checked_add_signed(timeout)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    pending_writes::deadline(since, timing.propagation_timeout)
 }
 
 /// The relationship of the object's generation may exist in Microsoft without being read yet: a

@@ -922,6 +922,7 @@ fn created_but_unread() -> Observed {
     o.microsoft.as_mut().unwrap().create_intent = Some(CreateIntent {
         display_name: "contoso-1234abcd".into(),
         at: now() - Span::seconds(3),
+        created_id: None,
     });
     o
 }
@@ -931,6 +932,7 @@ fn intent_recorded(mut o: Observed, seconds_ago: i64) -> Observed {
     o.microsoft.as_mut().unwrap().create_intent = Some(CreateIntent {
         display_name: "contoso-1234abcd".into(),
         at: now() - Span::seconds(seconds_ago),
+        created_id: None,
     });
     o
 }
@@ -1372,7 +1374,40 @@ fn adoption_is_never_a_guess() {
         .as_mut()
         .unwrap()
         .display_name = "another-name".into();
+    // Status lost, and Microsoft's clock moved on (the sandbox ages what it recorded): the
+    // relationship reads as created long before the intent, but the id the object's own create
+    // was answered with is recorded.
+    let mut created_and_recorded = intent_recorded(by_name(S::Active, 31 * 86_400), 60);
+    created_and_recorded
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .create_intent
+        .as_mut()
+        .unwrap()
+        .created_id = Some("rel-1".into());
+    let mut created_other = created_and_recorded.clone();
+    created_other
+        .microsoft
+        .as_mut()
+        .unwrap()
+        .create_intent
+        .as_mut()
+        .unwrap()
+        .created_id = Some("rel-9".into());
     check(vec![
+        (
+            "the id the object's own create was answered with: ours, whatever the times say",
+            intent(),
+            created_and_recorded,
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
+        ),
+        (
+            "a recorded create of another relationship proves nothing about this one",
+            intent(),
+            created_other,
+            "Refuse NotOurs rel-1",
+        ),
         (
             "made by hand with the display name, no create intent: DisplayNameTaken, nothing written",
             intent(),
@@ -1468,7 +1503,7 @@ fn propagation_waits_back_off_from_the_poll_interval() {
 
 #[test]
 fn pending_writes_round_trip_through_the_annotation() {
-    let pending = Pending(vec![
+    let pending = Pending::new(vec![
         Written {
             write: created(0, Some("rel-1")),
             at: now(),

@@ -128,6 +128,17 @@ async fn step(
         ctx.settings.timing.poll,
         ctx.settings.timing.resync,
     );
+    // A write's record (the pending-writes annotation) reaches the cache through the watch,
+    // whose event reconciles the object again at once; looking again before that would read the
+    // object without the record and send the write a second time.
+    let requeue = match &outcome {
+        Outcome::Applied(applied)
+            if super::pending::written(&plan.action, applied, observed.generation).is_some() =>
+        {
+            requeue.max(ctx.settings.timing.poll)
+        }
+        _ => requeue,
+    };
     if let Some(f) = outcome.failure() {
         label.set(f.reason);
     }

@@ -5,6 +5,7 @@
 //! metrics. One report per reconcile (every path but release).
 
 use super::act::Applied;
+use super::observe::CREATED_ID_ANNOTATION;
 use super::pending::{self, PENDING_WRITES_ANNOTATION};
 use super::plan::{Observed, expiry_warnings_due};
 use super::status::{self, Inputs, Outcome};
@@ -73,7 +74,21 @@ pub async fn report(
     Ok(new)
 }
 
-/// Writes the pending writes (`pending::next`) to the object's annotation when they changed.
+/// The id Microsoft answered the object's own create with in this reconcile, if any.
+fn own_created_id(inputs: &Inputs<'_>, applied: Option<&Applied>) -> Option<String> {
+    let generation = inputs.observed.generation;
+    match pending::written(&inputs.plan.action, applied?, generation)? {
+        pending::Write::Create {
+            generation: g,
+            id: Some(id),
+            ..
+        } if g == generation => Some(id),
+        _ => None,
+    }
+}
+
+/// Writes the pending writes (`pending::next`) to the object's annotation when they changed,
+/// with the id of the object's own create when Microsoft just answered it.
 async fn record_pending(
     object: &GdapRelationship,
     api: &Api<GdapRelationship>,
@@ -92,7 +107,11 @@ async fn record_pending(
     if current == value.as_ref() {
         return Ok(());
     }
-    let patch = json!({"metadata": {"annotations": {PENDING_WRITES_ANNOTATION: value}}});
+    let mut annotations = json!({PENDING_WRITES_ANNOTATION: value});
+    if let Some(id) = own_created_id(inputs, applied) {
+        annotations[CREATED_ID_ANNOTATION] = json!(id);
+    }
+    let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(
         &object.name_any(),
         &PatchParams::default(),
