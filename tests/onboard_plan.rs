@@ -440,8 +440,17 @@ async fn a_failed_read_is_an_error_never_a_create() {
         .remove("relationshipId");
     let edited = dir.path().join("by-name.yaml");
     std::fs::write(&edited, serde_yaml::to_string(&manifest).unwrap()).unwrap();
+    // A relationship that merely carries the object's display name is never adopted (issue 21:
+    // adoption is never a guess): the plan refuses, names it, and plans no create.
     let (code, plan) = plan_json(&sandbox, &credentials, &edited);
-    assert_eq!(code, 0, "found by display name: {plan:#}");
+    assert_eq!(code, 1, "{plan:#}");
+    let error = plan["objects"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("never adopts a relationship by its name")
+            && error.contains("spec.relationshipId"),
+        "{plan:#}"
+    );
+    assert!(actions(&plan["objects"][0]["steps"]).is_empty(), "{plan:#}");
 
     let rule = json!({"rules": [{"pathPrefix": "/v1.0/tenantRelationships/delegatedAdminRelationships", "method": "GET", "rate": 1.0, "statuses": [403]}]});
     control(&sandbox, reqwest::Method::PUT, "faults", rule).await;

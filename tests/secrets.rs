@@ -257,6 +257,8 @@ async fn sync_outcome(world: &World, name: &str, synced: &str) -> String {
             std::time::Instant::now() < deadline,
             "the import of {name} did not end with Synced={synced}; status: {status:?}"
         );
+        // Through the sandbox's consent propagation (the app-only roles of a new consent).
+        world.advance_clock(2.0).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -344,7 +346,10 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
     ready(&world, "with-secret").await;
     ready(&world, "with-certificate").await;
     let consents: Api<AppConsent> = Api::namespaced(world.client.clone(), &world.namespace);
-    poll_until("the consent Ready", MINUTE, || async {
+    // Microsoft (the sandbox) propagates a consent and GDAP access with a delay: move its clock
+    // through it while the operator keeps looking.
+    poll_until("the consent Ready", 2 * MINUTE, || async {
+        world.advance_clock(5.0).await;
         let o = consents.get("reporting").await.ok()?;
         o.status?
             .conditions
