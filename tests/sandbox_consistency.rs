@@ -108,15 +108,7 @@ async fn a_new_relationship_is_answered_at_once_but_read_only_after_the_lag() {
         .await;
     assert_eq!(s, 400, "{b}");
     // Writes act on the true state: the lock goes through while reads still answer 404 …
-    let (s, _, b) = env
-        .call(
-            "POST",
-            &format!("{path}/requests"),
-            &t,
-            Some(json!({"action": "lockForApproval"})),
-            &[],
-        )
-        .await;
+    let (s, b) = env.lock(&path, &t).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(env.get(&path, &t).await.0, 404);
     advance(&env, 601.0).await;
@@ -145,14 +137,7 @@ async fn a_status_change_reads_as_the_old_status_until_it_replicates() {
     let path = format!("{RELS}/{}", created["id"].as_str().unwrap());
     advance(&env, 601.0).await;
     let (_, before) = env.get(&path, &t).await;
-    env.call(
-        "POST",
-        &format!("{path}/requests"),
-        &t,
-        Some(json!({"action": "lockForApproval"})),
-        &[],
-    )
-    .await;
+    assert_eq!(env.lock(&path, &t).await.0, 201);
     let (_, stale) = env.get(&path, &t).await;
     assert_eq!(stale["status"], "created", "{stale}");
     assert_eq!(
@@ -160,15 +145,7 @@ async fn a_status_change_reads_as_the_old_status_until_it_replicates() {
         "the old ETag too"
     );
     // A second lock is refused by the true state.
-    let (s, _, b) = env
-        .call(
-            "POST",
-            &format!("{path}/requests"),
-            &t,
-            Some(json!({"action": "lockForApproval"})),
-            &[],
-        )
-        .await;
+    let (s, b) = env.lock(&path, &t).await;
     assert_eq!(s, 400, "{b}");
     advance(&env, 601.0).await;
     assert_eq!(env.get(&path, &t).await.1["status"], "approvalPending");

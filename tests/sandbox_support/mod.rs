@@ -226,6 +226,20 @@ impl Env {
         b
     }
 
+    /// Sends `lockForApproval` for the relationship at `path`: (status, body).
+    pub async fn lock(&self, path: &str, token: &str) -> (u16, Value) {
+        let (s, _, b) = self
+            .call(
+                "POST",
+                &format!("{path}/requests"),
+                token,
+                Some(json!({"action": "lockForApproval"})),
+                &[],
+            )
+            .await;
+        (s, b)
+    }
+
     /// Waits until GET `path` has `status` equal to `want` (up to 5 s); returns the object.
     pub async fn wait_status(&self, path: &str, token: &str, want: &str) -> Value {
         // A deadline, not a count of tries: a loaded CI machine is slower than a laptop.
@@ -256,15 +270,7 @@ impl Env {
             .await;
         let id = rel["id"].as_str().unwrap().to_string();
         let path = format!("/v1.0/tenantRelationships/delegatedAdminRelationships/{id}");
-        let (s, _, b) = self
-            .call(
-                "POST",
-                &format!("{path}/requests"),
-                &token,
-                Some(json!({"action": "lockForApproval"})),
-                &[],
-            )
-            .await;
+        let (s, b) = self.lock(&path, &token).await;
         assert_eq!(s, 201, "{b}");
         let (s, b) = self
             .control(
