@@ -402,6 +402,19 @@ impl Error {
         self.detail.as_deref().is_some_and(|d| d.contains(needle))
     }
 
+    /// The same error, recording the HTTP status of the answer it came with.
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Microsoft accepted the write — its success status arrived — but the rest of the answer
+    /// was lost (cut short): the write happened, only its answer is unknown.
+    pub fn write_landed_unanswered(&self) -> bool {
+        self.reason == Reason::OutcomeUnknown
+            && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
     /// Turns a possibly-applied write failure into [`Reason::OutcomeUnknown`], keeping the facts.
     pub(crate) fn into_outcome_unknown(mut self) -> Self {
         self.reason = Reason::OutcomeUnknown;

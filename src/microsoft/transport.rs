@@ -170,7 +170,11 @@ impl Reply {
             self.status.as_u16(),
             self.body.len()
         );
-        Error::new(reason, detail)
+        match reason {
+            // The write's success status arrived: it happened (`write_landed_unanswered`).
+            Reason::OutcomeUnknown => Error::new(reason, detail).with_status(self.status.as_u16()),
+            _ => Error::new(reason, detail),
+        }
     }
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name)?.to_str().ok().map(str::to_string)
@@ -403,6 +407,8 @@ mod tests {
             Reason::OutcomeUnknown,
             "the write happened: look first"
         );
+        assert!(write.write_landed_unanswered(), "a success status arrived");
+        assert!(!read.write_landed_unanswered());
         let empty = reply("", true).json::<Created>().unwrap_err();
         assert_eq!(empty.reason(), Reason::ResponseCutShort);
         let wrong = reply(r#"{"name": "x"}"#, true)

@@ -74,6 +74,12 @@ pub enum Applied {
         /// The display name.
         display_name: String,
     },
+    /// Microsoft accepted a relationship create (a success status arrived) but its answer, with
+    /// the id, was cut short: the relationship exists; read again later, never create again.
+    CreatedUnanswered {
+        /// The display name.
+        display_name: String,
+    },
     /// A security group was assigned; `id: None`: Microsoft answered `409`, the group has an
     /// assignment already (perhaps the operator's own, made before a crash): read again later.
     Assigned {
@@ -165,18 +171,12 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
         }
         Action::Create { body } => match t.gdap.create_relationship(t.token, body).await {
             Ok(created) => Ok(Applied::Created(remote_relationship(&created))),
-            Err(e) if name_taken(&e) => Ok(Applied::NameTaken {
-                display_name: body.display_name.clone(),
-            }),
-            Err(e) => Err(e.into()),
+            Err(e) => exists_after_create(&e, &body.display_name).ok_or_else(|| e.into()),
         },
         Action::CreateSuccessor { body, .. } => {
             match t.gdap.create_relationship(t.token, body).await {
                 Ok(created) => Ok(Applied::SuccessorCreated(remote_relationship(&created))),
-                Err(e) if name_taken(&e) => Ok(Applied::NameTaken {
-                    display_name: body.display_name.clone(),
-                }),
-                Err(e) => Err(e.into()),
+                Err(e) => exists_after_create(&e, &body.display_name).ok_or_else(|| e.into()),
             }
         }
         Action::HandOver {
@@ -197,7 +197,11 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
             Ok(done(events::UPDATED, note))
         }
         Action::Lock { id } => {
-            t.gdap.lock_for_approval(t.token, id).await?;
+            match t.gdap.lock_for_approval(t.token, id).await {
+                Ok(_) => {}
+                Err(e) if e.write_landed_unanswered() => {} // locked; only the answer was lost
+                Err(e) => return Err(e.into()),
+            }
             Ok(Applied::Nothing) // the ApprovalRequested event carries the link
         }
         Action::SetAutoExtend {
@@ -315,6 +319,19 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
 
 /// Microsoft refused a relationship create because the display name exists (Graph answers `400`
 /// with "already exists", or `409`).
+/// A create that did not answer with the relationship, yet it exists: "the name exists" and
+/// "accepted, answer cut short" both mean read again later; `None` for a create that failed.
+fn exists_after_create(error: &microsoft::Error, display_name: &str) -> Option<Applied> {
+    let display_name = display_name.to_string();
+    if name_taken(error) {
+        Some(Applied::NameTaken { display_name })
+    } else if error.write_landed_unanswered() {
+        Some(Applied::CreatedUnanswered { display_name })
+    } else {
+        None
+    }
+}
+
 fn name_taken(error: &microsoft::Error) -> bool {
     match error.reason() {
         Reason::Conflict | Reason::AlreadyExists => true,

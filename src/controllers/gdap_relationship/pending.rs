@@ -337,13 +337,17 @@ pub fn written(action: &Action, applied: &Applied, generation: u32) -> Option<Wr
         };
     Some(match (action, applied) {
         (Action::Create { .. }, Applied::Created(rel)) => created(generation, rel),
-        (Action::Create { body }, Applied::NameTaken { .. }) => taken(generation, body),
+        (
+            Action::Create { body },
+            Applied::NameTaken { .. } | Applied::CreatedUnanswered { .. },
+        ) => taken(generation, body),
         (Action::CreateSuccessor { generation, .. }, Applied::SuccessorCreated(rel)) => {
             created(*generation, rel)
         }
-        (Action::CreateSuccessor { generation, body }, Applied::NameTaken { .. }) => {
-            taken(*generation, body)
-        }
+        (
+            Action::CreateSuccessor { generation, body },
+            Applied::NameTaken { .. } | Applied::CreatedUnanswered { .. },
+        ) => taken(*generation, body),
         (Action::Lock { id }, _) => Write::Lock { id: id.clone() },
         (Action::UpdateDraft { id, patch, .. }, _) => Write::Patch {
             id: id.clone(),

@@ -1557,6 +1557,20 @@ fn each_write_is_recorded_from_microsofts_answer_and_forgotten_once_a_read_shows
             ..
         }
     ));
+    let unanswered = Applied::CreatedUnanswered {
+        display_name: "contoso-1234abcd".into(),
+    };
+    assert!(
+        matches!(
+            &recorded(&nothing, &create, Some(&unanswered))[0].write,
+            Write::Create {
+                id: None,
+                generation: 0,
+                ..
+            }
+        ),
+        "a create accepted with its answer cut short is pending like one answered"
+    );
     assert!(
         recorded(&nothing, &create, None).is_empty(),
         "a failed write is not recorded"

@@ -214,6 +214,12 @@ async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome
                 created.id, created.display_name
             ),
         ),
+        Outcome::Applied(Applied::CreatedUnanswered { display_name }) => (
+            events::CREATED,
+            format!(
+                "created relationship {display_name}; Microsoft's answer was cut short, so its id comes from the next reads (no second create)"
+            ),
+        ),
         Outcome::Applied(Applied::NameTaken { display_name }) => (
             events::CREATED,
             format!(
