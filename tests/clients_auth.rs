@@ -194,15 +194,41 @@ async fn invalidating_app_tokens_makes_a_consent_change_visible() {
         1,
         "only Contoso's app-only token is dropped"
     );
+    let made = h.clients.tokens.grants_made();
     let err = dir.subscribed_skus(&app).await.unwrap_err();
-    assert_eq!(err.reason(), Reason::AccessDenied, "{err}");
     assert_eq!(
-        h.clients.tokens.grants_made(),
-        3,
-        "a new Contoso token, Northwind's kept"
+        err.reason(),
+        Reason::NoPermissions,
+        "the new token carries no roles at all: {err}"
+    );
+    assert!(
+        h.clients.tokens.grants_made() > made,
+        "a new Contoso token was fetched"
+    );
+    let made = h.clients.tokens.grants_made();
+    other.bearer(None).await.unwrap();
+    assert_eq!(h.clients.tokens.grants_made(), made, "Northwind's kept");
+    // Delegated tokens are dropped on their own: app-only ones stay.
+    let delegated = h
+        .clients
+        .tokens
+        .delegated_token(defaults::NORTHWIND_TENANT_ID, Audience::Graph);
+    let _ = delegated.bearer(None).await;
+    assert_eq!(
+        h.clients
+            .tokens
+            .invalidate_delegated_tokens(defaults::NORTHWIND_TENANT_ID),
+        1,
+        "only the delegated token is dropped"
     );
     other.bearer(None).await.unwrap();
-    assert_eq!(h.clients.tokens.grants_made(), 3);
+    assert_eq!(
+        h.clients
+            .tokens
+            .invalidate_app_tokens(defaults::NORTHWIND_TENANT_ID),
+        1,
+        "the app-only token was kept"
+    );
     h.stop().await;
 }
 

@@ -500,9 +500,16 @@ async fn a_revoked_consent_shows_in_new_app_tokens_only() {
         claims(&after).get("roles").is_none(),
         "no roles claim at all"
     );
-    let (s, b) = env.get("/v1.0/users?$top=1", &after).await;
-    assert_eq!(s, 403, "{b}");
-    assert_eq!(b["error"]["code"], "Authorization_RequestDenied");
+    // A token that carries no permission at all is refused as Graph does: 401, whatever it asks.
+    for path in ["/v1.0/users?$top=1", "/v1.0/servicePrincipals"] {
+        let (s, b) = env.get(path, &after).await;
+        assert_eq!(s, 401, "{b}");
+        assert_eq!(b["error"]["code"], "InvalidAuthenticationToken");
+        assert_eq!(
+            b["error"]["message"],
+            "Either scp or roles claim need to be present in the token."
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Controllers, one folder per kind. Each reconcile is observe → plan → act → report, where plan
 //! is a pure function tested from tables (see ARCHITECTURE.md §3). Shared pieces: the context,
-//! condition merging, failures and backoff, credentials (and the finalizer that keeps them while
+//! condition merging, failures and backoff, the one Microsoft-error → condition-reason mapping,
+//! credentials (and the finalizer that keeps them while
 //! in use), withdrawal records, and JSON-patch finalizer edits for objects we do not reconcile.
 
 pub mod app_consent;
@@ -13,6 +14,7 @@ pub mod finalizers;
 pub mod gdap_relationship;
 pub mod lifecycle;
 pub mod limit;
+pub mod microsoft_failure;
 pub mod pending_writes;
 pub mod tenant_sync;
 pub mod withdrawals;

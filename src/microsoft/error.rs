@@ -49,6 +49,10 @@ pub enum Reason {
     AccessDenied,
     /// 401 that a fresh token did not cure.
     Unauthenticated,
+    /// Graph's 401 "Either scp or roles claim need to be present in the token": the token
+    /// carries no permission for the API — for an app-only token, the app holds no application
+    /// permission of Microsoft Graph in that tenant (its service principal may still be there).
+    NoPermissions,
     /// AADSTS65001 / 90099: the app has not been consented (authorized) in the tenant.
     ConsentMissing,
     /// AADSTS700082 / 70008: the refresh token expired from inactivity.
@@ -182,6 +186,10 @@ impl Reason {
             AccessDenied => (
                 "AccessDenied",
                 "the caller lacks the permission or GDAP role for this call; grant it (app permission, Admin agent role or GDAP role) and retry",
+            ),
+            NoPermissions => (
+                "NoPermissions",
+                "the token carries no permission for Microsoft Graph: the app holds no application permission in this tenant (the customer removed them, or none was granted); consent it again through its AppConsent",
             ),
             Unauthenticated => (
                 "Unauthenticated",
@@ -457,6 +465,14 @@ impl Error {
             .as_ref()
             .and_then(|i| i.message.as_deref())
             .map(sanitize);
+        if status == StatusCode::UNAUTHORIZED
+            && err
+                .detail
+                .as_deref()
+                .is_some_and(|m| m.contains(NO_PERMISSIONS_MESSAGE))
+        {
+            err.reason = Reason::NoPermissions;
+        }
         err.request_id = header_str(headers, "request-id").or_else(|| {
             inner
                 .as_ref()
@@ -538,6 +554,10 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
+
+/// Graph's answer (401) to a token that carries neither `scp` nor `roles`.
+pub const NO_PERMISSIONS_MESSAGE: &str =
+    "Either scp or roles claim need to be present in the token";
 
 fn graph_reason(status: StatusCode, code: Option<&str>) -> Reason {
     match (status.as_u16(), code.unwrap_or("")) {

@@ -293,10 +293,22 @@ impl TokenProvider {
     /// finishes, but its token is not served from the cache afterwards. Returns how many cached
     /// tokens were dropped.
     pub fn invalidate_app_tokens(&self, tenant_id: &str) -> usize {
+        self.invalidate(TokenKind::App, tenant_id)
+    }
+
+    /// Drops the cached delegated tokens of `tenant_id` (every audience). Call it after the
+    /// app's delegated grants there changed: a delegated token's `scp` is fixed when it is
+    /// issued, so one issued before a consent was replaced keeps reading although Entra would
+    /// not issue it now (the new grant is not effective yet). Returns how many were dropped.
+    pub fn invalidate_delegated_tokens(&self, tenant_id: &str) -> usize {
+        self.invalidate(TokenKind::Delegated, tenant_id)
+    }
+
+    fn invalidate(&self, which: TokenKind, tenant_id: &str) -> usize {
         let tenant = tenant_id.to_ascii_lowercase();
         let mut map = self.inner.cache.lock().expect("token cache lock");
         let before = map.len();
-        map.retain(|(kind, t, _), _| !(*kind == TokenKind::App && *t == tenant));
+        map.retain(|(kind, t, _), _| !(*kind == which && *t == tenant));
         before - map.len()
     }
 }

@@ -88,6 +88,15 @@ pub fn authenticate(shared: &Shared, headers: &HeaderMap, api: Api) -> Result<Cl
     if claims.aud.trim_end_matches('/') != audience {
         return Err(unauthenticated(api, "Invalid audience."));
     }
+    // Graph refuses a token that carries no permission at all: an app-only token of an app
+    // whose service principal holds no application permission (Entra leaves `roles` out).
+    let no_roles = claims.roles.as_ref().is_none_or(Vec::is_empty);
+    if matches!(api, Api::Graph) && claims.scp.is_none() && no_roles {
+        return Err(unauthenticated(
+            api,
+            "Either scp or roles claim need to be present in the token.",
+        ));
+    }
     let verdict = shared
         .lock(&shared.throttle)
         .check(&claims.appid, &claims.tid);

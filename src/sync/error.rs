@@ -42,7 +42,9 @@ pub enum ImportError {
 fn permission_hint(source: &microsoft::Error, what: &str) -> String {
     if !matches!(
         source.reason(),
-        microsoft::Reason::AccessDenied | microsoft::Reason::Unauthenticated
+        microsoft::Reason::AccessDenied
+            | microsoft::Reason::Unauthenticated
+            | microsoft::Reason::NoPermissions
     ) {
         return String::new();
     }
@@ -67,8 +69,12 @@ impl ImportError {
         }
     }
 
-    /// A CamelCase reason for a Kubernetes condition, e.g. `AccessDenied`, `Throttled`,
-    /// `EmptyListing`, `SinkBusy`, `SinkUnavailable`.
+    /// The cause as a CamelCase name, for logs and the library's callers: the Microsoft
+    /// client's reason (`AccessDenied`, `Throttled`, `CertificateNotAccepted`, …), the sink's
+    /// (`SinkBusy`, `SinkUnavailable`, …), `EmptyListing` or `InvalidOptions`. It is not a
+    /// condition reason: a TenantSync names a failed import through
+    /// `controllers::tenant_sync::act::import_failure`, which names Microsoft's errors by the
+    /// mapping every controller shares (`controllers::microsoft_failure`).
     pub fn reason(&self) -> &'static str {
         match self {
             ImportError::Directory { source, .. } => source.reason().as_str(),

@@ -16,6 +16,7 @@ use crate::api::conditions::reasons;
 use crate::api::tenant_sync::{ConnectionSecretRef, SinkSpec, TenantSyncSpec};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
+use crate::controllers::microsoft_failure::{self, Caller};
 use crate::microsoft::{MicrosoftClients, Reason, Secret};
 use crate::sync::{ImportError, ImportOptions, ImportReport, SinkError, run_import, sink};
 use async_trait::async_trait;
@@ -37,7 +38,8 @@ pub struct ImportJob {
     pub clients: MicrosoftClients,
 }
 
-/// Runs one import (see the module docs). When Graph refuses it (403), the cached app-only
+/// Runs one import (see the module docs). When Graph refuses it (403, or 401 for a token that
+/// carries no permission), the cached app-only
 /// tokens of the tenant are dropped: a token's `roles` are fixed when Entra issues it, so one
 /// issued before a new application permission took effect would be refused until it expires,
 /// however often the import is retried.
@@ -55,7 +57,10 @@ pub async fn import(job: &ImportJob) -> Result<ImportReport, Failure> {
     )
     .await;
     if let Err(ImportError::Directory { source, .. }) = &result
-        && source.reason() == Reason::AccessDenied
+        && matches!(
+            source.reason(),
+            Reason::AccessDenied | Reason::NoPermissions
+        )
     {
         job.clients.tokens.invalidate_app_tokens(&job.tenant_id);
     }
@@ -63,26 +68,16 @@ pub async fn import(job: &ImportJob) -> Result<ImportReport, Failure> {
 }
 
 /// The failure of an import error: its condition reason, its message (which names the missing
-/// permission, the damaged file, …) and whether retrying helps.
+/// permission, the damaged file, …) and whether retrying helps. Microsoft's errors are named by
+/// the mapping every controller shares (`controllers::microsoft_failure`, for the app-only
+/// reads of an import): a refused certificate or client secret is `CredentialsInvalid` here as
+/// on a GdapRelationship or an AppConsent, a refused read `AccessDenied`.
 pub fn import_failure(error: &ImportError) -> Failure {
     let reason = match error {
+        ImportError::Directory { source, .. } => {
+            return microsoft_failure::failure(source, Caller::App, error.to_string());
+        }
         _ if error.is_transient() => reasons::TRANSIENT_ERROR,
-        ImportError::Directory { source, .. } => match source.reason() {
-            Reason::AccessDenied
-            | Reason::Unauthenticated
-            | Reason::AppNotInTenant
-            | Reason::ConsentMissing
-            | Reason::ServicePrincipalMissing => reasons::ACCESS_DENIED,
-            Reason::InvalidClientSecret
-            | Reason::ClientSecretExpired
-            | Reason::CertificateNotAccepted
-            | Reason::ClientAssertionInvalid
-            | Reason::ClientAssertionTimeInvalid
-            | Reason::RefreshTokenExpired
-            | Reason::RefreshTokenRevoked
-            | Reason::RefreshTokenInvalid => reasons::CREDENTIALS_INVALID,
-            _ => reasons::MICROSOFT_ERROR,
-        },
         ImportError::Sink(SinkError::Config(_)) => reasons::SINK_MISCONFIGURED,
         ImportError::Sink(_) => reasons::SINK_FAILED,
         ImportError::EmptyListing { .. } => reasons::TRANSIENT_ERROR,
@@ -305,6 +300,12 @@ mod tests {
                 reasons::CREDENTIALS_INVALID,
                 false,
             ),
+            (
+                directory(Reason::CertificateNotAccepted),
+                reasons::CREDENTIALS_INVALID,
+                false,
+            ),
+            (directory(Reason::MfaRequired), reasons::MFA_REQUIRED, false),
             (
                 directory(Reason::InvalidRequest),
                 reasons::MICROSOFT_ERROR,

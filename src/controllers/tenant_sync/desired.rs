@@ -21,6 +21,8 @@ pub struct Intent {
     pub customer: String,
     /// The AppConsent's name (in the object's namespace).
     pub consent: String,
+    /// `spec.credentialsRef.name` (`None`: the operator's `--credentials-secret`).
+    pub credentials: Option<String>,
     /// The parsed schedule, or the problem with `spec.schedule`.
     pub schedule: Result<Schedule, FieldProblem>,
     /// `spec.suspend`.
@@ -41,6 +43,7 @@ pub fn resolve(object: &TenantSync) -> Intent {
         key: key(object),
         customer: spec.customer.tenant_id.0.to_ascii_lowercase(),
         consent: spec.app_consent_ref.name.clone(),
+        credentials: spec.credentials_ref.as_ref().map(|r| r.name.clone()),
         schedule: Schedule::parse(&spec.schedule)
             .map_err(|e| FieldProblem::new("spec.schedule", e.to_string())),
         suspend: spec.suspend,

@@ -25,7 +25,11 @@ pub fn observe(
     let consent = consents.get(&ObjectRef::new(&intent.consent).within(namespace));
     let (running_since, finished) = runner.observe(&intent.key);
     Observed {
-        consent: consent_state(consent.as_deref(), &intent.customer),
+        consent: consent_state(
+            consent.as_deref(),
+            &intent.customer,
+            intent.credentials.as_deref(),
+        ),
         running_since,
         finished,
         consent_since: consent.as_deref().and_then(consent_since),
@@ -45,8 +49,13 @@ pub fn consent_since(consent: &AppConsent) -> Option<DateTime<Utc>> {
     consented.max(ready)
 }
 
-/// The plan's view of the AppConsent (`None`: not found).
-pub fn consent_state(consent: Option<&AppConsent>, customer: &str) -> Consent {
+/// The plan's view of the AppConsent (`None`: not found), for an object of `customer` whose
+/// `spec.credentialsRef` names `credentials`.
+pub fn consent_state(
+    consent: Option<&AppConsent>,
+    customer: &str,
+    credentials: Option<&str>,
+) -> Consent {
     let Some(consent) = consent else {
         return Consent::Missing;
     };
@@ -58,15 +67,23 @@ pub fn consent_state(consent: Option<&AppConsent>, customer: &str) -> Consent {
         .status
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY));
+    let same_credentials = consent
+        .spec
+        .credentials_ref
+        .as_ref()
+        .map(|r| r.name.as_str())
+        == credentials;
     match ready {
         Some(c) if c.status == "True" => Consent::Ready,
         Some(c) => Consent::NotReady {
             reason: c.reason.clone(),
             message: c.message.clone(),
+            same_credentials,
         },
         None => Consent::NotReady {
             reason: String::new(),
             message: String::new(),
+            same_credentials,
         },
     }
 }
@@ -132,6 +149,7 @@ mod tests {
                 Consent::NotReady {
                     reason: "Revoked".into(),
                     message: "m".into(),
+                    same_credentials: true,
                 },
             ),
             (
@@ -139,6 +157,7 @@ mod tests {
                 Consent::NotReady {
                     reason: String::new(),
                     message: String::new(),
+                    same_credentials: true,
                 },
             ),
             (
@@ -152,7 +171,27 @@ mod tests {
             ),
         ];
         for (object, want) in table {
-            assert_eq!(consent_state(object.as_ref(), T), want, "{object:?}");
+            assert_eq!(consent_state(object.as_ref(), T, None), want, "{object:?}");
         }
+    }
+
+    #[test]
+    fn the_consent_shares_the_credentials_when_both_name_the_same_secret_or_neither_names_one() {
+        const T: &str = "11111111-2222-3333-4444-555555555555";
+        let mut object = consent(T, Some(("False", "CredentialsInvalid")));
+        let shares =
+            |object: &AppConsent, credentials| match consent_state(Some(object), T, credentials) {
+                Consent::NotReady {
+                    same_credentials, ..
+                } => same_credentials,
+                other => panic!("{other:?}"),
+            };
+        assert!(shares(&object, None), "both use the default Secret");
+        assert!(!shares(&object, Some("other")));
+        object.spec.credentials_ref = Some(crate::api::SecretRef {
+            name: "other".into(),
+        });
+        assert!(shares(&object, Some("other")));
+        assert!(!shares(&object, None));
     }
 }

@@ -54,6 +54,9 @@ pub enum Consent {
         reason: String,
         /// Its Ready condition's message, or empty.
         message: String,
+        /// It names the same credentials Secret as this object (both `spec.credentialsRef`
+        /// absent, or naming one Secret): its credentials problem is this object's too.
+        same_credentials: bool,
     },
     /// It consents another customer tenant than `spec.customer`.
     OtherCustomer {

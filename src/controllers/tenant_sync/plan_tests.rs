@@ -31,6 +31,7 @@ fn intent(schedule: &str) -> Intent {
         key: KEY.into(),
         customer: "11111111-2222-3333-4444-555555555555".into(),
         consent: "reporting".into(),
+        credentials: None,
         schedule: Schedule::parse(schedule)
             .map_err(|e| FieldProblem::new("spec.schedule", e.to_string())),
         suspend: false,
@@ -234,6 +235,7 @@ fn nothing_starts_while_running_suspended_refused_or_without_a_ready_consent() {
         Consent::NotReady {
             reason: "Revoked".into(),
             message: "m".into(),
+            same_credentials: true,
         },
         Consent::OtherCustomer { tenant: "x".into() },
     ] {
@@ -430,6 +432,7 @@ fn waiting_wakes_up_for_the_stale_flip_and_once_stale_only_for_the_next_run() {
         consent: Consent::NotReady {
             reason: String::new(),
             message: String::new(),
+            same_credentials: true,
         },
         ..idle()
     };

@@ -7,12 +7,16 @@
 //!   or an AppConsent of another customer), `AppConsentNotReady`, or the failed attempt's reason
 //!   (`AccessDenied`, `CredentialsInvalid`, `SinkMisconfigured`, `SinkFailed`, `MicrosoftError`,
 //!   `TransientError`, `KubernetesError`, `Propagating` — Graph refused the import soon after
-//!   the consent, see `plan` —, …); True with `Reconciled` after a successful import,
-//!   or once a prerequisite that failed holds again.
+//!   the consent, see `plan` —, …; Microsoft's errors are named by
+//!   `controllers::microsoft_failure`, as on every kind); True with `Reconciled` after a
+//!   successful import, or once a prerequisite that failed holds again.
 //! - `Ready`: True when an import succeeded, its data is not stale, and nothing needs a person.
-//!   A failure a person must fix makes it False with the same reason; a transient one leaves it
-//!   as it was (the message says a retry is coming). Before the first success it is False with
-//!   `ImportPending`; when stale, False with `Stale`.
+//!   A failure a person must fix makes it False with the same reason — except that while the
+//!   AppConsent is not Ready for a credentials reason (`CredentialsInvalid`, `MfaRequired`) and
+//!   names the same credentials Secret, `Ready` carries that reason, so one broken Secret reads
+//!   the same on every kind; a transient one leaves it as it was (the message says a retry is
+//!   coming). Before the first success it is False with `ImportPending`; when stale, False with
+//!   `Stale`.
 //! - `Stale`: True (`Stale`) once two scheduled runs have come due since the last success (or
 //!   creation) without a new one; False with `Fresh`, or `Suspended` while suspended.
 //!
@@ -24,6 +28,7 @@ use super::plan::{Action, Attempt, Consent, History, Observed, Plan, is_transien
 use crate::api::conditions::{reasons, types};
 use crate::api::tenant_sync::TenantSyncStatus;
 use crate::controllers::conditions::{Wanted, merge};
+use crate::controllers::microsoft_failure::{self, is_credentials_reason};
 use crate::sync::report::to_time;
 use crate::sync::{FullReason, ImportReport, RunKind};
 use chrono::{DateTime, Utc};
@@ -156,16 +161,25 @@ fn consent_problem(i: &Inputs) -> Wanted {
                 "AppConsent {name} (spec.appConsentRef) does not exist in this namespace; the import waits until it exists and is Ready"
             ),
         ),
-        Consent::NotReady { reason, message } => {
+        Consent::NotReady {
+            reason,
+            message,
+            same_credentials,
+        } => {
             let why = if reason.is_empty() {
                 String::new()
             } else {
                 format!(" ({reason}: {message})")
             };
+            let shared = if *same_credentials && is_credentials_reason(reason) {
+                "; it uses this object's credentials Secret too, so fix that Secret"
+            } else {
+                ""
+            };
             (
                 reasons::APP_CONSENT_NOT_READY,
                 format!(
-                    "AppConsent {name} is not Ready{why}; the import waits until it is, as it reads with the application permissions that consent grants"
+                    "AppConsent {name} is not Ready{why}; the import waits until it is, as it reads with the application permissions that consent grants{shared}"
                 ),
             )
         }
@@ -266,7 +280,7 @@ fn stale(i: &Inputs, synced: Option<&SyncedNow>) -> Option<Wanted> {
 fn ready(i: &Inputs, synced: Option<&SyncedNow>) -> Option<Wanted> {
     let failing = synced.filter(|s| !s.ok);
     if let Some(f) = failing.filter(|f| !is_transient_reason(&f.reason)) {
-        let reason = reason_constant(&f.reason);
+        let reason = credentials_problem(i, &f.reason).unwrap_or(reason_constant(&f.reason));
         return Some(Wanted::new(types::READY, false, reason, f.message.clone()));
     }
     if matches!(i.plan.action, Action::Refuse(_)) {
@@ -324,23 +338,37 @@ fn pending(i: &Inputs, failing: Option<&SyncedNow>, next: Option<String>) -> Str
     }
 }
 
+/// While the object waits for its AppConsent (`Synced` is `AppConsentNotReady`) and that
+/// AppConsent fails for a credentials reason on the object's own credentials Secret, that reason:
+/// the Secret is what a person must fix, and `Ready` says so as the other kinds' do.
+fn credentials_problem(i: &Inputs, synced_reason: &str) -> Option<&'static str> {
+    let Consent::NotReady {
+        reason,
+        same_credentials: true,
+        ..
+    } = &i.observed.consent
+    else {
+        return None;
+    };
+    (synced_reason == reasons::APP_CONSENT_NOT_READY && is_credentials_reason(reason))
+        .then(|| reason_constant(reason))
+}
+
 /// The `&'static` reason constant for a reason read back from a condition.
 fn reason_constant(reason: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         reasons::INVALID_SPEC,
         reasons::APP_CONSENT_NOT_READY,
-        reasons::ACCESS_DENIED,
-        reasons::CREDENTIALS_INVALID,
         reasons::KUBERNETES_FORBIDDEN,
         reasons::SINK_MISCONFIGURED,
         reasons::SINK_FAILED,
-        reasons::MICROSOFT_ERROR,
-        reasons::TRANSIENT_ERROR,
         reasons::KUBERNETES_ERROR,
         reasons::PROPAGATING,
     ];
     KNOWN
         .iter()
+        .chain(microsoft_failure::REASONS.iter())
+        .chain(microsoft_failure::CREDENTIALS_REASONS.iter())
         .find(|k| **k == reason)
         .copied()
         .unwrap_or(reasons::MICROSOFT_ERROR)

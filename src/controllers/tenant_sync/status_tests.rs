@@ -27,6 +27,7 @@ fn intent(schedule: &str) -> Intent {
         key: KEY.into(),
         customer: "11111111-2222-3333-4444-555555555555".into(),
         consent: "reporting".into(),
+        credentials: None,
         schedule: Schedule::parse(schedule)
             .map_err(|e| FieldProblem::new("spec.schedule", e.to_string())),
         suspend: false,
@@ -362,6 +363,7 @@ fn the_consent_and_the_spec_are_prerequisites_and_their_recovery_is_reported() {
             Consent::NotReady {
                 reason: "ConsentRevoked".into(),
                 message: "the customer revoked it".into(),
+                same_credentials: true,
             },
             reasons::APP_CONSENT_NOT_READY,
             "is not Ready (ConsentRevoked: the customer revoked it)",
@@ -405,6 +407,50 @@ fn the_consent_and_the_spec_are_prerequisites_and_their_recovery_is_reported() {
         pair("False", reasons::INVALID_SPEC)
     );
     assert_eq!(status.next_sync_time, None);
+}
+
+#[test]
+fn an_appconsent_refused_on_the_same_credentials_makes_ready_name_the_credentials_reason() {
+    let refused = |reason: &str, same_credentials| Consent::NotReady {
+        reason: reason.into(),
+        message: "CertificateNotAccepted: AADSTS700027".into(),
+        same_credentials,
+    };
+    let table = [
+        (
+            refused(reasons::CREDENTIALS_INVALID, true),
+            reasons::CREDENTIALS_INVALID,
+        ),
+        (refused(reasons::MFA_REQUIRED, true), reasons::MFA_REQUIRED),
+        (
+            refused(reasons::CREDENTIALS_INVALID, false),
+            reasons::APP_CONSENT_NOT_READY,
+        ),
+        (
+            refused(reasons::REVOKED, true),
+            reasons::APP_CONSENT_NOT_READY,
+        ),
+    ];
+    for (consent, ready) in table {
+        let mut case = Case::new("2026-01-10T08:00:10Z");
+        case.observed = observed(consent.clone());
+        let (status, _) = case.build();
+        let (s, r, m) = condition(&status, types::SYNCED);
+        assert_eq!(
+            (s.as_str(), r.as_str()),
+            ("False", reasons::APP_CONSENT_NOT_READY),
+            "{consent:?}"
+        );
+        assert!(m.contains("AADSTS700027"), "{m}");
+        let (s, r, ready_message) = condition(&status, types::READY);
+        assert_eq!((s.as_str(), r.as_str()), ("False", ready), "{consent:?}");
+        assert_eq!(ready_message, m);
+        assert_eq!(
+            m.contains("this object's credentials Secret too"),
+            ready != reasons::APP_CONSENT_NOT_READY,
+            "{m}"
+        );
+    }
 }
 
 #[test]

@@ -209,3 +209,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_graph_401_for_a_token_without_permissions_says_the_app_holds_none() {
+    let body = r#"{"error":{"code":"InvalidAuthenticationToken","message":"Either scp or roles claim need to be present in the token."}}"#;
+    let err = Error::from_graph(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.as_bytes());
+    assert_eq!(err.reason(), Reason::NoPermissions);
+    assert!(!err.is_transient());
+    let other = r#"{"error":{"code":"InvalidAuthenticationToken","message":"Lifetime validation failed, the token is expired."}}"#;
+    let err = Error::from_graph(
+        StatusCode::UNAUTHORIZED,
+        &HeaderMap::new(),
+        other.as_bytes(),
+    );
+    assert_eq!(err.reason(), Reason::Unauthenticated);
+}

@@ -8,7 +8,11 @@
 --                a transient error: ImportPending), waiting for the AppConsent
 --                (AppConsentNotReady), or deleting.
 --   Degraded     Stale=True (no successful import for two scheduled runs), or Synced=False or
---                Ready=False for a reason a person must fix (AccessDenied, SinkFailed, …).
+--                Ready=False for a reason a person must fix (AccessDenied, SinkFailed,
+--                CredentialsInvalid, …) — also while Synced waits for the AppConsent
+--                (AppConsentNotReady) if that AppConsent fails on this object's own credentials
+--                Secret: Ready then carries its credentials reason (CredentialsInvalid,
+--                MfaRequired), as on the other kinds.
 -- The reasons are those of src/api/conditions.rs, shared by every kind.
 
 -- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
@@ -27,7 +31,7 @@ local failing = {
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
   CredentialsNeededForDeletion = true, PropagationTimedOut = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
-  Revoked = true, PrivilegedRoleRequired = true,
+  Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
 }
 
