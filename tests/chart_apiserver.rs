@@ -54,6 +54,7 @@ const OPERATOR_NEEDS: &[(&str, &str)] = &[
     ("get", "secrets"),
     ("update", "secrets"),
     ("patch", "secrets"),
+    ("get", "namespaces"),
     ("create", "events.events.k8s.io"),
     ("create", "events"),
 ];
@@ -65,6 +66,8 @@ const OPERATOR_MUST_NOT: &[(&str, &str)] = &[
     ("delete", "secrets"),
     ("create", "secrets"),
     ("create", "pods"),
+    ("delete", "namespaces"),
+    ("list", "namespaces"),
     ("get", "configmaps"),
     ("delete", "events"),
     ("create", "leases.coordination.k8s.io"),

@@ -2,7 +2,9 @@
 //! suites do so for every scenario family); here each rule the chart grants is removed in turn,
 //! and the operator must say clearly what it lacks — a condition with reason
 //! `KubernetesForbidden`, or a warning naming the verb and the resource — without crashing or
-//! retrying in a hot loop. Rules this API server never checks (the finalizers subresource, which
+//! retrying in a hot loop. The Namespace read (only made while a relationship is deleted) is
+//! checked by deleting the relationship: a warning, and the deletion still finishes (it degrades
+//! to waiting only for AppConsents already being deleted; there are none here). Rules this API server never checks (the finalizers subresource, which
 //! only clusters enforcing OwnerReferencesPermissionEnforcement look at; core events, which the
 //! recorder does not use) leave the scenario working, and the test says so.
 #![cfg(feature = "sandbox")]
@@ -25,6 +27,9 @@ enum Symptom {
     Warning(&'static str, &'static str),
     /// Nothing: this API server does not check the rule; the relationship gets Ready.
     Unchecked,
+    /// Deleting the relationship logs a warning naming the verb and the resource, and the
+    /// deletion still finishes.
+    DeletionWarning(&'static str, &'static str),
 }
 
 /// The symptom of removing the rule for `group`/`resource` (the rule's first resource).
@@ -36,6 +41,7 @@ fn symptom(group: &str, resource: &str) -> Symptom {
         }
         ("gdap.io", "gdaprelationships/finalizers") => Symptom::Unchecked,
         ("", "secrets") => Symptom::Condition("secrets"),
+        ("", "namespaces") => Symptom::DeletionWarning("get", "namespaces"),
         ("events.k8s.io", "events") => Symptom::Warning("create", "events"),
         ("", "events") => Symptom::Unchecked,
         ("coordination.k8s.io", "leases") => Symptom::Warning("get", "leases"),
@@ -83,6 +89,9 @@ async fn without_rule(doc: usize, rule: usize, group: &str, resource: &str) {
     world.apply(&manifest());
     let expected = symptom(group, resource);
     let what = format!("without the rule for {group}/{resource}");
+    if let Symptom::DeletionWarning(..) = expected {
+        delete_once_created(&world, &what).await;
+    }
     let deadline = Instant::now() + WAIT;
     let seen = loop {
         let object = world.relationships().get("rbac").await.ok();
@@ -99,7 +108,7 @@ async fn without_rule(doc: usize, rule: usize, group: &str, resource: &str) {
                 .and_then(|o| condition(o, "Synced"))
                 .filter(|c| c.0 == "False" && c.1 == "KubernetesForbidden" && c.2.contains(name))
                 .map(|c| c.2),
-            Symptom::Warning(verb, name) => refusals(&log)
+            Symptom::Warning(verb, name) | Symptom::DeletionWarning(verb, name) => refusals(&log)
                 .into_iter()
                 .find(|l| {
                     (l.contains("WARN") || l.contains("ERROR"))
@@ -120,6 +129,12 @@ async fn without_rule(doc: usize, rule: usize, group: &str, resource: &str) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     eprintln!("{what}: {}", &seen[..seen.len().min(240)]);
+    if let Symptom::DeletionWarning(..) = expected {
+        support::operator::poll_until(&format!("{what}: the deletion to finish"), WAIT, || async {
+            matches!(world.relationships().get_opt("rbac").await, Ok(None)).then_some(())
+        })
+        .await;
+    }
     // No hot loop: the refusals keep coming no faster than the backoff allows. This is a
     // measurement over a window, not a wait for a state.
     let before = refusals(&world.operator_log()).len();
@@ -136,6 +151,21 @@ async fn without_rule(doc: usize, rule: usize, group: &str, resource: &str) {
     );
 }
 
+/// Waits until the relationship was created in Microsoft, then deletes its object.
+async fn delete_once_created(world: &World, what: &str) {
+    support::operator::poll_until(
+        &format!("{what}: the relationship created"),
+        WAIT,
+        || async {
+            let object = world.relationships().get("rbac").await.ok()?;
+            object.status?.relationship_id.map(drop)
+        },
+    )
+    .await;
+    let out = world.kubectl(&["delete", "gdap", "rbac", "--wait=false"]);
+    assert!(out.status.success(), "{what}: kubectl delete failed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_any_rule_of_the_charts_rbac_is_reported_clearly_without_a_crash_or_a_hot_loop() {
     let release = "rbac-rules";
@@ -143,7 +173,7 @@ async fn removing_any_rule_of_the_charts_rbac_is_reported_clearly_without_a_cras
     let docs =
         support::chart::documents(&support::chart::template(release, release, &sets).unwrap());
     let all = rules(&docs);
-    assert_eq!(all.len(), 7, "the chart's rules: {all:?}");
+    assert_eq!(all.len(), 8, "the chart's rules: {all:?}");
     for (_, _, group, resource) in &all {
         symptom(group, resource);
     }

@@ -335,6 +335,7 @@ mod tests {
             generation: 0,
             failed_assignments: BTreeMap::new(),
             microsoft: Ok(remote),
+            consents: Ok(Vec::new()),
         }
     }
 

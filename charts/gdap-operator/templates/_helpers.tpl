@@ -68,6 +68,12 @@ watches (a ClusterRole, or a Role per watched namespace). README.md explains eac
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "patch", "update"]
+# The object's own Namespace, read while a GdapRelationship is deleted: when the whole namespace
+# is being deleted, the relationship waits for every AppConsent relying on it to remove its
+# consent first. (In a Role, this grants the watched namespace's own object only.)
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 # Events on the objects (events.k8s.io, and the core API for older recorders).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

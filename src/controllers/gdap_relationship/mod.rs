@@ -1,7 +1,9 @@
 //! The GdapRelationship controller: dereference → observe → plan → act → report.
 //!
 //! - `desired`: the object's intent, resolved through the role catalog (pure).
-//! - `observe`: the object's records and Microsoft's side (reads only; typed errors).
+//! - `observe`: the object's records and Microsoft's side (reads only; typed errors); while
+//!   deleting, `consents` adds the AppConsents relying on the relationship, whose consents are
+//!   removed before it is terminated.
 //! - `plan`: the one next step, carrying the data its request needs, and when to look again
 //!   (pure, table-tested in `plan_tests`).
 //! - `pending`: the operator's own writes that Microsoft does not show yet (its reads lag), kept in
@@ -14,6 +16,7 @@
 pub mod act;
 #[cfg(all(test, feature = "sandbox"))]
 mod act_tests;
+pub mod consents;
 pub mod desired;
 pub mod observe;
 pub mod pending;

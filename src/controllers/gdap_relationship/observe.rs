@@ -1,7 +1,8 @@
 //! The observe step: what the object records (Kubernetes side) and what Microsoft reports — the
 //! relationship (by the recorded id, the adopted id, or the display name; always looked up before
 //! any create), its access assignments, the role changes Microsoft is applying, and while
-//! deleting its `terminate` requests. Reads only.
+//! deleting its `terminate` requests. Reads only. (While deleting, the AppConsents that rely on
+//! the relationship are read too, by `consents`, the observe step's Kubernetes half.)
 //!
 //! It also hands the plan what decides whose a relationship is — how it was found
 //! ([`FoundBy`]), its `createdDateTime`, and the create intent's display name and time — and the
@@ -15,11 +16,11 @@ use super::plan::{
     CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
     RemoteRelationship, RemoteUpdate, Unreadable,
 };
-use crate::api::conditions::reasons;
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use::newest_termination;
 use crate::controllers::failure::Failure;
+use crate::controllers::microsoft_failure::{self, Caller};
 use crate::controllers::withdrawals;
 use crate::microsoft::models::gdap::{
     AccessAssignment, AccessDetails, Operation, OperationType, Relationship,
@@ -79,25 +80,16 @@ impl ObserveError {
     }
 }
 
-/// The condition reason of a Microsoft error.
+/// The condition reason of a Microsoft error: the shared mapping of every controller
+/// (`controllers::microsoft_failure`) for a call as the partner's GDAP user.
 pub fn microsoft_reason(error: &microsoft::Error) -> &'static str {
-    match error.reason() {
-        r if r.is_transient() || r == Reason::OutcomeUnknown => reasons::TRANSIENT_ERROR,
-        Reason::RefreshTokenExpired
-        | Reason::RefreshTokenRevoked
-        | Reason::RefreshTokenInvalid
-        | Reason::InvalidClientSecret
-        | Reason::ClientSecretExpired
-        | Reason::AppNotInTenant
-        | Reason::ConsentMissing => reasons::CREDENTIALS_INVALID,
-        _ => reasons::MICROSOFT_ERROR,
-    }
+    microsoft_failure::reason(error, Caller::PartnerUser)
 }
 
 /// Whether retrying a failed Microsoft call later can help (a write whose outcome is unknown is
-/// looked up again, which is safe to retry).
+/// looked up again, which is safe to retry): `controllers::microsoft_failure`'s rule.
 pub fn microsoft_is_transient(error: &microsoft::Error) -> bool {
-    error.is_transient() || error.reason() == Reason::OutcomeUnknown
+    microsoft_failure::is_transient(error)
 }
 
 /// Reads both sides for `object`. Microsoft is read only with usable credentials.
@@ -124,6 +116,8 @@ pub async fn observe(
         generation,
         failed_assignments: failed_assignments(object),
         microsoft: Err(Unreadable { transient: true }),
+        // Read by `consents::read` while deleting (it needs the Kubernetes client).
+        consents: Ok(Vec::new()),
     };
     let credentials = match credentials {
         Ok(c) => c,

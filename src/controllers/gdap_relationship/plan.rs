@@ -220,7 +220,8 @@ pub struct Linked {
     pub withdrawal_recorded: bool,
 }
 
-/// Microsoft's side could not be read (credentials or Microsoft failed); the report says why.
+/// A side could not be read (Microsoft's: credentials or Microsoft failed; the AppConsents
+/// relying on the relationship: the Kubernetes API failed); the report says why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreadable {
     /// Retrying later can help without anybody acting.
@@ -244,6 +245,11 @@ pub struct Observed {
     pub failed_assignments: BTreeMap<String, FailedAssignment>,
     /// Microsoft's side.
     pub microsoft: Result<Remote, Unreadable>,
+    /// The AppConsents relying on the relationship that its deletion waits for (their names,
+    /// sorted): they still have to remove their consents, which needs the relationship's access
+    /// (see `consents`). Read only while the object is being deleted with `deletionPolicy:
+    /// Delete`; empty otherwise.
+    pub consents: Result<Vec<String>, Unreadable>,
 }
 
 impl Observed {
@@ -338,6 +344,10 @@ pub enum Waiting {
     NothingToObserve,
     /// Microsoft's side cannot be read (the report says why); looked at again after a backoff.
     Unreadable,
+    /// Deletion: AppConsents relying on the relationship (`Observed::consents`, which the status
+    /// names) are still removing their consents, which needs the relationship's access; nothing
+    /// is sent to Microsoft until they are done. Looked at again at the poll interval.
+    Consents,
     /// Microsoft accepted a write of the operator's and its reads do not show it yet (they lag):
     /// nothing is written again; looked at again with a backoff.
     Propagating {
@@ -541,10 +551,10 @@ fn created_after_intent(intent: &Intent, remote: &Remote, id: &str) -> bool {
 }
 
 /// A plan that is left only waiting while writes are unshown waits for them instead
-/// (`Propagating`); writes, refusals and releases stand.
+/// (`Propagating`); writes, refusals, releases and the wait for AppConsents stand.
 fn awaiting(plan: Plan, pending: &Pending, timing: &Timing, now: DateTime<Utc>) -> Plan {
     let waits = match plan.action {
-        Action::Wait(Waiting::Propagating { .. }) => false,
+        Action::Wait(Waiting::Propagating { .. } | Waiting::Consents) => false,
         Action::Idle | Action::Wait(_) => true,
         _ => false,
     };
@@ -1120,6 +1130,11 @@ pub fn steady_requeue(
 
 /// Deletion: end the successor, the predecessor and the relationship (policy `Delete`), or release
 /// (`Orphan`, `Observe`); never orphan because Microsoft or the credentials could not be read.
+///
+/// **Consents first.** While AppConsents relying on the relationship are still removing their
+/// consents (`Observed::consents`), nothing is sent to Microsoft: their partner user needs the
+/// relationship's access to remove them, so terminating first would leave the application's
+/// permissions granted in the customer tenant. When they cannot be listed, deletion waits too.
 fn plan_deletion(
     intent: &Intent,
     observed: &Observed,
@@ -1128,6 +1143,11 @@ fn plan_deletion(
 ) -> Plan {
     if intent.orphans_on_delete() {
         return release(ReleaseReason::Orphaned);
+    }
+    match &observed.consents {
+        Ok(names) if names.is_empty() => {}
+        Ok(_) => return wait(Waiting::Consents, timing.poll),
+        Err(_) => return wait(Waiting::Unreadable, timing.poll),
     }
     let remote = match &observed.microsoft {
         Ok(remote) => remote,

@@ -107,6 +107,7 @@ fn seen(relationship: Option<RemoteRelationship>) -> Observed {
             relationship,
             ..Default::default()
         }),
+        consents: Ok(Vec::new()),
     }
 }
 
@@ -871,6 +872,105 @@ fn deletion_ends_the_successor_too() {
             "Terminate rel-1",
         ),
     ]);
+}
+
+/// `o` while AppConsents `names` are still removing their consents.
+fn consents_removing(mut o: Observed, names: &[&str]) -> Observed {
+    o.consents = Ok(names.iter().map(|n| n.to_string()).collect());
+    o
+}
+
+#[test]
+fn deletion_waits_until_the_consents_relying_on_it_are_removed() {
+    let active = || deleting(seen(Some(rel(S::Active))));
+    let mut unlisted = active();
+    unlisted.consents = Err(Unreadable { transient: true });
+    let mut requested = active();
+    requested.microsoft.as_mut().unwrap().termination = Some(RemoteRequest {
+        status: Some(RequestStatus::Failed),
+        created_at: Some(now() - Span::minutes(1)),
+    });
+    let successor = deleting(renewal_world(
+        ending_in(20),
+        Some(linked(1, "rel-2", S::Active)),
+    ));
+    check(vec![
+        (
+            "a consent is still removing its consent: wait, terminate nothing",
+            intent(),
+            consents_removing(active(), &["reporting"]),
+            "Wait Consents",
+        ),
+        (
+            "the consents are gone: terminate",
+            intent(),
+            consents_removing(active(), &[]),
+            "Terminate rel-1",
+        ),
+        (
+            "the consents cannot be listed: wait, never terminate blind",
+            intent(),
+            unlisted,
+            "Wait Unreadable",
+        ),
+        (
+            "a failed terminate is not sent again while consents remain",
+            intent(),
+            consents_removing(requested, &["reporting"]),
+            "Wait Consents",
+        ),
+        (
+            "an active successor is not ended either",
+            renewing(),
+            consents_removing(successor, &["reporting"]),
+            "Wait Consents",
+        ),
+        (
+            "a draft waits as well (nothing at all is sent)",
+            intent(),
+            consents_removing(deleting(seen(Some(rel(S::Created)))), &["reporting"]),
+            "Wait Consents",
+        ),
+        (
+            "Microsoft unreadable: still the consents first",
+            intent(),
+            consents_removing(deleting(unreadable(true)), &["reporting"]),
+            "Wait Consents",
+        ),
+        (
+            "unshown writes do not turn the wait into Propagating",
+            intent(),
+            sent(
+                consents_removing(active(), &["reporting"]),
+                assign(GROUP_A, Some("as-1")),
+                1,
+            ),
+            "Wait Consents",
+        ),
+        (
+            "deletionPolicy Orphan releases at once",
+            with(|i| i.deletion = DeletionPolicy::Orphan),
+            consents_removing(active(), &["reporting"]),
+            "Release Orphaned",
+        ),
+        (
+            "managementPolicy Observe releases at once",
+            with(|i| i.management = ManagementPolicy::Observe),
+            consents_removing(active(), &["reporting"]),
+            "Release Orphaned",
+        ),
+    ]);
+    let waiting = plan(
+        &intent(),
+        &consents_removing(active(), &["reporting"]),
+        &timing(),
+        now(),
+    );
+    assert_eq!(
+        waiting.requeue,
+        timing().poll,
+        "looked at again at the poll interval"
+    );
 }
 
 // ---- Microsoft is eventually consistent: lagging reads never cause a second write ----

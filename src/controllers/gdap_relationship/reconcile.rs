@@ -5,13 +5,18 @@
 //! controllers' finalizers are kept) and removes it only when cleanup returns `Ok`; so cleanup
 //! answers `Ok` when the plan releases the object and [`ReconcileError::Deleting`] — with the
 //! delay the plan or the backoff chose — while deletion is still under way.
+//!
+//! While deleting with `deletionPolicy: Delete`, observe also reads the AppConsents relying on
+//! the relationship (`consents`): the plan sends nothing to Microsoft until they have removed
+//! their consents.
 
 use super::act::{Bookkeeping, Target, act};
+use super::consents;
 use super::desired;
 use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
-use super::plan::{Action, Plan, ReleaseReason, plan};
+use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
 use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
 use crate::api::GdapRelationship;
@@ -19,7 +24,7 @@ use crate::api::conditions::{events, reasons};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
-use crate::controllers::failure;
+use crate::controllers::failure::{self, Failure};
 use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
@@ -87,11 +92,16 @@ async fn step(
     } else {
         credentials_in_use::acquire_and_hold(ctx, &namespace, secret_name.as_deref()).await
     };
-    let (observed, observe_error) = observe(object, &intent, credentials.as_ref()).await;
+    let (mut observed, observe_error) = observe(object, &intent, credentials.as_ref()).await;
     if !(deleting && intent.orphans_on_delete()) {
         let failure = observe_error.as_ref().map(|e| e.failure().reason);
         ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
     }
+    let consents_failure = if deleting && !intent.orphans_on_delete() {
+        read_consents(ctx, object, secret_name.as_deref(), &mut observed).await
+    } else {
+        None
+    };
     let now = Utc::now();
     let plan = plan(&intent, &observed, &ctx.settings.timing, now);
     tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");
@@ -102,8 +112,12 @@ async fn step(
     if let Action::Wait(w) = plan.action {
         tracing::debug!("{}", describe_wait(w));
     }
-    let (outcome, refused_group) = match (&observe_error, &credentials) {
-        (Some(e), _) => (Outcome::Failed(e.failure()), None),
+    let failure = observe_error
+        .as_ref()
+        .map(|e| e.failure())
+        .or(consents_failure);
+    let (outcome, refused_group) = match (failure, &credentials) {
+        (Some(f), _) => (Outcome::Failed(f), None),
         (None, Ok(credentials)) => {
             run(ctx, object, api, &plan, credentials, secret_name.as_deref()).await
         }
@@ -147,6 +161,47 @@ async fn step(
         return Err(ReconcileError::Deleting { requeue, reason });
     }
     Ok(Requeue::requeue(requeue))
+}
+
+/// While deleting: the AppConsents deletion waits for, into `observed.consents`. A refused
+/// Namespace read degrades (only AppConsents already being deleted are waited for) and is
+/// reported — a warning in the log and a Warning event `NamespaceUnreadable`; AppConsents that
+/// cannot be listed leave `observed.consents` unreadable (the plan waits) and are the failure
+/// returned.
+async fn read_consents(
+    ctx: &Context,
+    object: &GdapRelationship,
+    secret_name: Option<&str>,
+    observed: &mut Observed,
+) -> Option<Failure> {
+    match consents::read(ctx, object, secret_name).await {
+        Ok(found) => {
+            if let Some(refusal) = &found.namespace_forbidden {
+                let namespace = object.namespace().unwrap_or_default();
+                tracing::warn!(error = %refusal, "cannot read Namespace {namespace} (grant the operator get on namespaces); AppConsents not yet marked for deletion are not waited for");
+                let note = format!(
+                    "cannot read Namespace {namespace} ({refusal}): while the namespace is deleted, AppConsents not yet marked for deletion are not waited for, so this relationship may be terminated before they remove their consents. Grant the operator get on namespaces (the chart does)"
+                );
+                ctx.publish(
+                    object,
+                    EventType::Warning,
+                    events::NAMESPACE_UNREADABLE,
+                    "ReadNamespace",
+                    note,
+                )
+                .await;
+            }
+            observed.consents = Ok(found.names);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell which AppConsents rely on the relationship");
+            observed.consents = Err(Unreadable {
+                transient: e.is_transient(),
+            });
+            Some(e.failure())
+        }
+    }
 }
 
 /// Runs the plan's action.

@@ -1,13 +1,14 @@
 //! The report step's I/O half: record the writes Microsoft does not show yet (the annotation
 //! `gdap.io/pending-writes`, first: it is what keeps a lagging read from causing a second write),
 //! write the status built by `status` with server-side apply, publish events on transitions and
-//! for what was done, send the 30/7/1-day expiry warnings once each, and update the per-object
-//! metrics. One report per reconcile (every path but release).
+//! for what was done (and a `WaitingForConsents` event when deletion starts waiting for
+//! AppConsents, or waits for another set), send the 30/7/1-day expiry warnings once each, and
+//! update the per-object metrics. One report per reconcile (every path but release).
 
 use super::act::Applied;
 use super::observe::CREATED_ID_ANNOTATION;
 use super::pending::{self, PENDING_WRITES_ANNOTATION};
-use super::plan::{Observed, expiry_warnings_due};
+use super::plan::{Action, Observed, Waiting, expiry_warnings_due};
 use super::status::{self, Inputs, Outcome};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
@@ -57,6 +58,7 @@ pub async fn report(
     }
     done_events(ctx, object, inputs.outcome).await;
     transition_events(ctx, object, inputs.previous, &new).await;
+    consent_wait_event(ctx, object, inputs, &new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
     successor_warnings(ctx, object, api, &new, inputs.now).await?;
     let expiry = new
@@ -339,6 +341,37 @@ async fn transition_events(
         )
         .await;
     }
+}
+
+/// A Normal event `WaitingForConsents` when deletion starts waiting for AppConsents to remove
+/// their consents, or the set it waits for changes (the `Synced` message names them).
+async fn consent_wait_event(
+    ctx: &Context,
+    object: &GdapRelationship,
+    inputs: &Inputs<'_>,
+    new: &GdapRelationshipStatus,
+) {
+    if inputs.plan.action != Action::Wait(Waiting::Consents) || inputs.outcome.failure().is_some() {
+        return;
+    }
+    let synced = |s: &GdapRelationshipStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == types::SYNCED)
+            .map(|c| c.message.clone())
+    };
+    let message = synced(new);
+    if message.is_none() || message == synced(inputs.previous) {
+        return;
+    }
+    ctx.publish(
+        object,
+        EventType::Normal,
+        events::WAITING_FOR_CONSENTS,
+        "WaitForConsents",
+        status::consents_message(inputs),
+    )
+    .await;
 }
 
 /// Sends each 30/7/1-day warning once per end date, remembered in an annotation.

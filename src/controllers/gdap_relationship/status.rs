@@ -7,6 +7,9 @@
 //! from its answer on (a lock publishes the approval link at once), while `Synced` says, with
 //! reason `Propagating`, which writes its reads do not show yet and for how long the operator has
 //! waited. A relationship that merely carries the display name is never recorded as the object's.
+//!
+//! While deletion waits for the AppConsents relying on the relationship to remove their consents,
+//! `Synced` is True with reason `Terminating` and a message that names them.
 
 use super::act::Applied;
 use super::desired::Intent;
@@ -427,7 +430,7 @@ fn synced(i: &Inputs) -> Wanted {
         return refused(reason, message);
     }
     if let Some(f) = i.outcome.failure() {
-        if i.observed.deleting && !f.transient {
+        if i.observed.deleting && !f.transient && !only_consents_unreadable(i) {
             return refused(
                 reasons::CREDENTIALS_NEEDED_FOR_DELETION,
                 format!(
@@ -449,6 +452,12 @@ fn synced(i: &Inputs) -> Wanted {
             reasons::PROPAGATING,
             propagating_message(i, *since),
         ),
+        Action::Wait(Waiting::Consents) => Wanted::new(
+            types::SYNCED,
+            true,
+            reasons::TERMINATING,
+            consents_message(i),
+        ),
         Action::Wait(Waiting::Termination) | Action::Terminate { .. } => Wanted::new(
             types::SYNCED,
             true,
@@ -457,6 +466,21 @@ fn synced(i: &Inputs) -> Wanted {
         ),
         _ => Wanted::new(types::SYNCED, true, reasons::RECONCILED, "the spec is applied"),
     }
+}
+
+/// The failure is reading the AppConsents that rely on the relationship (Microsoft was read, so
+/// the credentials work): reported as it is, not as credentials needed for deletion.
+fn only_consents_unreadable(i: &Inputs) -> bool {
+    i.observed.consents.is_err() && i.observed.microsoft.is_ok()
+}
+
+/// The AppConsents deletion waits for, by name, and why.
+pub fn consents_message(i: &Inputs) -> String {
+    let names = i.observed.consents.as_deref().unwrap_or_default();
+    format!(
+        "the object is being deleted; waiting for AppConsent(s) {} to remove their consents first (their partner user needs this relationship's access to do so); the relationship is terminated after that",
+        names.join(", ")
+    )
 }
 
 /// What Microsoft does not show yet, and for how long the operator has waited.
@@ -813,7 +837,12 @@ pub fn describe_wait(w: Waiting) -> &'static str {
             "the termination is overdue; checking at the resync interval"
         }
         Waiting::NothingToObserve => "nothing to observe yet (managementPolicy: Observe)",
-        Waiting::Unreadable => "Microsoft's side cannot be read; retrying after a backoff",
+        Waiting::Unreadable => {
+            "Microsoft's side (or, while deleting, the AppConsents relying on it) cannot be read; retrying after a backoff"
+        }
+        Waiting::Consents => {
+            "waiting for the AppConsents relying on the relationship to remove their consents"
+        }
         Waiting::Propagating { .. } => {
             "waiting for Microsoft to show the operator's own write (its reads lag); nothing is sent again"
         }

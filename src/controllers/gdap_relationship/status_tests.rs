@@ -84,6 +84,7 @@ fn observed(rel: RemoteRelationship, assignments: Vec<RemoteAssignment>) -> Obse
             assignments,
             ..Default::default()
         }),
+        consents: Ok(Vec::new()),
     }
 }
 
@@ -323,6 +324,54 @@ fn deletion_without_credentials_says_how_to_proceed() {
     assert_eq!(synced.reason, "CredentialsNeededForDeletion");
     assert!(synced.message.contains("restore the credentials Secret"));
     assert!(synced.message.contains("deletionPolicy: Orphan"));
+}
+
+fn synced_of(status: &GdapRelationshipStatus) -> (String, String, String) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .unwrap();
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+#[test]
+fn deletion_waiting_for_consents_names_them_and_keeps_ready() {
+    let mut waiting = observed(remote(S::Active, 400), vec![assignment(A::Active)]);
+    waiting.deleting = true;
+    waiting.consents = Ok(vec!["billing".into(), "reporting".into()]);
+    let status = Case::new(waiting, Action::Wait(Waiting::Consents)).build();
+    let (s, reason, message) = synced_of(&status);
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "Terminating"));
+    assert!(
+        message.contains("AppConsent(s) billing, reporting")
+            && message.contains("remove their consents first"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        pair("True", "Active"),
+        "the relationship is still in force while the consents are removed"
+    );
+}
+
+#[test]
+fn deletion_that_cannot_list_the_consents_says_so_not_credentials() {
+    let mut blind = observed(remote(S::Active, 400), vec![assignment(A::Active)]);
+    blind.deleting = true;
+    blind.consents = Err(Unreadable { transient: false });
+    let mut case = Case::new(blind, Action::Wait(Waiting::Unreadable));
+    case.outcome = Outcome::Failed(Failure::new(
+        reasons::KUBERNETES_FORBIDDEN,
+        "listing AppConsents in namespace team-a was refused",
+        false,
+    ));
+    let (s, reason, message) = synced_of(&case.build());
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("False", "KubernetesForbidden")
+    );
+    assert!(message.contains("listing AppConsents"), "{message}");
 }
 
 #[test]

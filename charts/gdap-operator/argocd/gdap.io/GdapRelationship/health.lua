@@ -6,7 +6,9 @@
 --                30 days, from Expiring).
 --   Progressing  the operator or someone else is working: not reconciled yet, waiting for the
 --                customer's approval, for Microsoft, for assignments, retrying a transient error,
---                or deleting.
+--                or deleting (with Synced's message while it says what deletion waits for:
+--                reason Terminating — the AppConsents relying on the relationship removing their
+--                consents first, then Microsoft's termination).
 --   Degraded     a person must act: expired or terminated, refused spec, invalid credentials,
 --                a refused assignment, a termination that timed out (from Ready, or from Synced
 --                when the last reconcile failed before Ready could be re-evaluated).
@@ -28,7 +30,7 @@ local failing = {
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
   CredentialsNeededForDeletion = true, PropagationTimedOut = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
-  Revoked = true, PrivilegedRoleRequired = true,
+  Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
 }
 
@@ -52,6 +54,9 @@ if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
   local synced = condition("Synced")
   if synced ~= nil and synced.status == "False" and failing[synced.reason] then
     return result("Degraded", synced.message)
+  end
+  if synced ~= nil and synced.reason == "Terminating" and synced.message ~= nil and synced.message ~= "" then
+    return result("Progressing", synced.message)
   end
   local message = "Pending deletion"
   if obj.metadata.finalizers ~= nil and #obj.metadata.finalizers > 0 then
