@@ -107,9 +107,25 @@ pub struct Metrics {
     pub leader: Gauge,
     /// 1 while an application consent is verified in place, 0 otherwise.
     consent_healthy: Family<ObjectLabels, Gauge>,
+    /// 1 while an application consent reads as revoked by the customer, 0 otherwise.
+    consent_revoked: Family<ObjectLabels, Gauge>,
+    /// Permissions a deleted application consent leaves in the customer tenant that the
+    /// operator cannot remove.
+    consent_permissions_left: Family<ObjectLabels, Gauge>,
     /// The TenantSync controller's metrics (imports, rows, freshness and licences per object).
     pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
     states: Mutex<HashMap<(String, String), String>>,
+}
+
+/// An application consent's health, as its three gauges show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConsentHealth {
+    /// The consent is verified in place (`gdap_consent_healthy`).
+    pub healthy: bool,
+    /// The customer revoked (part of) it (`gdap_consent_revoked`).
+    pub revoked: bool,
+    /// Permissions its deletion leaves behind (`gdap_consent_permissions_left`).
+    pub permissions_left: usize,
 }
 
 impl Default for Metrics {
@@ -157,6 +173,18 @@ impl Metrics {
             leader.clone(),
         );
         let consent_healthy = Family::<ObjectLabels, Gauge>::default();
+        let consent_revoked = Family::<ObjectLabels, Gauge>::default();
+        let consent_permissions_left = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "consent_revoked",
+            "1 while the customer revoked (part of) a verified application consent (Consented=False, reason Revoked), else 0",
+            consent_revoked.clone(),
+        );
+        registry.register(
+            "consent_permissions_left",
+            "Permissions (delegated grants per resource and application permissions; 1 when unreadable) a deleted AppConsent leaves in the customer tenant because the partner user can no longer remove them (reason PermissionsRemain)",
+            consent_permissions_left.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -205,6 +233,8 @@ impl Metrics {
             microsoft_calls,
             leader,
             consent_healthy,
+            consent_revoked,
+            consent_permissions_left,
             sync,
             states: Mutex::new(HashMap::new()),
         }
@@ -276,14 +306,25 @@ impl Metrics {
         }
     }
 
-    /// Records whether an application consent is healthy; `None` removes it (object deleted).
-    pub fn consent(&self, object: &ObjectLabels, healthy: Option<bool>) {
-        match healthy {
+    /// Records an application consent's health; `None` removes its series (object released).
+    pub fn consent(&self, object: &ObjectLabels, health: Option<ConsentHealth>) {
+        match health {
             Some(h) => {
-                self.consent_healthy.get_or_create(object).set(i64::from(h));
+                let left = i64::try_from(h.permissions_left).unwrap_or(i64::MAX);
+                self.consent_healthy
+                    .get_or_create(object)
+                    .set(i64::from(h.healthy));
+                self.consent_revoked
+                    .get_or_create(object)
+                    .set(i64::from(h.revoked));
+                self.consent_permissions_left
+                    .get_or_create(object)
+                    .set(left);
             }
             None => {
                 self.consent_healthy.remove(object);
+                self.consent_revoked.remove(object);
+                self.consent_permissions_left.remove(object);
             }
         }
     }
@@ -376,17 +417,32 @@ mod tests {
     #[test]
     fn consent_health_is_a_gauge_per_object_removed_with_it() {
         let metrics = Metrics::new();
-        metrics.consent(&object("a"), Some(true));
-        metrics.consent(&object("b"), Some(false));
+        let healthy = ConsentHealth {
+            healthy: true,
+            ..Default::default()
+        };
+        let revoked = ConsentHealth {
+            revoked: true,
+            ..Default::default()
+        };
+        let left = ConsentHealth {
+            permissions_left: 3,
+            ..Default::default()
+        };
+        metrics.consent(&object("a"), Some(healthy));
+        metrics.consent(&object("b"), Some(revoked));
+        metrics.consent(&object("d"), Some(left));
         let text = metrics.encode();
-        assert!(
-            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("gdap_consent_healthy{namespace=\"ns\",name=\"b\",customer=\"c\"} 0"),
-            "{text}"
-        );
+        for line in [
+            "gdap_consent_healthy{namespace=\"ns\",name=\"a\",customer=\"c\"} 1",
+            "gdap_consent_revoked{namespace=\"ns\",name=\"a\",customer=\"c\"} 0",
+            "gdap_consent_healthy{namespace=\"ns\",name=\"b\",customer=\"c\"} 0",
+            "gdap_consent_revoked{namespace=\"ns\",name=\"b\",customer=\"c\"} 1",
+            "gdap_consent_permissions_left{namespace=\"ns\",name=\"d\",customer=\"c\"} 3",
+            "gdap_consent_permissions_left{namespace=\"ns\",name=\"a\",customer=\"c\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
         metrics.consent(&object("a"), None);
         assert!(!metrics.encode().contains("name=\"a\""));
     }

@@ -52,6 +52,7 @@ fn expected_watch_rules() -> Value {
         {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"],
          "verbs": ["update", "patch"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     ])
@@ -371,6 +372,7 @@ fn the_optional_monitoring_objects_render_when_enabled() {
     for alert in [
         "GdapRelationshipExpiring",
         "GdapConsentRevoked",
+        "GdapConsentPermissionsLeft",
         "GdapTenantSyncStale",
         "GdapCredentialsInvalid",
         "GdapThrottled",
@@ -585,7 +587,13 @@ fn registered_metrics() -> Vec<String> {
         customer: "c".into(),
     };
     metrics.relationship(&object, Some("active"), Some(86400.0));
-    metrics.consent(&object, Some(true));
+    metrics.consent(
+        &object,
+        Some(gdap_operator::metrics::ConsentHealth {
+            healthy: true,
+            ..Default::default()
+        }),
+    );
     metrics.credentials_valid("ns", "creds", Some(true));
     let call = CallLabels {
         service: "graph".into(),

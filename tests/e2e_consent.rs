@@ -1094,3 +1094,242 @@ async fn a_spec_change_adds_a_grant_without_calling_it_a_revocation() {
     assert!(message.contains("spec.grants[1].resource"), "{message}");
     assert_writes_were_delegated(&world).await;
 }
+
+/// A gauge of the AppConsent `name` (`gdap_consent_<series>`), as the operator exports it.
+async fn consent_gauge(world: &World, series: &str, name: &str) -> Option<String> {
+    let prefix = format!(
+        "gdap_consent_{series}{{namespace=\"{}\",name=\"{name}\"",
+        world.namespace
+    );
+    world
+        .metrics()
+        .await
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+}
+
+/// Writes that change what the app may do in a customer tenant.
+async fn consent_writes(world: &World) -> usize {
+    let mut total = 0;
+    for (method, part) in [
+        ("POST", "/applicationconsents"),
+        ("DELETE", "/applicationconsents"),
+        ("POST", "/appRoleAssignedTo"),
+        ("DELETE", "/appRoleAssignedTo"),
+    ] {
+        total += world.count_requests(method, part).await;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowing_the_spec_revokes_what_it_no_longer_gives_and_observe_only_reports() {
+    let world = start("e2e-consent-narrow").await;
+    ready_relationship(
+        &world,
+        &relationship(
+            "fabrikam-apps",
+            FABRIKAM,
+            "Application Administrator, Privileged Role Administrator",
+            "",
+        ),
+        "fabrikam-apps",
+    )
+    .await;
+    settle(&world).await;
+    let wide = "    - resource: Microsoft Graph\n      scopes: [User.Read, Directory.Read.All]\n      appRoles: [User.Read.All, Organization.Read.All]\n";
+    world.apply(&consent("narrowing", FABRIKAM, wide, ""));
+    wait_ready(&world, "narrowing").await;
+    let fabrikam = tenant(&world, FABRIKAM).await;
+    assert!(granted_scopes(&fabrikam).contains(&"Directory.Read.All".to_string()));
+    assert_eq!(app_roles(&fabrikam), 2);
+
+    let narrow = "    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All]\n";
+    world.apply(&consent("narrowing", FABRIKAM, narrow, ""));
+    wait_consent_moving(&world, "narrowing", "Ready at generation 2", |o| {
+        let ready = has(o, "Ready", "True", "Reconciled");
+        (ready && o.status.as_ref()?.verified_generation == Some(2)).then_some(())
+    })
+    .await;
+    let fabrikam = tenant(&world, FABRIKAM).await;
+    let scopes = granted_scopes(&fabrikam);
+    assert!(
+        !scopes.contains(&"Directory.Read.All".to_string())
+            && scopes.contains(&"User.Read".to_string()),
+        "the delegated permission left the spec and the tenant: {scopes:?}"
+    );
+    assert_eq!(app_roles(&fabrikam), 1, "Organization.Read.All was removed");
+    let events = world.events("narrowing");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("AppRoleRevoked:") && e.contains("Organization.Read.All")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("ScopesRevoked:")
+                && e.to_lowercase().contains("directory.read.all")),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.starts_with("Revoked:")),
+        "{events:?}"
+    );
+
+    // managementPolicy: Observe reports what the spec no longer gives and changes nothing.
+    let writes = consent_writes(&world).await;
+    let observed = "    - resource: Microsoft Graph\n      scopes: [User.Read]\n";
+    world.apply(&consent(
+        "narrowing",
+        FABRIKAM,
+        observed,
+        "  managementPolicy: Observe\n",
+    ));
+    let message = wait_consent(&world, "narrowing", "ExcessAccess", MINUTE, |o| {
+        let (s, r, m) = cond(o, "Ready")?;
+        (s == "False" && r == "ExcessAccess").then_some(m)
+    })
+    .await;
+    assert!(
+        message.contains("application permission User.Read.All of Microsoft Graph"),
+        "{message}"
+    );
+    let object = consents(&world).get("narrowing").await.unwrap();
+    assert!(has(&object, "Consented", "True", "Reconciled"));
+    let start = world.reconciles_of("AppConsent").await;
+    poll_until("three more AppConsent reconciles", MINUTE, || async {
+        (world.reconciles_of("AppConsent").await >= start + 3.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        consent_writes(&world).await,
+        writes,
+        "Observe wrote nothing"
+    );
+    assert_eq!(app_roles(&tenant(&world, FABRIKAM).await), 1);
+    assert_eq!(argocd_health(&world, "narrowing").0, "Degraded");
+    capture(&world, "narrowing", "degraded_excess_access.yaml");
+    assert_writes_were_delegated(&world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_relationship_is_no_revocation_and_deletion_names_what_it_cannot_remove() {
+    let world = start("e2e-consent-lapsed").await;
+    let id = ready_relationship(
+        &world,
+        &relationship(
+            "fabrikam-apps",
+            FABRIKAM,
+            "Application Administrator, Privileged Role Administrator",
+            "",
+        ),
+        "fabrikam-apps",
+    )
+    .await;
+    settle(&world).await;
+    let grants = "    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All, Directory.Read.All]\n";
+    world.apply(&consent(
+        "stranded",
+        FABRIKAM,
+        grants,
+        "  relationshipRef:\n    name: fabrikam-apps\n",
+    ));
+    wait_ready(&world, "stranded").await;
+
+    // The relationship ends outside the operator: the consent cannot be verified any more, and
+    // says why — it was not revoked, and the revoked-consent alert stays silent.
+    let ended = world
+        .control(&format!("relationships/{id}/terminate"), json!({}))
+        .await;
+    assert!(ended.is_success(), "terminate: {ended}");
+    let (reason, message) = wait_consent_moving(&world, "stranded", "not verifiable", |o| {
+        let (s, r, m) = cond(o, "Consented")?;
+        (s == "False" && r != "Reconciled").then_some((r, m))
+    })
+    .await;
+    assert!(
+        reason == "RelationshipNotActive" || reason == "NoConsentCapableRole",
+        "{reason}: {message}"
+    );
+    let start = world.reconciles_of("AppConsent").await;
+    poll_until("three more AppConsent reconciles", MINUTE, || async {
+        (world.reconciles_of("AppConsent").await >= start + 3.0).then_some(())
+    })
+    .await;
+    let object = consents(&world).get("stranded").await.unwrap();
+    assert_ne!(cond(&object, "Consented").unwrap().1, "Revoked");
+    assert!(
+        !world
+            .events("stranded")
+            .iter()
+            .any(|e| e.starts_with("Revoked:")),
+        "{:?}",
+        world.events("stranded")
+    );
+    assert_eq!(
+        consent_gauge(&world, "revoked", "stranded")
+            .await
+            .as_deref(),
+        Some("0")
+    );
+
+    // Deleting it now: the partner user has no GDAP access left, the app-only token shows what
+    // the app still holds; the object stays, says what remains and what to do, and counts it.
+    let out = world.kubectl(&["delete", "appconsent", "stranded", "--wait=false"]);
+    assert!(out.status.success());
+    let message = wait_consent_moving(&world, "stranded", "PermissionsRemain", |o| {
+        let (s, r, m) = cond(o, "Ready")?;
+        (s == "False" && r == "PermissionsRemain").then_some(m)
+    })
+    .await;
+    for part in [
+        "application permission User.Read.All of Microsoft Graph",
+        "application permission Directory.Read.All of Microsoft Graph",
+        "delegated",
+        "enterprise application",
+        "deletionPolicy: Orphan",
+    ] {
+        assert!(message.contains(part), "{part} missing: {message}");
+    }
+    poll_until("gdap_consent_permissions_left 3", MINUTE, || async {
+        (consent_gauge(&world, "permissions_left", "stranded")
+            .await
+            .as_deref()
+            == Some("3"))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        world
+            .events("stranded")
+            .iter()
+            .any(|e| e.starts_with("PermissionsRemain:")),
+        "{:?}",
+        world.events("stranded")
+    );
+    assert_eq!(argocd_health(&world, "stranded").0, "Degraded");
+    capture(&world, "stranded", "degraded_permissions_remain.yaml");
+    let fabrikam = tenant(&world, FABRIKAM).await;
+    assert_eq!(app_roles(&fabrikam), 2, "nothing could be removed");
+
+    // The customer's admin removes the enterprise application: nothing is left, released.
+    let removed = world
+        .delete_control(&format!(
+            "tenants/{FABRIKAM}/servicePrincipals/{}",
+            defaults::PARTNER_CLIENT_ID
+        ))
+        .await;
+    assert!(removed.is_success(), "{removed}");
+    wait_deleted(&world, "stranded").await;
+    let events = world.events("stranded");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Released:") && e.contains("holds nothing")),
+        "{events:?}"
+    );
+    assert_writes_were_delegated(&world).await;
+}

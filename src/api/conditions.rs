@@ -53,7 +53,9 @@ pub mod reasons {
     pub const NOT_FOUND: &str = "NotFound";
     /// The display name belongs to a relationship with another customer.
     pub const DISPLAY_NAME_TAKEN: &str = "DisplayNameTaken";
-    /// Termination was requested and Microsoft is working on it.
+    /// The object is being deleted: termination was requested and Microsoft is working on it,
+    /// or — before anything is sent — deletion waits for the AppConsents relying on the
+    /// relationship to remove their consents (the message names them).
     pub const TERMINATING: &str = "Terminating";
     /// Termination was requested longer ago than the timeout and is not finished.
     pub const TERMINATION_TIMED_OUT: &str = "TerminationTimedOut";
@@ -71,7 +73,10 @@ pub mod reasons {
     pub const ASSIGNMENTS_ACTIVE: &str = "AssignmentsActive";
     /// An access assignment failed permanently.
     pub const ASSIGNMENT_FAILED: &str = "AssignmentFailed";
-    /// The credentials Secret is missing or incomplete.
+    /// The credentials Secret is missing or incomplete, or Entra refuses what it holds (an
+    /// expired, revoked or invalid refresh token, a wrong or expired client secret, a
+    /// certificate or client assertion it does not accept, an app it does not know): the same
+    /// on every kind (`controllers::microsoft_failure`); the message names the cause.
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     /// Microsoft refused the request permanently; the message says what to do.
     pub const MICROSOFT_ERROR: &str = "MicrosoftError";
@@ -114,10 +119,21 @@ pub mod reasons {
     pub const PROPAGATION_TIMED_OUT: &str = "PropagationTimedOut";
     /// A resource's service principal is missing in the customer tenant.
     pub const SERVICE_PRINCIPALS_MISSING: &str = "ServicePrincipalsMissing";
-    /// Partner Center refused the partner user's token: its sign-in used no MFA.
+    /// The sign-in behind the stored refresh token used no MFA, which Partner Center (code
+    /// 900421) or Entra (AADSTS50076/50079) requires: the refresh token must be replaced.
     pub const MFA_REQUIRED: &str = "MfaRequired";
-    /// A verified consent is no longer complete in the customer tenant.
+    /// A verified consent is no longer complete in the customer tenant although the GDAP
+    /// relationship behind it still gives the consent-capable role: the customer revoked it
+    /// (or part of it). The only reason that raises the revoked-consent alert.
     pub const REVOKED: &str = "Revoked";
+    /// `managementPolicy: Observe` and the customer tenant gives the application more than
+    /// `spec.grants` (scopes or application permissions); the operator changes nothing.
+    pub const EXCESS_ACCESS: &str = "ExcessAccess";
+    /// Deleting an AppConsent, the application still holds permissions in the customer tenant
+    /// that the partner user can no longer remove (no GDAP access left); a customer
+    /// administrator must remove the enterprise application, or `deletionPolicy: Orphan` leaves
+    /// them.
+    pub const PERMISSIONS_REMAIN: &str = "PermissionsRemain";
     /// Application permissions need a role the partner user does not hold in the customer.
     pub const PRIVILEGED_ROLE_REQUIRED: &str = "PrivilegedRoleRequired";
     /// The application is not (completely) consented yet; the operator is working on it.
@@ -126,8 +142,10 @@ pub mod reasons {
     pub const IMPORT_PENDING: &str = "ImportPending";
     /// The AppConsent a TenantSync names is missing or not Ready; the import waits for it.
     pub const APP_CONSENT_NOT_READY: &str = "AppConsentNotReady";
-    /// Microsoft Graph refused the app-only read: an application permission is missing in the
-    /// customer tenant (the consent was revoked, or never granted).
+    /// Microsoft Graph refused a read: for a TenantSync, the app-only read (an application
+    /// permission is missing in the customer tenant); for an AppConsent, the partner user's
+    /// reads of a verified consent, unexplained by the relationship or a pending write (the
+    /// message carries Microsoft's answer).
     pub const ACCESS_DENIED: &str = "AccessDenied";
     /// The sink is configured wrongly (e.g. the PostgreSQL connection Secret is missing).
     pub const SINK_MISCONFIGURED: &str = "SinkMisconfigured";
@@ -163,6 +181,12 @@ pub mod events {
     pub const DELETED: &str = "Deleted";
     /// Termination was requested from Microsoft.
     pub const TERMINATION_REQUESTED: &str = "TerminationRequested";
+    /// Deletion of a relationship waits for the AppConsents relying on it to remove their
+    /// consents first; the note names them.
+    pub const WAITING_FOR_CONSENTS: &str = "WaitingForConsents";
+    /// The operator may not read the object's Namespace (RBAC `get` on `namespaces`): while the
+    /// namespace is deleted, deletion cannot wait for AppConsents not yet marked for deletion.
+    pub const NAMESPACE_UNREADABLE: &str = "NamespaceUnreadable";
     /// A relationship deleted while awaiting approval is remembered, to be terminated if approved.
     pub const WITHDRAWAL_RECORDED: &str = "WithdrawalRecorded";
     /// A remembered relationship was approved after its object was deleted, and is terminated.
@@ -187,6 +211,12 @@ pub mod events {
     pub const APP_ROLE_REVOKED: &str = "AppRoleRevoked";
     /// The consent was removed through Partner Center.
     pub const CONSENT_REMOVED: &str = "ConsentRemoved";
+    /// Delegated permissions no longer in `spec.grants` were removed (the consent replaced
+    /// through Partner Center without them); the note names them.
+    pub const SCOPES_REVOKED: &str = "ScopesRevoked";
+    /// Deleting an AppConsent, the application still holds permissions the operator cannot
+    /// remove (Warning); the note names them and what the customer's admin must do.
+    pub const PERMISSIONS_REMAIN: &str = "PermissionsRemain";
     /// A tenant import succeeded.
     pub const IMPORTED: &str = "Imported";
     /// A tenant import failed; the note says why and what to do.

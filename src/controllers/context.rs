@@ -63,15 +63,16 @@ impl Context {
     }
 
     /// Records what using Secret `namespace/name` showed: it worked (`None`), or it failed with
-    /// this condition reason — only `CredentialsInvalid` says the credentials are bad; other
-    /// failures say nothing about them.
+    /// this condition reason — a credentials reason (`microsoft_failure::is_credentials_reason`:
+    /// the same on every kind) says the credentials are bad; other failures say nothing about
+    /// them.
     pub fn credentials_used(&self, namespace: &str, name: Option<&str>, failure: Option<&str>) {
         let Some(name) = name else {
             return;
         };
         match failure {
             None => self.metrics.credentials_valid(namespace, name, Some(true)),
-            Some(crate::api::conditions::reasons::CREDENTIALS_INVALID) => {
+            Some(reason) if super::microsoft_failure::is_credentials_reason(reason) => {
                 self.metrics.credentials_valid(namespace, name, Some(false))
             }
             Some(_) => {}
@@ -110,12 +111,16 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(note),
+            note: Some(fit_note(note)),
             action: action.chars().take(128).collect(),
             secondary: None,
         };
         match self.recorder.publish(&event, &object.object_ref(&())).await {
             Ok(()) => {}
+            // A namespace being deleted refuses new objects (403 too): not the operator's RBAC.
+            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("being terminated") => {
+                tracing::debug!(reason, error = %e, "could not publish event: the namespace is being deleted");
+            }
             // A refused permission is the operator's RBAC, which a person must fix: say so at
             // the default log level. (Events are rare — transitions only — so this cannot flood.)
             Err(kube::Error::Api(e)) if e.code == 401 || e.code == 403 => {
@@ -124,6 +129,23 @@ impl Context {
             Err(e) => tracing::debug!(error = %e, "could not publish event"),
         }
     }
+}
+
+/// The API server refuses an event whose note is longer than 1 kB: a longer note is cut at a
+/// character boundary and ends with an ellipsis (the object's condition keeps the whole text).
+fn fit_note(mut note: String) -> String {
+    const LIMIT: usize = 1024;
+    const ELLIPSIS: &str = "…";
+    if note.len() <= LIMIT {
+        return note;
+    }
+    let mut end = LIMIT - ELLIPSIS.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    note.truncate(end);
+    note.push_str(ELLIPSIS);
+    note
 }
 
 /// Applies the `--credentials-secret` default to an object's namespace.
@@ -137,7 +159,15 @@ pub fn default_secret_for(default: &str, namespace: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::default_secret_for;
+    use super::{default_secret_for, fit_note};
+
+    #[test]
+    fn an_event_note_fits_the_api_servers_limit_whole_characters_kept() {
+        assert_eq!(fit_note("short".into()), "short");
+        let fitted = fit_note("é".repeat(700));
+        assert!(fitted.len() <= 1024, "{}", fitted.len());
+        assert!(fitted.ends_with('…') && fitted.starts_with("éé"));
+    }
 
     #[test]
     fn the_default_secret_never_crosses_namespaces() {

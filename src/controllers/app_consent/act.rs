@@ -3,7 +3,7 @@
 //! tenant, Graph with the delegated Graph token of the customer tenant; the types admit no other
 //! (`DelegatedToken`). After a write that changes what the app may do in the tenant, the cached
 //! app-only tokens of that tenant are dropped, since their `roles` were fixed when they were
-//! issued. It reads no clock and never guesses Microsoft's next state: the next observe sees it.
+//! issued; after a consent, its cached delegated tokens too (their `scp` likewise). It reads no clock and never guesses Microsoft's next state: the next observe sees it.
 //! It needs no Kubernetes-side write (the reconcile remembers the write, see `pending`).
 //!
 //! "Already exists" (Partner Center's 409 "Permission entry already exists.", Graph's 409 for a
@@ -216,6 +216,9 @@ async fn consent(
         Err(e) => return Err(ActError::new("consenting through Partner Center", e)),
     };
     t.tokens.invalidate_app_tokens(t.customer);
+    // The next read must use a token Entra issues now: one from before the consent still reads
+    // with the old grant while the new one is not effective yet.
+    t.tokens.invalidate_delegated_tokens(t.customer);
     let grants: Vec<String> = body
         .application_grants
         .iter()

@@ -17,17 +17,19 @@
 use super::desired::Intent;
 use super::pending::Pending;
 use super::plan::{
-    Observed, PartnerSide, Reference, RemoteRelationship, ResourcePrincipal, RoleAssignment,
-    Tenant, TenantView, Unreadable,
+    Observed, PartnerSide, Reference, Remains, RemoteRelationship, ResourcePrincipal,
+    RoleAssignment, Tenant, TenantView, Unreadable, removal_explains,
 };
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID};
 use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
+use crate::microsoft::models::directory::{AppRoleAssignment, ServicePrincipal};
 use crate::microsoft::models::gdap::{AccessAssignmentStatus, RelationshipStatus};
 use crate::microsoft::{
-    self, Audience, DelegatedToken, MicrosoftClients, Reason, RelationshipFilter, TokenSource,
+    self, AppToken, Audience, DelegatedToken, DirectoryApi, MicrosoftClients, Reason,
+    RelationshipFilter, TokenSource,
 };
 use chrono::{DateTime, Utc};
 use kube::Api;
@@ -86,28 +88,16 @@ impl ObserveError {
 }
 
 /// Whether retrying a failed Microsoft call later can help (a write whose outcome is unknown is
-/// looked up again, which is safe to retry).
+/// looked up again, which is safe to retry): `controllers::microsoft_failure`'s rule.
 pub fn microsoft_is_transient(error: &microsoft::Error) -> bool {
-    error.is_transient() || error.reason() == Reason::OutcomeUnknown
+    crate::controllers::microsoft_failure::is_transient(error)
 }
 
-/// The condition reason of a Microsoft error.
+/// The condition reason of a Microsoft error: the shared mapping of every controller
+/// (`controllers::microsoft_failure`) for a call as the partner's GDAP user.
 pub fn microsoft_reason(error: &microsoft::Error) -> &'static str {
-    match error.reason() {
-        _ if microsoft_is_transient(error) => reasons::TRANSIENT_ERROR,
-        Reason::MfaRequired => reasons::MFA_REQUIRED,
-        Reason::ServicePrincipalMissing => reasons::SERVICE_PRINCIPALS_MISSING,
-        Reason::RefreshTokenExpired
-        | Reason::RefreshTokenRevoked
-        | Reason::RefreshTokenInvalid
-        | Reason::InvalidClientSecret
-        | Reason::ClientSecretExpired
-        | Reason::CertificateNotAccepted
-        | Reason::ClientAssertionTimeInvalid
-        | Reason::ClientAssertionInvalid
-        | Reason::AppNotInTenant => reasons::CREDENTIALS_INVALID,
-        _ => reasons::MICROSOFT_ERROR,
-    }
+    use crate::controllers::microsoft_failure::{Caller, reason};
+    reason(error, Caller::PartnerUser)
 }
 
 /// Reads both sides for `object`. Microsoft is read only with usable credentials.
@@ -127,6 +117,7 @@ pub async fn observe(
         partner: Err(Unreadable { transient: true }),
         tenant: Err(Unreadable { transient: true }),
         pending: pending_writes(object),
+        remains: None,
     };
     let clients = match credentials {
         Ok(c) => &c.clients,
@@ -152,8 +143,17 @@ pub async fn observe(
             first_error = Some(e);
         }
     }
-    match read_tenant(clients, intent).await {
-        Ok(t) => observed.tenant = Ok(t),
+    let tenant = match read_tenant(clients, intent).await {
+        Ok(t) if observed.deleting && needs_remains(&t, &observed) => {
+            read_remains(clients, intent).await.map(|r| (t, Some(r)))
+        }
+        other => other.map(|t| (t, None)),
+    };
+    match tenant {
+        Ok((t, remains)) => {
+            observed.tenant = Ok(t);
+            observed.remains = remains;
+        }
         Err(error) => {
             let e = ObserveError::Microsoft {
                 what: "the customer tenant",
@@ -166,6 +166,155 @@ pub async fn observe(
         }
     }
     (observed, first_error)
+}
+
+/// Deleting, the delegated path is closed and the operator's own consent removal does not
+/// explain it: what is left must be read with the app-only token.
+fn needs_remains(tenant: &Tenant, observed: &Observed) -> bool {
+    tenant.refusal().is_some() && !removal_explains(tenant, &observed.pending)
+}
+
+/// What the app still holds in the customer tenant, read with its app-only token (reads only).
+/// Entra refusing that token because the app has no service principal there means nothing is
+/// left; a refused read leaves it unknown; a failure retrying can cure is an error.
+async fn read_remains(
+    clients: &MicrosoftClients,
+    intent: &Intent,
+) -> Result<Remains, microsoft::Error> {
+    let token = clients.tokens.app_token(&intent.customer);
+    let refused = |e: microsoft::Error| -> Result<Remains, microsoft::Error> {
+        match e.reason() {
+            _ if microsoft_is_transient(&e) => Err(e),
+            Reason::AppNotInTenant => Ok(Remains::Nothing),
+            Reason::NoPermissions => Ok(Remains::NoAppPermissions),
+            _ => Ok(Remains::Unknown {
+                detail: e.to_string(),
+            }),
+        }
+    };
+    if let Err(e) = token.bearer(None).await {
+        return refused(e);
+    }
+    match read_holdings(clients, intent, &token).await {
+        Ok(remains) => Ok(remains),
+        Err(e) => refused(e),
+    }
+}
+
+async fn read_holdings(
+    clients: &MicrosoftClients,
+    intent: &Intent,
+    token: &AppToken,
+) -> microsoft::Result<Remains> {
+    let dir = clients.directory.as_ref();
+    let Some(app) = dir
+        .service_principal_by_app_id(token, &intent.application_id)
+        .await?
+    else {
+        return Ok(Remains::Nothing);
+    };
+    let mut resources = Resources::default();
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for grant in dir.oauth2_permission_grants(token, &app.id).await? {
+        let resource = resources.app_id(dir, token, &grant.resource_id).await;
+        grants
+            .entry(resource)
+            .or_default()
+            .extend(scopes_of(&grant.scope));
+    }
+    let mut roles = Vec::new();
+    for a in dir.app_role_assignments(token, &app.id).await? {
+        if let Some(a) = resources.assignment(dir, token, a).await {
+            roles.push(a);
+        }
+    }
+    Ok(Remains::Holds { grants, roles })
+}
+
+/// The scopes of a grant's space-separated `scope`, lower case.
+fn scopes_of(scope: &str) -> impl Iterator<Item = String> + '_ {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+}
+
+/// A resource service principal as messages and role checks need it: its appId, and its app
+/// roles' names by id.
+type ResourceNames = (String, BTreeMap<String, String>);
+
+/// Resource service principals looked up by id, for names in messages and role checks.
+#[derive(Default)]
+struct Resources {
+    /// Service principal id → what it is; `None` when it could not be read.
+    known: BTreeMap<String, Option<ResourceNames>>,
+}
+
+impl Resources {
+    /// Remembers a resource read already.
+    fn insert(&mut self, sp: &ServicePrincipal) {
+        self.known.insert(sp.id.clone(), Some(Self::entry(sp)));
+    }
+
+    fn entry(sp: &ServicePrincipal) -> ResourceNames {
+        let roles = sp
+            .app_roles
+            .iter()
+            .filter_map(|r| Some((r.id.to_ascii_lowercase(), r.value.clone()?)))
+            .collect();
+        (sp.app_id.to_ascii_lowercase(), roles)
+    }
+
+    async fn lookup(
+        &mut self,
+        dir: &dyn DirectoryApi,
+        token: &dyn TokenSource,
+        sp_id: &str,
+    ) -> Option<&ResourceNames> {
+        if !self.known.contains_key(sp_id) {
+            let read = dir
+                .service_principal(token, sp_id)
+                .await
+                .ok()
+                .map(|sp| Self::entry(&sp));
+            self.known.insert(sp_id.to_string(), read);
+        }
+        self.known.get(sp_id)?.as_ref()
+    }
+
+    /// The appId of a resource service principal, else its id.
+    async fn app_id(
+        &mut self,
+        dir: &dyn DirectoryApi,
+        token: &dyn TokenSource,
+        sp_id: &str,
+    ) -> String {
+        match self.lookup(dir, token, sp_id).await {
+            Some((app_id, _)) => app_id.clone(),
+            None => sp_id.to_string(),
+        }
+    }
+
+    /// An assignment with its resource's appId and the role's name where they can be read.
+    async fn assignment(
+        &mut self,
+        dir: &dyn DirectoryApi,
+        token: &dyn TokenSource,
+        a: AppRoleAssignment,
+    ) -> Option<RoleAssignment> {
+        let resource_id = a.resource_id?;
+        let app_role_id = a.app_role_id.to_ascii_lowercase();
+        let found = self.lookup(dir, token, &resource_id).await;
+        let resource_app_id = found.map(|(app, _)| app.clone());
+        let role = found.and_then(|(_, roles)| roles.get(&app_role_id).cloned());
+        Some(RoleAssignment {
+            id: a.id,
+            resource_id,
+            app_role_id,
+            resource_app_id,
+            role,
+        })
+    }
 }
 
 /// The pending writes the object's annotation records.
@@ -326,7 +475,7 @@ pub(super) async fn read_tenant(
     }
     match read_view(clients, intent, &token).await {
         Ok(view) => Ok(Tenant::Read(view)),
-        Err(e) if e.reason() == Reason::AccessDenied => Ok(Tenant::NotConsented {
+        Err(e) if e.reason() == Reason::AccessDenied => Ok(Tenant::Denied {
             detail: e.to_string(),
         }),
         Err(e) => Err(e),
@@ -356,6 +505,7 @@ async fn read_view(
     let dir = clients.directory.as_ref();
     let mut view = TenantView::default();
     let mut by_sp_id: BTreeMap<String, String> = BTreeMap::new();
+    let mut resources = Resources::default();
     for (app_id, with_roles) in needed_resources(intent) {
         let found = dir.service_principal_by_app_id(token, &app_id).await?;
         let principal = match found {
@@ -364,6 +514,9 @@ async fn read_view(
                     sp = dir.service_principal(token, &sp.id).await?;
                 }
                 by_sp_id.insert(sp.id.clone(), app_id.clone());
+                if !sp.app_roles.is_empty() {
+                    resources.insert(&sp);
+                }
                 Some(ResourcePrincipal {
                     id: sp.id.clone(),
                     app_roles: sp
@@ -394,26 +547,16 @@ async fn read_view(
             .get(&grant.resource_id)
             .cloned()
             .unwrap_or_else(|| grant.resource_id.clone());
-        view.grants.entry(resource).or_default().extend(
-            grant
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.to_ascii_lowercase()),
-        );
+        view.grants
+            .entry(resource)
+            .or_default()
+            .extend(scopes_of(&grant.scope));
     }
-    view.assignments = dir
-        .app_role_assignments(token, &app.id)
-        .await?
-        .into_iter()
-        .filter_map(|a| {
-            Some(RoleAssignment {
-                id: a.id,
-                resource_id: a.resource_id?,
-                app_role_id: a.app_role_id.to_ascii_lowercase(),
-            })
-        })
-        .collect();
+    for a in dir.app_role_assignments(token, &app.id).await? {
+        if let Some(a) = resources.assignment(dir, token, a).await {
+            view.assignments.push(a);
+        }
+    }
     view.app_principal = Some(app.id);
     Ok(view)
 }

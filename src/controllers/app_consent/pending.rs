@@ -46,6 +46,10 @@ pub enum Write {
     Consent {
         /// The scopes, per resource appId.
         scopes: BTreeMap<String, BTreeSet<String>>,
+        /// It replaced the previous consent (Partner Center DELETE, then POST): the tenant then
+        /// holds exactly these scopes, so a narrowing is shown only when nothing else is left.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        exact: bool,
     },
     /// A resource's service principal was created.
     ServicePrincipal {
@@ -98,8 +102,9 @@ impl Write {
         }
     }
 
-    /// The consent write of a Partner Center consent body.
-    pub fn consent(body: &ApplicationConsent) -> Write {
+    /// The consent write of a Partner Center consent body; `exact` when it replaced the previous
+    /// consent.
+    pub fn consent(body: &ApplicationConsent, exact: bool) -> Write {
         let mut scopes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for g in &body.application_grants {
             scopes
@@ -112,7 +117,7 @@ impl Write {
                         .map(|s| s.to_ascii_lowercase()),
                 );
         }
-        Write::Consent { scopes }
+        Write::Consent { scopes, exact }
     }
 
     /// Whether `tenant` shows the write.
@@ -121,19 +126,23 @@ impl Write {
             Tenant::Read(view) => self.shown_in_view(view),
             // The token is refused: the consent is gone (or not effective), nothing else is known.
             Tenant::NotConsented { .. } => matches!(self, Write::ConsentRemoval),
-            Tenant::NoAccess { .. } => false,
+            Tenant::NoAccess { .. } | Tenant::Denied { .. } => false,
         }
     }
 
     fn shown_in_view(&self, view: &TenantView) -> bool {
         match self {
-            Write::Consent { scopes } => {
-                view.app_principal.is_some()
-                    && scopes.iter().all(|(resource, wanted)| {
-                        view.grants
-                            .get(resource)
-                            .is_some_and(|held| wanted.is_subset(held))
-                    })
+            Write::Consent { scopes, exact } => {
+                let holds_all = scopes.iter().all(|(resource, wanted)| {
+                    view.grants
+                        .get(resource)
+                        .is_some_and(|held| wanted.is_subset(held))
+                });
+                let nothing_else = !exact
+                    || view.grants.iter().all(|(resource, held)| {
+                        scopes.get(resource).is_some_and(|w| held.is_subset(w))
+                    });
+                view.app_principal.is_some() && holds_all && nothing_else
             }
             Write::ServicePrincipal { app_id } => {
                 matches!(view.resources.get(app_id), Some(Some(_)))
@@ -190,10 +199,26 @@ impl Pending {
     /// The pending consent that includes every one of `scopes` of `resource`.
     pub fn consent_covering(&self, resource: &str, scopes: &[String]) -> Option<&Written> {
         self.find(|w| match w {
-            Write::Consent { scopes: held } => held.get(resource).is_some_and(|held| {
+            Write::Consent { scopes: held, .. } => held.get(resource).is_some_and(|held| {
                 scopes
                     .iter()
                     .all(|s| held.contains(&s.to_ascii_lowercase()))
+            }),
+            _ => false,
+        })
+    }
+
+    /// The pending consent that replaced the previous one without any of `scopes` of
+    /// `resource` (a narrowing the reads do not show yet).
+    pub fn consent_removing(&self, resource: &str, scopes: &[String]) -> Option<&Written> {
+        self.find(|w| match w {
+            Write::Consent {
+                scopes: held,
+                exact: true,
+            } => held.get(resource).is_none_or(|held| {
+                scopes
+                    .iter()
+                    .all(|s| !held.contains(&s.to_ascii_lowercase()))
             }),
             _ => false,
         })

@@ -22,7 +22,8 @@ use super::desired::{self, Intent};
 use super::pending::{Awaited, Pending, Write, Written};
 use crate::api::ReconsentPolicy;
 use crate::api::consent_rules::{
-    CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, ResolvedGrant, roles_granting_app_roles,
+    CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, OPERATOR_GRAPH_SCOPES, ResolvedGrant,
+    roles_granting_app_roles,
 };
 use crate::api::rules::FieldProblem;
 use crate::controllers::pending_writes;
@@ -104,7 +105,7 @@ pub struct ResourcePrincipal {
 }
 
 /// An application permission granted to the app's service principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoleAssignment {
     /// The assignment's id.
     pub id: String,
@@ -112,6 +113,23 @@ pub struct RoleAssignment {
     pub resource_id: String,
     /// The app role's id.
     pub app_role_id: String,
+    /// The resource's appId, when its service principal could be read.
+    pub resource_app_id: Option<String>,
+    /// The app role's name (its `value`), when the resource's service principal lists it.
+    pub role: Option<String>,
+}
+
+impl RoleAssignment {
+    /// The resource, as messages and role checks name it: its appId, else its service
+    /// principal's id.
+    pub fn resource(&self) -> &str {
+        self.resource_app_id.as_deref().unwrap_or(&self.resource_id)
+    }
+
+    /// The permission's name, else the app role's id.
+    pub fn role_name(&self) -> &str {
+        self.role.as_deref().unwrap_or(&self.app_role_id)
+    }
 }
 
 /// The customer tenant, as far as the consent goes.
@@ -142,8 +160,73 @@ pub enum Tenant {
         /// Microsoft's answer, for messages.
         detail: String,
     },
+    /// Entra issued the token but Graph refused the reads (`403`): the consent lacks the scopes,
+    /// the user lacks a role, or Microsoft still propagates either.
+    Denied {
+        /// Microsoft's answer, for messages.
+        detail: String,
+    },
     /// Read.
     Read(TenantView),
+}
+
+impl Tenant {
+    /// Microsoft's answer when the partner user's delegated path into the tenant is closed.
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            Tenant::NotConsented { detail }
+            | Tenant::NoAccess { detail }
+            | Tenant::Denied { detail } => Some(detail),
+            Tenant::Read(_) => None,
+        }
+    }
+}
+
+/// What the app still holds in the customer tenant, read with the app-only token when the
+/// partner user's delegated path is closed during deletion (the app-only token keeps working
+/// while the app's service principal exists there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remains {
+    /// The app has no service principal in the tenant (Entra refuses the app-only token with
+    /// AADSTS7000229/700016): nothing of the consent is left.
+    Nothing,
+    /// What the app's service principal holds.
+    Holds {
+        /// Delegated grants: resource (appId, else service principal id) → scopes.
+        grants: BTreeMap<String, BTreeSet<String>>,
+        /// Application permissions.
+        roles: Vec<RoleAssignment>,
+    },
+    /// Graph refuses the app-only token because it carries no permission at all: the app holds
+    /// no Microsoft Graph application permission there (whether delegated grants remain, Graph
+    /// cannot tell this token).
+    NoAppPermissions,
+    /// The service principal is there, but what it holds could not be read (Microsoft's answer).
+    Unknown {
+        /// Microsoft's answer, for messages.
+        detail: String,
+    },
+}
+
+impl Remains {
+    /// Nothing is left.
+    pub fn is_nothing(&self) -> bool {
+        match self {
+            Remains::Nothing => true,
+            Remains::Holds { grants, roles } => grants.is_empty() && roles.is_empty(),
+            Remains::NoAppPermissions | Remains::Unknown { .. } => false,
+        }
+    }
+
+    /// How many permissions are left (delegated grants per resource and application
+    /// permissions; an unreadable service principal counts as one).
+    pub fn count(&self) -> usize {
+        match self {
+            Remains::Nothing => 0,
+            Remains::Holds { grants, roles } => grants.len() + roles.len(),
+            Remains::NoAppPermissions | Remains::Unknown { .. } => 1,
+        }
+    }
 }
 
 /// A side could not be read (credentials or Microsoft failed); the report says why.
@@ -170,6 +253,9 @@ pub struct Observed {
     /// The operator's writes that Microsoft did not show yet (annotation
     /// `gdap.io/pending-writes`).
     pub pending: Pending,
+    /// While deleting with the delegated path closed: what the app still holds, read with the
+    /// app-only token (`None`: not read).
+    pub remains: Option<Remains>,
 }
 
 impl Observed {
@@ -420,6 +506,96 @@ pub fn gaps(intent: &Intent, grants: &[ResolvedGrant], view: &TenantView) -> Gap
     gaps
 }
 
+impl Gaps {
+    /// Some gap is not covered by a pending write of the operator (so it is not lag of the
+    /// operator's own change).
+    pub fn uncovered(&self, pending: &Pending) -> bool {
+        (self.app_missing && pending.consent().is_none())
+            || self
+                .missing_principals
+                .iter()
+                .any(|app| pending.service_principal(app).is_none())
+            || self
+                .missing_scopes
+                .iter()
+                .any(|(resource, scopes)| pending.consent_covering(resource, scopes).is_none())
+            || self.missing_roles.iter().any(|m| {
+                pending
+                    .app_role(&m.resource_sp_id, &m.app_role_id)
+                    .is_none()
+            })
+    }
+}
+
+/// What the customer tenant gives the app beyond the spec: access to remove (the spec is the
+/// truth about what the app may do there).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Excess {
+    /// Delegated scopes granted but not wanted, per resource (appId, else service principal
+    /// id); a resource the spec does not name lists every scope it holds.
+    pub scopes: Vec<(String, Vec<String>)>,
+    /// Application permissions granted but not wanted.
+    pub roles: Vec<RoleAssignment>,
+}
+
+impl Excess {
+    /// Nothing beyond the spec.
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty() && self.roles.is_empty()
+    }
+}
+
+/// The delegated scopes the tenant may hold per resource: the spec's, and on Microsoft Graph
+/// the operator's own (never counted as excess, also under `managementPolicy: Observe`).
+fn allowed_scopes(intent: &Intent, grants: &[ResolvedGrant]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut allowed: BTreeMap<String, BTreeSet<String>> = desired::delegated(intent, grants)
+        .into_iter()
+        .map(|(resource, scopes)| {
+            let scopes = scopes.iter().map(|s| s.to_ascii_lowercase()).collect();
+            (resource, scopes)
+        })
+        .collect();
+    allowed
+        .entry(MICROSOFT_GRAPH_APP_ID.to_string())
+        .or_default()
+        .extend(OPERATOR_GRAPH_SCOPES.iter().map(|s| s.to_ascii_lowercase()));
+    allowed
+}
+
+/// Compares the tenant with the spec the other way: what is granted and not wanted.
+pub fn excess(intent: &Intent, grants: &[ResolvedGrant], view: &TenantView) -> Excess {
+    let allowed = allowed_scopes(intent, grants);
+    let scopes = view
+        .grants
+        .iter()
+        .filter_map(|(resource, held)| {
+            let extra: Vec<String> = match allowed.get(resource) {
+                Some(ok) => held.difference(ok).cloned().collect(),
+                None => held.iter().cloned().collect(),
+            };
+            (!extra.is_empty()).then(|| (resource.clone(), extra))
+        })
+        .collect();
+    let wanted: BTreeSet<(String, String)> = grants
+        .iter()
+        .filter_map(|g| {
+            let sp = view.resources.get(&g.resource_app_id)?.as_ref()?;
+            Some(g.app_roles.iter().filter_map(move |role| {
+                let id = sp.app_roles.get(&role.to_ascii_lowercase())?;
+                Some((sp.id.clone(), id.clone()))
+            }))
+        })
+        .flatten()
+        .collect();
+    let roles = view
+        .assignments
+        .iter()
+        .filter(|a| !wanted.contains(&(a.resource_id.clone(), a.app_role_id.clone())))
+        .cloned()
+        .collect();
+    Excess { scopes, roles }
+}
+
 /// Why the plan refuses to write: all permanent until the spec or the world changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
@@ -430,11 +606,29 @@ pub enum PlanError {
     /// The verified consent is incomplete now and `reconsent: Report` (or `managementPolicy:
     /// Observe`) forbids repairing it.
     Revoked,
-    /// These application permissions need a role the partner user does not hold.
+    /// These application permissions need a role the partner user does not hold, to grant them
+    /// or (`removing`) to remove them.
     PrivilegedRoleRequired {
         /// The permissions.
         missing: Vec<MissingRole>,
+        /// They are to be removed (narrowed away or deleted), not granted.
+        removing: bool,
     },
+    /// Graph refused the partner user's reads of a verified consent (`403`) although the
+    /// relationship gives the consent-capable role and no write of the operator is propagating:
+    /// unexplained, so reported with Microsoft's answer and never repaired blindly.
+    AccessDenied {
+        /// Microsoft's answer.
+        detail: String,
+    },
+    /// `managementPolicy: Observe` and the tenant gives the app more than the spec: reported,
+    /// nothing changed.
+    ExcessAccess(Excess),
+    /// Deleting, the partner user can no longer reach the tenant (no GDAP access, or Entra and
+    /// Graph refuse the app's delegated path) and the app still holds these permissions there:
+    /// a customer administrator must remove the enterprise application, or
+    /// `deletionPolicy: Orphan` leaves them.
+    PermissionsRemain(Remains),
     /// Microsoft has not shown a write (or let the partner user in through a GDAP role) within
     /// `--propagation-timeout`; the operator does not write again by itself.
     PropagationTimedOut {
@@ -497,7 +691,7 @@ pub enum Action {
         /// The request body.
         body: NewAppRoleAssignment,
     },
-    /// Remove an application permission (object deletion).
+    /// Remove an application permission (not in the spec, or the object is deleted).
     RevokeAppRole {
         /// The permission, for messages.
         role: String,
@@ -525,7 +719,8 @@ pub enum Action {
 pub enum ReleaseReason {
     /// `deletionPolicy: Orphan` or `managementPolicy: Observe`.
     Orphaned,
-    /// Nothing of the consent is there (or nothing was ever consented).
+    /// Nothing of the consent is there (or nothing was ever consented): the tenant read (through
+    /// the delegated path or the app-only token) shows nothing left.
     NothingToDelete,
     /// The application permissions and the consent were removed.
     Done,
@@ -535,7 +730,7 @@ impl Action {
     /// The write this action makes in Microsoft, to remember until a read shows it.
     pub fn write(&self) -> Option<Write> {
         Some(match self {
-            Action::Consent { body, .. } => Write::consent(body),
+            Action::Consent { body, replace } => Write::consent(body, *replace),
             Action::CreateServicePrincipal { app_id } => Write::ServicePrincipal {
                 app_id: app_id.clone(),
             },
@@ -650,61 +845,175 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
     let (Ok(partner), Ok(tenant)) = (&observed.partner, &observed.tenant) else {
         return wait(Waiting::Unreadable, timing.poll);
     };
-    if let Tenant::Read(view) = tenant {
-        let gaps = gaps(intent, grants, view);
-        if let Some((field, role, resource)) = gaps.unknown_roles.first() {
-            let problem = FieldProblem::new(
-                field.clone(),
-                format!(
-                    "{role:?} is not an application permission of {} in the customer tenant",
-                    crate::api::consent_rules::describe_resource(resource)
-                ),
-            );
-            return at(
-                Action::Refuse(PlanError::InvalidSpec(problem)),
-                timing.resync,
-            );
-        }
-        if gaps.is_empty() {
-            return at(Action::Idle, timing.verify);
-        }
+    let now_at = Moment { timing, now };
+    match tenant {
+        Tenant::Read(view) => plan_read(intent, grants, view, partner, observed, now_at),
+        _ => plan_closed(intent, grants, tenant, partner, observed, now_at),
     }
-    let repair_allowed = intent.manages() && intent.reconsent == ReconsentPolicy::Automatic;
-    if observed.verified_before && !repair_allowed {
+}
+
+/// The timing knobs and the time, which every step of the plan needs together.
+#[derive(Clone, Copy)]
+struct Moment<'a> {
+    timing: &'a Timing,
+    now: DateTime<Utc>,
+}
+
+/// The operator may consent again after a revocation.
+fn repair_allowed(intent: &Intent) -> bool {
+    intent.manages() && intent.reconsent == ReconsentPolicy::Automatic
+}
+
+/// A consent verified complete at this generation that the tenant now shows incomplete for a
+/// reason no pending write of the operator explains: the customer revoked (part of) it. A
+/// closed delegated path counts only when Entra says the app is not consented (AADSTS65001)
+/// while the relationship still gives the consent-capable role; a lapsed relationship, a lost
+/// role, GDAP access still propagating and an unexplained Graph `403` are not revocations.
+pub fn revocation_seen(
+    intent: &Intent,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> bool {
+    if !observed.verified_before || observed.deleting {
+        return false;
+    }
+    let (Ok(partner), Ok(tenant), Ok(grants)) =
+        (&observed.partner, &observed.tenant, &intent.grants)
+    else {
+        return false;
+    };
+    match tenant {
+        Tenant::Read(view) => gaps(intent, grants, view).uncovered(&observed.pending),
+        Tenant::NotConsented { .. } => {
+            observed.pending.consent().is_none()
+                && prerequisites(intent, partner, timing.settle, now).is_ok()
+        }
+        Tenant::NoAccess { .. } | Tenant::Denied { .. } => false,
+    }
+}
+
+/// The plan when the tenant could be read with the partner user's delegated token.
+fn plan_read(
+    intent: &Intent,
+    grants: &[ResolvedGrant],
+    view: &TenantView,
+    partner: &PartnerSide,
+    observed: &Observed,
+    m: Moment,
+) -> Plan {
+    let timing = m.timing;
+    let gaps = gaps(intent, grants, view);
+    if let Some((field, role, resource)) = gaps.unknown_roles.first() {
+        let problem = FieldProblem::new(
+            field.clone(),
+            format!(
+                "{role:?} is not an application permission of {} in the customer tenant",
+                crate::api::consent_rules::describe_resource(resource)
+            ),
+        );
+        return at(
+            Action::Refuse(PlanError::InvalidSpec(problem)),
+            timing.resync,
+        );
+    }
+    let excess = excess(intent, grants, view);
+    if gaps.is_empty() && excess.is_empty() {
+        return at(Action::Idle, timing.verify);
+    }
+    if gaps.is_empty() && !intent.manages() {
+        return at(
+            Action::Refuse(PlanError::ExcessAccess(excess)),
+            timing.verify,
+        );
+    }
+    if !repair_allowed(intent) && revocation_seen(intent, observed, timing, m.now) {
         return at(Action::Refuse(PlanError::Revoked), timing.verify);
     }
     if !intent.manages() {
         return wait(Waiting::NotConsented, timing.verify);
     }
-    let chosen = match prerequisites(intent, partner, timing.settle, now) {
-        Ok(chosen) => chosen,
-        Err(Unmet::Settling { until, .. }) => {
-            let left = (until - now).to_std().unwrap_or(Duration::ZERO);
-            return wait(
+    if let Err(unmet) = prerequisites(intent, partner, timing.settle, m.now) {
+        return unmet_plan(unmet, m);
+    }
+    let differences = Differences {
+        gaps: &gaps,
+        excess: &excess,
+    };
+    next_step(
+        intent,
+        grants,
+        view,
+        differences,
+        partner,
+        &observed.pending,
+        m,
+    )
+}
+
+/// The plan for prerequisites that do not hold.
+fn unmet_plan(unmet: Unmet, m: Moment) -> Plan {
+    match unmet {
+        Unmet::Settling { until, .. } => {
+            let left = (until - m.now).to_std().unwrap_or(Duration::ZERO);
+            wait(
                 Waiting::Settling,
-                left.clamp(Duration::from_secs(1), timing.poll),
-            );
+                left.clamp(Duration::from_secs(1), m.timing.poll),
+            )
         }
-        Err(Unmet::NoConsentCapableRole { .. }) => {
+        Unmet::NoConsentCapableRole { .. } => at(
+            Action::Refuse(PlanError::NoConsentCapableRole),
+            m.timing.resync,
+        ),
+        _ => wait(Waiting::Relationship, m.timing.poll),
+    }
+}
+
+/// The plan when the partner user's delegated path into the tenant is closed (AADSTS65001 or
+/// 50020, or a Graph `403`). The partner side explains it first: a relationship that ended or
+/// lost the consent-capable role is reported as such, never as a revocation.
+fn plan_closed(
+    intent: &Intent,
+    grants: &[ResolvedGrant],
+    tenant: &Tenant,
+    partner: &PartnerSide,
+    observed: &Observed,
+    m: Moment,
+) -> Plan {
+    let timing = m.timing;
+    let chosen = match prerequisites(intent, partner, timing.settle, m.now) {
+        Ok(chosen) => Some(chosen),
+        Err(unmet) if intent.manages() || observed.verified_before => {
+            return unmet_plan(unmet, m);
+        }
+        Err(_) => None,
+    };
+    if let Tenant::NoAccess { .. } = tenant {
+        return match chosen.map(|c| c.relationship.consent_capable_since) {
+            Some(Some(since)) => propagating(Awaited::GdapAccess, since, timing, m.now),
+            Some(None) => wait(Waiting::AccessPropagating, timing.poll),
+            None => wait(Waiting::NotConsented, timing.verify),
+        };
+    }
+    if let Some(w) = observed.pending.consent() {
+        return awaiting(w, timing, m.now);
+    }
+    if observed.verified_before {
+        if let Tenant::Denied { detail } = tenant {
+            let detail = detail.clone();
             return at(
-                Action::Refuse(PlanError::NoConsentCapableRole),
+                Action::Refuse(PlanError::AccessDenied { detail }),
                 timing.resync,
             );
         }
-        Err(_) => return wait(Waiting::Relationship, timing.poll),
-    };
-    let pending = &observed.pending;
-    match tenant {
-        Tenant::NoAccess { .. } => match chosen.relationship.consent_capable_since {
-            Some(since) => propagating(Awaited::GdapAccess, since, timing, now),
-            None => wait(Waiting::AccessPropagating, timing.poll),
-        },
-        Tenant::NotConsented { .. } => match pending.consent() {
-            Some(w) => awaiting(w, timing, now),
-            None => write(first_consent(intent, grants), timing),
-        },
-        Tenant::Read(view) => next_step(intent, grants, view, partner, pending, timing, now),
+        if !repair_allowed(intent) {
+            return at(Action::Refuse(PlanError::Revoked), timing.verify);
+        }
     }
+    if !intent.manages() {
+        return wait(Waiting::NotConsented, timing.verify);
+    }
+    write(first_consent(intent, grants), timing)
 }
 
 /// The first consent: Microsoft Graph only (every tenant has its service principal), so a
@@ -721,22 +1030,66 @@ fn first_consent(intent: &Intent, grants: &[ResolvedGrant]) -> Action {
     }
 }
 
-/// The next step once the tenant could be read; a gap a pending write covers is waited for.
+/// How the tenant differs from the spec, both ways.
+#[derive(Clone, Copy)]
+struct Differences<'a> {
+    gaps: &'a Gaps,
+    excess: &'a Excess,
+}
+
+/// The removal of an application permission.
+fn revoke(a: &RoleAssignment) -> Action {
+    Action::RevokeAppRole {
+        role: a.role_name().to_string(),
+        resource: a.resource().to_string(),
+        resource_sp_id: a.resource_id.clone(),
+        assignment_id: a.id.clone(),
+    }
+}
+
+/// An application permission as refusals name it.
+fn as_missing(a: &RoleAssignment) -> MissingRole {
+    MissingRole {
+        resource: a.resource().to_string(),
+        role: a.role_name().to_string(),
+        resource_sp_id: a.resource_id.clone(),
+        app_role_id: a.app_role_id.clone(),
+    }
+}
+
+/// The partner user holds a role that may grant or remove `resource`'s application permissions.
+fn may_write_app_roles(held: &BTreeSet<String>, resource: &str) -> bool {
+    roles_granting_app_roles(resource)
+        .iter()
+        .any(|r| held.contains(*r))
+}
+
+/// The next step once the tenant could be read; a difference a pending write covers is waited
+/// for. Narrowing comes first: access the spec no longer gives is removed before anything is
+/// added.
 fn next_step(
     intent: &Intent,
     grants: &[ResolvedGrant],
     view: &TenantView,
+    d: Differences,
     partner: &PartnerSide,
     pending: &Pending,
-    timing: &Timing,
-    now: DateTime<Utc>,
+    m: Moment,
 ) -> Plan {
-    let gaps = gaps(intent, grants, view);
+    let (timing, now) = (m.timing, m.now);
+    let (gaps, excess) = (d.gaps, d.excess);
     if gaps.app_missing {
         return match pending.consent() {
             Some(w) => awaiting(w, timing, now),
             None => write(first_consent(intent, grants), timing),
         };
+    }
+    let held = partner.held_roles();
+    let removable = excess.roles.iter().find(|a| {
+        may_write_app_roles(&held, a.resource()) && pending.app_role_removal(&a.id).is_none()
+    });
+    if let Some(a) = removable {
+        return write(revoke(a), timing);
     }
     if !gaps.missing_principals.is_empty() {
         let uncovered = gaps
@@ -762,43 +1115,21 @@ fn next_step(
             ),
         };
     }
-    if !gaps.missing_scopes.is_empty() {
-        let covering: Option<Vec<&Written>> = gaps
-            .missing_scopes
-            .iter()
-            .map(|(resource, scopes)| pending.consent_covering(resource, scopes))
-            .collect();
-        if let Some(covering) = covering {
-            return oldest(covering.into_iter(), timing, now);
-        }
-        let body = desired::consent_body(intent, &desired::delegated(intent, grants));
-        return write(
-            Action::Consent {
-                body,
-                replace: !view.grants.is_empty(),
-            },
-            timing,
-        );
+    if !gaps.missing_scopes.is_empty() || !excess.scopes.is_empty() {
+        return change_scopes(intent, grants, view, d, pending, m);
     }
-    let held = partner.held_roles();
-    let may_grant = |m: &MissingRole| {
-        roles_granting_app_roles(&m.resource)
-            .iter()
-            .any(|r| held.contains(*r))
-    };
-    let app = view.app_principal.clone().unwrap_or_default();
     let awaited = |m: &MissingRole| pending.app_role(&m.resource_sp_id, &m.app_role_id);
     if let Some(m) = gaps
         .missing_roles
         .iter()
-        .find(|m| may_grant(m) && awaited(m).is_none())
+        .find(|m| may_write_app_roles(&held, &m.resource) && awaited(m).is_none())
     {
         return write(
             Action::GrantAppRole {
                 role: m.role.clone(),
                 resource: m.resource.clone(),
                 body: NewAppRoleAssignment {
-                    principal_id: app,
+                    principal_id: view.app_principal.clone().unwrap_or_default(),
                     resource_id: m.resource_sp_id.clone(),
                     app_role_id: m.app_role_id.clone(),
                 },
@@ -806,13 +1137,62 @@ fn next_step(
             timing,
         );
     }
-    if gaps.missing_roles.iter().any(|m| awaited(m).is_some()) {
-        return oldest(gaps.missing_roles.iter().filter_map(awaited), timing, now);
+    let propagating: Vec<&Written> = gaps
+        .missing_roles
+        .iter()
+        .filter_map(awaited)
+        .chain(
+            excess
+                .roles
+                .iter()
+                .filter_map(|a| pending.app_role_removal(&a.id)),
+        )
+        .collect();
+    if !propagating.is_empty() {
+        return oldest(propagating.into_iter(), timing, now);
     }
-    let missing = gaps.missing_roles.clone();
+    let (missing, removing) = match gaps.missing_roles.is_empty() {
+        false => (gaps.missing_roles.clone(), false),
+        true => (excess.roles.iter().map(as_missing).collect(), true),
+    };
     at(
-        Action::Refuse(PlanError::PrivilegedRoleRequired { missing }),
+        Action::Refuse(PlanError::PrivilegedRoleRequired { missing, removing }),
         timing.resync,
+    )
+}
+
+/// Delegated scopes to add or remove: one Partner Center consent with every resource's wanted
+/// scopes, replacing the existing consent (Microsoft's way to change one) — unless pending
+/// consents of the operator already cover every difference.
+fn change_scopes(
+    intent: &Intent,
+    grants: &[ResolvedGrant],
+    view: &TenantView,
+    d: Differences,
+    pending: &Pending,
+    m: Moment,
+) -> Plan {
+    let adding = d
+        .gaps
+        .missing_scopes
+        .iter()
+        .map(|(resource, scopes)| pending.consent_covering(resource, scopes));
+    let removing = d
+        .excess
+        .scopes
+        .iter()
+        .map(|(resource, scopes)| pending.consent_removing(resource, scopes));
+    let covering: Option<Vec<&Written>> = adding.chain(removing).collect();
+    if let Some(covering) = covering {
+        return oldest(covering.into_iter(), m.timing, m.now);
+    }
+    let body = desired::consent_body(intent, &desired::delegated(intent, grants));
+    write(
+        Action::Consent {
+            body,
+            replace: !view.grants.is_empty(),
+        },
+        m.timing,
     )
 }
 
@@ -828,11 +1208,13 @@ fn oldest<'a>(
     }
 }
 
-/// Deletion: remove the spec's application permissions, then the consent (policy `Delete`), or
-/// release (`Orphan`, `Observe`); never release because something could not be read — nor
-/// because a read does not show a write of the operator yet (a pending consent is removed
-/// through Partner Center, which acts on Microsoft's true state; a removal the reads do not show
-/// yet is waited for, not repeated).
+/// Deletion: remove every application permission of the app, then the consent (policy
+/// `Delete`), or release (`Orphan`, `Observe`); never release because something could not be
+/// read — nor because a read does not show a write of the operator yet (a pending consent is
+/// removed through Partner Center, which acts on Microsoft's true state; a removal the reads do
+/// not show yet is waited for, not repeated). When the delegated path is closed, what is left
+/// is read with the app-only token (`Observed::remains`): the object is released only when
+/// nothing is, else it keeps its finalizer and says what remains.
 fn plan_deletion(
     intent: &Intent,
     observed: &Observed,
@@ -850,53 +1232,48 @@ fn plan_deletion(
         }
         Err(_) => return wait(Waiting::Unreadable, timing.poll),
     };
-    let view = match tenant {
-        Tenant::Read(view) => view,
-        Tenant::NotConsented { .. } => {
-            if let Some(w) = pending.app_roles().next() {
-                return awaiting(w, timing, now);
-            }
-            if pending.consent().is_some() {
-                return write(Action::RemoveConsent, timing);
-            }
-            return now_(Action::Release(ReleaseReason::NothingToDelete));
-        }
-        Tenant::NoAccess { .. } => return wait(Waiting::AccessPropagating, timing.poll),
-    };
-    let (removing, granted): (Vec<_>, Vec<_>) = granted_spec_roles(intent, view)
-        .into_iter()
-        .partition(|(_, id)| pending.app_role_removal(id).is_some());
+    let m = Moment { timing, now };
+    match tenant {
+        Tenant::Read(view) => delete_in_view(view, tenant, observed, m),
+        _ => delete_closed(intent, tenant, observed, m),
+    }
+}
+
+/// Deletion through the partner user's delegated token: the app's application permissions,
+/// then its consent.
+fn delete_in_view(view: &TenantView, tenant: &Tenant, observed: &Observed, m: Moment) -> Plan {
+    let (timing, now) = (m.timing, m.now);
+    let pending = &observed.pending;
+    let (removing, granted): (Vec<&RoleAssignment>, Vec<&RoleAssignment>) = view
+        .assignments
+        .iter()
+        .partition(|a| pending.app_role_removal(&a.id).is_some());
     let held = observed
         .partner
         .as_ref()
         .map(PartnerSide::held_roles)
         .unwrap_or_default();
-    if let Some((m, assignment_id)) = granted.first() {
-        let allowed = roles_granting_app_roles(&m.resource)
-            .iter()
-            .any(|r| held.contains(*r));
-        if !allowed {
-            let missing = granted.into_iter().map(|(m, _)| m).collect();
-            return at(
-                Action::Refuse(PlanError::PrivilegedRoleRequired { missing }),
-                timing.poll,
-            );
-        }
-        return write(
-            Action::RevokeAppRole {
-                role: m.role.clone(),
-                resource: m.resource.clone(),
-                resource_sp_id: m.resource_sp_id.clone(),
-                assignment_id: assignment_id.clone(),
-            },
-            timing,
-        );
+    if let Some(a) = granted
+        .iter()
+        .find(|a| may_write_app_roles(&held, a.resource()))
+    {
+        return write(revoke(a), timing);
     }
     if !removing.is_empty() {
         let writes = removing
             .iter()
-            .filter_map(|(_, id)| pending.app_role_removal(id));
+            .filter_map(|a| pending.app_role_removal(&a.id));
         return oldest(writes, timing, now);
+    }
+    if !granted.is_empty() {
+        let missing = granted.into_iter().map(as_missing).collect();
+        return at(
+            Action::Refuse(PlanError::PrivilegedRoleRequired {
+                missing,
+                removing: true,
+            }),
+            timing.poll,
+        );
     }
     let unseen_role = pending.app_roles().find(|w| !w.write.shown_in(tenant));
     if let Some(w) = unseen_role {
@@ -915,34 +1292,79 @@ fn plan_deletion(
     now_(Action::Release(ReleaseReason::Done))
 }
 
-/// The spec's application permissions that are granted, with their assignment ids.
-fn granted_spec_roles(intent: &Intent, view: &TenantView) -> Vec<(MissingRole, String)> {
-    let Ok(grants) = &intent.grants else {
-        return Vec::new();
+/// Deletion with the delegated path closed: the operator's own writes still in flight first,
+/// then what the app-only token shows is left.
+fn delete_closed(intent: &Intent, tenant: &Tenant, observed: &Observed, m: Moment) -> Plan {
+    let (timing, now) = (m.timing, m.now);
+    let pending = &observed.pending;
+    let no_access = matches!(tenant, Tenant::NoAccess { .. });
+    if removal_explains(tenant, pending) {
+        return now_(Action::Release(ReleaseReason::Done));
+    }
+    if let Some(w) = pending.app_roles().next() {
+        return awaiting(w, timing, now);
+    }
+    if !no_access && pending.consent().is_some() {
+        return write(Action::RemoveConsent, timing);
+    }
+    let recent_access = observed
+        .partner
+        .as_ref()
+        .ok()
+        .and_then(|p| access_propagating_since(intent, p, timing, now));
+    if let (true, Some(since)) = (no_access, recent_access) {
+        return propagating(Awaited::GdapAccess, since, timing, now);
+    }
+    let Some(remains) = &observed.remains else {
+        return wait(Waiting::Unreadable, timing.poll);
     };
-    let mut out = Vec::new();
-    for grant in grants {
-        let Some(Some(sp)) = view.resources.get(&grant.resource_app_id) else {
-            continue;
+    // Entra refuses the delegated token for want of any delegated grant (AADSTS65001), and the
+    // app-only token carries no application permission: nothing of the consent is left.
+    let nothing_left = remains.is_nothing()
+        || (matches!(remains, Remains::NoAppPermissions)
+            && matches!(tenant, Tenant::NotConsented { .. }));
+    if nothing_left {
+        let removed = pending.consent_removal().is_some();
+        let why = if removed {
+            ReleaseReason::Done
+        } else {
+            ReleaseReason::NothingToDelete
         };
-        for role in &grant.app_roles {
-            let Some(role_id) = sp.app_roles.get(&role.to_ascii_lowercase()) else {
-                continue;
-            };
-            let found = view
-                .assignments
-                .iter()
-                .find(|a| a.resource_id == sp.id && &a.app_role_id == role_id);
-            if let Some(a) = found {
-                let m = MissingRole {
-                    resource: grant.resource_app_id.clone(),
-                    role: role.clone(),
-                    resource_sp_id: sp.id.clone(),
-                    app_role_id: role_id.clone(),
-                };
-                out.push((m, a.id.clone()));
-            }
+        return now_(Action::Release(why));
+    }
+    if let Remains::Holds { grants, roles } = remains {
+        let removals: Option<Vec<&Written>> = roles
+            .iter()
+            .map(|a| pending.app_role_removal(&a.id))
+            .chain((!grants.is_empty()).then(|| pending.consent_removal()))
+            .collect();
+        if let Some(removals) = removals {
+            // The app-only reads lag too: the operator's own removals are not shown yet.
+            return oldest(removals.into_iter(), timing, now);
+        }
+        let consent_capable = observed
+            .partner
+            .as_ref()
+            .is_ok_and(|p| prerequisites(intent, p, Duration::ZERO, now).is_ok());
+        if !no_access
+            && consent_capable
+            && !grants.is_empty()
+            && pending.consent_removal().is_none()
+        {
+            // Partner Center removes delegated grants without a customer token, as long as a
+            // relationship gives the partner user a consent-capable role.
+            return write(Action::RemoveConsent, timing);
         }
     }
-    out
+    at(
+        Action::Refuse(PlanError::PermissionsRemain(remains.clone())),
+        timing.resync,
+    )
+}
+
+/// Entra refuses the app's delegated token because the operator removed the consent, after a
+/// read that showed no application permission left: the deletion is complete, nothing needs to
+/// be read with the app-only token.
+pub fn removal_explains(tenant: &Tenant, pending: &Pending) -> bool {
+    matches!(tenant, Tenant::NotConsented { .. }) && pending.consent_removal().is_some()
 }

@@ -127,11 +127,18 @@ fn complete() -> TenantView {
         app_principal: Some("app-sp".into()),
         resources: BTreeMap::from([(MICROSOFT_GRAPH_APP_ID.into(), Some(graph_sp()))]),
         grants: BTreeMap::from([(MICROSOFT_GRAPH_APP_ID.into(), scopes(&FULL_GRAPH))]),
-        assignments: vec![RoleAssignment {
-            id: "ara-1".into(),
-            resource_id: "graph-sp".into(),
-            app_role_id: USER_READ_ALL.into(),
-        }],
+        assignments: vec![graph_assignment("ara-1", USER_READ_ALL, "User.Read.All")],
+    }
+}
+
+/// An application permission of Microsoft Graph, as observe reads it.
+fn graph_assignment(id: &str, role_id: &str, role: &str) -> RoleAssignment {
+    RoleAssignment {
+        id: id.into(),
+        resource_id: "graph-sp".into(),
+        app_role_id: role_id.into(),
+        resource_app_id: Some(MICROSOFT_GRAPH_APP_ID.into()),
+        role: Some(role.into()),
     }
 }
 
@@ -143,6 +150,7 @@ fn seen(partner: PartnerSide, tenant: Tenant) -> Observed {
         partner: Ok(partner),
         tenant: Ok(tenant),
         pending: Pending::default(),
+        remains: None,
     }
 }
 
@@ -218,9 +226,23 @@ fn kind(action: &Action) -> String {
         Action::Wait(w) => format!("Wait {w:?}"),
         Action::Idle => "Idle".into(),
         Action::Refuse(PlanError::InvalidSpec(p)) => format!("Refuse InvalidSpec {}", p.field),
-        Action::Refuse(PlanError::PrivilegedRoleRequired { missing }) => {
+        Action::Refuse(PlanError::PrivilegedRoleRequired { missing, removing }) => {
             let roles: Vec<&str> = missing.iter().map(|m| m.role.as_str()).collect();
-            format!("Refuse PrivilegedRoleRequired {}", roles.join(","))
+            let verb = if *removing { " removing" } else { "" };
+            format!("Refuse PrivilegedRoleRequired{verb} {}", roles.join(","))
+        }
+        Action::Refuse(PlanError::AccessDenied { .. }) => "Refuse AccessDenied".into(),
+        Action::Refuse(PlanError::ExcessAccess(e)) => {
+            let roles: Vec<&str> = e.roles.iter().map(|a| a.role_name()).collect();
+            let scopes: Vec<String> = e.scopes.iter().map(|(_, s)| s.join("+")).collect();
+            format!(
+                "Refuse ExcessAccess {}|{}",
+                scopes.join(","),
+                roles.join(",")
+            )
+        }
+        Action::Refuse(PlanError::PermissionsRemain(r)) => {
+            format!("Refuse PermissionsRemain {}", r.count())
         }
         Action::Refuse(PlanError::PropagationTimedOut { what, .. }) => {
             format!("Refuse PropagationTimedOut {what:?}")
@@ -393,6 +415,7 @@ fn consent_then_service_principals_then_grants_then_app_roles() {
                     id: "ara-2".into(),
                     resource_id: "o365-sp".into(),
                     app_role_id: ACTIVITY.into(),
+                    ..Default::default()
                 });
             }
         })
@@ -593,6 +616,7 @@ fn deletion_removes_the_app_roles_then_the_consent_and_never_guesses() {
         partner: Err(Unreadable { transient: false }),
         tenant: Err(Unreadable { transient: false }),
         pending: Pending::default(),
+        remains: None,
     };
     check(vec![
         (
@@ -626,9 +650,9 @@ fn deletion_removes_the_app_roles_then_the_consent_and_never_guesses() {
             "Release Done",
         ),
         (
-            "without a consent there is nothing to remove",
+            "a refused token and an app-only read that shows nothing: nothing to remove",
             intent(),
-            deleting(seen(able(), not_consented())),
+            remaining(deleting(seen(able(), not_consented())), Remains::Nothing),
             "Release NothingToDelete",
         ),
         (
@@ -642,7 +666,7 @@ fn deletion_removes_the_app_roles_then_the_consent_and_never_guesses() {
                 )]),
                 read(|_| {}),
             )),
-            "Refuse PrivilegedRoleRequired User.Read.All",
+            "Refuse PrivilegedRoleRequired removing User.Read.All",
         ),
         (
             "unreadable after a consent: wait, never orphan",
@@ -706,6 +730,7 @@ fn requeues_follow_the_verify_interval_when_steady_and_the_settle_end_while_sett
 fn graph_consent_write() -> Write {
     Write::Consent {
         scopes: BTreeMap::from([(MICROSOFT_GRAPH_APP_ID.into(), scopes(&FULL_GRAPH))]),
+        exact: false,
     }
 }
 
@@ -1010,14 +1035,14 @@ fn deletion_waits_for_its_own_removals_and_removes_a_consent_reads_do_not_show_y
             "Wait Propagating AppRole",
         ),
         (
-            "after the removal a refused token means nothing is left",
+            "after its own removal a refused token means nothing is left",
             intent(),
             after(
                 deleting(seen(able(), not_consented())),
                 Write::ConsentRemoval,
                 secs(2),
             ),
-            "Release NothingToDelete",
+            "Release Done",
         ),
         (
             "after the removal the reads that show it release",
@@ -1133,4 +1158,416 @@ fn the_record_of_pending_writes_adds_each_write_and_drops_what_reads_show() {
     assert!(Pending::parse(Some("not json")).is_err());
     assert_eq!(Pending::default().to_annotation(), None);
     assert_eq!(graph_consent_write().awaited(), Awaited::Consent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deletion never reports "nothing left" while something is left.
+// ---------------------------------------------------------------------------------------------
+
+fn remaining(mut o: Observed, remains: Remains) -> Observed {
+    o.remains = Some(remains);
+    o
+}
+
+fn holds(grants: &[&str], roles: &[&str]) -> Remains {
+    Remains::Holds {
+        grants: grants
+            .iter()
+            .map(|g| (MICROSOFT_GRAPH_APP_ID.to_string(), scopes(&[g])))
+            .collect(),
+        roles: roles
+            .iter()
+            .map(|id| graph_assignment(id, USER_READ_ALL, "User.Read.All"))
+            .collect(),
+    }
+}
+
+fn no_access() -> Tenant {
+    Tenant::NoAccess {
+        detail: "AADSTS50020".into(),
+    }
+}
+
+fn denied() -> Tenant {
+    Tenant::Denied {
+        detail: "Authorization_RequestDenied".into(),
+    }
+}
+
+/// The relationship ended: Microsoft lists none with the customer.
+fn lapsed() -> PartnerSide {
+    partner(vec![])
+}
+
+#[test]
+fn a_closed_delegated_path_releases_only_when_the_app_only_read_shows_nothing_left() {
+    check(vec![
+        (
+            "what is left is not known yet: wait, never release",
+            intent(),
+            deleting(seen(lapsed(), no_access())),
+            "Wait Unreadable",
+        ),
+        (
+            "no GDAP access, the app holds an application permission: reported, kept",
+            intent(),
+            remaining(
+                deleting(seen(lapsed(), no_access())),
+                holds(&[], &["ara-1"]),
+            ),
+            "Refuse PermissionsRemain 1",
+        ),
+        (
+            "no GDAP access, delegated grants left: reported (Partner Center would refuse too)",
+            intent(),
+            remaining(
+                deleting(seen(lapsed(), no_access())),
+                holds(&["User.Read.All"], &[]),
+            ),
+            "Refuse PermissionsRemain 1",
+        ),
+        (
+            "no GDAP access, nothing left: released",
+            intent(),
+            remaining(deleting(seen(lapsed(), no_access())), holds(&[], &[])),
+            "Release NothingToDelete",
+        ),
+        (
+            "the app's service principal cannot be read: reported as left",
+            intent(),
+            remaining(
+                deleting(seen(lapsed(), no_access())),
+                Remains::Unknown {
+                    detail: "403".into(),
+                },
+            ),
+            "Refuse PermissionsRemain 1",
+        ),
+        (
+            "GDAP access still propagating: a wait, not a leftover",
+            intent(),
+            remaining(
+                deleting(seen(
+                    partner(vec![relationship(
+                        "rel-1",
+                        &[APPLICATION_ADMINISTRATOR_ID],
+                        20,
+                    )]),
+                    no_access(),
+                )),
+                holds(&[], &["ara-1"]),
+            ),
+            "Wait Propagating GdapAccess",
+        ),
+        (
+            "the customer removed the grants, application permissions stay: reported",
+            intent(),
+            remaining(
+                deleting(seen(able(), not_consented())),
+                holds(&[], &["ara-1"]),
+            ),
+            "Refuse PermissionsRemain 1",
+        ),
+        (
+            "grants left while Entra refuses the token: Partner Center removes them",
+            intent(),
+            remaining(
+                deleting(seen(able(), not_consented())),
+                holds(&["User.Read.All"], &[]),
+            ),
+            "RemoveConsent",
+        ),
+        (
+            "a Graph 403: what the app-only read shows decides",
+            intent(),
+            remaining(deleting(seen(able(), denied())), holds(&[], &["ara-1"])),
+            "Refuse PermissionsRemain 1",
+        ),
+        (
+            "its own removal that the app-only read does not show yet is waited for",
+            intent(),
+            after(
+                remaining(deleting(seen(able(), denied())), holds(&[], &["ara-1"])),
+                Write::AppRoleRemoval {
+                    assignment_id: "ara-1".into(),
+                },
+                secs(2),
+            ),
+            "Wait Propagating AppRoleRemoval",
+        ),
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Narrowing is revoking: the spec is the truth about what the app may do in the tenant.
+// ---------------------------------------------------------------------------------------------
+
+/// User Administrator: a role that lets the partner user read, not consent.
+const USER_ADMINISTRATOR_ID: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+
+const DIRECTORY_READ_ALL: &str = "7ab1d382-f21e-4acd-a863-ba3e13f7da61";
+
+fn extra_role(v: &mut TenantView) {
+    v.assignments.push(graph_assignment(
+        "ara-9",
+        DIRECTORY_READ_ALL,
+        "Directory.Read.All",
+    ));
+}
+
+fn extra_scope(v: &mut TenantView) {
+    v.grants
+        .get_mut(MICROSOFT_GRAPH_APP_ID)
+        .unwrap()
+        .insert("mail.read".into());
+}
+
+fn observing(i: &mut Intent) {
+    i.management = ManagementPolicy::Observe;
+}
+
+#[test]
+fn narrowing_the_spec_removes_what_it_no_longer_gives() {
+    check(vec![
+        (
+            "an application permission no longer in the spec is removed",
+            intent(),
+            seen(able(), read(extra_role)),
+            "RevokeAppRole Directory.Read.All ara-9",
+        ),
+        (
+            "a scope no longer in the spec: the consent is replaced with the spec's scopes",
+            intent(),
+            seen(able(), read(extra_scope)),
+            &format!("Replace graph[{}]", FULL_GRAPH.join(",")),
+        ),
+        (
+            "a resource no longer in the spec loses its grant through the same replacement",
+            intent(),
+            seen(
+                able(),
+                read(|v| {
+                    v.grants.insert(O365.into(), scopes(&["ActivityFeed.Read"]));
+                }),
+            ),
+            &format!("Replace graph[{}]", FULL_GRAPH.join(",")),
+        ),
+        (
+            "removals go before additions",
+            intent(),
+            seen(
+                able(),
+                read(|v| {
+                    extra_role(v);
+                    v.assignments.retain(|a| a.id != "ara-1");
+                }),
+            ),
+            "RevokeAppRole Directory.Read.All ara-9",
+        ),
+        (
+            "a verified consent with extra access is narrowed, never called revoked",
+            with(|i| i.reconsent = ReconsentPolicy::Report),
+            verified(seen(able(), read(extra_role))),
+            "RevokeAppRole Directory.Read.All ara-9",
+        ),
+        (
+            "the operator's own Graph scopes are never excess",
+            intent(),
+            seen(able(), read(|_| {})),
+            "Idle",
+        ),
+        (
+            "a removal Graph does not show yet is waited for",
+            intent(),
+            after(
+                seen(able(), read(extra_role)),
+                Write::AppRoleRemoval {
+                    assignment_id: "ara-9".into(),
+                },
+                secs(2),
+            ),
+            "Wait Propagating AppRoleRemoval",
+        ),
+        (
+            "a narrowing consent the reads do not show yet is waited for",
+            intent(),
+            after(
+                seen(able(), read(extra_scope)),
+                exact_graph_consent(),
+                secs(2),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "a narrowing consent whose removal shows first is waited for too, never redone",
+            intent(),
+            after(
+                seen(able(), read(|v| v.grants.clear())),
+                exact_graph_consent(),
+                secs(2),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "a Graph permission cannot be removed without a privileged role",
+            intent(),
+            seen(
+                partner(vec![relationship(
+                    "rel-1",
+                    &[APPLICATION_ADMINISTRATOR_ID],
+                    60,
+                )]),
+                read(|v| {
+                    extra_role(v);
+                }),
+            ),
+            "Refuse PrivilegedRoleRequired removing Directory.Read.All",
+        ),
+        (
+            "Observe reports extra access and changes nothing",
+            with(observing),
+            seen(
+                able(),
+                read(|v| {
+                    extra_role(v);
+                    extra_scope(v);
+                }),
+            ),
+            "Refuse ExcessAccess mail.read|Directory.Read.All",
+        ),
+    ]);
+}
+
+/// The consent that replaced the previous one with the default intent's Graph scopes only.
+fn exact_graph_consent() -> Write {
+    Write::Consent {
+        scopes: BTreeMap::from([(MICROSOFT_GRAPH_APP_ID.into(), scopes(&FULL_GRAPH))]),
+        exact: true,
+    }
+}
+
+#[test]
+fn a_narrowing_consent_is_shown_only_when_nothing_else_is_left() {
+    let exact = exact_graph_consent();
+    let old = read(extra_scope);
+    assert!(!exact.shown_in(&old), "the old, wider grant is still read");
+    assert!(exact.shown_in(&read(|_| {})));
+    assert!(
+        graph_consent_write().shown_in(&old),
+        "a consent that added scopes is shown once they are there"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reasons that tell the truth: only the customer revokes.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_path_is_explained_by_the_relationship_before_any_revocation() {
+    let report = || with(|i| i.reconsent = ReconsentPolicy::Report);
+    check(vec![
+        (
+            "the relationship ended: waiting for it, not revoked",
+            report(),
+            verified(seen(lapsed(), no_access())),
+            "Refuse NoConsentCapableRole",
+        ),
+        (
+            "the relationship lost the consent-capable role: not revoked",
+            report(),
+            verified(seen(
+                partner(vec![relationship("rel-1", &[USER_ADMINISTRATOR_ID], 60)]),
+                not_consented(),
+            )),
+            "Refuse NoConsentCapableRole",
+        ),
+        (
+            "GDAP access propagating again: a wait",
+            report(),
+            verified(seen(
+                partner(vec![relationship(
+                    "rel-1",
+                    &[APPLICATION_ADMINISTRATOR_ID],
+                    20,
+                )]),
+                no_access(),
+            )),
+            "Wait Propagating GdapAccess",
+        ),
+        (
+            "an unexplained Graph 403: AccessDenied, never repaired blindly",
+            with(|i| i.reconsent = ReconsentPolicy::Automatic),
+            verified(seen(able(), denied())),
+            "Refuse AccessDenied",
+        ),
+        (
+            "Entra says not consented while the relationship holds: the customer revoked it",
+            report(),
+            verified(seen(able(), not_consented())),
+            "Refuse Revoked",
+        ),
+        (
+            "its own consent still propagating is not a revocation",
+            report(),
+            after(
+                verified(seen(able(), not_consented())),
+                graph_consent_write(),
+                secs(20),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "a gap its own pending write covers is not a revocation",
+            report(),
+            after(
+                verified(seen(able(), read(|v| v.grants.clear()))),
+                exact_graph_consent(),
+                secs(2),
+            ),
+            "Wait Propagating Consent",
+        ),
+        (
+            "a gap nothing explains is",
+            report(),
+            verified(seen(able(), read(|v| v.assignments.clear()))),
+            "Refuse Revoked",
+        ),
+    ]);
+}
+
+#[test]
+fn grants_left_without_a_consent_capable_role_are_reported_not_retried() {
+    check(vec![(
+        "Partner Center would refuse: no relationship gives a consent-capable role",
+        intent(),
+        remaining(
+            deleting(seen(lapsed(), not_consented())),
+            holds(&["User.Read.All"], &[]),
+        ),
+        "Refuse PermissionsRemain 1",
+    )]);
+}
+
+#[test]
+fn an_app_only_token_without_permissions_ends_the_deletion_only_when_no_grant_is_left() {
+    check(vec![
+        (
+            "no delegated grant (AADSTS65001) and no application permission: nothing left",
+            intent(),
+            remaining(
+                deleting(seen(able(), not_consented())),
+                Remains::NoAppPermissions,
+            ),
+            "Release NothingToDelete",
+        ),
+        (
+            "no GDAP access: delegated grants may remain, reported",
+            intent(),
+            remaining(
+                deleting(seen(lapsed(), no_access())),
+                Remains::NoAppPermissions,
+            ),
+            "Refuse PermissionsRemain 1",
+        ),
+    ]);
 }

@@ -260,7 +260,7 @@ async fn announce_release(
             "deletionPolicy Orphan (or managementPolicy Observe): the consent stays in the customer tenant"
         }
         ReleaseReason::NothingToDelete => {
-            "the application has no consent in the customer tenant (nothing the operator could remove)"
+            "the application holds nothing in the customer tenant (checked with what the operator can still read: nothing to remove)"
         }
         ReleaseReason::Done => {
             "the application permissions of spec.grants and the consent were removed from the customer tenant"

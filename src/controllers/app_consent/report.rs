@@ -3,13 +3,14 @@
 //! `Revoked`), and set `gdap_consent_healthy`. One report per reconcile (every path but release).
 
 use super::act::Applied;
+use super::plan::{Action, PlanError};
 use super::status::{self, Inputs, Outcome};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{AppConsent, AppConsentStatus};
 use crate::controllers::conditions::status_of;
 use crate::controllers::context::Context;
 use crate::controllers::lifecycle;
-use crate::metrics::ObjectLabels;
+use crate::metrics::{ConsentHealth, ObjectLabels};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
@@ -34,7 +35,7 @@ pub async fn report(
 ) -> Result<AppConsentStatus, ReportError> {
     let new = status::build(inputs);
     lifecycle::apply_status(api, object, &new).await?;
-    done_events(ctx, object, inputs.outcome).await;
+    done_events(ctx, object, inputs).await;
     for type_ in [
         types::CONSENTED,
         types::READY,
@@ -51,9 +52,57 @@ pub async fn report(
         )
         .await;
     }
-    let healthy = status_of(&new.conditions, types::CONSENTED) == Some("True");
-    ctx.metrics.consent(&object_labels(object), Some(healthy));
+    leftover_event(ctx, object, inputs, &new).await;
+    ctx.metrics
+        .consent(&object_labels(object), Some(health(inputs, &new)));
     Ok(new)
+}
+
+/// A Warning when a deletion starts to be blocked by permissions the operator cannot remove
+/// (Ready may have been False already, for the relationship that ended, so the condition's own
+/// event would not fire).
+async fn leftover_event(
+    ctx: &Context,
+    object: &AppConsent,
+    inputs: &Inputs<'_>,
+    new: &AppConsentStatus,
+) {
+    let reason_of = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == types::READY)
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let Some((reason, message)) = reason_of(&new.conditions) else {
+        return;
+    };
+    let before = reason_of(&inputs.previous.conditions).map(|(r, _)| r);
+    if reason == reasons::PERMISSIONS_REMAIN && before.as_deref() != Some(reason.as_str()) {
+        ctx.publish(
+            object,
+            EventType::Warning,
+            events::PERMISSIONS_REMAIN,
+            "Delete",
+            message,
+        )
+        .await;
+    }
+}
+
+/// The consent's gauges: healthy while `Consented` is True, revoked only while its reason is
+/// `Revoked` (a lapsed relationship, a lost role, propagation or an unexplained `403` are
+/// not), and the permissions a deletion leaves behind.
+fn health(inputs: &Inputs, new: &AppConsentStatus) -> ConsentHealth {
+    let consented = new.conditions.iter().find(|c| c.type_ == types::CONSENTED);
+    let permissions_left = match &inputs.plan.action {
+        Action::Refuse(PlanError::PermissionsRemain(remains)) => remains.count(),
+        _ => 0,
+    };
+    ConsentHealth {
+        healthy: status_of(&new.conditions, types::CONSENTED) == Some("True"),
+        revoked: consented.is_some_and(|c| c.status == "False" && c.reason == reasons::REVOKED),
+        permissions_left,
+    }
 }
 
 /// The per-object metric labels.
@@ -65,10 +114,25 @@ pub fn object_labels(object: &AppConsent) -> ObjectLabels {
     }
 }
 
-async fn done_events(ctx: &Context, object: &AppConsent, outcome: &Outcome) {
-    let (reason, note) = match outcome {
+async fn done_events(ctx: &Context, object: &AppConsent, inputs: &Inputs<'_>) {
+    let (reason, note) = match inputs.outcome {
         Outcome::Applied(Applied::Done { reason, note }) => (*reason, note.clone()),
-        Outcome::Applied(Applied::Consented(note)) => (events::CONSENTED, note.clone()),
+        Outcome::Applied(Applied::Consented(note)) => {
+            if let Some(removed) = status::scopes_removed(inputs) {
+                let note = format!(
+                    "removed through Partner Center the delegated permissions spec.grants no longer gives: {removed}"
+                );
+                ctx.publish(
+                    object,
+                    EventType::Normal,
+                    events::SCOPES_REVOKED,
+                    "Revoke",
+                    note,
+                )
+                .await;
+            }
+            (events::CONSENTED, note.clone())
+        }
         _ => return,
     };
     let action: String = note

@@ -17,8 +17,8 @@ use super::act::Applied;
 use super::desired::Intent;
 use super::pending::{Awaited, PENDING_WRITES_ANNOTATION};
 use super::plan::{
-    Action, Chosen, Gaps, MissingRole, Observed, Plan, PlanError, Tenant, Timing, Unmet, Waiting,
-    gaps, prerequisites,
+    Action, Chosen, Excess, Gaps, MissingRole, Observed, Plan, PlanError, Remains, Tenant, Timing,
+    Unmet, Waiting, gaps, prerequisites, revocation_seen,
 };
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{describe_resource, roles_granting_app_roles};
@@ -84,8 +84,16 @@ pub fn to_time(t: DateTime<Utc>) -> Time {
     )
 }
 
-/// The consent is complete and verified in this reconcile.
+/// The consent the spec describes is complete in the tenant, as read in this reconcile (access
+/// beyond the spec may still be there: see [`settled`]).
 pub fn verified(i: &Inputs) -> bool {
+    i.outcome.failure().is_none()
+        && !i.observed.deleting
+        && current_gaps(i).is_some_and(|g| g.is_empty())
+}
+
+/// The tenant matches the spec both ways: complete, and nothing beyond it.
+pub fn settled(i: &Inputs) -> bool {
     matches!(i.plan.action, Action::Idle) && i.outcome.failure().is_none()
 }
 
@@ -169,7 +177,13 @@ fn needs_manual(i: &Inputs) -> bool {
     }
     matches!(
         i.plan.action,
-        Action::Refuse(PlanError::NoConsentCapableRole | PlanError::PrivilegedRoleRequired { .. })
+        Action::Refuse(
+            PlanError::NoConsentCapableRole
+                | PlanError::PrivilegedRoleRequired {
+                    removing: false,
+                    ..
+                }
+        )
     )
 }
 
@@ -378,7 +392,12 @@ fn consented(i: &Inputs) -> Wanted {
             propagating_text(i, what, since),
         );
     }
-    if i.observed.verified_before && !i.observed.deleting {
+    if let Action::Wait(Waiting::Relationship | Waiting::Settling) = i.plan.action
+        && let Some(c) = prerequisites_met(i).filter(|c| !c.status)
+    {
+        return cond(false, c.reason, c.message);
+    }
+    if revocation_seen(i.intent, i.observed, i.timing, i.now) {
         return cond(
             false,
             reasons::REVOKED,
@@ -428,7 +447,9 @@ fn revoked_text(i: &Inputs) -> String {
         .unwrap_or_default();
     let what = match (&i.observed.tenant, current_gaps(i)) {
         (Ok(Tenant::NotConsented { detail }), _) => {
-            format!("Entra no longer issues the partner user a token for the app there ({detail})")
+            format!(
+                "Entra no longer issues the partner user a token for the app there, although the GDAP relationship still gives the consent-capable role ({detail})"
+            )
         }
         (_, Some(g)) => describe_gaps(&g),
         _ => "it could not be read".into(),
@@ -473,6 +494,10 @@ fn progress_text(i: &Inputs) -> String {
         ),
         (Action::GrantAppRole { role, resource, .. }, _) => format!(
             "granting the application permission {role} of {}",
+            describe_resource(resource)
+        ),
+        (Action::RevokeAppRole { role, resource, .. }, _) => format!(
+            "removing the application permission {role} of {}, which spec.grants does not give",
             describe_resource(resource)
         ),
         (Action::Wait(w), _) => describe_wait(*w).into(),
@@ -521,7 +546,7 @@ fn lagging_text(i: &Inputs, what: Awaited) -> String {
         (Ok(Tenant::NoAccess { detail }), _) => {
             format!("Entra does not let the partner user into the customer tenant yet ({detail})")
         }
-        (Ok(Tenant::NotConsented { detail }), _) => {
+        (Ok(Tenant::NotConsented { detail } | Tenant::Denied { detail }), _) => {
             format!("Entra (or Graph) does not honour the consent yet ({detail})")
         }
         (Ok(Tenant::Read(_)), Awaited::AppRoleRemoval | Awaited::ConsentRemoval) => {
@@ -633,10 +658,27 @@ pub fn refusal(i: &Inputs, error: &PlanError) -> (&'static str, String) {
             };
             (reasons::REVOKED, format!("{}. {next}", revoked_text(i)))
         }
-        PlanError::PrivilegedRoleRequired { missing } => (
+        PlanError::PrivilegedRoleRequired { missing, removing } => (
             reasons::PRIVILEGED_ROLE_REQUIRED,
-            privileged_text(i, missing),
+            privileged_text(i, missing, *removing),
         ),
+        PlanError::AccessDenied { detail } => (
+            reasons::ACCESS_DENIED,
+            format!(
+                "Graph refuses the partner user's reads of the consent in the customer tenant ({detail}), although {} and no write of the operator is propagating. The consent cannot be verified; the operator changes nothing. Check the relationship's access assignments and the app's delegated grants in the customer tenant",
+                relationship_text(i)
+            ),
+        ),
+        PlanError::ExcessAccess(excess) => (
+            reasons::EXCESS_ACCESS,
+            format!(
+                "the customer tenant gives the application more than spec.grants: {}. managementPolicy: Observe, so the operator changes nothing (Manage would remove it)",
+                describe_excess(excess)
+            ),
+        ),
+        PlanError::PermissionsRemain(remains) => {
+            (reasons::PERMISSIONS_REMAIN, remains_text(i, remains))
+        }
         PlanError::PropagationTimedOut { what, since } => (
             reasons::PROPAGATION_TIMED_OUT,
             timed_out_text(i, *what, *since),
@@ -644,7 +686,88 @@ pub fn refusal(i: &Inputs, error: &PlanError) -> (&'static str, String) {
     }
 }
 
-fn privileged_text(i: &Inputs, missing: &[MissingRole]) -> String {
+/// The relationship behind the consent, for messages.
+fn relationship_text(i: &Inputs) -> String {
+    let chosen = i
+        .observed
+        .partner
+        .as_ref()
+        .ok()
+        .and_then(|p| prerequisites(i.intent, p, i.timing.settle, i.now).ok());
+    match chosen {
+        Some(c) => format!(
+            "{} gives the partner user a consent-capable role",
+            describe_chosen(&c)
+        ),
+        None => "the GDAP relationship gives the partner user a consent-capable role".into(),
+    }
+}
+
+/// The delegated scopes a consent that replaced the previous one removed (access beyond the
+/// spec), in words; `None` when it removed none.
+pub fn scopes_removed(i: &Inputs) -> Option<String> {
+    let Action::Consent { replace: true, .. } = i.plan.action else {
+        return None;
+    };
+    let (grants, view) = (i.intent.grants.as_ref().ok()?, i.observed.view()?);
+    let excess = super::plan::excess(i.intent, grants, view);
+    let scopes_only = Excess {
+        scopes: excess.scopes,
+        roles: Vec::new(),
+    };
+    (!scopes_only.is_empty()).then(|| describe_excess(&scopes_only))
+}
+
+/// Access beyond the spec, in words.
+pub fn describe_excess(excess: &Excess) -> String {
+    let mut parts = Vec::new();
+    for (resource, scopes) in &excess.scopes {
+        parts.push(format!(
+            "delegated {} of {}",
+            scopes.join(", "),
+            describe_resource(resource)
+        ));
+    }
+    for a in &excess.roles {
+        parts.push(format!(
+            "application permission {} of {}",
+            a.role_name(),
+            describe_resource(a.resource())
+        ));
+    }
+    parts.join("; ")
+}
+
+/// What deletion leaves in the tenant, and what to do.
+fn remains_text(i: &Inputs, remains: &Remains) -> String {
+    let what = match remains {
+        Remains::Holds { grants, roles } => {
+            let excess = Excess {
+                scopes: grants
+                    .iter()
+                    .map(|(r, s)| (r.clone(), s.iter().cloned().collect()))
+                    .collect(),
+                roles: roles.clone(),
+            };
+            format!("the application still holds {}", describe_excess(&excess))
+        }
+        Remains::NoAppPermissions => "the application holds no Microsoft Graph application permission there any more, but whether delegated grants remain cannot be read with its app-only token".into(),
+        Remains::Unknown { detail } => format!(
+            "the application's service principal is still in the customer tenant, and what it holds could not be read with its app-only token ({detail})"
+        ),
+        Remains::Nothing => "nothing".into(),
+    };
+    let closed = match &i.observed.tenant {
+        Ok(t) => t.refusal().unwrap_or_default().to_string(),
+        Err(_) => String::new(),
+    };
+    format!(
+        "deleting: {what}, and the partner user can no longer remove it ({closed}). A customer administrator must delete the enterprise application {} in the customer tenant (Entra admin center, Enterprise applications), or restore the GDAP relationship; the operator looks again every --resync-interval. Set spec.deletionPolicy: Orphan to leave the permissions in place and release the object",
+        i.intent.application_id
+    )
+}
+
+fn privileged_text(i: &Inputs, missing: &[MissingRole], removing: bool) -> String {
     let held: BTreeSet<String> = i
         .observed
         .partner
@@ -674,11 +797,7 @@ fn privileged_text(i: &Inputs, missing: &[MissingRole]) -> String {
     } else {
         role_names(&held).join(", ")
     };
-    let verb = if i.observed.deleting {
-        "removing"
-    } else {
-        "granting"
-    };
+    let verb = if removing { "removing" } else { "granting" };
     format!(
         "{verb} the application permissions {}, and the partner user holds only {holds} in the customer tenant (Entra reserves Microsoft Graph app roles for Global and Privileged Role Administrators). Add Privileged Role Administrator (or Global Administrator) to a GDAP relationship with an access assignment for the user's group, or have a customer Global Administrator open status.manualConsentUrl{}",
         parts.join("; "),
@@ -691,7 +810,7 @@ fn privileged_text(i: &Inputs, missing: &[MissingRole]) -> String {
 }
 
 fn ready(i: &Inputs, consented: &Wanted, synced: &Wanted) -> Wanted {
-    if consented.status {
+    if settled(i) {
         return Wanted::new(
             types::READY,
             true,
@@ -723,6 +842,8 @@ fn ready(i: &Inputs, consented: &Wanted, synced: &Wanted) -> Wanted {
             }
             _ => (consented.reason, consented.message.clone()),
         }
+    } else if consented.status {
+        (reasons::RECONCILING, progress_text(i))
     } else {
         (consented.reason, consented.message.clone())
     };

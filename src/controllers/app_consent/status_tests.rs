@@ -89,11 +89,13 @@ fn view(o365: bool, assigned: bool) -> TenantView {
                 id: "a1".into(),
                 resource_id: "graph-sp".into(),
                 app_role_id: "r1".into(),
+                ..Default::default()
             },
             RoleAssignment {
                 id: "a2".into(),
                 resource_id: "o365-sp".into(),
                 app_role_id: "r2".into(),
+                ..Default::default()
             },
         ]
     } else {
@@ -118,6 +120,7 @@ fn observed(partner: PartnerSide, tenant: Tenant, verified_before: bool) -> Obse
         partner: Ok(partner),
         tenant: Ok(tenant),
         pending: super::pending::Pending::default(),
+        remains: None,
     }
 }
 
@@ -231,6 +234,7 @@ fn graph_app_roles_without_a_privileged_role_are_reported_with_the_manual_link()
         id: "a2".into(),
         resource_id: "o365-sp".into(),
         app_role_id: "r2".into(),
+        ..Default::default()
     });
     let status = Case::new(observed(app_admin, Tenant::Read(v), false)).build();
     let (ok, reason, message) = condition(&status, types::CONSENTED);
@@ -371,6 +375,7 @@ fn a_consent_records_when() {
 fn a_write_microsoft_does_not_show_yet_is_propagating_with_how_long_it_has_waited() {
     use super::pending::{Pending, Write};
     let consent = Write::Consent {
+        exact: false,
         scopes: BTreeMap::from([(
             MICROSOFT_GRAPH_APP_ID.to_string(),
             BTreeSet::from(["user.read.all".to_string()]),
@@ -453,4 +458,162 @@ fn a_partner_center_403_while_the_role_is_recent_is_propagating_not_a_manual_con
     assert_eq!(condition(&status, types::SYNCED).1, reasons::PROPAGATING);
     assert!(status.manual_consent_url.is_none());
     assert_eq!(status.failed_attempts, 1, "retried with the backoff");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reasons that tell the truth (issue: only the customer revokes).
+// ---------------------------------------------------------------------------------------------
+
+fn lapsed() -> PartnerSide {
+    PartnerSide {
+        reference: Some(Reference::NotReady {
+            message: "Expired: the relationship expired".into(),
+        }),
+        relationships: vec![],
+    }
+}
+
+fn verified_before(mut o: Observed) -> Observed {
+    o.verified_before = true;
+    o
+}
+
+fn extra_permission(v: &mut TenantView) {
+    v.assignments.push(RoleAssignment {
+        id: "a9".into(),
+        resource_id: "graph-sp".into(),
+        app_role_id: "r9".into(),
+        resource_app_id: Some(MICROSOFT_GRAPH_APP_ID.into()),
+        role: Some("Directory.Read.All".into()),
+    });
+}
+
+#[test]
+fn a_lapsed_relationship_behind_a_verified_consent_is_never_called_revoked() {
+    let no_access = Tenant::NoAccess {
+        detail: "AADSTS50020".into(),
+    };
+    let status = Case::new(observed(lapsed(), no_access, true)).build();
+    let (ok, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::RELATIONSHIP_NOT_ACTIVE)
+    );
+    assert!(message.contains("GdapRelationship contoso"), "{message}");
+    assert_ne!(condition(&status, types::READY).1, reasons::REVOKED);
+}
+
+#[test]
+fn an_unexplained_graph_403_is_access_denied_with_microsofts_answer() {
+    let denied = Tenant::Denied {
+        detail: "Authorization_RequestDenied: Insufficient privileges".into(),
+    };
+    let status = Case::new(observed(able(), denied, true)).build();
+    let (ok, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::ACCESS_DENIED)
+    );
+    assert!(message.contains("Insufficient privileges"), "{message}");
+}
+
+#[test]
+fn a_consent_the_customer_revoked_says_revoked() {
+    let revoked = Tenant::NotConsented {
+        detail: "AADSTS65001".into(),
+    };
+    let status = Case::new(observed(able(), revoked, true)).build();
+    let (ok, reason, message) = condition(&status, types::CONSENTED);
+    assert_eq!((ok.as_str(), reason.as_str()), ("False", reasons::REVOKED));
+    assert!(
+        message.contains("still gives the consent-capable role"),
+        "{message}"
+    );
+}
+
+#[test]
+fn extra_access_under_observe_is_consented_but_not_ready() {
+    let mut case = Case::new(observed(
+        able(),
+        Tenant::Read({
+            let mut v = view(true, true);
+            extra_permission(&mut v);
+            v
+        }),
+        false,
+    ));
+    case.intent.management = ManagementPolicy::Observe;
+    let status = case.build();
+    assert_eq!(condition(&status, types::CONSENTED).0, "True");
+    let (ok, reason, message) = condition(&status, types::READY);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::EXCESS_ACCESS)
+    );
+    assert!(
+        message.contains("application permission Directory.Read.All of Microsoft Graph")
+            && message.contains("changes nothing"),
+        "{message}"
+    );
+}
+
+#[test]
+fn narrowing_under_way_keeps_consented_and_says_what_is_removed() {
+    let mut v = view(true, true);
+    extra_permission(&mut v);
+    let status = Case::new(observed(able(), Tenant::Read(v), true)).build();
+    assert_eq!(condition(&status, types::CONSENTED).0, "True");
+    let (ok, reason, message) = condition(&status, types::READY);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::RECONCILING)
+    );
+    assert!(
+        message.contains("removing the application permission Directory.Read.All"),
+        "{message}"
+    );
+}
+
+#[test]
+fn permissions_deletion_cannot_remove_are_named_with_what_the_admin_must_do() {
+    let mut o = observed(
+        lapsed(),
+        Tenant::NoAccess {
+            detail: "AADSTS50020".into(),
+        },
+        true,
+    );
+    o.deleting = true;
+    o.remains = Some(Remains::Holds {
+        grants: BTreeMap::from([(
+            MICROSOFT_GRAPH_APP_ID.to_string(),
+            BTreeSet::from(["user.read.all".to_string()]),
+        )]),
+        roles: vec![RoleAssignment {
+            id: "a1".into(),
+            resource_id: "graph-sp".into(),
+            app_role_id: "r1".into(),
+            resource_app_id: Some(MICROSOFT_GRAPH_APP_ID.into()),
+            role: Some("User.Read.All".into()),
+        }],
+    });
+    let status = verified_before_case(o).build();
+    let (ok, reason, message) = condition(&status, types::READY);
+    assert_eq!(
+        (ok.as_str(), reason.as_str()),
+        ("False", reasons::PERMISSIONS_REMAIN)
+    );
+    for part in [
+        "delegated user.read.all of Microsoft Graph",
+        "application permission User.Read.All of Microsoft Graph",
+        "delete the enterprise application 57667d41-992a-49b0-99d8-ddf68328373f",
+        "deletionPolicy: Orphan",
+        "AADSTS50020",
+    ] {
+        assert!(message.contains(part), "{part} missing: {message}");
+    }
+}
+
+fn verified_before_case(o: Observed) -> Case {
+    Case::new(verified_before(o))
 }

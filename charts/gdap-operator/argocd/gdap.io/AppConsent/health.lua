@@ -6,8 +6,16 @@
 --                consented, retrying a transient error, or deleting.
 --   Degraded     a verified consent is gone (Consented=False, reason Revoked: the customer revoked
 --                it; shown even while reconsent: Automatic repairs it), or Ready=False for a reason
---                a person must fix (no consent-capable role, no MFA, a missing service principal,
---                Microsoft Graph application permissions without a privileged role, ...).
+--                a person must fix (no consent-capable role, invalid credentials (CredentialsInvalid —
+--                also a client secret or certificate Entra refuses, the same reason as on the other
+--                kinds) or a sign-in without MFA (MfaRequired), a missing service principal,
+--                Microsoft Graph application permissions without a privileged role, an unexplained
+--                Graph 403 (AccessDenied), access beyond the spec under managementPolicy: Observe
+--                (ExcessAccess), ...), or a deletion blocked by permissions the operator can no
+--                longer remove (PermissionsRemain: a customer admin must act, or deletionPolicy:
+--                Orphan).
+--   A relationship that ended or lost its role behind a consent (RelationshipNotActive) is
+--   Progressing, NoConsentCapableRole is Degraded; neither is a revocation.
 -- The reasons are those of src/api/conditions.rs, shared by every kind.
 
 -- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
@@ -26,7 +34,7 @@ local failing = {
   DisplayNameTaken = true, TerminationTimedOut = true, KubernetesForbidden = true,
   CredentialsNeededForDeletion = true, PropagationTimedOut = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
-  Revoked = true, PrivilegedRoleRequired = true,
+  Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
 }
 
@@ -47,6 +55,10 @@ local function result(status, message)
 end
 
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
+  local blocked = condition("Ready")
+  if blocked ~= nil and blocked.status == "False" and blocked.reason == "PermissionsRemain" then
+    return result("Degraded", blocked.message)
+  end
   local message = "Pending deletion"
   if obj.metadata.finalizers ~= nil and #obj.metadata.finalizers > 0 then
     message = "Pending deletion; blocked by finalizers: " .. table.concat(obj.metadata.finalizers, ", ")
