@@ -243,6 +243,16 @@ async fn ready_relationship(world: &World, manifest: &str, name: &str) -> String
     id
 }
 
+/// The Fabrikam relationship that gives the partner user Application and Privileged Role
+/// Administrator, Ready, with the sandbox clock moved past the settle time; its relationship id.
+async fn fabrikam_apps_ready(world: &World, extra: &str) -> String {
+    let roles = "Application Administrator, Privileged Role Administrator";
+    let manifest = relationship("fabrikam-apps", FABRIKAM, roles, extra);
+    let id = ready_relationship(world, &manifest, "fabrikam-apps").await;
+    settle(world).await;
+    id
+}
+
 /// Moves the sandbox's clock past the settle time.
 async fn settle(world: &World) {
     world.advance_clock(SETTLE_SECONDS + 1.0).await;
@@ -945,19 +955,7 @@ async fn certificate_credentials_work_end_to_end() {
 async fn deletion_removes_the_consent_or_orphans_it_under_the_charts_rbac() {
     let mut world = start("e2e-consent-delete").await;
     world.run_operator_under_the_charts_rbac(ChartRbac::ClusterWide);
-    let roles = "Application Administrator, Privileged Role Administrator";
-    ready_relationship(
-        &world,
-        &relationship(
-            "fabrikam-apps",
-            FABRIKAM,
-            roles,
-            "  deletionPolicy: Orphan\n",
-        ),
-        "fabrikam-apps",
-    )
-    .await;
-    settle(&world).await;
+    fabrikam_apps_ready(&world, "  deletionPolicy: Orphan\n").await;
     let manifest = consent("removable", FABRIKAM, GRAPH_GRANT, "");
     world.apply(&manifest);
     wait_ready(&world, "removable").await;
@@ -1046,18 +1044,7 @@ async fn deletion_removes_the_consent_or_orphans_it_under_the_charts_rbac() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_change_adds_a_grant_without_calling_it_a_revocation() {
     let mut world = start("e2e-consent-edit").await;
-    ready_relationship(
-        &world,
-        &relationship(
-            "fabrikam-apps",
-            FABRIKAM,
-            "Application Administrator, Privileged Role Administrator",
-            "",
-        ),
-        "fabrikam-apps",
-    )
-    .await;
-    settle(&world).await;
+    fabrikam_apps_ready(&world, "").await;
     world.apply(&consent("growing", FABRIKAM, GRAPH_GRANT, ""));
     wait_ready(&world, "growing").await;
     let more = "    - resource: Microsoft Graph\n      scopes: [User.Read, Directory.Read.All]\n      appRoles: [User.Read.All, Organization.Read.All]\n";
@@ -1126,18 +1113,7 @@ async fn consent_writes(world: &World) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn narrowing_the_spec_revokes_what_it_no_longer_gives_and_observe_only_reports() {
     let world = start("e2e-consent-narrow").await;
-    ready_relationship(
-        &world,
-        &relationship(
-            "fabrikam-apps",
-            FABRIKAM,
-            "Application Administrator, Privileged Role Administrator",
-            "",
-        ),
-        "fabrikam-apps",
-    )
-    .await;
-    settle(&world).await;
+    fabrikam_apps_ready(&world, "").await;
     let wide = "    - resource: Microsoft Graph\n      scopes: [User.Read, Directory.Read.All]\n      appRoles: [User.Read.All, Organization.Read.All]\n";
     world.apply(&consent("narrowing", FABRIKAM, wide, ""));
     wait_ready(&world, "narrowing").await;
@@ -1218,18 +1194,7 @@ async fn narrowing_the_spec_revokes_what_it_no_longer_gives_and_observe_only_rep
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lapsed_relationship_is_no_revocation_and_deletion_names_what_it_cannot_remove() {
     let world = start("e2e-consent-lapsed").await;
-    let id = ready_relationship(
-        &world,
-        &relationship(
-            "fabrikam-apps",
-            FABRIKAM,
-            "Application Administrator, Privileged Role Administrator",
-            "",
-        ),
-        "fabrikam-apps",
-    )
-    .await;
-    settle(&world).await;
+    let id = fabrikam_apps_ready(&world, "").await;
     let grants = "    - resource: Microsoft Graph\n      scopes: [User.Read]\n      appRoles: [User.Read.All, Directory.Read.All]\n";
     world.apply(&consent(
         "stranded",

@@ -394,7 +394,8 @@ async fn app_roles_reach_app_only_tokens_after_consent_propagation() {
         "not effective yet: {}",
         claims(&fresh)
     );
-    assert_eq!(env.get("/v1.0/users", &fresh).await.0, 403);
+    // A token without any role is refused as Graph refuses it (401, "Either scp or roles…").
+    assert_eq!(env.get("/v1.0/users", &fresh).await.0, 401);
     advance(&env, 601.0).await;
     let listed = env.get(&sp(d::apps::OFFICE365_MANAGEMENT), &user).await.1;
     assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");

@@ -491,7 +491,8 @@ async fn revoked_consent_fails_permanently_and_keeps_the_data() {
         matches!(err, ImportError::Directory { .. }) && !err.is_transient(),
         "{err}"
     );
-    assert_eq!(err.reason(), "AccessDenied");
+    // The new token carries no role at all: Graph's 401 "Either scp or roles claim…".
+    assert_eq!(err.reason(), "NoPermissions");
     assert_eq!(users_digest(&db, &s).await, digest);
 }
 

@@ -1,7 +1,9 @@
 //! Access-token checks every Graph and Partner Center handler runs.
 //!
 //! Contract: [`authenticate`] verifies the bearer token's signature, expiry and audience for the
-//! API at hand, charges the per-app, per-tenant throttle budget, and returns the claims; failures
+//! API at hand, refuses a Graph token that carries neither `scp` nor `roles` (`401
+//! InvalidAuthenticationToken` "Either scp or roles claim need to be present in the token.", as
+//! Graph does), charges the per-app, per-tenant throttle budget, and returns the claims; failures
 //! are rendered in the API's own error envelope ([`Denied`]).
 
 use super::context::Shared;
