@@ -51,51 +51,123 @@ fn every_invalid_example_is_refused_naming_its_field() {
     assert_eq!(left.trim(), "", "refused objects must not exist");
 }
 
-#[test]
-fn kubectl_get_shows_customer_state_expiry_ready_successor_and_age() {
-    let cp = controlplane::get();
-    let ns = cp.namespace("columns");
-    let file = support::root().join("examples/gdaprelationship.yaml");
-    cp.kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
-    let status = r#"{"status":{"state":"active","endsAt":"2028-11-22T10:00:00Z","successor":{"displayName":"contoso-support-r1","state":"approvalPending","reason":"Renewal"},"conditions":[{"type":"Ready","status":"True","reason":"Active","message":"active","lastTransitionTime":"2026-11-22T10:00:00Z"}]}}"#;
+/// `kubectl get`'s table as (header → cell) rows, cut at the headers' columns (a cell may hold
+/// spaces, e.g. a customer's name).
+fn table_rows(table: &str) -> Vec<Vec<(String, String)>> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let mut starts: Vec<usize> = Vec::new();
+    let mut previous = ' ';
+    for (i, c) in header.char_indices() {
+        // A column starts after two spaces (a header like "CUSTOMER NAME" has one inside).
+        if c != ' ' && (i == 0 || (previous == ' ' && header[..i].ends_with("  "))) {
+            starts.push(i);
+        }
+        previous = c;
+    }
+    let cell = |line: &str, k: usize| -> String {
+        let from = starts[k].min(line.len());
+        let to = starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or(line.len())
+            .min(line.len());
+        line[from..to].trim().to_string()
+    };
+    lines
+        .map(|line| {
+            (0..starts.len())
+                .map(|k| (cell(header, k), cell(line, k)))
+                .collect()
+        })
+        .collect()
+}
+
+fn patch_status(cp: &controlplane::ControlPlane, ns: &str, kind: &str, name: &str, status: &str) {
     cp.kubectl_ok(&[
         "patch",
-        "gdap",
-        "contoso-support",
+        kind,
+        name,
         "-n",
-        &ns,
+        ns,
         "--subresource=status",
         "--type=merge",
         "-p",
         status,
     ]);
-    let table = cp.kubectl_ok(&["get", "gdap", "-n", &ns]);
-    let mut lines = table.lines();
-    let header: Vec<_> = lines.next().unwrap().split_whitespace().collect();
+}
+
+#[test]
+fn kubectl_get_shows_customer_state_expiry_ready_reason_successor_and_age() {
+    let cp = controlplane::get();
+    let ns = cp.namespace("columns");
+    for example in [
+        "gdaprelationship.yaml",
+        "appconsent.yaml",
+        "tenantsync.yaml",
+    ] {
+        let file = support::root().join("examples").join(example);
+        cp.kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
+    }
+    let ready = r#""conditions":[{"type":"Ready","status":"False","reason":"ApprovalPending","message":"m","lastTransitionTime":"2026-11-22T10:00:00Z"}]"#;
+    let status = format!(
+        r#"{{"status":{{"state":"active","customerDisplayName":"Contoso Ltd","endsAt":"2028-11-22T10:00:00Z","successor":{{"displayName":"contoso-support-r1","state":"approvalPending","reason":"Renewal"}},{ready}}}}}"#
+    );
+    patch_status(cp, &ns, "gdap", "contoso-support", &status);
+    let rows = table_rows(&cp.kubectl_ok(&["get", "gdap", "-n", &ns]));
+    let headers: Vec<&str> = rows[0].iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(
-        header,
+        headers,
         [
             "NAME",
             "CUSTOMER",
+            "CUSTOMER NAME",
             "STATE",
             "EXPIRES",
             "READY",
+            "REASON",
             "SUCCESSOR",
             "AGE"
         ]
     );
-    let row: Vec<_> = lines.next().unwrap().split_whitespace().collect();
+    let cells: Vec<&str> = rows[0].iter().map(|(_, c)| c.as_str()).collect();
     // A future date in a `date` column prints as <invalid>, so the expiry is a timestamp.
     assert_eq!(
-        &row[..6],
+        &cells[..8],
         [
             "contoso-support",
             "11111111-2222-3333-4444-555555555555",
+            "Contoso Ltd",
             "active",
             "2028-11-22T10:00:00Z",
-            "True",
+            "False",
+            "ApprovalPending",
             "approvalPending"
         ]
+    );
+
+    let consent = r#"{"status":{"customerDisplayName":"Contoso Ltd","relationship":{"id":"r-1","displayName":"contoso-support-5d027261"},"conditions":[{"type":"Consented","status":"False","reason":"Revoked","message":"m","lastTransitionTime":"2026-11-22T10:00:00Z"},{"type":"Ready","status":"False","reason":"Revoked","message":"m","lastTransitionTime":"2026-11-22T10:00:00Z"}]}}"#;
+    patch_status(cp, &ns, "appconsent", "contoso-reporting-app", consent);
+    let rows = table_rows(&cp.kubectl_ok(&["get", "appconsent", "-n", &ns]));
+    let row: std::collections::BTreeMap<&str, &str> = rows[0]
+        .iter()
+        .map(|(h, c)| (h.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(row["CUSTOMER NAME"], "Contoso Ltd");
+    assert_eq!(row["RELATIONSHIP"], "contoso-support-5d027261");
+    assert_eq!((row["READY"], row["REASON"]), ("False", "Revoked"));
+
+    let sync = r#"{"status":{"customerDisplayName":"Contoso Ltd","conditions":[{"type":"Ready","status":"False","reason":"AppConsentNotReady","message":"m","lastTransitionTime":"2026-11-22T10:00:00Z"}]}}"#;
+    patch_status(cp, &ns, "tenantsync", "contoso-nightly", sync);
+    let rows = table_rows(&cp.kubectl_ok(&["get", "tenantsync", "-n", &ns]));
+    let row: std::collections::BTreeMap<&str, &str> = rows[0]
+        .iter()
+        .map(|(h, c)| (h.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(row["CUSTOMER NAME"], "Contoso Ltd");
+    assert_eq!(
+        (row["READY"], row["REASON"]),
+        ("False", "AppConsentNotReady")
     );
 }
 

@@ -1136,6 +1136,23 @@ async fn narrowing_the_spec_revokes_what_it_no_longer_gives_and_observe_only_rep
         "the delegated permission left the spec and the tenant: {scopes:?}"
     );
     assert_eq!(app_roles(&fabrikam), 1, "Organization.Read.All was removed");
+    // `kubectl get` for people: the customer's name from Microsoft, the relationship relied on,
+    // and why the object is (not) Ready.
+    for kind in ["appconsent/narrowing", "gdap/fabrikam-apps"] {
+        let out = world.kubectl(&["get", kind]);
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            table.contains("CUSTOMER NAME") && table.contains("Fabrikam Inc"),
+            "{table}"
+        );
+        assert!(table.contains("REASON"), "{table}");
+    }
+    let out = world.kubectl(&["get", "appconsent", "narrowing"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("fabrikam-apps-") && table.contains("Reconciled"),
+        "the relationship relied on and the Ready reason: {table}"
+    );
     let events = world.events("narrowing");
     assert!(
         events

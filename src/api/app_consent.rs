@@ -69,10 +69,22 @@ pub fn resolve_resource(resource: &str) -> Option<String> {
         json_path = ".spec.customer.tenantId"
     ),
     printcolumn(
+        name = "Customer Name",
+        type_ = "string",
+        description = "The customer's name, as Microsoft shows it",
+        json_path = ".status.customerDisplayName"
+    ),
+    printcolumn(
         name = "Application",
         type_ = "string",
         description = "The consented application",
         json_path = ".spec.applicationId"
+    ),
+    printcolumn(
+        name = "Relationship",
+        type_ = "string",
+        description = "The GDAP relationship the consent relies on (its display name)",
+        json_path = ".status.relationship.displayName"
     ),
     printcolumn(
         name = "Consented",
@@ -85,6 +97,12 @@ pub fn resolve_resource(resource: &str) -> Option<String> {
         type_ = "string",
         description = "Ready condition",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the object is (not) Ready: the Ready condition's reason",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(
         name = "Age",
@@ -186,6 +204,10 @@ pub struct GrantSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConsentStatus {
+    /// The customer's name, as Microsoft shows it (the `customer.displayName` of its GDAP relationships) (for people: `kubectl get` shows it next
+    /// to the tenant id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_display_name: Option<String>,
     /// When the operator last consented the application through Partner Center.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consented_at: Option<Time>,

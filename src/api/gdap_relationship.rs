@@ -49,6 +49,12 @@ pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.b
         json_path = ".spec.customer.tenantId"
     ),
     printcolumn(
+        name = "Customer Name",
+        type_ = "string",
+        description = "The customer's name, as Microsoft shows it",
+        json_path = ".status.customerDisplayName"
+    ),
+    printcolumn(
         name = "State",
         type_ = "string",
         description = "Microsoft's status of the relationship",
@@ -65,6 +71,12 @@ pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.b
         type_ = "string",
         description = "Ready condition",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the object is (not) Ready: the Ready condition's reason",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(
         name = "Successor",
@@ -194,6 +206,10 @@ pub struct GdapRelationshipStatus {
     /// The display name the relationship has in Microsoft.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The customer's name, as Microsoft shows it (the relationship's `customer.displayName`) (for people: `kubectl get` shows it next
+    /// to the tenant id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_display_name: Option<String>,
     /// Microsoft's status, verbatim: created, approvalPending, approved, activating, active,
     /// expiring, expired, terminationRequested, terminating, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]

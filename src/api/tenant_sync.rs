@@ -30,6 +30,12 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
         json_path = ".spec.customer.tenantId"
     ),
     printcolumn(
+        name = "Customer Name",
+        type_ = "string",
+        description = "The customer's name, as Microsoft shows it",
+        json_path = ".status.customerDisplayName"
+    ),
+    printcolumn(
         name = "Schedule",
         type_ = "string",
         description = "Cron schedule",
@@ -64,6 +70,12 @@ pub const SCHEDULE_SHAPE_RULE: &str = "self.trim().matches('^(@(yearly|annually|
         type_ = "string",
         description = "Ready condition",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the object is (not) Ready: the Ready condition's reason",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(
         name = "Age",
@@ -309,6 +321,10 @@ impl ConnectionSecretRef {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSyncStatus {
+    /// The customer's name, as Microsoft shows it (from the status of the AppConsent `spec.appConsentRef` names) (for people: `kubectl get` shows it next
+    /// to the tenant id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_display_name: Option<String>,
     /// When the last import attempt started (successful or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

@@ -213,6 +213,7 @@ fn drafted(body: &NewRelationship, intent: &Intent, now: DateTime<Utc>) -> Remot
         id: format!("{NEW_ID} {}", body.display_name),
         display_name: body.display_name.clone(),
         customer: Some(intent.customer.clone()),
+        customer_name: None,
         status: State::Created,
         role_ids: lower(body.access_details.role_ids()),
         duration_days: body
@@ -344,6 +345,7 @@ mod tests {
             id: "rel-1".into(),
             display_name: "contoso".into(),
             customer: Some(CUSTOMER.into()),
+            customer_name: None,
             status: State::Active,
             role_ids: set(&[READERS, HELPDESK]),
             duration_days: Some(730),

@@ -366,9 +366,13 @@ async fn read_partner(
     {
         relationships.push(remote_relationship(clients, &token, r, &groups).await?);
     }
+    let customer_name = all
+        .iter()
+        .find_map(|r| r.customer.as_ref()?.display_name.clone());
     Ok(PartnerSide {
         reference,
         relationships,
+        customer_name,
     })
 }
 

@@ -83,6 +83,8 @@ pub struct PartnerSide {
     pub reference: Option<Reference>,
     /// The active relationships with the customer.
     pub relationships: Vec<RemoteRelationship>,
+    /// The customer's name, as the partner's relationships with it show it.
+    pub customer_name: Option<String>,
 }
 
 impl PartnerSide {

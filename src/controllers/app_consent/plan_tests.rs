@@ -82,6 +82,7 @@ fn partner(relationships: Vec<RemoteRelationship>) -> PartnerSide {
     PartnerSide {
         reference: None,
         relationships,
+        customer_name: None,
     }
 }
 
@@ -316,6 +317,7 @@ fn prerequisites_come_first() {
                         relationship("rel-2", &[READERS], 60),
                         relationship("rel-1", &[APPLICATION_ADMINISTRATOR_ID], 60),
                     ],
+                    customer_name: None,
                 },
                 not_consented(),
             ),

@@ -115,6 +115,11 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
         status.last_verified_at = Some(to_time(i.now));
         status.verified_generation = i.generation;
     }
+    if let Ok(partner) = &i.observed.partner
+        && partner.customer_name.is_some()
+    {
+        status.customer_display_name = partner.customer_name.clone();
+    }
     if let Ok(partner) = &i.observed.partner {
         status.relationship = match prerequisites(i.intent, partner, i.timing.settle, i.now) {
             Ok(chosen) => Some(relationship(&chosen)),

@@ -60,6 +60,7 @@ fn partner(roles: &[&str], since_minutes: i64) -> PartnerSide {
             user_role_ids: ids,
             consent_capable_since: Some(now() - Span::minutes(since_minutes)),
         }],
+        customer_name: Some("Contoso Ltd".into()),
     }
 }
 
@@ -198,6 +199,7 @@ fn a_complete_consent_is_ready_verified_and_names_its_relationship() {
     assert!(status.last_verified_at.is_some());
     assert_eq!(status.verified_generation, Some(3));
     assert_eq!(status.relationship.as_ref().unwrap().id, "rel-1");
+    assert_eq!(status.customer_display_name.as_deref(), Some("Contoso Ltd"));
     assert_eq!(
         status.relationship.as_ref().unwrap().object_name.as_deref(),
         Some("contoso")
@@ -470,6 +472,7 @@ fn lapsed() -> PartnerSide {
             message: "Expired: the relationship expired".into(),
         }),
         relationships: vec![],
+        customer_name: None,
     }
 }
 

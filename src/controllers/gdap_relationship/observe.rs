@@ -438,6 +438,7 @@ pub fn remote_relationship(r: &Relationship) -> RemoteRelationship {
             .customer
             .as_ref()
             .map(|c| c.tenant_id.to_ascii_lowercase()),
+        customer_name: r.customer.as_ref().and_then(|c| c.display_name.clone()),
         status: r.status.clone().unwrap_or(State::Unknown(String::new())),
         role_ids: role_ids(&r.access_details),
         duration_days: r.duration.parse::<IsoDays>().ok().map(|d| d.days()),

@@ -56,6 +56,8 @@ pub struct RemoteRelationship {
     pub display_name: String,
     /// Customer tenant id, lower case, once known.
     pub customer: Option<String>,
+    /// The customer's name, as Microsoft shows it (`customer.displayName`).
+    pub customer_name: Option<String>,
     /// Microsoft's status.
     pub status: State,
     /// Role template ids, lower case.

@@ -64,6 +64,7 @@ fn rel(status: S) -> RemoteRelationship {
         id: "rel-1".into(),
         display_name: "contoso-1234abcd".into(),
         customer: Some(CUSTOMER.into()),
+        customer_name: None,
         status,
         role_ids: roles(&[READERS, HELPDESK]),
         duration_days: Some(730),

@@ -176,6 +176,9 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
                 .map(|r| r.display_name.clone())
                 .unwrap_or_else(|| i.intent.display_name.clone()),
         ),
+        customer_display_name: remote
+            .and_then(|r| r.customer_name.clone())
+            .or_else(|| i.previous.customer_display_name.clone()),
         state: remote.map(|r| r.status.to_string()),
         activated_at: remote.and_then(|r| r.activated_at).map(to_time),
         ends_at: remote.and_then(|r| r.ends_at).map(to_time),

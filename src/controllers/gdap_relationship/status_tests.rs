@@ -50,6 +50,7 @@ fn remote(status: S, ends_in_days: i64) -> RemoteRelationship {
         id: "rel-1".into(),
         display_name: "n".into(),
         customer: None,
+        customer_name: Some("Contoso Ltd".into()),
         status,
         role_ids: BTreeSet::from([READERS.to_string()]),
         duration_days: Some(730),
@@ -159,6 +160,11 @@ fn ready_only_when_active_and_every_assignment_is_active() {
     );
     assert_eq!(condition(&ready, "Expiring"), pair("False", "NotExpiring"));
     assert_eq!(ready.failed_attempts, 0);
+    assert_eq!(
+        ready.customer_display_name.as_deref(),
+        Some("Contoso Ltd"),
+        "the customer's name from Microsoft, for kubectl get"
+    );
     let pending = Case::new(
         observed(remote(S::Active, 400), vec![assignment(A::Pending)]),
         Action::Wait(Waiting::Assignments),

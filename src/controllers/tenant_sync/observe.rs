@@ -33,6 +33,9 @@ pub fn observe(
         running_since,
         finished,
         consent_since: consent.as_deref().and_then(consent_since),
+        customer_name: consent
+            .as_deref()
+            .and_then(|c| c.status.as_ref()?.customer_display_name.clone()),
     }
 }
 

@@ -94,6 +94,8 @@ pub struct Observed {
     /// When the AppConsent last consented or became Ready (the later of `status.consentedAt`
     /// and its Ready condition's transition to True), if known.
     pub consent_since: Option<DateTime<Utc>>,
+    /// The customer's name, as the AppConsent's status has it from Microsoft.
+    pub customer_name: Option<String>,
 }
 
 /// What the status records of past attempts, with unrecorded attempts applied

@@ -47,6 +47,7 @@ fn idle() -> Observed {
         running_since: None,
         finished: None,
         consent_since: None,
+        customer_name: None,
     }
 }
 

@@ -72,6 +72,9 @@ pub fn build(i: &Inputs) -> TenantSyncStatus {
     }
     status.next_sync_time = i.plan.next_sync.map(to_time);
     status.observed_generation = i.generation;
+    if i.observed.customer_name.is_some() {
+        status.customer_display_name = i.observed.customer_name.clone();
+    }
     let synced = synced(i);
     let current_synced = resulting(&i.previous.conditions, synced.as_ref());
     let mut wanted: Vec<Wanted> = synced.into_iter().collect();

@@ -43,6 +43,7 @@ fn observed(consent: Consent) -> Observed {
         running_since: None,
         finished: None,
         consent_since: None,
+        customer_name: None,
     }
 }
 
@@ -487,5 +488,20 @@ fn a_request_is_recorded_with_the_attempt_that_honoured_it() {
     assert_eq!(
         status.last_sync_request.as_deref(),
         Some("2026-01-10T08:59:59Z")
+    );
+}
+
+#[test]
+fn the_customers_name_comes_from_the_appconsent_and_is_kept_when_unknown() {
+    let mut case = Case::new("2026-01-10T09:00:05Z");
+    case.observed.customer_name = Some("Contoso Ltd".into());
+    let (status, _) = case.build();
+    assert_eq!(status.customer_display_name.as_deref(), Some("Contoso Ltd"));
+    let mut later = Case::new("2026-01-10T09:05:00Z");
+    later.previous = status;
+    assert_eq!(
+        later.build().0.customer_display_name.as_deref(),
+        Some("Contoso Ltd"),
+        "an AppConsent that does not say keeps the name known"
     );
 }
