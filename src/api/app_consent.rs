@@ -138,7 +138,10 @@ pub struct AppConsentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_ref: Option<LocalObjectRef>,
 
-    /// What to grant, one entry per resource API. At most 20, each resource listed once.
+    /// What to grant, one entry per resource API. At most 20, each resource listed once. The
+    /// list is the whole truth about what the app may do in the customer tenant: delegated scopes
+    /// and application permissions the tenant gives the app beyond it are removed
+    /// (`managementPolicy: Manage`) or reported as `ExcessAccess` (`Observe`).
     #[schemars(length(min = 1, max = 20), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["resource"]))]
     pub grants: Vec<GrantSpec>,
 
@@ -155,9 +158,11 @@ pub struct AppConsentSpec {
     #[serde(default)]
     pub reconsent: ReconsentPolicy,
 
-    /// `Delete` (default) removes, when this object is deleted, the application permissions of
-    /// `grants` and then the consent (Partner Center DELETE, which removes the delegated grants);
-    /// `Orphan` leaves both.
+    /// `Delete` (default) removes, when this object is deleted, every application permission of
+    /// the app in the customer tenant and then the consent (Partner Center DELETE, which removes
+    /// the delegated grants), and keeps the object (reason `PermissionsRemain`) while permissions
+    /// are left that the partner user can no longer remove; `Orphan` leaves both and releases
+    /// the object.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
