@@ -377,16 +377,7 @@ async fn wait_deleted(world: &World, name: &str) {
 }
 
 async fn healthy_metric(world: &World, name: &str) -> Option<String> {
-    let prefix = format!(
-        "gdap_consent_healthy{{namespace=\"{}\",name=\"{name}\"",
-        world.namespace
-    );
-    world
-        .metrics()
-        .await
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    consent_gauge(world, "healthy", name).await
 }
 
 /// Waits until `gdap_consent_healthy` of `name` is `value` (the metric follows the status write).
