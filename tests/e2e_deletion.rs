@@ -55,21 +55,12 @@ async fn ready(world: &World, name: &str, metadata: &str) -> String {
     id
 }
 
-async fn sandbox_status(world: &World, id: &str) -> Option<String> {
-    world
-        .sandbox_relationships()
-        .await
-        .iter()
-        .find(|r| r["id"] == id)
-        .and_then(|r| r["status"].as_str().map(str::to_string))
-}
-
 async fn wait_terminated(world: &World, id: &str) {
     poll_until(
         "the relationship terminated in Microsoft",
         MINUTE,
         || async {
-            (sandbox_status(world, id).await.as_deref() == Some("terminated")).then_some(())
+            (world.sandbox_status(id).await.as_deref() == Some("terminated")).then_some(())
         },
     )
     .await;
@@ -216,7 +207,7 @@ async fn a_terminate_that_keeps_failing_is_retried_until_microsoft_confirms_it()
         (status.as_str(), reason.as_str()),
         ("False", "TransientError")
     );
-    assert_eq!(sandbox_status(&world, &id).await.as_deref(), Some("active"));
+    assert_eq!(world.sandbox_status(&id).await.as_deref(), Some("active"));
     assert!(world.delete_control("faults").await.is_success());
     wait_terminated(&world, &id).await;
     wait_object_gone(&world, "stubborn").await;
@@ -315,7 +306,7 @@ async fn without_credentials_deletion_waits_and_says_how_to_proceed() {
         .await;
     assert!(message.contains("deletionPolicy: Orphan"), "{message}");
     assert_eq!(
-        sandbox_status(&world, &id).await.as_deref(),
+        world.sandbox_status(&id).await.as_deref(),
         Some("active"),
         "nothing was orphaned silently: the object is still there and so is the relationship"
     );

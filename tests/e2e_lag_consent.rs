@@ -77,18 +77,6 @@ fn count(writes: &BTreeMap<String, u64>, matches: impl Fn(&str) -> bool) -> u64 
         .sum()
 }
 
-/// Every reconcile the operator has finished, all kinds and results.
-async fn all_reconciles(world: &World) -> f64 {
-    world
-        .metrics_text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("gdap_reconciles_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// An AppConsent condition: (status, reason, message).
 fn consent_condition(o: &AppConsent, type_: &str) -> Option<(String, String, String)> {
     let c = o
@@ -160,14 +148,14 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     for _ in 0..=max_steps {
-        let start = all_reconciles(world).await;
+        let start = world.reconciles_all().await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             seen.look(world).await;
             if let Some(value) = check().await {
                 return value;
             }
-            if all_reconciles(world).await >= start + 2.0 || Instant::now() > deadline {
+            if world.reconciles_all().await >= start + 2.0 || Instant::now() > deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -38,18 +38,6 @@ const NAMESPACE_DEADLINE: Duration = Duration::from_secs(180);
 const CATCH_UP: f64 = 10.0;
 const RELATIONSHIPS: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
 
-/// Reconciles of every kind the operator has finished (0 while it does not answer).
-async fn looks(world: &World) -> f64 {
-    world
-        .metrics_text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("gdap_reconciles_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The sandbox's view of the customer tenant.
 async fn tenant(world: &World) -> Value {
     world.state().await["tenants"][CONTOSO].clone()
@@ -78,15 +66,6 @@ fn app_access(tenant: &Value) -> (usize, usize) {
         count("grants", "clientId"),
         count("appRoleAssignments", "principalId"),
     )
-}
-
-async fn sandbox_status(world: &World, id: &str) -> Option<String> {
-    world
-        .sandbox_relationships()
-        .await
-        .iter()
-        .find(|r| r["id"] == id)
-        .and_then(|r| r["status"].as_str().map(str::to_string))
 }
 
 /// The live relationship object, as kubectl shows it.
@@ -122,7 +101,7 @@ fn capture(mut object: Value, file: &str) {
 /// operator has looked twice more.
 async fn wait_namespace_gone(world: &World) {
     let deadline = Instant::now() + NAMESPACE_DEADLINE;
-    let mut last = looks(world).await;
+    let mut last = world.reconciles_all().await;
     loop {
         let out = world.cp.kubectl(&["get", "namespace", &world.namespace]);
         if !out.status.success() {
@@ -138,7 +117,7 @@ async fn wait_namespace_gone(world: &World) {
             ),
             support::fleet::tail(&world.operator_log(), 60)
         );
-        let now = looks(world).await;
+        let now = world.reconciles_all().await;
         if now >= last + 2.0 {
             world.advance_clock(CATCH_UP).await;
             last = now;
@@ -306,7 +285,7 @@ async fn deleting_the_namespace_removes_the_consent_before_the_relationship_is_t
     );
     capture(object, "progressing_waiting_for_consents.yaml");
     assert_eq!(
-        sandbox_status(&world, &relationship_id).await.as_deref(),
+        world.sandbox_status(&relationship_id).await.as_deref(),
         Some("active"),
         "nothing was sent to Microsoft meanwhile"
     );
@@ -321,7 +300,7 @@ async fn deleting_the_namespace_removes_the_consent_before_the_relationship_is_t
         "no delegated grant and no application permission of the app is left in the customer tenant"
     );
     assert_eq!(
-        sandbox_status(&world, &relationship_id).await.as_deref(),
+        world.sandbox_status(&relationship_id).await.as_deref(),
         Some("terminated")
     );
     let log = world.requests().await;

@@ -506,6 +506,22 @@ impl World {
         self.reconciles_of("GdapRelationship").await
     }
 
+    /// Reconciles of every kind the operator has finished (0 while it does not answer, e.g.
+    /// restarting).
+    pub async fn reconciles_all(&self) -> f64 {
+        let text = self.metrics_text().await.unwrap_or_default();
+        super::metrics::sum(&text, "gdap_reconciles_total{")
+    }
+
+    /// Microsoft's status of the relationship `id`, as the sandbox holds it.
+    pub async fn sandbox_status(&self, id: &str) -> Option<String> {
+        self.sandbox_relationships()
+            .await
+            .iter()
+            .find(|r| r["id"] == id)
+            .and_then(|r| r["status"].as_str().map(str::to_string))
+    }
+
     /// Reconciles of objects of `kind` the operator has finished so far (all results).
     pub async fn reconciles_of(&self, kind: &str) -> f64 {
         let prefix = format!("gdap_reconciles_total{{kind=\"{kind}\"");
