@@ -42,6 +42,18 @@ pub enum Command {
     /// nothing to do, 2: changes, 1: an error (an invalid manifest, a failed read, or a change
     /// the operator refuses).
     Plan(Box<crate::onboard::plan::PlanArgs>),
+    /// Sign in as the partner's GDAP user and store the refresh token the operator needs.
+    ///
+    /// Device code flow by default (open the printed address on any device); `--browser` uses
+    /// the authorization code flow with PKCE on a loopback redirect instead. The token is checked
+    /// (the user, MFA, Partner Center) and written into the credentials Secret or a file; it is
+    /// never printed.
+    Login(Box<crate::login::LoginArgs>),
+    /// Check a partner set-up against Microsoft before anything is applied (read-only).
+    ///
+    /// One line per check, each failure with what to do. Exit status 0: every check passed,
+    /// 1: a check failed.
+    Doctor(Box<crate::doctor::DoctorArgs>),
     /// Run the operator: watch the custom resources and reconcile them with Microsoft.
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Command::Run(args) => block_on(gdap_operator::run::run(*args)),
         Command::Export(args) => block_on(gdap_operator::onboard::export::run(*args)),
         Command::Plan(args) => return run_plan(*args),
+        Command::Login(args) => block_on(gdap_operator::login::run(*args)),
+        Command::Doctor(args) => return run_doctor(*args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(*args)),
     };
@@ -34,6 +36,23 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> a
         .enable_all()
         .build()?
         .block_on(future)
+}
+
+/// `doctor` exits 0 (every check passed) or 1 (a check failed, or it could not run).
+fn run_doctor(args: gdap_operator::doctor::DoctorArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let result = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(gdap_operator::doctor::run(args)));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `plan` exits 0 (nothing to do), 2 (changes) or 1 (an error).
