@@ -151,3 +151,59 @@ async fn a_graph_token_is_refused_before_sending() {
     assert_eq!(h.clients.tokens.grants_made(), 0);
     h.stop().await;
 }
+
+/// The partner's customers: a customer is found with its company profile, a tenant that is not a
+/// customer is `None`, and the first page says how many there are in all.
+#[tokio::test]
+async fn customers_of_the_partner() {
+    let h = start().await;
+    let pc = h.partner_center();
+    let fabrikam = h
+        .clients
+        .partner_center
+        .customer(&pc, defaults::FABRIKAM_TENANT_ID)
+        .await
+        .unwrap()
+        .expect("Fabrikam is a customer");
+    assert_eq!(fabrikam.id, defaults::FABRIKAM_TENANT_ID);
+    assert_eq!(
+        fabrikam.company_profile.tenant_id,
+        defaults::FABRIKAM_TENANT_ID
+    );
+    assert!(!fabrikam.company_profile.company_name.is_empty());
+    let stranger = h
+        .clients
+        .partner_center
+        .customer(&pc, "0f0f0f0f-0000-4000-8000-000000000000")
+        .await
+        .unwrap();
+    assert_eq!(stranger, None);
+    let page = h
+        .clients
+        .partner_center
+        .customers_first_page(&pc, 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.total_count >= 2, "{}", page.total_count);
+    h.stop().await;
+}
+
+/// Partner Center refuses the customer list to a sign-in without MFA, like every App+User call.
+#[tokio::test]
+async fn customers_need_mfa() {
+    let creds = PartnerCredentials {
+        refresh_token: defaults::PARTNER_NO_MFA_REFRESH_TOKEN.into(),
+        ..credentials()
+    };
+    let h = start_with(quick(), creds, Default::default(), |_| {}).await;
+    let pc = h.partner_center();
+    let err = h
+        .clients
+        .partner_center
+        .customers_first_page(&pc, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::MfaRequired, "{err}");
+    h.stop().await;
+}

@@ -50,7 +50,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use models::directory::*;
 use models::gdap::*;
-use models::partner_center::ApplicationConsent;
+use models::partner_center::{ApplicationConsent, CustomerPage, PartnerCustomer};
 use std::sync::Arc;
 
 /// The Graph GDAP API (partner tenant). Writes need the partner's delegated Graph token.
@@ -176,6 +176,16 @@ pub trait PartnerCenterApi: Send + Sync {
         customer_tenant_id: &str,
         application_id: &str,
     ) -> Result<()>;
+    /// `GET /v1/customers/{tenant}`: the customer, or `None` when it is not a customer of this
+    /// partner (`404`). Accepts the delegated token only (App+User, MFA).
+    async fn customer(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+    ) -> Result<Option<PartnerCustomer>>;
+    /// `GET /v1/customers?size=N`: the first page of the partner's customers and their total.
+    async fn customers_first_page(&self, token: &DelegatedToken, size: u32)
+    -> Result<CustomerPage>;
 }
 
 /// The Graph directory of a (customer) tenant. Reads accept any token source (background reads

@@ -1,4 +1,5 @@
-//! The Partner Center client: create and delete application consents (app + user).
+//! The Partner Center client: create and delete application consents (app + user), and read
+//! the partner's customers.
 //!
 //! Contract: implements [`PartnerCenterApi`] against `{partner_center}/v1/customers/{tenant}/
 //! applicationconsents`. Both methods take a [`DelegatedToken`] for the Partner Center audience
@@ -39,7 +40,7 @@
 use crate::microsoft::PartnerCenterApi;
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
-use crate::microsoft::models::partner_center::ApplicationConsent;
+use crate::microsoft::models::partner_center::{ApplicationConsent, CustomerPage, PartnerCustomer};
 use crate::microsoft::token::{DelegatedToken, require_audience};
 use crate::microsoft::transport::{Call, Service, Transport};
 use async_trait::async_trait;
@@ -104,5 +105,38 @@ impl PartnerCenterApi for PartnerCenterClient {
         ]);
         let call = Call::new(Method::DELETE, url, Service::PartnerCenter, token);
         self.transport.send(&call).await.map(drop)
+    }
+
+    async fn customer(
+        &self,
+        token: &DelegatedToken,
+        customer_tenant_id: &str,
+    ) -> Result<Option<PartnerCustomer>> {
+        require_audience(token, Audience::PartnerCenter)?;
+        let url = self
+            .transport
+            .endpoints()
+            .partner_center_url(&["customers", customer_tenant_id]);
+        let call = Call::new(Method::GET, url, Service::PartnerCenter, token);
+        match self.transport.send(&call).await {
+            Ok(reply) => reply.json().map(Some),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn customers_first_page(
+        &self,
+        token: &DelegatedToken,
+        size: u32,
+    ) -> Result<CustomerPage> {
+        require_audience(token, Audience::PartnerCenter)?;
+        let mut url = self
+            .transport
+            .endpoints()
+            .partner_center_url(&["customers"]);
+        url.query_pairs_mut().append_pair("size", &size.to_string());
+        let call = Call::new(Method::GET, url, Service::PartnerCenter, token);
+        self.transport.send(&call).await?.json()
     }
 }

@@ -46,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(super::directory::routes())
         .merge(super::me::routes())
         .merge(super::partner_center::routes())
+        .merge(super::pc_customers::routes())
         .merge(super::control::routes())
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))

@@ -45,6 +45,7 @@ mod lifecycle;
 mod me;
 mod odata;
 mod partner_center;
+mod pc_customers;
 pub mod scale;
 mod state;
 mod tls;

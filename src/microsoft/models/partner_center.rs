@@ -40,3 +40,42 @@ impl ApplicationGrant {
         }
     }
 }
+
+/// A customer of the partner in Partner Center (`GET /v1/customers/{id}`), the fields the
+/// operator reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerCustomer {
+    /// The customer's id (its tenant id).
+    pub id: String,
+    /// The customer's company profile.
+    #[serde(default)]
+    pub company_profile: CompanyProfile,
+}
+
+/// A customer's company profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyProfile {
+    /// The customer's tenant id.
+    #[serde(default)]
+    pub tenant_id: String,
+    /// The customer's primary domain.
+    #[serde(default)]
+    pub domain: String,
+    /// The customer's company name.
+    #[serde(default)]
+    pub company_name: String,
+}
+
+/// One page of `GET /v1/customers`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerPage {
+    /// How many customers the partner has in all.
+    #[serde(default)]
+    pub total_count: u64,
+    /// The customers of this page.
+    #[serde(default)]
+    pub items: Vec<PartnerCustomer>,
+}
