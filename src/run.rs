@@ -9,6 +9,7 @@ use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
 use crate::controllers::limit::{DEFAULT_RECONCILE_CONCURRENCY, Limits, ReconcileLimit};
+use crate::controllers::secrets_by_name::{SecretCheck, secrets_by_name};
 use crate::controllers::tenant_sync::{self, Runner, SyncContext};
 use crate::leader::{ElectionArgs, Leadership};
 use crate::metrics::{CallLabels, Metrics};
@@ -204,7 +205,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
         let (secrets, secrets_ready) = secret_controller(
             &client,
-            scope,
             checks,
             ctx.clone(),
             limits.next("Secret"),
@@ -498,24 +498,20 @@ where
     }
 }
 
+/// The credentials Secret controller of one scope. It neither lists nor watches Secrets: the
+/// Secrets come from the checks the other controllers send, each read by name
+/// (`secrets_by_name`), so the operator's RBAC can name the Secrets it may use.
 fn secret_controller(
     client: &Client,
-    scope: &Scope,
-    checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
+    checks: mpsc::UnboundedReceiver<SecretCheck>,
     ctx: Arc<Context>,
     limit: ReconcileLimit,
     shutdown: &Shutdown,
 ) -> (Run, Ready) {
-    let config = list_in_pages().labels(credentials_in_use::LABEL);
-    let controller = Controller::new(scope.api::<Secret>(client), config);
-    let store = controller.store();
-    let triggers =
-        futures::stream::unfold(
-            checks,
-            |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
-        );
+    let (store, writer) = reflector::store::<Secret>();
+    let secrets = secrets_by_name(client.clone(), checks, writer);
+    let controller = Controller::for_stream(secrets, store.clone());
     let run = controller
-        .reconcile_on(triggers)
         .graceful_shutdown_on(shutdown.trigger())
         .run(
             limit.wrap(credentials_in_use::reconcile),
@@ -542,15 +538,15 @@ fn secret_error_policy(
 /// One channel per scope: checks asked for through the context go to the scope that covers the
 /// Secret's namespace.
 fn route_secret_checks(
-    mut checks: mpsc::UnboundedReceiver<ObjectRef<Secret>>,
+    mut checks: mpsc::UnboundedReceiver<SecretCheck>,
     scopes: &[Scope],
-) -> Vec<mpsc::UnboundedReceiver<ObjectRef<Secret>>> {
+) -> Vec<mpsc::UnboundedReceiver<SecretCheck>> {
     let (senders, receivers): (Vec<_>, Vec<_>) =
         scopes.iter().map(|_| mpsc::unbounded_channel()).unzip();
     let scopes = scopes.to_vec();
     tokio::spawn(async move {
         while let Some(check) = checks.recv().await {
-            let namespace = check.namespace.clone().unwrap_or_default();
+            let namespace = check.namespace().to_string();
             if let Some(i) = scopes.iter().position(|s| s.covers(&namespace)) {
                 let _ = senders[i].send(check);
             }

@@ -42,7 +42,19 @@ fn helm_lint_passes_for_the_default_and_the_namespaced_values() {
     }
 }
 
-/// The rules the operator needs where it watches; README.md explains each.
+/// The rules the operator needs where it watches, with `secrets` the rules for the Secrets
+/// (none by default: the chart grants Secrets by name only); README.md explains each.
+fn expected_watch_rules_with(secrets: &[Value]) -> Value {
+    let mut rules = expected_watch_rules();
+    let list = rules.as_array_mut().unwrap();
+    for (i, rule) in secrets.iter().enumerate() {
+        list.insert(3 + i, rule.clone());
+    }
+    rules
+}
+
+/// The rules the operator needs where it watches when no Secret is named; README.md explains
+/// each.
 fn expected_watch_rules() -> Value {
     json!([
         {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships", "appconsents", "tenantsyncs"],
@@ -51,7 +63,6 @@ fn expected_watch_rules() -> Value {
          "verbs": ["get", "patch", "update"]},
         {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"],
          "verbs": ["update", "patch"]},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "patch", "update"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
@@ -112,6 +123,75 @@ fn the_default_install_grants_a_cluster_role_with_exactly_the_operators_rules() 
             "{absent} is optional and off by default"
         );
     }
+}
+
+/// Secrets are granted by name only — the credentials Secrets (get, patch, update) and the
+/// connection Secrets (get) — never listed or watched; with no name given there is no Secret
+/// rule at all (an empty `resourceNames` would grant every Secret); `secretAccess=any` grants
+/// every Secret, still without list or watch. Both install modes render the same rules.
+#[test]
+fn secrets_are_granted_by_name_only_and_never_listed_or_watched() {
+    let credentials = |names: &[&str]| json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get", "patch", "update"]});
+    let connections = |names: &[&str]| json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get"]});
+    let cases: Vec<(Vec<&str>, Value)> = vec![
+        (vec![], expected_watch_rules()),
+        (
+            vec!["credentialsSecret=partner-credentials"],
+            expected_watch_rules_with(&[credentials(&["partner-credentials"])]),
+        ),
+        (
+            vec![
+                "credentialsSecret=team-a/partner-credentials",
+                "rbac.credentialsSecrets={other,partner-credentials}",
+                "rbac.connectionSecrets={reporting-db}",
+            ],
+            expected_watch_rules_with(&[
+                credentials(&["other", "partner-credentials"]),
+                connections(&["reporting-db"]),
+            ]),
+        ),
+        (
+            vec![
+                "rbac.secretAccess=any",
+                "rbac.connectionSecrets={reporting-db}",
+            ],
+            expected_watch_rules_with(&[
+                json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "update"]}),
+            ]),
+        ),
+    ];
+    for (sets, expected) in cases {
+        for watch in [None, Some("watchNamespaces={team-a}")] {
+            let mut all = sets.clone();
+            all.extend(watch);
+            let docs = render(&all);
+            let kind = if watch.is_some() {
+                "Role"
+            } else {
+                "ClusterRole"
+            };
+            let role = of_kind(&docs, kind)
+                .into_iter()
+                .find(|r| {
+                    !r["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("-leader-election")
+                })
+                .unwrap_or_else(|| panic!("a {kind} for {all:?}"));
+            assert_eq!(role["rules"], expected, "{all:?}");
+            for rule in role["rules"].as_array().unwrap() {
+                let verbs = rule["verbs"].to_string();
+                assert!(
+                    !(rule["resources"][0] == "secrets"
+                        && (verbs.contains("list") || verbs.contains("watch"))),
+                    "{all:?}: {rule}"
+                );
+            }
+        }
+    }
+    let refused = template("ops", NS, &["rbac.secretAccess=all"]).unwrap_err();
+    assert!(refused.contains("secretAccess"), "{refused}");
 }
 
 #[test]

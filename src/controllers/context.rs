@@ -3,8 +3,8 @@
 
 use super::credentials::CredentialsCache;
 use super::gdap_relationship::plan::Timing;
+use super::secrets_by_name::SecretCheck;
 use crate::metrics::Metrics;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
@@ -37,9 +37,10 @@ pub struct Context {
     pub credentials: CredentialsCache,
     /// Settings.
     pub settings: Settings,
-    /// Asks the credentials Secret controller to look at a Secret now (an object using it was
-    /// released). `None` when no Secret controller runs (tests of a single controller).
-    pub secret_checks: Option<UnboundedSender<ObjectRef<Secret>>>,
+    /// Tells the credentials Secret controller which Secrets are in use and asks it to look at
+    /// one now (an object using it was released). `None` when no Secret controller runs (tests
+    /// of a single controller).
+    pub secret_checks: Option<UnboundedSender<SecretCheck>>,
     /// Failures the status could not record (the Kubernetes API failed), per object.
     pub unrecorded_failures: super::failure::FailureCounts,
 }
@@ -81,8 +82,19 @@ impl Context {
 
     /// An object using Secret `namespace/name` was released: have the Secret controller look.
     pub fn secret_released(&self, namespace: &str, name: &str) {
+        self.check_secret(namespace, name, true);
+    }
+
+    /// An object holds Secret `namespace/name`: the Secret controller looks after it from now on
+    /// (it reads Secrets by name only, never lists them).
+    pub fn secret_in_use(&self, namespace: &str, name: &str) {
+        self.check_secret(namespace, name, false);
+    }
+
+    fn check_secret(&self, namespace: &str, name: &str, released: bool) {
         if let Some(checks) = &self.secret_checks {
-            let _ = checks.send(ObjectRef::new(name).within(namespace));
+            let secret = ObjectRef::new(name).within(namespace);
+            let _ = checks.send(SecretCheck { secret, released });
         }
     }
 

@@ -55,9 +55,12 @@ pub enum CredentialsError {
         "spec.credentialsRef.name is not set and the operator has no --credentials-secret default"
     )]
     NoReference,
-    /// The Kubernetes API failed (or refused the operator access: grant get, patch and update on
-    /// Secrets, as the Helm chart's RBAC does).
-    #[error("reading Secret {namespace}/{name}: {source}")]
+    /// The Kubernetes API failed, or refused the operator access (then the message says which
+    /// permission to grant: get, patch and update on this Secret, by name).
+    #[error(
+        "reading Secret {namespace}/{name}: {source}{}",
+        forbidden_advice(source, namespace, name)
+    )]
     Kube {
         namespace: String,
         name: String,
@@ -66,6 +69,17 @@ pub enum CredentialsError {
     /// The clients could not be built (bad endpoint or CA).
     #[error("{0}")]
     Clients(String),
+}
+
+/// For a refused Secret: what to grant, and the chart value that grants it.
+pub fn forbidden_advice(source: &kube::Error, namespace: &str, name: &str) -> String {
+    match source {
+        kube::Error::Api(e) if e.code == 403 => format!(
+            "; {}",
+            super::secrets_by_name::forbidden_hint(namespace, name)
+        ),
+        _ => String::new(),
+    }
 }
 
 impl CredentialsError {

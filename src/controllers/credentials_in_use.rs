@@ -7,7 +7,8 @@
 //! - [`hold`]: every reconcile that is about to use a Secret labels it `gdap.io/credentials-in-use`
 //!   and adds the finalizer (JSON-patch test-and-add; skipped while the Secret is being deleted,
 //!   when the API server refuses new finalizers).
-//! - The Secret controller ([`reconcile`]) watches labelled Secrets only. Users are the custom
+//! - The Secret controller ([`reconcile`]) never lists or watches Secrets: it looks after the
+//!   Secrets objects report holding, read by name (`secrets_by_name`). Users are the custom
 //!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
 //!   default: GdapRelationships, AppConsents and TenantSyncs), except deleted ones the operator
 //!   already released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
@@ -95,6 +96,7 @@ pub async fn acquire_and_hold(
             name: name.into(),
             source,
         })?;
+    ctx.secret_in_use(namespace, name);
     Ok(credentials)
 }
 
@@ -116,18 +118,24 @@ impl Usage {
     }
 }
 
-/// One reconcile of a labelled credentials Secret.
+/// One reconcile of a credentials Secret in use. The Secret is read again first: the
+/// controller's copy is only as fresh as its last read by name.
 pub async fn reconcile(secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Requeue, SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(secret) = api.get_opt(&name).await? else {
+        return Ok(Requeue::await_change());
+    };
     let records = withdrawals::read(&secret);
-    if !records.is_empty() {
+    let current = if records.is_empty() {
+        secret
+    } else {
         settle_records(&ctx, &api, &secret, &records).await;
-    }
-    let current = match api.get_opt(&name).await? {
-        Some(s) => s,
-        None => return Ok(Requeue::await_change()),
+        match api.get_opt(&name).await? {
+            Some(s) => s,
+            None => return Ok(Requeue::await_change()),
+        }
     };
     let usage = Usage {
         records: records_in_use(&current),
@@ -161,7 +169,7 @@ pub fn records_in_use(secret: &Secret) -> usize {
     }
 }
 
-/// Removes the finalizer, then the label (a crash in between leaves a watched Secret that the
+/// Removes the finalizer, then the label (a crash in between leaves a labelled Secret that the
 /// next reconcile finishes).
 async fn release(api: &Api<Secret>, secret: &Secret) -> Result<(), SecretError> {
     finalizers::remove(api, secret, FINALIZER).await?;

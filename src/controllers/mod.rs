@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod limit;
 pub mod microsoft_failure;
 pub mod pending_writes;
+pub mod secrets_by_name;
 pub mod tenant_sync;
 pub mod withdrawals;
 

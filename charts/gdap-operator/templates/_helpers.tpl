@@ -64,10 +64,7 @@ watches (a ClusterRole, or a Role per watched namespace). README.md explains eac
 - apiGroups: ["gdap.io"]
   resources: ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"]
   verbs: ["update", "patch"]
-# Credentials Secrets: read, rotated refresh tokens written back, a finalizer held while in use.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+{{- include "gdap-operator.secretRules" . }}
 # The object's own Namespace, read while a GdapRelationship is deleted: when the whole namespace
 # is being deleted, the relationship waits for every AppConsent relying on it to remove its
 # consent first. (In a Role, this grants the watched namespace's own object only.)
@@ -88,4 +85,41 @@ watches (a ClusterRole, or a Role per watched namespace). README.md explains eac
 - kind: ServiceAccount
   name: {{ include "gdap-operator.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/*
+Secrets, never listed or watched (the operator reads each Secret by name). rbac.secretAccess
+byName: the credentials Secrets (credentialsSecret and rbac.credentialsSecrets; read, rotated
+refresh tokens written back, a finalizer held while in use) and the connection Secrets
+(rbac.connectionSecrets; read only), each by name (resourceNames). A list that is empty renders
+no rule: an empty resourceNames would grant every Secret. rbac.secretAccess any: every Secret.
+*/}}
+{{- define "gdap-operator.secretRules" -}}
+{{- if eq .Values.rbac.secretAccess "any" }}
+# Every Secret where it watches, by name (rbac.secretAccess=any): read, refresh tokens written back,
+# a finalizer held while in use. Still never listed or watched.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "patch", "update"]
+{{- else }}
+{{- $credentials := .Values.rbac.credentialsSecrets | default list }}
+{{- with .Values.credentialsSecret }}
+{{- $credentials = append $credentials (last (splitList "/" .)) }}
+{{- end }}
+{{- if $credentials }}
+# Credentials Secrets, by name only: read, rotated refresh tokens written back, a finalizer held
+# while in use.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ $credentials | uniq | sortAlpha | toJson }}
+  verbs: ["get", "patch", "update"]
+{{- end }}
+{{- with .Values.rbac.connectionSecrets }}
+# PostgreSQL connection Secrets of TenantSyncs, by name only: read.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ . | uniq | sortAlpha | toJson }}
+  verbs: ["get"]
+{{- end }}
+{{- end }}
 {{- end }}

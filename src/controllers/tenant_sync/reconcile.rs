@@ -238,7 +238,10 @@ impl Resources for KubeResources<'_> {
             attempt += 1;
             let credentials = self.ctx.credentials.acquire(&self.namespace, name).await?;
             match credentials_in_use::hold(&secrets, &credentials.secret).await {
-                Ok(()) => return Ok(credentials),
+                Ok(()) => {
+                    self.ctx.secret_in_use(&self.namespace, name);
+                    return Ok(credentials);
+                }
                 Err(kube::Error::Api(e)) if conflict(e.code) && attempt < HOLD_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
                 }
