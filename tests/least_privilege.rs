@@ -182,3 +182,69 @@ async fn removing_any_rule_of_the_charts_rbac_is_reported_clearly_without_a_cras
         .map(|(d, r, group, resource)| without_rule(*d, *r, group, resource));
     futures::future::join_all(runs).await;
 }
+
+/// The chart grants Secrets by name only (the operator never lists or watches them). An object
+/// naming a Secret the chart was not told about says which Secret, which permission and which
+/// chart value grants it: a GdapRelationship's credentials Secret (`rbac.credentialsSecrets`) and
+/// a TenantSync's PostgreSQL connection Secret (`rbac.connectionSecrets`). The named credentials
+/// Secret works at the same time (the AppConsent the import relies on gets Ready).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_the_chart_was_not_told_about_is_named_with_the_value_that_grants_it() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::PostParams;
+    use support::sync::{
+        CONSENT, NORTHWIND, consent_manifest, make_consent_ready, sync_manifest, sync_now,
+        wait_request,
+    };
+    let mut world = World::prepare("rbac-names", SandboxOptions::default()).await;
+    let mut credentials = world.secrets().get("partner-credentials").await.unwrap();
+    credentials.metadata = Default::default();
+    credentials.metadata.name = Some("unlisted-credentials".into());
+    let database: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "unlisted-db"},
+        "stringData": {"url": "postgres://gdap@127.0.0.1:9/none"},
+    }))
+    .unwrap();
+    for secret in [credentials, database] {
+        world
+            .secrets()
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    world.run_operator_under_the_charts_rbac(ChartRbac::ClusterWide);
+
+    world.apply(&format!(
+        "{}  credentialsRef:\n    name: unlisted-credentials\n",
+        manifest()
+    ));
+    let message = world
+        .wait_for("rbac", "KubernetesForbidden", WAIT, |o| {
+            let (status, reason, message) = condition(o, "Synced")?;
+            (status == "False" && reason == "KubernetesForbidden").then_some(message)
+        })
+        .await;
+    for part in [
+        "unlisted-credentials",
+        "get, patch and update",
+        "rbac.credentialsSecrets",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+
+    world.apply(&consent_manifest(NORTHWIND));
+    make_consent_ready(&world, CONSENT).await;
+    let sink = "    postgres:\n      connectionSecretRef:\n        name: unlisted-db\n";
+    world.apply(&sync_manifest("unlisted", NORTHWIND, "@daily", sink, ""));
+    sync_now(&world, "unlisted", "first").await;
+    let object = wait_request(&world, "unlisted", "first", WAIT).await;
+    let (synced, reason, message) = support::sync::condition(&object, "Synced").unwrap();
+    assert_eq!(
+        (synced.as_str(), reason.as_str()),
+        ("False", "KubernetesForbidden"),
+        "{message}"
+    );
+    for part in ["unlisted-db", "grant get", "rbac.connectionSecrets"] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+}

@@ -76,7 +76,12 @@ pub fn forbidden_advice(source: &kube::Error, namespace: &str, name: &str) -> St
     match source {
         kube::Error::Api(e) if e.code == 403 => format!(
             "; {}",
-            super::secrets_by_name::forbidden_hint(namespace, name)
+            super::secrets_by_name::forbidden_hint(
+                namespace,
+                name,
+                super::secrets_by_name::CREDENTIAL_VERBS,
+                super::secrets_by_name::CREDENTIALS_VALUE
+            )
         ),
         _ => String::new(),
     }

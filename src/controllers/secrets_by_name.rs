@@ -39,10 +39,19 @@ impl SecretCheck {
     }
 }
 
-/// What to tell an administrator when the API server refused the operator a Secret.
-pub fn forbidden_hint(namespace: &str, name: &str) -> String {
+/// What the operator does with a credentials Secret.
+pub const CREDENTIAL_VERBS: &str = "get, patch and update";
+
+/// The Helm chart value that grants a credentials Secret by name.
+pub const CREDENTIALS_VALUE: &str = "rbac.credentialsSecrets";
+/// The Helm chart value that grants a connection Secret by name.
+pub const CONNECTIONS_VALUE: &str = "rbac.connectionSecrets";
+
+/// What to tell an administrator when the API server refused the operator Secret
+/// `namespace/name`: the verbs to grant on it, and the chart `value` that grants them by name.
+pub fn forbidden_hint(namespace: &str, name: &str, verbs: &str, value: &str) -> String {
     format!(
-        "the operator may use only the Secrets its role names: grant get, patch and update on Secret {namespace}/{name} (Helm chart: add \"{name}\" to rbac.secretNames, or set rbac.secretAccess=any)"
+        "the operator may use only the Secrets its role names: grant {verbs} on Secret {namespace}/{name} (Helm chart: add \"{name}\" to {value}, or set rbac.secretAccess=any)"
     )
 }
 
@@ -94,7 +103,7 @@ async fn read(client: &Client, check: &SecretCheck, writer: &mut Writer<Secret>)
             None
         }
         Err(kube::Error::Api(e)) if e.code == 403 => {
-            tracing::warn!(secret = %name, %namespace, "cannot read the credentials Secret: {}", forbidden_hint(namespace, name));
+            tracing::warn!(secret = %name, %namespace, "cannot read the credentials Secret: {}", forbidden_hint(namespace, name, CREDENTIAL_VERBS, CREDENTIALS_VALUE));
             None
         }
         Err(error) => {

@@ -20,6 +20,31 @@ pub enum ChartRbac {
     Namespaced,
 }
 
+/// Secret names the chart is told about (`rbac.credentialsSecrets`, `rbac.connectionSecrets`).
+#[derive(Debug, Clone, Default)]
+pub struct ChartSecrets {
+    /// Credentials Secrets besides the world's default one.
+    pub credentials: Vec<String>,
+    /// PostgreSQL connection Secrets.
+    pub connections: Vec<String>,
+}
+
+impl ChartSecrets {
+    /// The `--set` values naming them.
+    fn sets(&self) -> Vec<String> {
+        let set = |value: &str, names: &[String]| {
+            (!names.is_empty()).then(|| format!("{value}={{{}}}", names.join(",")))
+        };
+        [
+            set("rbac.credentialsSecrets", &self.credentials),
+            set("rbac.connectionSecrets", &self.connections),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// One end-to-end world.
 pub struct World {
     /// The control plane.
@@ -42,6 +67,10 @@ pub struct World {
     /// Environment of every operator process started from now on (e.g. the Deployment's
     /// `POD_NAMESPACE`).
     pub operator_env: Vec<(String, String)>,
+    /// More Secret names the chart's role grants when the operator runs under it (beyond
+    /// `credentials_secret`): credentials Secrets and connection Secrets. The chart grants
+    /// Secrets by name only.
+    pub chart_secrets: ChartSecrets,
     /// `--log-level` of every operator process started from now on.
     pub log_level: String,
     /// `--credentials-secret` of every operator process started from now on.
@@ -110,6 +139,7 @@ impl World {
             operator_env: Vec::new(),
             log_level: "info,gdap_operator=debug".into(),
             credentials_secret: "partner-credentials".into(),
+            chart_secrets: ChartSecrets::default(),
             http: reqwest::Client::new(),
         }
     }
@@ -208,10 +238,13 @@ impl World {
         self.kill_operator();
         let release = self.cp.namespace("gdap-system");
         let watch = format!("watchNamespaces={{{}}}", self.namespace);
-        let sets: Vec<&str> = match mode {
+        let mut sets: Vec<String> = match mode {
             ChartRbac::ClusterWide => vec![],
-            ChartRbac::Namespaced => vec![watch.as_str()],
+            ChartRbac::Namespaced => vec![watch],
         };
+        sets.push(format!("credentialsSecret={}", self.credentials_secret));
+        sets.extend(self.chart_secrets.sets());
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let manifests = chart::template(&release, &release, &sets)
             .unwrap_or_else(|e| panic!("helm template: {e}"));
         let mut docs = chart::documents(&manifests);

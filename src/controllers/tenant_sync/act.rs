@@ -113,8 +113,12 @@ pub enum ConnectionError {
         /// The key.
         key: String,
     },
-    /// The Kubernetes API failed or refused the read.
-    #[error("reading Secret {namespace}/{name}: {source}")]
+    /// The Kubernetes API failed or refused the read (then the message says which permission
+    /// to grant, on this Secret by name).
+    #[error(
+        "reading Secret {namespace}/{name}: {source}{}",
+        connection_forbidden_advice(source, namespace, name)
+    )]
     Kube {
         /// The object's namespace.
         namespace: String,
@@ -123,6 +127,18 @@ pub enum ConnectionError {
         /// The API's error.
         source: kube::Error,
     },
+}
+
+/// For a refused connection Secret: what to grant, and the chart value that grants it.
+fn connection_forbidden_advice(source: &kube::Error, namespace: &str, name: &str) -> String {
+    use crate::controllers::secrets_by_name::{CONNECTIONS_VALUE, forbidden_hint};
+    match source {
+        kube::Error::Api(e) if e.code == 403 => format!(
+            "; {}",
+            forbidden_hint(namespace, name, "get", CONNECTIONS_VALUE)
+        ),
+        _ => String::new(),
+    }
 }
 
 impl ConnectionError {
