@@ -451,7 +451,10 @@ async fn an_object_naming_another_namespaces_secret_gets_credentials_invalid_and
     // The operator runs under the chart's cluster-wide RBAC, told about other-credentials (so it
     // may read that Secret in every namespace), with its own identity, and watches both
     // namespaces.
-    world.chart_secrets.credentials.push("other-credentials".into());
+    world
+        .chart_secrets
+        .credentials
+        .push("other-credentials".into());
     world.run_operator_under_the_charts_rbac(ChartRbac::ClusterWide);
     poll_until("the operator leads", MINUTE, || async {
         let metrics = world.metrics_text().await?;
