@@ -169,7 +169,10 @@ async fn delete_once_created(world: &World, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_any_rule_of_the_charts_rbac_is_reported_clearly_without_a_crash_or_a_hot_loop() {
     let release = "rbac-rules";
-    let sets = ["watchNamespaces={placeholder}"];
+    let sets = [
+        "watchNamespaces={placeholder}",
+        "credentialsSecret=partner-credentials",
+    ];
     let docs =
         support::chart::documents(&support::chart::template(release, release, &sets).unwrap());
     let all = rules(&docs);
