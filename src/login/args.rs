@@ -4,7 +4,7 @@
 //! ([`crate::controllers::credentials::parse`]), so `login` accepts exactly what the operator
 //! accepts.
 
-use crate::controllers::credentials::{CredentialsError, parse};
+use crate::controllers::credentials::{CLIENT_CREDENTIAL_KEYS, CredentialsError, parse};
 use crate::microsoft::{EndpointArgs, PartnerCredentials};
 use anyhow::Context as _;
 use clap::Args;
@@ -205,12 +205,33 @@ impl LoginArgs {
             ByteString(NOT_YET_SIGNED_IN.as_bytes().to_vec()),
         );
         let context = match (secret, existing) {
-            (Some(label), Some(_)) => format!(" (Secret {label} lacks it)"),
+            (Some(label), Some(_)) => format!(" (not in Secret {label})"),
             (Some(label), None) => {
                 format!(" (Secret {label} does not exist yet: login creates it with every key)")
             }
             (None, _) => String::new(),
         };
+        let has = |key: &str| {
+            data.get(key)
+                .is_some_and(|v| !String::from_utf8_lossy(&v.0).trim().is_empty())
+        };
+        let mut missing = Vec::new();
+        if !has("partnerTenantId") {
+            missing.push("--partner-tenant-id (or GDAP_PARTNER_TENANT_ID)");
+        }
+        if !has("clientId") {
+            missing.push("--client-id (or GDAP_CLIENT_ID)");
+        }
+        if !CLIENT_CREDENTIAL_KEYS.iter().any(|k| has(k)) {
+            missing.push(
+                "a client credential: GDAP_CLIENT_SECRET (or --client-secret), or --client-certificate FILE with --client-key FILE",
+            );
+        }
+        anyhow::ensure!(
+            missing.is_empty(),
+            "the partner app is not fully known{context}; give {} — the partner app is a confidential client: every token request authenticates it",
+            missing.join(", ")
+        );
         let parsed = KubeSecret {
             data: Some(probe),
             ..Default::default()
@@ -348,6 +369,13 @@ mod tests {
         assert!(err.contains("--client-id"), "{err}");
         assert!(err.contains("creates it with every key"), "{err}");
         assert!(!err.contains("s3cret-value"), "{err}");
+        let err = args(&[]).app(None, None).unwrap_err().to_string();
+        assert!(
+            err.contains("--partner-tenant-id")
+                && err.contains("--client-id")
+                && err.contains("client credential"),
+            "every missing piece at once: {err}"
+        );
         let a = args(&["--partner-tenant-id", "t", "--client-id", "c"]);
         let err = a.app(None, Some("gdap/creds")).unwrap_err().to_string();
         assert!(

@@ -144,3 +144,63 @@ fn partner_center_clients(
     )
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
+
+#[cfg(all(test, feature = "sandbox"))]
+mod tests {
+    use super::*;
+    use crate::microsoft::Endpoints;
+    use crate::sandbox::{Consistency, Sandbox, SandboxOptions, defaults};
+
+    fn app(refresh_token: &str) -> PartnerCredentials {
+        PartnerCredentials {
+            partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
+            client_id: defaults::PARTNER_CLIENT_ID.into(),
+            client_credential: defaults::PARTNER_CLIENT_SECRET.into(),
+            refresh_token: refresh_token.into(),
+            refresh_token_issued_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_partner_center_check_keeps_the_rotated_token_and_refuses_a_sign_in_without_mfa() {
+        let sandbox = Sandbox::start(SandboxOptions {
+            consistency: Consistency::immediate(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
+
+        let latest = Arc::new(Mutex::new(Secret::new(defaults::PARTNER_REFRESH_TOKEN)));
+        let app_mfa = app(defaults::PARTNER_REFRESH_TOKEN);
+        let clients = partner_center_clients(endpoints.clone(), &app_mfa, latest.clone()).unwrap();
+        checks::partner_center_accepts(&clients, "admin@partner.example")
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = latest.lock().unwrap().clone();
+        assert!(!stored.is_empty());
+        assert_ne!(
+            stored.expose(),
+            defaults::PARTNER_REFRESH_TOKEN,
+            "the token kept is the one the Partner Center redemption returned"
+        );
+
+        let latest = Arc::new(Mutex::new(Secret::new(
+            defaults::PARTNER_NO_MFA_REFRESH_TOKEN,
+        )));
+        let no_mfa = app(defaults::PARTNER_NO_MFA_REFRESH_TOKEN);
+        let clients = partner_center_clients(endpoints, &no_mfa, latest).unwrap();
+        let refusal = checks::partner_center_accepts(&clients, "admin@partner.example")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            refusal,
+            checks::Refusal::PartnerCenterMfa {
+                user: "admin@partner.example".into()
+            }
+        );
+        sandbox.shutdown().await;
+    }
+}
