@@ -10,7 +10,12 @@
 //! granted; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
 //! that fact). The client authenticates with a client secret or a signed client assertion
 //! (`assertion.rs`); `appidacr` records which (`1`/`2`). A failed request never consumes the
-//! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
+//! refresh token. The interactive grants, `urn:ietf:params:oauth:grant-type:device_code` and
+//! `authorization_code` (with PKCE), redeem what `signin.rs` recorded and answer like the refresh
+//! grant: all three user grants mint through one function, so a sign-in's refresh token works
+//! exactly like a fixture token and carries the sign-in's MFA fact. User grants addressed to
+//! `organizations`/`common` are for the user's home tenant (the partner tenant). Errors come from
+//! `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
 use super::defaults::resources;
