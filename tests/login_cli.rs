@@ -672,3 +672,34 @@ async fn bad_flags_fail_before_anyone_signs_in() {
     assert_eq!(listed["value"], json!([]), "no sign-in was started");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_kubernetes_would_refuse_fails_before_the_sign_in() {
+    let sandbox = sandbox().await;
+    let cluster = cluster().await;
+    let mut args = app_flags();
+    let kubeconfig = cluster.kubeconfig.to_str().unwrap().to_string();
+    args.extend([
+        "--secret",
+        "Not_A_Valid_Name",
+        "--namespace",
+        &cluster.namespace,
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    let done = start(&sandbox, &args, &[SECRET_ENV]).finish().await;
+    done.assert_code(1);
+    assert!(
+        done.stderr.contains("create Secret") && done.stderr.contains("Not_A_Valid_Name"),
+        "{}",
+        done.stderr
+    );
+    let listed: Value = reqwest::get(format!("{}/_sandbox/sign-ins", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["value"], json!([]), "nobody was asked to sign in");
+    sandbox.shutdown().await;
+}

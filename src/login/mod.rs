@@ -7,7 +7,8 @@
 //! with, and nobody signs in only to learn that a flag is missing:
 //! 1. [`args`]: exactly one destination; the app's identity from the flags laid over the
 //!    existing credentials Secret ([`storage`] reads it first), checked by the operator's own
-//!    parser.
+//!    parser; then the write is tried as a server-side dry run (or a probe file), so a missing
+//!    permission or an invalid name shows before anyone signs in.
 //! 2. The sign-in ([`device`] or [`browser`], through [`oauth`]) for the app's delegated Graph
 //!    permissions (`https://graph.microsoft.com/.default offline_access openid profile`).
 //! 3. [`checks`] on the tokens' claims: the partner tenant, the user, MFA in `amr`, and
@@ -61,6 +62,7 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let store = storage::Store::open(&destination, args.kubeconfig.as_deref()).await?;
     let label = store.secret_label();
     let (app, keys) = args.app(store.existing(), label.as_deref())?;
+    store.preflight(&keys).await?;
     let client = oauth::SignInClient::new(
         endpoints.clone(),
         &app.partner_tenant_id,

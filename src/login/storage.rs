@@ -49,7 +49,7 @@ pub enum Store {
 fn kube_refusal(e: &kube::Error, verb: &str, namespace: &str, name: &str) -> anyhow::Error {
     match e {
         kube::Error::Api(status) if status.code == 403 => anyhow::anyhow!(
-            "Kubernetes refused to {verb} Secret {namespace}/{name}: {}; the kubeconfig's user needs get, create and patch on secrets in namespace {namespace}",
+            "Kubernetes refused to {verb} Secret {namespace}/{name}: {}; the kubeconfig's user needs get, create and patch on secrets in namespace {namespace} (nothing was stored)",
             status.message
         ),
         other => anyhow::anyhow!(
@@ -115,6 +115,35 @@ impl Store {
         token: &Secret,
         keys: &BTreeMap<String, ByteString>,
     ) -> anyhow::Result<String> {
+        self.write(token, keys, false).await
+    }
+
+    /// Before the sign-in: the same write as a server-side dry run (Kubernetes checks the
+    /// permission and admission, stores nothing), or a temporary file created and removed in
+    /// the file's folder. So a write that would fail fails before anyone signs in.
+    pub async fn preflight(&self, keys: &BTreeMap<String, ByteString>) -> anyhow::Result<()> {
+        let placeholder = Secret::new("(dry run: not a token)");
+        match self {
+            Store::File(path) => {
+                let probe = path.with_file_name(format!(
+                    ".gdap-login-probe.{}.{}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ));
+                write_private(&probe, b"")?;
+                let _ = std::fs::remove_file(&probe);
+                Ok(())
+            }
+            Store::Secret(_) => self.write(&placeholder, keys, true).await.map(drop),
+        }
+    }
+
+    async fn write(
+        &self,
+        token: &Secret,
+        keys: &BTreeMap<String, ByteString>,
+        dry_run: bool,
+    ) -> anyhow::Result<String> {
         let issued_at = chrono::Utc::now().to_rfc3339();
         match self {
             Store::File(path) => {
@@ -136,6 +165,7 @@ impl Store {
                     name,
                     &PatchParams {
                         field_manager: Some(FIELD_MANAGER.into()),
+                        dry_run,
                         ..Default::default()
                     },
                     &Patch::Merge(&patch),
@@ -174,7 +204,7 @@ impl Store {
                 };
                 let params = PostParams {
                     field_manager: Some(FIELD_MANAGER.into()),
-                    ..Default::default()
+                    dry_run,
                 };
                 match api.create(&params, &secret).await {
                     Ok(_) => Ok(format!(
