@@ -4,7 +4,8 @@
 //! (`/_sandbox/sign-ins`); with `--browser` the test also plays the browser (it opens the printed
 //! authorize address and follows the sign-in's redirect to the loopback listener).
 //!
-//! Checked: both flows with MFA store a refresh token that works (it is redeemed for Partner
+//! Checked: both flows with MFA store a refresh token that works (device code into a new
+//! Secret, browser into an existing Secret and into a file) (it is redeemed for Partner
 //! Center and Graph afterwards); an existing Secret changes only in `refreshToken` (and the
 //! issued-at annotation); a sign-in without MFA, or by a user outside AdminAgents, or a declined
 //! one, stores nothing and says why; the token never appears in the output. The sandbox retires
@@ -438,10 +439,16 @@ async fn an_existing_secret_changes_only_in_its_refresh_token() {
         .await
         .unwrap();
 
-    // Nothing but where the Secret is: the app's keys come from it.
-    let kube_args = cluster.args();
-    let mut login = start(&sandbox, &strs(&kube_args), &[]);
-    device_sign_in(&sandbox, &mut login, json!({"mfa": true})).await;
+    // Nothing but where the Secret is (and the browser flow): the app's keys come from it.
+    let mut args = cluster.args();
+    args.extend([
+        "--browser".into(),
+        "--redirect-port".into(),
+        free_port().to_string(),
+    ]);
+    let mut login = start(&sandbox, &strs(&args), &[]);
+    let page = browser_sign_in(&sandbox, &mut login, json!({"mfa": true})).await;
+    assert!(page.contains("Signed in"), "{page}");
     let done = login.finish().await;
     done.assert_code(0);
     assert!(
