@@ -4,13 +4,14 @@
 //! (`/_sandbox/sign-ins`); with `--browser` the test also plays the browser (it opens the printed
 //! authorize address and follows the sign-in's redirect to the loopback listener).
 //!
-//! Checked: both flows with MFA store a refresh token that works (device code into a new
-//! Secret, browser into an existing Secret and into a file) (it is redeemed for Partner
-//! Center and Graph afterwards); an existing Secret changes only in `refreshToken` (and the
-//! issued-at annotation); a sign-in without MFA, or by a user outside AdminAgents, or a declined
-//! one, stores nothing and says why; the token never appears in the output. The sandbox retires
-//! a redeemed refresh token once its successor is used (`strict_refresh_tokens`), so a stored
-//! token that was not the last one Entra issued would fail the "works" checks here.
+//! Checked: both flows with MFA store a refresh token that works — it is redeemed for Partner
+//! Center and Graph afterwards (device code into a new Secret, browser into an existing Secret
+//! and into a file); an existing Secret changes only in `refreshToken` (and the issued-at
+//! annotation); a sign-in without MFA, or by a user outside AdminAgents, or a declined one,
+//! stores nothing and says why; a write Kubernetes would refuse fails before the sign-in; the
+//! token never appears in the output. The stored token is the last one Entra issued: the device
+//! test counts the sandbox's never-redeemed refresh tokens, which a stored older token of the
+//! rotation chain would leave one too many.
 #![cfg(feature = "sandbox")]
 
 mod support;
