@@ -10,6 +10,7 @@ use super::faults::{FaultConfig, TokenFaults};
 use super::gdap_model::relationship_json;
 use super::http::{Ctx, json_response};
 use super::lifecycle::set_status;
+use super::signin::{Decision, DeviceProblem, default_user, sandbox_now};
 use super::state::{Customer, World, derived_id};
 use axum::Router;
 use axum::body::Bytes;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/relationships/{id}/terminate", post(terminate))
         .route("/_sandbox/relationships/{id}/age", post(age))
         .route("/_sandbox/clock", post(advance_clock).get(clock))
+        .route("/_sandbox/sign-ins", post(complete_sign_in).get(sign_ins))
         .route(
             "/_sandbox/tenants/{tid}/consents/{app}/revoke",
             post(revoke_consent),
@@ -196,6 +198,90 @@ async fn clock(State(shared): Ctx) -> Response {
         "advancedSeconds": advanced.num_milliseconds() as f64 / 1000.0,
     }))
     .into_response()
+}
+
+/// A boolean field of a control body, `default` when absent.
+fn flag(body: &Value, name: &str, default: bool) -> Result<bool> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(err(400, format!("{name}: must be true or false"))),
+    }
+}
+
+/// `POST /_sandbox/sign-ins`: completes a pending sign-in as the user would on the page —
+/// `{"userCode"}` (device code) or `{"state"}` (authorization request), with `user` (UPN;
+/// default the built-in fixture's GDAP admin), `mfa` (default true), `decline` (default false).
+async fn complete_sign_in(State(shared): Ctx, body: Bytes) -> Result<Response> {
+    let body = body_json(&body)?;
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+    let (mfa, decline) = (flag(&body, "mfa", true)?, flag(&body, "decline", false)?);
+    let now = sandbox_now(&shared);
+    let mut world = shared.world();
+    let decision = if decline {
+        Decision::Decline
+    } else {
+        let upn = text("user")
+            .or_else(|| default_user(&shared.fixture))
+            .ok_or_else(|| err(400, "user: required (the fixture has no default GDAP user)"))?;
+        let user = world
+            .partner_user_by_upn(&upn)
+            .ok_or_else(|| err(404, format!("partner user {upn} not found")))?;
+        Decision::Approve {
+            user_id: user.id.clone(),
+            mfa,
+        }
+    };
+    match (text("userCode"), text("state")) {
+        (Some(code), None) => {
+            world
+                .sign_ins
+                .complete_device(&code, decision, now)
+                .map_err(|problem| match problem {
+                    DeviceProblem::Unknown => {
+                        err(404, format!("no device code has the user code {code}"))
+                    }
+                    DeviceProblem::Expired => err(
+                        409,
+                        format!("the device code of user code {code} has expired"),
+                    ),
+                    DeviceProblem::Completed => err(
+                        409,
+                        format!("the sign-in of user code {code} was already completed"),
+                    ),
+                })?;
+            Ok(json_response(
+                200,
+                json!({"completed": true, "declined": decline}),
+                None,
+            ))
+        }
+        (None, Some(state)) => {
+            let not_found = || {
+                err(
+                    404,
+                    format!("no pending authorization request has state {state}"),
+                )
+            };
+            let id = world
+                .sign_ins
+                .request_with_state(&state)
+                .ok_or_else(not_found)?;
+            let redirect = world
+                .sign_ins
+                .complete_request(&id, decision, now)
+                .ok_or_else(not_found)?;
+            Ok(json_response(200, json!({"redirect": redirect}), None))
+        }
+        _ => Err(err(400, "body must name exactly one of userCode and state")),
+    }
+}
+
+/// `GET /_sandbox/sign-ins`: the sign-ins waiting for a person.
+async fn sign_ins(State(shared): Ctx) -> Response {
+    let now = sandbox_now(&shared);
+    let pending = shared.world().sign_ins.pending(now);
+    axum::Json(json!({"value": pending})).into_response()
 }
 
 async fn revoke_consent(

@@ -42,6 +42,7 @@ pub const LIMIT_PERCENTAGE_HEADER: &str = "x-ms-throttle-limit-percentage";
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(super::token::routes())
+        .merge(super::signin::routes())
         .merge(super::gdap::routes())
         .merge(super::directory::routes())
         .merge(super::me::routes())

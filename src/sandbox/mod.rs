@@ -13,7 +13,8 @@
 //! relationships, the generated scale estate, generated users), `state` (the
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
-//! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
+//! `jwt`/`auth`/`entra`/`token`/`assertion`/`signin` (login, client assertions, token checks,
+//! interactive sign-in: device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
 //! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
 //! `control` (`/_sandbox/`), `tls`.
@@ -47,6 +48,7 @@ mod odata;
 mod partner_center;
 mod pc_customers;
 pub mod scale;
+mod signin;
 mod state;
 mod tls;
 mod token;
@@ -111,6 +113,9 @@ pub struct SandboxArgs {
     /// Lifetime of access tokens in seconds.
     #[arg(long, default_value_t = 3599)]
     pub token_lifetime: u64,
+    /// Poll interval of the device code flow in seconds (Entra: 5; tests use 1).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub device_code_interval: u64,
     /// Microsoft's eventual consistency (on by default; docs/sandbox.md "Consistency").
     #[command(flatten)]
     pub consistency: ConsistencyArgs,
@@ -200,6 +205,9 @@ pub struct SandboxOptions {
     pub token_lifetime: Duration,
     /// How many Microsoft-API calls the request log keeps (default 10,000; the oldest go first).
     pub request_log_capacity: usize,
+    /// The device code flow's poll `interval` (default 5 s, like Entra; whole seconds, at
+    /// least 1).
+    pub device_code_interval: Duration,
     /// Microsoft's eventual consistency: read lag, consent and GDAP propagation (default
     /// [`Consistency::microsoft`]; [`Consistency::immediate`] for tests that do not care).
     pub consistency: Consistency,
@@ -218,6 +226,7 @@ impl Default for SandboxOptions {
             token_lifetime: Duration::from_secs(3599),
             request_log_capacity: faults::RequestLog::CAPACITY,
             consistency: Consistency::default(),
+            device_code_interval: Duration::from_secs(5),
         }
     }
 }
@@ -333,6 +342,7 @@ impl SandboxArgs {
             },
             token_lifetime: Duration::from_secs(self.token_lifetime),
             consistency: self.consistency.to_consistency(),
+            device_code_interval: Duration::from_secs(self.device_code_interval),
             ..SandboxOptions::default()
         })
     }

@@ -10,6 +10,7 @@ use super::consistency::{Consistency, Lagging};
 use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
+use super::signin::SignIns;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -44,6 +45,10 @@ pub struct World {
     /// have not replicated yet.
     #[serde(default, skip_serializing_if = "Lagging::is_empty")]
     pub relationships_lag: Lagging<Relationship>,
+    /// Pending interactive sign-ins and unredeemed codes (`signin.rs`): in memory only, never
+    /// persisted or dumped.
+    #[serde(skip)]
+    pub sign_ins: SignIns,
 }
 
 /// The partner tenant.
@@ -491,6 +496,7 @@ impl World {
             consistency: Consistency::default(),
             lag_draws: 0,
             relationships_lag: Lagging::default(),
+            sign_ins: SignIns::default(),
         };
         for app in &fixture.apps {
             world.apps.insert(

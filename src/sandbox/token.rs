@@ -10,13 +10,19 @@
 //! granted; `amr` says whether the refresh token's original sign-in used MFA, and rotation keeps
 //! that fact). The client authenticates with a client secret or a signed client assertion
 //! (`assertion.rs`); `appidacr` records which (`1`/`2`). A failed request never consumes the
-//! refresh token. Errors come from `entra.rs`, tokens from `jwt.rs`.
+//! refresh token. The interactive grants, `urn:ietf:params:oauth:grant-type:device_code` and
+//! `authorization_code` (with PKCE), redeem what `signin.rs` recorded and answer like the refresh
+//! grant: all three user grants mint through one function, so a sign-in's refresh token works
+//! exactly like a fixture token and carries the sign-in's MFA fact. User grants addressed to
+//! `organizations`/`common` are for the user's home tenant (the partner tenant). Errors come from
+//! `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
 use super::defaults::resources;
 use super::entra::{EntraError, classify_aadsts, entra_error};
 use super::http::{Base, Ctx};
 use super::jwt::base_claims;
+use super::signin::{DEVICE_CODE_GRANT, SignedIn, sandbox_now, sign_in_tenant, unknown_client};
 use super::state::World;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -43,24 +49,6 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
         .route("/{tenant}/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
-        .route(
-            "/{tenant}/oauth2/v2.0/authorize",
-            get(authorize).post(authorize),
-        )
-}
-
-/// The authorization endpoint: advertised because OpenID Connect requires it (MSAL reads it
-/// from the metadata), answered with a clear refusal because the sandbox has no interactive
-/// sign-in (docs/sandbox.md, "Limits").
-async fn authorize() -> Response {
-    (
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        axum::Json(json!({
-            "error": "not_supported",
-            "error_description": "The sandbox has no interactive sign-in (authorization code or device code flow); use the refresh-token grant with a fixture refresh token, or the client-credentials grant.",
-        })),
-    )
-        .into_response()
 }
 
 async fn jwks(State(shared): Ctx) -> Response {
@@ -76,10 +64,13 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
         "issuer": format!("{base}/{tid}/v2.0"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "response_types_supported": ["token"],
-        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token", DEVICE_CODE_GRANT],
+        "code_challenge_methods_supported": ["plain", "S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -94,7 +85,7 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
 }
 
 /// The resource a token request's scopes name: (audience URI, resource appId).
-fn resource_of(scope: &str) -> Option<Result<(&'static str, &'static str), String>> {
+pub(super) fn resource_of(scope: &str) -> Option<Result<(&'static str, &'static str), String>> {
     let first = scope.split(' ').map(str::trim).find(|s| {
         !s.is_empty() && !matches!(*s, "openid" | "profile" | "offline_access" | "email")
     })?;
@@ -170,7 +161,16 @@ fn issue(
         .unwrap_or_default()
         .to_string();
     let mut world = shared.world();
-    let tid = world.resolve_tenant(tenant).ok_or_else(|| {
+    let user_grant = matches!(
+        grant.as_str(),
+        "refresh_token" | "authorization_code" | DEVICE_CODE_GRANT
+    );
+    let tid = if user_grant {
+        sign_in_tenant(&world, tenant)
+    } else {
+        world.resolve_tenant(tenant)
+    };
+    let tid = tid.ok_or_else(|| {
         entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."))
     })?;
     if let Some(code) = shared.lock(&shared.token_faults).take(&tid, &grant) {
@@ -187,18 +187,25 @@ fn issue(
         )
     })?;
     let Some(app) = world.apps.get(&client_id).cloned() else {
-        return Err(entra_error(
-            400,
-            "unauthorized_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
-            ),
-        ));
+        return Err(unknown_client(&client_id, &tid));
     };
     let audiences = token_urls(base, tenant, &tid);
     let appidacr = authenticate_client(&app, secret, form, &audiences)?;
-    let scope = form.get("scope").cloned().unwrap_or_default();
+    // A code is checked before the scope: a token request may leave `scope` out and get the
+    // scopes the sign-in was for.
+    let now = sandbox_now(shared);
+    let signed_in = match grant.as_str() {
+        DEVICE_CODE_GRANT => Some(world.sign_ins.device_grant(form, &app.client_id, now)?),
+        "authorization_code" => Some(world.sign_ins.code_grant(form, &app.client_id, now)?),
+        _ => None,
+    };
+    let scope = match form.get("scope").filter(|s| !s.trim().is_empty()) {
+        Some(scope) => scope.clone(),
+        None => world
+            .sign_ins
+            .stored_scope(&grant, form)
+            .unwrap_or_default(),
+    };
     let (aud, resource_app) = match resource_of(&scope) {
         None => {
             return Err(entra_error(
@@ -222,6 +229,23 @@ fn issue(
     };
     let lifetime = shared.options.token_lifetime.as_secs() as i64;
     let issuer = format!("{base}/{tid}/v2.0");
+    let request = UserTokenRequest {
+        aud,
+        issuer: &issuer,
+        tid: &tid,
+        client_id: &app.client_id,
+        appidacr,
+        lifetime,
+        scope: &scope,
+        client_info: form.get("client_info").is_some_and(|v| v == "1"),
+    };
+    if let Some(who) = signed_in {
+        let user = partner_user(&world, &who.user_id)?;
+        gdap_access(&world, &user, &app.client_id, &tid)?;
+        let scp = delegated_scopes(&world, &app, &tid, resource_app)?;
+        world.sign_ins.redeem(&grant, form);
+        return Ok(user_tokens(shared, world, &request, who, scp, None));
+    }
     match grant.as_str() {
         "client_credentials" => {
             if !scope.split(' ').any(|s| s.ends_with("/.default")) {
@@ -253,66 +277,19 @@ fn issue(
             if let Some(rt) = world.refresh_tokens.get_mut(&presented) {
                 rt.redeemed_at = Some(Utc::now());
             }
-            let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
-            world.refresh_tokens.insert(
-                new_rt.clone(),
-                super::state::RefreshToken {
-                    user_id: user_id.clone(),
-                    client_id: app.client_id.clone(),
-                    issued_at: Utc::now(),
-                    redeemed_at: None,
-                    successor: None,
-                    mfa,
-                },
-            );
-            if let Some(old) = world.refresh_tokens.get_mut(&presented) {
-                old.successor = Some(new_rt.clone());
-            }
-            let user = world.partner_user(&user_id).cloned();
-            drop(world);
-            shared.persist();
-            let upn = user
-                .as_ref()
-                .map(|u| u.user_principal_name.clone())
-                .unwrap_or_default();
-            let name = user
-                .as_ref()
-                .map(|u| u.display_name.clone())
-                .unwrap_or_default();
-            let mut claims = base_claims(
-                aud,
-                &issuer,
-                &tid,
-                &app.client_id,
-                &user_id,
-                "user",
-                lifetime,
-            );
-            claims.upn = Some(upn.clone());
-            claims.scp = Some(scp.join(" "));
-            claims.amr = Some(amr(mfa));
-            claims.appidacr = Some(appidacr.into());
-            let claims = serde_json::to_value(claims).unwrap_or_default();
-            let mut body = json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                "scope": scp.iter().map(|s| format!("{aud}/{s}")).collect::<Vec<_>>().join(" "),
-                "access_token": shared.keys.sign(&claims), "refresh_token": new_rt});
-            if scope.split(' ').any(|s| s == "openid") {
-                body["id_token"] = json!(id_token(
-                    shared,
-                    &issuer,
-                    &tid,
-                    &app.client_id,
-                    &user_id,
-                    &upn,
-                    &name,
-                    lifetime
-                ));
-            }
-            if form.get("client_info").is_some_and(|v| v == "1") {
-                body["client_info"] =
-                    json!(URL_SAFE_NO_PAD.encode(json!({"uid": user_id, "utid": tid}).to_string()));
-            }
-            Ok(body)
+            let who = SignedIn {
+                user_id,
+                mfa,
+                nonce: None,
+            };
+            Ok(user_tokens(
+                shared,
+                world,
+                &request,
+                who,
+                scp,
+                Some(&presented),
+            ))
         }
         "" => Err(entra_error(
             400,
@@ -327,6 +304,86 @@ fn issue(
             &format!("The app requested an unsupported grant type '{other}'."),
         )),
     }
+}
+
+/// What a user grant's tokens are for: the resource, the tenant, the client and how it
+/// authenticated, the requested scopes.
+struct UserTokenRequest<'a> {
+    aud: &'a str,
+    issuer: &'a str,
+    tid: &'a str,
+    client_id: &'a str,
+    appidacr: &'static str,
+    lifetime: i64,
+    scope: &'a str,
+    client_info: bool,
+}
+
+/// The answer to a successful user grant (refresh token, device code, authorization code): a
+/// new refresh token that remembers the user and whether the sign-in used MFA (the successor of
+/// `predecessor` when one was redeemed), an access token with `scp`, an ID token when `openid`
+/// was asked (with the sign-in's `nonce`), `client_info` when asked. Persists the world.
+fn user_tokens(
+    shared: &Shared,
+    mut world: std::sync::MutexGuard<'_, World>,
+    request: &UserTokenRequest<'_>,
+    who: SignedIn,
+    scp: Vec<String>,
+    predecessor: Option<&str>,
+) -> Value {
+    let new_rt = format!("sandbox-rt-{}", uuid::Uuid::new_v4().simple());
+    world.refresh_tokens.insert(
+        new_rt.clone(),
+        super::state::RefreshToken {
+            user_id: who.user_id.clone(),
+            client_id: request.client_id.to_string(),
+            issued_at: Utc::now(),
+            redeemed_at: None,
+            successor: None,
+            mfa: who.mfa,
+        },
+    );
+    if let Some(old) = predecessor.and_then(|p| world.refresh_tokens.get_mut(p)) {
+        old.successor = Some(new_rt.clone());
+    }
+    let user = world.partner_user(&who.user_id).cloned();
+    drop(world);
+    shared.persist();
+    let (upn, name) = user
+        .map(|u| (u.user_principal_name, u.display_name))
+        .unwrap_or_default();
+    let (aud, tid, lifetime) = (request.aud, request.tid, request.lifetime);
+    let mut claims = base_claims(
+        aud,
+        request.issuer,
+        tid,
+        request.client_id,
+        &who.user_id,
+        "user",
+        lifetime,
+    );
+    claims.upn = Some(upn.clone());
+    claims.scp = Some(scp.join(" "));
+    claims.amr = Some(amr(who.mfa));
+    claims.appidacr = Some(request.appidacr.into());
+    let claims = serde_json::to_value(claims).unwrap_or_default();
+    let mut body = json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+        "scope": scp.iter().map(|s| format!("{aud}/{s}")).collect::<Vec<_>>().join(" "),
+        "access_token": shared.keys.sign(&claims), "refresh_token": new_rt});
+    if request.scope.split(' ').any(|s| s == "openid") {
+        let subject = IdTokenSubject {
+            oid: &who.user_id,
+            upn: &upn,
+            name: &name,
+            nonce: who.nonce.as_deref(),
+        };
+        body["id_token"] = json!(id_token(shared, request, &subject));
+    }
+    if request.client_info {
+        body["client_info"] =
+            json!(URL_SAFE_NO_PAD.encode(json!({"uid": who.user_id, "utid": tid}).to_string()));
+    }
+    body
 }
 
 /// The `amr` of a user's tokens: Entra lists every method used, `mfa` when a second factor was.
@@ -381,22 +438,23 @@ fn authenticate_client(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn id_token(
-    shared: &Shared,
-    iss: &str,
-    tid: &str,
-    client: &str,
-    oid: &str,
-    upn: &str,
-    name: &str,
-    lifetime: i64,
-) -> String {
+/// Who an ID token is about.
+struct IdTokenSubject<'a> {
+    oid: &'a str,
+    upn: &'a str,
+    name: &'a str,
+    nonce: Option<&'a str>,
+}
+
+fn id_token(shared: &Shared, request: &UserTokenRequest<'_>, who: &IdTokenSubject<'_>) -> String {
     let now = Utc::now().timestamp();
-    shared.keys.sign(
-        &json!({"aud": client, "iss": iss, "iat": now, "nbf": now, "exp": now + lifetime,
-        "name": name, "oid": oid, "preferred_username": upn, "sub": oid, "tid": tid, "ver": "2.0"}),
-    )
+    let mut claims = json!({"aud": request.client_id, "iss": request.issuer, "iat": now, "nbf": now,
+        "exp": now + request.lifetime, "name": who.name, "oid": who.oid,
+        "preferred_username": who.upn, "sub": who.oid, "tid": request.tid, "ver": "2.0"});
+    if let Some(nonce) = who.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    shared.keys.sign(&claims)
 }
 
 /// The service principal id and app roles of an app-only token in a tenant.
@@ -575,14 +633,7 @@ fn check_refresh_token(
             ),
         ));
     }
-    let user = world.partner_user(&rt.user_id).cloned().ok_or_else(|| {
-        entra_error(
-            400,
-            "invalid_grant",
-            50034,
-            "The user account does not exist in the directory.",
-        )
-    })?;
+    let user = partner_user(world, &rt.user_id)?;
     if user
         .sessions_revoked_at
         .is_some_and(|at| at >= rt.issued_at)
@@ -600,6 +651,31 @@ fn check_refresh_token(
             ),
         ));
     }
+    gdap_access(world, &user, client, tid)?;
+    Ok((user.id, rt.mfa))
+}
+
+/// The partner user with this object id (AADSTS50034 when there is none).
+fn partner_user(world: &World, user_id: &str) -> Result<super::state::PartnerUser, EntraError> {
+    world.partner_user(user_id).cloned().ok_or_else(|| {
+        entra_error(
+            400,
+            "invalid_grant",
+            50034,
+            "The user account does not exist in the directory.",
+        )
+    })
+}
+
+/// A partner user gets delegated tokens for a customer tenant only with GDAP access there
+/// (AADSTS50020).
+fn gdap_access(
+    world: &World,
+    user: &super::state::PartnerUser,
+    client: &str,
+    tid: &str,
+) -> Result<(), EntraError> {
+    let now = Utc::now();
     if tid != world.partner.tenant_id && world.gdap_roles(&user.id, tid, now).is_empty() {
         return Err(entra_error(
             400,
@@ -611,7 +687,7 @@ fn check_refresh_token(
             ),
         ));
     }
-    Ok((user.id, rt.mfa))
+    Ok(())
 }
 
 impl World {
