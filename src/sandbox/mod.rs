@@ -14,10 +14,11 @@
 //! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
 //! `jwt`/`auth`/`entra`/`token`/`assertion` (login, client assertions and token checks), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `partner_center`,
+//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `groups`/`applications` (the partner tenant's groups and app registrations), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
 //! `control` (`/_sandbox/`), `tls`.
 
+mod applications;
 mod apps;
 mod assertion;
 mod auth;
@@ -39,6 +40,7 @@ mod gdap_assign;
 mod gdap_model;
 mod gdap_requests;
 mod generate;
+mod groups;
 mod http;
 mod jwt;
 mod lifecycle;
@@ -58,7 +60,8 @@ pub use fixture::skus;
 pub use fixture::{
     AppFixture, AssignmentFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture,
     PartnerFixture, PartnerUserFixture, RefreshTokenFixture, RelationshipFixture,
-    ResourcePermissions, SkuFixture, SubscriptionFixture, UsersFixture,
+    ResourcePermissions, SecretDetail, SecretFixture, SkuFixture, SubscriptionFixture,
+    UsersFixture,
 };
 pub use scale::Scale;
 
