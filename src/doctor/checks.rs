@@ -770,3 +770,7 @@ pub fn customers(
     }
     checks
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod tests;

@@ -111,10 +111,15 @@ pub struct AppFixture {
     /// Display name.
     #[serde(default)]
     pub display_name: String,
-    /// Valid client secrets: a value, or `{value, endsInDays, displayName}` (Graph's
-    /// `passwordCredentials`; a plain value ends [`SECRET_DEFAULT_DAYS`] after the start).
+    /// Valid client secrets.
     #[serde(default)]
-    pub secrets: Vec<SecretFixture>,
+    pub secrets: Vec<String>,
+    /// When secrets end, by value: days after the sandbox's start (negative: ended), shown as
+    /// `passwordCredentials[].endDateTime` by Graph. Unlisted secrets end
+    /// [`SECRET_DEFAULT_DAYS`] after the start. The token endpoint does not look at it
+    /// (AADSTS7000222 is not emulated).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secret_ends_in_days: std::collections::BTreeMap<String, i64>,
     /// Certificates registered on the app (PEM, RSA): client assertions signed with their keys
     /// are accepted (header `x5t#S256` or `x5t` names the certificate).
     #[serde(default)]
@@ -133,68 +138,6 @@ pub struct AppFixture {
 /// Days from the sandbox's start to the end of a client secret that names none (two years, the
 /// longest the Entra admin center offers): far enough that nothing warns about it.
 pub const SECRET_DEFAULT_DAYS: i64 = 730;
-
-/// A client secret of an app registration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum SecretFixture {
-    /// Its value alone: valid from 30 days before the start for [`SECRET_DEFAULT_DAYS`].
-    Value(String),
-    /// Its value with a validity.
-    Detailed(SecretDetail),
-}
-
-/// A client secret with its end (relative to the sandbox's start, so "expires in 12 days" stays
-/// true whenever the fixture is loaded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretDetail {
-    /// The secret's value.
-    pub value: String,
-    /// Days after the start it ends (`passwordCredentials[].endDateTime`); negative: ended.
-    /// The token endpoint does not look at it (AADSTS7000222 is not emulated).
-    #[serde(default = "secret_days")]
-    pub ends_in_days: i64,
-    /// Its name in the portal (`displayName`).
-    #[serde(default)]
-    pub display_name: String,
-}
-
-fn secret_days() -> i64 {
-    SECRET_DEFAULT_DAYS
-}
-
-impl SecretFixture {
-    /// The secret's value.
-    pub fn value(&self) -> &str {
-        match self {
-            SecretFixture::Value(v) => v,
-            SecretFixture::Detailed(d) => &d.value,
-        }
-    }
-
-    /// Days after the start it ends.
-    pub fn ends_in_days(&self) -> i64 {
-        match self {
-            SecretFixture::Value(_) => SECRET_DEFAULT_DAYS,
-            SecretFixture::Detailed(d) => d.ends_in_days,
-        }
-    }
-
-    /// Its display name.
-    pub fn display_name(&self) -> &str {
-        match self {
-            SecretFixture::Value(_) => "",
-            SecretFixture::Detailed(d) => &d.display_name,
-        }
-    }
-}
-
-impl From<&str> for SecretFixture {
-    fn from(value: &str) -> Self {
-        SecretFixture::Value(value.to_string())
-    }
-}
 
 /// A customer tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,8 +353,13 @@ impl Fixture {
             }
         }
         for app in &self.apps {
-            for secret in &app.secrets {
-                let days = secret.ends_in_days();
+            for (secret, days) in &app.secret_ends_in_days {
+                let days = *days;
+                anyhow::ensure!(
+                    app.secrets.contains(secret),
+                    "app {}: secretEndsInDays names a value that is not among its secrets",
+                    app.client_id
+                );
                 anyhow::ensure!(
                     (-MAX_FIXTURE_DAYS..=MAX_FIXTURE_DAYS).contains(&days),
                     "app {}: a secret's endsInDays must be within ±{MAX_FIXTURE_DAYS} days, got {days}",
@@ -532,7 +480,8 @@ fn builtin_app() -> AppFixture {
     AppFixture {
         client_id: d::PARTNER_CLIENT_ID.into(),
         display_name: "GDAP Operator (sandbox)".into(),
-        secrets: vec![SecretFixture::from(d::PARTNER_CLIENT_SECRET)],
+        secrets: vec![d::PARTNER_CLIENT_SECRET.into()],
+        secret_ends_in_days: Default::default(),
         certificates: vec![d::PARTNER_CLIENT_CERTIFICATE_PEM.into()],
         delegated_permissions: vec![
             perms(

@@ -60,8 +60,7 @@ pub use fixture::skus;
 pub use fixture::{
     AppFixture, AssignmentFixture, ConsentFixture, CustomerFixture, Fixture, GroupFixture,
     PartnerFixture, PartnerUserFixture, RefreshTokenFixture, RelationshipFixture,
-    ResourcePermissions, SecretDetail, SecretFixture, SkuFixture, SubscriptionFixture,
-    UsersFixture,
+    ResourcePermissions, SkuFixture, SubscriptionFixture, UsersFixture,
 };
 pub use scale::Scale;
 

@@ -517,16 +517,22 @@ impl World {
                 App {
                     client_id: app.client_id.clone(),
                     display_name: app.display_name.clone(),
-                    secrets: app.secrets.iter().map(|s| s.value().to_string()).collect(),
+                    secrets: app.secrets.clone(),
                     password_credentials: app
                         .secrets
                         .iter()
                         .map(|s| PasswordCredential {
-                            key_id: derived_id(&format!("{}/secret/{}", app.client_id, s.value())),
-                            hint: s.value().chars().take(3).collect(),
-                            display_name: s.display_name().to_string(),
+                            key_id: derived_id(&format!("{}/secret/{s}", app.client_id)),
+                            hint: s.chars().take(3).collect(),
+                            display_name: String::new(),
                             start_date_time: now - chrono::TimeDelta::days(30),
-                            end_date_time: now + chrono::TimeDelta::days(s.ends_in_days()),
+                            end_date_time: now
+                                + chrono::TimeDelta::days(
+                                    app.secret_ends_in_days
+                                        .get(s)
+                                        .copied()
+                                        .unwrap_or(super::fixture::SECRET_DEFAULT_DAYS),
+                                ),
                         })
                         .collect(),
                     certificates: app.certificates.clone(),
