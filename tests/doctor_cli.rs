@@ -524,3 +524,150 @@ async fn an_invalid_manifest_fails_with_validates_message() {
         "validate says {said:?}, doctor {detail:?}"
     );
 }
+
+/// A delegated Graph token of the partner tenant, from the sandbox's token endpoint.
+async fn graph_token(sandbox: &Sandbox, refresh_token: &str) -> String {
+    let body: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            sandbox.base_url(),
+            defaults::PARTNER_TENANT_ID
+        ))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", defaults::PARTNER_CLIENT_ID),
+            ("client_secret", defaults::PARTNER_CLIENT_SECRET),
+            ("refresh_token", refresh_token),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn graph_get(sandbox: &Sandbox, token: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1.0/{path}", sandbox.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_serves_partner_groups_and_the_apps_credentials_as_graph_does() {
+    let mut fixture = Fixture::builtin();
+    fixture.apps[0]
+        .secret_ends_in_days
+        .insert(defaults::PARTNER_CLIENT_SECRET.into(), 12);
+    let sandbox = sandbox_with(fixture).await;
+    let token = graph_token(&sandbox, defaults::PARTNER_REFRESH_TOKEN).await;
+
+    let (status, group) = graph_get(
+        &sandbox,
+        &token,
+        &format!("groups/{}", defaults::HELPDESK_GROUP_ID),
+    )
+    .await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["displayName"], "Helpdesk");
+    assert_eq!(group["securityEnabled"], true);
+    let (status, missing) = graph_get(
+        &sandbox,
+        &token,
+        "groups/0b7e4c44-5d7f-4a43-9a5e-6f1d3f3f0c11",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
+    let (status, listed) = graph_get(
+        &sandbox,
+        &token,
+        "groups?$filter=displayName eq 'App Admins'",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["value"][0]["id"], defaults::APP_ADMINS_GROUP_ID);
+
+    let (status, app) = graph_get(
+        &sandbox,
+        &token,
+        &format!(
+            "applications(appId='{}')?$select=passwordCredentials,keyCredentials",
+            defaults::PARTNER_CLIENT_ID
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    let secret = &app["passwordCredentials"][0];
+    assert_eq!(secret["hint"], "san");
+    assert!(secret["secretText"].is_null());
+    let end: chrono::DateTime<chrono::Utc> =
+        secret["endDateTime"].as_str().unwrap().parse().unwrap();
+    let days = (end - chrono::Utc::now()).num_days();
+    assert!((11..=12).contains(&days), "ends in {days} days");
+    let certificate = &app["keyCredentials"][0];
+    assert_eq!(certificate["type"], "AsymmetricX509Cert");
+    assert!(
+        certificate["endDateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2125-01-01")
+    );
+    assert!(!app.to_string().contains(defaults::PARTNER_CLIENT_SECRET));
+    let (status, filtered) = graph_get(
+        &sandbox,
+        &token,
+        &format!(
+            "applications?$filter=appId eq '{}'",
+            defaults::PARTNER_CLIENT_ID
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(filtered["value"][0]["appId"], defaults::PARTNER_CLIENT_ID);
+    let (status, unknown) = graph_get(
+        &sandbox,
+        &token,
+        "applications(appId='0b7e4c44-5d7f-4a43-9a5e-6f1d3f3f0c11')",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(unknown["error"]["code"], "Request_ResourceNotFound");
+
+    // A token without a scope that reads groups is refused as Graph refuses it.
+    let mut fixture = Fixture::builtin();
+    fixture.apps[0].delegated_permissions[0].permissions =
+        vec!["DelegatedAdminRelationship.ReadWrite.All".into()];
+    let narrow = sandbox_with(fixture).await;
+    let token = graph_token(&narrow, defaults::PARTNER_REFRESH_TOKEN).await;
+    let (status, denied) = graph_get(
+        &narrow,
+        &token,
+        &format!("groups/{}", defaults::HELPDESK_GROUP_ID),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(denied["error"]["code"], "Authorization_RequestDenied");
+}
+
+#[test]
+fn secret_end_dates_must_name_a_secret_of_the_app() {
+    let mut fixture = Fixture::builtin();
+    fixture.apps[0]
+        .secret_ends_in_days
+        .insert("not-a-secret-of-the-app".into(), 3);
+    let err = fixture.check().unwrap_err().to_string();
+    assert!(err.contains("secretEndsInDays"), "{err}");
+    assert!(
+        !err.contains("not-a-secret-of-the-app"),
+        "the value is not echoed: {err}"
+    );
+}
