@@ -143,6 +143,22 @@ impl ClientCertificate {
     }
 }
 
+/// The SHA-1 thumbprint of a certificate's DER, as Graph's `keyCredential.customKeyIdentifier`
+/// carries it (standard base64 of the 20 bytes). Not a security measure: only a name.
+pub fn thumbprint_sha1_base64(der: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        der,
+    ))
+}
+
+/// The DER of the first certificate in a PEM text.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, CertificateError> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|d| d.as_ref().to_vec())
+        .map_err(|e| CertificateError::Certificate(e.to_string()))
+}
+
 /// base64url (no padding) of the SHA-256 of a certificate's DER: its `x5t#S256`.
 pub fn thumbprint_sha256(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, der))

@@ -1,6 +1,7 @@
 //! The Graph directory of a (customer) tenant: users, users delta, subscribed SKUs, company
 //! subscriptions, service principals, app role assignments, OAuth2 permission grants and `$batch`;
-//! and the signed-in partner user's group memberships (`/me/memberOf`).
+//! and, in the partner tenant, the signed-in partner user's group memberships (`/me/memberOf`), a
+//! group by id and the partner app's registration with its credentials' validity.
 //!
 //! Contract: implements [`DirectoryApi`]. Users and delta rounds are *streams* that hold one
 //! page at a time, never a whole tenant. A delta round ends with exactly one
@@ -396,6 +397,38 @@ impl DirectoryApi for GraphDirectoryClient {
         require_audience(token, Audience::Graph)?;
         let url = self.url(&["me", "memberOf"]);
         paging::collect(&self.transport, token, url, &[]).await
+    }
+
+    async fn group(&self, token: &dyn TokenSource, id: &str) -> Result<Option<Group>> {
+        require_audience(token, Audience::Graph)?;
+        let mut url = self.url(&["groups", id]);
+        url.query_pairs_mut()
+            .append_pair("$select", "id,displayName,securityEnabled");
+        let call = Call::new(Method::GET, url, Service::Graph, token);
+        match self.transport.send(&call).await {
+            Ok(reply) => reply.json().map(Some),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn application_by_app_id(
+        &self,
+        token: &dyn TokenSource,
+        app_id: &str,
+    ) -> Result<Option<Application>> {
+        require_audience(token, Audience::Graph)?;
+        let mut url = self.url(&[&format!("applications(appId={})", odata_quote(app_id))]);
+        url.query_pairs_mut().append_pair(
+            "$select",
+            "id,appId,displayName,passwordCredentials,keyCredentials",
+        );
+        let call = Call::new(Method::GET, url, Service::Graph, token);
+        match self.transport.send(&call).await {
+            Ok(reply) => reply.json().map(Some),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn batch(

@@ -213,6 +213,18 @@ impl GdapApi for GraphGdapClient {
         self.list(token, url).await
     }
 
+    async fn relationships_first_page(
+        &self,
+        token: &dyn TokenSource,
+        top: u32,
+    ) -> Result<Vec<Relationship>> {
+        let mut url = self.url(&[]);
+        url.query_pairs_mut()
+            .append_pair("$top", &top.clamp(1, 300).to_string());
+        let page: crate::microsoft::models::Page<Relationship> = self.read(token, url).await?;
+        Ok(page.value)
+    }
+
     async fn update_relationship(
         &self,
         token: &DelegatedToken,

@@ -155,6 +155,13 @@ pub trait GdapApi: Send + Sync {
     ) -> Result<Operation>;
     /// `GET /tenantRelationships/delegatedAdminCustomers`, every page (`$top` 300).
     async fn list_customers(&self, token: &dyn TokenSource) -> Result<Vec<DelegatedAdminCustomer>>;
+    /// `GET …/delegatedAdminRelationships?$top=N`: the first page only (a reachability probe
+    /// that stays one request however many relationships the partner has).
+    async fn relationships_first_page(
+        &self,
+        token: &dyn TokenSource,
+        top: u32,
+    ) -> Result<Vec<Relationship>>;
 }
 
 /// The Partner Center application-consent API. Needs the partner's delegated Partner Center
@@ -266,6 +273,16 @@ pub trait DirectoryApi: Send + Sync {
     /// delegated token is a direct member of — in the partner tenant, the security groups that
     /// GDAP access assignments name.
     async fn my_memberships(&self, token: &DelegatedToken) -> Result<Vec<DirectoryObject>>;
+    /// `GET /groups/{id}` in the token's tenant (the partner's security groups): `None` when
+    /// there is no such group (`404`).
+    async fn group(&self, token: &dyn TokenSource, id: &str) -> Result<Option<Group>>;
+    /// `GET /applications(appId='{appId}')?$select=…` in the app's home tenant, with its
+    /// `passwordCredentials` and `keyCredentials`: `None` when it is not registered there.
+    async fn application_by_app_id(
+        &self,
+        token: &dyn TokenSource,
+        app_id: &str,
+    ) -> Result<Option<Application>>;
     /// `POST /$batch` with at most 20 requests; answers in request order.
     async fn batch(
         &self,

@@ -114,6 +114,12 @@ pub struct AppFixture {
     /// Valid client secrets.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// When secrets end, by value: days after the sandbox's start (negative: ended), shown as
+    /// `passwordCredentials[].endDateTime` by Graph. Unlisted secrets end
+    /// [`SECRET_DEFAULT_DAYS`] after the start. The token endpoint does not look at it
+    /// (AADSTS7000222 is not emulated).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secret_ends_in_days: std::collections::BTreeMap<String, i64>,
     /// Certificates registered on the app (PEM, RSA): client assertions signed with their keys
     /// are accepted (header `x5t#S256` or `x5t` names the certificate).
     #[serde(default)]
@@ -128,6 +134,10 @@ pub struct AppFixture {
     #[serde(default)]
     pub refresh_tokens: Vec<RefreshTokenFixture>,
 }
+
+/// Days from the sandbox's start to the end of a client secret that names none (two years, the
+/// longest the Entra admin center offers): far enough that nothing warns about it.
+pub const SECRET_DEFAULT_DAYS: i64 = 730;
 
 /// A customer tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +353,19 @@ impl Fixture {
             }
         }
         for app in &self.apps {
+            for (secret, days) in &app.secret_ends_in_days {
+                let days = *days;
+                anyhow::ensure!(
+                    app.secrets.contains(secret),
+                    "app {}: secretEndsInDays names a value that is not among its secrets",
+                    app.client_id
+                );
+                anyhow::ensure!(
+                    (-MAX_FIXTURE_DAYS..=MAX_FIXTURE_DAYS).contains(&days),
+                    "app {}: a secret's endsInDays must be within ±{MAX_FIXTURE_DAYS} days, got {days}",
+                    app.client_id
+                );
+            }
             for (i, pem) in app.certificates.iter().enumerate() {
                 crate::microsoft::certificate::ParsedCertificate::from_pem(pem)
                     .map_err(|e| anyhow::anyhow!("app {} certificates[{i}]: {e}", app.client_id))?;
@@ -458,6 +481,7 @@ fn builtin_app() -> AppFixture {
         client_id: d::PARTNER_CLIENT_ID.into(),
         display_name: "GDAP Operator (sandbox)".into(),
         secrets: vec![d::PARTNER_CLIENT_SECRET.into()],
+        secret_ends_in_days: Default::default(),
         certificates: vec![d::PARTNER_CLIENT_CERTIFICATE_PEM.into()],
         delegated_permissions: vec![
             perms(

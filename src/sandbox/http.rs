@@ -46,6 +46,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(super::gdap::routes())
         .merge(super::directory::routes())
         .merge(super::me::routes())
+        .merge(super::groups::routes())
+        .merge(super::applications::routes())
         .merge(super::partner_center::routes())
         .merge(super::pc_customers::routes())
         .merge(super::control::routes())

@@ -15,10 +15,11 @@
 //! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
 //! `jwt`/`auth`/`entra`/`token`/`assertion`/`signin` (login, client assertions, token checks,
 //! interactive sign-in: device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `partner_center`,
+//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `groups`/`applications` (the partner tenant's groups and app registrations), `partner_center`,
 //! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
 //! `control` (`/_sandbox/`), `tls`.
 
+mod applications;
 mod apps;
 mod assertion;
 mod auth;
@@ -40,6 +41,7 @@ mod gdap_assign;
 mod gdap_model;
 mod gdap_requests;
 mod generate;
+mod groups;
 mod http;
 mod jwt;
 mod lifecycle;

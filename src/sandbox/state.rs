@@ -93,6 +93,9 @@ pub struct App {
     pub display_name: String,
     /// Client secrets (never dumped).
     pub secrets: Vec<String>,
+    /// What Graph shows of the secrets (`passwordCredentials`: hint, validity), in the same order.
+    #[serde(default)]
+    pub password_credentials: Vec<PasswordCredential>,
     /// Registered certificates (PEM; public, so dumped).
     #[serde(default)]
     pub certificates: Vec<String>,
@@ -100,6 +103,22 @@ pub struct App {
     pub delegated: BTreeMap<String, Vec<String>>,
     /// App roles granted in the partner tenant, by resource appId.
     pub partner_app_roles: BTreeMap<String, Vec<String>>,
+}
+
+/// A client secret as Graph shows it (`passwordCredential`, without its value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    /// The credential's id.
+    pub key_id: String,
+    /// The first three characters of the value.
+    pub hint: String,
+    /// Its name.
+    pub display_name: String,
+    /// Valid from.
+    pub start_date_time: DateTime<Utc>,
+    /// Valid until.
+    pub end_date_time: DateTime<Utc>,
 }
 
 /// A refresh token.
@@ -505,6 +524,23 @@ impl World {
                     client_id: app.client_id.clone(),
                     display_name: app.display_name.clone(),
                     secrets: app.secrets.clone(),
+                    password_credentials: app
+                        .secrets
+                        .iter()
+                        .map(|s| PasswordCredential {
+                            key_id: derived_id(&format!("{}/secret/{s}", app.client_id)),
+                            hint: s.chars().take(3).collect(),
+                            display_name: String::new(),
+                            start_date_time: now - chrono::TimeDelta::days(30),
+                            end_date_time: now
+                                + chrono::TimeDelta::days(
+                                    app.secret_ends_in_days
+                                        .get(s)
+                                        .copied()
+                                        .unwrap_or(super::fixture::SECRET_DEFAULT_DAYS),
+                                ),
+                        })
+                        .collect(),
                     certificates: app.certificates.clone(),
                     delegated: by_resource(&app.delegated_permissions),
                     partner_app_roles: by_resource(&app.partner_app_roles),

@@ -515,3 +515,87 @@ mod tests {
         assert_eq!(u.account_enabled, Some(false));
     }
 }
+
+/// `group` of the partner tenant (the properties `doctor` reads): the security groups GDAP
+/// access assignments name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Whether it is a security group (GDAP assigns roles to security groups only).
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+}
+
+/// `application`: an app registration in its home tenant, with its credentials' validity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// Object id (not the client id).
+    #[serde(default)]
+    pub id: String,
+    /// The application (client) id.
+    #[serde(default)]
+    pub app_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Client secrets (never their values: Graph returns `secretText: null`).
+    #[serde(default)]
+    pub password_credentials: Vec<PasswordCredential>,
+    /// Certificates.
+    #[serde(default)]
+    pub key_credentials: Vec<KeyCredential>,
+}
+
+/// `passwordCredential`: one client secret of an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    /// The credential's id.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The first three characters of the secret's value.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// Its name in the portal.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Valid from.
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub start_date_time: Option<DateTime<Utc>>,
+    /// Valid until: Entra refuses the secret afterwards (AADSTS7000222).
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub end_date_time: Option<DateTime<Utc>>,
+}
+
+/// `keyCredential`: one certificate of an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    /// The credential's id.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The certificate's SHA-1 thumbprint (base64 of its bytes, as Graph returns `Edm.Binary`).
+    #[serde(default)]
+    pub custom_key_identifier: Option<String>,
+    /// Its name (by default the certificate's subject).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `AsymmetricX509Cert`, …
+    #[serde(default, rename = "type")]
+    pub key_type: Option<String>,
+    /// `Verify` (client assertions) or `Sign`.
+    #[serde(default)]
+    pub usage: Option<String>,
+    /// Valid from.
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub start_date_time: Option<DateTime<Utc>>,
+    /// Valid until.
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub end_date_time: Option<DateTime<Utc>>,
+}
