@@ -290,11 +290,15 @@ async fn a_secret_near_its_end_warns_and_one_past_it_fails() {
     );
     assert_eq!(out.json["passed"], true);
 
-    // Graph says it ended (the sandbox's token endpoint does not refuse it: AADSTS7000222 is
-    // not emulated, so this is the check reading Microsoft's record).
+    // Past its end Entra refuses the secret itself (AADSTS7000222), and so does the sandbox:
+    // the first check fails, naming the cure.
     let sandbox = sandbox_with(with_secret_ending_in(-3)).await;
     let out = doctor(&sandbox, &credentials, &[]);
-    out.assert_fails("credential-expiry", "expired on", "add a new secret");
+    out.assert_fails(
+        "client-credentials",
+        "7000222",
+        "create a new client secret",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

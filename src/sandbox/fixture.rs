@@ -116,8 +116,8 @@ pub struct AppFixture {
     pub secrets: Vec<String>,
     /// When secrets end, by value: days after the sandbox's start (negative: ended), shown as
     /// `passwordCredentials[].endDateTime` by Graph. Unlisted secrets end
-    /// [`SECRET_DEFAULT_DAYS`] after the start. The token endpoint does not look at it
-    /// (AADSTS7000222 is not emulated).
+    /// [`SECRET_DEFAULT_DAYS`] after the start. Past its end (on the sandbox's clock) the token
+    /// endpoint refuses the secret as Entra does (`401 invalid_client`, AADSTS7000222).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub secret_ends_in_days: std::collections::BTreeMap<String, i64>,
     /// Certificates registered on the app (PEM, RSA): client assertions signed with their keys

@@ -190,7 +190,7 @@ fn issue(
         return Err(unknown_client(&client_id, &tid));
     };
     let audiences = token_urls(base, tenant, &tid);
-    let appidacr = authenticate_client(&app, secret, form, &audiences)?;
+    let appidacr = authenticate_client(&app, secret, form, &audiences, shared.now())?;
     // A code is checked before the scope: a token request may leave `scope` out and get the
     // scopes the sign-in was for.
     let now = sandbox_now(shared);
@@ -413,6 +413,7 @@ fn authenticate_client(
     secret: Option<String>,
     form: &HashMap<String, String>,
     audiences: &[String],
+    now: chrono::DateTime<Utc>,
 ) -> Result<&'static str, EntraError> {
     if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
         super::assertion::verify(app, form, audiences, Utc::now())?;
@@ -434,8 +435,27 @@ fn authenticate_client(
                 app.client_id
             ),
         )),
+        Some(s) if secret_expired(app, &s, now) => Err(entra_error(
+            401,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                app.client_id
+            ),
+        )),
         Some(_) => Ok("1"),
     }
+}
+
+/// Whether the secret's recorded validity (`passwordCredentials`, same order as the secrets)
+/// ended before `now` (Entra then refuses it with AADSTS7000222).
+fn secret_expired(app: &super::state::App, secret: &str, now: chrono::DateTime<Utc>) -> bool {
+    app.secrets
+        .iter()
+        .position(|s| s == secret)
+        .and_then(|i| app.password_credentials.get(i))
+        .is_some_and(|c| c.end_date_time <= now)
 }
 
 /// Who an ID token is about.
