@@ -294,8 +294,15 @@ async fn ten_thousand_users_land_in_postgres_exactly_and_a_killed_operator_leave
     let mut world = World::start("e2e-sync-pg", options).await;
     let pg = support::postgres::get();
     let schema = pg.fresh_schema("e2e");
+    // TLS with the server's password, verify-full against the CA the Secret holds.
+    let mut data = json!({"url": pg.secret_url()});
+    let mut ca_key = String::new();
+    if let Some(ca) = pg.ca_pem() {
+        data["ca.crt"] = json!(ca);
+        ca_key = "        caKey: ca.crt\n".into();
+    }
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "reporting-db"}, "stringData": {"url": pg.url()}
+        "metadata": {"name": "reporting-db"}, "stringData": data
     }))
     .unwrap();
     world
@@ -306,7 +313,7 @@ async fn ten_thousand_users_land_in_postgres_exactly_and_a_killed_operator_leave
     world.apply(&consent_manifest(NORTHWIND));
     make_consent_ready(&world, CONSENT).await;
     let sink = format!(
-        "    postgres:\n      connectionSecretRef:\n        name: reporting-db\n      schema: {schema}\n"
+        "    postgres:\n      connectionSecretRef:\n        name: reporting-db\n{ca_key}      schema: {schema}\n"
     );
     world.apply(&sync_manifest(
         "northwind",

@@ -7,10 +7,12 @@
 //! error message. And a namespace's objects can never make the operator use another namespace's
 //! credentials: the API server's audit log shows the other Secret never read.
 //!
-//! The PostgreSQL password is seeded too, in two connection Secrets: a TenantSync imports into
-//! the test's real PostgreSQL through one (the server trusts loopback, so the import succeeds
-//! with the password in the URL), and another fails to connect through the other (no server on
-//! that port), so the scan covers the password on the import's path and in the sink's error.
+//! The PostgreSQL password is the test server's own (it accepts only TLS with a SCRAM password,
+//! so the server really checks it), in three connection Secrets that also hold the CA under
+//! `caKey`: a TenantSync imports into the test's real PostgreSQL through one (verify-full), one
+//! fails to connect (no server on that port), and one is refused because its CA did not sign
+//! the server's certificate, so the scan covers the password on the import's path, in the
+//! sink's error and in a TLS refusal.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -81,7 +83,8 @@ impl Seeds {
             refresh_secret_form: unique("refresh-token-a"),
             refresh_certificate_form: unique("refresh-token-b"),
             refresh_wrong: unique("refresh-token-c"),
-            postgres_password: unique("pg-password"),
+            // The throwaway server's password (it checks it).
+            postgres_password: support::postgres::local().password().to_string(),
         }
     }
 
@@ -223,18 +226,11 @@ async fn published(world: &World) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `url` (the test PostgreSQL's, without a password) with `password` added for its user.
-fn with_password(url: &str, password: &str) -> String {
-    let mut url = url::Url::parse(url).unwrap();
-    url.set_password(Some(password)).unwrap();
-    url.to_string()
-}
-
 /// A TenantSync `name` of Fabrikam into the PostgreSQL of the connection Secret `name`, asking
 /// for one import at once.
 fn postgres_sync(name: &str, schema: &str) -> String {
     format!(
-        "apiVersion: gdap.io/v1alpha1\nkind: TenantSync\nmetadata:\n  name: {name}\n  annotations:\n    gdap.io/sync-now: \"1\"\nspec:\n  customer:\n    tenantId: {FABRIKAM}\n  credentialsRef:\n    name: certificate-form\n  appConsentRef:\n    name: reporting\n  schedule: \"@daily\"\n  sink:\n    postgres:\n      connectionSecretRef:\n        name: {name}\n      schema: {schema}\n"
+        "apiVersion: gdap.io/v1alpha1\nkind: TenantSync\nmetadata:\n  name: {name}\n  annotations:\n    gdap.io/sync-now: \"1\"\nspec:\n  customer:\n    tenantId: {FABRIKAM}\n  credentialsRef:\n    name: certificate-form\n  appConsentRef:\n    name: reporting\n  schedule: \"@daily\"\n  sink:\n    postgres:\n      connectionSecretRef:\n        name: {name}\n        caKey: ca.crt\n      schema: {schema}\n"
     )
 }
 
@@ -301,18 +297,25 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
     wrong["clientSecret"] = json!(seeds.wrong_client_secret);
     credentials(&world, "wrong-secret", wrong).await;
     // The TenantSync controller reads these URLs (and their password) when an import starts.
-    let pg = support::postgres::get();
+    let pg = support::postgres::local();
     let schema = pg.fresh_schema("secrets");
+    let url = pg.url_with(
+        Some(&seeds.postgres_password),
+        "127.0.0.1",
+        "sslmode=verify-full",
+    );
+    let ca = pg.ca_pem().unwrap();
+    credentials(&world, "warehouse", json!({"url": url, "ca.crt": ca})).await;
     credentials(
         &world,
-        "warehouse",
-        json!({"url": with_password(pg.url(), &seeds.postgres_password)}),
+        "nowhere",
+        json!({"url": format!("postgres://gdap:{}@127.0.0.1:1/gdap", seeds.postgres_password), "ca.crt": ca}),
     )
     .await;
     credentials(
         &world,
-        "nowhere",
-        json!({"url": format!("postgres://gdap:{}@127.0.0.1:1/gdap", seeds.postgres_password)}),
+        "untrusted",
+        json!({"url": url, "ca.crt": pg.other_ca_pem()}),
     )
     .await;
     let (rotated, stop) = watch_refresh_tokens(&world);
@@ -343,6 +346,7 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
     ));
     world.apply(&postgres_sync("warehouse", &schema));
     world.apply(&postgres_sync("nowhere", &schema));
+    world.apply(&postgres_sync("untrusted", &schema));
     ready(&world, "with-secret").await;
     ready(&world, "with-certificate").await;
     let consents: Api<AppConsent> = Api::namespaced(world.client.clone(), &world.namespace);
@@ -377,6 +381,15 @@ async fn no_secret_reaches_logs_events_status_metrics_or_messages_at_any_log_lev
     assert!(
         sink_error.contains("PostgreSQL") && sink_error.contains("connect"),
         "the sink's failure is reported: {sink_error}"
+    );
+    let tls_refused = sync_outcome(&world, "untrusted", "False").await;
+    assert!(
+        tls_refused.starts_with("SinkTLSRefused: ")
+            && tls_refused.contains(&format!(
+                "not signed by the CA in Secret {}/untrusted key ca.crt",
+                world.namespace
+            )),
+        "the TLS refusal is reported in words: {tls_refused}"
     );
     let refused = world
         .wait_for("wrong", "CredentialsInvalid", MINUTE, |o| {

@@ -1,15 +1,17 @@
 //! The import engine into a real PostgreSQL (a throwaway cluster, tests/support/postgres.rs),
 //! against the in-process sandbox: tables and views agree with the tenant exactly; a delta round
 //! applies exactly the changes; failed and cancelled runs leave the data and are recorded; one
-//! run per tenant at a time; the schema migrates once.
+//! run per tenant at a time; the schema migrates once; TLS and passwords as libpq's `sslmode`
+//! says, refusals in words.
 #![cfg(feature = "sandbox")]
 
 mod support;
 
 use futures::FutureExt;
 use gdap_operator::api::SyncMode;
+use gdap_operator::microsoft::Secret;
 use gdap_operator::sandbox::defaults;
-use gdap_operator::sync::sink::postgres::DEFAULT_SCHEMA;
+use gdap_operator::sync::sink::postgres::{CaBundle, Connection, DEFAULT_SCHEMA, TlsError};
 use gdap_operator::sync::sink::{RunInfo, Sink};
 use gdap_operator::sync::{
     FullReason, ImportError, ImportOptions, PostgresSink, RunKind, SinkError,
@@ -533,4 +535,212 @@ async fn one_run_per_tenant_holds_the_schema_and_the_schema_migrates_once() {
         .await
         .unwrap();
     assert_eq!(default.schema(), "gdap_sync");
+}
+
+// TLS and passwords: the test server accepts only TLS with a SCRAM password (its pg_hba has
+// `hostssl … scram-sha-256` and nothing else), so every connection that works above was one.
+
+/// The test server's CA, as the operator reads it from a connection Secret.
+fn ca_from_secret(pem: &str) -> Option<CaBundle> {
+    Some(CaBundle {
+        pem: pem.to_string(),
+        origin: "Secret ns/db key ca.crt".into(),
+    })
+}
+
+async fn connect(url: String, ca: Option<CaBundle>) -> Result<PostgresSink, SinkError> {
+    let pg = support::postgres::local();
+    PostgresSink::connect_to(
+        &Connection {
+            url: Secret::new(url),
+            ca,
+        },
+        &pg.fresh_schema("tls"),
+    )
+    .await
+}
+
+async fn uses_tls(sink: &PostgresSink) -> bool {
+    sink.client()
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A refusal's text, checked for the password.
+fn refused(result: Result<PostgresSink, SinkError>) -> SinkError {
+    let err = result.expect_err("the connection is refused");
+    let text = err.to_string();
+    assert!(
+        !text.contains(support::postgres::local().password()),
+        "the password is in the message: {text}"
+    );
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_lands_over_verify_full_tls_with_a_password_and_the_ca_from_the_secret() {
+    let pg = support::postgres::local();
+    let env = import::start(50).await;
+    let url = pg.url_with(Some(pg.password()), "127.0.0.1", "sslmode=verify-full");
+    let mut sink = connect(url, ca_from_secret(pg.ca_pem().unwrap()))
+        .await
+        .unwrap();
+    assert!(uses_tls(&sink).await);
+    let report = env
+        .import(&mut sink, &env.options(SyncMode::Full))
+        .await
+        .unwrap();
+    assert_eq!(report.users, env.expected().await.counts);
+    let s = format!("\"{}\"", sink.schema());
+    assert_eq!(live_users(sink.client(), &s).await.len(), 50);
+}
+
+#[tokio::test]
+async fn a_certificate_not_signed_by_the_given_ca_is_refused_in_words() {
+    let pg = support::postgres::local();
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let url = pg.url_with(Some(pg.password()), "127.0.0.1", &format!("sslmode={mode}"));
+        let err = refused(connect(url, ca_from_secret(pg.other_ca_pem())).await);
+        assert!(
+            matches!(err, SinkError::Tls(TlsError::UnknownIssuer { .. })),
+            "{mode}: {err}"
+        );
+        assert!(!err.is_transient() && err.reason() == "SinkTLSRefused");
+        let text = err.to_string();
+        assert!(
+            text.contains("not signed by the CA in Secret ns/db key ca.crt")
+                && text.contains(&format!("sslmode={mode}")),
+            "{text}"
+        );
+    }
+    // Without a CA, verify-full trusts the system's CAs, which never signed the test CA.
+    let url = pg.url_with(Some(pg.password()), "127.0.0.1", "sslmode=verify-full");
+    let err = refused(connect(url, None).await).to_string();
+    assert!(
+        err.contains("not signed by any CA the system trusts"),
+        "{err}"
+    );
+    // The CA by file, as libpq's sslrootcert, works as the Secret's.
+    let url = pg.url_with(
+        Some(pg.password()),
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={}", pg.ca_path().display()),
+    );
+    assert!(uses_tls(&connect(url, None).await.unwrap()).await);
+}
+
+#[tokio::test]
+async fn a_host_name_not_in_the_certificate_is_refused_by_verify_full_and_allowed_by_verify_ca() {
+    let pg = support::postgres::local();
+    let ca = || ca_from_secret(pg.ca_pem().unwrap());
+    // `hostaddr` reaches the server; the name is what TLS checks.
+    let query = |mode: &str| format!("sslmode={mode}&hostaddr=127.0.0.1");
+    let host = "db.example.test";
+    let err = refused(
+        connect(
+            pg.url_with(Some(pg.password()), host, &query("verify-full")),
+            ca(),
+        )
+        .await,
+    );
+    assert!(
+        matches!(err, SinkError::Tls(TlsError::WrongHost { .. })),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("certificate is for localhost, 127.0.0.1 or ::1, not db.example.test")
+            && text.contains("sslmode=verify-ca"),
+        "{text}"
+    );
+    let sink = connect(
+        pg.url_with(Some(pg.password()), host, &query("verify-ca")),
+        ca(),
+    )
+    .await
+    .unwrap();
+    assert!(uses_tls(&sink).await);
+    // `require` without a CA checks nothing (libpq's meaning): encrypted all the same.
+    let sink = connect(
+        pg.url_with(Some(pg.password()), host, &query("require")),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(uses_tls(&sink).await);
+    // `prefer` (also the default) takes TLS when the server offers it.
+    let sink = connect(pg.url_with(Some(pg.password()), "127.0.0.1", ""), None)
+        .await
+        .unwrap();
+    assert!(uses_tls(&sink).await);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_password_is_refused_by_the_server_in_words() {
+    let pg = support::postgres::local();
+    let ca = || ca_from_secret(pg.ca_pem().unwrap());
+    let wrong = "not-the-password-4711";
+    let err = connect(
+        pg.url_with(Some(wrong), "127.0.0.1", "sslmode=verify-full"),
+        ca(),
+    )
+    .await
+    .expect_err("a wrong password is refused");
+    let text = err.to_string();
+    assert!(matches!(err, SinkError::Postgres { .. }), "{text}");
+    assert!(!err.is_transient(), "{text}");
+    assert!(
+        text.contains("password authentication failed for user \"gdap\"")
+            && text.contains("check the user and password"),
+        "{text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+    let err = refused(connect(pg.url_with(None, "127.0.0.1", "sslmode=verify-full"), ca()).await);
+    assert!(matches!(err, SinkError::Config(_)), "{err}");
+    assert!(err.to_string().contains("asks for a password"), "{err}");
+}
+
+#[tokio::test]
+async fn sslmode_disable_is_refused_by_a_server_that_accepts_only_tls() {
+    let pg = support::postgres::local();
+    let err = refused(
+        connect(
+            pg.url_with(Some(pg.password()), "127.0.0.1", "sslmode=disable"),
+            None,
+        )
+        .await,
+    );
+    let text = err.to_string();
+    assert!(!err.is_transient(), "{text}");
+    assert!(
+        text.contains("no encryption") && text.contains("accepts only TLS connections"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_sslmode_is_a_configuration_error_that_names_the_accepted_ones() {
+    let pg = support::postgres::local();
+    let err = refused(
+        connect(
+            pg.url_with(Some(pg.password()), "127.0.0.1", "sslmode=verify_full"),
+            None,
+        )
+        .await,
+    );
+    assert!(
+        matches!(err, SinkError::Config(_)) && !err.is_transient(),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("sslmode=\"verify_full\"")
+            && text.contains("disable, prefer, require, verify-ca, verify-full"),
+        "{text}"
+    );
 }

@@ -149,6 +149,10 @@ pub mod reasons {
     pub const ACCESS_DENIED: &str = "AccessDenied";
     /// The sink is configured wrongly (e.g. the PostgreSQL connection Secret is missing).
     pub const SINK_MISCONFIGURED: &str = "SinkMisconfigured";
+    /// PostgreSQL's TLS was refused: the server's certificate is not signed by the trusted CA,
+    /// does not name the host, has expired, or the server does not offer TLS where `sslmode`
+    /// demands it (the message says which, and what to change).
+    pub const SINK_TLS_REFUSED: &str = "SinkTLSRefused";
     /// The sink failed in a way retrying does not cure (permissions, damaged data, refused SQL).
     pub const SINK_FAILED: &str = "SinkFailed";
     /// No successful import for two scheduled runs.

@@ -282,8 +282,12 @@ pub struct FileSink {
 #[serde(rename_all = "camelCase")]
 pub struct PostgresSink {
     /// The Secret (in this namespace) that holds the connection URL,
-    /// `postgres://user:password@host:5432/database` (TLS is not supported yet: use
-    /// `sslmode=disable` or `prefer`).
+    /// `postgres://user:password@host:5432/database?sslmode=verify-full`, and optionally the CA
+    /// to trust. `sslmode` as libpq: `disable`, `prefer` (the default: TLS when the server
+    /// offers it, certificate unchecked), `require` (TLS, certificate unchecked unless a CA is
+    /// given), `verify-ca` (the certificate must be signed by the trusted CA) or `verify-full`
+    /// (and must name the host). The trusted CA: the Secret's `caKey`, else `sslrootcert` in the
+    /// URL, else the system's CAs (enough for Azure Database for PostgreSQL).
     pub connection_secret_ref: ConnectionSecretRef,
 
     /// The database schema of the tables and views (default `gdap_sync`); the operator creates
@@ -294,7 +298,7 @@ pub struct PostgresSink {
     pub schema: Option<String>,
 }
 
-/// A Secret key holding a connection string.
+/// A Secret holding a connection string and, optionally, the CA to trust.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSecretRef {
@@ -305,6 +309,13 @@ pub struct ConnectionSecretRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub key: Option<String>,
+    /// The key of the same Secret that holds the PEM bundle of the CA(s) to trust for the
+    /// server's certificate, e.g. `ca.crt` (for a private CA; the URL's `sslmode` says what is
+    /// checked: with `prefer` or `require` and a CA, the chain as `verify-ca`). When absent, the
+    /// URL's `sslrootcert`, else the system's trusted CAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub ca_key: Option<String>,
 }
 
 /// The Secret key of a connection URL when `key` is not set.

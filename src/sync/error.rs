@@ -129,7 +129,11 @@ pub enum SinkError {
         detail: String,
     },
     /// PostgreSQL refused or failed.
-    #[error("PostgreSQL: could not {action}: {source}{}", postgres_hint(source))]
+    #[error(
+        "PostgreSQL: could not {action}: {}{}",
+        postgres_text(source),
+        postgres_hint(source)
+    )]
     Postgres {
         /// What was being done.
         action: &'static str,
@@ -137,16 +141,45 @@ pub enum SinkError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// TLS with PostgreSQL failed: the server's certificate was refused, or the server does
+    /// not offer TLS where the `sslmode` demands it. Someone must change the server, the CA or
+    /// the URL.
+    #[error("PostgreSQL: could not connect: {0}")]
+    Tls(#[from] crate::sync::sink::postgres::TlsError),
     /// The sink is configured wrongly.
     #[error("the sink is misconfigured: {0}")]
     Config(String),
+}
+
+/// The driver's error in words: its own (`db error`, `error connecting to server`, …) and its
+/// causes' — for the server's errors, the severity, the message and the hint (not the detail,
+/// which can quote row values).
+pub(crate) fn postgres_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let hint = db
+            .hint()
+            .map(|h| format!(" (hint: {h})"))
+            .unwrap_or_default();
+        return format!("{}: {}{hint}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 fn postgres_hint(source: &tokio_postgres::Error) -> &'static str {
     let Some(code) = source.code().map(|c| c.code()) else {
         return "";
     };
-    if code.starts_with("28") {
+    let message = source.as_db_error().map_or("", |e| e.message());
+    if code == "28000" && message.contains("no encryption") {
+        " (the server accepts only TLS connections from here: remove sslmode=disable, and use sslmode=verify-full with the server's CA)"
+    } else if code.starts_with("28") {
         " (check the user and password in the connection URL)"
     } else if code == "3D000" {
         " (the database in the connection URL does not exist)"
@@ -163,7 +196,7 @@ impl SinkError {
         match self {
             SinkError::Io { source, .. } => io_is_transient(source),
             SinkError::Busy { .. } => true,
-            SinkError::Corrupt { .. } | SinkError::Config(_) => false,
+            SinkError::Corrupt { .. } | SinkError::Config(_) | SinkError::Tls(_) => false,
             SinkError::Postgres { source, .. } => postgres_is_transient(source),
         }
     }
@@ -174,6 +207,7 @@ impl SinkError {
             SinkError::Busy { .. } => "SinkBusy",
             SinkError::Corrupt { .. } => "SinkCorrupt",
             SinkError::Config(_) => "SinkMisconfigured",
+            SinkError::Tls(_) => "SinkTLSRefused",
             e if e.is_transient() => "SinkUnavailable",
             _ => "SinkFailed",
         }

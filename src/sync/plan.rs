@@ -325,6 +325,7 @@ mod tests {
         let mut r = crate::api::tenant_sync::ConnectionSecretRef {
             name: "db".into(),
             key: None,
+            ca_key: None,
         };
         assert_eq!(r.url_key(), "url");
         r.key = Some("dsn".into());

@@ -1,7 +1,8 @@
 //! The act step: a small interpreter of the plan's [`Action`]. Only `Start` does anything: it
 //! dereferences what the import needs — the partner credentials (held in use, as for every
-//! object) and, for the `postgres` sink, the connection URL from the Secret named by
-//! `connectionSecretRef`, always in the object's own namespace — through [`Resources`], and hands
+//! object) and, for the `postgres` sink, the connection URL (and the CA bundle under `caKey`,
+//! when set) from the Secret named by `connectionSecretRef`, always in the object's own
+//! namespace — through [`Resources`], and hands
 //! the import to the [`Launcher`] (the runner's task). A failure to dereference is a failed
 //! attempt, recorded and retried like a failed import.
 //!
@@ -17,7 +18,8 @@ use crate::api::tenant_sync::{ConnectionSecretRef, SinkSpec, TenantSyncSpec};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
 use crate::controllers::microsoft_failure::{self, Caller};
-use crate::microsoft::{MicrosoftClients, Reason, Secret};
+use crate::microsoft::{MicrosoftClients, Reason};
+use crate::sync::sink::postgres::Connection;
 use crate::sync::{ImportError, ImportOptions, ImportReport, SinkError, run_import, sink};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,8 +34,8 @@ pub struct ImportJob {
     pub options: ImportOptions,
     /// Where to write.
     pub sink: SinkSpec,
-    /// The PostgreSQL connection URL, for the `postgres` sink.
-    pub postgres_url: Option<Secret>,
+    /// The PostgreSQL connection (URL and CA bundle), for the `postgres` sink.
+    pub postgres: Option<Connection>,
     /// The partner's clients (their token cache is shared with every object of the Secret).
     pub clients: MicrosoftClients,
 }
@@ -44,7 +46,7 @@ pub struct ImportJob {
 /// issued before a new application permission took effect would be refused until it expires,
 /// however often the import is retried.
 pub async fn import(job: &ImportJob) -> Result<ImportReport, Failure> {
-    let mut sink = sink::open(&job.sink, job.postgres_url.as_ref())
+    let mut sink = sink::open(&job.sink, job.postgres.as_ref())
         .await
         .map_err(|e| import_failure(&ImportError::Sink(e)))?;
     let token = job.clients.tokens.app_token(&job.tenant_id);
@@ -79,6 +81,7 @@ pub fn import_failure(error: &ImportError) -> Failure {
         }
         _ if error.is_transient() => reasons::TRANSIENT_ERROR,
         ImportError::Sink(SinkError::Config(_)) => reasons::SINK_MISCONFIGURED,
+        ImportError::Sink(SinkError::Tls(_)) => reasons::SINK_TLS_REFUSED,
         ImportError::Sink(_) => reasons::SINK_FAILED,
         ImportError::EmptyListing { .. } => reasons::TRANSIENT_ERROR,
         ImportError::Options(_) => reasons::INVALID_SPEC,
@@ -87,6 +90,7 @@ pub fn import_failure(error: &ImportError) -> Failure {
 }
 
 /// Why the connection Secret of a `postgres` sink could not be read. Never contains the URL.
+/// (A CA bundle that is not PEM is the sink's error, when it connects.)
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     /// The Secret does not exist in the object's namespace.
@@ -111,6 +115,18 @@ pub enum ConnectionError {
         /// The Secret's name.
         name: String,
         /// The key.
+        key: String,
+    },
+    /// `caKey` names a key the Secret does not have (or an empty one).
+    #[error(
+        "spec.sink.postgres.connectionSecretRef: Secret {namespace}/{name} has no CA bundle under key {key:?} (caKey); put the PEM of the CA that signed the server's certificate there, or remove caKey to trust the system's CAs"
+    )]
+    MissingCa {
+        /// The object's namespace.
+        namespace: String,
+        /// The Secret's name.
+        name: String,
+        /// The key `caKey` names.
         key: String,
     },
     /// The Kubernetes API failed or refused the read (then the message says which permission
@@ -185,11 +201,12 @@ impl ActError {
 pub trait Resources: Send + Sync {
     /// The partner's clients from the object's credentials Secret, which is held in use.
     async fn credentials(&self) -> Result<Credentials, CredentialsError>;
-    /// The connection URL from the Secret `reference` names, in the object's namespace.
+    /// The connection URL (and the CA bundle under `caKey`) from the Secret `reference`
+    /// names, in the object's namespace.
     async fn connection_url(
         &self,
         reference: &ConnectionSecretRef,
-    ) -> Result<Secret, ConnectionError>;
+    ) -> Result<Connection, ConnectionError>;
 }
 
 /// Starts imports (the runner).
@@ -256,7 +273,7 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Applied {
 
 async fn prepare(start: &Start, t: &Target<'_>) -> Result<Job, ActError> {
     let credentials = t.resources.credentials().await?;
-    let postgres_url = match &t.spec.sink.postgres {
+    let postgres = match &t.spec.sink.postgres {
         Some(pg) => Some(
             t.resources
                 .connection_url(&pg.connection_secret_ref)
@@ -273,7 +290,7 @@ async fn prepare(start: &Start, t: &Target<'_>) -> Result<Job, ActError> {
             tenant_id: t.spec.customer.tenant_id.0.to_ascii_lowercase(),
             options: ImportOptions::from_spec(t.spec, Some(partner)),
             sink: t.spec.sink.clone(),
-            postgres_url,
+            postgres,
             clients: credentials.clients,
         },
     })
@@ -283,6 +300,7 @@ async fn prepare(start: &Start, t: &Target<'_>) -> Result<Job, ActError> {
 mod tests {
     use super::*;
     use crate::microsoft::Error;
+    use crate::sync::sink::postgres::{SslMode, TlsError};
 
     fn directory(reason: Reason) -> ImportError {
         ImportError::Directory {
@@ -346,6 +364,13 @@ mod tests {
                 false,
             ),
             (
+                ImportError::Sink(SinkError::Tls(TlsError::NotOffered {
+                    mode: SslMode::Require,
+                })),
+                reasons::SINK_TLS_REFUSED,
+                false,
+            ),
+            (
                 ImportError::Sink(SinkError::Corrupt {
                     path: "/x".into(),
                     detail: "bad".into(),
@@ -388,6 +413,23 @@ mod tests {
                 && f.message.contains("\"url\""),
             "{}",
             f.message
+        );
+        let no_ca = ConnectionError::MissingCa {
+            namespace: "ns".into(),
+            name: "db".into(),
+            key: "ca.crt".into(),
+        }
+        .failure();
+        assert_eq!(
+            (no_ca.reason, no_ca.transient),
+            (reasons::SINK_MISCONFIGURED, false)
+        );
+        assert!(
+            no_ca
+                .message
+                .contains("Secret ns/db has no CA bundle under key \"ca.crt\" (caKey)"),
+            "{}",
+            no_ca.message
         );
     }
 }

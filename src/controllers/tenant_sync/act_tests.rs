@@ -15,6 +15,7 @@ use crate::microsoft::{
     rotation_fn,
 };
 use crate::sandbox::{Sandbox, SandboxOptions, defaults};
+use crate::sync::sink::postgres::Connection;
 use crate::sync::{ImportOptions, RunKind};
 use async_trait::async_trait;
 use kube::runtime::reflector::ObjectRef;
@@ -86,7 +87,7 @@ impl World {
             tenant_id: CONTOSO.into(),
             options: ImportOptions::from_spec(spec, Some(defaults::PARTNER_TENANT_ID.into())),
             sink: spec.sink.clone(),
-            postgres_url: None,
+            postgres: None,
             clients: self.clients.clone(),
         }
     }
@@ -199,9 +200,9 @@ impl Resources for Scripted {
     async fn connection_url(
         &self,
         reference: &ConnectionSecretRef,
-    ) -> Result<Secret, ConnectionError> {
+    ) -> Result<Connection, ConnectionError> {
         self.url
-            .map(Secret::new)
+            .map(Connection::url)
             .ok_or(ConnectionError::MissingKey {
                 namespace: "ns".into(),
                 name: reference.name.clone(),
@@ -271,7 +272,7 @@ async fn start_hands_the_job_with_its_secrets_to_the_runner() {
         Some(defaults::PARTNER_TENANT_ID)
     );
     assert_eq!(
-        job.import.postgres_url.as_ref().map(Secret::expose),
+        job.import.postgres.as_ref().map(|c| c.url.expose()),
         Some("postgres://gdap@127.0.0.1:1/db")
     );
     for action in [

@@ -22,6 +22,7 @@ use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_in_use;
 use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
 use crate::microsoft::Secret;
+use crate::sync::sink::postgres::{CaBundle, Connection};
 use async_trait::async_trait;
 use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -259,7 +260,7 @@ impl Resources for KubeResources<'_> {
     async fn connection_url(
         &self,
         reference: &ConnectionSecretRef,
-    ) -> Result<Secret, ConnectionError> {
+    ) -> Result<Connection, ConnectionError> {
         let key = reference.url_key().to_string();
         let (namespace, name) = (self.namespace.clone(), reference.name.clone());
         let secrets: Api<KubeSecret> = Api::namespaced(self.ctx.client.clone(), &namespace);
@@ -280,17 +281,36 @@ impl Resources for KubeResources<'_> {
                 });
             }
         };
-        let value = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&key))
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        value.map(Secret::new).ok_or(ConnectionError::MissingKey {
-            namespace,
-            name,
-            key,
+        let value = |key: &str| {
+            secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .and_then(|v| String::from_utf8(v.0.clone()).ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(url) = value(&key) else {
+            return Err(ConnectionError::MissingKey {
+                namespace,
+                name,
+                key,
+            });
+        };
+        let ca = match &reference.ca_key {
+            Some(ca_key) => Some(CaBundle {
+                pem: value(ca_key).ok_or_else(|| ConnectionError::MissingCa {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    key: ca_key.clone(),
+                })?,
+                origin: format!("Secret {namespace}/{name} key {ca_key}"),
+            }),
+            None => None,
+        };
+        Ok(Connection {
+            url: Secret::new(url),
+            ca,
         })
     }
 }

@@ -5,7 +5,7 @@
 //!   `skus` and `lastDuration` from the latest successful import; `nextSyncTime` from the plan.
 //! - `Synced`: the last attempt and its prerequisites. False with `InvalidSpec` (the schedule,
 //!   or an AppConsent of another customer), `AppConsentNotReady`, or the failed attempt's reason
-//!   (`AccessDenied`, `CredentialsInvalid`, `SinkMisconfigured`, `SinkFailed`, `MicrosoftError`,
+//!   (`AccessDenied`, `CredentialsInvalid`, `SinkMisconfigured`, `SinkTLSRefused`, `SinkFailed`, `MicrosoftError`,
 //!   `TransientError`, `KubernetesError`, `Propagating` — Graph refused the import soon after
 //!   the consent, see `plan` —, …; Microsoft's errors are named by
 //!   `controllers::microsoft_failure`, as on every kind); True with `Reconciled` after a
@@ -365,6 +365,7 @@ fn reason_constant(reason: &str) -> &'static str {
         reasons::KUBERNETES_FORBIDDEN,
         reasons::SINK_MISCONFIGURED,
         reasons::SINK_FAILED,
+        reasons::SINK_TLS_REFUSED,
         reasons::KUBERNETES_ERROR,
         reasons::PROPAGATING,
     ];

@@ -240,6 +240,12 @@ fn failures_after_a_success_keep_ready_when_transient_and_clear_it_when_a_person
             reasons::ACCESS_DENIED,
         ),
         (reasons::SINK_FAILED, false, "False", reasons::SINK_FAILED),
+        (
+            reasons::SINK_TLS_REFUSED,
+            false,
+            "False",
+            reasons::SINK_TLS_REFUSED,
+        ),
     ];
     for (reason, transient, ready, ready_reason) in table {
         let mut case = Case::new("2026-01-10T10:00:30Z");

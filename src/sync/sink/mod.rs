@@ -25,7 +25,6 @@ use super::plan::RunKind;
 use super::report::{RowCounts, SkuReport, UserCounts};
 use super::rows::{SubscriptionRow, UserRecord};
 use crate::api::tenant_sync::SinkSpec;
-use crate::microsoft::Secret;
 use crate::microsoft::models::directory::SubscribedSku;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -100,13 +99,13 @@ pub trait RunWriter: Send {
     async fn abort(self: Box<Self>, error: &str);
 }
 
-/// Opens the sink a TenantSync names: `file` as it is, `postgres` with the connection URL the
-/// caller read from the Secret `connectionSecretRef.name`, key
+/// Opens the sink a TenantSync names: `file` as it is, `postgres` with the connection the
+/// caller read from the Secret `connectionSecretRef.name`: the URL under key
 /// [`ConnectionSecretRef::url_key`](crate::api::tenant_sync::ConnectionSecretRef::url_key)
-/// (`url` unless `key` says otherwise).
+/// (`url` unless `key` says otherwise) and the CA bundle under `caKey`, when set.
 pub async fn open(
     spec: &SinkSpec,
-    postgres_url: Option<&Secret>,
+    postgres: Option<&postgres::Connection>,
 ) -> Result<Box<dyn Sink>, SinkError> {
     match (&spec.file, &spec.postgres) {
         (Some(file), None) => Ok(Box::new(FileSink::new(
@@ -114,13 +113,15 @@ pub async fn open(
             file.keep_runs.unwrap_or(file::DEFAULT_KEEP_RUNS),
         ))),
         (None, Some(pg)) => {
-            let url = postgres_url.ok_or_else(|| {
+            let connection = postgres.ok_or_else(|| {
                 SinkError::Config(
                     "the postgres sink needs the connection URL from its Secret".into(),
                 )
             })?;
             let schema = pg.schema.as_deref().unwrap_or(postgres::DEFAULT_SCHEMA);
-            Ok(Box::new(PostgresSink::connect(url.expose(), schema).await?))
+            Ok(Box::new(
+                PostgresSink::connect_to(connection, schema).await?,
+            ))
         }
         _ => Err(SinkError::Config(
             "set exactly one of sink.file or sink.postgres".into(),

@@ -19,23 +19,51 @@
 //! and its staging rows dropped; a run whose future was dropped is marked `abandoned` and
 //! cleaned by the tenant's next run. One run per tenant at a time, across operators: a
 //! session-level advisory lock per schema and tenant. The sink reconnects when its connection
-//! was lost. TLS is not supported yet (`sslmode=disable` or `prefer`).
+//! was lost.
+//!
+//! TLS: libpq's `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`,
+//! `verify-full`) and `sslrootcert` from the URL, and a CA bundle from the caller
+//! ([`Connection::ca`], the connection Secret's `caKey`); see [`tls`].
 
 mod run;
 pub mod schema;
+pub mod tls;
 
 use super::{RunInfo, RunWriter, Sink, SyncState, valid_tenant_id};
 use crate::microsoft::Secret;
 use crate::sync::error::SinkError;
 use async_trait::async_trait;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+pub use tls::{CaBundle, SslMode, TlsError};
+
+/// How to reach the database: the connection URL (with its password) and, optionally, the CA
+/// bundle to trust.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// `postgres://user:password@host:5432/database?sslmode=…`, or libpq's `key=value` form.
+    pub url: Secret,
+    /// The CAs to check the server's certificate against; without it, `sslrootcert` from the
+    /// URL, else the system's roots (when the `sslmode` checks certificates at all).
+    pub ca: Option<CaBundle>,
+}
+
+impl Connection {
+    /// A connection by URL alone.
+    pub fn url(url: impl Into<String>) -> Connection {
+        Connection {
+            url: Secret::new(url.into()),
+            ca: None,
+        }
+    }
+}
 
 /// The schema used when none is configured.
 pub const DEFAULT_SCHEMA: &str = "gdap_sync";
 
 /// A PostgreSQL database as a sink (see the module docs).
 pub struct PostgresSink {
-    url: Secret,
+    connection: Connection,
     schema: String,
     client: Client,
 }
@@ -51,14 +79,22 @@ impl std::fmt::Debug for PostgresSink {
 impl PostgresSink {
     /// Connects with a `postgres://` URL and creates or migrates the schema.
     pub async fn connect(url: &str, schema: &str) -> Result<PostgresSink, SinkError> {
+        PostgresSink::connect_to(&Connection::url(url), schema).await
+    }
+
+    /// Connects (URL and CA bundle) and creates or migrates the schema.
+    pub async fn connect_to(
+        connection: &Connection,
+        schema: &str,
+    ) -> Result<PostgresSink, SinkError> {
         if !schema::valid_schema(schema) {
             return Err(SinkError::Config(format!(
                 "schema {schema:?} must be a lower-case SQL identifier (letters, digits and _, not starting with a digit, at most 63)"
             )));
         }
-        let client = open(url).await?;
+        let client = open(connection).await?;
         let sink = PostgresSink {
-            url: Secret::new(url.to_string()),
+            connection: connection.clone(),
             schema: schema.to_string(),
             client,
         };
@@ -130,23 +166,26 @@ impl PostgresSink {
     async fn ensure_connected(&mut self) -> Result<(), SinkError> {
         if self.client.is_closed() {
             tracing::info!(schema = %self.schema, "reconnecting to PostgreSQL");
-            self.client = open(self.url.expose()).await?;
+            self.client = open(&self.connection).await?;
         }
         Ok(())
     }
 }
 
+/// A connection to the database as the sink makes them (TLS as the URL and the CA say), driven
+/// in a background task; for tests and tools that read the tables.
+pub async fn connect(connection: &Connection) -> Result<Client, SinkError> {
+    open(connection).await
+}
+
 /// Connects and drives the connection in a background task.
-async fn open(url: &str) -> Result<Client, SinkError> {
-    let config: tokio_postgres::Config = url.parse().map_err(|_| {
-        SinkError::Config(
-            "the connection URL is not a valid postgres:// URL or key=value string".into(),
-        )
-    })?;
-    let (client, connection) = config
-        .connect(NoTls)
+async fn open(target: &Connection) -> Result<Client, SinkError> {
+    let prepared = tls::prepare(target.url.expose(), target.ca.as_ref())?;
+    let (client, connection) = prepared
+        .config
+        .connect(prepared.tls)
         .await
-        .map_err(|e| SinkError::postgres("connect", e))?;
+        .map_err(|e| prepared.context.connect_error(e))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "the PostgreSQL connection of an import sink ended");
