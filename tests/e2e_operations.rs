@@ -21,11 +21,12 @@ const CREATE_PATH: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships
 /// A standby looks at the Lease this often in these tests.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// The election flags of a replica, with the Lease in the world's namespace.
+/// The election flags of a replica, with the Lease where the chart grants it (the release
+/// namespace).
 fn election(world: &World, duration: Duration, renew_before: Duration) -> Vec<String> {
     vec![
         "--leader-elect".into(),
-        format!("--lease-namespace={}", world.namespace),
+        format!("--lease-namespace={}", world.release_namespace),
         format!("--lease-name={LEASE}"),
         format!("--lease-duration={}s", duration.as_secs()),
         format!("--lease-renew-before={}s", renew_before.as_secs()),

@@ -30,6 +30,23 @@ pub struct ChartSecrets {
 }
 
 impl ChartSecrets {
+    /// The Secrets the suite's objects name besides the world's default credentials Secret, as
+    /// a partner's values file lists its own: a test naming another Secret adds it here or to
+    /// its world's `chart_secrets` before the operator starts.
+    pub fn suite() -> Self {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+        ChartSecrets {
+            credentials: names(&[
+                "absent",
+                "by-certificate",
+                "certificate-form",
+                "no-mfa",
+                "unregistered-certificate",
+            ]),
+            connections: names(&["reporting-db", "warehouse", "nowhere"]),
+        }
+    }
+
     /// The `--set` values naming them.
     fn sets(&self) -> Vec<String> {
         let set = |value: &str, names: &[String]| {
@@ -67,10 +84,15 @@ pub struct World {
     /// Environment of every operator process started from now on (e.g. the Deployment's
     /// `POD_NAMESPACE`).
     pub operator_env: Vec<(String, String)>,
-    /// More Secret names the chart's role grants when the operator runs under it (beyond
-    /// `credentials_secret`): credentials Secrets and connection Secrets. The chart grants
-    /// Secrets by name only.
+    /// More Secret names the chart's role grants (beyond `credentials_secret`): credentials
+    /// Secrets and connection Secrets. The chart grants Secrets by name only.
     pub chart_secrets: ChartSecrets,
+    /// The namespace of the chart's release the operator runs under by default (its
+    /// ServiceAccount, and the leader-election Lease Role).
+    pub release_namespace: String,
+    /// The `--set` values of the chart's default role last applied (`None`: the operator runs
+    /// under a role of its own, see [`World::run_operator_under_the_charts_rbac`]).
+    applied_chart: Option<Vec<String>>,
     /// `--log-level` of every operator process started from now on.
     pub log_level: String,
     /// `--credentials-secret` of every operator process started from now on.
@@ -127,7 +149,7 @@ impl World {
             .await
             .unwrap();
         let port = free_port();
-        World {
+        let mut world = World {
             cp,
             namespace,
             sandbox,
@@ -139,13 +161,74 @@ impl World {
             operator_env: Vec::new(),
             log_level: "info,gdap_operator=debug".into(),
             credentials_secret: "partner-credentials".into(),
-            chart_secrets: ChartSecrets::default(),
+            chart_secrets: ChartSecrets::suite(),
+            release_namespace: cp.namespace("gdap-system"),
+            applied_chart: Some(Vec::new()),
             http: reqwest::Client::new(),
+        };
+        world.run_under_the_charts_default_role();
+        world
+    }
+
+    /// The operator runs under the chart's default role (the cluster-wide install, Secrets by
+    /// name), with the identity of the chart's ServiceAccount in [`World::release_namespace`];
+    /// applied again when the Secrets it must name changed since.
+    fn run_under_the_charts_default_role(&mut self) {
+        let Some(applied) = &self.applied_chart else {
+            return;
+        };
+        let sets = self.secret_sets();
+        if *applied == sets {
+            return;
         }
+        let release = self.release_namespace.clone();
+        let docs = self.render_chart(&release, &sets);
+        self.operator_kubeconfig = self.apply_chart(&docs, &release);
+        self.applied_chart = Some(sets);
+    }
+
+    /// The `--set` values naming the Secrets the operator may use.
+    fn secret_sets(&self) -> Vec<String> {
+        let mut sets = vec![format!("credentialsSecret={}", self.credentials_secret)];
+        sets.extend(self.chart_secrets.sets());
+        sets
+    }
+
+    /// The chart's documents for release `release` (in the namespace of that name).
+    fn render_chart(&self, release: &str, sets: &[String]) -> Vec<Value> {
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let manifests = chart::template(release, release, &sets)
+            .unwrap_or_else(|e| panic!("helm template: {e}"));
+        chart::documents(&manifests)
+    }
+
+    /// Applies the chart's documents and returns a kubeconfig with its ServiceAccount's token.
+    fn apply_chart(&self, docs: &[Value], release: &str) -> std::path::PathBuf {
+        let account = chart::one(docs, "ServiceAccount")["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chart.yaml");
+        let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        std::fs::write(&file, text.join("\n---\n")).unwrap();
+        self.cp
+            .kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+        let token = self.cp.kubectl_ok(&[
+            "create",
+            "token",
+            &account,
+            "-n",
+            release,
+            "--duration",
+            "1h",
+        ]);
+        self.token_kubeconfig(token.trim())
     }
 
     /// Starts the operator process (watching only this namespace, fast timings).
     pub fn start_operator(&mut self) {
+        self.run_under_the_charts_default_role();
         let log = log_path(&self.namespace);
         let child = self
             .operator_command(&self.metrics_address, &log)
@@ -177,7 +260,7 @@ impl World {
     /// The Lease `name` of the world's namespace, if it exists.
     pub async fn lease(&self, name: &str) -> Option<k8s_openapi::api::coordination::v1::Lease> {
         let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-            Api::namespaced(self.client.clone(), &self.namespace);
+            Api::namespaced(self.client.clone(), &self.release_namespace);
         leases.get_opt(name).await.unwrap()
     }
 
@@ -237,39 +320,16 @@ impl World {
     ) -> String {
         self.kill_operator();
         let release = self.cp.namespace("gdap-system");
-        let watch = format!("watchNamespaces={{{}}}", self.namespace);
         let mut sets: Vec<String> = match mode {
             ChartRbac::ClusterWide => vec![],
-            ChartRbac::Namespaced => vec![watch],
+            ChartRbac::Namespaced => vec![format!("watchNamespaces={{{}}}", self.namespace)],
         };
-        sets.push(format!("credentialsSecret={}", self.credentials_secret));
-        sets.extend(self.chart_secrets.sets());
-        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-        let manifests = chart::template(&release, &release, &sets)
-            .unwrap_or_else(|e| panic!("helm template: {e}"));
-        let mut docs = chart::documents(&manifests);
+        sets.extend(self.secret_sets());
+        let mut docs = self.render_chart(&release, &sets);
         edit(&mut docs);
         self.use_the_charts_election_flags(&docs, &release);
-        let account = chart::one(&docs, "ServiceAccount")["metadata"]["name"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("chart.yaml");
-        let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
-        std::fs::write(&file, text.join("\n---\n")).unwrap();
-        self.cp
-            .kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
-        let token = self.cp.kubectl_ok(&[
-            "create",
-            "token",
-            &account,
-            "-n",
-            &release,
-            "--duration",
-            "1h",
-        ]);
-        self.operator_kubeconfig = self.token_kubeconfig(token.trim());
+        self.operator_kubeconfig = self.apply_chart(&docs, &release);
+        self.applied_chart = None;
         self.start_operator();
         release
     }
