@@ -6,7 +6,7 @@
 
 use crate::controllers::credentials::{CLIENT_CREDENTIAL_KEYS, CredentialsError, parse};
 use crate::microsoft::{EndpointArgs, PartnerCredentials};
-use anyhow::Context as _;
+use crate::onboard::credentials::AppArgs;
 use clap::Args;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -21,21 +21,10 @@ pub const DEFAULT_REDIRECT_PORT: u16 = 8400;
 /// Options of `gdap-operator login`.
 #[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
-    /// The partner's tenant id (GUID). Read from the Secret when --secret names an existing one.
-    #[arg(long, env = "GDAP_PARTNER_TENANT_ID")]
-    pub partner_tenant_id: Option<String>,
-    /// The partner app's client id. Read from the Secret when --secret names an existing one.
-    #[arg(long, env = "GDAP_CLIENT_ID")]
-    pub client_id: Option<String>,
-    /// The app's client secret (prefer the environment variable: flags show in `ps`).
-    #[arg(long, env = "GDAP_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
-    /// PEM file with the app's certificate (with --client-key, instead of a client secret).
-    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_CERTIFICATE_FILE")]
-    pub client_certificate: Option<PathBuf>,
-    /// PEM file with the certificate's private key.
-    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_KEY_FILE")]
-    pub client_key: Option<PathBuf>,
+    /// The partner app: tenant, client id and client credential. With --secret naming an
+    /// existing Secret, what is not given here is read from it.
+    #[command(flatten)]
+    pub app: AppArgs,
     /// Sign in in a browser on this machine (authorization code with PKCE on a loopback
     /// redirect) instead of the device code flow: for tenants whose Conditional Access blocks
     /// device code sign-ins. The app registration must list http://localhost:PORT (default
@@ -69,6 +58,25 @@ pub struct LoginArgs {
     /// Microsoft endpoints.
     #[command(flatten)]
     pub endpoints: EndpointArgs,
+}
+
+/// Sets `key` (given by `flag`) to `value` in the Secret's `data`, refusing a value that differs
+/// from one the Secret `label` holds: the refresh token is bound to that app and tenant.
+fn agree(
+    data: &mut BTreeMap<String, ByteString>,
+    label: &str,
+    (key, flag): (&str, &str),
+    value: &str,
+) -> anyhow::Result<()> {
+    if let Some(old) = data.get(key) {
+        let old = String::from_utf8_lossy(&old.0).trim().to_string();
+        anyhow::ensure!(
+            old.is_empty() || old.eq_ignore_ascii_case(value),
+            "{flag} {value} differs from the {key} {old} of Secret {label}: the refresh token works only with the app and tenant it is issued to, and login replaces only refreshToken; leave {flag} out, or store into another Secret"
+        );
+    }
+    data.insert(key.to_string(), ByteString(value.as_bytes().to_vec()));
+    Ok(())
 }
 
 /// Where the refresh token goes, as given on the command line.
@@ -154,49 +162,16 @@ impl LoginArgs {
         let label = secret.unwrap_or("(none)");
         let mut data = existing.and_then(|s| s.data.clone()).unwrap_or_default();
         data.remove("refreshToken");
-        let mut set = |key: &str, flag: &str, value: String| -> anyhow::Result<()> {
-            if let Some(old) = data.get(key) {
-                let old = String::from_utf8_lossy(&old.0).trim().to_string();
-                anyhow::ensure!(
-                    old.is_empty() || old.eq_ignore_ascii_case(value.trim()),
-                    "{flag} {value} differs from the {key} {old} of Secret {label}: the refresh token works only with the app and tenant it is issued to, and login replaces only refreshToken; leave {flag} out, or store into another Secret"
-                );
-            }
-            data.insert(
-                key.to_string(),
-                ByteString(value.trim().as_bytes().to_vec()),
-            );
-            Ok(())
-        };
-        if let Some(v) = &self.partner_tenant_id {
-            set("partnerTenantId", "--partner-tenant-id", v.clone())?;
-        }
-        if let Some(v) = &self.client_id {
-            set("clientId", "--client-id", v.clone())?;
-        }
-        let flag_credential = self.client_secret.is_some()
-            || self.client_certificate.is_some()
-            || self.client_key.is_some();
-        if flag_credential {
-            for key in ["clientSecret", "clientCertificate", "clientKey"] {
+        if self.app.gives_client_credential() {
+            for key in CLIENT_CREDENTIAL_KEYS {
                 data.remove(key);
             }
         }
-        if let Some(v) = &self.client_secret {
-            data.insert("clientSecret".into(), ByteString(v.as_bytes().to_vec()));
-        }
-        for (key, flag, path) in [
-            (
-                "clientCertificate",
-                "--client-certificate",
-                &self.client_certificate,
-            ),
-            ("clientKey", "--client-key", &self.client_key),
-        ] {
-            if let Some(path) = path {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("{flag} {}: cannot read", path.display()))?;
-                data.insert(key.into(), ByteString(text.into_bytes()));
+        for (key, flag, value) in self.app.keys()? {
+            if CLIENT_CREDENTIAL_KEYS.contains(&key) {
+                data.insert(key.into(), ByteString(value.into_bytes()));
+            } else {
+                agree(&mut data, label, (key, flag), value.trim())?;
             }
         }
         let mut probe = data.clone();

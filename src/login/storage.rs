@@ -220,39 +220,15 @@ impl Store {
     }
 }
 
-/// Writes a file readable by its owner only, through a new temporary file in the same folder
-/// and a rename (a reader sees the old token or the new one, never half of one).
+/// Writes the refresh-token file readable by its owner only (0600; through a temporary file
+/// and a rename, see [`crate::onboard::credentials::write_private`]).
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
     anyhow::ensure!(
-        !name.is_empty(),
+        path.file_name().is_some_and(|n| !n.is_empty()),
         "--refresh-token-file {}: give a file name",
         path.display()
     );
-    let tmp = path.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = options
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| {
+    crate::onboard::credentials::write_private(path, bytes).with_context(|| {
         format!(
             "--refresh-token-file {}: cannot write it; nothing was stored",
             path.display()

@@ -31,21 +31,9 @@ pub struct CredentialArgs {
     /// stringData). The flags below override its keys.
     #[arg(long, value_name = "FILE", env = "GDAP_CREDENTIALS_FILE")]
     pub credentials: Option<PathBuf>,
-    /// The partner's tenant id.
-    #[arg(long, env = "GDAP_PARTNER_TENANT_ID")]
-    pub partner_tenant_id: Option<String>,
-    /// The partner app's client id.
-    #[arg(long, env = "GDAP_CLIENT_ID")]
-    pub client_id: Option<String>,
-    /// The app's client secret (prefer the environment variable: flags show in `ps`).
-    #[arg(long, env = "GDAP_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
-    /// PEM file with the app's certificate (with --client-key, instead of a client secret).
-    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_CERTIFICATE_FILE")]
-    pub client_certificate: Option<PathBuf>,
-    /// PEM file with the certificate's private key.
-    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_KEY_FILE")]
-    pub client_key: Option<PathBuf>,
+    /// The partner app: tenant, client id and client credential.
+    #[command(flatten)]
+    pub app: AppArgs,
     /// File holding the partner user's refresh token.
     #[arg(long, value_name = "FILE", env = "GDAP_REFRESH_TOKEN_FILE")]
     pub refresh_token_file: Option<PathBuf>,
@@ -62,6 +50,63 @@ pub struct CredentialArgs {
     /// Requests to Microsoft in flight at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+}
+
+/// The partner app's identity on the command line — tenant, client id and one client credential
+/// — shared by `export`, `plan`, `doctor` and `login`, as the keys of the credentials Secret.
+#[derive(Debug, Clone, Args, Default)]
+pub struct AppArgs {
+    /// The partner's tenant id (GUID).
+    #[arg(long, env = "GDAP_PARTNER_TENANT_ID")]
+    pub partner_tenant_id: Option<String>,
+    /// The partner app's client id.
+    #[arg(long, env = "GDAP_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The app's client secret (prefer the environment variable: flags show in `ps`).
+    #[arg(long, env = "GDAP_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// PEM file with the app's certificate (with --client-key, instead of a client secret).
+    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_CERTIFICATE_FILE")]
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file with the certificate's private key.
+    #[arg(long, value_name = "FILE", env = "GDAP_CLIENT_KEY_FILE")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl AppArgs {
+    /// The credentials Secret keys the flags give, with the certificate and key files read:
+    /// `(key, flag, value)`.
+    pub fn keys(&self) -> anyhow::Result<Vec<(&'static str, &'static str, String)>> {
+        let mut keys = Vec::new();
+        if let Some(v) = &self.partner_tenant_id {
+            keys.push(("partnerTenantId", "--partner-tenant-id", v.clone()));
+        }
+        if let Some(v) = &self.client_id {
+            keys.push(("clientId", "--client-id", v.clone()));
+        }
+        if let Some(v) = &self.client_secret {
+            keys.push(("clientSecret", "--client-secret", v.clone()));
+        }
+        if let Some(path) = &self.client_certificate {
+            let text = read_text(path, "--client-certificate")?;
+            keys.push(("clientCertificate", "--client-certificate", text));
+        }
+        if let Some(path) = &self.client_key {
+            keys.push((
+                "clientKey",
+                "--client-key",
+                read_text(path, "--client-key")?,
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// Whether a client credential is given by flag.
+    pub fn gives_client_credential(&self) -> bool {
+        self.client_secret.is_some()
+            || self.client_certificate.is_some()
+            || self.client_key.is_some()
+    }
 }
 
 /// Where the refresh token came from, for `--write-back`.
@@ -112,23 +157,8 @@ impl CredentialArgs {
         let mut set = |key: &str, value: String| {
             data.insert(key.to_string(), ByteString(value.into_bytes()));
         };
-        if let Some(v) = &self.partner_tenant_id {
-            set("partnerTenantId", v.clone());
-        }
-        if let Some(v) = &self.client_id {
-            set("clientId", v.clone());
-        }
-        if let Some(v) = &self.client_secret {
-            set("clientSecret", v.clone());
-        }
-        if let Some(path) = &self.client_certificate {
-            set(
-                "clientCertificate",
-                read_text(path, "--client-certificate")?,
-            );
-        }
-        if let Some(path) = &self.client_key {
-            set("clientKey", read_text(path, "--client-key")?);
+        for (key, _, value) in self.app.keys()? {
+            set(key, value);
         }
         if let Some(path) = &self.refresh_token_file {
             set("refreshToken", read_text(path, "--refresh-token-file")?);
@@ -183,7 +213,7 @@ fn rotation_writer(origin: Option<TokenOrigin>) -> Arc<dyn crate::microsoft::Rot
         async move {
             match origin {
                 Some(TokenOrigin::File(path)) => {
-                    write_private(&path, rotated.refresh_token.expose().as_bytes())?
+                    write_back(&path, rotated.refresh_token.expose().as_bytes())?
                 }
                 Some(TokenOrigin::SecretManifest(path)) => write_back_to_manifest(&path, &rotated)?,
                 Some(TokenOrigin::Given) | None => {}
@@ -222,19 +252,27 @@ fn write_back_to_manifest(path: &Path, rotated: &RotatedRefreshToken) -> anyhow:
     }
     value["metadata"]["annotations"][crate::controllers::credentials::ISSUED_AT_ANNOTATION] =
         Value::String(rotated.issued_at.to_rfc3339());
-    write_private(path, serde_yaml::to_string(&value)?.as_bytes())
+    write_back(path, serde_yaml::to_string(&value)?.as_bytes())
 }
 
-/// Writes a file readable by its owner only, through a temporary file and a rename.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes a file readable by its owner only (mode 0600), through a new temporary file in the
+/// same folder and a rename: a reader sees the old content or the new, never half of it (a
+/// refresh token is written this way by `--write-back` and by `login`). The temporary file is
+/// removed when anything fails.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -247,7 +285,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("--write-back: cannot replace {}", path.display()))
+    result
+}
+
+/// [`write_private`] for `--write-back`.
+fn write_back(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_private(path, bytes)
+        .with_context(|| format!("--write-back: cannot replace {}", path.display()))
 }
 
 #[cfg(test)]
@@ -269,7 +313,10 @@ mod tests {
         );
         let args = CredentialArgs {
             credentials: Some(path),
-            client_id: Some("c2".into()),
+            app: AppArgs {
+                client_id: Some("c2".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (secret, _) = args.secret().unwrap();
@@ -281,9 +328,12 @@ mod tests {
     #[test]
     fn a_missing_key_names_the_flag_too() {
         let args = CredentialArgs {
-            partner_tenant_id: Some("t".into()),
-            client_id: Some("c".into()),
-            client_secret: Some("s".into()),
+            app: AppArgs {
+                partner_tenant_id: Some("t".into()),
+                client_id: Some("c".into()),
+                client_secret: Some("s".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (secret, _) = args.secret().unwrap();

@@ -49,12 +49,14 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
 }
 
-/// Checks caller, AdminAgents, customer and consent-capable role; returns (claims, tenant id).
-fn authorize(
+/// Admits a Partner Center caller of the partner tenant: App+User whose sign-in used MFA (else
+/// `401` 900421) of an AdminAgents member (else `403`); app-only tokens only where
+/// `app_only` (else `403`). Returns the claims.
+pub(super) fn partner_caller(
     shared: &Shared,
     headers: &HeaderMap,
-    customer: &str,
-) -> Result<(Claims, String), Denied> {
+    app_only: AppOnly,
+) -> Result<Claims, Denied> {
     let claims = authenticate(shared, headers, Api::PartnerCenter)?;
     let world = shared.world();
     if claims.tid != world.partner.tenant_id {
@@ -66,12 +68,10 @@ fn authorize(
         .into());
     }
     if !claims.is_delegated() {
-        return Err(PcError::new(
-            403,
-            "Forbidden",
-            "Application consent requires an App+User token; app-only tokens are not accepted.",
-        )
-        .into());
+        return match app_only {
+            AppOnly::Accepted => Ok(claims),
+            AppOnly::Refused(message) => Err(PcError::new(403, "Forbidden", message).into()),
+        };
     }
     if !claims.has_mfa() {
         return Err(mfa_required().into());
@@ -84,6 +84,32 @@ fn authorize(
         )
         .into());
     }
+    Ok(claims)
+}
+
+/// Whether a Partner Center call accepts app-only tokens.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AppOnly {
+    /// It does.
+    Accepted,
+    /// It does not: the message of the `403`.
+    Refused(&'static str),
+}
+
+/// Checks caller, AdminAgents, customer and consent-capable role; returns (claims, tenant id).
+fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    customer: &str,
+) -> Result<(Claims, String), Denied> {
+    let claims = partner_caller(
+        shared,
+        headers,
+        AppOnly::Refused(
+            "Application consent requires an App+User token; app-only tokens are not accepted.",
+        ),
+    )?;
+    let world = shared.world();
     let tid = world
         .resolve_tenant(customer)
         .filter(|t| world.tenants.contains_key(t))

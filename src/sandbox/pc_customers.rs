@@ -8,9 +8,10 @@
 //! continues with the `MS-ContinuationToken` header its `links.next` names; an unknown customer
 //! is `404`.
 
-use super::auth::{Api, Denied, authenticate};
+use super::auth::Denied;
 use super::context::Shared;
 use super::http::{Ctx, PcError, json_response};
+use super::partner_center::{AppOnly, partner_caller};
 use super::state::Tenant;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -35,36 +36,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 
 /// Admits a partner-tenant token: app-only, or an AdminAgents user who signed in with MFA.
 fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(), Denied> {
-    let claims = authenticate(shared, headers, Api::PartnerCenter)?;
-    let world = shared.world();
-    if claims.tid != world.partner.tenant_id {
-        return Err(PcError::new(
-            403,
-            "Forbidden",
-            "The token must be issued by the partner tenant.",
-        )
-        .into());
-    }
-    if !claims.is_delegated() {
-        return Ok(());
-    }
-    if !claims.has_mfa() {
-        return Err(PcError::new(
-            401,
-            crate::microsoft::error::PC_MFA_REQUIRED_CODE,
-            "Multi-factor authentication is required: the access token has no MFA claim (amr). Partner Center refuses App+User calls without MFA; sign in again with MFA.",
-        )
-        .into());
-    }
-    if !world.is_admin_agent(&claims.oid) {
-        return Err(PcError::new(
-            403,
-            "Forbidden",
-            "The user is not a member of the AdminAgents group of the partner tenant.",
-        )
-        .into());
-    }
-    Ok(())
+    partner_caller(shared, headers, AppOnly::Accepted).map(drop)
 }
 
 fn customer(tenant: &Tenant) -> Value {
