@@ -41,7 +41,7 @@ test: deps lint release-check
 	$(CARGO) test --locked --no-fail-fast -- --test-threads 4
 	tests/conformance/run
 
-## The resilience suite at full size (README, "Guarantees"): 100 relationships, 100 consents and 20 syncs
+## The resilience suite at full size (docs/guarantees.md): 100 relationships, 100 consents and 20 syncs
 ## with random SIGKILLs, larger fleets for the lost-status, Microsoft-fault and API-server-restart
 ## tests, and 20,000 cases per property test. `make test` runs the same tests small. One test at
 ## a time: each one loads the machine on its own.

@@ -43,7 +43,7 @@ fn helm_lint_passes_for_the_default_and_the_namespaced_values() {
 }
 
 /// The rules the operator needs where it watches, with `secrets` the rules for the Secrets
-/// (none by default: the chart grants Secrets by name only); README.md explains each.
+/// (none by default: the chart grants Secrets by name only); docs/operations.md explains each.
 fn expected_watch_rules_with(secrets: &[Value]) -> Value {
     let mut rules = expected_watch_rules();
     let list = rules.as_array_mut().unwrap();
@@ -53,8 +53,8 @@ fn expected_watch_rules_with(secrets: &[Value]) -> Value {
     rules
 }
 
-/// The rules the operator needs where it watches when no Secret is named; README.md explains
-/// each.
+/// The rules the operator needs where it watches when no Secret is named; docs/operations.md
+/// explains each.
 fn expected_watch_rules() -> Value {
     json!([
         {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships", "appconsents", "tenantsyncs"],
@@ -747,7 +747,7 @@ fn promql_expressions() -> Vec<String> {
 fn alerts_and_dashboard_query_only_documented_metrics() {
     let registered = registered_metrics();
     let coming = coming_metrics();
-    let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap();
+    let operations = std::fs::read_to_string(support::root().join("docs/operations.md")).unwrap();
     let names = regex::Regex::new(r"\bgdap_[a-z0-9_]+").unwrap();
     let exprs = promql_expressions();
     assert!(exprs.len() >= 15, "{exprs:?}");
@@ -763,8 +763,8 @@ fn alerts_and_dashboard_query_only_documented_metrics() {
             let family = family(series, &registered);
             if registered.contains(&family) {
                 assert!(
-                    readme.contains(&format!("`{family}")),
-                    "{family} (in {expr}) is not documented in README.md's metrics"
+                    operations.contains(&format!("`{family}")),
+                    "{family} (in {expr}) is not documented in docs/operations.md's metrics"
                 );
             } else {
                 assert!(
@@ -777,7 +777,7 @@ fn alerts_and_dashboard_query_only_documented_metrics() {
     for name in &coming {
         assert!(
             !registered.contains(name),
-            "{name} is registered now: move it from the chart README's coming metrics to README.md's metrics"
+            "{name} is registered now: move it from the chart README's coming metrics to docs/operations.md's metrics"
         );
     }
 }

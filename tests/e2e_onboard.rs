@@ -144,7 +144,7 @@ async fn exported_manifests_are_adopted_without_a_single_write() {
 
     // `plan --from-cluster` continues from the objects' status: nothing to do for any of them.
     // The operator has rotated the refresh token since the export, so the CLI takes the
-    // credentials Secret as it is now (README: "Adopting an existing partner").
+    // credentials Secret as it is now (docs/adopting.md).
     let secret = world.kubectl(&["get", "secret", "partner-credentials", "-o", "yaml"]);
     assert!(secret.status.success());
     let credentials = dir.path().join("current-credentials.yaml");

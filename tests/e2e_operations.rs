@@ -1,7 +1,7 @@
 //! Running it like a production operator, end to end (the real API server, the sandbox, the
 //! operator binary): leader election between two replicas — only the leader reconciles, a killed
 //! leader is replaced once its Lease runs out, SIGTERM finishes the step in flight and hands the
-//! Lease over at once — and `/metrics` exposing exactly the series README.md documents.
+//! Lease over at once — and `/metrics` exposing exactly the series docs/operations.md documents.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -270,7 +270,7 @@ async fn sigterm_finishes_the_step_in_flight_and_hands_the_lease_over_at_once() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_are_exactly_the_series_the_readme_documents() {
+async fn metrics_are_exactly_the_series_the_docs_document() {
     let world = World::start("e2e-metrics", SandboxOptions::default()).await;
     world.apply(&manifest("metered"));
     let id = pending(&world, "metered").await;
@@ -303,7 +303,7 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
         .collect();
     assert!(
         undocumented.is_empty(),
-        "exposed but not in README.md's metrics table: {undocumented:?}\n{text}"
+        "exposed but not in docs/operations.md's metrics table: {undocumented:?}\n{text}"
     );
     let missing: Vec<&String> = documented
         .iter()
@@ -315,7 +315,7 @@ async fn metrics_are_exactly_the_series_the_readme_documents() {
         .collect();
     assert!(
         missing.is_empty(),
-        "documented in README.md but not exposed after every kind worked: {missing:?}\n{text}"
+        "documented in docs/operations.md but not exposed after every kind worked: {missing:?}\n{text}"
     );
     assert_eq!(
         metrics::value(&text, "gdap_leader"),

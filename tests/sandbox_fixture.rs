@@ -1,4 +1,4 @@
-//! Fixtures: the YAML example in docs/sandbox.md loads and serves what it describes, bad fixtures
+//! Fixtures: the YAML examples in docs/sandbox.md load and serves what it describes, bad fixtures
 //! are refused with a message, and a generated tenant of 100,000 users is served page by page.
 #![cfg(feature = "sandbox")]
 
@@ -21,20 +21,19 @@ fn documented_example() -> String {
     after[start..start + end].to_string()
 }
 
-fn readme_example() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let rest = &readme[readme
-        .find("<!-- readme-fixture-example")
-        .expect("marker in README.md")..];
+fn short_example() -> String {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sandbox.md")).unwrap();
+    let rest = &doc[doc
+        .find("<!-- short-fixture-example")
+        .expect("marker in docs/sandbox.md")..];
     let start = rest.find("```yaml\n").unwrap() + "```yaml\n".len();
     rest[start..start + rest[start..].find("```").unwrap()].to_string()
 }
 
 #[test]
-fn the_readme_fixture_example_loads() {
-    let fixture =
-        Fixture::from_yaml(&readme_example()).expect("the README's fixture example is valid");
+fn the_short_fixture_example_loads() {
+    let fixture = Fixture::from_yaml(&short_example()).expect("the short fixture example is valid");
     assert_eq!(fixture.customers.len(), 2);
     assert_eq!(fixture.apps[0].refresh_tokens[0].user, "ops@partner.test");
 }

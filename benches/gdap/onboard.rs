@@ -99,7 +99,7 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
-/// The built-in partner's credentials as a Secret manifest, as the README shows.
+/// The built-in partner's credentials as a Secret manifest, as docs/adopting.md shows.
 fn credentials_file(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let file = dir.join("partner-credentials.yaml");
     std::fs::write(

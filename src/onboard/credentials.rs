@@ -9,7 +9,7 @@
 //! replaces the old one in the file it came from (`--credentials` or `--refresh-token-file`),
 //! written to a temporary file and renamed, readable by the owner only. Without write-back the
 //! stored token stays usable (Entra does not revoke an exchanged refresh token; it stays valid
-//! until it expires) — see the README.
+//! until it expires) — see docs/adopting.md.
 
 use crate::controllers::credentials::{Credentials, parse};
 use crate::microsoft::{

@@ -31,7 +31,7 @@ use kube::ResourceExt;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// The version of the `--output json` schema (documented in README.md).
+/// The version of the `--output json` schema (documented in docs/adopting.md).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Options of `gdap-operator plan`.
@@ -40,7 +40,7 @@ pub struct PlanArgs {
     /// Manifest files or directories (searched recursively for .yaml/.yml).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// `text` (for people) or `json` (for machines; schema in the README).
+    /// `text` (for people) or `json` (for machines; schema in docs/adopting.md).
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Read each object's uid, annotations and status from the cluster first, so the plan

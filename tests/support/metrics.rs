@@ -1,5 +1,5 @@
-//! Reading the operator's Prometheus exposition, and the series README.md documents (its table
-//! between `<!-- metrics:start -->` and `<!-- metrics:end -->`).
+//! Reading the operator's Prometheus exposition, and the series docs/operations.md documents (its
+//! table between `<!-- metrics:start -->` and `<!-- metrics:end -->`).
 
 use std::collections::BTreeSet;
 
@@ -42,15 +42,15 @@ pub fn sample_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The series README.md's metrics table documents, as PromQL names them (a counter with its
+/// The series docs/operations.md's metrics table documents, as PromQL names them (a counter with its
 /// `_total`, a histogram by its base name).
 pub fn documented() -> Vec<String> {
-    let readme = std::fs::read_to_string(super::root().join("README.md")).unwrap();
-    let table = readme
+    let doc = std::fs::read_to_string(super::root().join("docs/operations.md")).unwrap();
+    let table = doc
         .split("<!-- metrics:start -->")
         .nth(1)
         .and_then(|s| s.split("<!-- metrics:end -->").next())
-        .expect("README.md marks its metrics table with <!-- metrics:start/end -->");
+        .expect("docs/operations.md marks its metrics table with <!-- metrics:start/end -->");
     let names = regex::Regex::new(r"(?m)^\| `(gdap_[a-z0-9_]+)").unwrap();
     names
         .captures_iter(table)

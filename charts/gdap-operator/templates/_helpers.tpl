@@ -49,7 +49,7 @@ app.kubernetes.io/part-of: gdap-operator
 
 {{/*
 The rules the operator needs on its custom resources, credentials Secrets and events, wherever it
-watches (a ClusterRole, or a Role per watched namespace). README.md explains each rule.
+watches (a ClusterRole, or a Role per watched namespace). docs/operations.md explains each rule.
 */}}
 {{- define "gdap-operator.watchRules" -}}
 # The custom resources: watched; finalizers and annotations patched.

@@ -15,13 +15,13 @@
 //! - `status` (pure, table-tested) and `report` (writes it, events, `gdap_consent_healthy`).
 //! - `reconcile`: kube's finalizer helper around the pipeline, the backoff and the error policy.
 //!
-//! The order of the steps follows what Microsoft allows (see README "What the AppConsent
-//! controller does"): Entra issues the partner user a delegated token in the customer only after
-//! the app is consented there (AADSTS90099/65001), so the first consent goes through Partner
-//! Center, which needs no customer token, and covers Microsoft Graph (whose service principal
-//! every tenant has). With that token the operator then checks (and, if asked, creates) the other
-//! resources' service principals, completes the delegated grants through Partner Center, and
-//! grants the application permissions through Graph.
+//! The order of the steps follows what Microsoft allows (see docs/appconsent.md "What the
+//! AppConsent controller does"): Entra issues the partner user a delegated token in the customer
+//! only after the app is consented there (AADSTS90099/65001), so the first consent goes through
+//! Partner Center, which needs no customer token, and covers Microsoft Graph (whose service
+//! principal every tenant has). With that token the operator then checks (and, if asked, creates)
+//! the other resources' service principals, completes the delegated grants through Partner Center,
+//! and grants the application permissions through Graph.
 
 pub mod act;
 #[cfg(all(test, feature = "sandbox"))]

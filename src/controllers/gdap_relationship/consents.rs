@@ -1,6 +1,6 @@
 //! The observe step's Kubernetes half while a relationship is deleted: the AppConsents whose
-//! consent removal its deletion waits for (README, "Uninstall"). An AppConsent removes its
-//! consent as the partner user, through the GDAP access the relationship gives; a relationship
+//! consent removal its deletion waits for (docs/operations.md, "Uninstall"). An AppConsent
+//! removes its consent as the partner user, through the GDAP access the relationship gives; a relationship
 //! terminated first would leave the application's permissions granted in the customer tenant and
 //! the consent's object (and its namespace) stuck in deletion.
 //!
