@@ -41,9 +41,11 @@ impl ChartSecrets {
                 "by-certificate",
                 "certificate-form",
                 "no-mfa",
+                "secret-form",
                 "unregistered-certificate",
+                "wrong-secret",
             ]),
-            connections: names(&["reporting-db", "warehouse", "nowhere"]),
+            connections: names(&["reporting-db", "warehouse", "nowhere", "untrusted"]),
         }
     }
 
