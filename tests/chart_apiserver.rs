@@ -51,9 +51,10 @@ const OPERATOR_NEEDS: &[(&str, &str)] = &[
     ("patch", "tenantsyncs.gdap.io"),
     ("patch", "gdaprelationships.gdap.io/status"),
     ("update", "gdaprelationships.gdap.io/finalizers"),
-    ("get", "secrets"),
-    ("update", "secrets"),
-    ("patch", "secrets"),
+    ("get", "secrets/partner-credentials"),
+    ("update", "secrets/partner-credentials"),
+    ("patch", "secrets/partner-credentials"),
+    ("get", "secrets/reporting-db"),
     ("get", "namespaces"),
     ("create", "events.events.k8s.io"),
     ("create", "events"),
@@ -65,6 +66,10 @@ const OPERATOR_MUST_NOT: &[(&str, &str)] = &[
     ("delete", "gdaprelationships.gdap.io"),
     ("delete", "secrets"),
     ("create", "secrets"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
+    ("get", "secrets/someone-elses"),
+    ("patch", "secrets/reporting-db"),
     ("create", "pods"),
     ("delete", "namespaces"),
     ("list", "namespaces"),
@@ -133,6 +138,7 @@ fn the_default_install_applies_and_grants_the_operator_its_rules_in_every_namesp
         &release,
         &[
             "credentialsSecret=partner-credentials",
+            "rbac.connectionSecrets={reporting-db}",
             "fileSink.enabled=true",
             "dashboard.enabled=true",
             "syncConcurrency=4",
@@ -146,7 +152,8 @@ fn the_default_install_applies_and_grants_the_operator_its_rules_in_every_namesp
         "gdaprelationships.gdap.io",
         &["--all-namespaces"]
     ));
-    assert!(can(cp, &user, "list", "secrets", &["--all-namespaces"]));
+    // Secrets by name only: the chart's default role cannot read the cluster's other Secrets.
+    assert!(!can(cp, &user, "list", "secrets", &["--all-namespaces"]));
     assert_nothing_more(cp, &user, &other);
     assert_lease_rights(cp, &user, &release, &other);
     let deployment = cp.kubectl_ok(&[
@@ -166,7 +173,15 @@ fn the_namespaced_install_applies_and_grants_rights_only_in_the_watched_namespac
     let release = cp.namespace("chart-ns");
     let watched = cp.namespace("chart-watched");
     let other = cp.namespace("chart-unwatched");
-    let user = apply(cp, &release, &[&format!("watchNamespaces={{{watched}}}")]);
+    let user = apply(
+        cp,
+        &release,
+        &[
+            &format!("watchNamespaces={{{watched}}}"),
+            "credentialsSecret=partner-credentials",
+            "rbac.connectionSecrets={reporting-db}",
+        ],
+    );
     assert_watch_rights(cp, &user, &watched, true);
     assert_nothing_more(cp, &user, &watched);
     assert_watch_rights(cp, &user, &other, false);
@@ -177,7 +192,13 @@ fn the_namespaced_install_applies_and_grants_rights_only_in_the_watched_namespac
         "gdaprelationships.gdap.io",
         &["--all-namespaces"]
     ));
-    assert!(!can(cp, &user, "get", "secrets", &["-n", &release]));
+    assert!(!can(
+        cp,
+        &user,
+        "get",
+        "secrets/partner-credentials",
+        &["-n", &release]
+    ));
     assert_lease_rights(cp, &user, &release, &watched);
 }
 

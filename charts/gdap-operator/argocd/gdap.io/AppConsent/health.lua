@@ -35,7 +35,8 @@ local failing = {
   CredentialsNeededForDeletion = true, PropagationTimedOut = true,
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
-  AccessDenied = true, SinkMisconfigured = true, SinkFailed = true, Stale = true,
+  AccessDenied = true, SinkMisconfigured = true, SinkTLSRefused = true, SinkFailed = true,
+  Stale = true,
 }
 
 local function condition(conditionType)
