@@ -29,4 +29,4 @@ pub mod status;
 #[cfg(test)]
 mod status_tests;
 
-pub use reconcile::{FINALIZER, KIND, error_policy, reconcile};
+pub use reconcile::{FINALIZER, KIND};

@@ -14,17 +14,16 @@ use super::desired::Intent;
 use super::pending::Pending;
 use super::plan::{
     CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
-    RemoteRelationship, RemoteUpdate, Unreadable,
+    RemoteRelationship, RemoteRequest, RemoteUpdate, Unreadable,
 };
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::credentials_in_use::newest_termination;
 use crate::controllers::failure::Failure;
 use crate::controllers::microsoft_failure::{self, Caller};
 use crate::controllers::withdrawals;
 use crate::microsoft::models::gdap::{
-    AccessAssignment, AccessDetails, Operation, OperationType, Relationship,
-    RelationshipStatus as State,
+    AccessAssignment, AccessDetails, Operation, OperationType, Relationship, RelationshipRequest,
+    RelationshipStatus as State, RequestAction,
 };
 use crate::microsoft::{self, DelegatedToken, GdapApi, Reason, RelationshipFilter};
 use chrono::{DateTime, Utc};
@@ -506,4 +505,16 @@ fn failed_assignments(object: &GdapRelationship) -> BTreeMap<String, FailedAssig
             ))
         })
         .collect()
+}
+
+/// The newest `terminate` request among a relationship's requests.
+pub fn newest_termination(requests: &[RelationshipRequest]) -> Option<RemoteRequest> {
+    requests
+        .iter()
+        .filter(|r| r.action == RequestAction::Terminate)
+        .max_by_key(|r| r.created_date_time)
+        .map(|r| RemoteRequest {
+            status: r.status.clone(),
+            created_at: r.created_date_time,
+        })
 }
