@@ -5,7 +5,7 @@
 //! controllers' finalizers are kept) and removes it only when cleanup returns `Ok`; so cleanup
 //! answers `Ok` when the plan releases the object and [`ReconcileError::Deleting`] — with the
 //! delay the plan or the backoff chose — while deletion is still under way. The credentials
-//! Secret is held in use (`credentials_in_use`) before anything is written with it.
+//! Secret is held in use (`credentials_hold`, by the driver) before anything is written with it.
 //!
 //! After the act step the pending writes are brought up to date in the annotation
 //! `gdap.io/pending-writes` (see `pending`): the write just made is added, the writes the
