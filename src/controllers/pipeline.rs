@@ -22,7 +22,6 @@ use super::context::Context;
 use super::credentials::{Credentials, CredentialsError};
 use super::credentials_hold::acquire_and_hold;
 use super::lifecycle::{self, Label, ReconcileError, Reconciled};
-use crate::api::SecretRef;
 use crate::api::conditions::{events, reasons};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -85,10 +84,6 @@ pub trait Pipeline: Reconciled {
     /// What acting on the plan gave.
     type Outcome: Send + Sync;
 
-    /// The customer tenant, for the reconcile's log span.
-    fn customer(&self) -> &str;
-    /// The credentials Secret the object names (`None`: the operator's default).
-    fn credentials_ref(&self) -> Option<&SecretRef>;
     /// The intent.
     fn resolve(&self, shared: &Self::Shared) -> Self::Intent;
     /// Whether this pass reads the credentials and holds their Secret before observing (`false`

@@ -23,11 +23,11 @@ use super::plan::{
 };
 use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
-use crate::api::{AppConsent, GdapRelationship, SecretRef};
+use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::{self, Failure};
-use crate::controllers::lifecycle::{ReconcileError, Reconciled};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
 use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::microsoft::{Audience, Reason};
 use async_trait::async_trait;
@@ -40,13 +40,7 @@ pub const FINALIZER: &str = "gdap.io/app-consent";
 /// The kind, as metrics name it.
 pub const KIND: &str = "AppConsent";
 
-impl Reconciled for AppConsent {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
-    }
-}
+reconciled!(AppConsent, KIND, FINALIZER);
 
 /// What observe found, with the failure to read.
 pub struct Looked {
@@ -63,14 +57,6 @@ impl Pipeline for AppConsent {
     type Observed = Looked;
     type Plan = Plan;
     type Outcome = Outcome;
-
-    fn customer(&self) -> &str {
-        &self.spec.customer.tenant_id.0
-    }
-
-    fn credentials_ref(&self) -> Option<&SecretRef> {
-        self.spec.credentials_ref.as_ref()
-    }
 
     fn resolve(&self, _: &Context) -> desired::Intent {
         desired::resolve(self)

@@ -19,12 +19,12 @@ use super::observe::{
 use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
 use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
+use crate::api::GdapRelationship;
 use crate::api::conditions::events;
-use crate::api::{GdapRelationship, SecretRef};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::{self, Failure};
-use crate::controllers::lifecycle::{ReconcileError, Reconciled};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
 use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
@@ -40,13 +40,7 @@ pub const FINALIZER: &str = "gdap.io/relationship";
 /// The kind, as metrics name it.
 pub const KIND: &str = "GdapRelationship";
 
-impl Reconciled for GdapRelationship {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
-    }
-}
+reconciled!(GdapRelationship, KIND, FINALIZER);
 
 /// What observe found, with the failures of its two reads.
 pub struct Looked {
@@ -73,14 +67,6 @@ impl Pipeline for GdapRelationship {
     type Observed = Looked;
     type Plan = Plan;
     type Outcome = Acted;
-
-    fn customer(&self) -> &str {
-        &self.spec.customer.tenant_id.0
-    }
-
-    fn credentials_ref(&self) -> Option<&SecretRef> {
-        self.spec.credentials_ref.as_ref()
-    }
 
     fn resolve(&self, _: &Context) -> Intent {
         desired::resolve(self)

@@ -16,11 +16,11 @@ use super::runner::Runner;
 use super::status::Inputs;
 use crate::api::conditions::reasons;
 use crate::api::tenant_sync::ConnectionSecretRef;
-use crate::api::{AppConsent, SecretRef, TenantSync, TenantSyncStatus};
+use crate::api::{AppConsent, TenantSync, TenantSyncStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_hold::acquire_and_hold;
-use crate::controllers::lifecycle::{ReconcileError, Reconciled};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
 use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::microsoft::Secret;
 use crate::sync::sink::postgres::{CaBundle, Connection};
@@ -53,13 +53,7 @@ impl AsRef<Context> for SyncContext {
     }
 }
 
-impl Reconciled for TenantSync {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
-    }
-}
+reconciled!(TenantSync, KIND, FINALIZER);
 
 /// What a pass over a live object looks at: the caches and the runner, and the status's history
 /// with the runner's ended attempt applied.
@@ -103,14 +97,6 @@ impl Pipeline for TenantSync {
     type Observed = Option<Looked>;
     type Plan = Step;
     type Outcome = Synced;
-
-    fn customer(&self) -> &str {
-        &self.spec.customer.tenant_id.0
-    }
-
-    fn credentials_ref(&self) -> Option<&SecretRef> {
-        self.spec.credentials_ref.as_ref()
-    }
 
     fn resolve(&self, _: &SyncContext) -> desired::Intent {
         desired::resolve(self)
