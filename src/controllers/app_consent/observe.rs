@@ -15,11 +15,10 @@
 //! again and answered "already exists".
 
 use super::desired::Intent;
+use super::observed::{Observed, PartnerSide, Reference, RemoteRelationship, Unreadable};
 use super::pending::Pending;
-use super::plan::{
-    Observed, PartnerSide, Reference, Remains, RemoteRelationship, ResourcePrincipal,
-    RoleAssignment, Tenant, TenantView, Unreadable, removal_explains,
-};
+use super::plan::removal_explains;
+use super::tenant::{Remains, ResourcePrincipal, RoleAssignment, Tenant, TenantView};
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID};
 use crate::api::{AppConsent, GdapRelationship};

@@ -15,11 +15,13 @@
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::gaps::{Excess, Gaps, MissingRole, excess, gaps};
+use super::observed::Observed;
 use super::pending::{Awaited, PENDING_WRITES_ANNOTATION};
-use super::plan::{
-    Action, Chosen, Excess, Gaps, MissingRole, Observed, Plan, PlanError, Remains, Tenant, Timing,
-    Unmet, Waiting, gaps, prerequisites, revocation_seen,
-};
+use super::plan::revocation_seen;
+use super::prerequisites::{Chosen, Unmet, prerequisites};
+use super::step::{Action, Plan, PlanError, Timing, Waiting};
+use super::tenant::{Remains, Tenant};
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{describe_resource, roles_granting_app_roles};
 use crate::api::{AppConsentStatus, ConsentRelationship, ReconsentPolicy, RoleCatalog};
@@ -142,8 +144,8 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
 }
 
 fn current_gaps(i: &Inputs) -> Option<Gaps> {
-    let grants = i.intent.grants.as_ref().ok()?;
-    Some(gaps(i.intent, grants, i.observed.view()?))
+    let wanted = i.intent.wanted.as_ref().ok()?;
+    Some(gaps(wanted, i.observed.view()?))
 }
 
 fn relationship(chosen: &Chosen) -> ConsentRelationship {
@@ -714,8 +716,8 @@ pub fn scopes_removed(i: &Inputs) -> Option<String> {
     let Action::Consent { replace: true, .. } = i.plan.action else {
         return None;
     };
-    let (grants, view) = (i.intent.grants.as_ref().ok()?, i.observed.view()?);
-    let excess = super::plan::excess(i.intent, grants, view);
+    let (wanted, view) = (i.intent.wanted.as_ref().ok()?, i.observed.view()?);
+    let excess = excess(wanted, view);
     let scopes_only = Excess {
         scopes: excess.scopes,
         roles: Vec::new(),

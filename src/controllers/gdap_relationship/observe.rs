@@ -11,11 +11,11 @@
 //! Microsoft refuses the duplicate).
 
 use super::desired::Intent;
-use super::pending::Pending;
-use super::plan::{
+use super::observed::{
     CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
     RemoteRelationship, RemoteRequest, RemoteUpdate, Unreadable,
 };
+use super::writes::Pending;
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;

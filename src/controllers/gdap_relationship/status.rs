@@ -13,11 +13,10 @@
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::observed::{Observed, RemoteAssignment, RemoteRelationship, RemoteUpdate};
 use super::pending::effective;
-use super::plan::{
-    Action, Observed, Plan, PlanError, RemoteAssignment, RemoteRelationship, RemoteUpdate, Waiting,
-    immutable_change, renewal_due_at,
-};
+use super::plan::{immutable_change, renewal_due_at};
+use super::step::{Action, Plan, PlanError, Waiting};
 use crate::api::conditions::{reasons, types};
 use crate::api::{
     AccessAssignmentStatus, GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship,
