@@ -27,7 +27,8 @@ use crate::controllers::app_consent::FINALIZER as CONSENT_FINALIZER;
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
 use crate::controllers::gdap_relationship::act::{ActError, Bookkeeping, Target, act};
 use crate::controllers::gdap_relationship::observe::{newest_termination, remote_relationship};
-use crate::controllers::gdap_relationship::plan::{Action, Settle, Settling, settle};
+use crate::controllers::gdap_relationship::settle::{Settle, Settling, settle};
+use crate::controllers::gdap_relationship::step::Action;
 use crate::controllers::tenant_sync::FINALIZER as TENANT_SYNC_FINALIZER;
 use crate::microsoft::Reason;
 use crate::microsoft::models::gdap::RelationshipStatus as State;
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_record_takes_the_relationship_plans_step_to_end_it_or_waits_or_is_forgotten() {
-        use crate::controllers::gdap_relationship::plan::Waiting;
+        use crate::controllers::gdap_relationship::step::Waiting;
         use std::time::Duration;
         let terminate = Action::Terminate { id: "r".into() };
         let draft = Action::DeleteDraft {
