@@ -71,12 +71,8 @@ impl PartnerSide {
             .collect()
     }
 }
-/// A side could not be read (credentials or Microsoft failed); the report says why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable {
-    /// Retrying later can help without anybody acting.
-    pub transient: bool,
-}
+
+pub use crate::controllers::failure::Unreadable;
 
 /// Everything observed for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,10 +25,10 @@ use super::tenant::{Remains, Tenant};
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{describe_resource, roles_granting_app_roles};
 use crate::api::{AppConsentStatus, ConsentRelationship, ReconsentPolicy, RoleCatalog};
-use crate::controllers::conditions::{Wanted, merge};
+pub use crate::controllers::conditions::to_time;
+use crate::controllers::conditions::{Wanted, merge_at};
 use crate::controllers::failure::Failure;
 use chrono::{DateTime, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeSet;
 
 /// How the reconcile went after the plan.
@@ -76,14 +76,6 @@ pub struct Inputs<'a> {
     pub manual_consent_url: &'a str,
     /// Now.
     pub now: DateTime<Utc>,
-}
-
-/// Converts a chrono time to the Kubernetes `Time`.
-pub fn to_time(t: DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-    )
 }
 
 /// The consent the spec describes is complete in the tenant, as read in this reconcile (access
@@ -134,12 +126,7 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
     }
     status.manual_consent_url = needs_manual(i).then(|| i.manual_consent_url.to_string());
     let wanted = conditions(i);
-    status.conditions = merge(
-        &i.previous.conditions,
-        &wanted,
-        i.generation,
-        to_time(i.now).0,
-    );
+    status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
     status
 }
 

@@ -46,15 +46,8 @@ const MAX_SUCCESSOR_SEARCH: u32 = 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
     /// The credentials Secret is missing, incomplete, or could not be read.
-    #[error("{message}")]
-    Credentials {
-        /// What is wrong and what to do (never a secret).
-        message: String,
-        /// The Kubernetes API failed (retrying helps), rather than the Secret being wrong.
-        transient: bool,
-        /// The condition reason.
-        reason: &'static str,
-    },
+    #[error("{}", .0.message)]
+    Credentials(Failure),
     /// Microsoft could not be read.
     #[error("reading Microsoft Graph failed: {0}")]
     Microsoft(#[from] microsoft::Error),
@@ -64,7 +57,7 @@ impl ObserveError {
     /// Retrying later can help without anybody acting.
     pub fn is_transient(&self) -> bool {
         match self {
-            ObserveError::Credentials { transient, .. } => *transient,
+            ObserveError::Credentials(f) => f.transient,
             ObserveError::Microsoft(e) => microsoft_is_transient(e),
         }
     }
@@ -72,7 +65,7 @@ impl ObserveError {
     /// As a failure for the report.
     pub fn failure(&self) -> Failure {
         let reason = match self {
-            ObserveError::Credentials { reason, .. } => reason,
+            ObserveError::Credentials(f) => return f.clone(),
             ObserveError::Microsoft(e) => microsoft_reason(e),
         };
         Failure::new(reason, self.to_string(), self.is_transient())
@@ -124,11 +117,7 @@ pub async fn observe(
             observed.microsoft = Err(Unreadable {
                 transient: e.is_transient(),
             });
-            let error = ObserveError::Credentials {
-                message: e.to_string(),
-                transient: e.is_transient(),
-                reason: e.reason(),
-            };
+            let error = ObserveError::Credentials(e.failure());
             return (observed, Some(error));
         }
     };

@@ -185,13 +185,7 @@ pub struct Linked {
     pub withdrawal_recorded: bool,
 }
 
-/// A side could not be read (Microsoft's: credentials or Microsoft failed; the AppConsents
-/// relying on the relationship: the Kubernetes API failed); the report says why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable {
-    /// Retrying later can help without anybody acting.
-    pub transient: bool,
-}
+pub use crate::controllers::failure::Unreadable;
 
 /// Everything observed for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
