@@ -9,6 +9,7 @@ use crate::controllers::credentials::CredentialsCache;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship::{self, plan::Timing};
 use crate::controllers::limit::{DEFAULT_RECONCILE_CONCURRENCY, Limits, ReconcileLimit};
+use crate::controllers::pipeline;
 use crate::controllers::secrets_by_name::{SecretCheck, secrets_by_name};
 use crate::controllers::tenant_sync::{self, Runner, SyncContext};
 use crate::leader::{ElectionArgs, Leadership};
@@ -362,8 +363,8 @@ fn relationship_controller(
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
-            limit.wrap(gdap_relationship::reconcile),
-            gdap_relationship::error_policy,
+            limit.wrap(pipeline::reconcile::<GdapRelationship>),
+            pipeline::error_policy::<GdapRelationship>,
             ctx,
         )
         .for_each(|result| async move {
@@ -405,8 +406,8 @@ fn consent_controller(
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
-            limit.wrap(app_consent::reconcile),
-            app_consent::error_policy,
+            limit.wrap(pipeline::reconcile::<AppConsent>),
+            pipeline::error_policy::<AppConsent>,
             ctx,
         )
         .for_each(|result| async move {
@@ -455,8 +456,8 @@ fn sync_controller(
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
-            limit.wrap(tenant_sync::reconcile),
-            tenant_sync::error_policy,
+            limit.wrap(pipeline::reconcile::<TenantSync>),
+            pipeline::error_policy::<TenantSync>,
             sync,
         )
         .for_each(|result| async move {

@@ -1,8 +1,24 @@
 //! Building the standard Kubernetes `conditions` list: one entry per type, with
 //! `lastTransitionTime` kept when the status does not change and `observedGeneration` set.
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+
+/// Converts a chrono time to the Kubernetes `Time` (whole seconds).
+pub fn to_time(t: DateTime<Utc>) -> Time {
+    Time(Timestamp::from_second(t.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// [`merge`] at a reconcile's time: the status's conditions after `wanted`.
+pub fn merge_at(
+    previous: &[Condition],
+    wanted: &[Wanted],
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    merge(previous, wanted, generation, to_time(now).0)
+}
 
 /// A condition the controller wants to report, before timestamps are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,6 +45,12 @@ pub struct Context {
     pub unrecorded_failures: super::failure::FailureCounts,
 }
 
+impl AsRef<Context> for Context {
+    fn as_ref(&self) -> &Context {
+        self
+    }
+}
+
 impl Context {
     /// The credentials Secret name for an object in `namespace`: its own reference, else the
     /// operator default (`name`, or `namespace/name` which applies to that namespace only — a

@@ -111,6 +111,12 @@ impl CredentialsError {
             reasons::CREDENTIALS_INVALID
         }
     }
+
+    /// As a failure for the report.
+    pub fn failure(&self) -> crate::controllers::failure::Failure {
+        let reason = self.reason();
+        crate::controllers::failure::Failure::new(reason, self.to_string(), self.is_transient())
+    }
 }
 
 /// Usable credentials: the clients, and the Secret they were built from (for the in-use

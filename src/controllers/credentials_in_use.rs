@@ -4,16 +4,16 @@
 //! until every relationship that needs it for termination is gone.
 //!
 //! Contract:
-//! - [`hold`]: every reconcile that is about to use a Secret labels it `gdap.io/credentials-in-use`
-//!   and adds the finalizer (JSON-patch test-and-add; skipped while the Secret is being deleted,
-//!   when the API server refuses new finalizers).
+//! - `credentials_hold`: every reconcile that is about to use a Secret labels it
+//!   `gdap.io/credentials-in-use` and adds the finalizer.
 //! - The Secret controller ([`reconcile`]) never lists or watches Secrets: it looks after the
 //!   Secrets objects report holding, read by name (`secrets_by_name`). Users are the custom
 //!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
 //!   default: GdapRelationships, AppConsents and TenantSyncs), except deleted ones the operator
-//!   already released, plus withdrawal records (`withdrawals`). It settles the records (terminates a
-//!   relationship approved after its object was deleted, forgets lapsed ones) and, when no user is left, removes the finalizer and then
-//!   the label. It looks again at the poll interval while users are being deleted or records wait,
+//!   already released, plus withdrawal records (`withdrawals`). It settles the records through
+//!   the GdapRelationship controller's own plan (`settle`) and act: it terminates a relationship
+//!   approved after its object was deleted and forgets lapsed ones. When no user is left, it
+//!   removes the finalizer and then the label. It looks again at the poll interval while users are being deleted or records wait,
 //!   else at the resync interval; controllers ask for an immediate look through
 //!   [`Context::secret_released`] when they release an object.
 
@@ -25,10 +25,15 @@ use crate::api::conditions::events;
 use crate::api::{AppConsent, GdapRelationship, TenantSync};
 use crate::controllers::app_consent::FINALIZER as CONSENT_FINALIZER;
 use crate::controllers::gdap_relationship::FINALIZER as RELATIONSHIP_FINALIZER;
-use crate::controllers::gdap_relationship::plan::{Remote, RemoteRequest, termination_requested};
+use crate::controllers::gdap_relationship::act::{ActError, Bookkeeping, Target, act};
+use crate::controllers::gdap_relationship::observe::{newest_termination, remote_relationship};
+use crate::controllers::gdap_relationship::settle::{Settle, Settling, settle};
+use crate::controllers::gdap_relationship::step::Action;
 use crate::controllers::tenant_sync::FINALIZER as TENANT_SYNC_FINALIZER;
-use crate::microsoft::models::gdap::{RelationshipStatus as State, RequestAction};
-use crate::microsoft::{GdapApi, Reason};
+use crate::microsoft::Reason;
+use crate::microsoft::models::gdap::RelationshipStatus as State;
+use async_trait::async_trait;
+use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -37,10 +42,7 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The finalizer the operator holds on credentials Secrets in use.
-pub const FINALIZER: &str = "gdap.io/credentials-in-use";
-/// The label that makes the Secret controller watch a Secret.
-pub const LABEL: &str = "gdap.io/credentials-in-use";
+pub use super::credentials_hold::{FINALIZER, LABEL};
 
 /// Errors of the Secret controller (all from the Kubernetes API, all transient).
 #[derive(Debug, thiserror::Error)]
@@ -48,56 +50,6 @@ pub enum SecretError {
     /// The Kubernetes API failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-}
-
-/// Marks `secret` as in use: label, then finalizer.
-pub async fn hold(api: &Api<Secret>, secret: &Secret) -> kube::Result<()> {
-    if secret.metadata.deletion_timestamp.is_some() {
-        return Ok(());
-    }
-    if !secret.labels().contains_key(LABEL) {
-        let patch = json!({"metadata": {"labels": {LABEL: "true"}}});
-        api.patch(
-            &secret.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    }
-    match finalizers::add(api, secret, FINALIZER).await {
-        // Another controller changed the finalizers since the Secret was read (two objects using
-        // it reconcile at once): the JSON patch's test failed. Read it again and add once more.
-        Err(kube::Error::Api(e)) if e.code == 422 => {
-            let fresh = api.get(&secret.name_any()).await?;
-            finalizers::add(api, &fresh, FINALIZER).await
-        }
-        other => other,
-    }
-}
-
-/// The credentials of an object in `namespace` (Secret `secret_name`), held in use (finalizer on
-/// the Secret) before anything is written with them.
-pub async fn acquire_and_hold(
-    ctx: &Context,
-    namespace: &str,
-    secret_name: Option<&str>,
-) -> Result<
-    crate::controllers::credentials::Credentials,
-    crate::controllers::credentials::CredentialsError,
-> {
-    use crate::controllers::credentials::CredentialsError;
-    let name = secret_name.ok_or(CredentialsError::NoReference)?;
-    let credentials = ctx.credentials.acquire(namespace, name).await?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    hold(&secrets, &credentials.secret)
-        .await
-        .map_err(|source| CredentialsError::Kube {
-            namespace: namespace.into(),
-            name: name.into(),
-            source,
-        })?;
-    ctx.secret_in_use(namespace, name);
-    Ok(credentials)
 }
 
 /// How a Secret is used.
@@ -261,10 +213,19 @@ async fn settle_records(ctx: &Context, api: &Api<Secret>, secret: &Secret, recor
     };
     let gdap = credentials.clients.gdap.as_ref();
     let token = credentials.clients.tokens.partner_graph();
+    let bookkeeping = SecretBookkeeping {
+        secrets: api.clone(),
+        secret: secret.name_any(),
+    };
+    let target = Target {
+        gdap,
+        token: &token,
+        bookkeeping: &bookkeeping,
+    };
     for record in records {
-        match settle(gdap, &token, record).await {
+        match settle_record(ctx, &target, record).await {
             Ok(Settled::Keep) => {}
-            Ok(Settled::Terminated) => {
+            Ok(Settled::Acted) => {
                 let note = format!(
                     "relationship {} ({}) with customer {} was approved after its GdapRelationship was deleted; asked Microsoft to terminate it",
                     record.relationship_id, record.display_name, record.customer
@@ -292,56 +253,92 @@ async fn settle_records(ctx: &Context, api: &Api<Secret>, secret: &Secret, recor
     }
 }
 
+/// What became of a withdrawal record.
+#[derive(Debug, Clone, PartialEq)]
 enum Settled {
     /// Still awaiting approval, activation or the end of a termination.
     Keep,
-    /// It was active: termination requested.
-    Terminated,
+    /// The GdapRelationship plan's step to end it was taken (it was active: termination
+    /// requested).
+    Acted,
     /// Ended, lapsed or unknown to Microsoft: the record can go.
     Gone,
 }
 
-async fn settle(
-    gdap: &dyn GdapApi,
-    token: &crate::microsoft::DelegatedToken,
+/// One record through the GdapRelationship controller's own plan (`settle`, the step that ends
+/// one relationship) and act: the same decision a deletion makes, for a relationship whose
+/// object is gone.
+async fn settle_record(
+    ctx: &Context,
+    target: &Target<'_>,
     record: &Withdrawal,
-) -> crate::microsoft::Result<Settled> {
+) -> Result<Settled, ActError> {
+    let (gdap, token) = (target.gdap, target.token);
     let relationship = match gdap.get_relationship(token, &record.relationship_id).await {
-        Ok(r) => r,
+        Ok(r) => remote_relationship(&r),
         Err(e) if e.reason() == Reason::NotFound => return Ok(Settled::Gone),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    match relationship.status.unwrap_or(State::Unknown(String::new())) {
-        State::Terminated | State::Expired => Ok(Settled::Gone),
-        State::Active => {
-            let requests = gdap.list_requests(token, &record.relationship_id).await?;
-            let remote = Remote {
-                termination: newest_termination(&requests),
-                ..Default::default()
-            };
-            if termination_requested(&remote) {
-                return Ok(Settled::Keep);
-            }
-            gdap.terminate_relationship(token, &record.relationship_id)
-                .await?;
-            Ok(Settled::Terminated)
-        }
-        _ => Ok(Settled::Keep),
+    let terminable = matches!(relationship.status, State::Active);
+    let termination = if terminable {
+        newest_termination(&gdap.list_requests(token, &record.relationship_id).await?)
+    } else {
+        None
+    };
+    let settling = Settling {
+        relationship: &relationship,
+        termination: termination.as_ref(),
+        withdrawal_recorded: true,
+    };
+    let decided = settle(settling, &record.customer, &ctx.settings.timing, Utc::now());
+    match record_step(decided) {
+        RecordStep::Act(action) => act(&action, target).await.map(|_| Settled::Acted),
+        RecordStep::Keep => Ok(Settled::Keep),
+        RecordStep::Forget => Ok(Settled::Gone),
     }
 }
 
-/// The newest `terminate` request among a relationship's requests.
-pub fn newest_termination(
-    requests: &[crate::microsoft::models::gdap::RelationshipRequest],
-) -> Option<RemoteRequest> {
-    requests
-        .iter()
-        .filter(|r| r.action == RequestAction::Terminate)
-        .max_by_key(|r| r.created_date_time)
-        .map(|r| RemoteRequest {
-            status: r.status.clone(),
-            created_at: r.created_date_time,
-        })
+/// What a withdrawal record's settling asks for.
+#[derive(Debug, Clone, PartialEq)]
+enum RecordStep {
+    /// Take the plan's step (terminate an active relationship, delete a draft).
+    Act(Action),
+    /// Wait: the customer or Microsoft is working.
+    Keep,
+    /// It ended: the record can go.
+    Forget,
+}
+
+fn record_step(decided: Settle) -> RecordStep {
+    match decided {
+        Settle::Act(action @ (Action::Terminate { .. } | Action::DeleteDraft { .. })) => {
+            RecordStep::Act(action)
+        }
+        Settle::Act(_) | Settle::Wait(..) | Settle::Withdrawn => RecordStep::Keep,
+        Settle::Ended => RecordStep::Forget,
+    }
+}
+
+/// The Kubernetes writes of settling a record: only the record itself, on the Secret (`settle`
+/// plans no write to a GdapRelationship object, which is gone).
+struct SecretBookkeeping {
+    secrets: Api<Secret>,
+    secret: String,
+}
+
+#[async_trait]
+impl Bookkeeping for SecretBookkeeping {
+    async fn record_create_intent(&self, _: &str) -> Result<(), kube::Error> {
+        Ok(())
+    }
+
+    async fn record_withdrawal(&self, record: &Withdrawal) -> Result<(), kube::Error> {
+        withdrawals::record(&self.secrets, &self.secret, record).await
+    }
+
+    async fn record_generation(&self, _: u32, _: &str) -> Result<(), kube::Error> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +352,38 @@ mod tests {
         s.metadata.annotations = annotation
             .map(|a| BTreeMap::from([(withdrawals::ANNOTATION.to_string(), a.to_string())]));
         s
+    }
+
+    #[test]
+    fn a_record_takes_the_relationship_plans_step_to_end_it_or_waits_or_is_forgotten() {
+        use crate::controllers::gdap_relationship::step::Waiting;
+        use std::time::Duration;
+        let terminate = Action::Terminate { id: "r".into() };
+        let draft = Action::DeleteDraft {
+            id: "r".into(),
+            etag: "e".into(),
+        };
+        let record = Action::RecordWithdrawal {
+            record: Withdrawal {
+                relationship_id: "r".into(),
+                customer: "c".into(),
+                display_name: "x".into(),
+            },
+        };
+        let table = [
+            (Settle::Act(terminate.clone()), RecordStep::Act(terminate)),
+            (Settle::Act(draft.clone()), RecordStep::Act(draft)),
+            (Settle::Act(record), RecordStep::Keep),
+            (
+                Settle::Wait(Waiting::Activation, Duration::from_secs(1)),
+                RecordStep::Keep,
+            ),
+            (Settle::Withdrawn, RecordStep::Keep),
+            (Settle::Ended, RecordStep::Forget),
+        ];
+        for (decided, expected) in table {
+            assert_eq!(record_step(decided.clone()), expected, "{decided:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,14 @@
 
 use std::time::Duration;
 
+/// Something observe had to read could not be read (the credentials, Microsoft or the Kubernetes
+/// API failed); the report says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Retrying later can help without anybody acting.
+    pub transient: bool,
+}
+
 /// One failed step, ready for a condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

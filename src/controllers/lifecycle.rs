@@ -44,7 +44,32 @@ pub trait Reconciled:
     const FINALIZER: &'static str;
     /// Consecutive failures the object's status records.
     fn failed_attempts(&self) -> u32;
+    /// The customer tenant, for the reconcile's log span.
+    fn customer(&self) -> &str;
+    /// The credentials Secret the object names (`None`: the operator's default).
+    fn credentials_ref(&self) -> Option<&crate::api::SecretRef>;
 }
+
+/// Implements [`Reconciled`] for a kind whose spec names `customer` and `credentialsRef` and
+/// whose status counts `failedAttempts` (all of the operator's kinds).
+macro_rules! reconciled {
+    ($kind:ty, $name:expr, $finalizer:expr) => {
+        impl $crate::controllers::lifecycle::Reconciled for $kind {
+            const KIND: &'static str = $name;
+            const FINALIZER: &'static str = $finalizer;
+            fn failed_attempts(&self) -> u32 {
+                self.status.as_ref().map_or(0, |s| s.failed_attempts)
+            }
+            fn customer(&self) -> &str {
+                &self.spec.customer.tenant_id.0
+            }
+            fn credentials_ref(&self) -> Option<&$crate::api::SecretRef> {
+                self.spec.credentials_ref.as_ref()
+            }
+        }
+    };
+}
+pub(crate) use reconciled;
 
 /// Why a status could not be written: every report stage's error (transient).
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@
 //! error and never a reason to delete and write again — that would restart Entra's propagation.
 
 use super::observe::{microsoft_is_transient, microsoft_reason};
-use super::plan::Action;
+use super::step::Action;
 use crate::api::conditions::events;
 use crate::api::consent_rules::describe_resource;
 use crate::controllers::failure::Failure;

@@ -5,9 +5,10 @@
 //! (`plan_tests`) and the end-to-end tests' (tests/e2e_lag_consent.rs).
 
 use super::act::{Applied, Target, act};
-use super::desired::{Intent, consent_body, delegated};
+use super::desired::{Asked, Intent};
 use super::observe::read_tenant;
-use super::plan::{Action, Tenant};
+use super::step::Action;
+use super::tenant::{ResourcePrincipal, Tenant};
 use crate::api::consent_rules::{
     MICROSOFT_GRAPH_APP_ID, PRIVILEGED_ROLE_ADMINISTRATOR_ID, ResolvedGrant,
 };
@@ -64,7 +65,7 @@ async fn world(refresh_token: &str) -> World {
 }
 
 fn intent(grants: Vec<ResolvedGrant>) -> Intent {
-    Intent {
+    Asked {
         customer: FABRIKAM.into(),
         application_id: defaults::PARTNER_CLIENT_ID.into(),
         display_name: Some("act tests".into()),
@@ -75,6 +76,7 @@ fn intent(grants: Vec<ResolvedGrant>) -> Intent {
         management: ManagementPolicy::Manage,
         grants: Ok(grants),
     }
+    .resolve()
 }
 
 fn graph_grant() -> ResolvedGrant {
@@ -188,7 +190,7 @@ async fn the_first_consent_goes_through_partner_center_and_opens_the_tenant() {
         "before any consent Entra refuses the delegated token in the customer (AADSTS90099)"
     );
     let i = intent(grants.clone());
-    let graph_only = consent_body(&i, &delegated(&i, &grants));
+    let graph_only = i.wanted.as_ref().unwrap().consent.clone();
     let consent = Action::Consent {
         body: graph_only.clone(),
         replace: false,
@@ -276,7 +278,7 @@ async fn service_principals_and_app_roles_are_written_as_the_gdap_user_within_it
         },
     ];
     let i = intent(grants.clone());
-    let body = consent_body(&i, &delegated(&i, &grants));
+    let body = i.wanted.as_ref().unwrap().consent.clone();
     w.run(&Action::Consent {
         body,
         replace: false,
@@ -307,7 +309,7 @@ async fn service_principals_and_app_roles_are_written_as_the_gdap_user_within_it
     let app = view.app_principal.clone().unwrap();
     let o365 = view.resources[O365].clone().unwrap();
     let graph = view.resources[MICROSOFT_GRAPH_APP_ID].clone().unwrap();
-    let grant = |sp: &super::plan::ResourcePrincipal, role: &str| Action::GrantAppRole {
+    let grant = |sp: &ResourcePrincipal, role: &str| Action::GrantAppRole {
         role: role.into(),
         resource: "r".into(),
         body: NewAppRoleAssignment {
@@ -367,7 +369,7 @@ async fn partner_center_without_mfa_is_mfa_required_with_the_manual_way_out() {
     w.relationship("act-mfa", &[APPLICATION_ADMINISTRATOR_ID])
         .await;
     let i = intent(vec![graph_grant()]);
-    let body = consent_body(&i, &delegated(&i, &[graph_grant()]));
+    let body = i.wanted.as_ref().unwrap().consent.clone();
     let error = w
         .run(&Action::Consent {
             body,

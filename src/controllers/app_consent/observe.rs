@@ -15,11 +15,10 @@
 //! again and answered "already exists".
 
 use super::desired::Intent;
+use super::observed::{Observed, PartnerSide, Reference, RemoteRelationship, Unreadable};
 use super::pending::Pending;
-use super::plan::{
-    Observed, PartnerSide, Reference, Remains, RemoteRelationship, ResourcePrincipal,
-    RoleAssignment, Tenant, TenantView, Unreadable, removal_explains,
-};
+use super::plan::removal_explains;
+use super::tenant::{Remains, ResourcePrincipal, RoleAssignment, Tenant, TenantView};
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID};
 use crate::api::{AppConsent, GdapRelationship};
@@ -39,15 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
     /// The credentials Secret is missing, incomplete, or could not be read.
-    #[error("{message}")]
-    Credentials {
-        /// What is wrong and what to do (never a secret).
-        message: String,
-        /// The Kubernetes API failed (retrying helps), rather than the Secret being wrong.
-        transient: bool,
-        /// The condition reason.
-        reason: &'static str,
-    },
+    #[error("{}", .0.message)]
+    Credentials(Failure),
     /// The referenced GdapRelationship could not be read.
     #[error("reading GdapRelationship {name}: {source}")]
     Kubernetes {
@@ -70,7 +62,7 @@ impl ObserveError {
     /// Retrying later can help without anybody acting.
     pub fn is_transient(&self) -> bool {
         match self {
-            ObserveError::Credentials { transient, .. } => *transient,
+            ObserveError::Credentials(f) => f.transient,
             ObserveError::Kubernetes { .. } => true,
             ObserveError::Microsoft { error, .. } => microsoft_is_transient(error),
         }
@@ -79,7 +71,7 @@ impl ObserveError {
     /// As a failure for the report.
     pub fn failure(&self) -> Failure {
         let reason = match self {
-            ObserveError::Credentials { reason, .. } => reason,
+            ObserveError::Credentials(f) => return f.clone(),
             ObserveError::Kubernetes { .. } => reasons::KUBERNETES_ERROR,
             ObserveError::Microsoft { error, .. } => microsoft_reason(error),
         };
@@ -125,11 +117,7 @@ pub async fn observe(
             let transient = e.is_transient();
             observed.partner = Err(Unreadable { transient });
             observed.tenant = Err(Unreadable { transient });
-            let error = ObserveError::Credentials {
-                message: e.to_string(),
-                transient,
-                reason: e.reason(),
-            };
+            let error = ObserveError::Credentials(e.failure());
             return (observed, Some(error));
         }
     };

@@ -20,7 +20,7 @@
 //! "already exists" (Partner Center 409, Graph 409 or 400), which is recorded like a success.
 //! Removing the annotation lets the operator write again at once (after a timeout, say).
 
-use super::plan::{Tenant, TenantView};
+use super::tenant::{Tenant, TenantView};
 use crate::microsoft::models::partner_center::ApplicationConsent;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

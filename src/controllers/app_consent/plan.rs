@@ -18,747 +18,23 @@
 //! After a write the controller looks again after `poll`, not at once: the next read is likely
 //! to lag anyway.
 
-use super::desired::{self, Intent};
-use super::pending::{Awaited, Pending, Write, Written};
+use super::desired::{Intent, Wanted};
+use super::gaps::{Excess, Gaps, MissingRole, excess, gaps};
+use super::pending::{Awaited, Pending, Written};
+use super::prerequisites::{Unmet, prerequisites};
 use crate::api::ReconsentPolicy;
-use crate::api::consent_rules::{
-    CONSENT_CAPABLE_ROLE_IDS, MICROSOFT_GRAPH_APP_ID, OPERATOR_GRAPH_SCOPES, ResolvedGrant,
-    roles_granting_app_roles,
-};
+use crate::api::consent_rules::roles_granting_app_roles;
 use crate::api::rules::FieldProblem;
 use crate::controllers::pending_writes;
 use crate::microsoft::models::directory::NewAppRoleAssignment;
-use crate::microsoft::models::partner_center::ApplicationConsent;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// One active relationship with the customer, as the partner user benefits from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteRelationship {
-    /// Microsoft's id.
-    pub id: String,
-    /// Display name.
-    pub display_name: String,
-    /// The relationship's roles (template ids, lower case).
-    pub role_ids: BTreeSet<String>,
-    /// The roles its active access assignments give security groups the partner user is in.
-    pub user_role_ids: BTreeSet<String>,
-    /// Since when it gives the user a consent-capable role: the later of its activation and the
-    /// creation of the earliest such access assignment (`None`: it does not, or Microsoft gave no
-    /// times).
-    pub consent_capable_since: Option<DateTime<Utc>>,
-}
-
-impl RemoteRelationship {
-    /// It gives the partner user a consent-capable role.
-    pub fn gives_consent_role(&self) -> bool {
-        CONSENT_CAPABLE_ROLE_IDS
-            .iter()
-            .any(|r| self.user_role_ids.contains(*r))
-    }
-}
-
-/// The GdapRelationship object `spec.relationshipRef` names, as Kubernetes has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    /// No such object in the namespace.
-    Missing,
-    /// It exists but is not Ready; the message is its Ready condition's.
-    NotReady {
-        /// Why, in the GdapRelationship's words.
-        message: String,
-    },
-    /// Ready, with its relationship id.
-    Ready {
-        /// Microsoft's relationship id (`status.relationshipId`).
-        relationship_id: Option<String>,
-    },
-}
-
-/// The partner side: what gives the partner user access to the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PartnerSide {
-    /// The referenced GdapRelationship (when `spec.relationshipRef` is set).
-    pub reference: Option<Reference>,
-    /// The active relationships with the customer.
-    pub relationships: Vec<RemoteRelationship>,
-    /// The customer's name, as the partner's relationships with it show it.
-    pub customer_name: Option<String>,
-}
-
-impl PartnerSide {
-    /// Every role the partner user holds in the customer, over all active relationships.
-    pub fn held_roles(&self) -> BTreeSet<String> {
-        self.relationships
-            .iter()
-            .flat_map(|r| r.user_role_ids.iter().cloned())
-            .collect()
-    }
-}
-
-/// A resource's service principal in the customer tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ResourcePrincipal {
-    /// Object id.
-    pub id: String,
-    /// Its application permissions: name (lower case) → app role id.
-    pub app_roles: BTreeMap<String, String>,
-}
-
-/// An application permission granted to the app's service principal.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RoleAssignment {
-    /// The assignment's id.
-    pub id: String,
-    /// The resource service principal's id.
-    pub resource_id: String,
-    /// The app role's id.
-    pub app_role_id: String,
-    /// The resource's appId, when its service principal could be read.
-    pub resource_app_id: Option<String>,
-    /// The app role's name (its `value`), when the resource's service principal lists it.
-    pub role: Option<String>,
-}
-
-impl RoleAssignment {
-    /// The resource, as messages and role checks name it: its appId, else its service
-    /// principal's id.
-    pub fn resource(&self) -> &str {
-        self.resource_app_id.as_deref().unwrap_or(&self.resource_id)
-    }
-
-    /// The permission's name, else the app role's id.
-    pub fn role_name(&self) -> &str {
-        self.role.as_deref().unwrap_or(&self.app_role_id)
-    }
-}
-
-/// The customer tenant, as far as the consent goes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TenantView {
-    /// The app's service principal id.
-    pub app_principal: Option<String>,
-    /// Each resource the consent needs (the grants' and Microsoft Graph) → its service
-    /// principal, or `None` when the tenant lacks it.
-    pub resources: BTreeMap<String, Option<ResourcePrincipal>>,
-    /// The app's delegated grants: resource appId → scopes (lower case).
-    pub grants: BTreeMap<String, BTreeSet<String>>,
-    /// The app's application permissions.
-    pub assignments: Vec<RoleAssignment>,
-}
-
-/// What the partner user's delegated token in the customer tenant allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tenant {
-    /// Entra refused the token because the app is not consented there (AADSTS90099 / 65001), or
-    /// Graph refused the reads the consent should allow.
-    NotConsented {
-        /// Microsoft's answer, for messages.
-        detail: String,
-    },
-    /// Entra refused the token because the user has no GDAP access there (AADSTS50020).
-    NoAccess {
-        /// Microsoft's answer, for messages.
-        detail: String,
-    },
-    /// Entra issued the token but Graph refused the reads (`403`): the consent lacks the scopes,
-    /// the user lacks a role, or Microsoft still propagates either.
-    Denied {
-        /// Microsoft's answer, for messages.
-        detail: String,
-    },
-    /// Read.
-    Read(TenantView),
-}
-
-impl Tenant {
-    /// Microsoft's answer when the partner user's delegated path into the tenant is closed.
-    pub fn refusal(&self) -> Option<&str> {
-        match self {
-            Tenant::NotConsented { detail }
-            | Tenant::NoAccess { detail }
-            | Tenant::Denied { detail } => Some(detail),
-            Tenant::Read(_) => None,
-        }
-    }
-}
-
-/// What the app still holds in the customer tenant, read with the app-only token when the
-/// partner user's delegated path is closed during deletion (the app-only token keeps working
-/// while the app's service principal exists there).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remains {
-    /// The app has no service principal in the tenant (Entra refuses the app-only token with
-    /// AADSTS7000229/700016): nothing of the consent is left.
-    Nothing,
-    /// What the app's service principal holds.
-    Holds {
-        /// Delegated grants: resource (appId, else service principal id) → scopes.
-        grants: BTreeMap<String, BTreeSet<String>>,
-        /// Application permissions.
-        roles: Vec<RoleAssignment>,
-    },
-    /// Graph refuses the app-only token because it carries no permission at all: the app holds
-    /// no Microsoft Graph application permission there (whether delegated grants remain, Graph
-    /// cannot tell this token).
-    NoAppPermissions,
-    /// The service principal is there, but what it holds could not be read (Microsoft's answer).
-    Unknown {
-        /// Microsoft's answer, for messages.
-        detail: String,
-    },
-}
-
-impl Remains {
-    /// Nothing is left.
-    pub fn is_nothing(&self) -> bool {
-        match self {
-            Remains::Nothing => true,
-            Remains::Holds { grants, roles } => grants.is_empty() && roles.is_empty(),
-            Remains::NoAppPermissions | Remains::Unknown { .. } => false,
-        }
-    }
-
-    /// How many permissions are left (delegated grants per resource and application
-    /// permissions; an unreadable service principal counts as one).
-    pub fn count(&self) -> usize {
-        match self {
-            Remains::Nothing => 0,
-            Remains::Holds { grants, roles } => grants.len() + roles.len(),
-            Remains::NoAppPermissions | Remains::Unknown { .. } => 1,
-        }
-    }
-}
-
-/// A side could not be read (credentials or Microsoft failed); the report says why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable {
-    /// Retrying later can help without anybody acting.
-    pub transient: bool,
-}
-
-/// Everything observed for one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    /// The object is being deleted.
-    pub deleting: bool,
-    /// The status records a complete consent verified before at the current generation
-    /// (`status.lastVerifiedAt`, `status.verifiedGeneration`).
-    pub verified_before: bool,
-    /// The status records a consent the operator made (`status.consentedAt`).
-    pub consented_before: bool,
-    /// The partner side.
-    pub partner: Result<PartnerSide, Unreadable>,
-    /// The customer tenant.
-    pub tenant: Result<Tenant, Unreadable>,
-    /// The operator's writes that Microsoft did not show yet (annotation
-    /// `gdap.io/pending-writes`).
-    pub pending: Pending,
-    /// While deleting with the delegated path closed: what the app still holds, read with the
-    /// app-only token (`None`: not read).
-    pub remains: Option<Remains>,
-}
-
-impl Observed {
-    /// The tenant view, when it was read.
-    pub fn view(&self) -> Option<&TenantView> {
-        match &self.tenant {
-            Ok(Tenant::Read(v)) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-/// Timing knobs (from the command line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// How soon to look again while waiting for Microsoft or a relationship.
-    pub poll: Duration,
-    /// How soon to look again after a refusal a person must fix.
-    pub resync: Duration,
-    /// How often a complete consent is verified (`--consent-verify-interval`).
-    pub verify: Duration,
-    /// How long a relationship must have given the partner user a consent-capable role before
-    /// the first consent (`--consent-settle-time`).
-    pub settle: Duration,
-    /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
-    /// a consent) before it reports the wait as a failure (`--propagation-timeout`).
-    pub propagation_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            poll: Duration::from_secs(30),
-            resync: Duration::from_secs(600),
-            verify: Duration::from_secs(3600),
-            settle: Duration::from_secs(900),
-            propagation_timeout: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// The consent controller's own intervals (`--consent-verify-interval`,
-/// `--consent-settle-time`); poll and resync are shared with the other controllers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsentIntervals {
-    /// How often a complete consent is verified.
-    pub verify: Duration,
-    /// How long a relationship must have given the consent-capable role before the first consent.
-    pub settle: Duration,
-}
-
-impl Default for ConsentIntervals {
-    fn default() -> Self {
-        let t = Timing::default();
-        ConsentIntervals {
-            verify: t.verify,
-            settle: t.settle,
-        }
-    }
-}
-
-/// The relationship the consent relies on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chosen {
-    /// The relationship.
-    pub relationship: RemoteRelationship,
-    /// The GdapRelationship object, when `spec.relationshipRef` names it.
-    pub object: Option<String>,
-}
-
-/// Why the prerequisites do not hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unmet {
-    /// `spec.relationshipRef` names no object.
-    ReferenceMissing,
-    /// The referenced GdapRelationship is not Ready.
-    ReferenceNotReady {
-        /// Its Ready condition's message.
-        message: String,
-    },
-    /// It is Ready but Microsoft does not list its relationship as active with the customer.
-    ReferenceNotActive {
-        /// The relationship id it records.
-        id: Option<String>,
-    },
-    /// No relationship gives the partner user a consent-capable role (the referenced one, or
-    /// any active one with the customer).
-    NoConsentCapableRole {
-        /// The relationships looked at.
-        considered: Vec<RemoteRelationship>,
-    },
-    /// The relationship gives it, but for less than the settle time.
-    Settling {
-        /// The relationship.
-        chosen: Box<Chosen>,
-        /// When the settle time ends.
-        until: DateTime<Utc>,
-    },
-}
-
-/// The prerequisites of a consent: a relationship (the referenced one, else any active one) that
-/// gives the partner user a consent-capable role, for at least the settle time. Without a
-/// reference, the one that has given it longest is chosen.
-pub fn prerequisites(
-    intent: &Intent,
-    partner: &PartnerSide,
-    settle: Duration,
-    now: DateTime<Utc>,
-) -> Result<Chosen, Unmet> {
-    let candidates: Vec<&RemoteRelationship> = match (&intent.relationship_ref, &partner.reference)
-    {
-        (Some(_), None | Some(Reference::Missing)) => return Err(Unmet::ReferenceMissing),
-        (Some(_), Some(Reference::NotReady { message })) => {
-            return Err(Unmet::ReferenceNotReady {
-                message: message.clone(),
-            });
-        }
-        (Some(_), Some(Reference::Ready { relationship_id })) => {
-            let found = relationship_id
-                .as_ref()
-                .and_then(|id| partner.relationships.iter().find(|r| &r.id == id));
-            match found {
-                Some(r) => vec![r],
-                None => {
-                    return Err(Unmet::ReferenceNotActive {
-                        id: relationship_id.clone(),
-                    });
-                }
-            }
-        }
-        (None, _) => partner.relationships.iter().collect(),
-    };
-    let best = candidates
-        .iter()
-        .filter(|r| r.gives_consent_role())
-        .min_by_key(|r| r.consent_capable_since)
-        .map(|r| Chosen {
-            relationship: (*r).clone(),
-            object: intent.relationship_ref.clone(),
-        });
-    let Some(chosen) = best else {
-        return Err(Unmet::NoConsentCapableRole {
-            considered: candidates.into_iter().cloned().collect(),
-        });
-    };
-    let settle = chrono::Duration::from_std(settle).unwrap_or(chrono::Duration::MAX);
-    match chosen.relationship.consent_capable_since {
-        Some(since) if since + settle > now => Err(Unmet::Settling {
-            until: since + settle,
-            chosen: Box::new(chosen),
-        }),
-        _ => Ok(chosen),
-    }
-}
-
-/// An application permission the spec wants that is not granted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingRole {
-    /// The resource's appId.
-    pub resource: String,
-    /// The permission's name, as the spec writes it.
-    pub role: String,
-    /// The resource's service principal id.
-    pub resource_sp_id: String,
-    /// The app role's id.
-    pub app_role_id: String,
-}
-
-/// What the customer tenant lacks of the consent the spec describes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Gaps {
-    /// The app has no service principal there.
-    pub app_missing: bool,
-    /// Resources (appIds) whose service principal is missing.
-    pub missing_principals: Vec<String>,
-    /// Delegated scopes not granted, per resource.
-    pub missing_scopes: Vec<(String, Vec<String>)>,
-    /// Application permissions not granted.
-    pub missing_roles: Vec<MissingRole>,
-    /// Application permissions the resource does not offer: (field path, name, resource).
-    pub unknown_roles: Vec<(String, String, String)>,
-}
-
-impl Gaps {
-    /// Nothing is missing.
-    pub fn is_empty(&self) -> bool {
-        !self.app_missing
-            && self.missing_principals.is_empty()
-            && self.missing_scopes.is_empty()
-            && self.missing_roles.is_empty()
-            && self.unknown_roles.is_empty()
-    }
-}
-
-/// Compares the tenant with the spec.
-pub fn gaps(intent: &Intent, grants: &[ResolvedGrant], view: &TenantView) -> Gaps {
-    let mut gaps = Gaps {
-        app_missing: view.app_principal.is_none(),
-        ..Default::default()
-    };
-    let principal = |app: &str| view.resources.get(app).and_then(Option::as_ref);
-    let mut needed: Vec<&str> = grants.iter().map(|g| g.resource_app_id.as_str()).collect();
-    if intent.manages() && !needed.contains(&MICROSOFT_GRAPH_APP_ID) {
-        needed.insert(0, MICROSOFT_GRAPH_APP_ID);
-    }
-    gaps.missing_principals = needed
-        .iter()
-        .filter(|app| principal(app).is_none())
-        .map(|app| app.to_string())
-        .collect();
-    for (resource, scopes) in desired::delegated(intent, grants) {
-        let held = view.grants.get(&resource);
-        let missing: Vec<String> = scopes
-            .into_iter()
-            .filter(|s| !held.is_some_and(|h| h.contains(&s.to_ascii_lowercase())))
-            .collect();
-        if !missing.is_empty() {
-            gaps.missing_scopes.push((resource, missing));
-        }
-    }
-    for grant in grants {
-        let Some(sp) = principal(&grant.resource_app_id) else {
-            continue;
-        };
-        for (j, role) in grant.app_roles.iter().enumerate() {
-            let Some(role_id) = sp.app_roles.get(&role.to_ascii_lowercase()) else {
-                gaps.unknown_roles.push((
-                    format!("spec.grants[{}].appRoles[{j}]", grant.index),
-                    role.clone(),
-                    grant.resource_app_id.clone(),
-                ));
-                continue;
-            };
-            let granted = view
-                .assignments
-                .iter()
-                .any(|a| a.resource_id == sp.id && &a.app_role_id == role_id);
-            if !granted {
-                gaps.missing_roles.push(MissingRole {
-                    resource: grant.resource_app_id.clone(),
-                    role: role.clone(),
-                    resource_sp_id: sp.id.clone(),
-                    app_role_id: role_id.clone(),
-                });
-            }
-        }
-    }
-    gaps
-}
-
-impl Gaps {
-    /// Some gap is not covered by a pending write of the operator (so it is not lag of the
-    /// operator's own change).
-    pub fn uncovered(&self, pending: &Pending) -> bool {
-        (self.app_missing && pending.consent().is_none())
-            || self
-                .missing_principals
-                .iter()
-                .any(|app| pending.service_principal(app).is_none())
-            || self
-                .missing_scopes
-                .iter()
-                .any(|(resource, scopes)| pending.consent_covering(resource, scopes).is_none())
-            || self.missing_roles.iter().any(|m| {
-                pending
-                    .app_role(&m.resource_sp_id, &m.app_role_id)
-                    .is_none()
-            })
-    }
-}
-
-/// What the customer tenant gives the app beyond the spec: access to remove (the spec is the
-/// truth about what the app may do there).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Excess {
-    /// Delegated scopes granted but not wanted, per resource (appId, else service principal
-    /// id); a resource the spec does not name lists every scope it holds.
-    pub scopes: Vec<(String, Vec<String>)>,
-    /// Application permissions granted but not wanted.
-    pub roles: Vec<RoleAssignment>,
-}
-
-impl Excess {
-    /// Nothing beyond the spec.
-    pub fn is_empty(&self) -> bool {
-        self.scopes.is_empty() && self.roles.is_empty()
-    }
-}
-
-/// The delegated scopes the tenant may hold per resource: the spec's, and on Microsoft Graph
-/// the operator's own (never counted as excess, also under `managementPolicy: Observe`).
-fn allowed_scopes(intent: &Intent, grants: &[ResolvedGrant]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut allowed: BTreeMap<String, BTreeSet<String>> = desired::delegated(intent, grants)
-        .into_iter()
-        .map(|(resource, scopes)| {
-            let scopes = scopes.iter().map(|s| s.to_ascii_lowercase()).collect();
-            (resource, scopes)
-        })
-        .collect();
-    allowed
-        .entry(MICROSOFT_GRAPH_APP_ID.to_string())
-        .or_default()
-        .extend(OPERATOR_GRAPH_SCOPES.iter().map(|s| s.to_ascii_lowercase()));
-    allowed
-}
-
-/// Compares the tenant with the spec the other way: what is granted and not wanted.
-pub fn excess(intent: &Intent, grants: &[ResolvedGrant], view: &TenantView) -> Excess {
-    let allowed = allowed_scopes(intent, grants);
-    let scopes = view
-        .grants
-        .iter()
-        .filter_map(|(resource, held)| {
-            let extra: Vec<String> = match allowed.get(resource) {
-                Some(ok) => held.difference(ok).cloned().collect(),
-                None => held.iter().cloned().collect(),
-            };
-            (!extra.is_empty()).then(|| (resource.clone(), extra))
-        })
-        .collect();
-    let wanted: BTreeSet<(String, String)> = grants
-        .iter()
-        .filter_map(|g| {
-            let sp = view.resources.get(&g.resource_app_id)?.as_ref()?;
-            Some(g.app_roles.iter().filter_map(move |role| {
-                let id = sp.app_roles.get(&role.to_ascii_lowercase())?;
-                Some((sp.id.clone(), id.clone()))
-            }))
-        })
-        .flatten()
-        .collect();
-    let roles = view
-        .assignments
-        .iter()
-        .filter(|a| !wanted.contains(&(a.resource_id.clone(), a.app_role_id.clone())))
-        .cloned()
-        .collect();
-    Excess { scopes, roles }
-}
-
-/// Why the plan refuses to write: all permanent until the spec or the world changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanError {
-    /// The spec cannot be resolved (or names an application permission the resource lacks).
-    InvalidSpec(FieldProblem),
-    /// No relationship gives the partner user a consent-capable role.
-    NoConsentCapableRole,
-    /// The verified consent is incomplete now and `reconsent: Report` (or `managementPolicy:
-    /// Observe`) forbids repairing it.
-    Revoked,
-    /// These application permissions need a role the partner user does not hold, to grant them
-    /// or (`removing`) to remove them.
-    PrivilegedRoleRequired {
-        /// The permissions.
-        missing: Vec<MissingRole>,
-        /// They are to be removed (narrowed away or deleted), not granted.
-        removing: bool,
-    },
-    /// Graph refused the partner user's reads of a verified consent (`403`) although the
-    /// relationship gives the consent-capable role and no write of the operator is propagating:
-    /// unexplained, so reported with Microsoft's answer and never repaired blindly.
-    AccessDenied {
-        /// Microsoft's answer.
-        detail: String,
-    },
-    /// `managementPolicy: Observe` and the tenant gives the app more than the spec: reported,
-    /// nothing changed.
-    ExcessAccess(Excess),
-    /// Deleting, the partner user can no longer reach the tenant (no GDAP access, or Entra and
-    /// Graph refuse the app's delegated path) and the app still holds these permissions there:
-    /// a customer administrator must remove the enterprise application, or
-    /// `deletionPolicy: Orphan` leaves them.
-    PermissionsRemain(Remains),
-    /// Microsoft has not shown a write (or let the partner user in through a GDAP role) within
-    /// `--propagation-timeout`; the operator does not write again by itself.
-    PropagationTimedOut {
-        /// What was awaited.
-        what: Awaited,
-        /// Since when.
-        since: DateTime<Utc>,
-    },
-}
-
-/// What the controller is waiting for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
-    /// A side could not be read (the report says why); looked at again after a backoff.
-    Unreadable,
-    /// The referenced GdapRelationship (or its relationship) is not ready.
-    Relationship,
-    /// The relationship gives the consent-capable role for less than the settle time.
-    Settling,
-    /// The prerequisites hold but Entra does not let the partner user into the tenant yet.
-    AccessPropagating,
-    /// Resource service principals are missing and may not be created.
-    ServicePrincipals,
-    /// `managementPolicy: Observe` and nothing verified yet.
-    NotConsented,
-    /// Microsoft does not show a write of the operator yet (or Entra does not let the partner
-    /// user in through a recent GDAP role): its reads lag or it still propagates. Nothing is
-    /// written again.
-    Propagating {
-        /// What is awaited.
-        what: Awaited,
-        /// Since when (the write, or the role's arrival).
-        since: DateTime<Utc>,
-    },
-}
-
-/// The one step to take, with the data its request needs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Partner Center consent of the delegated scopes. With `replace`, the existing consent is
-    /// deleted first (Microsoft's way to change one); without, an "already exists" answer means
-    /// the existing consent does not give the app what it needs, and it is replaced too.
-    Consent {
-        /// The body.
-        body: ApplicationConsent,
-        /// Delete the existing consent first.
-        replace: bool,
-    },
-    /// Create a resource's service principal in the customer tenant.
-    CreateServicePrincipal {
-        /// The resource's appId.
-        app_id: String,
-    },
-    /// Grant an application permission to the app's service principal.
-    GrantAppRole {
-        /// The permission, for messages.
-        role: String,
-        /// The resource's appId, for messages.
-        resource: String,
-        /// The request body.
-        body: NewAppRoleAssignment,
-    },
-    /// Remove an application permission (not in the spec, or the object is deleted).
-    RevokeAppRole {
-        /// The permission, for messages.
-        role: String,
-        /// The resource's appId, for messages.
-        resource: String,
-        /// The resource's service principal id.
-        resource_sp_id: String,
-        /// The assignment's id.
-        assignment_id: String,
-    },
-    /// Partner Center DELETE of the consent (object deletion): removes the delegated grants.
-    RemoveConsent,
-    /// Remove the finalizer: nothing (more) to do in Microsoft.
-    Release(ReleaseReason),
-    /// Wait.
-    Wait(Waiting),
-    /// The consent is complete (verified now); look again at the verify interval.
-    Idle,
-    /// Do not write; report why.
-    Refuse(PlanError),
-}
-
-/// Why the finalizer is released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseReason {
-    /// `deletionPolicy: Orphan` or `managementPolicy: Observe`.
-    Orphaned,
-    /// Nothing of the consent is there (or nothing was ever consented): the tenant read (through
-    /// the delegated path or the app-only token) shows nothing left.
-    NothingToDelete,
-    /// The application permissions and the consent were removed.
-    Done,
-}
-
-impl Action {
-    /// The write this action makes in Microsoft, to remember until a read shows it.
-    pub fn write(&self) -> Option<Write> {
-        Some(match self {
-            Action::Consent { body, replace } => Write::consent(body, *replace),
-            Action::CreateServicePrincipal { app_id } => Write::ServicePrincipal {
-                app_id: app_id.clone(),
-            },
-            Action::GrantAppRole { body, .. } => Write::AppRole {
-                resource_sp_id: body.resource_id.clone(),
-                app_role_id: body.app_role_id.to_ascii_lowercase(),
-            },
-            Action::RevokeAppRole { assignment_id, .. } => Write::AppRoleRemoval {
-                assignment_id: assignment_id.clone(),
-            },
-            Action::RemoveConsent => Write::ConsentRemoval,
-            Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
-                return None;
-            }
-        })
-    }
-}
-
-/// The decision: one action and when to reconcile again.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// What to do now.
-    pub action: Action,
-    /// When to look again (after the action, if it succeeds).
-    pub requeue: Duration,
-}
+// The observed model and the step types are read through this module by the rest of the crate.
+pub use super::observed::{Observed, PartnerSide, Reference, RemoteRelationship, Unreadable};
+pub use super::step::{Action, ConsentIntervals, Plan, PlanError, ReleaseReason, Timing, Waiting};
+pub use super::tenant::{Remains, ResourcePrincipal, RoleAssignment, Tenant, TenantView};
 
 fn at(action: Action, requeue: Duration) -> Plan {
     Plan { action, requeue }
@@ -835,7 +111,7 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
     if observed.deleting {
         return plan_deletion(intent, observed, timing, now);
     }
-    let grants = match &intent.grants {
+    let wanted = match &intent.wanted {
         Ok(g) => g,
         Err(p) => {
             return at(
@@ -849,8 +125,8 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
     };
     let now_at = Moment { timing, now };
     match tenant {
-        Tenant::Read(view) => plan_read(intent, grants, view, partner, observed, now_at),
-        _ => plan_closed(intent, grants, tenant, partner, observed, now_at),
+        Tenant::Read(view) => plan_read(intent, wanted, view, partner, observed, now_at),
+        _ => plan_closed(intent, wanted, tenant, partner, observed, now_at),
     }
 }
 
@@ -880,13 +156,13 @@ pub fn revocation_seen(
     if !observed.verified_before || observed.deleting {
         return false;
     }
-    let (Ok(partner), Ok(tenant), Ok(grants)) =
-        (&observed.partner, &observed.tenant, &intent.grants)
+    let (Ok(partner), Ok(tenant), Ok(wanted)) =
+        (&observed.partner, &observed.tenant, &intent.wanted)
     else {
         return false;
     };
     match tenant {
-        Tenant::Read(view) => gaps(intent, grants, view).uncovered(&observed.pending),
+        Tenant::Read(view) => gaps(wanted, view).uncovered(&observed.pending),
         Tenant::NotConsented { .. } => {
             observed.pending.consent().is_none()
                 && prerequisites(intent, partner, timing.settle, now).is_ok()
@@ -898,14 +174,14 @@ pub fn revocation_seen(
 /// The plan when the tenant could be read with the partner user's delegated token.
 fn plan_read(
     intent: &Intent,
-    grants: &[ResolvedGrant],
+    wanted: &Wanted,
     view: &TenantView,
     partner: &PartnerSide,
     observed: &Observed,
     m: Moment,
 ) -> Plan {
     let timing = m.timing;
-    let gaps = gaps(intent, grants, view);
+    let gaps = gaps(wanted, view);
     if let Some((field, role, resource)) = gaps.unknown_roles.first() {
         let problem = FieldProblem::new(
             field.clone(),
@@ -919,7 +195,7 @@ fn plan_read(
             timing.resync,
         );
     }
-    let excess = excess(intent, grants, view);
+    let excess = excess(wanted, view);
     if gaps.is_empty() && excess.is_empty() {
         return at(Action::Idle, timing.verify);
     }
@@ -944,7 +220,7 @@ fn plan_read(
     };
     next_step(
         intent,
-        grants,
+        wanted,
         view,
         differences,
         partner,
@@ -976,7 +252,7 @@ fn unmet_plan(unmet: Unmet, m: Moment) -> Plan {
 /// lost the consent-capable role is reported as such, never as a revocation.
 fn plan_closed(
     intent: &Intent,
-    grants: &[ResolvedGrant],
+    wanted: &Wanted,
     tenant: &Tenant,
     partner: &PartnerSide,
     observed: &Observed,
@@ -1015,19 +291,15 @@ fn plan_closed(
     if !intent.manages() {
         return wait(Waiting::NotConsented, timing.verify);
     }
-    write(first_consent(intent, grants), timing)
+    write(first_consent(wanted), timing)
 }
 
 /// The first consent: Microsoft Graph only (every tenant has its service principal), so a
 /// missing service principal of another resource cannot fail it; the rest follows with the
 /// delegated token it makes possible.
-fn first_consent(intent: &Intent, grants: &[ResolvedGrant]) -> Action {
-    let graph: Vec<(String, Vec<String>)> = desired::delegated(intent, grants)
-        .into_iter()
-        .filter(|(resource, _)| resource == MICROSOFT_GRAPH_APP_ID)
-        .collect();
+fn first_consent(wanted: &Wanted) -> Action {
     Action::Consent {
-        body: desired::consent_body(intent, &graph),
+        body: wanted.first_consent.clone(),
         replace: false,
     }
 }
@@ -1071,7 +343,7 @@ fn may_write_app_roles(held: &BTreeSet<String>, resource: &str) -> bool {
 /// added.
 fn next_step(
     intent: &Intent,
-    grants: &[ResolvedGrant],
+    wanted: &Wanted,
     view: &TenantView,
     d: Differences,
     partner: &PartnerSide,
@@ -1083,7 +355,7 @@ fn next_step(
     if gaps.app_missing {
         return match pending.consent() {
             Some(w) => awaiting(w, timing, now),
-            None => write(first_consent(intent, grants), timing),
+            None => write(first_consent(wanted), timing),
         };
     }
     let held = partner.held_roles();
@@ -1118,7 +390,7 @@ fn next_step(
         };
     }
     if !gaps.missing_scopes.is_empty() || !excess.scopes.is_empty() {
-        return change_scopes(intent, grants, view, d, pending, m);
+        return change_scopes(wanted, view, d, pending, m);
     }
     let awaited = |m: &MissingRole| pending.app_role(&m.resource_sp_id, &m.app_role_id);
     if let Some(m) = gaps
@@ -1167,8 +439,7 @@ fn next_step(
 /// scopes, replacing the existing consent (Microsoft's way to change one) — unless pending
 /// consents of the operator already cover every difference.
 fn change_scopes(
-    intent: &Intent,
-    grants: &[ResolvedGrant],
+    wanted: &Wanted,
     view: &TenantView,
     d: Differences,
     pending: &Pending,
@@ -1188,7 +459,7 @@ fn change_scopes(
     if let Some(covering) = covering {
         return oldest(covering.into_iter(), m.timing, m.now);
     }
-    let body = desired::consent_body(intent, &desired::delegated(intent, grants));
+    let body = wanted.consent.clone();
     write(
         Action::Consent {
             body,

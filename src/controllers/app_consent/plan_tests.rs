@@ -1,8 +1,11 @@
 //! Table tests of `plan`: each row is a situation and the step the controller must take.
 
-use super::desired::Intent;
+use super::desired::{Asked, Intent};
+use super::observed::*;
 use super::pending::{Awaited, Pending, Write};
 use super::plan::*;
+use super::step::*;
+use super::tenant::*;
 use crate::api::consent_rules::{
     MICROSOFT_GRAPH_APP_ID, PRIVILEGED_ROLE_ADMINISTRATOR_ID, ResolvedGrant,
 };
@@ -33,8 +36,8 @@ fn grant(index: usize, resource: &str, scopes: &[&str], roles: &[&str]) -> Resol
     }
 }
 
-fn intent() -> Intent {
-    Intent {
+fn asked() -> Asked {
+    Asked {
         customer: CUSTOMER.into(),
         application_id: APP.into(),
         display_name: None,
@@ -52,13 +55,17 @@ fn intent() -> Intent {
     }
 }
 
-fn with(change: impl FnOnce(&mut Intent)) -> Intent {
-    let mut i = intent();
-    change(&mut i);
-    i
+fn intent() -> Intent {
+    asked().resolve()
 }
 
-fn with_o365(i: &mut Intent) {
+fn with(change: impl FnOnce(&mut Asked)) -> Intent {
+    let mut i = asked();
+    change(&mut i);
+    i.resolve()
+}
+
+fn with_o365(i: &mut Asked) {
     i.grants
         .as_mut()
         .unwrap()
@@ -1324,7 +1331,7 @@ fn extra_scope(v: &mut TenantView) {
         .insert("mail.read".into());
 }
 
-fn observing(i: &mut Intent) {
+fn observing(i: &mut Asked) {
     i.management = ManagementPolicy::Observe;
 }
 

@@ -1,11 +1,11 @@
-//! One reconcile of an AppConsent: kube's finalizer helper around the pipeline
-//! dereference (credentials) → observe → plan → act → report.
+//! The AppConsent's part of the reconcile pipeline (`controllers::pipeline`): its intent,
+//! observe, plan, act and report.
 //!
 //! The finalizer helper adds `gdap.io/app-consent` with a JSON-patch test-and-add (other
 //! controllers' finalizers are kept) and removes it only when cleanup returns `Ok`; so cleanup
 //! answers `Ok` when the plan releases the object and [`ReconcileError::Deleting`] — with the
 //! delay the plan or the backoff chose — while deletion is still under way. The credentials
-//! Secret is held in use (`credentials_in_use`) before anything is written with it.
+//! Secret is held in use (`credentials_hold`, by the driver) before anything is written with it.
 //!
 //! After the act step the pending writes are brought up to date in the annotation
 //! `gdap.io/pending-writes` (see `pending`): the write just made is added, the writes the
@@ -23,146 +23,163 @@ use super::plan::{
 };
 use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
-use crate::api::conditions::{events, reasons};
 use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::credentials_in_use;
-use crate::controllers::failure;
-use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
+use crate::controllers::failure::{self, Failure};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
+use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::microsoft::{Audience, Reason};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Lifecycle};
-use std::sync::Arc;
-use tracing::info_span;
 
 /// The finalizer that lets deletion remove the consent first.
 pub const FINALIZER: &str = "gdap.io/app-consent";
 /// The kind, as metrics name it.
 pub const KIND: &str = "AppConsent";
 
-/// Reconciles one object (see `controllers::lifecycle`).
-pub async fn reconcile(
-    object: Arc<AppConsent>,
-    ctx: Arc<Context>,
-) -> Result<Requeue, finalizer::Error<ReconcileError>> {
-    let span = info_span!("reconcile", kind = KIND, namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
-    let ctx = ctx.as_ref();
-    lifecycle::reconcile(object, ctx, span, |event, api, label| async move {
-        match event {
-            Lifecycle::Apply(o) | Lifecycle::Cleanup(o) => step(&o, ctx, &api, &label).await,
+reconciled!(AppConsent, KIND, FINALIZER);
+
+/// What observe found, with the failure to read.
+pub struct Looked {
+    /// The observed state.
+    pub observed: Observed,
+    /// Reading Microsoft, the relationships or the credentials failed.
+    pub failure: Option<Failure>,
+}
+
+#[async_trait]
+impl Pipeline for AppConsent {
+    type Shared = Context;
+    type Intent = desired::Intent;
+    type Observed = Looked;
+    type Plan = Plan;
+    type Outcome = Outcome;
+
+    fn resolve(&self, _: &Context) -> desired::Intent {
+        desired::resolve(self)
+    }
+
+    /// A deletion that orphans releases without Microsoft.
+    fn holds_credentials(intent: &desired::Intent, deleting: bool) -> bool {
+        !(deleting && intent.orphans_on_delete())
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        intent: &desired::Intent,
+        credentials: Result<&Credentials, &CredentialsError>,
+    ) -> Looked {
+        let namespace = self.namespace().unwrap_or_default();
+        let references: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), &namespace);
+        let (observed, error) = observe(self, intent, credentials, &references).await;
+        Looked {
+            observed,
+            failure: error.as_ref().map(|e| e.failure()),
         }
-    })
-    .await
-}
+    }
 
-/// After an error: the delay a deletion under way chose, else a backoff.
-pub fn error_policy(
-    object: Arc<AppConsent>,
-    error: &finalizer::Error<ReconcileError>,
-    ctx: Arc<Context>,
-) -> Requeue {
-    lifecycle::error_policy(object.as_ref(), error, &ctx)
-}
+    fn credentials_failure(looked: &Looked) -> Option<&'static str> {
+        looked.failure.as_ref().map(|f| f.reason)
+    }
 
-impl Reconciled for AppConsent {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
+    fn plan(ctx: &Context, intent: &desired::Intent, looked: &Looked, now: DateTime<Utc>) -> Plan {
+        plan(intent, &looked.observed, &ctx.consent_timing(), now)
     }
-}
 
-/// The pipeline for one object, alive or being deleted.
-async fn step(
-    object: &AppConsent,
-    ctx: &Context,
-    api: &Api<AppConsent>,
-    label: &Label,
-) -> Result<Requeue, ReconcileError> {
-    let intent = desired::resolve(object);
-    let namespace = object.namespace().unwrap_or_default();
-    let secret_name = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref());
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let credentials = if deleting && intent.orphans_on_delete() {
-        Err(CredentialsError::NoReference) // not needed: deletion releases without Microsoft
-    } else {
-        credentials_in_use::acquire_and_hold(ctx, &namespace, secret_name.as_deref()).await
-    };
-    let references: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), &namespace);
-    let (observed, observe_error) =
-        observe(object, &intent, credentials.as_ref(), &references).await;
-    if !(deleting && intent.orphans_on_delete()) {
-        let failure = observe_error.as_ref().map(|e| e.failure().reason);
-        ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
+    fn release(&self, plan: &Plan) -> Option<Release> {
+        let Action::Release(why) = plan.action else {
+            return None;
+        };
+        Some(Release {
+            warning: false,
+            note: release_note(why).to_string(),
+        })
     }
-    let now = Utc::now();
-    let timing = ctx.consent_timing();
-    let plan = plan(&intent, &observed, &timing, now);
-    tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");
-    if let Action::Release(why) = plan.action {
-        announce_release(ctx, object, why, secret_name.as_deref()).await;
-        return Ok(Requeue::await_change());
+
+    fn released(&self, ctx: &Context) {
+        ctx.metrics.consent(&object_labels(self), None);
     }
-    if let Action::Wait(w) = plan.action {
-        tracing::debug!("{}", describe_wait(w));
+
+    async fn act(&self, ctx: &Context, pass: &Pass<'_, Self>) -> Outcome {
+        if let Action::Wait(w) = pass.plan.action {
+            tracing::debug!("{}", describe_wait(w));
+        }
+        match (&pass.observed.failure, pass.credentials) {
+            (Some(failure), _) => Outcome::Failed {
+                failure: failure.clone(),
+                manual: false,
+            },
+            (None, Ok(credentials)) => {
+                let observed = &pass.observed.observed;
+                let timing = ctx.consent_timing();
+                run(
+                    pass.intent,
+                    pass.plan,
+                    credentials,
+                    observed,
+                    &timing,
+                    pass.now,
+                )
+                .await
+            }
+            (None, Err(_)) => Outcome::Applied(Applied::Nothing),
+        }
     }
-    let outcome = match (&observe_error, &credentials) {
-        (Some(e), _) => Outcome::Failed {
-            failure: e.failure(),
-            manual: false,
-        },
-        (None, Ok(credentials)) => run(&intent, &plan, credentials, &observed, &timing, now).await,
-        (None, Err(_)) => Outcome::Applied(Applied::Nothing),
-    };
-    let wrote = matches!(
-        outcome,
-        Outcome::Applied(Applied::Consented(_) | Applied::Done { .. })
-    );
-    let remembered = remember_writes(api, object, &observed, &plan, wrote, now).await;
-    let previous = object.status.clone().unwrap_or_default();
-    let manual_url = ctx
-        .credentials
-        .endpoints()
-        .admin_consent_url(&intent.customer, &intent.application_id)
-        .to_string();
-    let inputs = Inputs {
-        intent: &intent,
-        observed: &observed,
-        plan: &plan,
-        outcome: &outcome,
-        previous: &previous,
-        generation: object.metadata.generation,
-        timing: &timing,
-        manual_consent_url: &manual_url,
-        now,
-    };
-    let status = report(ctx, object, api, &inputs).await?;
-    if let Err(e) = remembered {
-        // The write is done but not remembered: the next reconcile may try it once more and
-        // hear "already exists", which is remembered then. Back off like any API failure.
-        tracing::warn!(error = %e, "recording the pending writes failed");
-        return Err(ReconcileError::Report(e.into()));
+
+    async fn report(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        outcome: &Outcome,
+    ) -> Result<Next, ReconcileError> {
+        let (intent, plan, observed) = (pass.intent, pass.plan, &pass.observed.observed);
+        let wrote = matches!(
+            outcome,
+            Outcome::Applied(Applied::Consented(_) | Applied::Done { .. })
+        );
+        let remembered = remember_writes(api, self, observed, plan, wrote, pass.now).await;
+        let previous = self.status.clone().unwrap_or_default();
+        let timing = ctx.consent_timing();
+        let manual_url = ctx
+            .credentials
+            .endpoints()
+            .admin_consent_url(&intent.customer, &intent.application_id)
+            .to_string();
+        let inputs = Inputs {
+            intent,
+            observed,
+            plan,
+            outcome,
+            previous: &previous,
+            generation: self.metadata.generation,
+            timing: &timing,
+            manual_consent_url: &manual_url,
+            now: pass.now,
+        };
+        let status = report(ctx, self, api, &inputs).await?;
+        if let Err(e) = remembered {
+            // The write is done but not remembered: the next reconcile may try it once more and
+            // hear "already exists", which is remembered then. Back off like any API failure.
+            tracing::warn!(error = %e, "recording the pending writes failed");
+            return Err(ReconcileError::Report(e.into()));
+        }
+        let requeue = failure::next_look(
+            plan.requeue,
+            outcome.failure(),
+            status.failed_attempts,
+            ctx.settings.timing.poll,
+            ctx.settings.timing.resync,
+        );
+        Ok(Next {
+            requeue,
+            failure: outcome.failure().map(|f| f.reason),
+        })
     }
-    let requeue = failure::next_look(
-        plan.requeue,
-        outcome.failure(),
-        status.failed_attempts,
-        ctx.settings.timing.poll,
-        ctx.settings.timing.resync,
-    );
-    if let Some(f) = outcome.failure() {
-        label.set(f.reason);
-    }
-    if deleting {
-        let reason = outcome.failure().map_or(reasons::TERMINATING, |f| f.reason);
-        return Err(ReconcileError::Deleting { requeue, reason });
-    }
-    Ok(Requeue::requeue(requeue))
 }
 
 /// Brings the annotation of pending writes up to date (see the module docs); writes only when it
@@ -249,13 +266,9 @@ async fn run(
     }
 }
 
-async fn announce_release(
-    ctx: &Context,
-    object: &AppConsent,
-    why: ReleaseReason,
-    secret_name: Option<&str>,
-) {
-    let note = match why {
+/// What the `Released` event says.
+fn release_note(why: ReleaseReason) -> &'static str {
+    match why {
         ReleaseReason::Orphaned => {
             "deletionPolicy Orphan (or managementPolicy Observe): the consent stays in the customer tenant"
         }
@@ -265,17 +278,5 @@ async fn announce_release(
         ReleaseReason::Done => {
             "the application permissions of spec.grants and the consent were removed from the customer tenant"
         }
-    };
-    ctx.publish(
-        object,
-        EventType::Normal,
-        events::RELEASED,
-        "Release",
-        note.to_string(),
-    )
-    .await;
-    ctx.metrics.consent(&object_labels(object), None);
-    if let Some(secret) = secret_name {
-        ctx.secret_released(&object.namespace().unwrap_or_default(), secret);
     }
 }

@@ -3,8 +3,8 @@
 //! `Revoked`), and set `gdap_consent_healthy`. One report per reconcile (every path but release).
 
 use super::act::Applied;
-use super::plan::{Action, PlanError};
 use super::status::{self, Inputs, Outcome};
+use super::step::{Action, PlanError};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{AppConsent, AppConsentStatus};
 use crate::controllers::conditions::status_of;

@@ -15,18 +15,20 @@
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::gaps::{Excess, Gaps, MissingRole, excess, gaps};
+use super::observed::Observed;
 use super::pending::{Awaited, PENDING_WRITES_ANNOTATION};
-use super::plan::{
-    Action, Chosen, Excess, Gaps, MissingRole, Observed, Plan, PlanError, Remains, Tenant, Timing,
-    Unmet, Waiting, gaps, prerequisites, revocation_seen,
-};
+use super::plan::revocation_seen;
+use super::prerequisites::{Chosen, Unmet, prerequisites};
+use super::step::{Action, Plan, PlanError, Timing, Waiting};
+use super::tenant::{Remains, Tenant};
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{describe_resource, roles_granting_app_roles};
 use crate::api::{AppConsentStatus, ConsentRelationship, ReconsentPolicy, RoleCatalog};
-use crate::controllers::conditions::{Wanted, merge};
+pub use crate::controllers::conditions::to_time;
+use crate::controllers::conditions::{Wanted, merge_at};
 use crate::controllers::failure::Failure;
 use chrono::{DateTime, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeSet;
 
 /// How the reconcile went after the plan.
@@ -74,14 +76,6 @@ pub struct Inputs<'a> {
     pub manual_consent_url: &'a str,
     /// Now.
     pub now: DateTime<Utc>,
-}
-
-/// Converts a chrono time to the Kubernetes `Time`.
-pub fn to_time(t: DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-    )
 }
 
 /// The consent the spec describes is complete in the tenant, as read in this reconcile (access
@@ -132,18 +126,13 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
     }
     status.manual_consent_url = needs_manual(i).then(|| i.manual_consent_url.to_string());
     let wanted = conditions(i);
-    status.conditions = merge(
-        &i.previous.conditions,
-        &wanted,
-        i.generation,
-        to_time(i.now).0,
-    );
+    status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
     status
 }
 
 fn current_gaps(i: &Inputs) -> Option<Gaps> {
-    let grants = i.intent.grants.as_ref().ok()?;
-    Some(gaps(i.intent, grants, i.observed.view()?))
+    let wanted = i.intent.wanted.as_ref().ok()?;
+    Some(gaps(wanted, i.observed.view()?))
 }
 
 fn relationship(chosen: &Chosen) -> ConsentRelationship {
@@ -714,8 +703,8 @@ pub fn scopes_removed(i: &Inputs) -> Option<String> {
     let Action::Consent { replace: true, .. } = i.plan.action else {
         return None;
     };
-    let (grants, view) = (i.intent.grants.as_ref().ok()?, i.observed.view()?);
-    let excess = super::plan::excess(i.intent, grants, view);
+    let (wanted, view) = (i.intent.wanted.as_ref().ok()?, i.observed.view()?);
+    let excess = excess(wanted, view);
     let scopes_only = Excess {
         scopes: excess.scopes,
         roles: Vec::new(),

@@ -1,9 +1,12 @@
 //! Table tests of the report step: which status a situation produces.
 
 use super::act::Applied;
-use super::desired::Intent;
+use super::desired::{Asked, Intent};
+use super::observed::*;
 use super::plan::*;
 use super::status::{Inputs, Outcome, build};
+use super::step::*;
+use super::tenant::*;
 use crate::api::AppConsentStatus;
 use crate::api::conditions::{reasons, types};
 use crate::api::consent_rules::{MICROSOFT_GRAPH_APP_ID, ResolvedGrant};
@@ -21,7 +24,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn intent() -> Intent {
-    Intent {
+    Asked {
         customer: "11111111-2222-3333-4444-555555555555".into(),
         application_id: "57667d41-992a-49b0-99d8-ddf68328373f".into(),
         display_name: None,
@@ -45,6 +48,7 @@ fn intent() -> Intent {
             },
         ]),
     }
+    .resolve()
 }
 
 fn partner(roles: &[&str], since_minutes: i64) -> PartnerSide {
@@ -319,7 +323,11 @@ fn a_revoked_consent_says_what_is_gone_and_what_to_do() {
         "kept"
     );
 
-    case.intent.reconsent = ReconsentPolicy::Automatic;
+    case.intent = Asked {
+        reconsent: ReconsentPolicy::Automatic,
+        ..case.intent.asked.clone()
+    }
+    .resolve();
     let status = case.build();
     let (_, reason, message) = condition(&status, types::CONSENTED);
     assert_eq!(reason, reasons::REVOKED);
@@ -545,7 +553,11 @@ fn extra_access_under_observe_is_consented_but_not_ready() {
         }),
         false,
     ));
-    case.intent.management = ManagementPolicy::Observe;
+    case.intent = Asked {
+        management: ManagementPolicy::Observe,
+        ..case.intent.asked.clone()
+    }
+    .resolve();
     let status = case.build();
     assert_eq!(condition(&status, types::CONSENTED).0, "True");
     let (ok, reason, message) = condition(&status, types::READY);

@@ -11,7 +11,8 @@
 //! a delete and a second try.
 
 use super::observe::{microsoft_is_transient, microsoft_reason, remote_relationship};
-use super::plan::{Action, RemoteRelationship};
+use super::observed::RemoteRelationship;
+use super::step::Action;
 use crate::api::conditions::{events, reasons};
 use crate::controllers::failure::Failure;
 use crate::controllers::withdrawals::Withdrawal;

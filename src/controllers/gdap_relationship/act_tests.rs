@@ -2,7 +2,7 @@
 //! sends exactly its request and reports what Microsoft answered.
 
 use super::act::{Applied, Bookkeeping, Target, act};
-use super::plan::Action;
+use super::step::Action;
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::{
     AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,

@@ -11,20 +11,19 @@
 //! Microsoft refuses the duplicate).
 
 use super::desired::Intent;
-use super::pending::Pending;
-use super::plan::{
+use super::observed::{
     CreateIntent, FailedAssignment, FoundBy, Linked, Observed, Remote, RemoteAssignment,
-    RemoteRelationship, RemoteUpdate, Unreadable,
+    RemoteRelationship, RemoteRequest, RemoteUpdate, Unreadable,
 };
+use super::writes::Pending;
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::credentials_in_use::newest_termination;
 use crate::controllers::failure::Failure;
 use crate::controllers::microsoft_failure::{self, Caller};
 use crate::controllers::withdrawals;
 use crate::microsoft::models::gdap::{
-    AccessAssignment, AccessDetails, Operation, OperationType, Relationship,
-    RelationshipStatus as State,
+    AccessAssignment, AccessDetails, Operation, OperationType, Relationship, RelationshipRequest,
+    RelationshipStatus as State, RequestAction,
 };
 use crate::microsoft::{self, DelegatedToken, GdapApi, Reason, RelationshipFilter};
 use chrono::{DateTime, Utc};
@@ -47,15 +46,8 @@ const MAX_SUCCESSOR_SEARCH: u32 = 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
     /// The credentials Secret is missing, incomplete, or could not be read.
-    #[error("{message}")]
-    Credentials {
-        /// What is wrong and what to do (never a secret).
-        message: String,
-        /// The Kubernetes API failed (retrying helps), rather than the Secret being wrong.
-        transient: bool,
-        /// The condition reason.
-        reason: &'static str,
-    },
+    #[error("{}", .0.message)]
+    Credentials(Failure),
     /// Microsoft could not be read.
     #[error("reading Microsoft Graph failed: {0}")]
     Microsoft(#[from] microsoft::Error),
@@ -65,7 +57,7 @@ impl ObserveError {
     /// Retrying later can help without anybody acting.
     pub fn is_transient(&self) -> bool {
         match self {
-            ObserveError::Credentials { transient, .. } => *transient,
+            ObserveError::Credentials(f) => f.transient,
             ObserveError::Microsoft(e) => microsoft_is_transient(e),
         }
     }
@@ -73,7 +65,7 @@ impl ObserveError {
     /// As a failure for the report.
     pub fn failure(&self) -> Failure {
         let reason = match self {
-            ObserveError::Credentials { reason, .. } => reason,
+            ObserveError::Credentials(f) => return f.clone(),
             ObserveError::Microsoft(e) => microsoft_reason(e),
         };
         Failure::new(reason, self.to_string(), self.is_transient())
@@ -125,11 +117,7 @@ pub async fn observe(
             observed.microsoft = Err(Unreadable {
                 transient: e.is_transient(),
             });
-            let error = ObserveError::Credentials {
-                message: e.to_string(),
-                transient: e.is_transient(),
-                reason: e.reason(),
-            };
+            let error = ObserveError::Credentials(e.failure());
             return (observed, Some(error));
         }
     };
@@ -506,4 +494,16 @@ fn failed_assignments(object: &GdapRelationship) -> BTreeMap<String, FailedAssig
             ))
         })
         .collect()
+}
+
+/// The newest `terminate` request among a relationship's requests.
+pub fn newest_termination(requests: &[RelationshipRequest]) -> Option<RemoteRequest> {
+    requests
+        .iter()
+        .filter(|r| r.action == RequestAction::Terminate)
+        .max_by_key(|r| r.created_date_time)
+        .map(|r| RemoteRequest {
+            status: r.status.clone(),
+            created_at: r.created_date_time,
+        })
 }

@@ -1,5 +1,5 @@
-//! One reconcile of a GdapRelationship: kube's finalizer helper around the pipeline
-//! dereference (credentials) → observe → plan → act → report.
+//! The GdapRelationship's part of the reconcile pipeline (`controllers::pipeline`): its intent,
+//! observe, plan, act and report.
 //!
 //! The finalizer helper adds `gdap.io/relationship` with a JSON-patch test-and-add (other
 //! controllers' finalizers are kept) and removes it only when cleanup returns `Ok`; so cleanup
@@ -12,7 +12,7 @@
 
 use super::act::{Bookkeeping, Target, act};
 use super::consents;
-use super::desired;
+use super::desired::{self, Intent};
 use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
@@ -20,147 +20,176 @@ use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
 use super::report::{object_labels, report};
 use super::status::{Inputs, Outcome, describe_wait};
 use crate::api::GdapRelationship;
-use crate::api::conditions::{events, reasons};
+use crate::api::conditions::events;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::credentials_in_use;
 use crate::controllers::failure::{self, Failure};
-use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
+use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Lifecycle};
 use serde_json::json;
-use std::sync::Arc;
-use tracing::info_span;
 
 /// The finalizer that lets deletion terminate the relationship first.
 pub const FINALIZER: &str = "gdap.io/relationship";
 /// The kind, as metrics name it.
 pub const KIND: &str = "GdapRelationship";
 
-/// Reconciles one object (see `controllers::lifecycle`).
-pub async fn reconcile(
-    object: Arc<GdapRelationship>,
-    ctx: Arc<Context>,
-) -> Result<Requeue, finalizer::Error<ReconcileError>> {
-    let span = info_span!("reconcile", kind = KIND, namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
-    let ctx = ctx.as_ref();
-    lifecycle::reconcile(object, ctx, span, |event, api, label| async move {
-        match event {
-            Lifecycle::Apply(o) | Lifecycle::Cleanup(o) => step(&o, ctx, &api, &label).await,
-        }
-    })
-    .await
+reconciled!(GdapRelationship, KIND, FINALIZER);
+
+/// What observe found, with the failures of its two reads.
+pub struct Looked {
+    /// The observed state.
+    pub observed: Observed,
+    /// Reading Microsoft (or the credentials) failed.
+    pub observe_failure: Option<Failure>,
+    /// Reading the AppConsents a deletion waits for failed.
+    pub consents_failure: Option<Failure>,
 }
 
-/// After an error: the delay a deletion under way chose, else a backoff.
-pub fn error_policy(
-    object: Arc<GdapRelationship>,
-    error: &finalizer::Error<ReconcileError>,
-    ctx: Arc<Context>,
-) -> Requeue {
-    lifecycle::error_policy(object.as_ref(), error, &ctx)
+/// What acting gave: the outcome, and a security group Microsoft refused, if any.
+pub struct Acted {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The group Microsoft refused to assign.
+    pub refused_group: Option<String>,
 }
 
-impl Reconciled for GdapRelationship {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
-    }
-}
+#[async_trait]
+impl Pipeline for GdapRelationship {
+    type Shared = Context;
+    type Intent = Intent;
+    type Observed = Looked;
+    type Plan = Plan;
+    type Outcome = Acted;
 
-/// The pipeline for one object, alive or being deleted.
-async fn step(
-    object: &GdapRelationship,
-    ctx: &Context,
-    api: &Api<GdapRelationship>,
-    label: &Label,
-) -> Result<Requeue, ReconcileError> {
-    let intent = desired::resolve(object);
-    let namespace = object.namespace().unwrap_or_default();
-    let secret_name = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref());
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    let credentials = if deleting && intent.orphans_on_delete() {
-        Err(CredentialsError::NoReference) // not needed: deletion releases without Microsoft
-    } else {
-        credentials_in_use::acquire_and_hold(ctx, &namespace, secret_name.as_deref()).await
-    };
-    let (mut observed, observe_error) = observe(object, &intent, credentials.as_ref()).await;
-    if !(deleting && intent.orphans_on_delete()) {
-        let failure = observe_error.as_ref().map(|e| e.failure().reason);
-        ctx.credentials_used(&namespace, secret_name.as_deref(), failure);
+    fn resolve(&self, _: &Context) -> Intent {
+        desired::resolve(self)
     }
-    let consents_failure = if deleting && !intent.orphans_on_delete() {
-        read_consents(ctx, object, secret_name.as_deref(), &mut observed).await
-    } else {
-        None
-    };
-    let now = Utc::now();
-    let plan = plan(&intent, &observed, &ctx.settings.timing, now);
-    tracing::debug!(action = ?plan.action, requeue = ?plan.requeue, "planned");
-    if let Action::Release(why) = plan.action {
-        announce_release(ctx, object, why, secret_name.as_deref()).await;
-        return Ok(Requeue::await_change());
+
+    /// A deletion that orphans releases without Microsoft.
+    fn holds_credentials(intent: &Intent, deleting: bool) -> bool {
+        !(deleting && intent.orphans_on_delete())
     }
-    if let Action::Wait(w) = plan.action {
-        tracing::debug!("{}", describe_wait(w));
-    }
-    let failure = observe_error
-        .as_ref()
-        .map(|e| e.failure())
-        .or(consents_failure);
-    let (outcome, refused_group) = match (failure, &credentials) {
-        (Some(f), _) => (Outcome::Failed(f), None),
-        (None, Ok(credentials)) => {
-            run(ctx, object, api, &plan, credentials, secret_name.as_deref()).await
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        intent: &Intent,
+        credentials: Result<&Credentials, &CredentialsError>,
+    ) -> Looked {
+        let (mut observed, observe_error) = observe(self, intent, credentials).await;
+        let deleting = self.metadata.deletion_timestamp.is_some();
+        let consents_failure = if deleting && !intent.orphans_on_delete() {
+            let secret = ctx.secret_name(
+                &self.namespace().unwrap_or_default(),
+                self.spec.credentials_ref.as_ref(),
+            );
+            read_consents(ctx, self, secret.as_deref(), &mut observed).await
+        } else {
+            None
+        };
+        Looked {
+            observed,
+            observe_failure: observe_error.as_ref().map(|e| e.failure()),
+            consents_failure,
         }
-        (None, Err(_)) => (Outcome::Applied(super::act::Applied::Nothing), None),
-    };
-    let previous = object.status.clone().unwrap_or_default();
-    let inputs = Inputs {
-        intent: &intent,
-        observed: &observed,
-        plan: &plan,
-        outcome: &outcome,
-        refused_group: refused_group.as_deref(),
-        previous: &previous,
-        generation: object.metadata.generation,
-        now,
-    };
-    let status = report(ctx, object, api, &inputs).await?;
-    let requeue = failure::next_look(
-        plan.requeue,
-        outcome.failure(),
-        status.failed_attempts,
-        ctx.settings.timing.poll,
-        ctx.settings.timing.resync,
-    );
-    // A write's record (the pending-writes annotation) reaches the cache through the watch,
-    // whose event reconciles the object again at once; looking again before that would read the
-    // object without the record and send the write a second time.
-    let requeue = match &outcome {
-        Outcome::Applied(applied)
-            if super::pending::written(&plan.action, applied, observed.generation).is_some() =>
-        {
-            requeue.max(ctx.settings.timing.poll)
+    }
+
+    fn credentials_failure(looked: &Looked) -> Option<&'static str> {
+        looked.observe_failure.as_ref().map(|f| f.reason)
+    }
+
+    fn plan(ctx: &Context, intent: &Intent, looked: &Looked, now: DateTime<Utc>) -> Plan {
+        plan(intent, &looked.observed, &ctx.settings.timing, now)
+    }
+
+    fn release(&self, plan: &Plan) -> Option<Release> {
+        let Action::Release(why) = plan.action else {
+            return None;
+        };
+        Some(Release {
+            warning: matches!(why, ReleaseReason::CannotWithdraw),
+            note: release_note(why).to_string(),
+        })
+    }
+
+    fn released(&self, ctx: &Context) {
+        ctx.metrics.relationship(&object_labels(self), None, None);
+        ctx.metrics.successor_pending(&object_labels(self), None);
+    }
+
+    async fn act(&self, ctx: &Context, pass: &Pass<'_, Self>) -> Acted {
+        if let Action::Wait(w) = pass.plan.action {
+            tracing::debug!("{}", describe_wait(w));
         }
-        _ => requeue,
-    };
-    if let Some(f) = outcome.failure() {
-        label.set(f.reason);
+        let looked = pass.observed;
+        let failure = looked
+            .observe_failure
+            .clone()
+            .or(looked.consents_failure.clone());
+        match (failure, pass.credentials) {
+            (Some(f), _) => Acted {
+                outcome: Outcome::Failed(f),
+                refused_group: None,
+            },
+            (None, Ok(credentials)) => run(ctx, self, pass.plan, credentials, pass.secret).await,
+            (None, Err(_)) => Acted {
+                outcome: Outcome::Applied(super::act::Applied::Nothing),
+                refused_group: None,
+            },
+        }
     }
-    if deleting {
-        let reason = outcome.failure().map_or(reasons::TERMINATING, |f| f.reason);
-        return Err(ReconcileError::Deleting { requeue, reason });
+
+    async fn report(
+        &self,
+        ctx: &Context,
+        api: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        acted: &Acted,
+    ) -> Result<Next, ReconcileError> {
+        let (plan, observed, outcome) = (pass.plan, &pass.observed.observed, &acted.outcome);
+        let previous = self.status.clone().unwrap_or_default();
+        let inputs = Inputs {
+            intent: pass.intent,
+            observed,
+            plan,
+            outcome,
+            refused_group: acted.refused_group.as_deref(),
+            previous: &previous,
+            generation: self.metadata.generation,
+            now: pass.now,
+        };
+        let status = report(ctx, self, api, &inputs).await?;
+        let requeue = failure::next_look(
+            plan.requeue,
+            outcome.failure(),
+            status.failed_attempts,
+            ctx.settings.timing.poll,
+            ctx.settings.timing.resync,
+        );
+        // A write's record (the pending-writes annotation) reaches the cache through the watch,
+        // whose event reconciles the object again at once; looking again before that would read
+        // the object without the record and send the write a second time.
+        let requeue = match outcome {
+            Outcome::Applied(applied)
+                if super::pending::written(&plan.action, applied, observed.generation)
+                    .is_some() =>
+            {
+                requeue.max(ctx.settings.timing.poll)
+            }
+            _ => requeue,
+        };
+        Ok(Next {
+            requeue,
+            failure: outcome.failure().map(|f| f.reason),
+        })
     }
-    Ok(Requeue::requeue(requeue))
 }
 
 /// While deleting: the AppConsents deletion waits for, into `observed.consents`. A refused
@@ -208,16 +237,16 @@ async fn read_consents(
 async fn run(
     ctx: &Context,
     object: &GdapRelationship,
-    api: &Api<GdapRelationship>,
     plan: &Plan,
     credentials: &Credentials,
     secret_name: Option<&str>,
-) -> (Outcome, Option<String>) {
+) -> Acted {
     let token = credentials.clients.tokens.partner_graph();
+    let namespace = object.namespace().unwrap_or_default();
     let bookkeeping = KubeBookkeeping {
-        objects: api.clone(),
+        objects: Api::namespaced(ctx.client.clone(), &namespace),
         object: object.name_any(),
-        secrets: Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default()),
+        secrets: Api::namespaced(ctx.client.clone(), &namespace),
         secret: secret_name.unwrap_or_default().to_string(),
     };
     let target = Target {
@@ -226,22 +255,23 @@ async fn run(
         bookkeeping: &bookkeeping,
     };
     match act(&plan.action, &target).await {
-        Ok(applied) => (Outcome::Applied(applied), None),
+        Ok(applied) => Acted {
+            outcome: Outcome::Applied(applied),
+            refused_group: None,
+        },
         Err(e) => {
             tracing::info!(error = %e, "action failed");
-            let refused = e.refused_group().map(str::to_string);
-            (Outcome::Failed(e.failure()), refused)
+            Acted {
+                outcome: Outcome::Failed(e.failure()),
+                refused_group: e.refused_group().map(str::to_string),
+            }
         }
     }
 }
 
-async fn announce_release(
-    ctx: &Context,
-    object: &GdapRelationship,
-    why: ReleaseReason,
-    secret_name: Option<&str>,
-) {
-    let note = match why {
+/// What the `Released` event says.
+fn release_note(why: ReleaseReason) -> &'static str {
+    match why {
         ReleaseReason::Orphaned => {
             "deletionPolicy Orphan (or managementPolicy Observe): the relationship stays in Microsoft"
         }
@@ -250,18 +280,6 @@ async fn announce_release(
         ReleaseReason::CannotWithdraw => {
             "the relationship awaits the customer's approval and Graph cannot withdraw it; it is recorded on the credentials Secret and terminated if the customer approves it (the request lapses after 90 days)"
         }
-    };
-    let kind = if matches!(why, ReleaseReason::CannotWithdraw) {
-        EventType::Warning
-    } else {
-        EventType::Normal
-    };
-    ctx.publish(object, kind, events::RELEASED, "Release", note.to_string())
-        .await;
-    ctx.metrics.relationship(&object_labels(object), None, None);
-    ctx.metrics.successor_pending(&object_labels(object), None);
-    if let Some(secret) = secret_name {
-        ctx.secret_released(&object.namespace().unwrap_or_default(), secret);
     }
 }
 

@@ -7,9 +7,11 @@
 
 use super::act::Applied;
 use super::observe::CREATED_ID_ANNOTATION;
+use super::observed::Observed;
 use super::pending::{self, PENDING_WRITES_ANNOTATION};
-use super::plan::{Action, Observed, Waiting, expiry_warnings_due};
+use super::plan::expiry_warnings_due;
 use super::status::{self, Inputs, Outcome};
+use super::step::{Action, Waiting};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
 use crate::controllers::context::Context;

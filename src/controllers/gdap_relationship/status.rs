@@ -13,22 +13,21 @@
 
 use super::act::Applied;
 use super::desired::Intent;
+use super::observed::{Observed, RemoteAssignment, RemoteRelationship, RemoteUpdate};
 use super::pending::effective;
-use super::plan::{
-    Action, Observed, Plan, PlanError, RemoteAssignment, RemoteRelationship, RemoteUpdate, Waiting,
-    immutable_change, renewal_due_at,
-};
+use super::plan::{immutable_change, renewal_due_at};
+use super::step::{Action, Plan, PlanError, Waiting};
 use crate::api::conditions::{reasons, types};
 use crate::api::{
     AccessAssignmentStatus, GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship,
     SuccessorStatus,
 };
-use crate::controllers::conditions::{Wanted, merge};
+pub use crate::controllers::conditions::to_time;
+use crate::controllers::conditions::{Wanted, merge_at};
 use crate::controllers::failure::Failure;
 use crate::microsoft::approval_url;
 use crate::microsoft::models::gdap::RelationshipStatus as State;
 use chrono::{DateTime, Duration as Span, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Days a locked relationship waits for the customer before the request lapses.
 pub const APPROVAL_WINDOW_DAYS: i64 = 90;
@@ -72,14 +71,6 @@ pub struct Inputs<'a> {
     pub generation: Option<i64>,
     /// Now.
     pub now: DateTime<Utc>,
-}
-
-/// Converts a chrono time to the Kubernetes `Time`.
-pub fn to_time(t: DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
-    )
 }
 
 /// The relationship the status describes: observed, just created, or the successor just handed
@@ -155,12 +146,7 @@ pub fn build(i: &Inputs) -> GdapRelationshipStatus {
         }
         (Err(_), _) => vec![synced(i)],
     };
-    status.conditions = merge(
-        &i.previous.conditions,
-        &wanted,
-        i.generation,
-        to_time(i.now).0,
-    );
+    status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
     status
 }
 

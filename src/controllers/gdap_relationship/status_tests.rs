@@ -2,11 +2,11 @@
 
 use super::act::Applied;
 use super::desired::{Desired, Intent};
-use super::plan::{
-    Action, Observed, Plan, PlanError, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate,
-    Unreadable, Waiting,
+use super::observed::{
+    Observed, Remote, RemoteAssignment, RemoteRelationship, RemoteUpdate, Unreadable,
 };
 use super::status::{Inputs, Outcome, build};
+use super::step::{Action, Plan, PlanError, Waiting};
 use crate::api::GdapRelationshipStatus;
 use crate::api::conditions::reasons;
 use crate::controllers::failure::Failure;
@@ -398,7 +398,7 @@ fn with_successor(state: S) -> Observed {
     let mut successor = remote(state, 730);
     successor.id = "rel-2".into();
     successor.display_name = "n-r1".into();
-    o.microsoft.as_mut().unwrap().successor = Some(super::plan::Linked {
+    o.microsoft.as_mut().unwrap().successor = Some(super::observed::Linked {
         generation: 1,
         relationship: successor,
         assignments: vec![assignment(A::Active)],

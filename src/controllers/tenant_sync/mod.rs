@@ -44,5 +44,5 @@ pub mod status;
 mod status_tests;
 
 pub use desired::SYNC_NOW_ANNOTATION;
-pub use reconcile::{FINALIZER, KIND, SyncContext, error_policy, reconcile};
+pub use reconcile::{FINALIZER, KIND, SyncContext};
 pub use runner::Runner;

@@ -1,5 +1,5 @@
-//! One reconcile of a TenantSync: kube's finalizer helper around the pipeline
-//! observe → plan → act → report.
+//! The TenantSync's part of the reconcile pipeline (`controllers::pipeline`): its intent,
+//! observe, plan, act and report.
 //!
 //! The finalizer `gdap.io/tenant-sync` exists for the one thing deletion must do on the operator's
 //! side: stop the object's import if one runs (its future is dropped, which leaves the sink's last
@@ -10,31 +10,27 @@
 use super::act::{Applied, ConnectionError, Resources, Target, act};
 use super::desired;
 use super::observe::observe;
-use super::plan::{Action, Attempt, History, Plan, plan, propagation};
+use super::plan::{Action, Attempt, History, Observed, Plan, plan, propagation};
 use super::report::{object_labels, report};
 use super::runner::Runner;
 use super::status::Inputs;
-use crate::api::conditions::{events, reasons};
+use crate::api::conditions::reasons;
 use crate::api::tenant_sync::ConnectionSecretRef;
 use crate::api::{AppConsent, TenantSync, TenantSyncStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::credentials_in_use;
-use crate::controllers::lifecycle::{self, Label, ReconcileError, Reconciled};
+use crate::controllers::credentials_hold::acquire_and_hold;
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
+use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
 use crate::microsoft::Secret;
 use crate::sync::sink::postgres::{CaBundle, Connection};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Lifecycle};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
-use std::time::Duration;
-use tracing::info_span;
 
 /// The finalizer that lets deletion stop a running import and release the credentials.
 pub const FINALIZER: &str = "gdap.io/tenant-sync";
@@ -51,105 +47,213 @@ pub struct SyncContext {
     pub consents: Store<AppConsent>,
 }
 
-/// Reconciles one object (see `controllers::lifecycle`).
-pub async fn reconcile(
-    object: Arc<TenantSync>,
-    sync: Arc<SyncContext>,
-) -> Result<Requeue, finalizer::Error<ReconcileError>> {
-    let span = info_span!("reconcile", kind = KIND, namespace = %object.namespace().unwrap_or_default(), name = %object.name_any(), customer = %object.spec.customer.tenant_id);
-    let sync = sync.as_ref();
-    lifecycle::reconcile(object, &sync.ctx, span, |event, api, label| async move {
-        match event {
-            Lifecycle::Apply(o) => step(&o, sync, &api, &label).await,
-            Lifecycle::Cleanup(o) => Ok(cleanup(&o, sync).await),
+impl AsRef<Context> for SyncContext {
+    fn as_ref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+reconciled!(TenantSync, KIND, FINALIZER);
+
+/// What a pass over a live object looks at: the caches and the runner, and the status's history
+/// with the runner's ended attempt applied.
+pub struct Looked {
+    /// The observed state.
+    pub observed: Observed,
+    /// The status as it is.
+    pub previous: TenantSyncStatus,
+    /// The history the plan decides on.
+    pub history: History,
+    /// Ended attempts the status does not record yet.
+    pub attempts: Vec<Attempt>,
+}
+
+/// The decision: release a deleted object (its data stays in the sink), or the sync's plan.
+#[derive(Debug)]
+pub enum Step {
+    /// The object is deleted: stop its import and let it go.
+    Release,
+    /// The object is alive.
+    Sync(Plan),
+}
+
+/// What acting gave: the start's result, and the history and plan after a failed start.
+pub struct Synced {
+    /// What the act step did.
+    pub applied: Applied,
+    /// The history, with a failed start applied.
+    pub history: History,
+    /// The attempts to record, with a failed start.
+    pub attempts: Vec<Attempt>,
+    /// The plan (made again after a failed start).
+    pub decided: Plan,
+}
+
+#[async_trait]
+impl Pipeline for TenantSync {
+    type Shared = SyncContext;
+    type Intent = desired::Intent;
+    /// `None` while the object is being deleted: nothing is looked at then.
+    type Observed = Option<Looked>;
+    type Plan = Step;
+    type Outcome = Synced;
+
+    fn resolve(&self, _: &SyncContext) -> desired::Intent {
+        desired::resolve(self)
+    }
+
+    /// Imports read the credentials when one starts (`act`), not on every pass.
+    fn holds_credentials(_: &desired::Intent, _: bool) -> bool {
+        false
+    }
+
+    async fn observe(
+        &self,
+        sync: &SyncContext,
+        intent: &desired::Intent,
+        _: Result<&Credentials, &CredentialsError>,
+    ) -> Option<Looked> {
+        if self.metadata.deletion_timestamp.is_some() {
+            return None;
         }
-    })
-    .await
-}
+        let ctx = &sync.ctx;
+        let timing = &ctx.settings.timing;
+        let namespace = self.namespace().unwrap_or_default();
+        let observed = observe(intent, &namespace, &sync.consents, &sync.runner);
+        let previous = self.status.clone().unwrap_or_default();
+        let recorded = History::from_status(&previous);
+        let finished = observed
+            .finished
+            .clone()
+            .map(|a| propagation(a, observed.consent_since, &recorded, timing));
+        let (history, attempts) = unrecorded(&previous, finished.as_ref());
+        let secret = ctx.secret_name(&namespace, self.spec.credentials_ref.as_ref());
+        for attempt in &attempts {
+            let failure = attempt.outcome.as_ref().err().map(|f| f.reason);
+            ctx.credentials_used(&namespace, secret.as_deref(), failure);
+        }
+        Some(Looked {
+            observed,
+            previous,
+            history,
+            attempts,
+        })
+    }
 
-/// After an error: the delay a deletion under way chose, else a backoff.
-pub fn error_policy(
-    object: Arc<TenantSync>,
-    error: &finalizer::Error<ReconcileError>,
-    sync: Arc<SyncContext>,
-) -> Requeue {
-    lifecycle::error_policy(object.as_ref(), error, &sync.ctx)
-}
+    fn credentials_failure(_: &Option<Looked>) -> Option<&'static str> {
+        None
+    }
 
-impl Reconciled for TenantSync {
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    fn failed_attempts(&self) -> u32 {
-        self.status.as_ref().map_or(0, |s| s.failed_attempts)
+    fn plan(
+        sync: &SyncContext,
+        intent: &desired::Intent,
+        looked: &Option<Looked>,
+        now: DateTime<Utc>,
+    ) -> Step {
+        match looked {
+            None => Step::Release,
+            Some(l) => Step::Sync(plan(
+                intent,
+                &l.observed,
+                &l.history,
+                &sync.ctx.settings.timing,
+                now,
+            )),
+        }
     }
-}
 
-/// The pipeline for a live object.
-async fn step(
-    object: &TenantSync,
-    sync: &SyncContext,
-    api: &Api<TenantSync>,
-    label: &Label,
-) -> Result<Requeue, ReconcileError> {
-    let ctx = &sync.ctx;
-    let timing = &ctx.settings.timing;
-    let namespace = object.namespace().unwrap_or_default();
-    let intent = desired::resolve(object);
-    let observed = observe(&intent, &namespace, &sync.consents, &sync.runner);
-    let previous = object.status.clone().unwrap_or_default();
-    let recorded = History::from_status(&previous);
-    let finished = observed
-        .finished
-        .clone()
-        .map(|a| propagation(a, observed.consent_since, &recorded, timing));
-    let (mut history, mut attempts) = unrecorded(&previous, finished.as_ref());
-    let secret = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref());
-    for attempt in &attempts {
-        let failure = attempt.outcome.as_ref().err().map(|f| f.reason);
-        ctx.credentials_used(&namespace, secret.as_deref(), failure);
+    fn release(&self, step: &Step) -> Option<Release> {
+        matches!(step, Step::Release).then(|| Release {
+            warning: false,
+            note: release_note(self),
+        })
     }
-    let now = Utc::now();
-    let mut decided = plan(&intent, &observed, &history, timing, now);
-    tracing::debug!(action = ?decided.action, next = ?decided.next_sync, "planned");
-    let resources = KubeResources {
-        ctx,
-        secret: ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref()),
-        namespace,
-    };
-    let target = Target {
-        spec: &object.spec,
-        key: &intent.key,
-        object: ObjectRef::from_obj(object),
-        resources: &resources,
-        launcher: &sync.runner,
-        now,
-    };
-    let applied = act(&decided.action, &target).await;
-    if let Applied::StartFailed(attempt) = &applied {
-        history = history.with(attempt);
-        attempts.push(attempt.clone());
-        decided = plan(&intent, &observed, &history, timing, now);
+
+    fn released(&self, sync: &SyncContext) {
+        sync.runner.cancel(&desired::key(self));
+        sync.ctx
+            .metrics
+            .sync
+            .object(&object_labels(self), None, false);
     }
-    let inputs = Inputs {
-        intent: &intent,
-        observed: &observed,
-        plan: &decided,
-        started: applied == Applied::Started,
-        history: &history,
-        attempts: &attempts,
-        previous: &previous,
-        generation: object.metadata.generation,
-        now,
-    };
-    let status = report(ctx, object, api, &inputs).await?;
-    if let Some(finished) = &observed.finished {
-        sync.runner.acknowledge(&intent.key, finished.id);
+
+    async fn act(&self, sync: &SyncContext, pass: &Pass<'_, Self>) -> Synced {
+        let (Step::Sync(decided), Some(looked)) = (pass.plan, pass.observed) else {
+            unreachable!("a deleted TenantSync is released before it acts");
+        };
+        let ctx = &sync.ctx;
+        let namespace = self.namespace().unwrap_or_default();
+        let resources = KubeResources {
+            ctx,
+            secret: pass.secret.map(str::to_string),
+            namespace,
+        };
+        let target = Target {
+            spec: &self.spec,
+            key: &pass.intent.key,
+            object: ObjectRef::from_obj(self),
+            resources: &resources,
+            launcher: &sync.runner,
+            now: pass.now,
+        };
+        let applied = act(&decided.action, &target).await;
+        let mut synced = Synced {
+            history: looked.history.clone(),
+            attempts: looked.attempts.clone(),
+            decided: decided.clone(),
+            applied,
+        };
+        if let Applied::StartFailed(attempt) = &synced.applied {
+            synced.history = synced.history.with(attempt);
+            synced.attempts.push(attempt.clone());
+            let timing = &ctx.settings.timing;
+            synced.decided = plan(
+                pass.intent,
+                &looked.observed,
+                &synced.history,
+                timing,
+                pass.now,
+            );
+        }
+        synced
     }
-    label.set(metric_label(&attempts, &decided, &status));
-    let safety_net = timing.resync;
-    Ok(Requeue::requeue(
-        decided.requeue.map_or(safety_net, |r| r.min(safety_net)),
-    ))
+
+    async fn report(
+        &self,
+        sync: &SyncContext,
+        api: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        synced: &Synced,
+    ) -> Result<Next, ReconcileError> {
+        let Some(looked) = pass.observed else {
+            unreachable!("a deleted TenantSync is released before it reports");
+        };
+        let ctx = &sync.ctx;
+        let inputs = Inputs {
+            intent: pass.intent,
+            observed: &looked.observed,
+            plan: &synced.decided,
+            started: synced.applied == Applied::Started,
+            history: &synced.history,
+            attempts: &synced.attempts,
+            previous: &looked.previous,
+            generation: self.metadata.generation,
+            now: pass.now,
+        };
+        let status = report(ctx, self, api, &inputs).await?;
+        if let Some(finished) = &looked.observed.finished {
+            sync.runner.acknowledge(&pass.intent.key, finished.id);
+        }
+        let label = metric_label(&synced.attempts, &synced.decided, &status);
+        let safety_net = ctx.settings.timing.resync;
+        Ok(Next {
+            requeue: synced
+                .decided
+                .requeue
+                .map_or(safety_net, |r| r.min(safety_net)),
+            failure: (label != SUCCESS).then_some(label),
+        })
+    }
 }
 
 /// The history with the runner's ended attempt applied, unless the status records it already
@@ -165,6 +269,9 @@ fn unrecorded(previous: &TenantSyncStatus, finished: Option<&Attempt>) -> (Histo
     (history, attempts)
 }
 
+/// The reconcile metric's label of a pass that failed nothing.
+const SUCCESS: &str = "success";
+
 /// The reconcile metric's label: the reason of an attempt that failed now, of a prerequisite
 /// that does not hold, or `success`.
 fn metric_label(attempts: &[Attempt], decided: &Plan, status: &TenantSyncStatus) -> &'static str {
@@ -172,7 +279,7 @@ fn metric_label(attempts: &[Attempt], decided: &Plan, status: &TenantSyncStatus)
         return failure.reason;
     }
     if !matches!(decided.action, Action::Refuse(_) | Action::WaitForConsent) {
-        return "success";
+        return SUCCESS;
     }
     let invalid = status.conditions.iter().any(|c| {
         c.type_ == crate::api::conditions::types::SYNCED && c.reason == reasons::INVALID_SPEC
@@ -184,11 +291,8 @@ fn metric_label(attempts: &[Attempt], decided: &Plan, status: &TenantSyncStatus)
     }
 }
 
-/// Deletion: stop the import, drop the metrics, release the credentials; the data stays.
-async fn cleanup(object: &TenantSync, sync: &SyncContext) -> Requeue {
-    let ctx = &sync.ctx;
-    sync.runner.cancel(&desired::key(object));
-    ctx.metrics.sync.object(&object_labels(object), None, false);
+/// What the `Released` event of a deleted TenantSync says: where its data stays.
+fn release_note(object: &TenantSync) -> String {
     let sink = &object.spec.sink;
     let place = match (&sink.file, &sink.postgres) {
         (Some(file), _) => format!(
@@ -205,15 +309,7 @@ async fn cleanup(object: &TenantSync, sync: &SyncContext) -> Requeue {
         ),
         _ => "in the sink".to_string(),
     };
-    let note =
-        format!("the imported data stays {place}; delete it there if it is no longer needed");
-    ctx.publish(object, EventType::Normal, events::RELEASED, "Release", note)
-        .await;
-    let namespace = object.namespace().unwrap_or_default();
-    if let Some(secret) = ctx.secret_name(&namespace, object.spec.credentials_ref.as_ref()) {
-        ctx.secret_released(&namespace, &secret);
-    }
-    Requeue::await_change()
+    format!("the imported data stays {place}; delete it there if it is no longer needed")
 }
 
 /// The Kubernetes reads of an import start.
@@ -223,38 +319,10 @@ struct KubeResources<'a> {
     secret: Option<String>,
 }
 
-/// Conflicting finalizer patches (many objects holding one Secret at once) are retried.
-const HOLD_ATTEMPTS: usize = 3;
-
 #[async_trait]
 impl Resources for KubeResources<'_> {
     async fn credentials(&self) -> Result<Credentials, CredentialsError> {
-        let name = self
-            .secret
-            .as_deref()
-            .ok_or(CredentialsError::NoReference)?;
-        let secrets: Api<KubeSecret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let credentials = self.ctx.credentials.acquire(&self.namespace, name).await?;
-            match credentials_in_use::hold(&secrets, &credentials.secret).await {
-                Ok(()) => {
-                    self.ctx.secret_in_use(&self.namespace, name);
-                    return Ok(credentials);
-                }
-                Err(kube::Error::Api(e)) if conflict(e.code) && attempt < HOLD_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
-                }
-                Err(source) => {
-                    return Err(CredentialsError::Kube {
-                        namespace: self.namespace.clone(),
-                        name: name.into(),
-                        source,
-                    });
-                }
-            }
-        }
+        acquire_and_hold(self.ctx, &self.namespace, self.secret.as_deref()).await
     }
 
     async fn connection_url(
@@ -313,9 +381,4 @@ impl Resources for KubeResources<'_> {
             ca,
         })
     }
-}
-
-/// A JSON-patch test that failed (409 or 422): someone changed the object in between.
-fn conflict(code: u16) -> bool {
-    code == 409 || code == 422
 }

@@ -27,7 +27,7 @@ use super::desired::Intent;
 use super::plan::{Action, Attempt, Consent, History, Observed, Plan, is_transient_reason};
 use crate::api::conditions::{reasons, types};
 use crate::api::tenant_sync::TenantSyncStatus;
-use crate::controllers::conditions::{Wanted, merge};
+use crate::controllers::conditions::{Wanted, merge_at};
 use crate::controllers::microsoft_failure::{self, is_credentials_reason};
 use crate::sync::report::to_time;
 use crate::sync::{FullReason, ImportReport, RunKind};
@@ -80,12 +80,7 @@ pub fn build(i: &Inputs) -> TenantSyncStatus {
     let mut wanted: Vec<Wanted> = synced.into_iter().collect();
     wanted.extend(stale(i, current_synced.as_ref()));
     wanted.extend(ready(i, current_synced.as_ref()));
-    status.conditions = merge(
-        &i.previous.conditions,
-        &wanted,
-        i.generation,
-        to_time(i.now).0,
-    );
+    status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
     status
 }
 
