@@ -21,6 +21,7 @@
 use super::context::Context;
 use super::credentials::{Credentials, CredentialsError};
 use super::credentials_hold::acquire_and_hold;
+use super::failure::{self, Failure};
 use super::lifecycle::{self, Label, ReconcileError, Reconciled};
 use crate::api::conditions::{events, reasons};
 use async_trait::async_trait;
@@ -52,6 +53,56 @@ pub struct Next {
     pub requeue: Duration,
     /// The reason of the failure this pass reported, if any.
     pub failure: Option<&'static str>,
+}
+
+/// What a kind that reads Microsoft with the credentials observed: the state, and why a read
+/// failed (the credentials or Microsoft; then anything else the kind reads).
+#[derive(Debug)]
+pub struct Looked<O> {
+    /// The observed state.
+    pub observed: O,
+    /// Reading with the credentials failed: the credentials gauge follows this one.
+    pub credentials_failure: Option<Failure>,
+    /// The failure the pass reports: the credentials read's, else another read's.
+    pub failure: Option<Failure>,
+}
+
+impl<O> Looked<O> {
+    /// What observe found, with its read's failure and another read's.
+    pub fn new(observed: O, credentials_failure: Option<Failure>, other: Option<Failure>) -> Self {
+        let failure = credentials_failure.clone().or(other);
+        Looked {
+            observed,
+            credentials_failure,
+            failure,
+        }
+    }
+
+    /// The reason of the credentials read's failure.
+    pub fn credentials_reason(&self) -> Option<&'static str> {
+        self.credentials_failure.as_ref().map(|f| f.reason)
+    }
+}
+
+/// When to look again after a report: the plan's requeue, or the backoff after the pass's
+/// failure ([`failure::next_look`]), and that failure's reason.
+pub fn next_after(
+    ctx: &Context,
+    requeue: Duration,
+    failure: Option<&Failure>,
+    failed_attempts: u32,
+) -> Next {
+    let timing = &ctx.settings.timing;
+    Next {
+        requeue: failure::next_look(
+            requeue,
+            failure,
+            failed_attempts,
+            timing.poll,
+            timing.resync,
+        ),
+        failure: failure.map(|f| f.reason),
+    }
 }
 
 /// What one pass has found and decided, for `act` and `report`.

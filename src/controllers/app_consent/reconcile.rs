@@ -26,9 +26,8 @@ use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
 use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::failure::{self, Failure};
 use crate::controllers::lifecycle::{ReconcileError, reconciled};
-use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
+use crate::controllers::pipeline::{Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::microsoft::{Audience, Reason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,19 +41,11 @@ pub const KIND: &str = "AppConsent";
 
 reconciled!(AppConsent, KIND, FINALIZER);
 
-/// What observe found, with the failure to read.
-pub struct Looked {
-    /// The observed state.
-    pub observed: Observed,
-    /// Reading Microsoft, the relationships or the credentials failed.
-    pub failure: Option<Failure>,
-}
-
 #[async_trait]
 impl Pipeline for AppConsent {
     type Shared = Context;
     type Intent = desired::Intent;
-    type Observed = Looked;
+    type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Outcome;
 
@@ -72,21 +63,23 @@ impl Pipeline for AppConsent {
         ctx: &Context,
         intent: &desired::Intent,
         credentials: Result<&Credentials, &CredentialsError>,
-    ) -> Looked {
+    ) -> Looked<Observed> {
         let namespace = self.namespace().unwrap_or_default();
         let references: Api<GdapRelationship> = Api::namespaced(ctx.client.clone(), &namespace);
         let (observed, error) = observe(self, intent, credentials, &references).await;
-        Looked {
-            observed,
-            failure: error.as_ref().map(|e| e.failure()),
-        }
+        Looked::new(observed, error.as_ref().map(|e| e.failure()), None)
     }
 
-    fn credentials_failure(looked: &Looked) -> Option<&'static str> {
-        looked.failure.as_ref().map(|f| f.reason)
+    fn credentials_failure(looked: &Looked<Observed>) -> Option<&'static str> {
+        looked.credentials_reason()
     }
 
-    fn plan(ctx: &Context, intent: &desired::Intent, looked: &Looked, now: DateTime<Utc>) -> Plan {
+    fn plan(
+        ctx: &Context,
+        intent: &desired::Intent,
+        looked: &Looked<Observed>,
+        now: DateTime<Utc>,
+    ) -> Plan {
         plan(intent, &looked.observed, &ctx.consent_timing(), now)
     }
 
@@ -168,17 +161,12 @@ impl Pipeline for AppConsent {
             tracing::warn!(error = %e, "recording the pending writes failed");
             return Err(ReconcileError::Report(e.into()));
         }
-        let requeue = failure::next_look(
+        Ok(next_after(
+            ctx,
             plan.requeue,
             outcome.failure(),
             status.failed_attempts,
-            ctx.settings.timing.poll,
-            ctx.settings.timing.resync,
-        );
-        Ok(Next {
-            requeue,
-            failure: outcome.failure().map(|f| f.reason),
-        })
+        ))
     }
 }
 

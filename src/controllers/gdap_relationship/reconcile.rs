@@ -23,9 +23,9 @@ use crate::api::GdapRelationship;
 use crate::api::conditions::events;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::failure::{self, Failure};
+use crate::controllers::failure::Failure;
 use crate::controllers::lifecycle::{ReconcileError, reconciled};
-use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
+use crate::controllers::pipeline::{Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,16 +42,6 @@ pub const KIND: &str = "GdapRelationship";
 
 reconciled!(GdapRelationship, KIND, FINALIZER);
 
-/// What observe found, with the failures of its two reads.
-pub struct Looked {
-    /// The observed state.
-    pub observed: Observed,
-    /// Reading Microsoft (or the credentials) failed.
-    pub observe_failure: Option<Failure>,
-    /// Reading the AppConsents a deletion waits for failed.
-    pub consents_failure: Option<Failure>,
-}
-
 /// What acting gave: the outcome, and a security group Microsoft refused, if any.
 pub struct Acted {
     /// The outcome.
@@ -64,7 +54,8 @@ pub struct Acted {
 impl Pipeline for GdapRelationship {
     type Shared = Context;
     type Intent = Intent;
-    type Observed = Looked;
+    /// With the AppConsents a deletion waits for, and why they could not be read.
+    type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Acted;
 
@@ -82,7 +73,7 @@ impl Pipeline for GdapRelationship {
         ctx: &Context,
         intent: &Intent,
         credentials: Result<&Credentials, &CredentialsError>,
-    ) -> Looked {
+    ) -> Looked<Observed> {
         let (mut observed, observe_error) = observe(self, intent, credentials).await;
         let deleting = self.metadata.deletion_timestamp.is_some();
         let consents_failure = if deleting && !intent.orphans_on_delete() {
@@ -94,18 +85,18 @@ impl Pipeline for GdapRelationship {
         } else {
             None
         };
-        Looked {
+        Looked::new(
             observed,
-            observe_failure: observe_error.as_ref().map(|e| e.failure()),
+            observe_error.as_ref().map(|e| e.failure()),
             consents_failure,
-        }
+        )
     }
 
-    fn credentials_failure(looked: &Looked) -> Option<&'static str> {
-        looked.observe_failure.as_ref().map(|f| f.reason)
+    fn credentials_failure(looked: &Looked<Observed>) -> Option<&'static str> {
+        looked.credentials_reason()
     }
 
-    fn plan(ctx: &Context, intent: &Intent, looked: &Looked, now: DateTime<Utc>) -> Plan {
+    fn plan(ctx: &Context, intent: &Intent, looked: &Looked<Observed>, now: DateTime<Utc>) -> Plan {
         plan(intent, &looked.observed, &ctx.settings.timing, now)
     }
 
@@ -129,10 +120,7 @@ impl Pipeline for GdapRelationship {
             tracing::debug!("{}", describe_wait(w));
         }
         let looked = pass.observed;
-        let failure = looked
-            .observe_failure
-            .clone()
-            .or(looked.consents_failure.clone());
+        let failure = looked.failure.clone();
         match (failure, pass.credentials) {
             (Some(f), _) => Acted {
                 outcome: Outcome::Failed(f),
@@ -166,28 +154,23 @@ impl Pipeline for GdapRelationship {
             now: pass.now,
         };
         let status = report(ctx, self, api, &inputs).await?;
-        let requeue = failure::next_look(
-            plan.requeue,
-            outcome.failure(),
-            status.failed_attempts,
-            ctx.settings.timing.poll,
-            ctx.settings.timing.resync,
-        );
+        let next = next_after(ctx, plan.requeue, outcome.failure(), status.failed_attempts);
         // A write's record (the pending-writes annotation) reaches the cache through the watch,
         // whose event reconciles the object again at once; looking again before that would read
         // the object without the record and send the write a second time.
-        let requeue = match outcome {
-            Outcome::Applied(applied)
-                if super::pending::written(&plan.action, applied, observed.generation)
-                    .is_some() =>
-            {
-                requeue.max(ctx.settings.timing.poll)
+        let written = match outcome {
+            Outcome::Applied(applied) => {
+                super::pending::written(&plan.action, applied, observed.generation).is_some()
             }
-            _ => requeue,
+            Outcome::Failed(_) => false,
         };
         Ok(Next {
-            requeue,
-            failure: outcome.failure().map(|f| f.reason),
+            requeue: if written {
+                next.requeue.max(ctx.settings.timing.poll)
+            } else {
+                next.requeue
+            },
+            ..next
         })
     }
 }
