@@ -2,8 +2,8 @@
 //! per-Secret Microsoft clients and the operator's settings.
 
 use super::credentials::CredentialsCache;
-use super::gdap_relationship::plan::Timing;
 use super::secrets_by_name::SecretCheck;
+use super::timing::{ConsentIntervals, Timing};
 use crate::metrics::Metrics;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -22,7 +22,7 @@ pub struct Settings {
     /// Polling, resync and timeout intervals.
     pub timing: Timing,
     /// The AppConsent controller's verification and settle intervals.
-    pub consent: super::app_consent::plan::ConsentIntervals,
+    pub consent: ConsentIntervals,
 }
 
 /// Shared state of the controllers.
@@ -101,17 +101,6 @@ impl Context {
         if let Some(checks) = &self.secret_checks {
             let secret = ObjectRef::new(name).within(namespace);
             let _ = checks.send(SecretCheck { secret, released });
-        }
-    }
-
-    /// The AppConsent controller's timing: the shared poll and resync intervals with its own.
-    pub fn consent_timing(&self) -> super::app_consent::plan::Timing {
-        super::app_consent::plan::Timing {
-            poll: self.settings.timing.poll,
-            resync: self.settings.timing.resync,
-            verify: self.settings.consent.verify,
-            settle: self.settings.consent.settle,
-            propagation_timeout: self.settings.timing.propagation_timeout,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod pending_writes;
 pub mod pipeline;
 pub mod secrets_by_name;
 pub mod tenant_sync;
+pub mod timing;
 pub mod withdrawals;
 
 /// How many objects one list request returns (watches and the Secret controller's count of

@@ -80,7 +80,12 @@ impl Pipeline for AppConsent {
         looked: &Looked<Observed>,
         now: DateTime<Utc>,
     ) -> Plan {
-        plan(intent, &looked.observed, &ctx.consent_timing(), now)
+        plan(
+            intent,
+            &looked.observed,
+            &Timing::from_settings(&ctx.settings),
+            now,
+        )
     }
 
     fn release(&self, plan: &Plan) -> Option<Release> {
@@ -108,7 +113,7 @@ impl Pipeline for AppConsent {
             },
             (None, Ok(credentials)) => {
                 let observed = &pass.observed.observed;
-                let timing = ctx.consent_timing();
+                let timing = Timing::from_settings(&ctx.settings);
                 run(
                     pass.intent,
                     pass.plan,
@@ -137,7 +142,7 @@ impl Pipeline for AppConsent {
         );
         let remembered = remember_writes(api, self, observed, plan, wrote, pass.now).await;
         let previous = self.status.clone().unwrap_or_default();
-        let timing = ctx.consent_timing();
+        let timing = Timing::from_settings(&ctx.settings);
         let manual_url = ctx
             .credentials
             .endpoints()

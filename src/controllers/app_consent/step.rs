@@ -7,6 +7,7 @@ use super::gaps::{Excess, MissingRole};
 use super::pending::{Awaited, Write};
 use super::tenant::Remains;
 use crate::api::rules::FieldProblem;
+use crate::controllers::context::Settings;
 use crate::microsoft::models::directory::NewAppRoleAssignment;
 use crate::microsoft::models::partner_center::ApplicationConsent;
 use chrono::{DateTime, Utc};
@@ -41,25 +42,21 @@ impl Default for Timing {
     }
 }
 
-/// The consent controller's own intervals (`--consent-verify-interval`,
-/// `--consent-settle-time`); poll and resync are shared with the other controllers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsentIntervals {
-    /// How often a complete consent is verified.
-    pub verify: Duration,
-    /// How long a relationship must have given the consent-capable role before the first consent.
-    pub settle: Duration,
-}
+pub use crate::controllers::timing::ConsentIntervals;
 
-impl Default for ConsentIntervals {
-    fn default() -> Self {
-        let t = Timing::default();
-        ConsentIntervals {
-            verify: t.verify,
-            settle: t.settle,
+impl Timing {
+    /// The consent controller's timing from the operator's settings.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Timing {
+            poll: settings.timing.poll,
+            resync: settings.timing.resync,
+            verify: settings.consent.verify,
+            settle: settings.consent.settle,
+            propagation_timeout: settings.timing.propagation_timeout,
         }
     }
 }
+
 /// Why the plan refuses to write: all permanent until the spec or the world changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {

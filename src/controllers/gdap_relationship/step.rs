@@ -12,33 +12,7 @@ use crate::microsoft::models::gdap::{
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// Timing knobs (from the command line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// How soon to look again while Microsoft is working (approval, activation, assignments).
-    pub poll: Duration,
-    /// How often to re-read a steady relationship (detects out-of-band changes).
-    pub resync: Duration,
-    /// How long deletion waits for `terminated` before reporting it overdue.
-    pub termination_timeout: Duration,
-    /// How long a permanently failed assignment waits before it is tried again.
-    pub failed_retry: Duration,
-    /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
-    /// access) before it reports the wait as a failure (`--propagation-timeout`).
-    pub propagation_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            poll: Duration::from_secs(30),
-            resync: Duration::from_secs(600),
-            termination_timeout: Duration::from_secs(600),
-            failed_retry: Duration::from_secs(3600),
-            propagation_timeout: Duration::from_secs(3600),
-        }
-    }
-}
+pub use crate::controllers::timing::Timing;
 
 /// Why the plan refuses to write: the plan stage's errors, all permanent until the spec changes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,7 +35,7 @@ use crate::api::conditions::reasons;
 use crate::api::rules::FieldProblem;
 use crate::api::tenant_sync::TenantSyncStatus;
 use crate::controllers::failure::{self, Failure};
-use crate::controllers::gdap_relationship::plan::Timing;
+use crate::controllers::timing::Timing;
 use crate::sync::ImportReport;
 use crate::sync::schedule::{Schedule, next_run};
 use chrono::{DateTime, SubsecRound, Utc};

@@ -5,7 +5,7 @@ use super::plan::*;
 use crate::api::conditions::reasons;
 use crate::api::rules::FieldProblem;
 use crate::controllers::failure::{self, Failure};
-use crate::controllers::gdap_relationship::plan::Timing;
+use crate::controllers::timing::Timing;
 use crate::sync::schedule::{Schedule, is_stale, next_run};
 use chrono::{DateTime, Duration as Span, SubsecRound, Utc};
 use std::time::Duration;

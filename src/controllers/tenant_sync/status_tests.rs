@@ -7,7 +7,7 @@ use crate::api::conditions::{reasons, types};
 use crate::api::rules::FieldProblem;
 use crate::api::tenant_sync::TenantSyncStatus;
 use crate::controllers::failure::Failure;
-use crate::controllers::gdap_relationship::plan::Timing;
+use crate::controllers::timing::Timing;
 use crate::sync::report::{SkuReport, UserCounts, to_time};
 use crate::sync::schedule::Schedule;
 use crate::sync::{FullReason, ImportReport, RowCounts, RunKind};
