@@ -143,7 +143,11 @@ async fn killing_the_operator_at_random_moments_leaves_no_duplicate_relationship
     // A kill between a create and its record may be followed by one more create (refused by
     // Microsoft as a duplicate); anything beyond one per kill is the operator's own doing.
     let rels = fleet
-        .assert_no_duplicates(&world, true, (first + kills_second + 1) as u64)
+        .assert_no_duplicates(
+            &world,
+            true,
+            fleet::Repeats::Fleet((first + kills_second + 1) as u64),
+        )
         .await;
     for o in fleet::relationships(&world).await {
         let id = o.status.unwrap().relationship_id.unwrap();
@@ -274,7 +278,9 @@ async fn a_lost_status_is_found_again_in_microsoft_and_nothing_is_created() {
     let ids = recorded_ids(&world).await;
     let consents = consent_ids(&world, &fleet).await;
     assert!(ids.iter().all(|(_, id)| id.is_some()), "{ids:?}");
-    fleet.assert_no_duplicates(&world, true, 0).await;
+    fleet
+        .assert_no_duplicates(&world, true, fleet::Repeats::Fleet(0))
+        .await;
 
     let exit = world.stop_operator().await;
     assert!(exit.success(), "{exit}");
@@ -339,7 +345,9 @@ async fn scenario(world: &World, fleet: &Fleet, timeout: Duration) -> usize {
     fleet.wait_active(world, timeout).await;
     world.advance_clock(31.0 * DAY).await;
     fleet.wait_converged(world, true, timeout).await;
-    fleet.assert_no_duplicates(world, true, 0).await;
+    fleet
+        .assert_no_duplicates(world, true, fleet::Repeats::Fleet(0))
+        .await;
     assert_syncs_whole(fleet, world).await;
     let last = fleet.size - 1;
     let consent = format!("c{last}");
