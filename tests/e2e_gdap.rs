@@ -615,6 +615,18 @@ async fn killing_the_operator_at_random_points_during_50_creations_leaves_exactl
         rels.len()
     );
     assert_eq!(names.len(), COUNT, "display names are unique");
+    // Microsoft refuses a second relationship of one display name, so the count above holds
+    // whatever the operator sends; its own creates, counted by the sandbox, must too: each name
+    // asked for once, again only after a kill (at most one repeat per kill) or an unread answer.
+    let creates =
+        support::fleet::assert_created_once(&world, support::fleet::Repeats::Fleet(kills as u64))
+            .await;
+    for name in &names {
+        assert!(
+            creates.contains_key(&format!("relationship {}", name.to_ascii_lowercase())),
+            "the create of {name} is counted"
+        );
+    }
     let list = world
         .relationships()
         .list(&Default::default())

@@ -76,23 +76,32 @@ async fn sandbox_relationship(world: &World, id: &str) -> Option<Value> {
         .find(|r| r["id"] == id)
 }
 
-/// Records `Ready` of `name` every 250 ms until stopped: the proof that access never stops.
+/// Records, every 250 ms until stopped, `Ready` of `name` and whether the helpdesk group holds
+/// access in Microsoft (the sandbox): an active relationship with an active assignment of the
+/// group. The second is the proof that access never stops; the first, that the operator never
+/// said it did.
 struct ReadySampler {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<String>>,
+    task: tokio::task::JoinHandle<Vec<(String, bool)>>,
 }
 
 impl ReadySampler {
     fn start(world: &World, name: &str) -> ReadySampler {
         let api = world.relationships();
+        let state = format!("{}/_sandbox/state", world.sandbox.base_url());
         let name = name.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
             let mut samples = Vec::new();
             while !flag.load(Ordering::SeqCst) {
-                if let Ok(object) = api.get(&name).await {
-                    samples.push(ready_of(&object));
+                let world: Option<Value> = match http.get(&state).send().await {
+                    Ok(r) => r.json().await.ok(),
+                    Err(_) => None,
+                };
+                if let (Ok(object), Some(world)) = (api.get(&name).await, world) {
+                    samples.push((ready_of(&object), group_has_access(&world, HELPDESK)));
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -101,10 +110,24 @@ impl ReadySampler {
         ReadySampler { stop, task }
     }
 
-    async fn finish(self) -> Vec<String> {
+    async fn finish(self) -> Vec<(String, bool)> {
         self.stop.store(true, Ordering::SeqCst);
         self.task.await.unwrap()
     }
+}
+
+/// Whether `group` holds access in the sandbox's state: an active relationship carries an
+/// active assignment of it.
+fn group_has_access(state: &Value, group: &str) -> bool {
+    state["relationships"].as_array().is_some_and(|rels| {
+        rels.iter().any(|r| {
+            r["status"] == "active"
+                && r["assignments"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a["groupId"] == group && a["status"] == "active")
+                })
+        })
+    })
 }
 
 fn ready_of(object: &GdapRelationship) -> String {
@@ -219,7 +242,11 @@ async fn a_global_administrator_relationship_is_renewed_without_interrupting_acc
     let samples = sampler.finish().await;
     assert!(samples.len() > 10, "{} samples", samples.len());
     assert!(
-        samples.iter().all(|s| s.starts_with("True")),
+        samples.iter().all(|(_, access)| *access),
+        "the helpdesk group held access in Microsoft throughout the renewal: {samples:?}"
+    );
+    assert!(
+        samples.iter().all(|(ready, _)| ready.starts_with("True")),
         "Ready must never be False during the renewal: {samples:?}"
     );
     assert!(

@@ -484,6 +484,13 @@ async fn hostile_manifests_are_refused_naming_the_field_or_reported_and_the_oper
         )
         .await;
     eprintln!("hostile annotations: {outcome}");
+    // The pinned id is refused where Microsoft refuses it, as a permanent error on the object
+    // (the paths below show it never climbed out of the GDAP collection).
+    assert!(
+        outcome.starts_with("Synced=False MicrosoftError")
+            && outcome.contains("delegatedAdminRelationshipId is invalid"),
+        "the hostile relationship id is reported as refused: {outcome}"
+    );
 
     // Nothing left the GDAP collection's own paths, and the operator never panicked.
     for (_, path) in world.requests().await {
@@ -496,7 +503,20 @@ async fn hostile_manifests_are_refused_naming_the_field_or_reported_and_the_oper
             "a request reached another resource: {path}"
         );
     }
-    assert!(world.operator_log().contains("InvalidSpec") || !accepted.is_empty());
+    // Every accepted object was reconciled (the operator did not survive them by never looking).
+    let unreconciled: Vec<&str> = accepted
+        .iter()
+        .filter(|c| c.object["kind"] == "GdapRelationship")
+        .map(|c| c.object["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let rels = world.relationships();
+    for name in unreconciled {
+        let o = rels.get(name).await.unwrap();
+        assert!(
+            condition(&o, "Synced").is_some(),
+            "{name}: the operator reported on it"
+        );
+    }
     assert!(
         !world.operator_log().contains("panicked"),
         "the operator panicked:\n{}",

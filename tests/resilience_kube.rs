@@ -22,7 +22,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-use support::fleet::{self, Fleet, tail};
+use support::fleet::{self, Fleet, imports_in_log, tail};
 use support::operator::World;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -84,6 +84,27 @@ impl Churn {
     }
 }
 
+/// Polls `check` (every 50 ms, so a short window is not missed) until it describes the moment
+/// a restart is to interrupt; fails when that moment never came, so a restart cannot pass by
+/// hitting nothing.
+async fn in_flight<F, Fut>(what: &str, timeout: Duration, check: F) -> String
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(seen) = check().await {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {what} to restart in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator_never_exits() {
     let cp = support::controlplane::get();
@@ -93,9 +114,9 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
     }
     let fleet = Fleet::sized(
         Fleet {
-            size: 4,
+            size: 8,
             renewing: 0,
-            syncs: 1,
+            syncs: 2,
         },
         Fleet {
             size: 40,
@@ -110,26 +131,65 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
     };
     let mut world =
         World::start_with_args("res-kube", fleet.sandbox_options(), &Fleet::operator_args()).await;
-    // Slow Microsoft down a little, so the outages land in the middle of reconciles.
-    let slow = json!({"rules": [{"pathPrefix": "/", "latencyMs": 30}]});
+    // Slow Microsoft down a little, and the users listing a lot, so the outages land in the
+    // middle of reconciles and of imports.
+    let slow = json!({"rules": [
+        {"pathPrefix": "/v1.0/users/delta", "latencyMs": 5000},
+        {"pathPrefix": "/", "latencyMs": 30},
+    ]});
     assert!(world.put_control("faults", slow).await.is_success());
     world.apply(&fleet.manifests(&world));
     let churn = Churn::start(&world);
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each restart waits for a moment read from the state, and says what it interrupted; the
+    // moments come within a minute or two of each other, so one not seen in three never came.
+    let moment = if fleet::soak() { timeout } else { 3 * MINUTE };
+    // 1. Relationships mid-create: Microsoft holds some, not every object is active yet.
+    let mid_create = in_flight("relationships mid-create", moment, || async {
+        let created = world.sandbox_relationships().await.len();
+        let active = fleet::relationships(&world)
+            .await
+            .iter()
+            .filter(|o| o.status.as_ref().and_then(|s| s.state.as_deref()) == Some("active"))
+            .count();
+        (created > 0 && active < fleet.size).then(|| {
+            format!(
+                "{created} relationships in Microsoft, {active} of {} active",
+                fleet.size
+            )
+        })
+    })
+    .await;
     cp.restart(&["kube-apiserver"], true);
+    eprintln!("the API server crashed with {mid_create}");
     assert!(
         world.operator_running(),
         "the operator survived the API server's crash"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // 2. An import running: the operator started one that has not finished.
+    let importing = in_flight("an import running", moment, || async {
+        let (started, succeeded) = imports_in_log(&world.operator_log());
+        (started > succeeded).then(|| format!("{started} imports started, {succeeded} finished"))
+    })
+    .await;
     cp.restart(&["etcd"], true);
+    eprintln!("etcd crashed with {importing}");
     assert!(
         world.operator_running(),
         "the operator survived etcd's crash"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // 3. Imports still under way after etcd's return: one started, not every first import done.
+    let syncs = fleet::sync_api(&world);
+    let mid_import = in_flight("imports under way", moment, || async {
+        let (started, succeeded) = imports_in_log(&world.operator_log());
+        let pending = fleet.imports_pending(&syncs, fleet::FIRST_IMPORT).await;
+        (started > 0 && !pending.is_empty()).then(|| {
+            format!("{started} imports started, {succeeded} finished, still pending: {pending:?}")
+        })
+    })
+    .await;
     cp.restart(&["kube-apiserver"], false);
+    eprintln!("the API server restarted with {mid_import}");
     assert!(
         world.operator_running(),
         "the operator survived the API server's restart"
@@ -142,7 +202,11 @@ async fn restarting_the_api_server_and_etcd_mid_run_is_absorbed_and_the_operator
         "the concurrent writer kept writing ({writes} writes)"
     );
     assert!(world.operator_running(), "the operator never exited");
-    fleet.assert_no_duplicates(&world, false).await;
+    // Three outages: each may cut any object's record of a create it sent, and the create is
+    // then sent again and refused by Microsoft as a duplicate — at most once per outage.
+    fleet
+        .assert_no_duplicates(&world, false, fleet::Repeats::PerObject(3))
+        .await;
     fleet::assert_syncs_whole(&fleet, &world).await;
 
     // The refresh token the operator keeps in the Secret is the live one: its last rotation

@@ -501,6 +501,7 @@ async fn requests(State(shared): Ctx) -> Response {
     let (entries, totals) = (log.entries(), log.totals());
     let mut totals = serde_json::to_value(totals).unwrap_or_default();
     totals["writesByPath"] = json!(log.writes_by_path());
+    totals["createsByTarget"] = json!(log.creates());
     drop(log);
     axum::Json(json!({"requests": entries, "totals": totals})).into_response()
 }

@@ -402,6 +402,79 @@ pub struct LogEntry {
     /// then closed; `status` is the answer that was not sent) or `truncated`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<&'static str>,
+    /// The object a create asks for (see [`create_target`]), for the calls that create
+    /// something; absent for every other call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// How often the caller asked for one object to be created (see [`RequestLog::creates`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Creates {
+    /// Creates the sandbox received and acted on (accepted or refused, e.g. as a duplicate),
+    /// never counting a fault injected before acting or an answer Partner Center replayed.
+    pub sent: u64,
+    /// Of those, the ones whose answer the caller never read (the connection cut after the
+    /// sandbox acted, or the body cut short): a caller may rightly ask again after those.
+    pub unread: u64,
+}
+
+/// The object a create call asks for, named by what makes it unique in Microsoft, whether or
+/// not the sandbox then refuses it as a duplicate: a relationship by its display name, a
+/// service principal by tenant and app id, a delegated grant by tenant, client and resource, an
+/// application permission by tenant, resource, principal and role, an access assignment by
+/// relationship and group, a Partner Center consent by customer and app. `tenant` is the
+/// caller's token's tenant; `None` for every call that creates nothing.
+pub fn create_target(method: &str, path: &str, tenant: &str, body: &[u8]) -> Option<String> {
+    if method != "POST" {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |k: &str| {
+        body.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let target = match segments.as_slice() {
+        ["v1.0", "tenantRelationships", "delegatedAdminRelationships"] => {
+            format!("relationship {}", field("displayName"))
+        }
+        [
+            "v1.0",
+            "tenantRelationships",
+            "delegatedAdminRelationships",
+            id,
+            "accessAssignments",
+        ] => {
+            let group = body
+                .pointer("/accessContainer/accessContainerId")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            format!("accessAssignment {id} {}", group.to_ascii_lowercase())
+        }
+        ["v1.0", "servicePrincipals"] => format!("servicePrincipal {tenant} {}", field("appId")),
+        ["v1.0", "oauth2PermissionGrants"] => format!(
+            "grant {tenant} {} {}",
+            field("clientId"),
+            field("resourceId")
+        ),
+        ["v1.0", "servicePrincipals", resource, "appRoleAssignedTo"] => format!(
+            "appRoleAssignment {tenant} {} {} {}",
+            resource.to_ascii_lowercase(),
+            field("principalId"),
+            field("appRoleId")
+        ),
+        ["v1", "customers", customer, "applicationconsents"] => format!(
+            "consent {} {}",
+            customer.to_ascii_lowercase(),
+            field("applicationId")
+        ),
+        _ => return None,
+    };
+    Some(target)
 }
 
 /// Marks an answer that replays an earlier one (set as a response extension by the handler).
@@ -415,6 +488,7 @@ pub struct RequestLog {
     capacity: usize,
     totals: LogTotals,
     writes_by_path: BTreeMap<String, u64>,
+    creates: BTreeMap<String, Creates>,
 }
 
 impl Default for RequestLog {
@@ -448,6 +522,7 @@ impl RequestLog {
             capacity: capacity.max(1),
             totals: LogTotals::default(),
             writes_by_path: BTreeMap::new(),
+            creates: BTreeMap::new(),
         }
     }
 
@@ -460,6 +535,14 @@ impl RequestLog {
                 .writes_by_path
                 .entry(format!("{} {}", entry.method, entry.path))
                 .or_default() += 1;
+        }
+        let acted = entry.status != 0 && entry.fault != Some("injected") && !entry.replayed;
+        if let Some(target) = entry.target.as_ref().filter(|_| acted) {
+            let creates = self.creates.entry(target.clone()).or_default();
+            creates.sent += 1;
+            if matches!(entry.fault, Some("droppedAfterAnswer" | "truncated")) {
+                creates.unread += 1;
+            }
         }
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();
@@ -484,11 +567,19 @@ impl RequestLog {
         &self.writes_by_path
     }
 
+    /// Every create since the last clear, counted by the object it asked for
+    /// ([`create_target`]): never capped, so a test proves from the caller's own writes — not
+    /// from the sandbox refusing a duplicate — that it asked for each object once.
+    pub fn creates(&self) -> &BTreeMap<String, Creates> {
+        &self.creates
+    }
+
     /// Empties the log and resets the counters.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.totals = LogTotals::default();
         self.writes_by_path.clear();
+        self.creates.clear();
     }
 }
 
@@ -651,5 +742,64 @@ mod tests {
         assert_eq!(tf.take("t", "client_credentials"), None);
         assert_eq!(tf.take("t", "refresh_token"), Some(50076));
         assert_eq!(tf.take("t", "refresh_token"), None);
+    }
+
+    fn create(path: &str, body: &str, fault: Option<&'static str>, status: u16) -> LogEntry {
+        LogEntry {
+            method: "POST".into(),
+            path: path.into(),
+            status,
+            time: Utc::now(),
+            priority: None,
+            token: None,
+            replayed: false,
+            fault,
+            target: create_target("POST", path, "T", body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn creates_are_counted_by_the_object_they_ask_for_refused_or_not_and_beyond_capacity() {
+        let rels = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+        let mut log = RequestLog::with_capacity(1);
+        log.push(create(rels, r#"{"displayName": "A"}"#, None, 201));
+        log.push(create(rels, r#"{"displayName": "a"}"#, None, 400));
+        log.push(create(
+            rels,
+            r#"{"displayName": "B"}"#,
+            Some("injected"),
+            503,
+        ));
+        log.push(create(rels, r#"{"displayName": "B"}"#, Some("dropped"), 0));
+        log.push(create(
+            rels,
+            r#"{"displayName": "B"}"#,
+            Some("droppedAfterAnswer"),
+            201,
+        ));
+        log.push(create(
+            "/v1.0/servicePrincipals",
+            r#"{"appId": "X"}"#,
+            None,
+            201,
+        ));
+        assert_eq!(
+            log.creates().get("relationship a"),
+            Some(&Creates { sent: 2, unread: 0 }),
+            "a refused duplicate is still a create the caller sent"
+        );
+        assert_eq!(
+            log.creates().get("relationship b"),
+            Some(&Creates { sent: 1, unread: 1 }),
+            "faults before acting are not counted"
+        );
+        assert_eq!(
+            log.creates().get("servicePrincipal T x"),
+            Some(&Creates { sent: 1, unread: 0 })
+        );
+        assert_eq!(create_target("GET", rels, "T", b"{}"), None);
+        assert_eq!(create_target("POST", "/v1.0/users", "T", b"{}"), None);
+        log.clear();
+        assert!(log.creates().is_empty());
     }
 }

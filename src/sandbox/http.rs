@@ -93,7 +93,29 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         .get::<ConnectInfo<Cut>>()
         .map(|c| c.0.clone());
     let ids = RequestIds::of(req.headers());
-    let token = token_kind(&shared, req.headers());
+    let claims = token_claims(&shared, req.headers());
+    let token = claims.as_ref().map(|c| c.idtyp.clone());
+    let tenant = claims.map(|c| c.tid).unwrap_or_default();
+    // A create's body names the object it asks for; read it here (creates are small JSON
+    // documents) and hand the same bytes on.
+    let (req, target) = if method == "POST" && !path.contains("/oauth2/") {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, CREATE_BODY_LIMIT).await else {
+            return graph_error(
+                413,
+                "RequestEntityTooLarge",
+                "The request body is too large.",
+            )
+            .into_response();
+        };
+        let target = super::faults::create_target(&method, &path, &tenant, &bytes);
+        (
+            Request::from_parts(parts, axum::body::Body::from(bytes)),
+            target,
+        )
+    } else {
+        (req, None)
+    };
     let priority = req
         .headers()
         .get("x-ms-throttle-priority")
@@ -136,6 +158,7 @@ async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
         token,
         replayed,
         fault,
+        target,
     });
     if acted && method != "GET" && response.status().is_success() {
         shared.persist();
@@ -164,14 +187,17 @@ async fn truncated(response: Response) -> Response {
 }
 
 /// The `idtyp` (`user` or `app`) of a request's bearer token, when it is one the sandbox signed.
-fn token_kind(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+fn token_claims(shared: &Shared, headers: &HeaderMap) -> Option<super::jwt::Claims> {
     let bearer = headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")?;
-    shared.keys.verify(bearer.trim()).map(|claims| claims.idtyp)
+    shared.keys.verify(bearer.trim())
 }
+
+/// The largest POST body the request log reads for its create targets (far above any create).
+const CREATE_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Correlation headers: Graph answers with `request-id` and echoes `client-request-id`;
 /// Partner Center echoes `MS-CorrelationId` and `MS-RequestId` (generating them when absent).

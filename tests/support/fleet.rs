@@ -256,7 +256,16 @@ impl Fleet {
     /// resource, no application permission twice, and exactly one Partner Center consent that
     /// succeeded and none removed (an answer Partner Center replayed for a retried request id
     /// is not a second consent). Returns the sandbox's relationships.
-    pub async fn assert_no_duplicates(&self, world: &World, renewed: bool) -> Vec<Value> {
+    ///
+    /// Then the proof from the operator's own writes (see [`assert_created_once`]): it asked
+    /// Microsoft for every object once, beyond those that followed an answer it never read at
+    /// most `repeats` creates repeated.
+    pub async fn assert_no_duplicates(
+        &self,
+        world: &World,
+        renewed: bool,
+        repeats: Repeats,
+    ) -> Vec<Value> {
         let rels = world.sandbox_relationships().await;
         let mut per_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in &rels {
@@ -289,8 +298,79 @@ impl Fleet {
             let roles = if self.syncs_with(i) { 3 } else { 1 };
             assert_one_consent(&state, &log, &Fleet::tenant(i), i, roles);
         }
+        let creates = assert_created_once(world, repeats).await;
+        for r in &rels {
+            let name = r["displayName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            assert!(
+                creates.contains_key(&format!("relationship {name}")),
+                "the operator's create of {name} is in the request log's totals"
+            );
+        }
+        for i in 0..self.size {
+            let consent = format!(
+                "consent {} {}",
+                Fleet::tenant(i),
+                defaults::PARTNER_CLIENT_ID.to_ascii_lowercase()
+            );
+            assert!(
+                creates.contains_key(&consent),
+                "c{i}: the operator's consent is in the request log's totals"
+            );
+        }
         rels
     }
+}
+
+/// How many creates a test allows the operator to send again, beyond those after an answer it
+/// never read: each is one the operator could not know it had sent (its record of the create
+/// was lost to a kill or a Kubernetes outage) and that Microsoft refused as a duplicate.
+#[derive(Debug, Clone, Copy)]
+pub enum Repeats {
+    /// At most this many across the fleet (one per kill of the operator).
+    Fleet(u64),
+    /// At most this many per object (one per Kubernetes outage: an outage can cut every
+    /// object's record of its create at once).
+    PerObject(u64),
+}
+
+/// What the operator asked Microsoft to create, from the sandbox's uncapped totals
+/// (`totals.createsByTarget`: every create the sandbox received and acted on, refused as a
+/// duplicate or not, by the object it asked for). The sandbox refuses duplicates as Microsoft
+/// does, so the objects it holds cannot show a second create; these counts do. Each object is
+/// asked for once; a create sent again after an answer the operator never read (the connection
+/// cut after Microsoft acted, a body cut short) is allowed, and at most `repeats` more across
+/// the fleet or per object (see [`Repeats`]). Returns the counts by target.
+pub async fn assert_created_once(world: &World, repeats: Repeats) -> BTreeMap<String, Value> {
+    let log = world.http_get("requests").await;
+    let creates: BTreeMap<String, Value> =
+        serde_json::from_value(log["totals"]["createsByTarget"].clone())
+            .expect("the request log's totals carry createsByTarget");
+    let repeated: Vec<(&String, u64)> = creates
+        .iter()
+        .map(|(target, c)| {
+            let (sent, unread) = (c["sent"].as_u64().unwrap(), c["unread"].as_u64().unwrap());
+            (target, sent.saturating_sub(1 + unread))
+        })
+        .filter(|(_, extra)| *extra > 0)
+        .collect();
+    let total: u64 = repeated.iter().map(|(_, n)| n).sum();
+    let most = repeated.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    eprintln!(
+        "creates: {} objects asked for, {total} asked for again (allowed {repeats:?}): {repeated:?}",
+        creates.len()
+    );
+    let within = match repeats {
+        Repeats::Fleet(n) => total <= n,
+        Repeats::PerObject(n) => most <= n,
+    };
+    assert!(
+        within,
+        "the operator asked Microsoft to create {total} objects again (allowed {repeats:?}): {repeated:?}"
+    );
+    creates
 }
 
 fn consent(i: usize, imports: bool) -> String {
@@ -490,6 +570,17 @@ fn handed_over(o: &GdapRelationship) -> bool {
                 .iter()
                 .any(|p| p.state.as_deref() == Some("terminated"))
     })
+}
+
+/// Imports the operator's log records as started and as succeeded (the runner's messages;
+/// a status message quoting "import succeeded" has no `users` field after it).
+pub fn imports_in_log(log: &str) -> (usize, usize) {
+    let succeeded = regex::Regex::new(r" import succeeded \S*users\S*=").unwrap();
+    let lines = || log.lines().map(str::trim_end);
+    (
+        lines().filter(|l| l.ends_with(" import started")).count(),
+        lines().filter(|l| succeeded.is_match(l)).count(),
+    )
 }
 
 /// The last `n` lines of `text`.
