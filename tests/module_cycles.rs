@@ -135,11 +135,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "not fixed yet",
-        &["src/controllers/tenant_sync/metrics.rs", "src/metrics.rs"],
-    ),
-    ("not fixed yet", &["src/leader.rs", "src/server.rs"]),
-    (
-        "not fixed yet",
         &["src/onboard/plan.rs", "src/onboard/render.rs"],
     ),
 ];
