@@ -24,11 +24,11 @@
 //!   only on becoming leader. A standby then costs the API server nothing but a Lease read per
 //!   retry period, and the new leader's first list (seconds for thousands of objects) is small
 //!   next to the time the Lease takes to change hands.
-//! - `/readyz` (see [`crate::server::Readiness`]): a leader is ready once its controllers' first
+//! - `/readyz` (see [`crate::readiness::Readiness`]): a leader is ready once its controllers' first
 //!   lists are complete; a standby is ready while it can read the Lease (standing by healthily),
 //!   so a rolling update can replace the leader with a pod that is ready to take over.
 
-use crate::server::Readiness;
+pub use crate::readiness::{Readiness, Role};
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
@@ -64,19 +64,6 @@ pub struct ElectionArgs {
     /// How often a standby looks at the Lease: it takes a released Lease within this time.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub lease_retry_period: Duration,
-}
-
-/// What this replica is doing in the election; `/readyz` reports on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
-    /// It has not looked at the Lease yet.
-    Starting,
-    /// Another replica holds the Lease; this one takes over when it is released or runs out.
-    StandingBy,
-    /// This replica holds the Lease and runs the controllers.
-    Leading,
-    /// The Lease cannot be read or written (the error, for `/readyz` and the log).
-    Failing(String),
 }
 
 /// Whether this process leads alone or through an election.

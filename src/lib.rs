@@ -12,6 +12,7 @@ pub mod login;
 pub mod metrics;
 pub mod microsoft;
 pub mod onboard;
+pub mod readiness;
 pub mod run;
 /// The Microsoft emulator; a default-on feature that production builds
 /// (`--no-default-features`) leave out, with its checked-in test signing key.

@@ -3,7 +3,11 @@
 //! Names are prefixed `gdap_`. Per-object gauges are removed when the object goes away, so a
 //! deleted relationship does not linger in dashboards.
 
-use prometheus_client::encoding::EncodeLabelSet;
+pub mod labels;
+
+pub use labels::{
+    CallLabels, KindLabels, ObjectLabels, ReconcileLabels, SecretLabels, StateLabels,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -11,60 +15,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// Labels of reconcile counters.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReconcileLabels {
-    /// `GdapRelationship`, `AppConsent` or `TenantSync`.
-    pub kind: String,
-    /// `success` or the error's reason.
-    pub result: String,
-}
-
-/// Labels naming one kind.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabels {
-    /// The custom resource kind.
-    pub kind: String,
-}
-
-/// Labels naming one relationship state.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabels {
-    /// Microsoft's status, or `unknown` before the first observation.
-    pub state: String,
-}
-
-/// Labels naming one object.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ObjectLabels {
-    /// Namespace of the object.
-    pub namespace: String,
-    /// Name of the object.
-    pub name: String,
-    /// Customer tenant id.
-    pub customer: String,
-}
-
-/// Labels naming one credentials Secret.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SecretLabels {
-    /// Namespace of the Secret.
-    pub namespace: String,
-    /// Name of the Secret.
-    pub secret: String,
-}
-
-/// Labels of calls to Microsoft.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CallLabels {
-    /// `login`, `graph` or `partner_center`.
-    pub service: String,
-    /// HTTP method.
-    pub method: String,
-    /// HTTP status, or `error` when no response came.
-    pub status: String,
-}
 
 /// A gauge raised by one while this value lives: lowered when it is dropped, also when the task
 /// holding it is aborted or cancelled.

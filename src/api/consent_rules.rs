@@ -5,10 +5,10 @@
 //! resource once).
 
 use super::app_consent::{AppConsentSpec, WELL_KNOWN_RESOURCES, resolve_resource};
+use super::field_problem::FieldProblem;
 use super::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };
-use super::rules::FieldProblem;
 
 /// Microsoft Graph's appId (its service principal exists in every tenant).
 pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

@@ -7,6 +7,7 @@ pub mod app_consent;
 pub mod conditions;
 pub mod consent_rules;
 pub mod duration;
+pub mod field_problem;
 pub mod gdap_relationship;
 pub mod naming;
 pub mod roles;

@@ -30,6 +30,7 @@ pub mod partner_center;
 pub mod retry;
 pub mod secret;
 pub mod token;
+pub mod token_source;
 pub mod transport;
 
 pub use certificate::{CertificateError, ClientCertificate};

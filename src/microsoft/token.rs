@@ -26,6 +26,8 @@ use crate::microsoft::certificate::CLIENT_ASSERTION_TYPE;
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::secret::{ClientCredential, PartnerCredentials, Secret};
+use crate::microsoft::token_source::sealed;
+pub use crate::microsoft::token_source::{TokenKind, TokenSource};
 use crate::microsoft::transport::Transport;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,37 +47,6 @@ pub const REFRESH_TOKEN_WARN_AGE: chrono::TimeDelta = chrono::TimeDelta::days(60
 
 /// Error type a rotation callback may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Which grant a token comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
-    /// Client credentials (app-only).
-    App,
-    /// Refresh-token grant as the partner's GDAP user (app + user).
-    Delegated,
-}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// Anything that yields bearer tokens for one tenant and audience. Sealed: only [`AppToken`] and
-/// [`DelegatedToken`] implement it. Read methods accept `&dyn TokenSource`; write methods accept
-/// only `&DelegatedToken`.
-#[async_trait]
-pub trait TokenSource: sealed::Sealed + Send + Sync + fmt::Debug {
-    /// The tenant the token is for.
-    fn tenant_id(&self) -> &str;
-    /// The resource the token is for.
-    fn audience(&self) -> Audience;
-    /// The grant kind.
-    fn kind(&self) -> TokenKind;
-    /// A valid access token. With `stale`, a cached token equal to it is not returned again
-    /// (it was just rejected), so a fresh one is fetched.
-    async fn bearer(&self, stale: Option<&Secret>) -> Result<Secret>;
-    /// An owned copy, for streams that outlive the borrow.
-    fn to_shared(&self) -> Arc<dyn TokenSource>;
-}
 
 /// The new refresh token handed to the rotation callback.
 #[derive(Debug, Clone)]

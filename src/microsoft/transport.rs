@@ -21,7 +21,7 @@ use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::limits::ConcurrencyLimits;
 use crate::microsoft::pacing::{self, PaceEvent, PaceObserver, Pacer};
 use crate::microsoft::retry::{RetryObserver, RetryPolicy};
-use crate::microsoft::token::{TokenKind, TokenSource};
+use crate::microsoft::token_source::{TokenKind, TokenSource};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};

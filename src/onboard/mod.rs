@@ -18,4 +18,5 @@ pub mod manifest;
 pub mod names;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod simulate;

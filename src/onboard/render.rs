@@ -1,7 +1,7 @@
 //! The text output of `gdap-operator plan` (pure): per object a heading and its steps, like
 //! `terraform plan`; objects with nothing to do in one line; a summary at the end.
 
-use super::plan::{ObjectPlan, PlanReport, Verdict};
+use super::report::{ObjectPlan, PlanReport, Verdict};
 use std::fmt::Write;
 
 fn heading(o: &ObjectPlan) -> String {
