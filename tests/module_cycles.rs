@@ -31,40 +31,7 @@ use std::path::{Path, PathBuf};
 /// new one can come in. Delete an entry once its cycle is gone.
 const ALLOWED: &[(&str, &[&str])] = &[
     (
-        "removed by the pipeline refactor (issue 24: one generic reconcile pipeline)",
-        &[
-            "src/controllers/app_consent/reconcile.rs",
-            "src/controllers/app_consent/report.rs",
-            "src/controllers/context.rs",
-            "src/controllers/credentials_in_use.rs",
-            "src/controllers/gdap_relationship/act.rs",
-            "src/controllers/gdap_relationship/consents.rs",
-            "src/controllers/gdap_relationship/observe.rs",
-            "src/controllers/gdap_relationship/pending.rs",
-            "src/controllers/gdap_relationship/plan.rs",
-            "src/controllers/gdap_relationship/reconcile.rs",
-            "src/controllers/gdap_relationship/report.rs",
-            "src/controllers/gdap_relationship/status.rs",
-            "src/controllers/lifecycle.rs",
-            "src/controllers/tenant_sync/act.rs",
-            "src/controllers/tenant_sync/desired.rs",
-            "src/controllers/tenant_sync/observe.rs",
-            "src/controllers/tenant_sync/plan.rs",
-            "src/controllers/tenant_sync/reconcile.rs",
-            "src/controllers/tenant_sync/report.rs",
-            "src/controllers/tenant_sync/runner.rs",
-            "src/controllers/tenant_sync/status.rs",
-        ],
-    ),
-    (
-        "removed by the pipeline refactor (issue 24: one generic reconcile pipeline)",
-        &[
-            "src/controllers/app_consent/pending.rs",
-            "src/controllers/app_consent/plan.rs",
-        ],
-    ),
-    (
-        "src/sandbox is being rewritten on the tests branch (issue 24, part 3)",
+        "not fixed yet: the sandbox's handlers and its shared state and router import each other",
         &[
             "src/sandbox/applications.rs",
             "src/sandbox/apps.rs",

@@ -10,6 +10,11 @@ pub fn to_time(t: DateTime<Utc>) -> Time {
     Time(Timestamp::from_second(t.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
+/// A Kubernetes `Time` as chrono.
+pub fn from_time(t: &Time) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(t.0.as_second(), 0).unwrap_or_default()
+}
+
 /// [`merge`] at a reconcile's time: the status's conditions after `wanted`.
 pub fn merge_at(
     previous: &[Condition],

@@ -73,7 +73,7 @@ impl ImportError {
     /// client's reason (`AccessDenied`, `Throttled`, `CertificateNotAccepted`, …), the sink's
     /// (`SinkBusy`, `SinkUnavailable`, …), `EmptyListing` or `InvalidOptions`. It is not a
     /// condition reason: a TenantSync names a failed import through
-    /// `controllers::tenant_sync::act::import_failure`, which names Microsoft's errors by the
+    /// `controllers::tenant_sync::import::import_failure`, which names Microsoft's errors by the
     /// mapping every controller shares (`controllers::microsoft_failure`).
     pub fn reason(&self) -> &'static str {
         match self {

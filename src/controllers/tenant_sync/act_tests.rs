@@ -3,7 +3,8 @@
 //! revoked consent is a permanent `AccessDenied`, and a start that cannot dereference its
 //! Secrets is a recorded attempt that launches nothing.
 
-use super::act::{Applied, ConnectionError, ImportJob, Launcher, Resources, Target, act, import};
+use super::act::{Applied, ConnectionError, Launcher, Resources, Target, act};
+use super::import::{ImportJob, import};
 use super::plan::{Action, Start, Trigger};
 use super::runner::Job;
 use crate::api::TenantSync;

@@ -56,7 +56,7 @@ pub fn resolve(object: &TenantSync) -> Intent {
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(super::plan::from_time)
+            .map(crate::controllers::conditions::from_time)
             .unwrap_or_default(),
         changed: object.status.as_ref().is_some_and(|s| {
             s.observed_generation.is_some() && s.observed_generation != object.metadata.generation

@@ -6,7 +6,7 @@
 //! - `plan`: pure; whether an import starts now, when the next is due, when the data turns
 //!   stale, when to look again (table-tested in `plan_tests`).
 //! - `act`: starts the import — dereferences the credentials and the connection Secret, hands the
-//!   job to the runner; `act::import` is the job itself (tested against the sandbox).
+//!   job to the runner; `import` is the job itself (tested against the sandbox).
 //! - `runner`: the global `--sync-concurrency` limit, one import per object, hand-back of the
 //!   result by a reconcile request, cancellation on delete.
 //! - `status` (pure, table-tested) and `report` (writes it, events, metrics); `metrics` the
@@ -31,6 +31,7 @@ pub mod act;
 #[cfg(all(test, feature = "sandbox"))]
 mod act_tests;
 pub mod desired;
+pub mod import;
 pub mod metrics;
 pub mod observe;
 pub mod plan;

@@ -212,10 +212,7 @@ pub fn propagation(
     }
 }
 
-/// A Kubernetes `Time` as chrono.
-pub fn from_time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp(t.0.as_second(), 0).unwrap_or_default()
-}
+pub use crate::controllers::conditions::from_time;
 
 /// Why an import starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

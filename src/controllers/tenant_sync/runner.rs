@@ -19,7 +19,7 @@
 //! - Metrics: runs by result, duration and rows (`SyncMetrics::record_run`), imports running and
 //!   waiting for a slot.
 
-use super::act::{ImportJob, import};
+use super::import::{ImportJob, import};
 use super::plan::Attempt;
 use crate::api::TenantSync;
 use crate::metrics::{Held, Metrics};
