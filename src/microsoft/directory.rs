@@ -30,7 +30,7 @@
 //! # }
 //! ```
 
-use crate::microsoft::DirectoryApi;
+use crate::microsoft::api::{DirectoryApi, UserQuery};
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::graph_gdap::odata_quote;
@@ -49,17 +49,6 @@ use std::time::Duration;
 
 /// Most requests one `$batch` may carry.
 pub const MAX_BATCH: usize = 20;
-
-/// What to read in a users listing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserQuery {
-    /// Properties to `$select` (empty: Graph's default set).
-    pub select: Vec<String>,
-    /// Page size, 1–999 (Graph's default is 100).
-    pub top: Option<u32>,
-    /// An OData `$filter`.
-    pub filter: Option<String>,
-}
 
 /// The real directory client.
 #[derive(Debug, Clone)]

@@ -29,7 +29,7 @@
 //! # }
 //! ```
 
-use crate::microsoft::GdapApi;
+use crate::microsoft::api::{GdapApi, RelationshipFilter};
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::models::gdap::*;
@@ -50,17 +50,6 @@ pub fn approval_url(relationship_id: &str) -> String {
     format!(
         "https://admin.microsoft.com/AdminPortal/Home#/partners/invitation/granularAdminRelationships/{relationship_id}"
     )
-}
-
-/// Which relationships to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RelationshipFilter {
-    /// Only this customer's (`customer/tenantId eq …`).
-    pub customer_tenant_id: Option<String>,
-    /// Only the one with this display name.
-    pub display_name: Option<String>,
-    /// Page size (`$top`, at most 300); Graph's default when `None`.
-    pub page_size: Option<u32>,
 }
 
 /// The real GDAP client.

@@ -37,7 +37,7 @@
 //! # }
 //! ```
 
-use crate::microsoft::PartnerCenterApi;
+use crate::microsoft::api::PartnerCenterApi;
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
 use crate::microsoft::models::partner_center::{ApplicationConsent, CustomerPage, PartnerCustomer};

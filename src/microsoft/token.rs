@@ -23,9 +23,10 @@
 //! - Nothing here prints a secret: `Debug` shows tenants and audiences only.
 
 use crate::microsoft::certificate::CLIENT_ASSERTION_TYPE;
+use crate::microsoft::credential::{ClientCredential, PartnerCredentials};
 use crate::microsoft::endpoints::Audience;
 use crate::microsoft::error::{Error, Reason, Result};
-use crate::microsoft::secret::{ClientCredential, PartnerCredentials, Secret};
+use crate::microsoft::secret::Secret;
 use crate::microsoft::token_source::sealed;
 pub use crate::microsoft::token_source::{TokenKind, TokenSource};
 use crate::microsoft::transport::Transport;
