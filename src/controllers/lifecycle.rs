@@ -219,6 +219,46 @@ pub async fn apply_status<K: Reconciled, S: Serialize>(
     .map(drop)
 }
 
+/// How long a record of a write already made in Microsoft is retried through an outage of the
+/// API server before the reconcile gives up on it.
+pub const RECORD_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Merge-patches `patch` onto object `name`: the record of a write the operator has just made in
+/// Microsoft (its pending-writes annotation). A failure the API server may recover from (it is
+/// down, restarting, overloaded) is retried with a growing pause for up to [`RECORD_PATIENCE`]:
+/// giving up at once would leave the next reconcile blind to the write, and, while Microsoft has
+/// not shown it yet, it would send the write again.
+pub async fn record_write<K: Reconciled>(
+    api: &Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let deadline = Instant::now() + RECORD_PATIENCE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if recoverable(&e) && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, "recording a write made in Microsoft failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The API server may answer later: it could not be reached, or answered 429 or 5xx.
+fn recoverable(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
+    }
+}
+
 /// Publishes an event when condition `type_` changed status: Normal when it became True, Warning
 /// otherwise — except for the `ordinary` reasons of work on its way, which need no event.
 pub async fn condition_event<K: Resource<DynamicType = ()>>(
@@ -258,6 +298,24 @@ pub async fn condition_event<K: Resource<DynamicType = ()>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_the_api_server_may_recover_from_are_retried() {
+        let api = |code: u16| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "y")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        assert!(recoverable(&api(503)));
+        assert!(recoverable(&api(429)));
+        assert!(recoverable(&api(500)));
+        assert!(!recoverable(&api(409)));
+        assert!(!recoverable(&api(404)));
+        assert!(!recoverable(&api(403)));
+        assert!(recoverable(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
 
     #[test]
     fn a_deletion_under_way_keeps_its_delay_and_names_its_reason() {

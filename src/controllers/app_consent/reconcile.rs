@@ -26,13 +26,13 @@ use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
 use crate::api::{AppConsent, GdapRelationship};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::lifecycle::{ReconcileError, reconciled};
+use crate::controllers::lifecycle::{self, ReconcileError, reconciled};
 use crate::controllers::pipeline::{Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::microsoft::{Audience, Reason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 
 /// The finalizer that lets deletion remove the consent first.
 pub const FINALIZER: &str = "gdap.io/app-consent";
@@ -195,13 +195,7 @@ async fn remember_writes(
     let patch = serde_json::json!({"metadata": {"annotations": {
         PENDING_WRITES_ANNOTATION: next.to_annotation(),
     }}});
-    api.patch(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(drop)
+    lifecycle::record_write(api, &object.name_any(), &patch).await
 }
 
 /// A refusal that Microsoft gives while it still propagates the partner user's GDAP role.

@@ -116,12 +116,7 @@ async fn record_pending(
         annotations[CREATED_ID_ANNOTATION] = json!(id);
     }
     let patch = json!({"metadata": {"annotations": annotations}});
-    api.patch(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    lifecycle::record_write(api, &object.name_any(), &patch).await?;
     Ok(())
 }
 
