@@ -9,7 +9,7 @@ use crate::controllers::context::Context;
 use crate::controllers::credentials_in_use;
 use crate::controllers::gdap_relationship;
 use crate::controllers::limit::{Limits, ReconcileLimit};
-use crate::controllers::pipeline;
+use crate::controllers::pipeline::{self, Pipeline};
 use crate::controllers::secrets_by_name::{SecretCheck, secrets_by_name};
 use crate::controllers::tenant_sync::{self, Runner, SyncContext};
 use crate::shutdown::Shutdown;
@@ -26,26 +26,31 @@ use tokio::sync::mpsc;
 pub(super) type Run = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 pub(super) type Ready = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
-pub(super) fn relationship_controller(
+/// The controller of a kind that runs the one reconcile pipeline (GdapRelationship, AppConsent),
+/// in one scope: its objects (spec and lifecycle changes only), reconciled through its limit.
+pub(super) fn pipeline_controller<K>(
     client: &Client,
     scope: &Scope,
-    ctx: Arc<Context>,
+    shared: Arc<K::Shared>,
     limit: ReconcileLimit,
     shutdown: &Shutdown,
-) -> (Run, Ready) {
-    let (reader, stream) = watched_specs(scope.api::<GdapRelationship>(client));
+) -> (Run, Ready)
+where
+    K: Pipeline,
+{
+    let (reader, stream) = watched_specs(scope.api::<K>(client));
     let controller = Controller::for_stream(stream, reader);
     let store = controller.store();
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
-            limit.wrap(pipeline::reconcile::<GdapRelationship>),
-            pipeline::error_policy::<GdapRelationship>,
-            ctx,
+            limit.wrap(pipeline::reconcile::<K>),
+            pipeline::error_policy::<K>,
+            shared,
         )
         .for_each(|result| async move {
             if let Err(e) = result {
-                log_controller_error("GdapRelationship", &e);
+                log_controller_error(K::KIND, &e);
             }
         });
     (Box::pin(run), Box::pin(listed(store)))
@@ -67,31 +72,6 @@ where
         }
         other => tracing::debug!(kind, error = %other, "controller event"),
     }
-}
-
-pub(super) fn consent_controller(
-    client: &Client,
-    scope: &Scope,
-    ctx: Arc<Context>,
-    limit: ReconcileLimit,
-    shutdown: &Shutdown,
-) -> (Run, Ready) {
-    let (reader, stream) = watched_specs(scope.api::<AppConsent>(client));
-    let controller = Controller::for_stream(stream, reader);
-    let store = controller.store();
-    let run = controller
-        .graceful_shutdown_on(shutdown.trigger())
-        .run(
-            limit.wrap(pipeline::reconcile::<AppConsent>),
-            pipeline::error_policy::<AppConsent>,
-            ctx,
-        )
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                log_controller_error("AppConsent", &e);
-            }
-        });
-    (Box::pin(run), Box::pin(listed(store)))
 }
 
 /// The TenantSync controller of one scope: its objects (filtered like the relationships), the
@@ -230,14 +210,14 @@ pub(super) fn of_scope(
         limits,
         shutdown,
     } = shared;
-    let relationships = relationship_controller(
+    let relationships = pipeline_controller::<GdapRelationship>(
         client,
         scope,
         ctx.clone(),
         limits.next(gdap_relationship::reconcile::KIND),
         shutdown,
     );
-    let consents = consent_controller(
+    let consents = pipeline_controller::<AppConsent>(
         client,
         scope,
         ctx.clone(),
