@@ -9,6 +9,7 @@
 //! and the rule that a later write to the same thing replaces the record of an earlier one live
 //! here.
 
+use crate::controllers::timing::Timing;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,24 @@ use std::time::Duration;
 
 /// The annotation that keeps the pending writes (a JSON list of [`Written`]).
 pub const PENDING_WRITES_ANNOTATION: &str = "gdap.io/pending-writes";
+
+/// Declares a kind's `Write` (one write the operator made in Microsoft, as the annotation keeps
+/// it: tagged by `kind`, its fields in camelCase, like every kind's), with `Pending` (the list of
+/// them) and `Written` (one with its time) for it.
+macro_rules! kind_writes {
+    ($(#[$doc:meta])* pub enum Write { $($body:tt)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+        pub enum Write { $($body)* }
+
+        /// The writes of this kind Microsoft does not show yet, oldest first.
+        pub type Pending = $crate::controllers::pending_writes::Pending<Write>;
+        /// One of them, with when it was made.
+        pub type Written = $crate::controllers::pending_writes::Written<Write>;
+    };
+}
+pub(crate) use kind_writes;
 
 /// A kind's write, as far as the list of pending writes needs to know it.
 pub trait Supersedable {
@@ -119,14 +138,9 @@ pub fn deadline(since: DateTime<Utc>, propagation_timeout: Duration) -> DateTime
 /// How soon to look again for a write made at `since`: from `poll`, each look about twice as
 /// far from `since` as the previous one (up to `resync`), never past the deadline; `None` once
 /// the deadline has passed (the wait is then a refusal).
-pub fn next_look(
-    since: DateTime<Utc>,
-    now: DateTime<Utc>,
-    poll: Duration,
-    resync: Duration,
-    propagation_timeout: Duration,
-) -> Option<Duration> {
-    let deadline = deadline(since, propagation_timeout);
+pub fn next_look(since: DateTime<Utc>, now: DateTime<Utc>, timing: &Timing) -> Option<Duration> {
+    let (poll, resync) = (timing.poll, timing.resync);
+    let deadline = deadline(since, timing.propagation_timeout);
     if now >= deadline {
         return None;
     }
@@ -188,7 +202,13 @@ mod tests {
     fn looks_back_off_from_poll_to_resync_and_stop_at_the_timeout() {
         let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
         let s = Duration::from_secs;
-        let look = |now| next_look(t(0), t(now), s(5), s(300), s(3600));
+        let timing = Timing {
+            poll: s(5),
+            resync: s(300),
+            propagation_timeout: s(3600),
+            ..Timing::default()
+        };
+        let look = |now| next_look(t(0), t(now), &timing);
         assert_eq!(look(0), Some(s(5)));
         assert_eq!(look(40), Some(s(40)), "about as long as it has waited");
         assert_eq!(look(1000), Some(s(300)), "at most the resync interval");

@@ -22,54 +22,44 @@
 
 use super::tenant::{Tenant, TenantView};
 use crate::microsoft::models::partner_center::ApplicationConsent;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::controllers::pending_writes::PENDING_WRITES_ANNOTATION;
-use crate::controllers::pending_writes::{self, Supersedable};
+use crate::controllers::pending_writes::{Supersedable, kind_writes};
 
-/// The writes of this kind Microsoft does not show yet, oldest first.
-pub type Pending = pending_writes::Pending<Write>;
-/// One of them, with when it was made.
-pub type Written = pending_writes::Written<Write>;
-
-/// One write the operator made in Microsoft.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum Write {
-    /// A Partner Center consent of these delegated scopes (resource appId → scopes, lower case);
-    /// it also creates the app's service principal.
-    Consent {
-        /// The scopes, per resource appId.
-        scopes: BTreeMap<String, BTreeSet<String>>,
-        /// It replaced the previous consent (Partner Center DELETE, then POST): the tenant then
-        /// holds exactly these scopes, so a narrowing is shown only when nothing else is left.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        exact: bool,
-    },
-    /// A resource's service principal was created.
-    ServicePrincipal {
-        /// The resource's appId.
-        app_id: String,
-    },
-    /// An application permission was granted to the app's service principal.
-    AppRole {
-        /// The resource's service principal id.
-        resource_sp_id: String,
-        /// The app role's id (lower case).
-        app_role_id: String,
-    },
-    /// An application permission was removed.
-    AppRoleRemoval {
-        /// The assignment's id.
-        assignment_id: String,
-    },
-    /// The Partner Center consent was removed (the app's delegated grants).
-    ConsentRemoval,
+kind_writes! {
+    /// One write the operator made in Microsoft.
+    pub enum Write {
+        /// A Partner Center consent of these delegated scopes (resource appId → scopes, lower case);
+        /// it also creates the app's service principal.
+        Consent {
+            /// The scopes, per resource appId.
+            scopes: BTreeMap<String, BTreeSet<String>>,
+            /// It replaced the previous consent (Partner Center DELETE, then POST): the tenant then
+            /// holds exactly these scopes, so a narrowing is shown only when nothing else is left.
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            exact: bool,
+        },
+        /// A resource's service principal was created.
+        ServicePrincipal {
+            /// The resource's appId.
+            app_id: String,
+        },
+        /// An application permission was granted to the app's service principal.
+        AppRole {
+            /// The resource's service principal id.
+            resource_sp_id: String,
+            /// The app role's id (lower case).
+            app_role_id: String,
+        },
+        /// An application permission was removed.
+        AppRoleRemoval {
+            /// The assignment's id.
+            assignment_id: String,
+        },
+        /// The Partner Center consent was removed (the app's delegated grants).
+        ConsentRemoval,
+    }
 }
 
 /// What a wait is for: the kind of a pending write, or the partner user's GDAP access.

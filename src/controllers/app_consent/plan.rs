@@ -46,26 +46,22 @@ fn now_(action: Action) -> Plan {
 
 /// A write: Microsoft will not show it at once, so the controller looks again after `poll`.
 fn write(action: Action, timing: &Timing) -> Plan {
-    at(action, timing.poll)
+    at(action, timing.general.poll)
 }
 
-/// The wait for `what`, pending since `since`: polled from `poll`, each look about twice as far
-/// from `since` as the previous one (up to `resync`), and a refusal once `propagation_timeout`
-/// has passed.
+/// Waiting for `what`, pending since `since`, as long as Microsoft may still show it; then a
+/// refusal, looked at again after `resync`.
 pub fn propagating(
     what: Awaited,
     since: DateTime<Utc>,
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Plan {
-    let (poll, resync) = (timing.poll, timing.resync);
-    match pending_writes::next_look(since, now, poll, resync, timing.propagation_timeout) {
-        Some(requeue) => wait(Waiting::Propagating { what, since }, requeue),
-        None => at(
-            Action::Refuse(PlanError::PropagationTimedOut { what, since }),
-            timing.resync,
-        ),
-    }
+    let Some(requeue) = pending_writes::next_look(since, now, &timing.general) else {
+        let timed_out = PlanError::PropagationTimedOut { what, since };
+        return at(Action::Refuse(timed_out), timing.general.resync);
+    };
+    wait(Waiting::Propagating { what, since }, requeue)
 }
 
 fn awaiting(w: &Written, timing: &Timing, now: DateTime<Utc>) -> Plan {
@@ -96,9 +92,9 @@ pub fn access_propagating_since(
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let chosen = prerequisites(intent, partner, timing.settle, now).ok()?;
+    let chosen = prerequisites(intent, partner, timing.consent.settle, now).ok()?;
     let since = chosen.relationship.consent_capable_since?;
-    let timeout = chrono::Duration::from_std(timing.propagation_timeout).ok()?;
+    let timeout = chrono::Duration::from_std(timing.general.propagation_timeout).ok()?;
     (now < since.checked_add_signed(timeout)?).then_some(since)
 }
 
@@ -116,12 +112,12 @@ pub fn plan(intent: &Intent, observed: &Observed, timing: &Timing, now: DateTime
         Err(p) => {
             return at(
                 Action::Refuse(PlanError::InvalidSpec(p.clone())),
-                timing.resync,
+                timing.general.resync,
             );
         }
     };
     let (Ok(partner), Ok(tenant)) = (&observed.partner, &observed.tenant) else {
-        return wait(Waiting::Unreadable, timing.poll);
+        return wait(Waiting::Unreadable, timing.general.poll);
     };
     let now_at = Moment { timing, now };
     match tenant {
@@ -165,7 +161,7 @@ pub fn revocation_seen(
         Tenant::Read(view) => gaps(wanted, view).uncovered(&observed.pending),
         Tenant::NotConsented { .. } => {
             observed.pending.consent().is_none()
-                && prerequisites(intent, partner, timing.settle, now).is_ok()
+                && prerequisites(intent, partner, timing.consent.settle, now).is_ok()
         }
         Tenant::NoAccess { .. } | Tenant::Denied { .. } => false,
     }
@@ -192,26 +188,26 @@ fn plan_read(
         );
         return at(
             Action::Refuse(PlanError::InvalidSpec(problem)),
-            timing.resync,
+            timing.general.resync,
         );
     }
     let excess = excess(wanted, view);
     if gaps.is_empty() && excess.is_empty() {
-        return at(Action::Idle, timing.verify);
+        return at(Action::Idle, timing.consent.verify);
     }
     if gaps.is_empty() && !intent.manages() {
         return at(
             Action::Refuse(PlanError::ExcessAccess(excess)),
-            timing.verify,
+            timing.consent.verify,
         );
     }
     if !repair_allowed(intent) && revocation_seen(intent, observed, timing, m.now) {
-        return at(Action::Refuse(PlanError::Revoked), timing.verify);
+        return at(Action::Refuse(PlanError::Revoked), timing.consent.verify);
     }
     if !intent.manages() {
-        return wait(Waiting::NotConsented, timing.verify);
+        return wait(Waiting::NotConsented, timing.consent.verify);
     }
-    if let Err(unmet) = prerequisites(intent, partner, timing.settle, m.now) {
+    if let Err(unmet) = prerequisites(intent, partner, timing.consent.settle, m.now) {
         return unmet_plan(unmet, m);
     }
     let differences = Differences {
@@ -236,14 +232,14 @@ fn unmet_plan(unmet: Unmet, m: Moment) -> Plan {
             let left = (until - m.now).to_std().unwrap_or(Duration::ZERO);
             wait(
                 Waiting::Settling,
-                left.clamp(Duration::from_secs(1), m.timing.poll),
+                left.clamp(Duration::from_secs(1), m.timing.general.poll),
             )
         }
         Unmet::NoConsentCapableRole { .. } => at(
             Action::Refuse(PlanError::NoConsentCapableRole),
-            m.timing.resync,
+            m.timing.general.resync,
         ),
-        _ => wait(Waiting::Relationship, m.timing.poll),
+        _ => wait(Waiting::Relationship, m.timing.general.poll),
     }
 }
 
@@ -259,7 +255,7 @@ fn plan_closed(
     m: Moment,
 ) -> Plan {
     let timing = m.timing;
-    let chosen = match prerequisites(intent, partner, timing.settle, m.now) {
+    let chosen = match prerequisites(intent, partner, timing.consent.settle, m.now) {
         Ok(chosen) => Some(chosen),
         Err(unmet) if intent.manages() || observed.verified_before => {
             return unmet_plan(unmet, m);
@@ -269,8 +265,8 @@ fn plan_closed(
     if let Tenant::NoAccess { .. } = tenant {
         return match chosen.map(|c| c.relationship.consent_capable_since) {
             Some(Some(since)) => propagating(Awaited::GdapAccess, since, timing, m.now),
-            Some(None) => wait(Waiting::AccessPropagating, timing.poll),
-            None => wait(Waiting::NotConsented, timing.verify),
+            Some(None) => wait(Waiting::AccessPropagating, timing.general.poll),
+            None => wait(Waiting::NotConsented, timing.consent.verify),
         };
     }
     if let Some(w) = observed.pending.consent() {
@@ -281,15 +277,15 @@ fn plan_closed(
             let detail = detail.clone();
             return at(
                 Action::Refuse(PlanError::AccessDenied { detail }),
-                timing.resync,
+                timing.general.resync,
             );
         }
         if !repair_allowed(intent) {
-            return at(Action::Refuse(PlanError::Revoked), timing.verify);
+            return at(Action::Refuse(PlanError::Revoked), timing.consent.verify);
         }
     }
     if !intent.manages() {
-        return wait(Waiting::NotConsented, timing.verify);
+        return wait(Waiting::NotConsented, timing.consent.verify);
     }
     write(first_consent(wanted), timing)
 }
@@ -372,7 +368,7 @@ fn next_step(
             .find(|app| pending.service_principal(app).is_none());
         return match uncovered {
             Some(_) if !intent.create_missing_service_principals => {
-                wait(Waiting::ServicePrincipals, timing.resync)
+                wait(Waiting::ServicePrincipals, timing.general.resync)
             }
             Some(app_id) => write(
                 Action::CreateServicePrincipal {
@@ -431,7 +427,7 @@ fn next_step(
     };
     at(
         Action::Refuse(PlanError::PrivilegedRoleRequired { missing, removing }),
-        timing.resync,
+        timing.general.resync,
     )
 }
 
@@ -477,7 +473,7 @@ fn oldest<'a>(
 ) -> Plan {
     match writes.min_by_key(|w| w.at) {
         Some(w) => awaiting(w, timing, now),
-        None => wait(Waiting::Unreadable, timing.poll),
+        None => wait(Waiting::Unreadable, timing.general.poll),
     }
 }
 
@@ -503,7 +499,7 @@ fn plan_deletion(
         Err(_) if !observed.consented_before && !observed.verified_before && pending.is_empty() => {
             return now_(Action::Release(ReleaseReason::NothingToDelete));
         }
-        Err(_) => return wait(Waiting::Unreadable, timing.poll),
+        Err(_) => return wait(Waiting::Unreadable, timing.general.poll),
     };
     let m = Moment { timing, now };
     match tenant {
@@ -545,7 +541,7 @@ fn delete_in_view(view: &TenantView, tenant: &Tenant, observed: &Observed, m: Mo
                 missing,
                 removing: true,
             }),
-            timing.poll,
+            timing.general.poll,
         );
     }
     let unseen_role = pending.app_roles().find(|w| !w.write.shown_in(tenant));
@@ -589,7 +585,7 @@ fn delete_closed(intent: &Intent, tenant: &Tenant, observed: &Observed, m: Momen
         return propagating(Awaited::GdapAccess, since, timing, now);
     }
     let Some(remains) = &observed.remains else {
-        return wait(Waiting::Unreadable, timing.poll);
+        return wait(Waiting::Unreadable, timing.general.poll);
     };
     // Entra refuses the delegated token for want of any delegated grant (AADSTS65001), and the
     // app-only token carries no application permission: nothing of the consent is left.
@@ -631,7 +627,7 @@ fn delete_closed(intent: &Intent, tenant: &Tenant, observed: &Observed, m: Momen
     }
     at(
         Action::Refuse(PlanError::PermissionsRemain(remains.clone())),
-        timing.resync,
+        timing.general.resync,
     )
 }
 

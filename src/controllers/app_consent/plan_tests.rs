@@ -187,11 +187,16 @@ fn deleting(mut o: Observed) -> Observed {
 
 fn timing() -> Timing {
     Timing {
-        poll: Duration::from_secs(5),
-        resync: Duration::from_secs(300),
-        verify: Duration::from_secs(3600),
-        settle: Duration::from_secs(900),
-        propagation_timeout: Duration::from_secs(3600),
+        general: crate::controllers::timing::Timing {
+            poll: Duration::from_secs(5),
+            resync: Duration::from_secs(300),
+            propagation_timeout: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        consent: ConsentIntervals {
+            verify: Duration::from_secs(3600),
+            settle: Duration::from_secs(900),
+        },
     }
 }
 
@@ -695,9 +700,9 @@ fn deletion_removes_the_app_roles_then_the_consent_and_never_guesses() {
 #[test]
 fn requeues_follow_the_verify_interval_when_steady_and_the_settle_end_while_settling() {
     let steady = plan(&intent(), &seen(able(), read(|_| {})), &timing(), now());
-    assert_eq!(steady.requeue, timing().verify);
+    assert_eq!(steady.requeue, timing().consent.verify);
     let mut slow = timing();
-    slow.poll = Duration::from_secs(600);
+    slow.general.poll = Duration::from_secs(600);
     let settling = plan(
         &intent(),
         &seen(
@@ -722,11 +727,11 @@ fn requeues_follow_the_verify_interval_when_steady_and_the_settle_end_while_sett
         &timing(),
         now(),
     );
-    assert_eq!(revoked.requeue, timing().verify);
+    assert_eq!(revoked.requeue, timing().consent.verify);
     let write = plan(&intent(), &seen(able(), not_consented()), &timing(), now());
     assert_eq!(
         write.requeue,
-        timing().poll,
+        timing().general.poll,
         "after a write the next look waits for Microsoft: the next read would only lag"
     );
 }
@@ -1079,11 +1084,11 @@ fn propagation_waits_back_off_from_the_poll_interval_and_end_at_the_timeout() {
         let o = after(seen(able(), not_consented()), graph_consent_write(), ago);
         plan(&intent(), &o, &t, now()).requeue
     };
-    assert_eq!(requeue(secs(1)), t.poll, "first the poll interval");
+    assert_eq!(requeue(secs(1)), t.general.poll, "first the poll interval");
     assert_eq!(requeue(secs(40)), Duration::from_secs(40), "then doubling");
     assert_eq!(
         requeue(Span::minutes(20)),
-        t.resync,
+        t.general.resync,
         "at most the resync interval"
     );
     assert_eq!(
@@ -1093,7 +1098,7 @@ fn propagation_waits_back_off_from_the_poll_interval_and_end_at_the_timeout() {
     );
     assert_eq!(
         requeue(Span::hours(2)),
-        t.resync,
+        t.general.resync,
         "a timed-out wait is looked at again"
     );
 }

@@ -115,7 +115,8 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
         status.customer_display_name = partner.customer_name.clone();
     }
     if let Ok(partner) = &i.observed.partner {
-        status.relationship = match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+        status.relationship = match prerequisites(i.intent, partner, i.timing.consent.settle, i.now)
+        {
             Ok(chosen) => Some(relationship(&chosen)),
             Err(Unmet::Settling { chosen, .. }) => Some(relationship(&chosen)),
             Err(_) => None,
@@ -231,7 +232,7 @@ fn prerequisites_met(i: &Inputs) -> Option<Wanted> {
     let cond =
         |ok, reason, message: String| Wanted::new(types::PREREQUISITES_MET, ok, reason, message);
     Some(
-        match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+        match prerequisites(i.intent, partner, i.timing.consent.settle, i.now) {
             Ok(chosen) => cond(
                 true,
                 reasons::ACTIVE,
@@ -329,7 +330,7 @@ pub fn unmet_text(i: &Inputs, unmet: &Unmet) -> (&'static str, String) {
                 "{} gives the partner user a consent-capable role only since recently; Microsoft needs time to propagate it, so the consent waits until {} (--consent-settle-time {})",
                 describe_chosen(chosen),
                 until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                humantime::format_duration(i.timing.settle)
+                humantime::format_duration(i.timing.consent.settle)
             ),
         ),
     }
@@ -515,7 +516,7 @@ fn span(d: chrono::Duration) -> String {
 
 /// When the wait for something pending since `since` ends.
 fn deadline(timing: &Timing, since: DateTime<Utc>) -> DateTime<Utc> {
-    chrono::Duration::from_std(timing.propagation_timeout)
+    chrono::Duration::from_std(timing.general.propagation_timeout)
         .ok()
         .and_then(|t| since.checked_add_signed(t))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -564,7 +565,7 @@ pub fn propagating_text(i: &Inputs, what: Awaited, since: DateTime<Utc>) -> Stri
         lagging_text(i, what),
         span(i.now - since),
         at(deadline(i.timing, since)),
-        humantime::format_duration(i.timing.propagation_timeout)
+        humantime::format_duration(i.timing.general.propagation_timeout)
     )
 }
 
@@ -583,14 +584,14 @@ pub fn propagating_refusal(
             at(since),
             span(now - since),
             at(deadline(timing, since)),
-            humantime::format_duration(timing.propagation_timeout)
+            humantime::format_duration(timing.general.propagation_timeout)
         ),
         true,
     )
 }
 
 fn timed_out_text(i: &Inputs, what: Awaited, since: DateTime<Utc>) -> String {
-    let timeout = humantime::format_duration(i.timing.propagation_timeout);
+    let timeout = humantime::format_duration(i.timing.general.propagation_timeout);
     if what == Awaited::GdapAccess {
         return format!(
             "{} is still not honoured more than --propagation-timeout {timeout} later: {}. Check that the partner user is a member of the security group the relationship's access assignment names, and that the assignment is active",
@@ -633,7 +634,7 @@ pub fn refusal(i: &Inputs, error: &PlanError) -> (&'static str, String) {
     match error {
         PlanError::InvalidSpec(problem) => (reasons::INVALID_SPEC, problem.to_string()),
         PlanError::NoConsentCapableRole => match &i.observed.partner {
-            Ok(partner) => match prerequisites(i.intent, partner, i.timing.settle, i.now) {
+            Ok(partner) => match prerequisites(i.intent, partner, i.timing.consent.settle, i.now) {
                 Err(unmet) => unmet_text(i, &unmet),
                 Ok(_) => (reasons::NO_CONSENT_CAPABLE_ROLE, String::new()),
             },
@@ -687,7 +688,7 @@ fn relationship_text(i: &Inputs) -> String {
         .partner
         .as_ref()
         .ok()
-        .and_then(|p| prerequisites(i.intent, p, i.timing.settle, i.now).ok());
+        .and_then(|p| prerequisites(i.intent, p, i.timing.consent.settle, i.now).ok());
     match chosen {
         Some(c) => format!(
             "{} gives the partner user a consent-capable role",

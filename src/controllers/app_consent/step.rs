@@ -13,33 +13,14 @@ use crate::microsoft::models::partner_center::ApplicationConsent;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// Timing knobs (from the command line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The consent controller's timing: the knobs every controller shares and its own intervals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timing {
-    /// How soon to look again while waiting for Microsoft or a relationship.
-    pub poll: Duration,
-    /// How soon to look again after a refusal a person must fix.
-    pub resync: Duration,
-    /// How often a complete consent is verified (`--consent-verify-interval`).
-    pub verify: Duration,
-    /// How long a relationship must have given the partner user a consent-capable role before
-    /// the first consent (`--consent-settle-time`).
-    pub settle: Duration,
-    /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
-    /// a consent) before it reports the wait as a failure (`--propagation-timeout`).
-    pub propagation_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            poll: Duration::from_secs(30),
-            resync: Duration::from_secs(600),
-            verify: Duration::from_secs(3600),
-            settle: Duration::from_secs(900),
-            propagation_timeout: Duration::from_secs(3600),
-        }
-    }
+    /// Poll, resync and the propagation timeout (`--poll-interval`, `--resync-interval`,
+    /// `--propagation-timeout`).
+    pub general: crate::controllers::timing::Timing,
+    /// How often a complete consent is verified and how long a new role settles first.
+    pub consent: ConsentIntervals,
 }
 
 pub use crate::controllers::timing::ConsentIntervals;
@@ -48,11 +29,8 @@ impl Timing {
     /// The consent controller's timing from the operator's settings.
     pub fn from_settings(settings: &Settings) -> Self {
         Timing {
-            poll: settings.timing.poll,
-            resync: settings.timing.resync,
-            verify: settings.consent.verify,
-            settle: settings.consent.settle,
-            propagation_timeout: settings.timing.propagation_timeout,
+            general: settings.timing,
+            consent: settings.consent,
         }
     }
 }

@@ -158,17 +158,15 @@ fn awaiting(plan: Plan, pending: &Pending, timing: &Timing, now: DateTime<Utc>) 
     }
 }
 
-/// The wait for `what`, written at `since`: polled from `poll`, each look about twice as far
-/// from `since` as the previous one (up to `resync`), and a refusal once `propagation_timeout`
-/// has passed.
+/// The wait for `what`, written at `since` (looks spaced by [`pending_writes::next_look`]), and
+/// a refusal once the propagation timeout has passed.
 pub fn propagating(
     what: Awaited,
     since: DateTime<Utc>,
     timing: &Timing,
     now: DateTime<Utc>,
 ) -> Plan {
-    let (poll, resync) = (timing.poll, timing.resync);
-    match pending_writes::next_look(since, now, poll, resync, timing.propagation_timeout) {
+    match pending_writes::next_look(since, now, timing) {
         Some(requeue) => wait(Waiting::Propagating { what, since }, requeue),
         None => refuse(PlanError::PropagationTimedOut { what, since }, timing),
     }

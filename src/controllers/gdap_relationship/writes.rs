@@ -2,110 +2,100 @@
 //! ([`Write`]) and what a `Propagating` wait waits for ([`Awaited`]). Plain data, kept in the
 //! annotation `gdap.io/pending-writes`; `pending` applies it to what was read.
 
-use crate::controllers::pending_writes::{self, Supersedable};
-use serde::{Deserialize, Serialize};
+use crate::controllers::pending_writes::{Supersedable, kind_writes};
 use std::collections::BTreeSet;
 
-/// The writes of this kind Microsoft does not show yet, oldest first.
-pub type Pending = pending_writes::Pending<Write>;
-/// One of them, with when it was made.
-pub type Written = pending_writes::Written<Write>;
-
-/// One write the operator made in Microsoft, with what its effect needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum Write {
-    /// A relationship was created: the object's own (of `generation`) or its successor (a later
-    /// generation). `id: None`: Microsoft answered that the display name exists — a create of
-    /// the operator's that landed before a crash, or somebody else's (the plan tells which once
-    /// it is read).
-    Create {
-        /// The generation it was created for.
-        generation: u32,
-        /// Its display name.
-        display_name: String,
-        /// Microsoft's id, when it answered with the relationship.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        /// The role template ids sent (lower case).
-        #[serde(default)]
-        role_ids: BTreeSet<String>,
-        /// The duration sent, in days.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        duration_days: Option<u32>,
-        /// Auto-extension sent.
-        #[serde(default)]
-        auto_extend: bool,
-        /// The ETag Microsoft answered.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        etag: Option<String>,
-    },
-    /// The relationship was locked for approval.
-    Lock {
-        /// The relationship.
-        id: String,
-    },
-    /// A relationship was PATCHed (a draft to the spec, or auto-extension).
-    Patch {
-        /// The relationship.
-        id: String,
-        /// New roles, when changed.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        role_ids: Option<BTreeSet<String>>,
-        /// New duration in days, when changed.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        duration_days: Option<u32>,
-        /// New auto-extension, when changed.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        auto_extend: Option<bool>,
-    },
-    /// A security group was assigned. `id: None`: Microsoft answered `409`, the group has one.
-    Assign {
-        /// The relationship.
-        relationship_id: String,
-        /// The group (lower case).
-        group_id: String,
-        /// Microsoft's id of the new assignment.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        /// The roles assigned (lower case).
-        #[serde(default)]
-        role_ids: BTreeSet<String>,
-    },
-    /// An assignment's roles were changed (Microsoft applies it as a long-running operation).
-    Reassign {
-        /// The relationship.
-        relationship_id: String,
-        /// The assignment.
-        assignment_id: String,
-        /// The roles applied (lower case).
-        #[serde(default)]
-        role_ids: BTreeSet<String>,
-        /// The operation Microsoft answered, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        operation_id: Option<String>,
-    },
-    /// An assignment was deleted.
-    Unassign {
-        /// The relationship.
-        relationship_id: String,
-        /// The assignment.
-        assignment_id: String,
-    },
-    /// A relationship that was never locked was deleted.
-    Delete {
-        /// The relationship.
-        id: String,
-    },
-    /// Termination was requested.
-    Terminate {
-        /// The relationship.
-        id: String,
-    },
+kind_writes! {
+    /// One write the operator made in Microsoft, with what its effect needs.
+    pub enum Write {
+        /// A relationship was created: the object's own (of `generation`) or its successor (a later
+        /// generation). `id: None`: Microsoft answered that the display name exists — a create of
+        /// the operator's that landed before a crash, or somebody else's (the plan tells which once
+        /// it is read).
+        Create {
+            /// The generation it was created for.
+            generation: u32,
+            /// Its display name.
+            display_name: String,
+            /// Microsoft's id, when it answered with the relationship.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            id: Option<String>,
+            /// The role template ids sent (lower case).
+            #[serde(default)]
+            role_ids: BTreeSet<String>,
+            /// The duration sent, in days.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            duration_days: Option<u32>,
+            /// Auto-extension sent.
+            #[serde(default)]
+            auto_extend: bool,
+            /// The ETag Microsoft answered.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            etag: Option<String>,
+        },
+        /// The relationship was locked for approval.
+        Lock {
+            /// The relationship.
+            id: String,
+        },
+        /// A relationship was PATCHed (a draft to the spec, or auto-extension).
+        Patch {
+            /// The relationship.
+            id: String,
+            /// New roles, when changed.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            role_ids: Option<BTreeSet<String>>,
+            /// New duration in days, when changed.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            duration_days: Option<u32>,
+            /// New auto-extension, when changed.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            auto_extend: Option<bool>,
+        },
+        /// A security group was assigned. `id: None`: Microsoft answered `409`, the group has one.
+        Assign {
+            /// The relationship.
+            relationship_id: String,
+            /// The group (lower case).
+            group_id: String,
+            /// Microsoft's id of the new assignment.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            id: Option<String>,
+            /// The roles assigned (lower case).
+            #[serde(default)]
+            role_ids: BTreeSet<String>,
+        },
+        /// An assignment's roles were changed (Microsoft applies it as a long-running operation).
+        Reassign {
+            /// The relationship.
+            relationship_id: String,
+            /// The assignment.
+            assignment_id: String,
+            /// The roles applied (lower case).
+            #[serde(default)]
+            role_ids: BTreeSet<String>,
+            /// The operation Microsoft answered, if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            operation_id: Option<String>,
+        },
+        /// An assignment was deleted.
+        Unassign {
+            /// The relationship.
+            relationship_id: String,
+            /// The assignment.
+            assignment_id: String,
+        },
+        /// A relationship that was never locked was deleted.
+        Delete {
+            /// The relationship.
+            id: String,
+        },
+        /// Termination was requested.
+        Terminate {
+            /// The relationship.
+            id: String,
+        },
+    }
 }
 
 /// What a `Propagating` wait waits for: the kind of the oldest unshown write.
