@@ -5,8 +5,10 @@
 //! `lifecycle`), the credentials Secret (read and held in use before anything is written with
 //! it, its use reported to the Secret controller and the credentials gauge), releasing an object
 //! (the `Released` event, the Secret let go), the reconcile metric's label, the deletion's
-//! requeue and the error policy's backoff. A kind keeps only what is its own: how it resolves its
-//! intent, observes, plans, acts and reports (status, events, metrics, when to look again).
+//! requeue, the error policy's backoff and the status write (only when the status changed). A
+//! kind keeps only what is its own: how it resolves its intent, observes, plans, acts, what it
+//! remembers of its writes, its status, and what it tells of a pass (events, metrics, when to
+//! look again).
 //!
 //! Contract of one pass, alive or being deleted:
 //! 1. `resolve` the intent once, from the spec.
@@ -15,14 +17,17 @@
 //! 4. `plan` (pure). A plan that [`Pipeline::release`]s the object publishes `Released`, drops
 //!    the kind's per-object state ([`Pipeline::released`]), lets the Secret go and ends the
 //!    reconcile: the finalizer helper then removes the finalizer.
-//! 5. `act`, then `report`, which answers when to look again and the failure, if any.
+//! 5. `act`; then [`Pipeline::remember`] the writes made; build the [`Pipeline::status`] from the
+//!    [`Pipeline::previous`] one and write it when it changed (a failure to remember is returned
+//!    after the status is written); then [`Pipeline::tell`] of the pass, which answers when to look
+//!    again and the failure, if any.
 //! 6. While deleting, the pass ends in [`ReconcileError::Deleting`] so the finalizer stays.
 
 use super::context::Context;
 use super::credentials::{Credentials, CredentialsError};
 use super::credentials_hold::acquire_and_hold;
 use super::failure::{self, Failure};
-use super::lifecycle::{self, Label, ReconcileError, Reconciled};
+use super::lifecycle::{self, Label, ReconcileError, Reconciled, ReportError};
 use crate::api::conditions::{events, reasons};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,6 +36,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Lifecycle};
+use serde::Serialize;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +140,8 @@ pub trait Pipeline: Reconciled {
     type Plan: Debug + Send + Sync;
     /// What acting on the plan gave.
     type Outcome: Send + Sync;
+    /// What the status subresource holds.
+    type Status: Serialize + PartialEq + Send + Sync;
 
     /// The intent.
     fn resolve(&self, shared: &Self::Shared) -> Self::Intent;
@@ -162,15 +170,46 @@ pub trait Pipeline: Reconciled {
     fn released(&self, shared: &Self::Shared);
     /// Carries the plan out.
     async fn act(&self, shared: &Self::Shared, pass: &Pass<'_, Self>) -> Self::Outcome;
-    /// Writes the status (with `lifecycle::apply_status`), the events and metrics of the pass;
-    /// answers when to look again.
-    async fn report(
+    /// Records on the object what must outlive the pass, before its status is written: the
+    /// writes just made in Microsoft (the pending-writes annotation). Nothing by default.
+    async fn remember(
+        &self,
+        _shared: &Self::Shared,
+        _api: &Api<Self>,
+        _pass: &Pass<'_, Self>,
+        _outcome: &Self::Outcome,
+    ) -> Result<(), ReportError> {
+        Ok(())
+    }
+    /// The status before this pass.
+    fn previous(&self, pass: &Pass<'_, Self>) -> Self::Status;
+    /// The status after this pass (pure).
+    fn status(
+        &self,
+        shared: &Self::Shared,
+        pass: &Pass<'_, Self>,
+        outcome: &Self::Outcome,
+        previous: &Self::Status,
+    ) -> Self::Status;
+    /// Tells of the pass, from its status before and after: events and metrics; answers when
+    /// to look again.
+    async fn tell(
         &self,
         shared: &Self::Shared,
         api: &Api<Self>,
         pass: &Pass<'_, Self>,
         outcome: &Self::Outcome,
+        status: Change<'_, Self::Status>,
     ) -> Result<Next, ReconcileError>;
+}
+
+/// A status before and after a pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a, S> {
+    /// Before the pass.
+    pub previous: &'a S,
+    /// After it (written when it differs).
+    pub new: &'a S,
 }
 
 /// Reconciles one object of kind `K` (the controller's reconcile function).
@@ -244,7 +283,7 @@ async fn step<K: Pipeline>(
         now,
     };
     let outcome = object.act(shared, &pass).await;
-    let next = object.report(shared, api, &pass, &outcome).await?;
+    let next = report(object, shared, api, &pass, &outcome).await?;
     if let Some(reason) = next.failure {
         label.set(reason);
     }
@@ -256,6 +295,37 @@ async fn step<K: Pipeline>(
         });
     }
     Ok(Requeue::requeue(next.requeue))
+}
+
+/// Remembers the pass's writes, writes the status when it changed, then tells of the pass. A
+/// failure to remember is returned once the status is written (the next pass may then send a
+/// write once more and hear "already exists", which is remembered then).
+async fn report<K: Pipeline>(
+    object: &K,
+    shared: &K::Shared,
+    api: &Api<K>,
+    pass: &Pass<'_, K>,
+    outcome: &K::Outcome,
+) -> Result<Next, ReconcileError> {
+    let remembered = object.remember(shared, api, pass, outcome).await;
+    let previous = object.previous(pass);
+    let new = object.status(shared, pass, outcome, &previous);
+    // An unchanged status is not written: a restart over many steady objects reads, it does not
+    // write (the watch cache is fresh by the time a steady object is looked at again).
+    if new != previous {
+        lifecycle::apply_status(api, object, &new)
+            .await
+            .map_err(ReportError::from)?;
+    }
+    if let Err(e) = remembered {
+        tracing::warn!(error = %e, "recording the writes made in Microsoft failed");
+        return Err(e.into());
+    }
+    let change = Change {
+        previous: &previous,
+        new: &new,
+    };
+    object.tell(shared, api, pass, outcome, change).await
 }
 
 /// Publishes `Released`, drops the kind's per-object state and lets the credentials Secret go.

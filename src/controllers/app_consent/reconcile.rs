@@ -10,7 +10,7 @@
 //! After the act step the pending writes are brought up to date in the annotation
 //! `gdap.io/pending-writes` (see `pending`): the write just made is added, the writes the
 //! observed tenant shows are dropped (all of them once the consent is verified). That is done
-//! before the status is written, and only when it changed. A write refused for a missing GDAP
+//! (`remember`) before the pipeline writes the status, and only when it changed. A write refused for a missing GDAP
 //! role or access while that role is recent (`plan::access_propagating_since`) is reported as
 //! `Propagating` and retried with the backoff, not as a failure a person must fix.
 
@@ -21,13 +21,13 @@ use super::pending::PENDING_WRITES_ANNOTATION;
 use super::plan::{
     Action, Observed, Plan, ReleaseReason, Timing, access_propagating_since, pending_after, plan,
 };
-use super::report::{object_labels, report};
-use super::status::{Inputs, Outcome, describe_wait, propagating_refusal};
-use crate::api::{AppConsent, GdapRelationship};
+use super::report::{object_labels, tell};
+use super::status::{self, Inputs, Outcome, describe_wait, propagating_refusal};
+use crate::api::{AppConsent, AppConsentStatus, GdapRelationship};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::controllers::lifecycle::{self, ReconcileError, reconciled};
-use crate::controllers::pipeline::{Looked, Next, Pass, Pipeline, Release, next_after};
+use crate::controllers::lifecycle::{self, ReconcileError, ReportError, reconciled};
+use crate::controllers::pipeline::{Change, Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::microsoft::{Audience, Reason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +41,35 @@ pub const KIND: &str = "AppConsent";
 
 reconciled!(AppConsent, KIND, FINALIZER);
 
+impl AppConsent {
+    /// What the status and the report of a pass are built from.
+    fn inputs<'a>(
+        &self,
+        ctx: &Context,
+        pass: &'a Pass<'_, Self>,
+        outcome: &'a Outcome,
+        previous: &'a AppConsentStatus,
+    ) -> Inputs<'a> {
+        let intent = pass.intent;
+        let manual_consent_url = ctx
+            .credentials
+            .endpoints()
+            .admin_consent_url(&intent.customer, &intent.application_id)
+            .to_string();
+        Inputs {
+            intent,
+            observed: &pass.observed.observed,
+            plan: pass.plan,
+            outcome,
+            previous,
+            generation: self.metadata.generation,
+            timing: Timing::from_settings(&ctx.settings),
+            manual_consent_url,
+            now: pass.now,
+        }
+    }
+}
+
 #[async_trait]
 impl Pipeline for AppConsent {
     type Shared = Context;
@@ -48,6 +77,7 @@ impl Pipeline for AppConsent {
     type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Outcome;
+    type Status = AppConsentStatus;
 
     fn resolve(&self, _: &Context) -> desired::Intent {
         desired::resolve(self)
@@ -128,49 +158,52 @@ impl Pipeline for AppConsent {
         }
     }
 
-    async fn report(
+    async fn remember(
         &self,
-        ctx: &Context,
+        _: &Context,
         api: &Api<Self>,
         pass: &Pass<'_, Self>,
         outcome: &Outcome,
-    ) -> Result<Next, ReconcileError> {
-        let (intent, plan, observed) = (pass.intent, pass.plan, &pass.observed.observed);
+    ) -> Result<(), ReportError> {
         let wrote = matches!(
             outcome,
             Outcome::Applied(Applied::Consented(_) | Applied::Done { .. })
         );
-        let remembered = remember_writes(api, self, observed, plan, wrote, pass.now).await;
-        let previous = self.status.clone().unwrap_or_default();
-        let timing = Timing::from_settings(&ctx.settings);
-        let manual_url = ctx
-            .credentials
-            .endpoints()
-            .admin_consent_url(&intent.customer, &intent.application_id)
-            .to_string();
-        let inputs = Inputs {
-            intent,
-            observed,
-            plan,
-            outcome,
-            previous: &previous,
-            generation: self.metadata.generation,
-            timing: &timing,
-            manual_consent_url: &manual_url,
-            now: pass.now,
-        };
-        let status = report(ctx, self, api, &inputs).await?;
-        if let Err(e) = remembered {
-            // The write is done but not remembered: the next reconcile may try it once more and
-            // hear "already exists", which is remembered then. Back off like any API failure.
-            tracing::warn!(error = %e, "recording the pending writes failed");
-            return Err(ReconcileError::Report(e.into()));
-        }
+        let observed = &pass.observed.observed;
+        remember_writes(api, self, observed, pass.plan, wrote, pass.now).await?;
+        Ok(())
+    }
+
+    fn previous(&self, _: &Pass<'_, Self>) -> AppConsentStatus {
+        self.status.clone().unwrap_or_default()
+    }
+
+    fn status(
+        &self,
+        ctx: &Context,
+        pass: &Pass<'_, Self>,
+        outcome: &Outcome,
+        previous: &AppConsentStatus,
+    ) -> AppConsentStatus {
+        status::build(&self.inputs(ctx, pass, outcome, previous))
+    }
+
+    async fn tell(
+        &self,
+        ctx: &Context,
+        _: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        outcome: &Outcome,
+        status: Change<'_, AppConsentStatus>,
+    ) -> Result<Next, ReconcileError> {
+        let inputs = self.inputs(ctx, pass, outcome, status.previous);
+        tell(ctx, self, &inputs, status.new).await;
+        let failed_attempts = status.new.failed_attempts;
         Ok(next_after(
             ctx,
-            plan.requeue,
+            pass.plan.requeue,
             outcome.failure(),
-            status.failed_attempts,
+            failed_attempts,
         ))
     }
 }

@@ -12,7 +12,6 @@ use crate::controllers::context::Context;
 use crate::controllers::lifecycle;
 use crate::metrics::{ConsentHealth, ObjectLabels};
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
 
 pub use crate::controllers::lifecycle::ReportError;
@@ -26,15 +25,9 @@ const ORDINARY: [&str; 5] = [
     reasons::RECONCILING,
 ];
 
-/// Writes the status for `inputs`, publishes events and the health metric; returns the status.
-pub async fn report(
-    ctx: &Context,
-    object: &AppConsent,
-    api: &Api<AppConsent>,
-    inputs: &Inputs<'_>,
-) -> Result<AppConsentStatus, ReportError> {
-    let new = status::build(inputs);
-    lifecycle::apply_status(api, object, &new).await?;
+/// Tells of a pass whose status went from `inputs.previous` to `new`: events for what was done
+/// and on transitions, and the health metric.
+pub async fn tell(ctx: &Context, object: &AppConsent, inputs: &Inputs<'_>, new: &AppConsentStatus) {
     done_events(ctx, object, inputs).await;
     for type_ in [
         types::CONSENTED,
@@ -52,10 +45,9 @@ pub async fn report(
         )
         .await;
     }
-    leftover_event(ctx, object, inputs, &new).await;
+    leftover_event(ctx, object, inputs, new).await;
     ctx.metrics
-        .consent(&object_labels(object), Some(health(inputs, &new)));
-    Ok(new)
+        .consent(&object_labels(object), Some(health(inputs, new)));
 }
 
 /// A Warning when a deletion starts to be blocked by permissions the operator cannot remove

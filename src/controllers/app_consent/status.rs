@@ -71,9 +71,9 @@ pub struct Inputs<'a> {
     /// `metadata.generation`.
     pub generation: Option<i64>,
     /// The timing knobs (the settle time appears in messages).
-    pub timing: &'a Timing,
+    pub timing: Timing,
     /// The admin-consent link for this customer and application.
-    pub manual_consent_url: &'a str,
+    pub manual_consent_url: String,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -125,7 +125,7 @@ pub fn build(i: &Inputs) -> AppConsentStatus {
     if let Some(g) = current_gaps(i) {
         status.missing_service_principals = g.missing_principals;
     }
-    status.manual_consent_url = needs_manual(i).then(|| i.manual_consent_url.to_string());
+    status.manual_consent_url = needs_manual(i).then(|| i.manual_consent_url.clone());
     let wanted = conditions(i);
     status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
     status
@@ -392,7 +392,7 @@ fn consented(i: &Inputs) -> Wanted {
     {
         return cond(false, c.reason, c.message);
     }
-    if revocation_seen(i.intent, i.observed, i.timing, i.now) {
+    if revocation_seen(i.intent, i.observed, &i.timing, i.now) {
         return cond(
             false,
             reasons::REVOKED,
@@ -564,7 +564,7 @@ pub fn propagating_text(i: &Inputs, what: Awaited, since: DateTime<Utc>) -> Stri
         awaited_text(what, since),
         lagging_text(i, what),
         span(i.now - since),
-        at(deadline(i.timing, since)),
+        at(deadline(&i.timing, since)),
         humantime::format_duration(i.timing.general.propagation_timeout)
     )
 }

@@ -156,8 +156,8 @@ impl Case {
             outcome: &self.outcome,
             previous: &self.previous,
             generation: Some(3),
-            timing: &timing,
-            manual_consent_url: URL,
+            timing,
+            manual_consent_url: URL.to_string(),
             now: now(),
         })
     }

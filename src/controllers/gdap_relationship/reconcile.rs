@@ -17,15 +17,15 @@ use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
 use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
-use super::report::{object_labels, report};
-use super::status::{Inputs, Outcome, describe_wait};
-use crate::api::GdapRelationship;
+use super::report::{object_labels, record_pending, tell};
+use super::status::{self, Inputs, Outcome, describe_wait};
 use crate::api::conditions::events;
+use crate::api::{GdapRelationship, GdapRelationshipStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
-use crate::controllers::lifecycle::{ReconcileError, reconciled};
-use crate::controllers::pipeline::{Looked, Next, Pass, Pipeline, Release, next_after};
+use crate::controllers::lifecycle::{ReconcileError, ReportError, reconciled};
+use crate::controllers::pipeline::{Change, Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,6 +50,27 @@ pub struct Acted {
     pub refused_group: Option<String>,
 }
 
+impl GdapRelationship {
+    /// What the status and the report of a pass are built from.
+    fn inputs<'a>(
+        &self,
+        pass: &'a Pass<'_, Self>,
+        acted: &'a Acted,
+        previous: &'a GdapRelationshipStatus,
+    ) -> Inputs<'a> {
+        Inputs {
+            intent: pass.intent,
+            observed: &pass.observed.observed,
+            plan: pass.plan,
+            outcome: &acted.outcome,
+            refused_group: acted.refused_group.as_deref(),
+            previous,
+            generation: self.metadata.generation,
+            now: pass.now,
+        }
+    }
+}
+
 #[async_trait]
 impl Pipeline for GdapRelationship {
     type Shared = Context;
@@ -58,6 +79,7 @@ impl Pipeline for GdapRelationship {
     type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Acted;
+    type Status = GdapRelationshipStatus;
 
     fn resolve(&self, _: &Context) -> Intent {
         desired::resolve(self)
@@ -134,33 +156,51 @@ impl Pipeline for GdapRelationship {
         }
     }
 
-    async fn report(
+    async fn remember(
+        &self,
+        _: &Context,
+        api: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        acted: &Acted,
+    ) -> Result<(), ReportError> {
+        let previous = self.previous(pass);
+        record_pending(self, api, &self.inputs(pass, acted, &previous)).await
+    }
+
+    fn previous(&self, _: &Pass<'_, Self>) -> GdapRelationshipStatus {
+        self.status.clone().unwrap_or_default()
+    }
+
+    fn status(
+        &self,
+        _: &Context,
+        pass: &Pass<'_, Self>,
+        acted: &Acted,
+        previous: &GdapRelationshipStatus,
+    ) -> GdapRelationshipStatus {
+        status::build(&self.inputs(pass, acted, previous))
+    }
+
+    async fn tell(
         &self,
         ctx: &Context,
         api: &Api<Self>,
         pass: &Pass<'_, Self>,
         acted: &Acted,
+        status: Change<'_, GdapRelationshipStatus>,
     ) -> Result<Next, ReconcileError> {
-        let (plan, observed, outcome) = (pass.plan, &pass.observed.observed, &acted.outcome);
-        let previous = self.status.clone().unwrap_or_default();
-        let inputs = Inputs {
-            intent: pass.intent,
-            observed,
-            plan,
-            outcome,
-            refused_group: acted.refused_group.as_deref(),
-            previous: &previous,
-            generation: self.metadata.generation,
-            now: pass.now,
-        };
-        let status = report(ctx, self, api, &inputs).await?;
-        let next = next_after(ctx, plan.requeue, outcome.failure(), status.failed_attempts);
+        let inputs = self.inputs(pass, acted, status.previous);
+        tell(ctx, self, api, &inputs, status.new).await?;
+        let (plan, outcome) = (pass.plan, &acted.outcome);
+        let failed_attempts = status.new.failed_attempts;
+        let next = next_after(ctx, plan.requeue, outcome.failure(), failed_attempts);
         // A write's record (the pending-writes annotation) reaches the cache through the watch,
         // whose event reconciles the object again at once; looking again before that would read
         // the object without the record and send the write a second time.
         let written = match outcome {
             Outcome::Applied(applied) => {
-                super::pending::written(&plan.action, applied, observed.generation).is_some()
+                let generation = pass.observed.observed.generation;
+                super::pending::written(&plan.action, applied, generation).is_some()
             }
             Outcome::Failed(_) => false,
         };

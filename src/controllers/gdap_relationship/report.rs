@@ -1,6 +1,6 @@
 //! The report step's I/O half: record the writes Microsoft does not show yet (the annotation
-//! `gdap.io/pending-writes`, first: it is what keeps a lagging read from causing a second write),
-//! write the status built by `status` with server-side apply, publish events on transitions and
+//! `gdap.io/pending-writes`, before the pipeline writes the status built by `status`: it is what
+//! keeps a lagging read from causing a second write), publish events on transitions and
 //! for what was done (and a `WaitingForConsents` event when deletion starts waiting for
 //! AppConsents, or waits for another set), send the 30/7/1-day expiry warnings once each, and
 //! update the per-object metrics. One report per reconcile (every path but release).
@@ -44,25 +44,20 @@ const ORDINARY: [&str; 8] = [
     reasons::ACTIVATING,
 ];
 
-/// Writes the status for `inputs`, publishes events, warnings and metrics; returns the status.
-pub async fn report(
+/// Tells of a pass whose status went from `inputs.previous` to `new`: events on transitions and
+/// for what was done, the expiry warnings, the per-object metrics.
+pub async fn tell(
     ctx: &Context,
     object: &GdapRelationship,
     api: &Api<GdapRelationship>,
     inputs: &Inputs<'_>,
-) -> Result<GdapRelationshipStatus, ReportError> {
-    record_pending(object, api, inputs).await?;
-    let new = status::build(inputs);
-    // An unchanged status is not written: a restart over many steady objects reads, it does not
-    // write (the watch cache is fresh by the time a steady object is looked at again).
-    if new != *inputs.previous {
-        lifecycle::apply_status(api, object, &new).await?;
-    }
+    new: &GdapRelationshipStatus,
+) -> Result<(), ReportError> {
     done_events(ctx, object, inputs.outcome).await;
-    transition_events(ctx, object, inputs.previous, &new).await;
-    consent_wait_event(ctx, object, inputs, &new).await;
+    transition_events(ctx, object, inputs.previous, new).await;
+    consent_wait_event(ctx, object, inputs, new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
-    successor_warnings(ctx, object, api, &new, inputs.now).await?;
+    successor_warnings(ctx, object, api, new, inputs.now).await?;
     let expiry = new
         .ends_at
         .as_ref()
@@ -75,7 +70,7 @@ pub async fn report(
         .as_ref()
         .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
     ctx.metrics.successor_pending(&labels, Some(pending));
-    Ok(new)
+    Ok(())
 }
 
 /// The id Microsoft answered the object's own create with in this reconcile, if any.
@@ -92,8 +87,9 @@ fn own_created_id(inputs: &Inputs<'_>, applied: Option<&Applied>) -> Option<Stri
 }
 
 /// Writes the pending writes (`pending::next`) to the object's annotation when they changed,
-/// with the id of the object's own create when Microsoft just answered it.
-async fn record_pending(
+/// with the id of the object's own create when Microsoft just answered it: first, as it is what
+/// keeps a lagging read from causing a second write.
+pub async fn record_pending(
     object: &GdapRelationship,
     api: &Api<GdapRelationship>,
     inputs: &Inputs<'_>,

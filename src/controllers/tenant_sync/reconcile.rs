@@ -11,9 +11,9 @@ use super::act::{Applied, ConnectionError, Resources, Target, act};
 use super::desired;
 use super::observe::observe;
 use super::plan::{Action, Attempt, History, Observed, Plan, plan, propagation};
-use super::report::{object_labels, report};
+use super::report::{object_labels, tell};
 use super::runner::Runner;
-use super::status::Inputs;
+use super::status::{self, Inputs};
 use crate::api::conditions::reasons;
 use crate::api::tenant_sync::ConnectionSecretRef;
 use crate::api::{AppConsent, TenantSync, TenantSyncStatus};
@@ -21,7 +21,7 @@ use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::credentials_hold::acquire_and_hold;
 use crate::controllers::lifecycle::{ReconcileError, reconciled};
-use crate::controllers::pipeline::{Next, Pass, Pipeline, Release};
+use crate::controllers::pipeline::{Change, Next, Pass, Pipeline, Release};
 use crate::microsoft::Secret;
 use crate::sync::sink::postgres::{CaBundle, Connection};
 use async_trait::async_trait;
@@ -89,6 +89,32 @@ pub struct Synced {
     pub decided: Plan,
 }
 
+impl TenantSync {
+    /// What the status and the report of a pass are built from (a pass that reports is never a
+    /// deletion's: a deleted TenantSync is released first).
+    fn inputs<'a>(
+        &self,
+        pass: &'a Pass<'_, Self>,
+        synced: &'a Synced,
+        previous: &'a TenantSyncStatus,
+    ) -> Inputs<'a> {
+        let Some(looked) = pass.observed else {
+            unreachable!("a deleted TenantSync is released before it reports");
+        };
+        Inputs {
+            intent: pass.intent,
+            observed: &looked.observed,
+            plan: &synced.decided,
+            started: synced.applied == Applied::Started,
+            history: &synced.history,
+            attempts: &synced.attempts,
+            previous,
+            generation: self.metadata.generation,
+            now: pass.now,
+        }
+    }
+}
+
 #[async_trait]
 impl Pipeline for TenantSync {
     type Shared = SyncContext;
@@ -97,6 +123,7 @@ impl Pipeline for TenantSync {
     type Observed = Option<Looked>;
     type Plan = Step;
     type Outcome = Synced;
+    type Status = TenantSyncStatus;
 
     fn resolve(&self, _: &SyncContext) -> desired::Intent {
         desired::resolve(self)
@@ -218,33 +245,39 @@ impl Pipeline for TenantSync {
         synced
     }
 
-    async fn report(
+    fn previous(&self, _: &Pass<'_, Self>) -> TenantSyncStatus {
+        self.status.clone().unwrap_or_default()
+    }
+
+    fn status(
         &self,
-        sync: &SyncContext,
-        api: &Api<Self>,
+        _: &SyncContext,
         pass: &Pass<'_, Self>,
         synced: &Synced,
+        previous: &TenantSyncStatus,
+    ) -> TenantSyncStatus {
+        status::build(&self.inputs(pass, synced, previous))
+    }
+
+    async fn tell(
+        &self,
+        sync: &SyncContext,
+        _: &Api<Self>,
+        pass: &Pass<'_, Self>,
+        synced: &Synced,
+        status: Change<'_, TenantSyncStatus>,
     ) -> Result<Next, ReconcileError> {
-        let Some(looked) = pass.observed else {
-            unreachable!("a deleted TenantSync is released before it reports");
-        };
         let ctx = &sync.ctx;
-        let inputs = Inputs {
-            intent: pass.intent,
-            observed: &looked.observed,
-            plan: &synced.decided,
-            started: synced.applied == Applied::Started,
-            history: &synced.history,
-            attempts: &synced.attempts,
-            previous: &looked.previous,
-            generation: self.metadata.generation,
-            now: pass.now,
-        };
-        let status = report(ctx, self, api, &inputs).await?;
-        if let Some(finished) = &looked.observed.finished {
+        let inputs = self.inputs(pass, synced, status.previous);
+        tell(ctx, self, &inputs, status.new).await;
+        if let Some(finished) = pass
+            .observed
+            .as_ref()
+            .and_then(|l| l.observed.finished.as_ref())
+        {
             sync.runner.acknowledge(&pass.intent.key, finished.id);
         }
-        let label = metric_label(&synced.attempts, &synced.decided, &status);
+        let label = metric_label(&synced.attempts, &synced.decided, status.new);
         let safety_net = ctx.settings.timing.resync;
         Ok(Next {
             requeue: synced

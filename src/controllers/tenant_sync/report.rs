@@ -1,6 +1,6 @@
-//! The report step's I/O half: writes the status built by `status` with server-side apply (only
-//! when it changed, so hundreds of idle objects cost no writes), publishes events and updates
-//! the per-object metrics.
+//! The report step's I/O half (the pipeline writes the status built by `status`, only when it
+//! changed, so hundreds of idle objects cost no writes): publishes events and updates the
+//! per-object metrics.
 //!
 //! Events: `Imported` (Normal) for a successful import, `ImportRecovered` (Normal) for the first
 //! success after failures, `ImportFailed` (Warning, the action is the reason, so repeats of one
@@ -9,29 +9,20 @@
 //! (Warning, with their reasons) or back to False (Normal `Fresh`).
 
 use super::plan::Attempt;
-use super::status::{self, Inputs, summary};
+use super::status::{Inputs, summary};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{TenantSync, TenantSyncStatus};
 use crate::controllers::conditions::status_of;
 use crate::controllers::context::Context;
 use crate::metrics::ObjectLabels;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
 
 pub use crate::controllers::lifecycle::ReportError;
 
-/// Writes the status for `inputs` (when it changed), publishes events and metrics; returns it.
-pub async fn report(
-    ctx: &Context,
-    object: &TenantSync,
-    api: &Api<TenantSync>,
-    inputs: &Inputs<'_>,
-) -> Result<TenantSyncStatus, ReportError> {
-    let new = status::build(inputs);
-    if object.status.as_ref() != Some(&new) {
-        crate::controllers::lifecycle::apply_status(api, object, &new).await?;
-    }
+/// Tells of a pass whose status went from `inputs.previous` to `new`: events for its attempts
+/// and on transitions, and the per-object metrics.
+pub async fn tell(ctx: &Context, object: &TenantSync, inputs: &Inputs<'_>, new: &TenantSyncStatus) {
     for attempt in inputs.attempts {
         attempt_event(ctx, object, inputs.previous, attempt).await;
     }
@@ -39,14 +30,13 @@ pub async fn report(
         ctx,
         object,
         inputs.previous,
-        &new,
+        new,
         inputs.attempts.is_empty(),
     )
     .await;
     ctx.metrics
         .sync
-        .object(&object_labels(object), Some(&new), object.spec.suspend);
-    Ok(new)
+        .object(&object_labels(object), Some(new), object.spec.suspend);
 }
 
 /// The per-object metric labels.
