@@ -25,7 +25,8 @@
 mod layout;
 mod run;
 
-use super::{RunInfo, RunWriter, Sink, SyncState, valid_tenant_id};
+use super::contract::{RunInfo, RunWriter, Sink, valid_tenant_id};
+use super::state::SyncState;
 use crate::sync::error::SinkError;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};

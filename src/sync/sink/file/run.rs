@@ -11,7 +11,7 @@ use crate::sync::error::SinkError;
 use crate::sync::plan::RunKind;
 use crate::sync::report::{RowCounts, SkuReport, UserCounts};
 use crate::sync::rows::{DeletedReason, UserRecord, UserRow};
-use crate::sync::sink::{Commit, RunInfo, RunWriter};
+use crate::sync::sink::contract::{Commit, RunInfo, RunWriter};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -31,7 +31,8 @@ pub mod ssl_mode;
 pub mod tls;
 pub mod tls_error;
 
-use super::{RunInfo, RunWriter, Sink, SyncState, valid_tenant_id};
+use super::contract::{RunInfo, RunWriter, Sink, valid_tenant_id};
+use super::state::SyncState;
 use crate::microsoft::Secret;
 use crate::sync::error::SinkError;
 use async_trait::async_trait;
