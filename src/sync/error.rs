@@ -145,7 +145,7 @@ pub enum SinkError {
     /// not offer TLS where the `sslmode` demands it. Someone must change the server, the CA or
     /// the URL.
     #[error("PostgreSQL: could not connect: {0}")]
-    Tls(#[from] crate::sync::sink::postgres::TlsError),
+    Tls(#[from] crate::sync::sink::postgres::tls_error::TlsError),
     /// The sink is configured wrongly.
     #[error("the sink is misconfigured: {0}")]
     Config(String),

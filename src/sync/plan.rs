@@ -8,7 +8,7 @@
 //! last full pass `fullSyncEvery` or longer ago. A deltaLink Microsoft no longer accepts turns
 //! into a full pass at run time (see the engine).
 
-use super::sink::SyncState;
+use super::sink::state::SyncState;
 use crate::api::UserField;
 use crate::api::tenant_sync::{ALWAYS_IMPORTED, DEFAULT_USER_FIELDS, SyncMode, TenantSyncSpec};
 use chrono::{DateTime, Duration, Utc};

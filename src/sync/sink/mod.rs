@@ -12,92 +12,26 @@
 //! - [`RunWriter::commit`] switches to the run atomically: the users (a full pass marks users it
 //!   did not list as deleted, `deletedReason: notListed`; a delta round marks `@removed` users
 //!   deleted and keeps everyone else), the complete SKU and subscription lists and the new
-//!   [`SyncState`]; it returns the tenant's [`UserCounts`] after the switch. Deleted users are
+//!   [`SyncState`]; it returns the tenant's [`UserCounts`](crate::sync::UserCounts) after the switch. Deleted users are
 //!   marked, never dropped.
 //! - [`RunWriter::abort`], a failed `commit`, or dropping the writer (a cancelled import) leaves
 //!   the last good run exactly as it was.
+//!
+//! The modules import downwards only: [`state`] and [`contract`] import no sink, the sinks
+//! implement the contract, and this module, above them, chooses one ([`open`]).
 
+pub mod contract;
 pub mod file;
 pub mod postgres;
+pub mod state;
 
 use super::error::SinkError;
-use super::plan::RunKind;
-use super::report::{RowCounts, SkuReport, UserCounts};
-use super::rows::{SubscriptionRow, UserRecord};
 use crate::api::tenant_sync::SinkSpec;
-use crate::microsoft::models::directory::SubscribedSku;
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+pub use contract::{Commit, RunInfo, RunWriter, Sink, new_run_id, valid_tenant_id};
 pub use file::FileSink;
 pub use postgres::PostgresSink;
-
-/// What a sink keeps from a tenant's last successful run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncState {
-    /// The run that left it.
-    pub run_id: String,
-    /// Graph's deltaLink for the next delta round (`None` after a `Full`-mode run).
-    pub delta_link: Option<String>,
-    /// The sorted `$select` the data was read with.
-    pub fields: String,
-    /// When the last full pass started.
-    pub last_full_sync: DateTime<Utc>,
-}
-
-/// The run being written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunInfo {
-    /// Unique, sortable by start time.
-    pub run_id: String,
-    /// The customer tenant.
-    pub tenant_id: String,
-    /// Full pass or delta round.
-    pub kind: RunKind,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-}
-
-/// Everything a run switches to besides its users.
-#[derive(Debug, Clone, Copy)]
-pub struct Commit<'a> {
-    /// Every subscribed SKU, as Graph listed them.
-    pub skus: &'a [SubscribedSku],
-    /// Every subscription.
-    pub subscriptions: &'a [SubscriptionRow],
-    /// The licence figures per SKU (for summaries).
-    pub sku_reports: &'a [SkuReport],
-    /// The state the next run starts from.
-    pub state: &'a SyncState,
-    /// Rows the run received.
-    pub rows: RowCounts,
-    /// When the run finished reading.
-    pub finished_at: DateTime<Utc>,
-}
-
-/// A destination of imports (see the module docs).
-#[async_trait]
-pub trait Sink: Send {
-    /// A short description for logs and errors (never a password).
-    fn describe(&self) -> String;
-    /// The state of the tenant's last successful run.
-    async fn state(&mut self, tenant_id: &str) -> Result<Option<SyncState>, SinkError>;
-    /// Starts writing a run.
-    async fn begin<'s>(&'s mut self, run: &RunInfo) -> Result<Box<dyn RunWriter + 's>, SinkError>;
-}
-
-/// One run being written (see the module docs).
-#[async_trait]
-pub trait RunWriter: Send {
-    /// Adds a batch of users.
-    async fn users(&mut self, batch: &[UserRecord]) -> Result<(), SinkError>;
-    /// Switches to the run.
-    async fn commit(self: Box<Self>, commit: Commit<'_>) -> Result<UserCounts, SinkError>;
-    /// Gives the run up; `error` says why (sinks that keep a run history record it).
-    async fn abort(self: Box<Self>, error: &str);
-}
+pub use state::SyncState;
 
 /// Opens the sink a TenantSync names: `file` as it is, `postgres` with the connection the
 /// caller read from the Secret `connectionSecretRef.name`: the URL under key
@@ -126,50 +60,5 @@ pub async fn open(
         _ => Err(SinkError::Config(
             "set exactly one of sink.file or sink.postgres".into(),
         )),
-    }
-}
-
-/// A new run id: the start time (UTC, to the millisecond) and 8 random hex digits, e.g.
-/// `20250602T120000123Z-1a2b3c4d`; ids sort by start time.
-pub fn new_run_id(started_at: DateTime<Utc>) -> String {
-    format!(
-        "{}-{:08x}",
-        started_at.format("%Y%m%dT%H%M%S%3fZ"),
-        rand::random::<u32>()
-    )
-}
-
-/// Whether a tenant id is safe as a directory or key name (a GUID, or letters, digits, `-`, `.`).
-pub fn valid_tenant_id(tenant_id: &str) -> bool {
-    !tenant_id.is_empty()
-        && tenant_id.len() <= 64
-        && !tenant_id.starts_with('.')
-        && tenant_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_sort_by_time_and_are_unique() {
-        let t1 = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
-        let t2 = DateTime::from_timestamp(1_750_000_000, 1_000_000).unwrap();
-        let (a, b) = (new_run_id(t1), new_run_id(t2));
-        assert!(a < b, "{a} {b}");
-        assert!(a.starts_with("20250615T"), "{a}");
-        assert_eq!(b.len(), "20250615T150640001Z-12345678".len(), "{b}");
-        assert_ne!(new_run_id(t1), new_run_id(t1));
-    }
-
-    #[test]
-    fn tenant_ids_that_could_escape_a_directory_are_refused() {
-        assert!(valid_tenant_id("11111111-2222-3333-4444-555555555555"));
-        assert!(valid_tenant_id("contoso.example"));
-        for bad in ["", "..", "../x", "a/b", ".hidden", "a b"] {
-            assert!(!valid_tenant_id(bad), "{bad}");
-        }
     }
 }

@@ -22,21 +22,19 @@
 //! let the last record of a user win and to find users a full pass no longer lists) — about
 //! 4 MB for 100,000 users.
 
+mod layout;
 mod run;
 
-use super::{RunInfo, RunWriter, Sink, SyncState, valid_tenant_id};
+use super::contract::{RunInfo, RunWriter, Sink, valid_tenant_id};
+use super::state::SyncState;
 use crate::sync::error::SinkError;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 
+pub use layout::{CURRENT, PARTIAL_PREFIX, RUNS};
+
 /// Completed runs kept per tenant when `keepRuns` is not set.
 pub const DEFAULT_KEEP_RUNS: u32 = 7;
-/// Name of the link to the last good run.
-pub const CURRENT: &str = "current";
-/// Directory of the runs.
-pub const RUNS: &str = "runs";
-/// Prefix of a run being written.
-pub const PARTIAL_PREFIX: &str = ".partial-";
 
 /// Writes imports as JSON Lines under a directory (see the module docs).
 #[derive(Debug, Clone)]

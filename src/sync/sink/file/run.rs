@@ -6,12 +6,12 @@
 //! pass, previous rows of users it did not list are kept and marked deleted (`notListed`). A
 //! removal of a user the previous run never had becomes a row with only the id, marked deleted.
 
-use super::{CURRENT, PARTIAL_PREFIX, RUNS};
+use super::layout::{CURRENT, PARTIAL_PREFIX, RUNS};
 use crate::sync::error::SinkError;
 use crate::sync::plan::RunKind;
 use crate::sync::report::{RowCounts, SkuReport, UserCounts};
 use crate::sync::rows::{DeletedReason, UserRecord, UserRow};
-use crate::sync::sink::{Commit, RunInfo, RunWriter};
+use crate::sync::sink::contract::{Commit, RunInfo, RunWriter};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

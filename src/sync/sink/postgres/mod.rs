@@ -27,15 +27,20 @@
 
 mod run;
 pub mod schema;
+pub mod ssl_mode;
 pub mod tls;
+pub mod tls_error;
 
-use super::{RunInfo, RunWriter, Sink, SyncState, valid_tenant_id};
+use super::contract::{RunInfo, RunWriter, Sink, valid_tenant_id};
+use super::state::SyncState;
 use crate::microsoft::Secret;
 use crate::sync::error::SinkError;
 use async_trait::async_trait;
 use tokio_postgres::Client;
 
-pub use tls::{CaBundle, SslMode, TlsError};
+pub use ssl_mode::SslMode;
+pub use tls::CaBundle;
+pub use tls_error::TlsError;
 
 /// How to reach the database: the connection URL (with its password) and, optionally, the CA
 /// bundle to trust.

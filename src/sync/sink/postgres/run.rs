@@ -7,7 +7,7 @@ use crate::sync::error::SinkError;
 use crate::sync::plan::RunKind;
 use crate::sync::report::UserCounts;
 use crate::sync::rows::{UserRecord, UserRow};
-use crate::sync::sink::{Commit, RunInfo, RunWriter};
+use crate::sync::sink::contract::{Commit, RunInfo, RunWriter};
 use async_trait::async_trait;
 use std::pin::pin;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;

@@ -23,6 +23,8 @@
 //! `sslrootcert`: [`prepare`] takes both settings out of the URL, parses the rest with the
 //! driver and sets the driver's mode itself. Nothing here logs or returns the URL.
 
+use super::ssl_mode::SslMode;
+use super::tls_error::TlsError;
 use crate::sync::error::{SinkError, postgres_text};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -32,30 +34,13 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 use tokio_postgres::config::SslMode as DriverMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// libpq's `sslmode`, as this sink supports it (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    /// No TLS.
-    Disable,
-    /// TLS when the server offers it.
-    Prefer,
-    /// TLS, certificate unchecked (unless a CA is given).
-    Require,
-    /// TLS, the certificate chain checked.
-    VerifyCa,
-    /// TLS, the chain and the host name checked.
-    VerifyFull,
-}
-
+/// Reading `sslmode` from a URL and mapping it to the driver's mode (the type is in
+/// [`ssl_mode`](super::ssl_mode), with the words it is written in).
 impl SslMode {
-    /// The values `sslmode` accepts, for messages.
-    pub const ACCEPTED: &'static str = "disable, prefer, require, verify-ca, verify-full";
-
     /// Parses a value of `sslmode`.
     pub fn parse(value: &str) -> Result<SslMode, SinkError> {
         match value {
@@ -74,29 +59,12 @@ impl SslMode {
         }
     }
 
-    /// The value as written in a URL.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
     fn driver(self) -> DriverMode {
         match self {
             SslMode::Disable => DriverMode::Disable,
             SslMode::Prefer => DriverMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => DriverMode::Require,
         }
-    }
-}
-
-impl fmt::Display for SslMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -546,65 +514,6 @@ impl ServerCertVerifier for NoCheck {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
-}
-
-/// Why TLS with the PostgreSQL server failed; each message says what to change.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TlsError {
-    /// The server's certificate does not lead to a trusted CA.
-    #[error(
-        "the server's certificate is not signed by {roots} (sslmode={mode}); trust the CA that signed it (the connection Secret's caKey), or check that the URL names the right server"
-    )]
-    UnknownIssuer {
-        /// The roots that were tried, in words.
-        roots: String,
-        /// The mode.
-        mode: SslMode,
-    },
-    /// The certificate does not name the host connected to (`verify-full`).
-    #[error(
-        "the server's certificate is for {presented}, not {host} (sslmode=verify-full); connect with a host name the certificate names, or use sslmode=verify-ca to check only that a trusted CA signed it"
-    )]
-    WrongHost {
-        /// The host of the URL.
-        host: String,
-        /// The names in the certificate.
-        presented: String,
-    },
-    /// The certificate has expired or is not valid yet.
-    #[error(
-        "the server's certificate {when} (sslmode={mode}); the server needs a current certificate"
-    )]
-    OutOfDate {
-        /// `has expired` or `is not valid yet`.
-        when: &'static str,
-        /// The mode.
-        mode: SslMode,
-    },
-    /// Another problem with the certificate.
-    #[error("the server's certificate was refused (sslmode={mode}): {detail}")]
-    Certificate {
-        /// rustls's words.
-        detail: String,
-        /// The mode.
-        mode: SslMode,
-    },
-    /// The server does not speak TLS, and the mode demands it.
-    #[error(
-        "the server does not offer TLS, but sslmode={mode} requires it; turn TLS on in the server (ssl = on), or use sslmode=prefer only on a network you trust"
-    )]
-    NotOffered {
-        /// The mode.
-        mode: SslMode,
-    },
-    /// The handshake failed otherwise.
-    #[error("the TLS handshake with the server failed (sslmode={mode}): {detail}")]
-    Handshake {
-        /// rustls's words.
-        detail: String,
-        /// The mode.
-        mode: SslMode,
-    },
 }
 
 impl Context {
