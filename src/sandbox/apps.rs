@@ -18,8 +18,9 @@ use super::directory::{
 };
 use super::gdap::body_object;
 use super::http::{Base, Ctx, graph_error, json_response};
+use super::ids::derived_id;
 use super::odata::Query;
-use super::state::{AppRoleAssignment, PermissionGrant, ServicePrincipal, Tenant, derived_id};
+use super::state::{AppRoleAssignment, PermissionGrant, ServicePrincipal, Tenant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};

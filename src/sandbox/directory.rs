@@ -19,8 +19,9 @@
 use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
+use super::ids::derived_id;
 use super::odata::{Filter, Query};
-use super::state::{Sku, Subscription, Tenant, World, derived_id};
+use super::state::{Sku, Subscription, Tenant, World};
 use super::users::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,

@@ -10,6 +10,7 @@ use super::consistency::{Consistency, Lagging};
 use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
+use super::ids::derived_id;
 use super::signin::SignIns;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -465,11 +466,6 @@ fn by_resource(list: &[ResourcePermissions]) -> BTreeMap<String, Vec<String>> {
             .extend(p.permissions.iter().cloned());
     }
     map
-}
-
-/// A deterministic object id for fixture objects (UUID v5 of a name).
-pub fn derived_id(name: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 
 impl World {

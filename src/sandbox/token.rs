@@ -492,7 +492,7 @@ fn app_only_grant(
             .cloned()
             .unwrap_or_default();
         return Ok((
-            super::state::derived_id(&format!("partner-sp/{client}")),
+            super::ids::derived_id(&format!("partner-sp/{client}")),
             roles,
         ));
     }
