@@ -338,7 +338,7 @@ async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> R
     }
     user.entry("assignedLicenses").or_insert(json!([]));
     user.entry("businessPhones").or_insert(json!([]));
-    super::users::with_licence_states(&mut user);
+    super::licences::with_licence_states(&mut user);
     let id = user["id"].as_str().unwrap_or_default().to_string();
     let now = shared.now();
     let mut world = shared.world();

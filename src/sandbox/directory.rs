@@ -22,7 +22,7 @@ use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::ids::derived_id;
 use super::odata::{Filter, Query};
 use super::state::{Sku, Subscription, Tenant, World};
-use super::users::UserList;
+use super::user_list::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };

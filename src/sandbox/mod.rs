@@ -46,6 +46,7 @@ mod groups;
 mod http;
 mod ids;
 mod jwt;
+mod licences;
 mod lifecycle;
 mod me;
 mod odata;
@@ -57,7 +58,9 @@ mod signin;
 mod state;
 mod tls;
 mod token;
+mod user_list;
 mod users;
+mod visibility;
 
 pub use consistency::{Consistency, Delay, ReadLag};
 pub use faults::ThrottleOptions;

@@ -789,7 +789,7 @@ fn with_id(user: &Map<String, Value>, tenant: &str) -> Map<String, Value> {
             Value::String(derived_id(&format!("{tenant}/{upn}"))),
         );
     }
-    super::users::with_licence_states(&mut user);
+    super::licences::with_licence_states(&mut user);
     user
 }
 
