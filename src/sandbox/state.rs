@@ -11,7 +11,7 @@ use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
 use super::ids::derived_id;
-use super::signin::SignIns;
+use super::signin_state::SignIns;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
