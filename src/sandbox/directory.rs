@@ -225,15 +225,12 @@ pub fn authorize_for(
     }
 }
 
-/// Routes of the directory endpoints (and users, apps and `$batch`).
+/// Routes of the directory endpoints (users, apps and `$batch` have their own).
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1.0/subscribedSkus", get(skus))
         .route("/v1.0/directory/subscriptions", get(subscriptions))
         .route("/v1.0/directory/subscriptions/{id}", get(subscription))
-        .merge(super::apps::routes())
-        .merge(super::users::routes())
-        .merge(super::batch::routes())
 }
 
 /// Graph's `400 Request_BadRequest`.

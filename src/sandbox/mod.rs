@@ -9,15 +9,25 @@
 //! resource URIs as audience. Behaviour where Microsoft is silent is documented in
 //! `docs/sandbox.md`.
 //!
-//! Module map: `defaults`/`fixture`/`fixture_gdap`/`scale`/`generate` (initial world: fixture
-//! relationships, the generated scale estate, generated users), `state` (the
-//! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
-//! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
-//! `jwt`/`auth`/`entra`/`token`/`assertion`/`signin` (login, client assertions, token checks,
-//! interactive sign-in: device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `groups`/`applications` (the partner tenant's groups and app registrations), `partner_center`,
-//! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
-//! `control` (`/_sandbox/`), `tls`.
+//! Module map, in layers (a module imports only from its own layer or the ones above it, so no
+//! two files import each other):
+//! - Model: `defaults`/`fixture`/`fixture_gdap`/`scale`/`generate`/`ids` (initial world: fixture
+//!   relationships, the generated scale estate, generated users, derived ids), `options`
+//!   ([`SandboxOptions`]), `state` (the world's data), `consistency` (delays and lag tables),
+//!   `visibility` (what readers see under those delays), `user_list`/`licences` (a tenant's
+//!   users), `signin_state`/`signin_fault` (pending sign-ins and codes, sign-in errors),
+//!   `gdap_model` (GDAP wire model), `gdap_seed` (fixture relationships into the world),
+//!   `lifecycle` (time-driven transitions), `catalog`, `scope`, `odata` (query options, page
+//!   tokens), `jwt`, `entra`, `faults` (throttling, fault injection, request log), `conn`
+//!   (connections a fault can cut), `clock`, `tls`.
+//! - Shared state and HTTP: `context` (shared state), `http` (error envelopes, body helpers,
+//!   fault/log middleware), `auth` (token checks).
+//! - Endpoints: `token`/`assertion`/`signin` (login, client assertions, interactive sign-in:
+//!   device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign` (Graph
+//!   GDAP), `directory`/`users`/`apps`/`batch` (Graph directory), `me` (the partner user's
+//!   groups), `groups`/`applications` (the partner tenant's groups and app registrations),
+//!   `partner_center`/`pc_customers`, `control` (`/_sandbox/`).
+//! - `router` mounts every endpoint module; this module starts the server.
 
 mod applications;
 mod apps;
@@ -53,6 +63,7 @@ mod odata;
 mod options;
 mod partner_center;
 mod pc_customers;
+mod router;
 pub mod scale;
 mod scope;
 mod signin;
@@ -222,7 +233,7 @@ impl Sandbox {
         let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared::new(world, options, scheme)?);
-        let app = http::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
+        let app = router::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
