@@ -16,10 +16,11 @@ use super::directory::{
     Access, app_role_access, authorize, authorize_for, collection, denied, request_error,
     resource_missing,
 };
-use super::gdap::body_object;
+use super::http::body_object;
 use super::http::{Base, Ctx, graph_error, json_response};
+use super::ids::derived_id;
 use super::odata::Query;
-use super::state::{AppRoleAssignment, PermissionGrant, ServicePrincipal, Tenant, derived_id};
+use super::state::{AppRoleAssignment, PermissionGrant, ServicePrincipal, Tenant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};

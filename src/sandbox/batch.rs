@@ -24,9 +24,16 @@ use tower::ServiceExt;
 /// Maximum number of requests in one batch.
 pub const MAX_REQUESTS: usize = 20;
 
-/// Route of `$batch`.
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/v1.0/$batch", post(batch))
+/// Builds the sandbox's complete router, which every batched request runs through.
+pub type BuildRouter = fn(Arc<Shared>) -> Router;
+
+/// Route of `$batch`; `router` builds the router the batched requests run through (the router
+/// is what mounts this route, so it is handed in rather than imported).
+pub fn routes(router: BuildRouter) -> Router<Arc<Shared>> {
+    Router::new().route(
+        "/v1.0/$batch",
+        post(move |ctx: Ctx, headers: HeaderMap, body: Bytes| batch(ctx, headers, body, router)),
+    )
 }
 
 fn parse(body: &Bytes) -> Result<Vec<Map<String, Value>>, GraphError> {
@@ -78,9 +85,14 @@ fn parse(body: &Bytes) -> Result<Vec<Map<String, Value>>, GraphError> {
     Ok(out)
 }
 
-async fn batch(State(shared): Ctx, headers: HeaderMap, body: Bytes) -> Result<Response, Denied> {
+async fn batch(
+    State(shared): Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+    router: BuildRouter,
+) -> Result<Response, Denied> {
     let requests = parse(&body)?;
-    let router = super::http::router(shared.clone());
+    let router = router(shared.clone());
     let mut statuses: BTreeMap<String, u16> = BTreeMap::new();
     let mut responses = Vec::new();
     for r in requests {

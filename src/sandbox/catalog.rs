@@ -102,7 +102,7 @@ fn id_of(table: &[(&str, &str)], kind: &str, name: &str) -> Option<String> {
 fn id_in(table: &[(&str, &str)], namespace: &str, kind: &str, name: &str) -> Option<String> {
     let (n, id) = table.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(if id.is_empty() {
-        super::state::derived_id(&format!("{namespace}/{kind}/{n}"))
+        super::ids::derived_id(&format!("{namespace}/{kind}/{n}"))
     } else {
         id.to_string()
     })
@@ -170,7 +170,7 @@ pub fn scopes_json(app_id: &str) -> Value {
                        "type": "Admin", "value": n})
             })
             .collect(),
-        apps::PARTNER_CENTER => vec![json!({"adminConsentDisplayName": "Access Partner Center", "id": super::state::derived_id("pc/user_impersonation"),
+        apps::PARTNER_CENTER => vec![json!({"adminConsentDisplayName": "Access Partner Center", "id": super::ids::derived_id("pc/user_impersonation"),
                                             "isEnabled": true, "type": "User", "value": "user_impersonation"})],
         _ => vec![],
     };

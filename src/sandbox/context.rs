@@ -6,9 +6,10 @@
 //! handler sees an up-to-date world. [`Shared::persist`] writes the state file when one is set.
 
 use super::faults::{Faults, RequestLog, Throttle, TokenFaults};
+use super::fixture::Fixture;
 use super::jwt::Keys;
+use super::options::SandboxOptions;
 use super::state::World;
-use super::{Fixture, SandboxOptions};
 use chrono::{DateTime, Utc};
 use std::sync::{Mutex, MutexGuard};
 

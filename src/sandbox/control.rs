@@ -9,9 +9,11 @@ use super::context::Shared;
 use super::faults::{FaultConfig, TokenFaults};
 use super::gdap_model::relationship_json;
 use super::http::{Ctx, json_response};
+use super::ids::derived_id;
 use super::lifecycle::set_status;
-use super::signin::{Decision, DeviceProblem, default_user, sandbox_now};
-use super::state::{Customer, World, derived_id};
+use super::signin::{default_user, sandbox_now};
+use super::signin_state::{Decision, DeviceProblem};
+use super::state::{Customer, World};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -337,7 +339,7 @@ async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> R
     }
     user.entry("assignedLicenses").or_insert(json!([]));
     user.entry("businessPhones").or_insert(json!([]));
-    super::users::with_licence_states(&mut user);
+    super::licences::with_licence_states(&mut user);
     let id = user["id"].as_str().unwrap_or_default().to_string();
     let now = shared.now();
     let mut world = shared.world();

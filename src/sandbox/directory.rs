@@ -19,9 +19,10 @@
 use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
+use super::ids::derived_id;
 use super::odata::{Filter, Query};
-use super::state::{Sku, Subscription, Tenant, World, derived_id};
-use super::users::UserList;
+use super::state::{Sku, Subscription, Tenant, World};
+use super::user_list::UserList;
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };
@@ -224,15 +225,12 @@ pub fn authorize_for(
     }
 }
 
-/// Routes of the directory endpoints (and users, apps and `$batch`).
+/// Routes of the directory endpoints (users, apps and `$batch` have their own).
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1.0/subscribedSkus", get(skus))
         .route("/v1.0/directory/subscriptions", get(subscriptions))
         .route("/v1.0/directory/subscriptions/{id}", get(subscription))
-        .merge(super::apps::routes())
-        .merge(super::users::routes())
-        .merge(super::batch::routes())
 }
 
 /// Graph's `400 Request_BadRequest`.

@@ -6,6 +6,7 @@
 //! turns it into its mutable state in `state.rs`.
 
 use super::defaults::{self as d, apps};
+use super::fixture_gdap::MAX_FIXTURE_DAYS;
 pub use super::fixture_gdap::{AssignmentFixture, RelationshipFixture};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -276,9 +277,6 @@ pub mod skus {
     /// Microsoft Entra ID P1 (`AAD_PREMIUM`).
     pub const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
 }
-
-/// How far from the sandbox's start a fixture's dates may lie (a century either way).
-pub const MAX_FIXTURE_DAYS: i64 = 36_500;
 
 impl SkuFixture {
     /// Checks shares, statuses and that the `Enabled` subscriptions add up to `enabled`.
@@ -668,7 +666,7 @@ fn contoso() -> CustomerFixture {
             };
             // Even-numbered licensed users inherit E3 from the licensing group; the others hold
             // it directly (the sandbox derives their licenseAssignmentStates).
-            let group = super::state::derived_id(&format!("{}/group/licensing/{}", d::CONTOSO_TENANT_ID, skus::SPE_E3));
+            let group = super::ids::derived_id(&format!("{}/group/licensing/{}", d::CONTOSO_TENANT_ID, skus::SPE_E3));
             let states = (i % 5 != 4 && i % 2 == 0).then(|| {
                 json!([{"skuId": skus::SPE_E3, "assignedByGroup": group, "state": "Active",
                     "error": "None", "disabledPlans": [], "lastUpdatedDateTime": "2025-01-06T09:00:00Z"}])

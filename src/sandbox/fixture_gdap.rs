@@ -8,12 +8,13 @@
 //! with dates fixed relative to the sandbox's start. Ids are derived from the display name unless
 //! given, so a fixture yields the same ids on every start.
 
-use super::fixture::MAX_FIXTURE_DAYS;
-use super::state::{Assignment, Customer, Relationship, World, derived_id};
+use super::ids::derived_id;
 use crate::api::RoleCatalog;
-use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+
+/// How far from the sandbox's start a fixture's dates may lie (a century either way).
+pub const MAX_FIXTURE_DAYS: i64 = 36_500;
 
 /// Statuses a fixture relationship may start in (the others are transient: the sandbox moves
 /// them on within seconds).
@@ -76,14 +77,14 @@ fn active() -> String {
 }
 
 /// A role reference as a template id: a catalog name, alias or GUID.
-fn role_id(reference: &str) -> Option<String> {
+pub(super) fn role_id(reference: &str) -> Option<String> {
     if let Some(role) = RoleCatalog::builtin().find(reference) {
         return Some(role.id.clone());
     }
     uuid::Uuid::parse_str(reference).ok().map(|u| u.to_string())
 }
 
-fn days(duration: &str) -> Option<i64> {
+pub(super) fn days(duration: &str) -> Option<i64> {
     let n: i64 = duration
         .strip_prefix('P')?
         .strip_suffix('D')?
@@ -204,113 +205,4 @@ pub fn check_unique(
         );
     }
     Ok(())
-}
-
-impl World {
-    /// Adds the fixture's relationships, dated relative to `now`.
-    pub fn add_fixture_relationships(
-        &mut self,
-        fixtures: &[RelationshipFixture],
-        now: DateTime<Utc>,
-    ) {
-        for f in fixtures {
-            let relationship = self.relationship_from_fixture(f, now);
-            self.relationships.push(relationship);
-        }
-    }
-
-    fn relationship_from_fixture(
-        &mut self,
-        f: &RelationshipFixture,
-        now: DateTime<Utc>,
-    ) -> Relationship {
-        let duration_days = days(&f.duration).unwrap_or(730);
-        let since = now - Duration::days(f.days_ago);
-        let (created, activated, end, locked) = match f.status.as_str() {
-            "created" => (since, None, None, None),
-            "approvalPending" => (since - Duration::hours(1), None, None, Some(since)),
-            "active" => {
-                let end = extended_end(since + Duration::days(duration_days), now, f.auto_extend);
-                (
-                    since - Duration::days(2),
-                    Some(since),
-                    Some(end),
-                    Some(since - Duration::days(1)),
-                )
-            }
-            _ => {
-                let activated = since - Duration::days(duration_days.min(365));
-                (
-                    activated - Duration::days(2),
-                    Some(activated),
-                    Some(since),
-                    Some(activated - Duration::days(1)),
-                )
-            }
-        };
-        let tenant = self.tenants.get(&f.customer);
-        let customer = Customer {
-            tenant_id: f.customer.clone(),
-            display_name: tenant.map(|t| t.display_name.clone()),
-        };
-        let roles: Vec<String> = f.roles.iter().filter_map(|r| role_id(r)).collect();
-        let ended = matches!(f.status.as_str(), "terminated" | "expired");
-        let assignments = f
-            .access_assignments
-            .iter()
-            .map(|a| Assignment {
-                id: derived_id(&format!("assignment/{}/{}", f.display_name, a.group)),
-                group_id: self.group_id(&a.group),
-                roles: a.roles.iter().filter_map(|r| role_id(r)).collect(),
-                status: if ended { "deleted" } else { "active" }.into(),
-                status_since: activated.unwrap_or(since),
-                created: activated.unwrap_or(since),
-                last_modified: activated.unwrap_or(since),
-                version: 1,
-                pending_update: None,
-                // Made before the sandbox started: its access propagated long ago.
-                access_from: (!ended).then_some(activated.unwrap_or(since)),
-                access_until: None,
-            })
-            .collect();
-        Relationship {
-            id: f.id_for(&self.partner.tenant_id),
-            display_name: f.display_name.clone(),
-            duration: f.duration.clone(),
-            duration_days,
-            auto_extend_duration: if f.auto_extend { "P180D" } else { "PT0S" }.into(),
-            customer: Some(customer),
-            roles,
-            status: f.status.clone(),
-            status_since: since,
-            created,
-            last_modified: since,
-            activated,
-            end,
-            locked_at: locked,
-            version: self.next_version(),
-            requests: Vec::new(),
-            assignments,
-            operations: Vec::new(),
-        }
-    }
-
-    /// A partner group's id, given its id or display name.
-    fn group_id(&self, reference: &str) -> String {
-        self.partner
-            .groups
-            .iter()
-            .find(|(id, name)| *id == reference || *name == reference)
-            .map(|(id, _)| id.clone())
-            .unwrap_or_else(|| reference.to_string())
-    }
-}
-
-/// An auto-extending relationship's end moves forward by 180 days as often as it was reached.
-fn extended_end(end: DateTime<Utc>, now: DateTime<Utc>, auto_extend: bool) -> DateTime<Utc> {
-    let mut end = end;
-    while auto_extend && end <= now {
-        end += Duration::days(super::lifecycle::AUTO_EXTEND_DAYS);
-    }
-    end
 }

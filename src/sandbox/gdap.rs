@@ -14,10 +14,12 @@
 use super::auth::{Api, Denied, authenticate};
 use super::context::Shared;
 use super::gdap_model::{
-    self as model, check_auto_extend, check_display_name, check_duration, check_ga_auto_extend,
-    check_roles, etag,
+    self as model, RELATIONSHIPS, check_auto_extend, check_display_name, check_duration,
+    check_ga_auto_extend, check_roles, etag,
 };
-use super::http::{Base, Ctx, GraphError, bad_request, graph_error, json_response, not_found};
+use super::http::{
+    Base, Ctx, GraphError, bad_request, body_object, graph_error, json_response, not_found,
+};
 use super::jwt::Claims;
 use super::odata::Query;
 use super::state::{Customer, Relationship, World};
@@ -31,15 +33,13 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Path of the relationships collection.
-pub const RELATIONSHIPS: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
 const READ: &[&str] = &[
     "DelegatedAdminRelationship.Read.All",
     "DelegatedAdminRelationship.ReadWrite.All",
 ];
 const WRITE: &[&str] = &["DelegatedAdminRelationship.ReadWrite.All"];
 
-/// Routes of Graph GDAP.
+/// Routes of Graph GDAP relationships (requests and access assignments have their own).
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route(RELATIONSHIPS, get(list).post(create))
@@ -47,8 +47,6 @@ pub fn routes() -> Router<Arc<Shared>> {
             &format!("{RELATIONSHIPS}/{{id}}"),
             get(read).patch(update).delete(remove),
         )
-        .merge(super::gdap_requests::routes())
-        .merge(super::gdap_assign::routes())
 }
 
 /// Checks a GDAP read.
@@ -92,14 +90,6 @@ pub fn auth_write(shared: &Shared, headers: &HeaderMap) -> Result<Claims, Denied
         .into());
     }
     Ok(claims)
-}
-
-/// Parses a JSON object body.
-pub fn body_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, GraphError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(bad_request("The request body must be a JSON object.")),
-    }
 }
 
 /// Checks `If-Match` against an ETag.

@@ -10,11 +10,10 @@
 
 use super::auth::Denied;
 use super::context::Shared;
-use super::gdap::{
-    RELATIONSHIPS, auth_read, auth_write, body_object, check_if_match, find, prefers_unknown,
-    retry_after,
-};
+use super::gdap::{auth_read, auth_write, check_if_match, find, prefers_unknown, retry_after};
+use super::gdap_model::RELATIONSHIPS;
 use super::gdap_model::{self as model, check_roles, etag};
+use super::http::body_object;
 use super::http::{
     Base, Ctx, GraphError, bad_request, graph_error, json_response, not_found, set_header,
 };

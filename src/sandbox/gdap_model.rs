@@ -15,6 +15,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+/// Path of the relationships collection.
+pub const RELATIONSHIPS: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
 /// Maximum `$top` of GDAP collections.
 pub const MAX_TOP: i64 = 300;
 /// Page size when no `$top` is given.
@@ -122,10 +124,7 @@ pub fn relationship_page(
     relationship_id: &str,
     collection: &str,
 ) -> Result<Value, GraphError> {
-    let path = format!(
-        "{}/{relationship_id}/{collection}",
-        super::gdap::RELATIONSHIPS
-    );
+    let path = format!("{RELATIONSHIPS}/{relationship_id}/{collection}");
     let context = format!(
         "tenantRelationships/delegatedAdminRelationships('{relationship_id}')/{collection}"
     );

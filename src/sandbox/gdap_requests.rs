@@ -8,8 +8,10 @@
 
 use super::auth::Denied;
 use super::context::Shared;
-use super::gdap::{RELATIONSHIPS, auth_read, auth_write, body_object, find, prefers_unknown};
+use super::gdap::{auth_read, auth_write, find, prefers_unknown};
+use super::gdap_model::RELATIONSHIPS;
 use super::gdap_model::{self as model, etag};
+use super::http::body_object;
 use super::http::{Base, Ctx, bad_request, json_response, not_found};
 use super::lifecycle::set_status;
 use super::odata::Query;

@@ -1,4 +1,4 @@
-//! HTTP plumbing shared by all endpoint modules: the router, the error envelopes of Graph and
+//! HTTP plumbing shared by all endpoint modules: the error envelopes of Graph and
 //! Partner Center, the request's own base URL, and the middleware that injects faults and logs
 //! Microsoft-API calls.
 //!
@@ -12,11 +12,10 @@
 use super::conn::Cut;
 use super::context::Shared;
 use super::faults::{LogEntry, Mangle, Replayed};
-use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -38,25 +37,17 @@ pub fn note_throttle_use(used: f64) {
 /// The header Graph adds when more than 80 % of the budget is used.
 pub const LIMIT_PERCENTAGE_HEADER: &str = "x-ms-throttle-limit-percentage";
 
-/// Builds the complete router.
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .merge(super::token::routes())
-        .merge(super::signin::routes())
-        .merge(super::gdap::routes())
-        .merge(super::directory::routes())
-        .merge(super::me::routes())
-        .merge(super::groups::routes())
-        .merge(super::applications::routes())
-        .merge(super::partner_center::routes())
-        .merge(super::pc_customers::routes())
-        .merge(super::control::routes())
-        .fallback(fallback)
-        .layer(middleware::from_fn_with_state(shared.clone(), observe))
-        .with_state(shared)
+/// Parses a JSON object body.
+pub fn body_object(body: &axum::body::Bytes) -> Result<serde_json::Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(bad_request("The request body must be a JSON object.")),
+    }
 }
 
-async fn fallback(req: Request) -> Response {
+/// The answer to a path no route serves: Partner Center's 404 under `/v1/`, Graph's 400
+/// elsewhere.
+pub async fn fallback(req: Request) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/v1/") {
         return PcError::new(404, "NotFound", "The requested resource was not found.")
@@ -73,7 +64,7 @@ async fn fallback(req: Request) -> Response {
 
 /// Injects faults into Microsoft-API calls and logs them (control-API calls are neither faulted
 /// nor logged); persists the state after every successful write.
-async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
+pub async fn observe(State(shared): Ctx, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
     if path.starts_with("/_sandbox") {

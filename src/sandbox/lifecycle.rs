@@ -12,7 +12,7 @@
 //!   accepted PATCH is applied after d and its operation becomes `succeeded`. When a
 //!   relationship ends (expired or terminated) its assignments become `deleted`.
 
-use super::SandboxOptions;
+use super::options::SandboxOptions;
 use super::state::{Relationship, World};
 use chrono::{DateTime, Duration, Utc};
 

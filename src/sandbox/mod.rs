@@ -9,15 +9,25 @@
 //! resource URIs as audience. Behaviour where Microsoft is silent is documented in
 //! `docs/sandbox.md`.
 //!
-//! Module map: `defaults`/`fixture`/`fixture_gdap`/`scale`/`generate` (initial world: fixture
-//! relationships, the generated scale estate, generated users), `state` (the
-//! world's data), `lifecycle` (time-driven transitions), `context` (shared state), `http`
-//! (router, error envelopes, fault/log middleware), `odata` (query options, page tokens),
-//! `jwt`/`auth`/`entra`/`token`/`assertion`/`signin` (login, client assertions, token checks,
-//! interactive sign-in: device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign`/`gdap_model`
-//! (Graph GDAP), `directory`/`users`/`apps`/`batch`/`catalog` (Graph directory), `me` (the partner user's groups), `groups`/`applications` (the partner tenant's groups and app registrations), `partner_center`,
-//! `faults` (throttling, fault injection, request log), `conn` (connections a fault can cut),
-//! `control` (`/_sandbox/`), `tls`.
+//! Module map, in layers (a module imports only from its own layer or the ones above it, so no
+//! two files import each other):
+//! - Model: `defaults`/`fixture`/`fixture_gdap`/`scale`/`generate`/`ids` (initial world: fixture
+//!   relationships, the generated scale estate, generated users, derived ids), `options`
+//!   ([`SandboxOptions`]), `state` (the world's data), `consistency` (delays and lag tables),
+//!   `visibility` (what readers see under those delays), `user_list`/`licences` (a tenant's
+//!   users), `signin_state`/`signin_fault` (pending sign-ins and codes, sign-in errors),
+//!   `gdap_model` (GDAP wire model), `gdap_seed` (fixture relationships into the world),
+//!   `lifecycle` (time-driven transitions), `catalog`, `scope`, `odata` (query options, page
+//!   tokens), `jwt`, `entra`, `faults` (throttling, fault injection, request log), `conn`
+//!   (connections a fault can cut), `clock`, `tls`.
+//! - Shared state and HTTP: `context` (shared state), `http` (error envelopes, body helpers,
+//!   fault/log middleware), `auth` (token checks).
+//! - Endpoints: `token`/`assertion`/`signin` (login, client assertions, interactive sign-in:
+//!   device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign` (Graph
+//!   GDAP), `directory`/`users`/`apps`/`batch` (Graph directory), `me` (the partner user's
+//!   groups), `groups`/`applications` (the partner tenant's groups and app registrations),
+//!   `partner_center`/`pc_customers`, `control` (`/_sandbox/`).
+//! - `router` mounts every endpoint module; this module starts the server.
 
 mod applications;
 mod apps;
@@ -40,21 +50,31 @@ mod gdap;
 mod gdap_assign;
 mod gdap_model;
 mod gdap_requests;
+mod gdap_seed;
 mod generate;
 mod groups;
 mod http;
+mod ids;
 mod jwt;
+mod licences;
 mod lifecycle;
 mod me;
 mod odata;
+mod options;
 mod partner_center;
 mod pc_customers;
+mod router;
 pub mod scale;
+mod scope;
 mod signin;
+mod signin_fault;
+mod signin_state;
 mod state;
 mod tls;
 mod token;
+mod user_list;
 mod users;
+mod visibility;
 
 pub use consistency::{Consistency, Delay, ReadLag};
 pub use faults::ThrottleOptions;
@@ -64,11 +84,11 @@ pub use fixture::{
     PartnerFixture, PartnerUserFixture, RefreshTokenFixture, RelationshipFixture,
     ResourcePermissions, SkuFixture, SubscriptionFixture, UsersFixture,
 };
+pub use options::SandboxOptions;
 pub use scale::Scale;
 
 use clap::Args;
 use context::Shared;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,54 +205,6 @@ impl ConsistencyArgs {
     }
 }
 
-/// Options of an in-process sandbox.
-#[derive(Debug, Clone)]
-pub struct SandboxOptions {
-    /// Address to bind (default `127.0.0.1:0`, a free port).
-    pub listen: SocketAddr,
-    /// The initial world (default: [`Fixture::builtin`]).
-    pub fixture: Fixture,
-    /// When set, serve HTTPS with a CA and certificate generated into this directory.
-    pub tls_dir: Option<PathBuf>,
-    /// Approve relationships as the customer this long after `lockForApproval`.
-    pub auto_approve_after: Option<Duration>,
-    /// How long access assignments stay `pending` (and relationships `approved`/`activating`,
-    /// `terminationRequested`/`terminating`, operations `running`). Default 1 s.
-    pub assignment_activation_delay: Duration,
-    /// Persist the state here (JSON); loaded on start when the file exists.
-    pub state_file: Option<PathBuf>,
-    /// Per-app, per-tenant throttling budget.
-    pub throttle: ThrottleOptions,
-    /// Lifetime of issued access tokens (default 3599 s, like Entra).
-    pub token_lifetime: Duration,
-    /// How many Microsoft-API calls the request log keeps (default 10,000; the oldest go first).
-    pub request_log_capacity: usize,
-    /// The device code flow's poll `interval` (default 5 s, like Entra; whole seconds, at
-    /// least 1).
-    pub device_code_interval: Duration,
-    /// Microsoft's eventual consistency: read lag, consent and GDAP propagation (default
-    /// [`Consistency::microsoft`]; [`Consistency::immediate`] for tests that do not care).
-    pub consistency: Consistency,
-}
-
-impl Default for SandboxOptions {
-    fn default() -> Self {
-        SandboxOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            fixture: Fixture::builtin(),
-            tls_dir: None,
-            auto_approve_after: None,
-            assignment_activation_delay: Duration::from_secs(1),
-            state_file: None,
-            throttle: ThrottleOptions::default(),
-            token_lifetime: Duration::from_secs(3599),
-            request_log_capacity: faults::RequestLog::CAPACITY,
-            consistency: Consistency::default(),
-            device_code_interval: Duration::from_secs(5),
-        }
-    }
-}
-
 /// A running sandbox. Dropping it also stops the server (without writing the state file);
 /// [`Sandbox::shutdown`] stops it and persists.
 pub struct Sandbox {
@@ -261,7 +233,7 @@ impl Sandbox {
         let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared::new(world, options, scheme)?);
-        let app = http::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
+        let app = router::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;

@@ -18,8 +18,9 @@ use super::auth::{Api, Denied, authenticate};
 use super::consistency::Family;
 use super::context::Shared;
 use super::http::{Ctx, PcError, json_response};
+use super::ids::derived_id;
 use super::jwt::Claims;
-use super::state::{PermissionGrant, World, derived_id};
+use super::state::{PermissionGrant, World};
 use crate::api::roles::{
     APPLICATION_ADMINISTRATOR_ID, CLOUD_APPLICATION_ADMINISTRATOR_ID, GLOBAL_ADMINISTRATOR_ID,
 };

@@ -13,7 +13,7 @@
 use super::fixture::{
     AssignmentFixture, CustomerFixture, Fixture, GroupFixture, RelationshipFixture, UsersFixture,
 };
-use super::state::derived_id;
+use super::ids::derived_id;
 
 /// Size of the scale fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

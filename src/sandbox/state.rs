@@ -10,7 +10,8 @@ use super::consistency::{Consistency, Lagging};
 use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
-use super::signin::SignIns;
+use super::ids::derived_id;
+use super::signin_state::SignIns;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -467,11 +468,6 @@ fn by_resource(list: &[ResourcePermissions]) -> BTreeMap<String, Vec<String>> {
     map
 }
 
-/// A deterministic object id for fixture objects (UUID v5 of a name).
-pub fn derived_id(name: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
-}
-
 impl World {
     /// Builds the world from a fixture, at time `now`.
     pub fn from_fixture(fixture: &Fixture, now: DateTime<Utc>) -> World {
@@ -793,7 +789,7 @@ fn with_id(user: &Map<String, Value>, tenant: &str) -> Map<String, Value> {
             Value::String(derived_id(&format!("{tenant}/{upn}"))),
         );
     }
-    super::users::with_licence_states(&mut user);
+    super::licences::with_licence_states(&mut user);
     user
 }
 

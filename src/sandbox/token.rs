@@ -18,11 +18,13 @@
 //! `entra.rs`, tokens from `jwt.rs`.
 
 use super::context::Shared;
-use super::defaults::resources;
 use super::entra::{EntraError, classify_aadsts, entra_error};
 use super::http::{Base, Ctx};
 use super::jwt::base_claims;
-use super::signin::{DEVICE_CODE_GRANT, SignedIn, sandbox_now, sign_in_tenant, unknown_client};
+use super::scope::resource_of;
+use super::signin::{sandbox_now, sign_in_tenant};
+use super::signin_fault::unknown_client;
+use super::signin_state::{DEVICE_CODE_GRANT, SignedIn};
 use super::state::World;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -82,27 +84,6 @@ async fn discovery(State(shared): Ctx, Base(base): Base, Path(tenant): Path<Stri
         "msgraph_host": "graph.microsoft.com",
     }))
     .into_response()
-}
-
-/// The resource a token request's scopes name: (audience URI, resource appId).
-pub(super) fn resource_of(scope: &str) -> Option<Result<(&'static str, &'static str), String>> {
-    let first = scope.split(' ').map(str::trim).find(|s| {
-        !s.is_empty() && !matches!(*s, "openid" | "profile" | "offline_access" | "email")
-    })?;
-    let lower = first.to_ascii_lowercase();
-    let graph = super::defaults::apps::MICROSOFT_GRAPH;
-    let pc = super::defaults::apps::PARTNER_CENTER;
-    Some(
-        if lower.starts_with("https://graph.microsoft.com/") || lower.starts_with(graph) {
-            Ok((resources::GRAPH, graph))
-        } else if lower.starts_with("https://api.partnercenter.microsoft.com/")
-            || lower.starts_with(pc)
-        {
-            Ok((resources::PARTNER_CENTER, pc))
-        } else {
-            Err(first.to_string())
-        },
-    )
 }
 
 fn client_secret(
@@ -492,7 +473,7 @@ fn app_only_grant(
             .cloned()
             .unwrap_or_default();
         return Ok((
-            super::state::derived_id(&format!("partner-sp/{client}")),
+            super::ids::derived_id(&format!("partner-sp/{client}")),
             roles,
         ));
     }
@@ -721,34 +702,5 @@ impl World {
             .values()
             .find(|c| c.id == t || c.primary_domain.eq_ignore_ascii_case(&t))
             .map(|c| c.id.clone())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_map_to_resources() {
-        assert_eq!(
-            resource_of("https://graph.microsoft.com/.default offline_access")
-                .unwrap()
-                .unwrap()
-                .0,
-            resources::GRAPH
-        );
-        assert_eq!(
-            resource_of("openid https://api.partnercenter.microsoft.com/user_impersonation")
-                .unwrap()
-                .unwrap()
-                .0,
-            resources::PARTNER_CENTER
-        );
-        assert!(
-            resource_of("https://evil.example/.default")
-                .unwrap()
-                .is_err()
-        );
-        assert!(resource_of("openid profile").is_none());
     }
 }

@@ -14,10 +14,10 @@
 use super::auth::Denied;
 use super::context::Shared;
 use super::directory::{Access, authorize};
-use super::generate::{self, Population};
 use super::http::{Base, Ctx, GraphError, graph_error, json_response};
 use super::odata::{Filter, Query, decode_token, encode_token, link, project};
 use super::state::Tenant;
+use super::user_list::UserList;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Properties returned when no `$select` is given.
@@ -57,167 +56,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1.0/users/{id}", get(read))
 }
 
-/// Gives a listed user `licenseAssignmentStates` when it has none: each of its
-/// `assignedLicenses` as a direct, active assignment (what Graph reports for licences not
-/// inherited from a group).
-pub fn with_licence_states(user: &mut Map<String, Value>) {
-    if user.contains_key("licenseAssignmentStates") {
-        return;
-    }
-    let states: Vec<Value> = user
-        .get("assignedLicenses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.get("skuId"))
-        .map(|sku| {
-            json!({"skuId": sku, "assignedByGroup": null, "state": "Active", "error": "None",
-                "disabledPlans": [], "lastUpdatedDateTime": null})
-        })
-        .collect();
-    user.insert("licenseAssignmentStates".into(), Value::Array(states));
-}
-
 fn request_error(message: &str) -> GraphError {
     graph_error(400, "Request_BadRequest", message)
-}
-
-/// A read-only view of a tenant's users.
-pub struct UserList<'a> {
-    tenant: &'a Tenant,
-    skus: Vec<generate::GeneratedSku>,
-}
-
-impl<'a> UserList<'a> {
-    /// The view of a tenant.
-    pub fn new(tenant: &'a Tenant) -> UserList<'a> {
-        UserList {
-            tenant,
-            skus: tenant.generated_skus(),
-        }
-    }
-
-    fn population(&self) -> Option<(Population<'_>, u64)> {
-        let g = self.tenant.users.generated.as_ref()?;
-        Some((
-            Population {
-                seed: g.seed,
-                domain: &self.tenant.primary_domain,
-                company: &self.tenant.display_name,
-                skus: &self.skus,
-            },
-            g.count,
-        ))
-    }
-
-    fn generated_count(&self) -> u64 {
-        self.tenant
-            .users
-            .generated
-            .as_ref()
-            .map(|g| g.count)
-            .unwrap_or(0)
-    }
-
-    /// Number of positions (including removed generated users).
-    pub fn positions(&self) -> u64 {
-        self.generated_count() + self.tenant.users.listed.len() as u64
-    }
-
-    /// The user at a position, if present.
-    pub fn at(&self, pos: u64) -> Option<Map<String, Value>> {
-        let generated = self.generated_count();
-        if pos < generated {
-            let g = self.tenant.users.generated.as_ref()?;
-            if g.removed.contains(&pos) {
-                return None;
-            }
-            let (pop, _) = self.population()?;
-            return Some(generate::user(&pop, pos));
-        }
-        self.tenant
-            .users
-            .listed
-            .get((pos - generated) as usize)
-            .cloned()
-    }
-
-    /// Number of users.
-    pub fn count(&self) -> u64 {
-        let removed = self
-            .tenant
-            .users
-            .generated
-            .as_ref()
-            .map(|g| g.removed.len() as u64)
-            .unwrap_or(0);
-        self.positions() - removed
-    }
-
-    /// A user by object id or UPN.
-    pub fn find(&self, key: &str) -> Option<Map<String, Value>> {
-        let matches = |u: &Map<String, Value>| {
-            ["id", "userPrincipalName"].iter().any(|k| {
-                u.get(*k)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(key))
-            })
-        };
-        if let Some(u) = self.tenant.users.listed.iter().find(|u| matches(u)) {
-            return Some(u.clone());
-        }
-        let g = self.tenant.users.generated.as_ref()?;
-        let index = generate::index_of(g.seed, key).or_else(|| upn_index(key))?;
-        (index < g.count)
-            .then(|| self.at(index))
-            .flatten()
-            .filter(matches)
-    }
-
-    /// Units of each SKU assigned to users, by SKU id.
-    pub fn consumed_units(&self) -> BTreeMap<String, i64> {
-        let mut units: BTreeMap<String, i64> = BTreeMap::new();
-        for u in &self.tenant.users.listed {
-            for l in u
-                .get("assignedLicenses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(id) = l.get("skuId").and_then(Value::as_str) {
-                    *units.entry(id.to_string()).or_default() += 1;
-                }
-            }
-        }
-        if let (Some((pop, count)), Some(g)) =
-            (self.population(), self.tenant.users.generated.as_ref())
-        {
-            for index in
-                (0..count).filter(|i| !g.removed.contains(i) && !generate::is_guest(pop.seed, *i))
-            {
-                for (pos, sku) in self.skus.iter().enumerate() {
-                    if generate::has_licence(&pop, index, pos) {
-                        *units.entry(sku.sku_id.clone()).or_default() += 1;
-                    }
-                }
-            }
-        }
-        units
-    }
-}
-
-fn upn_index(upn: &str) -> Option<u64> {
-    let local = upn.split('@').next()?.to_ascii_lowercase();
-    let local = local.trim_end_matches("_ext#ext#");
-    let digits: String = local
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
 }
 
 fn shape(user: Map<String, Value>, select: Option<&[String]>) -> Value {
