@@ -26,11 +26,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Cycles known today, each with why it is still here. A cycle found passes only when all its
-/// files are in one group here (a cycle that shrinks still passes); any other cycle fails, so no
-/// new one can come in. Delete an entry once its cycle is gone.
-const ALLOWED: &[(&str, &[&str])] = &[];
-
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
@@ -908,23 +903,10 @@ fn no_module_cycles_in_src() {
     let krate = load_crate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src"));
     let edges = edges(&krate);
     let found = cycles(krate.files.len(), &edges);
-    let mut new = String::new();
-    let mut allowed = String::new();
-    for component in &found {
-        let names: BTreeSet<String> = component.iter().map(|f| name(&krate, *f)).collect();
-        let known = ALLOWED
-            .iter()
-            .find(|(_, group)| names.iter().all(|n| group.contains(&n.as_str())));
-        let text = describe(&krate, component, &edges);
-        if let Some((why, _)) = known {
-            allowed.push_str(&format!("({why}) {text}"));
-        } else {
-            new.push_str(&text);
-        }
-    }
-    if !allowed.is_empty() {
-        eprintln!("cycles allowed until the pipeline refactor removes them:\n{allowed}");
-    }
+    let new: String = found
+        .iter()
+        .map(|component| describe(&krate, component, &edges))
+        .collect();
     assert!(
         new.is_empty(),
         "module cycles in src/ (a file imports a file that imports it back, directly or round a \

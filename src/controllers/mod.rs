@@ -18,6 +18,8 @@ pub mod limit;
 pub mod microsoft_failure;
 pub mod pending_writes;
 pub mod pipeline;
+#[cfg(all(test, feature = "sandbox"))]
+pub mod sandbox_world;
 pub mod secrets_by_name;
 pub mod tenant_sync;
 pub mod timing;

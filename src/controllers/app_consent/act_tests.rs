@@ -14,54 +14,30 @@ use crate::api::consent_rules::{
 };
 use crate::api::roles::APPLICATION_ADMINISTRATOR_ID;
 use crate::api::{DeletionPolicy, ManagementPolicy, ReconsentPolicy};
+use crate::controllers::sandbox_world::{SandboxWorld, read_back_options, text};
 use crate::microsoft::models::directory::NewAppRoleAssignment;
 use crate::microsoft::models::gdap::{
     AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
 };
-use crate::microsoft::{
-    Audience, Endpoints, MicrosoftClients, PartnerCredentials, Reason, Secret, TokenOptions,
-    TransportConfig, rotation_fn,
-};
-use crate::sandbox::{Consistency, Sandbox, SandboxOptions, defaults};
+use crate::microsoft::{Audience, Reason};
+use crate::sandbox::defaults;
 use serde_json::Value;
-use std::time::Duration;
 
 const FABRIKAM: &str = defaults::FABRIKAM_TENANT_ID;
 const O365: &str = defaults::apps::OFFICE365_MANAGEMENT;
 
-struct World {
-    sandbox: Sandbox,
-    clients: MicrosoftClients,
-    http: reqwest::Client,
+/// The sandbox world, and the act of this kind on it.
+struct World(SandboxWorld);
+
+impl std::ops::Deref for World {
+    type Target = SandboxWorld;
+    fn deref(&self) -> &SandboxWorld {
+        &self.0
+    }
 }
 
 async fn world(refresh_token: &str) -> World {
-    let options = SandboxOptions {
-        assignment_activation_delay: Duration::ZERO,
-        consistency: Consistency::immediate(),
-        ..Default::default()
-    };
-    let sandbox = Sandbox::start(options).await.unwrap();
-    let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
-    let credentials = PartnerCredentials {
-        partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
-        client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_credential: Secret::new(defaults::PARTNER_CLIENT_SECRET).into(),
-        refresh_token: Secret::new(refresh_token),
-        refresh_token_issued_at: None,
-    };
-    let clients = MicrosoftClients::new(
-        TransportConfig::new(endpoints),
-        credentials,
-        rotation_fn(|_| async { Ok(()) }),
-        TokenOptions::default(),
-    )
-    .unwrap();
-    World {
-        sandbox,
-        clients,
-        http: reqwest::Client::new(),
-    }
+    World(SandboxWorld::start(read_back_options(), refresh_token).await)
 }
 
 fn intent(grants: Vec<ResolvedGrant>) -> Intent {
@@ -151,30 +127,13 @@ impl World {
         read_tenant(&self.clients, &intent(grants)).await.unwrap()
     }
 
-    /// Logged non-token requests as (method, path, token kind).
+    /// The logged writes as (method, path, token kind).
     async fn writes(&self) -> Vec<(String, String, String)> {
-        let url = format!("{}/_sandbox/requests", self.sandbox.base_url());
-        let log: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["requests"]
-            .as_array()
-            .unwrap()
+        let writes = self.0.writes().await;
+        let token = |r: &Value| r["token"].as_str().unwrap_or("none").to_string();
+        writes
             .iter()
-            .filter(|r| r["method"] != "GET" && !r["path"].as_str().unwrap().contains("/oauth2/"))
-            .map(|r| {
-                (
-                    r["method"].as_str().unwrap().to_string(),
-                    r["path"].as_str().unwrap().to_string(),
-                    r["token"].as_str().unwrap_or("none").to_string(),
-                )
-            })
+            .map(|r| (text(r, "method"), text(r, "path"), token(r)))
             .collect()
     }
 }

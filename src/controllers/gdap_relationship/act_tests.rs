@@ -3,20 +3,15 @@
 
 use super::act::{Applied, Bookkeeping, Target, act};
 use super::step::Action;
+use crate::controllers::sandbox_world::{SandboxWorld, read_back_options, text};
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::{
     AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
     RelationshipStatus as S,
 };
-use crate::microsoft::{
-    Endpoints, MicrosoftClients, PartnerCredentials, Secret, TokenOptions, TransportConfig,
-    rotation_fn,
-};
-use crate::sandbox::{Consistency, Sandbox, SandboxOptions, defaults};
+use crate::sandbox::defaults;
 use async_trait::async_trait;
-use serde_json::Value;
 use std::sync::Mutex;
-use std::time::Duration;
 
 const READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
@@ -47,40 +42,18 @@ impl Bookkeeping for Recorded {
     }
 }
 
-struct World {
-    sandbox: Sandbox,
-    clients: MicrosoftClients,
-    http: reqwest::Client,
+/// The sandbox world, and the act of this kind on it.
+struct World(SandboxWorld);
+
+impl std::ops::Deref for World {
+    type Target = SandboxWorld;
+    fn deref(&self) -> &SandboxWorld {
+        &self.0
+    }
 }
 
 async fn world() -> World {
-    // Act reads back what it wrote to check the one request it sent: reads without lag.
-    let options = SandboxOptions {
-        assignment_activation_delay: Duration::ZERO,
-        consistency: Consistency::immediate(),
-        ..Default::default()
-    };
-    let sandbox = Sandbox::start(options).await.unwrap();
-    let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
-    let credentials = PartnerCredentials {
-        partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
-        client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_credential: Secret::new(defaults::PARTNER_CLIENT_SECRET).into(),
-        refresh_token: Secret::new(defaults::PARTNER_REFRESH_TOKEN),
-        refresh_token_issued_at: None,
-    };
-    let clients = MicrosoftClients::new(
-        TransportConfig::new(endpoints),
-        credentials,
-        rotation_fn(|_| async { Ok(()) }),
-        TokenOptions::default(),
-    )
-    .unwrap();
-    World {
-        sandbox,
-        clients,
-        http: reqwest::Client::new(),
-    }
+    World(SandboxWorld::start(read_back_options(), defaults::PARTNER_REFRESH_TOKEN).await)
 }
 
 impl World {
@@ -98,48 +71,12 @@ impl World {
         act(action, &target).await
     }
 
-    async fn control(&self, path: &str) {
-        let url = format!("{}/_sandbox/{path}", self.sandbox.base_url());
-        let status = self
-            .http
-            .post(url)
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "{path}: {status}");
-    }
-
-    async fn requests(&self) -> Vec<(String, String)> {
-        let url = format!("{}/_sandbox/requests", self.sandbox.base_url());
-        let log: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["method"].as_str().unwrap().to_string(),
-                    r["path"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
+    /// The logged writes as (method, path).
     async fn writes(&self) -> Vec<(String, String)> {
-        self.requests()
-            .await
-            .into_iter()
-            .filter(|(m, p)| m != "GET" && !p.contains("/oauth2/"))
+        let writes = self.0.writes().await;
+        writes
+            .iter()
+            .map(|r| (text(r, "method"), text(r, "path")))
             .collect()
     }
 }

@@ -11,11 +11,8 @@ use crate::api::TenantSync;
 use crate::api::conditions::reasons;
 use crate::api::tenant_sync::{ConnectionSecretRef, TenantSyncSpec};
 use crate::controllers::credentials::{Credentials, CredentialsError};
-use crate::microsoft::{
-    Endpoints, MicrosoftClients, PartnerCredentials, Secret, TokenOptions, TransportConfig,
-    rotation_fn,
-};
-use crate::sandbox::{Sandbox, SandboxOptions, defaults};
+use crate::controllers::sandbox_world::SandboxWorld;
+use crate::sandbox::{SandboxOptions, defaults};
 use crate::sync::sink::postgres::Connection;
 use crate::sync::{ImportOptions, RunKind};
 use async_trait::async_trait;
@@ -25,10 +22,14 @@ use std::sync::Mutex;
 
 const CONTOSO: &str = defaults::CONTOSO_TENANT_ID;
 
-struct World {
-    sandbox: Sandbox,
-    clients: MicrosoftClients,
-    http: reqwest::Client,
+/// The sandbox world, and the imports of this kind on it.
+struct World(SandboxWorld);
+
+impl std::ops::Deref for World {
+    type Target = SandboxWorld;
+    fn deref(&self) -> &SandboxWorld {
+        &self.0
+    }
 }
 
 /// A sandbox whose tokens are never reused (their lifetime is the client's refresh margin), so
@@ -39,50 +40,10 @@ async fn world() -> World {
         token_lifetime: std::time::Duration::from_secs(300),
         ..Default::default()
     };
-    let sandbox = Sandbox::start(options).await.unwrap();
-    let endpoints = Endpoints::local(&sandbox.base_url(), None).unwrap();
-    let credentials = PartnerCredentials {
-        partner_tenant_id: defaults::PARTNER_TENANT_ID.into(),
-        client_id: defaults::PARTNER_CLIENT_ID.into(),
-        client_credential: Secret::new(defaults::PARTNER_CLIENT_SECRET).into(),
-        refresh_token: Secret::new(defaults::PARTNER_REFRESH_TOKEN),
-        refresh_token_issued_at: None,
-    };
-    let clients = MicrosoftClients::new(
-        TransportConfig::new(endpoints),
-        credentials,
-        rotation_fn(|_| async { Ok(()) }),
-        TokenOptions::default(),
-    )
-    .unwrap();
-    World {
-        sandbox,
-        clients,
-        http: reqwest::Client::new(),
-    }
+    World(SandboxWorld::start(options, defaults::PARTNER_REFRESH_TOKEN).await)
 }
 
 impl World {
-    async fn control(&self, path: &str) {
-        let url = format!("{}/_sandbox/{path}", self.sandbox.base_url());
-        let status = self.http.post(url).send().await.unwrap().status();
-        assert!(status.is_success(), "{path}: {status}");
-    }
-
-    async fn requests(&self) -> Vec<Value> {
-        let url = format!("{}/_sandbox/requests", self.sandbox.base_url());
-        let log: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["requests"].as_array().unwrap().clone()
-    }
-
     fn job(&self, spec: &TenantSyncSpec) -> ImportJob {
         ImportJob {
             tenant_id: CONTOSO.into(),
