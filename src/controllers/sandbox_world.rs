@@ -86,6 +86,13 @@ impl SandboxWorld {
     }
 }
 
+/// The logged writes as (method, path).
+pub async fn write_lines(world: &SandboxWorld) -> Vec<(String, String)> {
+    let writes = world.writes().await;
+    let line = |r: &Value| (text(r, "method"), text(r, "path"));
+    writes.iter().map(line).collect()
+}
+
 /// A logged request's field `key` ("" when absent).
 pub fn text(request: &Value, key: &str) -> String {
     request[key].as_str().unwrap_or_default().to_string()

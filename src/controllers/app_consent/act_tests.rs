@@ -26,18 +26,10 @@ use serde_json::Value;
 const FABRIKAM: &str = defaults::FABRIKAM_TENANT_ID;
 const O365: &str = defaults::apps::OFFICE365_MANAGEMENT;
 
-/// The sandbox world, and the act of this kind on it.
-struct World(SandboxWorld);
-
-impl std::ops::Deref for World {
-    type Target = SandboxWorld;
-    fn deref(&self) -> &SandboxWorld {
-        &self.0
-    }
-}
+type World = SandboxWorld;
 
 async fn world(refresh_token: &str) -> World {
-    World(SandboxWorld::start(read_back_options(), refresh_token).await)
+    SandboxWorld::start(read_back_options(), refresh_token).await
 }
 
 fn intent(grants: Vec<ResolvedGrant>) -> Intent {
@@ -64,7 +56,15 @@ fn graph_grant() -> ResolvedGrant {
     }
 }
 
-impl World {
+/// This kind's act and what its tests set up and read, on the sandbox world.
+trait Consents {
+    async fn run(&self, action: &Action) -> Result<Applied, super::act::ActError>;
+    async fn relationship(&self, name: &str, roles: &[&str]);
+    async fn tenant(&self, grants: Vec<ResolvedGrant>) -> Tenant;
+    async fn writes_by_token(&self) -> Vec<(String, String, String)>;
+}
+
+impl Consents for World {
     async fn run(&self, action: &Action) -> Result<Applied, super::act::ActError> {
         let pc = self.clients.tokens.partner_center();
         let customer = self
@@ -128,8 +128,8 @@ impl World {
     }
 
     /// The logged writes as (method, path, token kind).
-    async fn writes(&self) -> Vec<(String, String, String)> {
-        let writes = self.0.writes().await;
+    async fn writes_by_token(&self) -> Vec<(String, String, String)> {
+        let writes = SandboxWorld::writes(self).await;
         let token = |r: &Value| r["token"].as_str().unwrap_or("none").to_string();
         writes
             .iter()
@@ -184,7 +184,7 @@ async fn the_first_consent_goes_through_partner_center_and_opens_the_tenant() {
     };
     assert!(note.contains("already has a consent"), "{note}");
     let path = format!("/v1/customers/{FABRIKAM}/applicationconsents");
-    let writes = w.writes().await;
+    let writes = w.writes_by_token().await;
     let methods: Vec<(&str, &str)> = writes
         .iter()
         .filter(|(_, p, _)| p.starts_with("/v1/"))
@@ -205,7 +205,7 @@ async fn the_first_consent_goes_through_partner_center_and_opens_the_tenant() {
         panic!("expected a consent");
     };
     assert!(note.starts_with("replaced"), "{note}");
-    let writes = w.writes().await;
+    let writes = w.writes_by_token().await;
     let methods: Vec<(&str, &str)> = writes
         .iter()
         .filter(|(_, p, _)| p.starts_with("/v1/"))
@@ -315,7 +315,7 @@ async fn service_principals_and_app_roles_are_written_as_the_gdap_user_within_it
     w.run(&Action::RemoveConsent)
         .await
         .expect("no consent left is done");
-    let writes = w.writes().await;
+    let writes = w.writes_by_token().await;
     assert!(
         writes.iter().all(|(_, _, token)| token == "user"),
         "only the delegated token writes: {writes:?}"

@@ -1,9 +1,9 @@
 //! Tests of `act` against the in-process sandbox (the one emulator of Microsoft): each action
 //! sends exactly its request and reports what Microsoft answered.
 
-use super::act::{Applied, Bookkeeping, Target, act};
+use super::act::{ActError, Applied, Bookkeeping, Target, act};
 use super::step::Action;
-use crate::controllers::sandbox_world::{SandboxWorld, read_back_options, text};
+use crate::controllers::sandbox_world::{SandboxWorld, read_back_options, write_lines};
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::{
     AccessContainer, AccessDetails, CustomerParticipant, NewAccessAssignment, NewRelationship,
@@ -42,26 +42,19 @@ impl Bookkeeping for Recorded {
     }
 }
 
-/// The sandbox world, and the act of this kind on it.
-struct World(SandboxWorld);
-
-impl std::ops::Deref for World {
-    type Target = SandboxWorld;
-    fn deref(&self) -> &SandboxWorld {
-        &self.0
-    }
-}
+type World = SandboxWorld;
 
 async fn world() -> World {
-    World(SandboxWorld::start(read_back_options(), defaults::PARTNER_REFRESH_TOKEN).await)
+    SandboxWorld::start(read_back_options(), defaults::PARTNER_REFRESH_TOKEN).await
 }
 
-impl World {
-    async fn run(
-        &self,
-        action: &Action,
-        books: &Recorded,
-    ) -> Result<Applied, super::act::ActError> {
+/// This kind's act, on the sandbox world.
+trait Acts {
+    async fn run(&self, action: &Action, books: &Recorded) -> Result<Applied, ActError>;
+}
+
+impl Acts for World {
+    async fn run(&self, action: &Action, books: &Recorded) -> Result<Applied, ActError> {
         let token = self.clients.tokens.partner_graph();
         let target = Target {
             gdap: self.clients.gdap.as_ref(),
@@ -69,15 +62,6 @@ impl World {
             bookkeeping: books,
         };
         act(action, &target).await
-    }
-
-    /// The logged writes as (method, path).
-    async fn writes(&self) -> Vec<(String, String)> {
-        let writes = self.0.writes().await;
-        writes
-            .iter()
-            .map(|r| (text(r, "method"), text(r, "path")))
-            .collect()
     }
 }
 
@@ -116,7 +100,7 @@ async fn kubernetes_side_actions_write_nothing_to_microsoft() {
         *books.0.lock().unwrap(),
         ["intent n 2026", "withdrawal r-1"]
     );
-    assert!(w.writes().await.is_empty());
+    assert!(write_lines(&w).await.is_empty());
 }
 
 #[tokio::test]
@@ -196,7 +180,7 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
         ("PATCH", format!("{prefix}/{id}/accessAssignments/{}", a.id)),
         ("POST", format!("{prefix}/{id}/requests")),
     ];
-    let writes = w.writes().await;
+    let writes = write_lines(&w).await;
     let expected: Vec<(String, String)> = expected
         .iter()
         .map(|(m, p)| (m.to_string(), p.clone()))

@@ -22,15 +22,7 @@ use std::sync::Mutex;
 
 const CONTOSO: &str = defaults::CONTOSO_TENANT_ID;
 
-/// The sandbox world, and the imports of this kind on it.
-struct World(SandboxWorld);
-
-impl std::ops::Deref for World {
-    type Target = SandboxWorld;
-    fn deref(&self) -> &SandboxWorld {
-        &self.0
-    }
-}
+type World = SandboxWorld;
 
 /// A sandbox whose tokens are never reused (their lifetime is the client's refresh margin), so
 /// each import starts with a new token, as a scheduled import hours after the last one does:
@@ -40,18 +32,17 @@ async fn world() -> World {
         token_lifetime: std::time::Duration::from_secs(300),
         ..Default::default()
     };
-    World(SandboxWorld::start(options, defaults::PARTNER_REFRESH_TOKEN).await)
+    SandboxWorld::start(options, defaults::PARTNER_REFRESH_TOKEN).await
 }
 
-impl World {
-    fn job(&self, spec: &TenantSyncSpec) -> ImportJob {
-        ImportJob {
-            tenant_id: CONTOSO.into(),
-            options: ImportOptions::from_spec(spec, Some(defaults::PARTNER_TENANT_ID.into())),
-            sink: spec.sink.clone(),
-            postgres: None,
-            clients: self.clients.clone(),
-        }
+/// The import of `spec` for Contoso with the world's clients.
+fn job(world: &World, spec: &TenantSyncSpec) -> ImportJob {
+    ImportJob {
+        tenant_id: CONTOSO.into(),
+        options: ImportOptions::from_spec(spec, Some(defaults::PARTNER_TENANT_ID.into())),
+        sink: spec.sink.clone(),
+        postgres: None,
+        clients: world.clients.clone(),
     }
 }
 
@@ -73,7 +64,7 @@ fn file_spec(dir: &std::path::Path) -> TenantSyncSpec {
 async fn the_job_imports_the_customer_tenant_with_the_app_only_token_into_the_sink() {
     let world = world().await;
     let dir = tempfile::tempdir().unwrap();
-    let report = import(&world.job(&file_spec(dir.path()))).await.unwrap();
+    let report = import(&job(&world, &file_spec(dir.path()))).await.unwrap();
     assert_eq!(report.kind, RunKind::Full);
     assert_eq!(report.users.total, defaults::CONTOSO_USER_COUNT as i64);
     assert!(!report.skus.is_empty());
@@ -110,7 +101,7 @@ async fn the_job_imports_the_customer_tenant_with_the_app_only_token_into_the_si
 async fn a_revoked_consent_is_a_permanent_access_denied_that_names_the_permission() {
     let world = world().await;
     let dir = tempfile::tempdir().unwrap();
-    let job = world.job(&file_spec(dir.path()));
+    let job = job(&world, &file_spec(dir.path()));
     import(&job).await.unwrap();
     world
         .control(&format!(
@@ -139,7 +130,7 @@ async fn a_revoked_consent_is_a_permanent_access_denied_that_names_the_permissio
 async fn a_postgres_sink_without_its_url_is_misconfigured() {
     let world = world().await;
     let spec = spec(json!({"postgres": {"connectionSecretRef": {"name": "db"}}}));
-    let failure = import(&world.job(&spec)).await.unwrap_err();
+    let failure = import(&job(&world, &spec)).await.unwrap_err();
     assert_eq!(failure.reason, reasons::SINK_MISCONFIGURED);
     assert!(!failure.transient);
 }
