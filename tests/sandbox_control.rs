@@ -1,4 +1,5 @@
-//! The sandbox's control API, throttling, fault injection, HTTPS and state persistence.
+//! The sandbox's control API, throttling, fault injection, HTTPS and state persistence, and a
+//! customer signed while the sandbox runs.
 #![cfg(feature = "sandbox")]
 
 #[path = "sandbox_support/mod.rs"]
@@ -8,7 +9,7 @@ use gdap_operator::sandbox::defaults as d;
 use gdap_operator::sandbox::{Sandbox, SandboxOptions, ThrottleOptions};
 use serde_json::json;
 use std::time::Duration;
-use support::{DIRECTORY_READERS, start, start_with};
+use support::{APP_ADMIN, DIRECTORY_READERS, Env, GRAPH, PC, start, start_with};
 
 #[tokio::test]
 async fn injected_faults_are_deterministic_and_carry_retry_after() {
@@ -620,4 +621,170 @@ async fn the_clock_moves_time_driven_transitions_forward_without_sleeping() {
         .control("POST", "/_sandbox/clock", json!({"advanceSeconds": -5}))
         .await;
     assert_eq!(s, 400, "{error}");
+}
+
+/// Every customer Partner Center lists, page by page (`size` each) following the
+/// `MS-ContinuationToken` of `links.next`: (pages, customer ids in order).
+async fn list_customers(env: &Env, token: &str, size: usize) -> (Vec<Vec<String>>, Vec<String>) {
+    let mut pages = Vec::new();
+    let mut continuation: Option<String> = None;
+    loop {
+        let headers: Vec<(&str, &str)> = continuation
+            .as_deref()
+            .map(|c| vec![("MS-ContinuationToken", c)])
+            .unwrap_or_default();
+        let (s, _, b) = env
+            .call(
+                "GET",
+                &format!("/v1/customers?size={size}"),
+                token,
+                None,
+                &headers,
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let page: Vec<String> = b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(page.len() <= size, "a page holds at most size: {b}");
+        pages.push(page);
+        assert!(pages.len() <= 100, "the list never ends");
+        match b["links"]["next"]["headers"][0]["value"].as_str() {
+            Some(next) => continuation = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let ids = pages.concat();
+    (pages, ids)
+}
+
+#[tokio::test]
+async fn a_signed_customer_is_listed_read_and_onboarded_like_a_fixture_customer() {
+    // Sorts after every built-in customer, so with pages of two it is not on the first page.
+    const NEW: &str = "f3a7c9e1-5b2d-4c8e-9a6f-0d1e2b3c4a5f";
+    let env = start().await;
+    let pc = env.user_token(d::PARTNER_TENANT_ID, PC).await;
+    let (_, before) = list_customers(&env, &pc, 2).await;
+    assert!(!before.iter().any(|id| id == NEW));
+
+    let (s, signed) = env
+        .control(
+            "POST",
+            "/_sandbox/customers",
+            json!({"tenantId": NEW.to_uppercase(), "displayName": "Woodgrove Bank"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{signed}");
+    assert_eq!(signed["id"], NEW, "the tenant id, lower case");
+    assert_eq!(signed["companyProfile"]["companyName"], "Woodgrove Bank");
+    assert_eq!(
+        signed["companyProfile"]["domain"], "woodgrovebank.onmicrosoft.com",
+        "the name's initial domain"
+    );
+
+    // Partner Center lists it once, on a later page, as it answers it alone.
+    let (pages, after) = list_customers(&env, &pc, 2).await;
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    assert_eq!(after.iter().filter(|id| *id == NEW).count(), 1, "{after:?}");
+    assert!(
+        !pages[0].iter().any(|id| id == NEW),
+        "not on the first page: {pages:?}"
+    );
+    let (s, read) = env.get(&format!("/v1/customers/{NEW}"), &pc).await;
+    assert_eq!(s, 200, "{read}");
+    assert_eq!(read, signed, "read as it was answered");
+
+    // GDAP through Graph: the relationship is created (201), approved and activated, and with
+    // Application Administrator the partner consents its app, so the admin gets Graph tokens
+    // in the new customer — the onboarding of any fixture customer.
+    env.active_relationship(
+        "Woodgrove onboarding",
+        NEW,
+        &[APP_ADMIN, DIRECTORY_READERS],
+        &[d::APP_ADMINS_GROUP_ID],
+    )
+    .await;
+    env.consent(NEW, &["Directory.Read.All"]).await;
+    let graph = env.user_token(NEW, GRAPH).await;
+    assert_eq!(support::claims(&graph)["tid"], NEW);
+
+    // The same tenant again: 409; invalid input: 400 naming the field.
+    let (s, b) = env
+        .control(
+            "POST",
+            "/_sandbox/customers",
+            json!({"tenantId": NEW, "displayName": "Woodgrove Again"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b["error"].as_str().unwrap().starts_with("tenantId"), "{b}");
+    for (body, field) in [
+        (
+            json!({"tenantId": "not-a-guid", "displayName": "X"}),
+            "tenantId",
+        ),
+        (json!({"tenantId": 7, "displayName": "X"}), "tenantId"),
+        (json!({"displayName": "  "}), "displayName"),
+        (json!({}), "displayName"),
+        (
+            json!({"displayName": "X", "primaryDomain": "no domain"}),
+            "primaryDomain",
+        ),
+        (
+            json!({"displayName": "X", "defaultDomain": "x.example"}),
+            "defaultDomain",
+        ),
+    ] {
+        let (s, b) = env
+            .control("POST", "/_sandbox/customers", body.clone())
+            .await;
+        assert_eq!(s, 400, "{body}: {b}");
+        assert!(
+            b["error"].as_str().unwrap().starts_with(field),
+            "{body}: {b}"
+        );
+    }
+    let (s, b) = env
+        .control(
+            "POST",
+            "/_sandbox/customers",
+            json!({"displayName": "Fabrikam", "primaryDomain": d::FABRIKAM_DOMAIN}),
+        )
+        .await;
+    assert_eq!(s, 409, "another tenant's domain: {b}");
+    assert!(b["error"].as_str().unwrap().starts_with("primaryDomain"));
+
+    // Without a tenant id: a fresh one; a taken initial domain gets a number.
+    let (s, other) = env
+        .control(
+            "POST",
+            "/_sandbox/customers",
+            json!({"displayName": "Woodgrove Bank"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let id = other["id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok() && id != NEW, "{other}");
+    assert_eq!(
+        other["companyProfile"]["domain"],
+        "woodgrovebank2.onmicrosoft.com"
+    );
+
+    // The state dump shows the new tenant; reset goes back to the fixture without it.
+    let (_, state) = env.control("GET", "/_sandbox/state", json!({})).await;
+    assert_eq!(
+        state["tenants"][NEW]["displayName"], "Woodgrove Bank",
+        "{}",
+        state["tenants"]
+    );
+    let (s, _) = env.control("POST", "/_sandbox/reset", json!({})).await;
+    assert_eq!(s, 204);
+    // (The admin's rotated refresh token is gone with the reset; its access token still holds.)
+    let (_, reset) = list_customers(&env, &pc, 2).await;
+    assert_eq!(reset, before, "reset drops signed customers");
+    let (s, _) = env.get(&format!("/v1/customers/{NEW}"), &pc).await;
+    assert_eq!(s, 404);
 }

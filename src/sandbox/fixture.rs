@@ -164,6 +164,36 @@ pub struct CustomerFixture {
     pub users: UsersFixture,
 }
 
+impl CustomerFixture {
+    /// A customer the partner has just signed, as the scale fixture's customers are and as
+    /// `POST /_sandbox/customers` adds one: its tenant has Microsoft Graph's service principal
+    /// (every tenant has it), nothing consented, no SKUs, no users.
+    pub fn signed(tenant_id: &str, display_name: &str, primary_domain: &str) -> CustomerFixture {
+        CustomerFixture {
+            tenant_id: tenant_id.to_string(),
+            display_name: display_name.to_string(),
+            primary_domain: primary_domain.to_string(),
+            service_principals: vec![apps::MICROSOFT_GRAPH.into()],
+            consents: Vec::new(),
+            skus: Vec::new(),
+            users: UsersFixture::Listed(Vec::new()),
+        }
+    }
+
+    /// The `onmicrosoft.com` domain the sandbox gives a customer named `name` that is signed
+    /// without one: the name's ASCII letters and digits in lower case (at most 63, one DNS label)
+    /// under `onmicrosoft.com`, like a tenant's initial domain; `None` when it has none.
+    pub fn initial_domain(name: &str) -> Option<String> {
+        let label: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(63)
+            .collect();
+        (!label.is_empty()).then(|| format!("{label}.onmicrosoft.com"))
+    }
+}
+
 /// A partner app consented in a customer tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

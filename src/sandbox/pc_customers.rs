@@ -39,7 +39,8 @@ fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(), Denied> {
     partner_caller(shared, headers, AppOnly::Accepted).map(drop)
 }
 
-fn customer(tenant: &Tenant) -> Value {
+/// A customer tenant as Partner Center's `Customer` resource (what the list and the read show).
+pub fn customer(tenant: &Tenant) -> Value {
     json!({
         "id": tenant.id,
         "companyProfile": {

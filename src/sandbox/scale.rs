@@ -11,7 +11,7 @@
 //! and 2 expired — 16 of 20 live, 4 ended. Four security groups are added to the partner.
 
 use super::fixture::{
-    AssignmentFixture, CustomerFixture, Fixture, GroupFixture, RelationshipFixture, UsersFixture,
+    AssignmentFixture, CustomerFixture, Fixture, GroupFixture, RelationshipFixture,
 };
 use super::ids::derived_id;
 
@@ -163,17 +163,11 @@ impl Fixture {
 }
 
 fn scale_customer(i: usize) -> CustomerFixture {
-    let name = customer_name(i);
-    let domain = format!("customer{i:04}.example");
-    CustomerFixture {
-        tenant_id: customer_id(i),
-        display_name: name,
-        primary_domain: domain,
-        service_principals: vec![super::defaults::apps::MICROSOFT_GRAPH.into()],
-        consents: Vec::new(),
-        skus: Vec::new(),
-        users: UsersFixture::Listed(Vec::new()),
-    }
+    CustomerFixture::signed(
+        &customer_id(i),
+        &customer_name(i),
+        &format!("customer{i:04}.example"),
+    )
 }
 
 /// Relationship `k` of a scale fixture with `customers` customers.

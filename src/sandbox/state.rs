@@ -568,6 +568,34 @@ impl World {
         world
     }
 
+    /// Adds the customer tenant `c` (a customer the partner signs while the sandbox runs), built
+    /// exactly as the fixture's customers are; refused when its tenant id or primary domain
+    /// names a tenant already (the partner's included).
+    pub fn sign_customer(
+        &mut self,
+        c: &super::fixture::CustomerFixture,
+        now: DateTime<Utc>,
+    ) -> Result<&Tenant, SignRefused> {
+        let id = c.tenant_id.to_ascii_lowercase();
+        if id == self.partner.tenant_id.to_ascii_lowercase() || self.tenants.contains_key(&id) {
+            return Err(SignRefused::TenantExists);
+        }
+        if self.domain_taken(&c.primary_domain) {
+            return Err(SignRefused::DomainTaken);
+        }
+        let tenant = self.tenant_from_fixture(c, now);
+        Ok(self.tenants.entry(id).or_insert(tenant))
+    }
+
+    /// Whether `domain` is the primary domain of the partner or of a customer (any case).
+    pub fn domain_taken(&self, domain: &str) -> bool {
+        self.partner.domain.eq_ignore_ascii_case(domain)
+            || self
+                .tenants
+                .values()
+                .any(|t| t.primary_domain.eq_ignore_ascii_case(domain))
+    }
+
     fn tenant_from_fixture(
         &self,
         c: &super::fixture::CustomerFixture,
@@ -734,6 +762,15 @@ impl World {
         self.counter += 1;
         self.counter
     }
+}
+
+/// Why [`World::sign_customer`] refused a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignRefused {
+    /// A tenant with that id exists.
+    TenantExists,
+    /// A tenant has that primary domain.
+    DomainTaken,
 }
 
 /// The subscriptions of a fixture SKU, with dates fixed relative to `now`; one `Enabled`
