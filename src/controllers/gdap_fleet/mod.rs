@@ -3,6 +3,7 @@
 //! create or bring up to date, what waits for rollout room, what is pruned now or later, what
 //! is let go, and the counts the status reports.
 
+pub mod children;
 pub mod members;
 pub mod plan;
 
