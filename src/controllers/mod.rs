@@ -12,6 +12,7 @@ pub mod credentials_hold;
 pub mod credentials_in_use;
 pub mod failure;
 pub mod finalizers;
+pub mod gdap_fleet;
 pub mod gdap_relationship;
 pub mod lifecycle;
 pub mod limit;
