@@ -403,7 +403,7 @@ fn graph_gdap_and_partner_center_verdicts() {
     }
     let page = CustomerPage {
         total_count: 3,
-        items: Vec::new(),
+        ..CustomerPage::default()
     };
     assert_eq!(partner_center("a@p", Ok(&page)).status, Status::Pass);
     let mfa = partner_center("a@p", Err(&err(Reason::MfaRequired, 401)));

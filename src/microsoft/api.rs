@@ -150,6 +150,14 @@ pub trait PartnerCenterApi: Send + Sync {
     /// `GET /v1/customers?size=N`: the first page of the partner's customers and their total.
     async fn customers_first_page(&self, token: &DelegatedToken, size: u32)
     -> Result<CustomerPage>;
+    /// `GET /v1/customers?size=500` (Partner Center's largest page), then each `links.next`
+    /// with its `MS-ContinuationToken` header, to the last page: every customer of the partner.
+    /// A continuation token seen twice, or more than 1,000 pages, is [`Reason::InvalidResponse`]
+    /// (a looping server), never an endless list. Accepts the delegated token only (App+User,
+    /// MFA).
+    ///
+    /// [`Reason::InvalidResponse`]: crate::microsoft::Reason::InvalidResponse
+    async fn list_customers(&self, token: &DelegatedToken) -> Result<Vec<PartnerCustomer>>;
 }
 
 /// The Graph directory of a (customer) tenant. Reads accept any token source (background reads

@@ -1,4 +1,5 @@
-//! Partner Center application-consent models (§3 of the reference).
+//! Partner Center models: application consents (§3 of the reference) and the partner's
+//! customers (`GET /v1/customers`, paged with `links.next` and its `MS-ContinuationToken`).
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,28 @@ pub struct CompanyProfile {
     pub company_name: String,
 }
 
+impl PartnerCustomer {
+    /// The customer's tenant id: the company profile's, or the customer's id (Partner Center
+    /// makes them equal for CSP customers) when the profile lacks it.
+    pub fn tenant_id(&self) -> &str {
+        if self.company_profile.tenant_id.is_empty() {
+            &self.id
+        } else {
+            &self.company_profile.tenant_id
+        }
+    }
+
+    /// The customer's company name.
+    pub fn company_name(&self) -> &str {
+        &self.company_profile.company_name
+    }
+
+    /// The customer's default (primary) domain.
+    pub fn default_domain(&self) -> &str {
+        &self.company_profile.domain
+    }
+}
+
 /// One page of `GET /v1/customers`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,4 +101,62 @@ pub struct CustomerPage {
     /// The customers of this page.
     #[serde(default)]
     pub items: Vec<PartnerCustomer>,
+    /// Where the next page is; `links.next` is absent on the last page.
+    #[serde(default)]
+    pub links: PageLinks,
+}
+
+/// The `links` of a Partner Center collection page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PageLinks {
+    /// How to ask for the next page; `None` on the last page.
+    #[serde(default)]
+    pub next: Option<Link>,
+}
+
+/// A Partner Center link: `{"uri": "/customers?size=500&seekOperation=Next", "method": "GET",
+/// "headers": [{"key": "MS-ContinuationToken", "value": "…"}]}`. The `uri` is relative to `/v1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Link {
+    /// The next request's path and query, relative to `/v1`.
+    #[serde(default)]
+    pub uri: String,
+    /// The next request's method (`GET`).
+    #[serde(default)]
+    pub method: String,
+    /// Headers the next request must carry.
+    #[serde(default)]
+    pub headers: Vec<LinkHeader>,
+}
+
+/// One header of a [`Link`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct LinkHeader {
+    /// The header's name, e.g. `MS-ContinuationToken`.
+    #[serde(default)]
+    pub key: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// The header that carries a Partner Center list's continuation.
+pub const CONTINUATION_HEADER: &str = "MS-ContinuationToken";
+
+impl Link {
+    /// The value of the link's `MS-ContinuationToken` header (its name compared without case).
+    pub fn continuation_token(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(CONTINUATION_HEADER))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The query of the link's `uri` (`size=500&seekOperation=Next`), if it has one.
+    pub fn query(&self) -> Option<&str> {
+        self.uri
+            .split_once('?')
+            .map(|(_, q)| q)
+            .filter(|q| !q.is_empty())
+    }
 }
