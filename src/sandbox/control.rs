@@ -6,16 +6,16 @@
 
 use super::consistency::{Consistency, Family};
 use super::context::Shared;
+use super::control_customers;
+use super::control_error::{Result, body_json, err};
 use super::faults::{FaultConfig, TokenFaults};
-use super::fixture::CustomerFixture;
 use super::gdap_model::relationship_json;
 use super::http::{Ctx, json_response};
 use super::ids::derived_id;
 use super::lifecycle::set_status;
-use super::pc_customers::customer as pc_customer;
 use super::signin::{default_user, sandbox_now};
 use super::signin_state::{Decision, DeviceProblem};
-use super::state::{Customer, SignRefused, World};
+use super::state::{Customer, World};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -42,7 +42,10 @@ pub fn routes() -> Router<Arc<Shared>> {
             "/_sandbox/tenants/{tid}/servicePrincipals/{app}",
             delete(delete_sp),
         )
-        .route("/_sandbox/customers", post(sign_customer))
+        .route(
+            "/_sandbox/customers",
+            post(control_customers::sign_customer),
+        )
         .route("/_sandbox/tenants/{tid}/users", post(add_user))
         .route("/_sandbox/tenants/{tid}/users/{uid}", delete(remove_user))
         .route(
@@ -68,31 +71,6 @@ pub fn routes() -> Router<Arc<Shared>> {
             "/_sandbox/consistency",
             get(get_consistency).put(set_consistency),
         )
-}
-
-/// A control-API error.
-pub struct ControlError(StatusCode, String);
-
-impl IntoResponse for ControlError {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({"error": self.1}))).into_response()
-    }
-}
-
-fn err(status: u16, message: impl Into<String>) -> ControlError {
-    ControlError(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        message.into(),
-    )
-}
-
-type Result<T> = std::result::Result<T, ControlError>;
-
-fn body_json(body: &Bytes) -> Result<Value> {
-    if body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| err(400, format!("invalid JSON body: {e}")))
 }
 
 fn relationship<'a>(world: &'a mut World, id: &str) -> Result<&'a mut super::state::Relationship> {
@@ -325,127 +303,6 @@ async fn delete_sp(
         ));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// The fields of `POST /_sandbox/customers` (the fixture's names for a customer).
-const CUSTOMER_FIELDS: [&str; 4] = [
-    "tenantId",
-    "displayName",
-    "primaryDomain",
-    "servicePrincipals",
-];
-
-/// `text` as a lower-case hyphenated GUID, `None` when it is not one.
-fn guid(text: &str) -> Option<String> {
-    let id = uuid::Uuid::try_parse(text).ok()?.hyphenated().to_string();
-    (id == text.to_ascii_lowercase()).then_some(id)
-}
-
-/// Whether `domain` is a DNS name of two or more labels of letters, digits and inner hyphens.
-fn is_domain(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    labels.len() >= 2
-        && domain.len() <= 253
-        && labels.iter().all(|l| {
-            (1..=63).contains(&l.len())
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
-/// `POST /_sandbox/customers {"displayName", "tenantId"?, "primaryDomain"?,
-/// "servicePrincipals"?}`: the partner signs a new customer. Its tenant is built as a fixture
-/// customer's ([`CustomerFixture::signed`]: Microsoft Graph's service principal unless
-/// `servicePrincipals` says otherwise, nothing consented, no SKUs, no users); `tenantId` defaults
-/// to a fresh id of the world, `primaryDomain` to the name's initial `onmicrosoft.com` domain.
-/// Answers `201` with the customer as Partner Center lists it.
-async fn sign_customer(State(shared): Ctx, body: Bytes) -> Result<Response> {
-    let Value::Object(body) = body_json(&body)? else {
-        return Err(err(
-            400,
-            "body must be a customer object {\"displayName\": …}",
-        ));
-    };
-    if let Some(unknown) = body.keys().find(|k| !CUSTOMER_FIELDS.contains(&k.as_str())) {
-        return Err(err(
-            400,
-            format!(
-                "{unknown}: unknown field; a customer has {}",
-                CUSTOMER_FIELDS.join(", ")
-            ),
-        ));
-    }
-    let text = |name: &str| match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(_) => Err(err(400, format!("{name}: must be a string"))),
-    };
-    let name = text("displayName")?
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| err(400, "displayName: required, the company's name"))?;
-    let tenant_id = text("tenantId")?
-        .map(|t| guid(&t).ok_or_else(|| err(400, format!("tenantId: {t:?} is not a GUID"))))
-        .transpose()?;
-    let domain = text("primaryDomain")?
-        .map(|d| {
-            let d = d.to_ascii_lowercase();
-            if is_domain(&d) {
-                Ok(d)
-            } else {
-                Err(err(
-                    400,
-                    format!("primaryDomain: {d:?} is not a domain name"),
-                ))
-            }
-        })
-        .transpose()?;
-    let principals = match body.get("servicePrincipals") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(list)) => Some(
-            list.iter()
-                .map(|v| v.as_str().and_then(guid))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| err(400, "servicePrincipals: must be a list of appIds (GUIDs)"))?,
-        ),
-        Some(_) => {
-            return Err(err(
-                400,
-                "servicePrincipals: must be a list of appIds (GUIDs)",
-            ));
-        }
-    };
-    let now = shared.now();
-    let mut world = shared.world();
-    let tenant_id = tenant_id.unwrap_or_else(|| world.next_id());
-    let domain = domain.unwrap_or_else(|| {
-        let initial = CustomerFixture::initial_domain(&name)
-            .unwrap_or_else(|| format!("tenant{}.onmicrosoft.com", &tenant_id[..8]));
-        // Initial domains are unique: when the name's is taken, the first free `{label}{n}`.
-        let (label, rest) = initial.split_once('.').unwrap_or((&initial, ""));
-        let mut domain = initial.clone();
-        let mut n = 1;
-        while world.domain_taken(&domain) {
-            n += 1;
-            domain = format!("{label}{n}.{rest}");
-        }
-        domain
-    });
-    let mut customer = CustomerFixture::signed(&tenant_id, &name, &domain);
-    if let Some(principals) = principals {
-        customer.service_principals = principals;
-    }
-    match world.sign_customer(&customer, now) {
-        Ok(tenant) => Ok(json_response(201, pc_customer(tenant), None)),
-        Err(SignRefused::TenantExists) => Err(err(
-            409,
-            format!("tenantId: tenant {tenant_id} exists already"),
-        )),
-        Err(SignRefused::DomainTaken) => Err(err(
-            409,
-            format!("primaryDomain: {domain} is another tenant's domain"),
-        )),
-    }
 }
 
 async fn add_user(State(shared): Ctx, Path(tid): Path<String>, body: Bytes) -> Result<Response> {

@@ -40,6 +40,8 @@ mod conn;
 mod consistency;
 mod context;
 mod control;
+mod control_customers;
+mod control_error;
 pub mod defaults;
 mod directory;
 mod entra;
