@@ -17,8 +17,8 @@
 //! 4. `plan` (pure). A plan that [`Pipeline::release`]s the object publishes `Released`, drops
 //!    the kind's per-object state ([`Pipeline::released`]), lets the Secret go and ends the
 //!    reconcile: the finalizer helper then removes the finalizer.
-//! 5. `act`; then [`Pipeline::remember`] the writes made; build the [`Pipeline::status`] from the
-//!    [`Pipeline::previous`] one and write it when it changed (a failure to remember is returned
+//! 5. `act`; then [`Pipeline::remember`] the writes made; build the [`Pipeline::new_status`] from the
+//!    object's previous one and write it when it changed (a failure to remember is returned
 //!    after the status is written); then [`Pipeline::tell`] of the pass, which answers when to look
 //!    again and the failure, if any.
 //! 6. While deleting, the pass ends in [`ReconcileError::Deleting`] so the finalizer stays.
@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::core::object::HasStatus;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Lifecycle};
@@ -129,7 +130,9 @@ pub struct Pass<'a, K: Pipeline> {
 
 /// One kind's own part of the pipeline (see the module docs for the order of the calls).
 #[async_trait]
-pub trait Pipeline: Reconciled {
+pub trait Pipeline:
+    Reconciled + HasStatus<Status: Serialize + PartialEq + Clone + Default + Send + Sync>
+{
     /// What the kind's controller shares: the common [`Context`] and what only this kind needs.
     type Shared: AsRef<Context> + Send + Sync + 'static;
     /// The desired state, resolved once from the spec.
@@ -140,8 +143,6 @@ pub trait Pipeline: Reconciled {
     type Plan: Debug + Send + Sync;
     /// What acting on the plan gave.
     type Outcome: Send + Sync;
-    /// What the status subresource holds.
-    type Status: Serialize + PartialEq + Send + Sync;
 
     /// The intent.
     fn resolve(&self, shared: &Self::Shared) -> Self::Intent;
@@ -181,10 +182,8 @@ pub trait Pipeline: Reconciled {
     ) -> Result<(), ReportError> {
         Ok(())
     }
-    /// The status before this pass.
-    fn previous(&self, pass: &Pass<'_, Self>) -> Self::Status;
     /// The status after this pass (pure).
-    fn status(
+    fn new_status(
         &self,
         shared: &Self::Shared,
         pass: &Pass<'_, Self>,
@@ -308,8 +307,8 @@ async fn report<K: Pipeline>(
     outcome: &K::Outcome,
 ) -> Result<Next, ReconcileError> {
     let remembered = object.remember(shared, api, pass, outcome).await;
-    let previous = object.previous(pass);
-    let new = object.status(shared, pass, outcome, &previous);
+    let previous = HasStatus::status(object).cloned().unwrap_or_default();
+    let new = object.new_status(shared, pass, outcome, &previous);
     // An unchanged status is not written: a restart over many steady objects reads, it does not
     // write (the watch cache is fresh by the time a steady object is looked at again).
     if new != previous {

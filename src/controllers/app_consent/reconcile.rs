@@ -77,7 +77,6 @@ impl Pipeline for AppConsent {
     type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Outcome;
-    type Status = AppConsentStatus;
 
     fn resolve(&self, _: &Context) -> desired::Intent {
         desired::resolve(self)
@@ -174,11 +173,7 @@ impl Pipeline for AppConsent {
         Ok(())
     }
 
-    fn previous(&self, _: &Pass<'_, Self>) -> AppConsentStatus {
-        self.status.clone().unwrap_or_default()
-    }
-
-    fn status(
+    fn new_status(
         &self,
         ctx: &Context,
         pass: &Pass<'_, Self>,

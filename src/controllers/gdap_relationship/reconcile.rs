@@ -79,7 +79,6 @@ impl Pipeline for GdapRelationship {
     type Observed = Looked<Observed>;
     type Plan = Plan;
     type Outcome = Acted;
-    type Status = GdapRelationshipStatus;
 
     fn resolve(&self, _: &Context) -> Intent {
         desired::resolve(self)
@@ -163,15 +162,11 @@ impl Pipeline for GdapRelationship {
         pass: &Pass<'_, Self>,
         acted: &Acted,
     ) -> Result<(), ReportError> {
-        let previous = self.previous(pass);
+        let previous = self.status.clone().unwrap_or_default();
         record_pending(self, api, &self.inputs(pass, acted, &previous)).await
     }
 
-    fn previous(&self, _: &Pass<'_, Self>) -> GdapRelationshipStatus {
-        self.status.clone().unwrap_or_default()
-    }
-
-    fn status(
+    fn new_status(
         &self,
         _: &Context,
         pass: &Pass<'_, Self>,

@@ -123,7 +123,6 @@ impl Pipeline for TenantSync {
     type Observed = Option<Looked>;
     type Plan = Step;
     type Outcome = Synced;
-    type Status = TenantSyncStatus;
 
     fn resolve(&self, _: &SyncContext) -> desired::Intent {
         desired::resolve(self)
@@ -245,11 +244,7 @@ impl Pipeline for TenantSync {
         synced
     }
 
-    fn previous(&self, _: &Pass<'_, Self>) -> TenantSyncStatus {
-        self.status.clone().unwrap_or_default()
-    }
-
-    fn status(
+    fn new_status(
         &self,
         _: &SyncContext,
         pass: &Pass<'_, Self>,
