@@ -149,7 +149,7 @@ fn created_after_intent(intent: &Intent, remote: &Remote, id: &str) -> bool {
 fn awaiting(plan: Plan, pending: &Pending, timing: &Timing, now: DateTime<Utc>) -> Plan {
     let waits = match plan.action {
         Action::Wait(Waiting::Propagating { .. } | Waiting::Consents) => false,
-        Action::Idle | Action::Wait(_) => true,
+        Action::Idle | Action::VerifyAccess { .. } | Action::Wait(_) => true,
         _ => false,
     };
     match pending.oldest() {
@@ -348,7 +348,7 @@ fn plan_active(
     }
     let steady = steady_requeue(rel, renewal_due_at(desired, rel), timing, now);
     if intent.management == ManagementPolicy::Observe {
-        return at(Action::Idle, steady);
+        return steady_or_check(intent, desired, remote, observed, timing, now, steady);
     }
     if rel.auto_extend != desired.auto_extend {
         let on = desired.auto_extend;
@@ -378,7 +378,73 @@ fn plan_active(
     if let Some(plan) = plan_successor(intent, desired, remote, need, timing, now) {
         return plan;
     }
-    at(Action::Idle, steady)
+    steady_or_check(intent, desired, remote, observed, timing, now, steady)
+}
+
+/// The steady state: the access check when it is due, else idle until the next look (which
+/// comes no later than the check's due time).
+fn steady_or_check(
+    intent: &Intent,
+    desired: &Desired,
+    remote: &Remote,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+    steady: Duration,
+) -> Plan {
+    match access_check_due_at(desired, remote, observed.access_verified_at, timing) {
+        Some(due) if due <= now => at(
+            Action::VerifyAccess {
+                customer: intent.customer.clone(),
+            },
+            steady.min(timing.access_verify),
+        ),
+        Some(due) => {
+            let until = (due - now).to_std().unwrap_or(Duration::ZERO);
+            at(Action::Idle, steady.min(until.max(Duration::from_secs(1))))
+        }
+        None => at(Action::Idle, steady),
+    }
+}
+
+/// When the check that the partner user's delegated access to the customer works is due, or
+/// `None` when there is nothing to check: the check is off (`--access-verify-interval` 0), the
+/// relationship is not active, the spec assigns no security group (the relationship gives
+/// nobody access), or not every access assignment of the spec is active with its roles yet.
+/// Due at once when it never ran for this relationship, else an interval after the last check
+/// (kept in status, so a restart does not check every relationship at once).
+pub fn access_check_due_at(
+    desired: &Desired,
+    remote: &Remote,
+    last: Option<DateTime<Utc>>,
+    timing: &Timing,
+) -> Option<DateTime<Utc>> {
+    let rel = remote.relationship.as_ref()?;
+    if timing.access_verify.is_zero() || rel.status != State::Active {
+        return None;
+    }
+    if desired.assignments.is_empty() || !assignments_in_place(desired, &remote.assignments) {
+        return None;
+    }
+    let interval = Span::from_std(timing.access_verify).unwrap_or(Span::MAX);
+    Some(match last {
+        Some(t) => t
+            .checked_add_signed(interval)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        None => DateTime::<Utc>::MIN_UTC,
+    })
+}
+
+/// Every access assignment of the spec is live and active with exactly the spec's roles.
+pub fn assignments_in_place(desired: &Desired, assignments: &[RemoteAssignment]) -> bool {
+    desired.assignments.iter().all(|(group, roles)| {
+        assignments.iter().any(|a| {
+            a.is_live()
+                && &a.group_id == group
+                && a.status == AssignmentState::Active
+                && &a.role_ids == roles
+        })
+    })
 }
 
 /// What a successor is needed for.
@@ -461,14 +527,7 @@ fn hand_over_step(
     if let Some(action) = next_assignment_step(desired, &target, &failed, timing, now) {
         return now_(action);
     }
-    let all_active = desired.assignments.iter().all(|(group, roles)| {
-        successor.assignments.iter().any(|a| {
-            a.is_live()
-                && &a.group_id == group
-                && a.status == AssignmentState::Active
-                && &a.role_ids == roles
-        })
-    });
+    let all_active = assignments_in_place(desired, &successor.assignments);
     if target.pending() || !all_active {
         return wait(Waiting::Assignments, timing.poll);
     }

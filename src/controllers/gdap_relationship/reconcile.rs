@@ -275,6 +275,8 @@ async fn run(
     let target = Target {
         gdap: credentials.clients.gdap.as_ref(),
         token: &token,
+        directory: credentials.clients.directory.as_ref(),
+        tokens: &credentials.clients.tokens,
         bookkeeping: &bookkeeping,
     };
     match act(&plan.action, &target).await {

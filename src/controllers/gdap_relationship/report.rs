@@ -32,8 +32,11 @@ pub const SUCCESSOR_WARNINGS_ANNOTATION: &str = "gdap.io/successor-warnings";
 
 pub use crate::controllers::lifecycle::ReportError;
 
-/// Reasons of conditions on their way to True, which get no Warning event.
-const ORDINARY: [&str; 8] = [
+/// Reasons of conditions on their way to True (or that cannot be told yet), which get no Warning
+/// event.
+const ORDINARY: [&str; 10] = [
+    reasons::NOT_CHECKED,
+    reasons::APP_NOT_CONSENTED,
     reasons::PROPAGATING,
     reasons::RELATIONSHIP_NOT_ACTIVE,
     reasons::NOT_CREATED,
@@ -323,7 +326,14 @@ async fn transition_events(
         )
         .await;
     }
-    for type_ in [types::READY, types::SYNCED, types::ACCESS_ASSIGNED] {
+    // AccessVerified: Normal `AccessWorks` when it turns True, Warning `AccessRefused` (with
+    // Microsoft's error) when it turns False.
+    for type_ in [
+        types::READY,
+        types::SYNCED,
+        types::ACCESS_ASSIGNED,
+        types::ACCESS_VERIFIED,
+    ] {
         lifecycle::condition_event(
             ctx,
             object,
