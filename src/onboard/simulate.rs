@@ -339,6 +339,7 @@ mod tests {
             microsoft: Ok(remote),
             consents: Ok(Vec::new()),
             access_verified_at: None,
+            access_in_place_since: None,
         }
     }
 

@@ -348,7 +348,7 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
                 ),
             ))
         }
-        Action::VerifyAccess { customer } => verify_access(t, customer).await,
+        Action::VerifyAccess { customer, .. } => verify_access(t, customer).await,
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
             Ok(Applied::Nothing)
         }

@@ -345,6 +345,7 @@ async fn the_access_check_reads_once_with_the_users_delegated_token_and_writes_n
     let books = Recorded::default();
     let verify = Action::VerifyAccess {
         customer: defaults::CONTOSO_TENANT_ID.into(),
+        settling: false,
     };
     active_with_helpdesk(&w, &books, "act-verify", defaults::CONTOSO_TENANT_ID).await;
     let writes_before = w.writes().await.len();
@@ -405,6 +406,7 @@ async fn the_access_check_in_a_customer_without_the_apps_consent_cannot_tell() {
     let w = world().await;
     let verify = Action::VerifyAccess {
         customer: defaults::FABRIKAM_TENANT_ID.into(),
+        settling: false,
     };
     let books = Recorded::default();
     active_with_helpdesk(

@@ -16,6 +16,7 @@ use super::observed::{
     RemoteRelationship, RemoteRequest, RemoteUpdate, Unreadable,
 };
 use super::writes::Pending;
+use crate::api::conditions::types;
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
@@ -111,6 +112,7 @@ pub async fn observe(
         // Read by `consents::read` while deleting (it needs the Kubernetes client).
         consents: Ok(Vec::new()),
         access_verified_at: None,
+        access_in_place_since: access_in_place_since(object),
     };
     let credentials = match credentials {
         Ok(c) => c,
@@ -400,6 +402,16 @@ pub fn access_verified_at(object: &GdapRelationship, remote: &Remote) -> Option<
     }
     let at = status.access_verified_at.as_ref()?;
     DateTime::<Utc>::from_timestamp(at.0.as_second(), 0)
+}
+
+/// Since when the status says every access assignment is active (`AccessAssigned=True`).
+pub fn access_in_place_since(object: &GdapRelationship) -> Option<DateTime<Utc>> {
+    let status = object.status.as_ref()?;
+    let assigned = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::ACCESS_ASSIGNED && c.status == "True")?;
+    DateTime::<Utc>::from_timestamp(assigned.last_transition_time.0.as_second(), 0)
 }
 
 /// The pending writes the object's annotation records.

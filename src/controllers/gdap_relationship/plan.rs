@@ -393,18 +393,43 @@ fn steady_or_check(
     steady: Duration,
 ) -> Plan {
     match access_check_due_at(desired, remote, observed.access_verified_at, timing) {
-        Some(due) if due <= now => at(
-            Action::VerifyAccess {
-                customer: intent.customer.clone(),
-            },
-            steady.min(timing.access_verify),
-        ),
+        Some(due) if due <= now => {
+            let settling = access_settling(observed, timing, now);
+            let requeue = match settling {
+                // Looked at again soon (backing off) while the access may still propagate.
+                Some(since) => pending_writes::next_look(since, now, timing).unwrap_or(steady),
+                None => steady,
+            };
+            at(
+                Action::VerifyAccess {
+                    customer: intent.customer.clone(),
+                    settling: settling.is_some(),
+                },
+                requeue.min(timing.access_verify),
+            )
+        }
         Some(due) => {
             let until = (due - now).to_std().unwrap_or(Duration::ZERO);
             at(Action::Idle, steady.min(until.max(Duration::from_secs(1))))
         }
         None => at(Action::Idle, steady),
     }
+}
+
+/// Since when the access may still be propagating: it was put in place (every assignment
+/// active, or just now when the status does not say so yet) less than `--propagation-timeout`
+/// ago, and no check since has found anything (`None` otherwise). Microsoft propagates GDAP
+/// access for a while after an assignment turns active.
+pub fn access_settling(
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if observed.access_verified_at.is_some() {
+        return None;
+    }
+    let since = observed.access_in_place_since.unwrap_or(now);
+    (now < propagation_deadline(since, timing)).then_some(since)
 }
 
 /// When the check that the partner user's delegated access to the customer works is due, or

@@ -111,6 +111,8 @@ fn seen(relationship: Option<RemoteRelationship>) -> Observed {
         consents: Ok(Vec::new()),
         // Checked just now: the access check is not due in the tables that are not about it.
         access_verified_at: Some(now()),
+        // The assignments were made long ago: their access has propagated.
+        access_in_place_since: Some(now() - Span::days(1)),
     }
 }
 
@@ -178,7 +180,9 @@ fn kind(action: &Action) -> String {
         Action::Wait(Waiting::Propagating { what, .. }) => format!("Wait Propagating {what:?}"),
         Action::Wait(w) => format!("Wait {w:?}"),
         Action::Idle => "Idle".into(),
-        Action::VerifyAccess { customer } => format!("VerifyAccess {customer}"),
+        Action::VerifyAccess { customer, settling } => {
+            format!("VerifyAccess {customer} {settling}")
+        }
         Action::Refuse(PlanError::PropagationTimedOut { what, .. }) => {
             format!("Refuse PropagationTimedOut {what:?}")
         }
@@ -1774,6 +1778,7 @@ fn in_place_checked(ago: Option<Span>) -> Observed {
 fn verify() -> Action {
     Action::VerifyAccess {
         customer: CUSTOMER.into(),
+        settling: false,
     }
 }
 
@@ -1935,4 +1940,42 @@ fn the_access_check_due_time_is_pure_and_bounds_the_requeue() {
     };
     let checking = plan(&intent(), &in_place_checked(None), &short, now());
     assert_eq!(checking.requeue, Duration::from_secs(20));
+}
+
+#[test]
+fn a_check_soon_after_the_access_was_put_in_place_may_meet_propagation_and_looks_again_soon() {
+    let t = timing();
+    let mut fresh = in_place_checked(None);
+    fresh.access_in_place_since = Some(now() - Span::seconds(20));
+    let p = plan(&intent(), &fresh, &t, now());
+    assert_eq!(
+        p.action,
+        Action::VerifyAccess {
+            customer: CUSTOMER.into(),
+            settling: true
+        }
+    );
+    assert_eq!(
+        p.requeue,
+        Duration::from_secs(20),
+        "backing off from the poll"
+    );
+    // The status does not say so yet (this pass made it so): settling from now.
+    fresh.access_in_place_since = None;
+    let p = plan(&intent(), &fresh, &t, now());
+    assert_eq!(
+        p.action,
+        Action::VerifyAccess {
+            customer: CUSTOMER.into(),
+            settling: true
+        }
+    );
+    assert_eq!(p.requeue, t.poll);
+    // After --propagation-timeout a refusal is believed.
+    fresh.access_in_place_since = Some(now() - Span::hours(2));
+    assert_eq!(plan(&intent(), &fresh, &t, now()).action, verify());
+    // Once a check found something, later checks are never settling.
+    let mut found = in_place_checked(Some(Span::hours(1)));
+    found.access_in_place_since = Some(now() - Span::seconds(20));
+    assert_eq!(plan(&intent(), &found, &t, now()).action, verify());
 }

@@ -197,14 +197,21 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
 /// it is for the same relationship, active with its access in place (else `None`, so the check
 /// runs at once when the access is in place again).
 fn access_verified_at(i: &Inputs, remote: Option<&RemoteRelationship>) -> Option<Time> {
-    if let Outcome::Applied(Applied::AccessChecked(_)) = i.outcome {
-        return Some(to_time(i.now));
+    if let Outcome::Applied(Applied::AccessChecked(check)) = i.outcome {
+        // A refusal while the access may still propagate is no finding: checked again soon.
+        return (!propagating(i, check)).then(|| to_time(i.now));
     }
     let rel = remote.filter(|r| r.status == State::Active)?;
     let same = i.previous.relationship_id.as_deref() == Some(rel.id.as_str());
     (same && access_in_place(i) != Some(false))
         .then(|| i.previous.access_verified_at.clone())
         .flatten()
+}
+
+/// The check refused access that may still be propagating (see `plan::access_settling`).
+fn propagating(i: &Inputs, check: &AccessCheck) -> bool {
+    let settling = matches!(i.plan.action, Action::VerifyAccess { settling: true, .. });
+    settling && matches!(check, AccessCheck::Refused { .. })
 }
 
 /// Whether the spec's access assignments are all in place (`None`: the spec cannot be read).
@@ -404,6 +411,17 @@ fn access_verified(
         |reason, message: String| Wanted::unknown(types::ACCESS_VERIFIED, reason, message);
     if let Outcome::Applied(Applied::AccessChecked(check)) = i.outcome {
         let at = i.now.to_rfc3339();
+        if propagating(i, check) {
+            let AccessCheck::Refused { message } = check else {
+                unreachable!("propagating only for a refusal")
+            };
+            return Some(unknown(
+                reasons::PROPAGATING,
+                format!(
+                    "the access assignments are active and Microsoft may still be propagating the access: the partner user's delegated access to customer {customer} does not work yet (checked at {at}): {message}. Checked again soon; after --propagation-timeout a refusal is AccessRefused"
+                ),
+            ));
+        }
         return Some(match check {
             AccessCheck::Works => Wanted::new(
                 types::ACCESS_VERIFIED,

@@ -87,6 +87,7 @@ fn observed(rel: RemoteRelationship, assignments: Vec<RemoteAssignment>) -> Obse
         }),
         consents: Ok(Vec::new()),
         access_verified_at: None,
+        access_in_place_since: None,
     }
 }
 
@@ -573,6 +574,7 @@ fn checked(check: super::act::AccessCheck) -> Case {
         observed(remote(S::Active, 400), vec![assignment(A::Active)]),
         Action::VerifyAccess {
             customer: "c".into(),
+            settling: false,
         },
     );
     case.outcome = Outcome::Applied(Applied::AccessChecked(check));
@@ -730,4 +732,32 @@ fn access_verified_is_unknown_until_the_relationship_is_active_with_its_access_i
 
 fn to_time_(t: DateTime<Utc>) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
     crate::controllers::conditions::to_time(t)
+}
+
+#[test]
+fn a_refusal_while_the_access_may_still_propagate_is_no_finding() {
+    use super::act::AccessCheck;
+    let mut case = checked(AccessCheck::Refused {
+        message: "NoGdapAccess: AADSTS50020: no active GDAP access".into(),
+    });
+    case.action = Action::VerifyAccess {
+        customer: "c".into(),
+        settling: true,
+    };
+    let status = case.build();
+    assert_eq!(
+        condition(&status, "AccessVerified"),
+        pair("Unknown", reasons::PROPAGATING)
+    );
+    assert!(message(&status, "AccessVerified").contains("AADSTS50020"));
+    assert_eq!(status.access_verified_at, None, "so the check stays due");
+    // While settling, a success is a finding.
+    let mut works = checked(AccessCheck::Works);
+    works.action = case.action.clone();
+    let works = works.build();
+    assert_eq!(
+        condition(&works, "AccessVerified"),
+        pair("True", reasons::ACCESS_WORKS)
+    );
+    assert_eq!(works.access_verified_at, Some(to_time_(now())));
 }

@@ -155,6 +155,10 @@ pub enum Action {
     VerifyAccess {
         /// The customer tenant id.
         customer: String,
+        /// The access was put in place less than `--propagation-timeout` ago and has not been
+        /// found working yet: a refusal may be Microsoft still propagating it (reported as
+        /// such, and checked again soon), not a finding.
+        settling: bool,
     },
     /// Steady state: report and look again later.
     Idle,
