@@ -81,8 +81,9 @@ pub struct RunArgs {
     pub propagation_timeout: Duration,
     /// How often each active GdapRelationship checks that the partner user's delegated access to
     /// the customer works (a delegated Graph token for the customer tenant and one read there;
-    /// condition AccessVerified). The last check's time is kept in status, so a restart does not
-    /// check every relationship at once. 0 turns the check off.
+    /// condition AccessVerified). The first check comes 15 minutes (or one interval, if shorter)
+    /// after the access assignments turned active; the last check's time is kept in status, so a
+    /// restart does not check every relationship at once. 0 turns the check off.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub access_verify_interval: Duration,
     /// How long a refused access assignment waits before it is tried again.

@@ -52,6 +52,10 @@ pub use super::step::{Action, Plan, PlanError, ReleaseReason, Timing, Waiting};
 pub const EXPIRY_WARNING_DAYS: [i64; 3] = [30, 7, 1];
 /// `autoExtendDuration` when auto-extension is on (Microsoft allows only 180 days).
 pub const AUTO_EXTEND_ON: &str = "P180D";
+/// How long after the access was put in place (every access assignment active) the first access
+/// check comes, at most: Microsoft propagates GDAP access for a while (minutes) after an
+/// assignment turns active, so a check at once would mostly meet that.
+pub const FIRST_ACCESS_CHECK_AFTER: Span = Span::minutes(15);
 /// `autoExtendDuration` when auto-extension is off.
 pub const AUTO_EXTEND_OFF: &str = "PT0S";
 /// Decides the next step, on the effective state (the read, with the operator's unshown writes
@@ -392,7 +396,7 @@ fn steady_or_check(
     now: DateTime<Utc>,
     steady: Duration,
 ) -> Plan {
-    match access_check_due_at(desired, remote, observed.access_verified_at, timing) {
+    match access_check_due_at(desired, remote, observed, timing, now) {
         Some(due) if due <= now => {
             let settling = access_settling(observed, timing, now);
             let requeue = match settling {
@@ -436,13 +440,16 @@ pub fn access_settling(
 /// `None` when there is nothing to check: the check is off (`--access-verify-interval` 0), the
 /// relationship is not active, the spec assigns no security group (the relationship gives
 /// nobody access), or not every access assignment of the spec is active with its roles yet.
-/// Due at once when it never ran for this relationship, else an interval after the last check
+/// The first check is due [`FIRST_ACCESS_CHECK_AFTER`] (or one interval, when shorter) after the
+/// access was put in place (`AccessAssigned=True`; from `now` when the status does not say so
+/// yet), as Microsoft propagates GDAP access meanwhile; later ones an interval after the last
 /// (kept in status, so a restart does not check every relationship at once).
 pub fn access_check_due_at(
     desired: &Desired,
     remote: &Remote,
-    last: Option<DateTime<Utc>>,
+    observed: &Observed,
     timing: &Timing,
+    now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let rel = remote.relationship.as_ref()?;
     if timing.access_verify.is_zero() || rel.status != State::Active {
@@ -452,12 +459,17 @@ pub fn access_check_due_at(
         return None;
     }
     let interval = Span::from_std(timing.access_verify).unwrap_or(Span::MAX);
-    Some(match last {
-        Some(t) => t
-            .checked_add_signed(interval)
+    let (from, wait) = match observed.access_verified_at {
+        Some(last) => (last, interval),
+        None => (
+            observed.access_in_place_since.unwrap_or(now),
+            interval.min(FIRST_ACCESS_CHECK_AFTER),
+        ),
+    };
+    Some(
+        from.checked_add_signed(wait)
             .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        None => DateTime::<Utc>::MIN_UTC,
-    })
+    )
 }
 
 /// Every access assignment of the spec is live and active with exactly the spec's roles.

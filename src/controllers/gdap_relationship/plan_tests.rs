@@ -1904,9 +1904,7 @@ fn the_access_check_is_due_an_interval_after_the_last_one_and_only_with_the_acce
 fn the_access_check_due_time_is_pure_and_bounds_the_requeue() {
     let t = timing();
     let d = desired();
-    let due = |o: &Observed| {
-        access_check_due_at(&d, o.microsoft.as_ref().unwrap(), o.access_verified_at, &t)
-    };
+    let due = |o: &Observed| access_check_due_at(&d, o.microsoft.as_ref().unwrap(), o, &t, now());
     let last = now() - Span::minutes(10);
     assert_eq!(
         due(&in_place_checked(Some(Span::minutes(10)))),
@@ -1943,26 +1941,32 @@ fn the_access_check_due_time_is_pure_and_bounds_the_requeue() {
 }
 
 #[test]
-fn a_check_soon_after_the_access_was_put_in_place_may_meet_propagation_and_looks_again_soon() {
+fn the_first_check_waits_for_gdap_propagation_and_a_check_that_may_meet_it_looks_again_soon() {
     let t = timing();
+    // The access was put in place 20 s ago: the first check comes 15 minutes after that.
     let mut fresh = in_place_checked(None);
     fresh.access_in_place_since = Some(now() - Span::seconds(20));
     let p = plan(&intent(), &fresh, &t, now());
-    assert_eq!(
-        p.action,
-        Action::VerifyAccess {
-            customer: CUSTOMER.into(),
-            settling: true
-        }
-    );
+    assert_eq!(p.action, Action::Idle);
     assert_eq!(
         p.requeue,
-        Duration::from_secs(20),
-        "backing off from the poll"
+        t.resync.min(Duration::from_secs(15 * 60 - 20)),
+        "looks again by the due time"
     );
-    // The status does not say so yet (this pass made it so): settling from now.
+    // This pass put it in place (the status does not say so yet): 15 minutes from now.
     fresh.access_in_place_since = None;
-    let p = plan(&intent(), &fresh, &t, now());
+    let d = desired();
+    let due = access_check_due_at(&d, fresh.microsoft.as_ref().unwrap(), &fresh, &t, now());
+    assert_eq!(due, Some(now() + FIRST_ACCESS_CHECK_AFTER));
+    // With a short interval the first check comes an interval after; while the access may still
+    // propagate it is `settling` and looks again soon (backing off from the poll, at most the
+    // interval).
+    let short = Timing {
+        access_verify: Duration::from_secs(10),
+        ..t
+    };
+    fresh.access_in_place_since = Some(now() - Span::seconds(20));
+    let p = plan(&intent(), &fresh, &short, now());
     assert_eq!(
         p.action,
         Action::VerifyAccess {
@@ -1970,7 +1974,21 @@ fn a_check_soon_after_the_access_was_put_in_place_may_meet_propagation_and_looks
             settling: true
         }
     );
-    assert_eq!(p.requeue, t.poll);
+    assert_eq!(p.requeue, Duration::from_secs(10));
+    let slow_poll = Timing {
+        access_verify: Duration::from_secs(3600),
+        ..t
+    };
+    fresh.access_in_place_since = Some(now() - Span::minutes(16));
+    let p = plan(&intent(), &fresh, &slow_poll, now());
+    assert_eq!(
+        p.action,
+        Action::VerifyAccess {
+            customer: CUSTOMER.into(),
+            settling: true
+        }
+    );
+    assert_eq!(p.requeue, t.resync.min(Duration::from_secs(16 * 60)));
     // After --propagation-timeout a refusal is believed.
     fresh.access_in_place_since = Some(now() - Span::hours(2));
     assert_eq!(plan(&intent(), &fresh, &t, now()).action, verify());
