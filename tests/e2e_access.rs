@@ -130,6 +130,15 @@ async fn access_is_verified_with_the_users_token_and_a_removed_access_turns_it_f
         "a Warning event when it turns False: {:?}",
         world.events("contoso")
     );
+    let metrics = world.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gdap_relationship_access_verified{")
+                && l.contains("name=\"contoso\"")
+                && l.ends_with(" 0")),
+        "the gauge drops to 0: {metrics}"
+    );
     let object_json = serde_json::to_value(&object).unwrap();
     let (health, health_message) = support::argocd::health("GdapRelationship", &object_json);
     assert_eq!(health, "Degraded", "{health_message}");

@@ -14,6 +14,7 @@ use super::status::{self, Inputs, Outcome};
 use super::step::{Action, Waiting};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
+use crate::controllers::conditions::status_of;
 use crate::controllers::context::Context;
 use crate::controllers::lifecycle;
 use crate::metrics::ObjectLabels;
@@ -73,6 +74,12 @@ pub async fn tell(
         .as_ref()
         .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
     ctx.metrics.successor_pending(&labels, Some(pending));
+    let access = match status_of(&new.conditions, types::ACCESS_VERIFIED) {
+        Some("True") => Some(true),
+        Some("False") => Some(false),
+        _ => None,
+    };
+    ctx.metrics.access_verified(&labels, access);
     Ok(())
 }
 
