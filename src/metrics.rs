@@ -51,6 +51,8 @@ pub struct Metrics {
     pub microsoft_calls: Family<CallLabels, Counter>,
     /// 1 while a successor relationship waits for the customer's approval.
     successor_pending: Family<ObjectLabels, Gauge>,
+    /// 1 while the partner user's delegated access to the customer works, 0 when refused.
+    access_verified: Family<ObjectLabels, Gauge>,
     /// 1 while a credentials Secret's credentials work, 0 when Entra refuses them.
     credentials_valid: Family<SecretLabels, Gauge>,
     /// 1 while this process leads (runs the controllers), 0 while it stands by.
@@ -110,6 +112,7 @@ impl Metrics {
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
         let successor_pending = Family::<ObjectLabels, Gauge>::default();
+        let access_verified = Family::<ObjectLabels, Gauge>::default();
         let credentials_valid = Family::<SecretLabels, Gauge>::default();
         registry.register(
             "credentials_valid",
@@ -166,6 +169,11 @@ impl Metrics {
             successor_pending.clone(),
         );
         registry.register(
+            "relationship_access_verified",
+            "1 while the partner user's delegated access to the customer works (AccessVerified=True), 0 when Microsoft refuses it; no series while it cannot be told",
+            access_verified.clone(),
+        );
+        registry.register(
             "consent_healthy",
             "1 while the application consent is verified in the customer tenant, 0 when it is not (revoked, incomplete, or not consented yet)",
             consent_healthy.clone(),
@@ -174,6 +182,7 @@ impl Metrics {
         Metrics {
             registry: root,
             successor_pending,
+            access_verified,
             credentials_valid,
             reconciles,
             reconcile_seconds,
@@ -252,6 +261,19 @@ impl Metrics {
             }
             None => {
                 self.successor_pending.remove(object);
+            }
+        }
+    }
+
+    /// Records whether the partner user's delegated access to the object's customer works;
+    /// `None` (not known, or the object released) removes the series.
+    pub fn access_verified(&self, object: &ObjectLabels, works: Option<bool>) {
+        match works {
+            Some(w) => {
+                self.access_verified.get_or_create(object).set(i64::from(w));
+            }
+            None => {
+                self.access_verified.remove(object);
             }
         }
     }
@@ -361,6 +383,23 @@ mod tests {
             "{text}"
         );
         metrics.successor_pending(&object("a"), None);
+        assert!(!metrics.encode().contains("name=\"a\""));
+    }
+
+    #[test]
+    fn access_verified_is_a_series_while_known() {
+        let metrics = Metrics::new();
+        metrics.access_verified(&object("a"), Some(false));
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "gdap_relationship_access_verified{namespace=\"ns\",name=\"a\",customer=\"c\"} 0"
+            ),
+            "{text}"
+        );
+        metrics.access_verified(&object("a"), Some(true));
+        assert!(metrics.encode().contains("customer=\"c\"} 1"));
+        metrics.access_verified(&object("a"), None);
         assert!(!metrics.encode().contains("name=\"a\""));
     }
 

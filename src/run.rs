@@ -79,6 +79,13 @@ pub struct RunArgs {
     /// failure. Microsoft is eventually consistent: until then such a wait is `Propagating`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub propagation_timeout: Duration,
+    /// How often each active GdapRelationship checks that the partner user's delegated access to
+    /// the customer works (a delegated Graph token for the customer tenant and one read there;
+    /// condition AccessVerified). The first check comes 15 minutes (or one interval, if shorter)
+    /// after the access assignments turned active; the last check's time is kept in status, so a
+    /// restart does not check every relationship at once. 0 turns the check off.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub access_verify_interval: Duration,
     /// How long a refused access assignment waits before it is tried again.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub failed_assignment_retry: Duration,
@@ -178,6 +185,7 @@ fn settings(args: &RunArgs) -> Settings {
             termination_timeout: args.termination_timeout,
             failed_retry: args.failed_assignment_retry,
             propagation_timeout: args.propagation_timeout,
+            access_verify: args.access_verify_interval,
         },
         consent: ConsentIntervals {
             verify: args.consent_verify_interval,

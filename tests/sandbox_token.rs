@@ -265,6 +265,41 @@ async fn a_customer_token_needs_gdap_access_for_the_user() {
 }
 
 #[tokio::test]
+async fn removing_the_user_from_the_assigned_group_takes_its_gdap_access_away() {
+    let env = start().await;
+    env.active_relationship(
+        "gdap-for-membership",
+        d::CONTOSO_TENANT_ID,
+        &[support::DIRECTORY_READERS],
+        &[d::HELPDESK_GROUP_ID],
+    )
+    .await;
+    let token = env.user_token(d::CONTOSO_TENANT_ID, GRAPH).await;
+    let read = "/v1.0/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'";
+    assert_eq!(env.get(read, &token).await.0, 200);
+    let member = format!(
+        "/_sandbox/groups/{}/members/{}",
+        d::HELPDESK_GROUP_ID,
+        d::PARTNER_ADMIN_UPN
+    );
+    let (s, b) = env.control("DELETE", &member, json!({})).await;
+    assert_eq!((s, &b["changed"]), (200, &json!(true)));
+    // A token issued before is refused at the read; a new one is not issued at all.
+    let (s, b) = env.get(read, &token).await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(b["error"]["code"], "Authorization_RequestDenied");
+    let (s, b) = refresh(&env, d::PARTNER_REFRESH_TOKEN, d::CONTOSO_TENANT_ID).await;
+    assert_eq!(s, 400);
+    assert_entra_error(&b, "invalid_grant", 50020);
+    // Added back: the access returns.
+    let (s, _) = env.control("PUT", &member, json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(env.get(read, &token).await.0, 200);
+    let unknown = format!("/_sandbox/groups/{}/members/nobody@x", d::HELPDESK_GROUP_ID);
+    assert_eq!(env.control("DELETE", &unknown, json!({})).await.0, 404);
+}
+
+#[tokio::test]
 async fn token_faults_fail_matching_requests_count_times() {
     let env = start().await;
     let rules = json!({"rules": [{"grantType": "refresh_token", "aadsts": 50076, "count": 1},

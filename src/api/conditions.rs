@@ -25,6 +25,10 @@ pub mod types {
     pub const CONSENTED: &str = "Consented";
     /// The last successful import is older than expected.
     pub const STALE: &str = "Stale";
+    /// The partner user's delegated access to the customer works: on a slow schedule
+    /// (`--access-verify-interval`) the operator gets the user's delegated Graph token for the
+    /// customer tenant and makes one read there. `Unknown` until it can be checked.
+    pub const ACCESS_VERIFIED: &str = "AccessVerified";
 }
 
 /// Condition reasons (CamelCase, as Kubernetes expects).
@@ -161,6 +165,21 @@ pub mod reasons {
     pub const FRESH: &str = "Fresh";
     /// `spec.suspend` is true: scheduled imports are paused (a TenantSync's `Stale=False`).
     pub const SUSPENDED: &str = "Suspended";
+    /// A GdapRelationship's `AccessVerified=True`: the partner user got a delegated token for
+    /// the customer tenant and read its directory.
+    pub const ACCESS_WORKS: &str = "AccessWorks";
+    /// A GdapRelationship's `AccessVerified=False`: Entra refused the partner user a delegated
+    /// token for the customer tenant, or Graph refused the read (the message carries Microsoft's
+    /// error: the AADSTS code or the Graph error code).
+    pub const ACCESS_REFUSED: &str = "AccessRefused";
+    /// A GdapRelationship's `AccessVerified=Unknown`: the relationship's access is not in place
+    /// (no access assignments in the spec, or not all of them active yet), or the check has not
+    /// run yet.
+    pub const NOT_CHECKED: &str = "NotChecked";
+    /// A GdapRelationship's `AccessVerified=Unknown`: the partner's application is not consented
+    /// in the customer tenant (AADSTS90099/65001), so no delegated token can be had through it
+    /// and the access cannot be verified; an AppConsent consents it.
+    pub const APP_NOT_CONSENTED: &str = "AppNotConsented";
 }
 
 /// Event reasons (the `reason` of Kubernetes events the operator publishes).

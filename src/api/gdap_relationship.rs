@@ -236,6 +236,14 @@ pub struct GdapRelationshipStatus {
     /// Relationships this object used before, newest last (at most 10): replaced by a successor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_relationships: Vec<PreviousRelationship>,
+    /// When the operator last checked that the partner user's delegated access to the customer
+    /// works through this relationship (a delegated Graph token for the customer tenant and one
+    /// read of its directory; see the condition `AccessVerified`). The next check is due
+    /// `--access-verify-interval` (default 1h) later, so an operator restart does not check every
+    /// relationship at once. Cleared when the relationship is not active or its access
+    /// assignments are not all active (checked again at once when they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_verified_at: Option<Time>,
     /// How many reconciles in a row have failed (0 after a success). The operator waits longer
     /// after each failure: from the poll interval, doubling, up to the resync interval, with jitter.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -246,7 +254,7 @@ pub struct GdapRelationshipStatus {
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Approved, AccessAssigned, Expiring, Renewing and Synced.
+    /// Ready, Approved, AccessAssigned, AccessVerified, Expiring, Renewing and Synced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

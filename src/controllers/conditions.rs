@@ -30,8 +30,10 @@ pub fn merge_at(
 pub struct Wanted {
     /// The condition type (see `api::conditions::types`).
     pub type_: &'static str,
-    /// True or false.
+    /// True or false (false when `unknown`).
     pub status: bool,
+    /// Neither: the condition cannot be told (written as `Unknown`).
+    pub unknown: bool,
     /// CamelCase reason (see `api::conditions::reasons`).
     pub reason: &'static str,
     /// What a person should know, and do.
@@ -49,8 +51,26 @@ impl Wanted {
         Wanted {
             type_,
             status,
+            unknown: false,
             reason,
             message: message.into(),
+        }
+    }
+
+    /// A condition whose truth cannot be told (`Unknown`).
+    pub fn unknown(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Wanted {
+            unknown: true,
+            ..Wanted::new(type_, false, reason, message)
+        }
+    }
+
+    /// `True`, `False` or `Unknown`, as Kubernetes writes it.
+    pub fn status_text(&self) -> &'static str {
+        match (self.unknown, self.status) {
+            (true, _) => "Unknown",
+            (false, true) => "True",
+            (false, false) => "False",
         }
     }
 }
@@ -69,7 +89,7 @@ pub fn merge(
         .cloned()
         .collect();
     for w in wanted {
-        let status = if w.status { "True" } else { "False" }.to_string();
+        let status = w.status_text().to_string();
         let old = previous.iter().find(|c| c.type_ == w.type_);
         let last_transition_time = match old {
             Some(c) if c.status == status => c.last_transition_time.clone(),
@@ -130,6 +150,14 @@ mod tests {
         );
         assert_eq!(flipped[0].last_transition_time, Time(at(300)));
         assert_eq!(status_of(&flipped, "Ready"), Some("True"));
+        let unknown = merge(
+            &flipped,
+            &[Wanted::unknown("Ready", "NotChecked", "cannot tell")],
+            Some(2),
+            at(400),
+        );
+        assert_eq!(status_of(&unknown, "Ready"), Some("Unknown"));
+        assert_eq!(unknown[0].last_transition_time, Time(at(400)));
     }
 
     #[test]

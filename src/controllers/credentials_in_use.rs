@@ -220,6 +220,8 @@ async fn settle_records(ctx: &Context, api: &Api<Secret>, secret: &Secret, recor
     let target = Target {
         gdap,
         token: &token,
+        directory: credentials.clients.directory.as_ref(),
+        tokens: &credentials.clients.tokens,
         bookkeeping: &bookkeeping,
     };
     for record in records {

@@ -24,6 +24,13 @@
 //!   tenant mean the customer's consent is missing or revoked, not that the credentials are bad:
 //!   `AccessDenied`.
 //! - Anything else Microsoft refused permanently: `MicrosoftError`.
+//! - The check that the partner user's delegated access to a customer works
+//!   ([`Caller::PartnerUserInCustomer`], a GdapRelationship's `AccessVerified`): Entra refusing
+//!   the user a token there (no GDAP access, AADSTS50020; the customer's conditional access or
+//!   MFA; no such tenant) and Graph refusing the read (403, 401 with a fresh token) mean the
+//!   access does not work: `AccessRefused`. The app not known or not consented in the customer
+//!   (AADSTS700016/7000229, 90099/65001) says nothing about the user's access: `AppNotConsented`.
+//!   The credentials' own refusals stay `CredentialsInvalid`.
 //!
 //! Why the caller matters: Entra answers "app not in this tenant" (AADSTS700016/7000229) and
 //! "app not consented" (AADSTS65001/90099) for the tenant the token is for. The partner's GDAP
@@ -46,6 +53,9 @@ pub enum Caller {
     /// The partner app alone (app-only token, client-credentials grant) in a customer tenant: a
     /// TenantSync's import.
     App,
+    /// The partner's GDAP user in a customer tenant, checking that its delegated access there
+    /// works (a GdapRelationship's access check: a delegated token for the customer and a read).
+    PartnerUserInCustomer,
 }
 
 /// Whether retrying a failed Microsoft call later can help without anybody acting (a write whose
@@ -60,6 +70,10 @@ pub fn reason(error: &microsoft::Error, caller: Caller) -> &'static str {
         return reasons::TRANSIENT_ERROR;
     }
     match (error.reason(), caller) {
+        (Reason::AppNotInTenant | Reason::ConsentMissing, Caller::PartnerUserInCustomer) => {
+            reasons::APP_NOT_CONSENTED
+        }
+        (r, Caller::PartnerUserInCustomer) if refuses_the_access(r) => reasons::ACCESS_REFUSED,
         (Reason::AppNotInTenant | Reason::ConsentMissing, Caller::App) => reasons::ACCESS_DENIED,
         (Reason::AccessDenied | Reason::Unauthenticated | Reason::NoPermissions, Caller::App) => {
             reasons::ACCESS_DENIED
@@ -75,6 +89,21 @@ pub fn reason(error: &microsoft::Error, caller: Caller) -> &'static str {
 /// error's own text), and whether it is transient.
 pub fn failure(error: &microsoft::Error, caller: Caller, message: impl Into<String>) -> Failure {
     Failure::new(reason(error, caller), message, is_transient(error))
+}
+
+/// For the partner user in a customer tenant: Entra or Graph refused the user's access there
+/// (see the module docs).
+fn refuses_the_access(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::NoGdapAccess
+            | Reason::AccessDenied
+            | Reason::NoPermissions
+            | Reason::Unauthenticated
+            | Reason::ConditionalAccess
+            | Reason::MfaRequired
+            | Reason::TenantNotFound
+    )
 }
 
 /// Entra refused the credentials themselves (see the module docs): the Secret must change.
@@ -94,13 +123,15 @@ fn refuses_the_credentials(reason: Reason, caller: Caller) -> bool {
 }
 
 /// Every condition reason [`reason`] returns.
-pub const REASONS: [&str; 6] = [
+pub const REASONS: [&str; 8] = [
     reasons::TRANSIENT_ERROR,
     reasons::CREDENTIALS_INVALID,
     reasons::MFA_REQUIRED,
     reasons::SERVICE_PRINCIPALS_MISSING,
     reasons::ACCESS_DENIED,
     reasons::MICROSOFT_ERROR,
+    reasons::ACCESS_REFUSED,
+    reasons::APP_NOT_CONSENTED,
 ];
 
 /// The condition reasons that say the credentials Secret does not work — whichever kind reports
@@ -434,6 +465,43 @@ mod tests {
             "the message keeps the exact cause: {}",
             failure.message
         );
+    }
+
+    #[test]
+    fn the_access_check_reads_refusals_of_the_users_access_apart_from_the_apps_consent() {
+        let of = |r: Reason| reason(&Error::new(r, "refused"), Caller::PartnerUserInCustomer);
+        for refused in [
+            Reason::NoGdapAccess,
+            Reason::AccessDenied,
+            Reason::NoPermissions,
+            Reason::Unauthenticated,
+            Reason::ConditionalAccess,
+            Reason::MfaRequired,
+            Reason::TenantNotFound,
+        ] {
+            assert_eq!(of(refused), reasons::ACCESS_REFUSED, "{refused:?}");
+        }
+        for not_consented in [Reason::ConsentMissing, Reason::AppNotInTenant] {
+            assert_eq!(
+                of(not_consented),
+                reasons::APP_NOT_CONSENTED,
+                "{not_consented:?}"
+            );
+        }
+        assert_eq!(
+            of(Reason::RefreshTokenRevoked),
+            reasons::CREDENTIALS_INVALID
+        );
+        assert_eq!(of(Reason::Throttled), reasons::TRANSIENT_ERROR);
+        assert_eq!(of(Reason::InvalidRequest), reasons::MICROSOFT_ERROR);
+        for (microsoft, ..) in TABLE {
+            let r = of(microsoft);
+            assert!(REASONS.contains(&r), "{microsoft:?} gave {r}");
+            assert!(
+                !is_credentials_reason(r) || r == reasons::CREDENTIALS_INVALID,
+                "{microsoft:?}: a refusal in a customer tenant never says the Secret is broken unless Entra refused the credentials themselves"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct Timing {
     /// How long the operator waits for Microsoft to show one of its own writes (or to propagate
     /// access) before it reports the wait as a failure (`--propagation-timeout`).
     pub propagation_timeout: Duration,
+    /// How often the partner user's delegated access to the customer of an active relationship
+    /// is verified (a token for the customer tenant and one read there;
+    /// `--access-verify-interval`); zero turns the check off.
+    pub access_verify: Duration,
 }
 
 impl Default for Timing {
@@ -26,6 +30,7 @@ impl Default for Timing {
             termination_timeout: Duration::from_secs(600),
             failed_retry: Duration::from_secs(3600),
             propagation_timeout: Duration::from_secs(3600),
+            access_verify: Duration::from_secs(3600),
         }
     }
 }

@@ -227,7 +227,11 @@ pub fn describe(action: &Action, current: Option<&str>) -> Option<Step> {
         .kubernetes(),
         // Bookkeeping of a create (crash safety), shown as part of the create.
         Action::RecordCreateIntent { .. } => return None,
-        Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => return None,
+        Action::Release(_)
+        | Action::Wait(_)
+        | Action::Idle
+        | Action::VerifyAccess { .. }
+        | Action::Refuse(_) => return None,
     })
 }
 

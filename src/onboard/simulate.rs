@@ -65,7 +65,8 @@ pub fn simulate(
         let action = plan(intent, &observed, timing, now).action;
         let end = match &action {
             Action::Wait(w) => Some(End::Wait(*w)),
-            Action::Idle => Some(End::Idle),
+            // The access check only reads: the steady state.
+            Action::Idle | Action::VerifyAccess { .. } => Some(End::Idle),
             Action::Refuse(e) => Some(End::Refuse(e.clone())),
             Action::Release(_) => Some(End::Release),
             _ => None,
@@ -337,6 +338,8 @@ mod tests {
             failed_assignments: BTreeMap::new(),
             microsoft: Ok(remote),
             consents: Ok(Vec::new()),
+            access_verified_at: None,
+            access_in_place_since: None,
         }
     }
 

@@ -63,6 +63,10 @@ pub fn routes() -> Router<Arc<Shared>> {
             "/_sandbox/users/{upn}/revoke-sessions",
             post(revoke_sessions),
         )
+        .route(
+            "/_sandbox/groups/{group}/members/{upn}",
+            put(add_member).delete(remove_member),
+        )
         .route("/_sandbox/refresh-tokens/age", post(age_refresh_tokens))
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/reset", post(reset))
@@ -419,6 +423,47 @@ async fn revoke_sessions(State(shared): Ctx, Path(upn): Path<String>) -> Result<
         .ok_or_else(|| err(404, format!("partner user {upn} not found")))?;
     user.sessions_revoked_at = Some(now);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /_sandbox/groups/{group}/members/{upn}`: a partner administrator adds the partner user
+/// to the partner security group (its GDAP access through the group's access assignments
+/// follows at once).
+async fn add_member(
+    State(shared): Ctx,
+    Path((group, upn)): Path<(String, String)>,
+) -> Result<Response> {
+    set_membership(&shared, &group, &upn, true)
+}
+
+/// `DELETE /_sandbox/groups/{group}/members/{upn}`: a partner administrator removes the partner
+/// user from the partner security group, and with it the GDAP access the group's access
+/// assignments gave the user: token requests for those customers then fail (AADSTS50020) and
+/// delegated reads there are refused (403) unless another group still gives access.
+async fn remove_member(
+    State(shared): Ctx,
+    Path((group, upn)): Path<(String, String)>,
+) -> Result<Response> {
+    set_membership(&shared, &group, &upn, false)
+}
+
+fn set_membership(shared: &Shared, group: &str, upn: &str, member: bool) -> Result<Response> {
+    let group = group.to_ascii_lowercase();
+    let mut world = shared.world();
+    if !world.partner.groups.contains_key(&group) {
+        return Err(err(404, format!("partner group {group} not found")));
+    }
+    let user = world
+        .partner
+        .users
+        .iter_mut()
+        .find(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+        .ok_or_else(|| err(404, format!("partner user {upn} not found")))?;
+    let changed = if member {
+        user.groups.insert(group)
+    } else {
+        user.groups.remove(&group)
+    };
+    Ok(json_response(200, json!({"changed": changed}), None))
 }
 
 async fn age_refresh_tokens(State(shared): Ctx, body: Bytes) -> Result<Response> {

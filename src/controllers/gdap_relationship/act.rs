@@ -9,15 +9,25 @@
 //! answered `409` (one live assignment per group; [`Applied::Assigned`] without an id). Both are
 //! remembered like a success (`pending`) and read again later — never `AssignmentFailed`, never
 //! a delete and a second try.
+//!
+//! One step only reads: [`Action::VerifyAccess`] gets the partner user's delegated Graph token
+//! for the customer tenant and reads the customer's Microsoft Graph service principal
+//! (`GET /servicePrincipals?$filter=appId eq '00000003-…'`, which every GDAP role may read), and
+//! answers what that says about the user's access ([`AccessCheck`]); a transient failure or
+//! credentials Entra refuses are the step's error, like any other call's.
 
 use super::observe::{microsoft_is_transient, microsoft_reason, remote_relationship};
 use super::observed::RemoteRelationship;
 use super::step::Action;
 use crate::api::conditions::{events, reasons};
+use crate::api::consent_rules::MICROSOFT_GRAPH_APP_ID;
 use crate::controllers::failure::Failure;
+use crate::controllers::microsoft_failure::{self, Caller};
 use crate::controllers::withdrawals::Withdrawal;
 use crate::microsoft::models::gdap::Updated;
-use crate::microsoft::{self, DelegatedToken, GdapApi, Reason};
+use crate::microsoft::{
+    self, Audience, DelegatedToken, DirectoryApi, GdapApi, Reason, TokenProvider,
+};
 use async_trait::async_trait;
 
 /// The Kubernetes-side writes an action may need.
@@ -42,6 +52,10 @@ pub struct Target<'a> {
     pub gdap: &'a dyn GdapApi,
     /// The partner user's Graph token.
     pub token: &'a DelegatedToken,
+    /// The directory client (the access check's read in the customer tenant).
+    pub directory: &'a dyn DirectoryApi,
+    /// The partner's tokens (the access check's delegated token for the customer tenant).
+    pub tokens: &'a TokenProvider,
     /// Kubernetes-side writes.
     pub bookkeeping: &'a dyn Bookkeeping,
 }
@@ -99,6 +113,28 @@ pub enum Applied {
         operation_id: Option<String>,
         /// The roles being applied.
         role_ids: Vec<String>,
+    },
+    /// The access check ran (reads only); what it found.
+    AccessChecked(AccessCheck),
+}
+
+/// What the access check found about the partner user's delegated access to the customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccessCheck {
+    /// Entra issued the delegated token for the customer tenant and Graph answered the read.
+    Works,
+    /// Entra refused the token or Graph refused the read: the access does not work.
+    Refused {
+        /// Microsoft's error (its AADSTS code or Graph error code and text).
+        message: String,
+    },
+    /// Microsoft's answer says nothing about the user's access (e.g. the partner's application
+    /// is not consented in the customer tenant).
+    Unverifiable {
+        /// The condition reason (`controllers::microsoft_failure`).
+        reason: &'static str,
+        /// Microsoft's error.
+        message: String,
     },
 }
 
@@ -312,9 +348,32 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
                 ),
             ))
         }
+        Action::VerifyAccess { customer, .. } => verify_access(t, customer).await,
         Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_) => {
             Ok(Applied::Nothing)
         }
+    }
+}
+
+/// The access check: the partner user's delegated token for `customer` and one read there.
+async fn verify_access(t: &Target<'_>, customer: &str) -> Result<Applied, ActError> {
+    let token = t.tokens.delegated_token(customer, Audience::Graph);
+    let error = match t
+        .directory
+        .service_principal_by_app_id(&token, MICROSOFT_GRAPH_APP_ID)
+        .await
+    {
+        Ok(_) => return Ok(Applied::AccessChecked(AccessCheck::Works)),
+        Err(e) => e,
+    };
+    let message = error.to_string();
+    match microsoft_failure::reason(&error, Caller::PartnerUserInCustomer) {
+        reasons::ACCESS_REFUSED => Ok(Applied::AccessChecked(AccessCheck::Refused { message })),
+        reasons::TRANSIENT_ERROR | reasons::CREDENTIALS_INVALID => Err(error.into()),
+        reason => Ok(Applied::AccessChecked(AccessCheck::Unverifiable {
+            reason,
+            message,
+        })),
     }
 }
 

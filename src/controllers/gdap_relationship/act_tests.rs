@@ -59,6 +59,8 @@ impl Acts for World {
         let target = Target {
             gdap: self.clients.gdap.as_ref(),
             token: &token,
+            directory: self.clients.directory.as_ref(),
+            tokens: &self.clients.tokens,
             bookkeeping: books,
         };
         act(action, &target).await
@@ -306,4 +308,119 @@ async fn a_duplicate_create_is_answered_it_exists_not_failed() {
         w.run(&assign, &books).await.unwrap(),
         Applied::Assigned { id: None, .. }
     ));
+}
+
+/// An active relationship with `customer` whose Helpdesk group (the partner admin is a member) has
+/// Directory Readers.
+async fn active_with_helpdesk(w: &World, books: &Recorded, name: &str, customer: &str) {
+    let mut body = new_relationship(name);
+    body.customer = Some(CustomerParticipant {
+        tenant_id: customer.into(),
+        display_name: None,
+    });
+    let Applied::Created(created) = w.run(&Action::Create { body }, books).await.unwrap() else {
+        panic!("expected Created");
+    };
+    let id = created.id;
+    w.run(&Action::Lock { id: id.clone() }, books)
+        .await
+        .unwrap();
+    w.control(&format!("relationships/{id}/approve")).await;
+    let group = defaults::HELPDESK_GROUP_ID;
+    let assign = Action::CreateAssignment {
+        relationship_id: id,
+        group_id: group.into(),
+        body: NewAccessAssignment {
+            access_container: AccessContainer::security_group(group),
+            access_details: AccessDetails::from_role_ids([READERS]),
+        },
+    };
+    w.run(&assign, books).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_access_check_reads_once_with_the_users_delegated_token_and_writes_nothing() {
+    use super::act::AccessCheck;
+    let w = world().await;
+    let books = Recorded::default();
+    let verify = Action::VerifyAccess {
+        customer: defaults::CONTOSO_TENANT_ID.into(),
+        settling: false,
+    };
+    active_with_helpdesk(&w, &books, "act-verify", defaults::CONTOSO_TENANT_ID).await;
+    let writes_before = w.writes().await.len();
+    let log_before = w.requests().await.len();
+    assert_eq!(
+        w.run(&verify, &books).await.unwrap(),
+        Applied::AccessChecked(AccessCheck::Works)
+    );
+    let log = w.requests().await;
+    let reads: Vec<_> = log[log_before..]
+        .iter()
+        .filter(|r| !crate::controllers::sandbox_world::text(r, "path").contains("/oauth2/"))
+        .collect();
+    assert_eq!(reads.len(), 1, "one read: {reads:?}");
+    assert_eq!(reads[0]["method"], "GET");
+    assert_eq!(reads[0]["path"], "/v1.0/servicePrincipals");
+    assert_eq!(
+        reads[0]["token"], "user",
+        "the partner user's delegated token"
+    );
+    assert_eq!(w.writes().await.len(), writes_before, "no write");
+
+    // The user taken out of the group: the access is refused, with Microsoft's error.
+    let url = format!(
+        "{}/_sandbox/groups/{}/members/{}",
+        w.sandbox.base_url(),
+        defaults::HELPDESK_GROUP_ID,
+        defaults::PARTNER_ADMIN_UPN
+    );
+    let status = w.http.delete(url).send().await.unwrap().status();
+    assert!(status.is_success());
+    let Applied::AccessChecked(AccessCheck::Refused { message }) =
+        w.run(&verify, &books).await.unwrap()
+    else {
+        panic!("expected a refusal");
+    };
+    assert!(
+        message.contains("Authorization_RequestDenied") || message.contains("AADSTS50020"),
+        "{message}"
+    );
+    // A fresh token is not issued at all (AADSTS50020).
+    w.clients
+        .tokens
+        .invalidate_delegated_tokens(defaults::CONTOSO_TENANT_ID);
+    let Applied::AccessChecked(AccessCheck::Refused { message }) =
+        w.run(&verify, &books).await.unwrap()
+    else {
+        panic!("expected a refusal");
+    };
+    assert!(message.contains("AADSTS50020"), "{message}");
+    assert_eq!(w.writes().await.len(), writes_before, "still no write");
+}
+
+#[tokio::test]
+async fn the_access_check_in_a_customer_without_the_apps_consent_cannot_tell() {
+    use super::act::AccessCheck;
+    use crate::api::conditions::reasons;
+    let w = world().await;
+    let verify = Action::VerifyAccess {
+        customer: defaults::FABRIKAM_TENANT_ID.into(),
+        settling: false,
+    };
+    let books = Recorded::default();
+    active_with_helpdesk(
+        &w,
+        &books,
+        "act-verify-fabrikam",
+        defaults::FABRIKAM_TENANT_ID,
+    )
+    .await;
+    let Applied::AccessChecked(AccessCheck::Unverifiable { reason, message }) =
+        w.run(&verify, &books).await.unwrap()
+    else {
+        panic!("expected Unverifiable");
+    };
+    assert_eq!(reason, reasons::APP_NOT_CONSENTED, "{message}");
+    assert!(message.contains("AADSTS90099"), "{message}");
 }

@@ -16,6 +16,7 @@ use super::observed::{
     RemoteRelationship, RemoteRequest, RemoteUpdate, Unreadable,
 };
 use super::writes::Pending;
+use crate::api::conditions::types;
 use crate::api::{GdapRelationship, IsoDays, naming};
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
@@ -110,6 +111,8 @@ pub async fn observe(
         microsoft: Err(Unreadable { transient: true }),
         // Read by `consents::read` while deleting (it needs the Kubernetes client).
         consents: Ok(Vec::new()),
+        access_verified_at: None,
+        access_in_place_since: access_in_place_since(object),
     };
     let credentials = match credentials {
         Ok(c) => c,
@@ -137,6 +140,7 @@ pub async fn observe(
                 .relationship
                 .as_ref()
                 .is_some_and(|r| withdrawals::recorded(&credentials.secret, &r.id));
+            observed.access_verified_at = access_verified_at(object, &remote);
             observed.microsoft = Ok(remote);
             (observed, None)
         }
@@ -385,6 +389,29 @@ async fn find(
     // Prefer a live one; among equals, the newest.
     found.sort_by_key(|r| (!is_finished(r), r.created_date_time));
     Ok(found.pop().map(|r| (r, FoundBy::DisplayName)))
+}
+
+/// When the status says the access through the relationship observed now was last verified
+/// (`status.accessVerifiedAt`, for `status.relationshipId`): a check of another relationship (the
+/// one before a hand-over) does not count.
+pub fn access_verified_at(object: &GdapRelationship, remote: &Remote) -> Option<DateTime<Utc>> {
+    let status = object.status.as_ref()?;
+    let current = remote.relationship.as_ref()?;
+    if status.relationship_id.as_deref() != Some(current.id.as_str()) {
+        return None;
+    }
+    let at = status.access_verified_at.as_ref()?;
+    DateTime::<Utc>::from_timestamp(at.0.as_second(), 0)
+}
+
+/// Since when the status says every access assignment is active (`AccessAssigned=True`).
+pub fn access_in_place_since(object: &GdapRelationship) -> Option<DateTime<Utc>> {
+    let status = object.status.as_ref()?;
+    let assigned = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::ACCESS_ASSIGNED && c.status == "True")?;
+    DateTime::<Utc>::from_timestamp(assigned.last_transition_time.0.as_second(), 0)
 }
 
 /// The pending writes the object's annotation records.

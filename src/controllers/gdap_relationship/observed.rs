@@ -209,6 +209,15 @@ pub struct Observed {
     /// (see `consents`). Read only while the object is being deleted with `deletionPolicy:
     /// Delete`; empty otherwise.
     pub consents: Result<Vec<String>, Unreadable>,
+    /// When the partner user's delegated access to the customer was last checked through the
+    /// current relationship (`status.accessVerifiedAt`, kept only while `status.relationshipId`
+    /// names the relationship observed now): the next check is due an
+    /// `--access-verify-interval` after it; `None` makes it due at once.
+    pub access_verified_at: Option<DateTime<Utc>>,
+    /// Since when the status says every access assignment is active (`AccessAssigned=True`'s
+    /// `lastTransitionTime`): GDAP access propagates for a while after that, so a refusal before
+    /// the first finding that the access works is not believed until `--propagation-timeout`.
+    pub access_in_place_since: Option<DateTime<Utc>>,
 }
 
 impl Observed {

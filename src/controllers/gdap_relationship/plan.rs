@@ -52,6 +52,10 @@ pub use super::step::{Action, Plan, PlanError, ReleaseReason, Timing, Waiting};
 pub const EXPIRY_WARNING_DAYS: [i64; 3] = [30, 7, 1];
 /// `autoExtendDuration` when auto-extension is on (Microsoft allows only 180 days).
 pub const AUTO_EXTEND_ON: &str = "P180D";
+/// How long after the access was put in place (every access assignment active) the first access
+/// check comes, at most: Microsoft propagates GDAP access for a while (minutes) after an
+/// assignment turns active, so a check at once would mostly meet that.
+pub const FIRST_ACCESS_CHECK_AFTER: Span = Span::minutes(15);
 /// `autoExtendDuration` when auto-extension is off.
 pub const AUTO_EXTEND_OFF: &str = "PT0S";
 /// Decides the next step, on the effective state (the read, with the operator's unshown writes
@@ -149,7 +153,7 @@ fn created_after_intent(intent: &Intent, remote: &Remote, id: &str) -> bool {
 fn awaiting(plan: Plan, pending: &Pending, timing: &Timing, now: DateTime<Utc>) -> Plan {
     let waits = match plan.action {
         Action::Wait(Waiting::Propagating { .. } | Waiting::Consents) => false,
-        Action::Idle | Action::Wait(_) => true,
+        Action::Idle | Action::VerifyAccess { .. } | Action::Wait(_) => true,
         _ => false,
     };
     match pending.oldest() {
@@ -348,7 +352,7 @@ fn plan_active(
     }
     let steady = steady_requeue(rel, renewal_due_at(desired, rel), timing, now);
     if intent.management == ManagementPolicy::Observe {
-        return at(Action::Idle, steady);
+        return steady_or_check(intent, desired, remote, observed, timing, now, steady);
     }
     if rel.auto_extend != desired.auto_extend {
         let on = desired.auto_extend;
@@ -378,7 +382,106 @@ fn plan_active(
     if let Some(plan) = plan_successor(intent, desired, remote, need, timing, now) {
         return plan;
     }
-    at(Action::Idle, steady)
+    steady_or_check(intent, desired, remote, observed, timing, now, steady)
+}
+
+/// The steady state: the access check when it is due, else idle until the next look (which
+/// comes no later than the check's due time).
+fn steady_or_check(
+    intent: &Intent,
+    desired: &Desired,
+    remote: &Remote,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+    steady: Duration,
+) -> Plan {
+    match access_check_due_at(desired, remote, observed, timing, now) {
+        Some(due) if due <= now => {
+            let settling = access_settling(observed, timing, now);
+            let requeue = match settling {
+                // Looked at again soon (backing off) while the access may still propagate.
+                Some(since) => pending_writes::next_look(since, now, timing).unwrap_or(steady),
+                None => steady,
+            };
+            at(
+                Action::VerifyAccess {
+                    customer: intent.customer.clone(),
+                    settling: settling.is_some(),
+                },
+                requeue.min(timing.access_verify),
+            )
+        }
+        Some(due) => {
+            let until = (due - now).to_std().unwrap_or(Duration::ZERO);
+            at(Action::Idle, steady.min(until.max(Duration::from_secs(1))))
+        }
+        None => at(Action::Idle, steady),
+    }
+}
+
+/// Since when the access may still be propagating: it was put in place (every assignment
+/// active, or just now when the status does not say so yet) less than `--propagation-timeout`
+/// ago, and no check since has found anything (`None` otherwise). Microsoft propagates GDAP
+/// access for a while after an assignment turns active.
+pub fn access_settling(
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if observed.access_verified_at.is_some() {
+        return None;
+    }
+    let since = observed.access_in_place_since.unwrap_or(now);
+    (now < propagation_deadline(since, timing)).then_some(since)
+}
+
+/// When the check that the partner user's delegated access to the customer works is due, or
+/// `None` when there is nothing to check: the check is off (`--access-verify-interval` 0), the
+/// relationship is not active, the spec assigns no security group (the relationship gives
+/// nobody access), or not every access assignment of the spec is active with its roles yet.
+/// The first check is due [`FIRST_ACCESS_CHECK_AFTER`] (or one interval, when shorter) after the
+/// access was put in place (`AccessAssigned=True`; from `now` when the status does not say so
+/// yet), as Microsoft propagates GDAP access meanwhile; later ones an interval after the last
+/// (kept in status, so a restart does not check every relationship at once).
+pub fn access_check_due_at(
+    desired: &Desired,
+    remote: &Remote,
+    observed: &Observed,
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let rel = remote.relationship.as_ref()?;
+    if timing.access_verify.is_zero() || rel.status != State::Active {
+        return None;
+    }
+    if desired.assignments.is_empty() || !assignments_in_place(desired, &remote.assignments) {
+        return None;
+    }
+    let interval = Span::from_std(timing.access_verify).unwrap_or(Span::MAX);
+    let (from, wait) = match observed.access_verified_at {
+        Some(last) => (last, interval),
+        None => (
+            observed.access_in_place_since.unwrap_or(now),
+            interval.min(FIRST_ACCESS_CHECK_AFTER),
+        ),
+    };
+    Some(
+        from.checked_add_signed(wait)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
+}
+
+/// Every access assignment of the spec is live and active with exactly the spec's roles.
+pub fn assignments_in_place(desired: &Desired, assignments: &[RemoteAssignment]) -> bool {
+    desired.assignments.iter().all(|(group, roles)| {
+        assignments.iter().any(|a| {
+            a.is_live()
+                && &a.group_id == group
+                && a.status == AssignmentState::Active
+                && &a.role_ids == roles
+        })
+    })
 }
 
 /// What a successor is needed for.
@@ -461,14 +564,7 @@ fn hand_over_step(
     if let Some(action) = next_assignment_step(desired, &target, &failed, timing, now) {
         return now_(action);
     }
-    let all_active = desired.assignments.iter().all(|(group, roles)| {
-        successor.assignments.iter().any(|a| {
-            a.is_live()
-                && &a.group_id == group
-                && a.status == AssignmentState::Active
-                && &a.role_ids == roles
-        })
-    });
+    let all_active = assignments_in_place(desired, &successor.assignments);
     if target.pending() || !all_active {
         return wait(Waiting::Assignments, timing.poll);
     }

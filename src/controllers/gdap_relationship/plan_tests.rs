@@ -109,6 +109,10 @@ fn seen(relationship: Option<RemoteRelationship>) -> Observed {
             ..Default::default()
         }),
         consents: Ok(Vec::new()),
+        // Checked just now: the access check is not due in the tables that are not about it.
+        access_verified_at: Some(now()),
+        // The assignments were made long ago: their access has propagated.
+        access_in_place_since: Some(now() - Span::days(1)),
     }
 }
 
@@ -138,6 +142,7 @@ fn timing() -> Timing {
         termination_timeout: Duration::from_secs(120),
         failed_retry: Duration::from_secs(3600),
         propagation_timeout: Duration::from_secs(3600),
+        access_verify: Duration::from_secs(3600),
     }
 }
 
@@ -175,6 +180,9 @@ fn kind(action: &Action) -> String {
         Action::Wait(Waiting::Propagating { what, .. }) => format!("Wait Propagating {what:?}"),
         Action::Wait(w) => format!("Wait {w:?}"),
         Action::Idle => "Idle".into(),
+        Action::VerifyAccess { customer, settling } => {
+            format!("VerifyAccess {customer} {settling}")
+        }
         Action::Refuse(PlanError::PropagationTimedOut { what, .. }) => {
             format!("Refuse PropagationTimedOut {what:?}")
         }
@@ -1753,4 +1761,239 @@ fn each_write_is_recorded_from_microsofts_answer_and_forgotten_once_a_read_shows
         None,
         "an unreadable side leaves the record alone"
     );
+}
+
+// ---- The access check: the partner user's delegated access, verified on a slow schedule ----
+
+/// An active relationship whose access assignment is in place, last checked `ago` (never: `None`).
+fn in_place_checked(ago: Option<Span>) -> Observed {
+    let mut o = active_with(
+        vec![assignment("as-1", GROUP_A, &[READERS], A::Active)],
+        vec![],
+    );
+    o.access_verified_at = ago.map(|a| now() - a);
+    o
+}
+
+fn verify() -> Action {
+    Action::VerifyAccess {
+        customer: CUSTOMER.into(),
+        settling: false,
+    }
+}
+
+#[test]
+fn the_access_check_is_due_an_interval_after_the_last_one_and_only_with_the_access_in_place() {
+    let t = timing();
+    let observe = with(|i| i.management = ManagementPolicy::Observe);
+    let pending_assignment = active_with(
+        vec![assignment("as-1", GROUP_A, &[READERS], A::Pending)],
+        vec![],
+    );
+    let mut never_pending = pending_assignment.clone();
+    never_pending.access_verified_at = None;
+    let mut other_roles = in_place_checked(None);
+    other_roles.microsoft.as_mut().unwrap().assignments =
+        vec![assignment("as-1", GROUP_A, &[HELPDESK], A::Active)];
+    let no_groups = spec(|d| d.assignments.clear());
+    let mut nothing_assigned = active_with(vec![], vec![]);
+    nothing_assigned.access_verified_at = None;
+    let mut approval = seen(Some(rel(S::ApprovalPending)));
+    approval.access_verified_at = None;
+    let mut terminated = seen(Some(rel(S::Terminated)));
+    terminated.access_verified_at = None;
+    let off = Timing {
+        access_verify: Duration::ZERO,
+        ..t
+    };
+    let rows: Vec<(&str, Intent, Observed, Timing, Action)> = vec![
+        (
+            "never checked: due at once",
+            intent(),
+            in_place_checked(None),
+            t,
+            verify(),
+        ),
+        (
+            "checked an interval ago: due",
+            intent(),
+            in_place_checked(Some(Span::hours(1))),
+            t,
+            verify(),
+        ),
+        (
+            "checked long ago (the operator was down): due once, not once per missed interval",
+            intent(),
+            in_place_checked(Some(Span::days(3))),
+            t,
+            verify(),
+        ),
+        (
+            "checked 10 minutes ago: not due",
+            intent(),
+            in_place_checked(Some(Span::minutes(10))),
+            t,
+            Action::Idle,
+        ),
+        (
+            "managementPolicy Observe checks too (it only reads)",
+            observe.clone(),
+            in_place_checked(None),
+            t,
+            verify(),
+        ),
+        (
+            "Observe, checked 10 minutes ago: not due",
+            observe,
+            in_place_checked(Some(Span::minutes(10))),
+            t,
+            Action::Idle,
+        ),
+        (
+            "an assignment still pending: the access is not in place, no check",
+            intent(),
+            never_pending,
+            t,
+            Action::Wait(Waiting::Assignments),
+        ),
+        (
+            "the spec assigns no group: nobody has access through it, no check",
+            no_groups,
+            nothing_assigned,
+            t,
+            Action::Idle,
+        ),
+        (
+            "not active (approval pending): no check",
+            intent(),
+            approval,
+            t,
+            Action::Wait(Waiting::Approval),
+        ),
+        (
+            "terminated: no check",
+            intent(),
+            terminated,
+            t,
+            Action::Idle,
+        ),
+        (
+            "--access-verify-interval 0 turns it off",
+            intent(),
+            in_place_checked(None),
+            off,
+            Action::Idle,
+        ),
+    ];
+    for (what, intent, observed, timing, expected) in rows {
+        let p = plan(&intent, &observed, &timing, now());
+        assert_eq!(p.action, expected, "{what}");
+    }
+    // The check waits for the assignment's role change: other roles than the spec's are changed
+    // first (the check runs once they match).
+    let p = plan(&intent(), &other_roles, &t, now());
+    assert!(
+        matches!(p.action, Action::UpdateAssignment { .. }),
+        "{:?}",
+        p.action
+    );
+    assert!(!verify().writes(), "the access check only reads");
+}
+
+#[test]
+fn the_access_check_due_time_is_pure_and_bounds_the_requeue() {
+    let t = timing();
+    let d = desired();
+    let due = |o: &Observed| access_check_due_at(&d, o.microsoft.as_ref().unwrap(), o, &t, now());
+    let last = now() - Span::minutes(10);
+    assert_eq!(
+        due(&in_place_checked(Some(Span::minutes(10)))),
+        Some(last + Span::hours(1))
+    );
+    assert!(due(&in_place_checked(None)).is_some_and(|at| at <= now()));
+    assert_eq!(due(&seen(Some(rel(S::ApprovalPending)))), None);
+    assert_eq!(due(&seen(None)), None);
+    // Not due yet: the next look comes no later than the due time (or the resync, if sooner).
+    let almost = plan(
+        &intent(),
+        &in_place_checked(Some(Span::minutes(59) + Span::seconds(30))),
+        &t,
+        now(),
+    );
+    assert_eq!(almost.action, Action::Idle);
+    assert_eq!(almost.requeue, Duration::from_secs(30));
+    let later = plan(
+        &intent(),
+        &in_place_checked(Some(Span::minutes(10))),
+        &t,
+        now(),
+    );
+    assert_eq!(later.requeue, t.resync);
+    // A check looks again at the resync (or the interval, when shorter).
+    let checking = plan(&intent(), &in_place_checked(None), &t, now());
+    assert_eq!(checking.requeue, t.resync);
+    let short = Timing {
+        access_verify: Duration::from_secs(20),
+        ..t
+    };
+    let checking = plan(&intent(), &in_place_checked(None), &short, now());
+    assert_eq!(checking.requeue, Duration::from_secs(20));
+}
+
+#[test]
+fn the_first_check_waits_for_gdap_propagation_and_a_check_that_may_meet_it_looks_again_soon() {
+    let t = timing();
+    // The access was put in place 20 s ago: the first check comes 15 minutes after that.
+    let mut fresh = in_place_checked(None);
+    fresh.access_in_place_since = Some(now() - Span::seconds(20));
+    let p = plan(&intent(), &fresh, &t, now());
+    assert_eq!(p.action, Action::Idle);
+    assert_eq!(
+        p.requeue,
+        t.resync.min(Duration::from_secs(15 * 60 - 20)),
+        "looks again by the due time"
+    );
+    // This pass put it in place (the status does not say so yet): 15 minutes from now.
+    fresh.access_in_place_since = None;
+    let d = desired();
+    let due = access_check_due_at(&d, fresh.microsoft.as_ref().unwrap(), &fresh, &t, now());
+    assert_eq!(due, Some(now() + FIRST_ACCESS_CHECK_AFTER));
+    // With a short interval the first check comes an interval after; while the access may still
+    // propagate it is `settling` and looks again soon (backing off from the poll, at most the
+    // interval).
+    let short = Timing {
+        access_verify: Duration::from_secs(10),
+        ..t
+    };
+    fresh.access_in_place_since = Some(now() - Span::seconds(20));
+    let p = plan(&intent(), &fresh, &short, now());
+    assert_eq!(
+        p.action,
+        Action::VerifyAccess {
+            customer: CUSTOMER.into(),
+            settling: true
+        }
+    );
+    assert_eq!(p.requeue, Duration::from_secs(10));
+    let slow_poll = Timing {
+        access_verify: Duration::from_secs(3600),
+        ..t
+    };
+    fresh.access_in_place_since = Some(now() - Span::minutes(16));
+    let p = plan(&intent(), &fresh, &slow_poll, now());
+    assert_eq!(
+        p.action,
+        Action::VerifyAccess {
+            customer: CUSTOMER.into(),
+            settling: true
+        }
+    );
+    assert_eq!(p.requeue, t.resync.min(Duration::from_secs(16 * 60)));
+    // After --propagation-timeout a refusal is believed.
+    fresh.access_in_place_since = Some(now() - Span::hours(2));
+    assert_eq!(plan(&intent(), &fresh, &t, now()).action, verify());
+    // Once a check found something, later checks are never settling.
+    let mut found = in_place_checked(Some(Span::hours(1)));
+    found.access_in_place_since = Some(now() - Span::seconds(20));
+    assert_eq!(plan(&intent(), &found, &t, now()).action, verify());
 }

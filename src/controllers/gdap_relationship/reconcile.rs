@@ -134,6 +134,7 @@ impl Pipeline for GdapRelationship {
     fn released(&self, ctx: &Context) {
         ctx.metrics.relationship(&object_labels(self), None, None);
         ctx.metrics.successor_pending(&object_labels(self), None);
+        ctx.metrics.access_verified(&object_labels(self), None);
     }
 
     async fn act(&self, ctx: &Context, pass: &Pass<'_, Self>) -> Acted {
@@ -270,6 +271,8 @@ async fn run(
     let target = Target {
         gdap: credentials.clients.gdap.as_ref(),
         token: &token,
+        directory: credentials.clients.directory.as_ref(),
+        tokens: &credentials.clients.tokens,
         bookkeeping: &bookkeeping,
     };
     match act(&plan.action, &target).await {

@@ -14,6 +14,7 @@ use super::status::{self, Inputs, Outcome};
 use super::step::{Action, Waiting};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
+use crate::controllers::conditions::status_of;
 use crate::controllers::context::Context;
 use crate::controllers::lifecycle;
 use crate::metrics::ObjectLabels;
@@ -32,8 +33,11 @@ pub const SUCCESSOR_WARNINGS_ANNOTATION: &str = "gdap.io/successor-warnings";
 
 pub use crate::controllers::lifecycle::ReportError;
 
-/// Reasons of conditions on their way to True, which get no Warning event.
-const ORDINARY: [&str; 8] = [
+/// Reasons of conditions on their way to True (or that cannot be told yet), which get no Warning
+/// event.
+const ORDINARY: [&str; 10] = [
+    reasons::NOT_CHECKED,
+    reasons::APP_NOT_CONSENTED,
     reasons::PROPAGATING,
     reasons::RELATIONSHIP_NOT_ACTIVE,
     reasons::NOT_CREATED,
@@ -70,6 +74,12 @@ pub async fn tell(
         .as_ref()
         .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
     ctx.metrics.successor_pending(&labels, Some(pending));
+    let access = match status_of(&new.conditions, types::ACCESS_VERIFIED) {
+        Some("True") => Some(true),
+        Some("False") => Some(false),
+        _ => None,
+    };
+    ctx.metrics.access_verified(&labels, access);
     Ok(())
 }
 
@@ -323,7 +333,14 @@ async fn transition_events(
         )
         .await;
     }
-    for type_ in [types::READY, types::SYNCED, types::ACCESS_ASSIGNED] {
+    // AccessVerified: Normal `AccessWorks` when it turns True, Warning `AccessRefused` (with
+    // Microsoft's error) when it turns False.
+    for type_ in [
+        types::READY,
+        types::SYNCED,
+        types::ACCESS_ASSIGNED,
+        types::ACCESS_VERIFIED,
+    ] {
         lifecycle::condition_event(
             ctx,
             object,

@@ -10,12 +10,20 @@
 //!
 //! While deletion waits for the AppConsents relying on the relationship to remove their consents,
 //! `Synced` is True with reason `Terminating` and a message that names them.
+//!
+//! `AccessVerified` tells what the last access check found (`act`'s [`AccessCheck`]): `True`
+//! (`AccessWorks`), `False` (`AccessRefused`, with Microsoft's error) or `Unknown` (the check
+//! cannot run yet — `RelationshipNotActive`, `NotChecked` — or Microsoft's answer says nothing
+//! about the access, e.g. `AppNotConsented`). A pass that does not check keeps the last finding
+//! while `status.accessVerifiedAt` stands for the current relationship. It does not change
+//! `Ready`: `Ready` is what the operator made (an active relationship with its assignments);
+//! `AccessVerified` is whether Microsoft honours it, reported beside it.
 
-use super::act::Applied;
+use super::act::{AccessCheck, Applied};
 use super::desired::Intent;
 use super::observed::{Observed, RemoteAssignment, RemoteRelationship, RemoteUpdate};
 use super::pending::effective;
-use super::plan::{immutable_change, renewal_due_at};
+use super::plan::{assignments_in_place, immutable_change, renewal_due_at};
 use super::step::{Action, Plan, PlanError, Waiting};
 use crate::api::conditions::{reasons, types};
 use crate::api::{
@@ -28,6 +36,7 @@ use crate::controllers::failure::Failure;
 use crate::microsoft::approval_url;
 use crate::microsoft::models::gdap::RelationshipStatus as State;
 use chrono::{DateTime, Duration as Span, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Days a locked relationship waits for the customer before the request lapses.
 pub const APPROVAL_WINDOW_DAYS: i64 = 90;
@@ -171,6 +180,7 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
         access_assignments: assignments(i),
         successor: successor(i),
         previous_relationships: previous_relationships(i),
+        access_verified_at: access_verified_at(i, remote),
         ..Default::default()
     };
     if let Some(r) = remote.filter(|r| r.status != State::Created) {
@@ -181,6 +191,34 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
         });
     }
     status
+}
+
+/// When the access was last checked: now when this pass checked; else the previous time while
+/// it is for the same relationship, active with its access in place (else `None`, so the check
+/// runs at once when the access is in place again).
+fn access_verified_at(i: &Inputs, remote: Option<&RemoteRelationship>) -> Option<Time> {
+    if let Outcome::Applied(Applied::AccessChecked(check)) = i.outcome {
+        // A refusal while the access may still propagate is no finding: checked again soon.
+        return (!propagating(i, check)).then(|| to_time(i.now));
+    }
+    let rel = remote.filter(|r| r.status == State::Active)?;
+    let same = i.previous.relationship_id.as_deref() == Some(rel.id.as_str());
+    (same && access_in_place(i) != Some(false))
+        .then(|| i.previous.access_verified_at.clone())
+        .flatten()
+}
+
+/// The check refused access that may still be propagating (see `plan::access_settling`).
+fn propagating(i: &Inputs, check: &AccessCheck) -> bool {
+    let settling = matches!(i.plan.action, Action::VerifyAccess { settling: true, .. });
+    settling && matches!(check, AccessCheck::Refused { .. })
+}
+
+/// Whether the spec's access assignments are all in place (`None`: the spec cannot be read).
+fn access_in_place(i: &Inputs) -> Option<bool> {
+    let desired = i.intent.spec.as_ref().ok()?;
+    let (observed, _) = current_assignments(i);
+    Some(!desired.assignments.is_empty() && assignments_in_place(desired, observed))
 }
 
 fn assignments(i: &Inputs) -> Vec<AccessAssignmentStatus> {
@@ -356,7 +394,86 @@ fn conditions(i: &Inputs, status: &GdapRelationshipStatus) -> Vec<Wanted> {
     let expiring = expiring(i, remote, status);
     let renewing = renewing(i, remote, status);
     let ready = ready(remote, &synced, &assigned, &approved);
-    vec![synced, approved, assigned, expiring, renewing, ready]
+    let mut wanted = vec![synced, approved, assigned, expiring, renewing, ready];
+    wanted.extend(access_verified(i, remote, status));
+    wanted
+}
+
+/// `AccessVerified`: what this pass's access check found, or why none can run; `None` keeps the
+/// last finding (it stands while `status.accessVerifiedAt` does).
+fn access_verified(
+    i: &Inputs,
+    remote: Option<&RemoteRelationship>,
+    status: &GdapRelationshipStatus,
+) -> Option<Wanted> {
+    let customer = &i.intent.customer;
+    let unknown =
+        |reason, message: String| Wanted::unknown(types::ACCESS_VERIFIED, reason, message);
+    if let Outcome::Applied(Applied::AccessChecked(check)) = i.outcome {
+        let at = i.now.to_rfc3339();
+        if propagating(i, check) {
+            let AccessCheck::Refused { message } = check else {
+                unreachable!("propagating only for a refusal")
+            };
+            return Some(unknown(
+                reasons::PROPAGATING,
+                format!(
+                    "the access assignments are active and Microsoft may still be propagating the access: the partner user's delegated access to customer {customer} does not work yet (checked at {at}): {message}. Checked again soon; after --propagation-timeout a refusal is AccessRefused"
+                ),
+            ));
+        }
+        return Some(match check {
+            AccessCheck::Works => Wanted::new(
+                types::ACCESS_VERIFIED,
+                true,
+                reasons::ACCESS_WORKS,
+                format!(
+                    "the partner user got a delegated token for customer {customer} and read its directory at {at} (checked again every --access-verify-interval)"
+                ),
+            ),
+            AccessCheck::Refused { message } => Wanted::new(
+                types::ACCESS_VERIFIED,
+                false,
+                reasons::ACCESS_REFUSED,
+                format!(
+                    "the relationship is active, but the partner user's delegated access to customer {customer} does not work (checked at {at}): {message}. Check that the partner user is a member of a security group in spec.accessAssignments and that the customer has not removed the partner's access; checked again every --access-verify-interval"
+                ),
+            ),
+            AccessCheck::Unverifiable { reason, message } => unknown(
+                reason,
+                format!(
+                    "the partner user's delegated access to customer {customer} cannot be verified (checked at {at}): {message}{}",
+                    if *reason == reasons::APP_NOT_CONSENTED {
+                        ". The partner's application is not consented in the customer tenant; an AppConsent for it makes the check possible"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        });
+    }
+    if remote.is_none_or(|r| r.status != State::Active) {
+        return Some(unknown(
+            reasons::RELATIONSHIP_NOT_ACTIVE,
+            "the access is checked once the relationship is active".into(),
+        ));
+    }
+    if status.access_verified_at.is_some() {
+        return None;
+    }
+    let message = match access_in_place(i) {
+        Some(false)
+            if i.intent
+                .spec
+                .as_ref()
+                .is_ok_and(|d| d.assignments.is_empty()) =>
+        {
+            "spec.accessAssignments is empty: the relationship gives no partner security group access, so there is nothing to check"
+        }
+        Some(false) => "the access is checked once every access assignment is active",
+        _ => "the access has not been checked yet",
+    };
+    Some(unknown(reasons::NOT_CHECKED, message.into()))
 }
 
 fn renewing(

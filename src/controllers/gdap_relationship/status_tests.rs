@@ -86,6 +86,8 @@ fn observed(rel: RemoteRelationship, assignments: Vec<RemoteAssignment>) -> Obse
             ..Default::default()
         }),
         consents: Ok(Vec::new()),
+        access_verified_at: None,
+        access_in_place_since: None,
     }
 }
 
@@ -563,4 +565,199 @@ fn a_relationship_that_only_carries_the_display_name_is_not_recorded_as_the_obje
         "{}",
         synced.message
     );
+}
+
+// ---- AccessVerified: what the access check found ----
+
+fn checked(check: super::act::AccessCheck) -> Case {
+    let mut case = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::VerifyAccess {
+            customer: "c".into(),
+            settling: false,
+        },
+    );
+    case.outcome = Outcome::Applied(Applied::AccessChecked(check));
+    case
+}
+
+fn message(status: &GdapRelationshipStatus, type_: &str) -> String {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn access_verified_tells_what_the_check_found_and_leaves_ready_alone() {
+    use super::act::AccessCheck;
+    let works = checked(AccessCheck::Works).build();
+    assert_eq!(
+        condition(&works, "AccessVerified"),
+        pair("True", reasons::ACCESS_WORKS)
+    );
+    assert_eq!(works.access_verified_at, Some(to_time_(now())));
+    assert_eq!(condition(&works, "Ready"), pair("True", reasons::ACTIVE));
+
+    let aadsts = "NoGdapAccess: AADSTS50020: User account 'admin@partner.example' does not exist in tenant 'c'";
+    let refused = checked(AccessCheck::Refused {
+        message: aadsts.into(),
+    })
+    .build();
+    assert_eq!(
+        condition(&refused, "AccessVerified"),
+        pair("False", reasons::ACCESS_REFUSED)
+    );
+    assert!(
+        message(&refused, "AccessVerified").contains(aadsts),
+        "Microsoft's error is in the message: {}",
+        message(&refused, "AccessVerified")
+    );
+    assert_eq!(refused.access_verified_at, Some(to_time_(now())));
+    assert_eq!(
+        condition(&refused, "Ready"),
+        pair("True", reasons::ACTIVE),
+        "Ready is what the operator made; AccessVerified reports beside it"
+    );
+    assert_eq!(condition(&refused, "Synced").0, "True");
+    assert_eq!(
+        refused.failed_attempts, 0,
+        "a refusal is a finding, not a failure"
+    );
+
+    let not_consented = checked(AccessCheck::Unverifiable {
+        reason: reasons::APP_NOT_CONSENTED,
+        message: "ConsentMissing: AADSTS90099: not authorized".into(),
+    })
+    .build();
+    assert_eq!(
+        condition(&not_consented, "AccessVerified"),
+        pair("Unknown", reasons::APP_NOT_CONSENTED)
+    );
+    assert!(message(&not_consented, "AccessVerified").contains("AADSTS90099"));
+}
+
+#[test]
+fn a_finding_stands_until_the_next_check_while_the_access_stays_in_place() {
+    use super::act::AccessCheck;
+    let first = checked(AccessCheck::Refused {
+        message: "AccessDenied: Authorization_RequestDenied".into(),
+    })
+    .build();
+    let in_place = observed(remote(S::Active, 400), vec![assignment(A::Active)]);
+
+    // An idle pass later keeps the finding and when it was made.
+    let mut idle = Case::new(in_place.clone(), Action::Idle);
+    idle.previous = first.clone();
+    let later = idle.build();
+    assert_eq!(
+        condition(&later, "AccessVerified"),
+        pair("False", reasons::ACCESS_REFUSED)
+    );
+    assert_eq!(later.access_verified_at, first.access_verified_at);
+
+    // The access no longer in place (an assignment pending): not checked until it is again.
+    let mut pending = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Pending)]),
+        Action::Wait(Waiting::Assignments),
+    );
+    pending.previous = first.clone();
+    let pending = pending.build();
+    assert_eq!(pending.access_verified_at, None);
+    assert_eq!(
+        condition(&pending, "AccessVerified"),
+        pair("Unknown", reasons::NOT_CHECKED)
+    );
+
+    // Another relationship (after a hand-over): the finding was about the previous one.
+    let mut other = first.clone();
+    other.relationship_id = Some("rel-0".into());
+    let mut handed = Case::new(in_place.clone(), Action::Idle);
+    handed.previous = other;
+    let handed = handed.build();
+    assert_eq!(handed.access_verified_at, None);
+    assert_eq!(
+        condition(&handed, "AccessVerified"),
+        pair("Unknown", reasons::NOT_CHECKED)
+    );
+
+    // A check that failed transiently keeps the last finding.
+    let mut failed = checked(AccessCheck::Works);
+    failed.outcome = Outcome::Failed(Failure::new(reasons::TRANSIENT_ERROR, "503", true));
+    failed.previous = first.clone();
+    let failed = failed.build();
+    assert_eq!(
+        condition(&failed, "AccessVerified"),
+        pair("False", reasons::ACCESS_REFUSED)
+    );
+    assert_eq!(failed.access_verified_at, first.access_verified_at);
+}
+
+#[test]
+fn access_verified_is_unknown_until_the_relationship_is_active_with_its_access_in_place() {
+    let approval = Case::new(
+        observed(remote(S::ApprovalPending, 400), vec![]),
+        Action::Wait(Waiting::Approval),
+    )
+    .build();
+    assert_eq!(
+        condition(&approval, "AccessVerified"),
+        pair("Unknown", reasons::RELATIONSHIP_NOT_ACTIVE)
+    );
+    assert_eq!(approval.access_verified_at, None);
+
+    let mut ended = checked(super::act::AccessCheck::Works).build();
+    ended.relationship_id = Some("rel-1".into());
+    let mut terminated = Case::new(observed(remote(S::Terminated, 400), vec![]), Action::Idle);
+    terminated.previous = ended;
+    let terminated = terminated.build();
+    assert_eq!(
+        condition(&terminated, "AccessVerified"),
+        pair("Unknown", reasons::RELATIONSHIP_NOT_ACTIVE)
+    );
+    assert_eq!(terminated.access_verified_at, None);
+
+    let not_yet = Case::new(
+        observed(remote(S::Active, 400), vec![assignment(A::Active)]),
+        Action::Idle,
+    )
+    .build();
+    assert_eq!(
+        condition(&not_yet, "AccessVerified"),
+        pair("Unknown", reasons::NOT_CHECKED)
+    );
+}
+
+fn to_time_(t: DateTime<Utc>) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    crate::controllers::conditions::to_time(t)
+}
+
+#[test]
+fn a_refusal_while_the_access_may_still_propagate_is_no_finding() {
+    use super::act::AccessCheck;
+    let mut case = checked(AccessCheck::Refused {
+        message: "NoGdapAccess: AADSTS50020: no active GDAP access".into(),
+    });
+    case.action = Action::VerifyAccess {
+        customer: "c".into(),
+        settling: true,
+    };
+    let status = case.build();
+    assert_eq!(
+        condition(&status, "AccessVerified"),
+        pair("Unknown", reasons::PROPAGATING)
+    );
+    assert!(message(&status, "AccessVerified").contains("AADSTS50020"));
+    assert_eq!(status.access_verified_at, None, "so the check stays due");
+    // While settling, a success is a finding.
+    let mut works = checked(AccessCheck::Works);
+    works.action = case.action.clone();
+    let works = works.build();
+    assert_eq!(
+        condition(&works, "AccessVerified"),
+        pair("True", reasons::ACCESS_WORKS)
+    );
+    assert_eq!(works.access_verified_at, Some(to_time_(now())));
 }

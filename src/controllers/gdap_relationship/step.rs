@@ -149,6 +149,17 @@ pub enum Action {
     Release(ReleaseReason),
     /// Wait for Microsoft or the customer.
     Wait(Waiting),
+    /// Check that the partner user's delegated access to `customer` works: a delegated Graph
+    /// token for the customer tenant and one read there (reads only; steady state, when the
+    /// check is due).
+    VerifyAccess {
+        /// The customer tenant id.
+        customer: String,
+        /// The access was put in place less than `--propagation-timeout` ago and has not been
+        /// found working yet: a refusal may be Microsoft still propagating it (reported as
+        /// such, and checked again soon), not a finding.
+        settling: bool,
+    },
     /// Steady state: report and look again later.
     Idle,
     /// Do not write; report why.
@@ -160,7 +171,11 @@ impl Action {
     pub fn writes(&self) -> bool {
         !matches!(
             self,
-            Action::Release(_) | Action::Wait(_) | Action::Idle | Action::Refuse(_)
+            Action::Release(_)
+                | Action::Wait(_)
+                | Action::Idle
+                | Action::VerifyAccess { .. }
+                | Action::Refuse(_)
         )
     }
 }

@@ -11,7 +11,9 @@
 --                consents first, then Microsoft's termination).
 --   Degraded     a person must act: expired or terminated, refused spec, invalid credentials,
 --                a refused assignment, a termination that timed out (from Ready, or from Synced
---                when the last reconcile failed before Ready could be re-evaluated).
+--                when the last reconcile failed before Ready could be re-evaluated); or Ready but
+--                the partner user's delegated access does not work (AccessVerified=False, with
+--                Microsoft's error: active is Microsoft's word, the check is the proof).
 -- managementPolicy: Observe is not Suspended: the health is that of the observed relationship.
 
 -- Reasons (of Ready or Synced) that mean work is under way or someone is being waited for.
@@ -20,7 +22,7 @@ local waiting = {
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
   Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
-  Propagating = true,
+  Propagating = true, NotChecked = true, AppNotConsented = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -32,7 +34,7 @@ local failing = {
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkTLSRefused = true, SinkFailed = true,
-  Stale = true,
+  Stale = true, AccessRefused = true,
 }
 
 local function condition(conditionType)
@@ -86,6 +88,10 @@ if ready == nil or ready.status == "Unknown" then
   return result("Progressing", "Waiting for the operator to report readiness")
 end
 if ready.status == "True" then
+  local access = condition("AccessVerified")
+  if access ~= nil and access.status == "False" then
+    return result("Degraded", access.message)
+  end
   local renewing = condition("Renewing")
   if renewing ~= nil and renewing.status == "True" then
     return result("Healthy", renewing.message)

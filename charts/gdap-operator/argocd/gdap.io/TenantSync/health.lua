@@ -21,7 +21,7 @@ local waiting = {
   Activating = true, RelationshipNotActive = true, AssignmentsPending = true,
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
   Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
-  Propagating = true,
+  Propagating = true, NotChecked = true, AppNotConsented = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -33,7 +33,7 @@ local failing = {
   NoConsentCapableRole = true, ServicePrincipalsMissing = true, MfaRequired = true,
   Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkTLSRefused = true, SinkFailed = true,
-  Stale = true,
+  Stale = true, AccessRefused = true,
 }
 
 local function condition(conditionType)
