@@ -51,8 +51,8 @@ pub struct Metrics {
     pub microsoft_calls: Family<CallLabels, Counter>,
     /// 1 while a successor relationship waits for the customer's approval.
     successor_pending: Family<ObjectLabels, Gauge>,
-    /// 1 while the partner user's delegated access to the customer works, 0 when refused.
-    access_verified: Family<ObjectLabels, Gauge>,
+    /// 1 while Microsoft refuses the partner user's delegated access to the customer.
+    access_refused: Family<ObjectLabels, Gauge>,
     /// 1 while a credentials Secret's credentials work, 0 when Entra refuses them.
     credentials_valid: Family<SecretLabels, Gauge>,
     /// 1 while this process leads (runs the controllers), 0 while it stands by.
@@ -112,7 +112,7 @@ impl Metrics {
             Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let microsoft_calls = Family::<CallLabels, Counter>::default();
         let successor_pending = Family::<ObjectLabels, Gauge>::default();
-        let access_verified = Family::<ObjectLabels, Gauge>::default();
+        let access_refused = Family::<ObjectLabels, Gauge>::default();
         let credentials_valid = Family::<SecretLabels, Gauge>::default();
         registry.register(
             "credentials_valid",
@@ -169,9 +169,9 @@ impl Metrics {
             successor_pending.clone(),
         );
         registry.register(
-            "relationship_access_verified",
-            "1 while the partner user's delegated access to the customer works (AccessVerified=True), 0 when Microsoft refuses it; no series while it cannot be told",
-            access_verified.clone(),
+            "relationship_access_refused",
+            "1 while Microsoft refuses the partner user's delegated access to the customer (AccessVerified=False), else 0",
+            access_refused.clone(),
         );
         registry.register(
             "consent_healthy",
@@ -182,7 +182,7 @@ impl Metrics {
         Metrics {
             registry: root,
             successor_pending,
-            access_verified,
+            access_refused,
             credentials_valid,
             reconciles,
             reconcile_seconds,
@@ -265,15 +265,15 @@ impl Metrics {
         }
     }
 
-    /// Records whether the partner user's delegated access to the object's customer works;
-    /// `None` (not known, or the object released) removes the series.
-    pub fn access_verified(&self, object: &ObjectLabels, works: Option<bool>) {
-        match works {
-            Some(w) => {
-                self.access_verified.get_or_create(object).set(i64::from(w));
+    /// Records whether Microsoft refuses the partner user's delegated access to the object's
+    /// customer (`AccessVerified=False`); `None` (the object released) removes the series.
+    pub fn access_refused(&self, object: &ObjectLabels, refused: Option<bool>) {
+        match refused {
+            Some(r) => {
+                self.access_refused.get_or_create(object).set(i64::from(r));
             }
             None => {
-                self.access_verified.remove(object);
+                self.access_refused.remove(object);
             }
         }
     }
@@ -387,19 +387,19 @@ mod tests {
     }
 
     #[test]
-    fn access_verified_is_a_series_while_known() {
+    fn access_refused_is_a_gauge_per_object_removed_with_it() {
         let metrics = Metrics::new();
-        metrics.access_verified(&object("a"), Some(false));
+        metrics.access_refused(&object("a"), Some(true));
         let text = metrics.encode();
         assert!(
             text.contains(
-                "gdap_relationship_access_verified{namespace=\"ns\",name=\"a\",customer=\"c\"} 0"
+                "gdap_relationship_access_refused{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"
             ),
             "{text}"
         );
-        metrics.access_verified(&object("a"), Some(true));
-        assert!(metrics.encode().contains("customer=\"c\"} 1"));
-        metrics.access_verified(&object("a"), None);
+        metrics.access_refused(&object("a"), Some(false));
+        assert!(metrics.encode().contains("customer=\"c\"} 0"));
+        metrics.access_refused(&object("a"), None);
         assert!(!metrics.encode().contains("name=\"a\""));
     }
 

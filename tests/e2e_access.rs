@@ -134,10 +134,10 @@ async fn access_is_verified_with_the_users_token_and_a_removed_access_turns_it_f
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("gdap_relationship_access_verified{")
+            .any(|l| l.starts_with("gdap_relationship_access_refused{")
                 && l.contains("name=\"contoso\"")
-                && l.ends_with(" 0")),
-        "the gauge drops to 0: {metrics}"
+                && l.ends_with(" 1")),
+        "the gauge turns 1: {metrics}"
     );
     let object_json = serde_json::to_value(&object).unwrap();
     let (health, health_message) = support::argocd::health("GdapRelationship", &object_json);

@@ -134,7 +134,7 @@ impl Pipeline for GdapRelationship {
     fn released(&self, ctx: &Context) {
         ctx.metrics.relationship(&object_labels(self), None, None);
         ctx.metrics.successor_pending(&object_labels(self), None);
-        ctx.metrics.access_verified(&object_labels(self), None);
+        ctx.metrics.access_refused(&object_labels(self), None);
     }
 
     async fn act(&self, ctx: &Context, pass: &Pass<'_, Self>) -> Acted {

@@ -74,12 +74,8 @@ pub async fn tell(
         .as_ref()
         .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
     ctx.metrics.successor_pending(&labels, Some(pending));
-    let access = match status_of(&new.conditions, types::ACCESS_VERIFIED) {
-        Some("True") => Some(true),
-        Some("False") => Some(false),
-        _ => None,
-    };
-    ctx.metrics.access_verified(&labels, access);
+    let refused = status_of(&new.conditions, types::ACCESS_VERIFIED) == Some("False");
+    ctx.metrics.access_refused(&labels, Some(refused));
     Ok(())
 }
 
