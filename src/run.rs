@@ -245,7 +245,7 @@ fn start_controllers(
         args.reconcile_concurrency,
         ctx.metrics.reconciles_waiting.clone(),
     );
-    tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync and credentials controllers");
+    tracing::info!(namespaces = ?args.namespaces, sync_concurrency = args.sync_concurrency, reconcile_concurrency = args.reconcile_concurrency, "starting the GdapRelationship, AppConsent, TenantSync, GdapFleet and credentials controllers");
     let shared = controllers::Shared {
         client,
         ctx,

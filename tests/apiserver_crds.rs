@@ -5,7 +5,9 @@
 
 mod support;
 
-use gdap_operator::api::{CustomerRef, DayDuration, GdapRelationship, GdapRelationshipSpec};
+use gdap_operator::api::{
+    CustomerRef, DayDuration, GdapRelationship, GdapRelationshipSpec, RelationshipTerms,
+};
 use kube::api::{Api, PostParams};
 use support::controlplane;
 
@@ -195,16 +197,18 @@ async fn typed_objects_round_trip_through_the_server_with_defaults_applied() {
         customer: CustomerRef {
             tenant_id: "11111111-2222-3333-4444-555555555555".into(),
         },
-        credentials_ref: None,
-        display_name: None,
-        roles: vec!["Global Reader".into()],
-        duration: DayDuration("P90D".into()),
-        auto_extend: false,
-        access_assignments: vec![],
-        renewal: None,
         relationship_id: None,
-        deletion_policy: Default::default(),
-        management_policy: Default::default(),
+        terms: RelationshipTerms {
+            credentials_ref: None,
+            display_name: None,
+            roles: vec!["Global Reader".into()],
+            duration: DayDuration("P90D".into()),
+            auto_extend: false,
+            access_assignments: vec![],
+            renewal: None,
+            deletion_policy: Default::default(),
+            management_policy: Default::default(),
+        },
     };
     let created = api
         .create(

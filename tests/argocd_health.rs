@@ -115,7 +115,7 @@ fn condition_reasons() -> Vec<String> {
 /// Reasons that only ever accompany a True condition, or a condition other than Ready
 /// (src/controllers/gdap_relationship/status.rs, src/controllers/tenant_sync/status.rs: `Fresh`
 /// and `Suspended` are a TenantSync's Stale=False), so they never decide Ready=False.
-const NEVER_A_READY_FALSE_REASON: [&str; 15] = [
+const NEVER_A_READY_FALSE_REASON: [&str; 16] = [
     "Active",
     "Approved",
     "Reconciled",
@@ -131,6 +131,7 @@ const NEVER_A_READY_FALSE_REASON: [&str; 15] = [
     "Fresh",
     "Suspended",
     "AccessWorks",
+    "AllActive",
 ];
 
 #[test]

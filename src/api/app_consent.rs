@@ -115,6 +115,40 @@ pub struct AppConsentSpec {
     /// The customer tenant to consent the application into.
     pub customer: CustomerRef,
 
+    /// The GdapRelationship (in this namespace) whose relationship authorizes the consent: the
+    /// operator waits until it is Ready, holds Global Administrator, Application Administrator or
+    /// Cloud Application Administrator assigned to a security group the partner user is in, and
+    /// was activated at least the operator's `--consent-settle-time` ago (Microsoft needs time to
+    /// propagate it). Optional: without it the operator looks for such an active relationship with
+    /// the customer through Graph (the partner may hold it outside this operator) and reports the
+    /// one it found in `status.relationship`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_ref: Option<LocalObjectRef>,
+
+    /// The consent's terms (its fields sit beside `customer`; a GdapFleet's template holds the
+    /// same fields).
+    #[serde(flatten)]
+    pub terms: ConsentTerms,
+}
+
+impl std::ops::Deref for AppConsentSpec {
+    type Target = ConsentTerms;
+    fn deref(&self) -> &ConsentTerms {
+        &self.terms
+    }
+}
+
+impl std::ops::DerefMut for AppConsentSpec {
+    fn deref_mut(&mut self) -> &mut ConsentTerms {
+        &mut self.terms
+    }
+}
+
+/// What a consent asks for, whoever the customer is: the fields of an AppConsent's spec besides
+/// `customer` and `relationshipRef`, and a GdapFleet's `template.appConsent`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentTerms {
     /// The Secret with the partner's credentials, in this namespace. Defaults to the operator's
     /// `--credentials-secret` name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,16 +161,6 @@ pub struct AppConsentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub display_name: Option<String>,
-
-    /// The GdapRelationship (in this namespace) whose relationship authorizes the consent: the
-    /// operator waits until it is Ready, holds Global Administrator, Application Administrator or
-    /// Cloud Application Administrator assigned to a security group the partner user is in, and
-    /// was activated at least the operator's `--consent-settle-time` ago (Microsoft needs time to
-    /// propagate it). Optional: without it the operator looks for such an active relationship with
-    /// the customer through Graph (the partner may hold it outside this operator) and reports the
-    /// one it found in `status.relationship`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_ref: Option<LocalObjectRef>,
 
     /// What to grant, one entry per resource API. At most 20, each resource listed once. The
     /// list is the whole truth about what the app may do in the customer tenant: delegated scopes

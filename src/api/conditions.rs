@@ -180,6 +180,18 @@ pub mod reasons {
     /// in the customer tenant (AADSTS90099/65001), so no delegated token can be had through it
     /// and the access cannot be verified; an AppConsent consents it.
     pub const APP_NOT_CONSENTED: &str = "AppNotConsented";
+    /// A fleet: every covered customer's relationship is active.
+    pub const ALL_ACTIVE: &str = "AllActive";
+    /// A fleet: relationships await their customers' approval, or customers wait for rollout room.
+    pub const ROLLING_OUT: &str = "RollingOut";
+    /// A fleet is paused (`spec.rollout.paused`): it writes nothing.
+    pub const PAUSED: &str = "Paused";
+    /// A fleet: some customers' relationships failed, expired or were terminated, or their
+    /// overrides are invalid.
+    pub const CUSTOMERS_FAILED: &str = "CustomersFailed";
+    /// A fleet: Partner Center's customer list could not be read (nothing is pruned or let go
+    /// meanwhile).
+    pub const CUSTOMER_LIST_UNREADABLE: &str = "CustomerListUnreadable";
 }
 
 /// Event reasons (the `reason` of Kubernetes events the operator publishes).
@@ -222,6 +234,12 @@ pub mod events {
     pub const SUCCESSOR_APPROVAL_PENDING: &str = "SuccessorApprovalPending";
     /// The finalizer was removed; the note says why.
     pub const RELEASED: &str = "Released";
+    /// A fleet wrote customers' objects (created new ones or brought them up to date).
+    pub const CUSTOMERS_APPLIED: &str = "CustomersApplied";
+    /// A fleet deleted the objects of customers it no longer covers (`spec.prune`).
+    pub const CUSTOMERS_PRUNED: &str = "CustomersPruned";
+    /// A fleet let go of customers it no longer covers: their objects keep running.
+    pub const CUSTOMERS_LET_GO: &str = "CustomersLetGo";
     /// A 30/7/1-day expiry warning.
     pub const EXPIRES_SOON: &str = "ExpiresSoon";
     /// The application was consented through Partner Center.

@@ -90,14 +90,43 @@ pub const RENEWAL_BEFORE_RULE: &str = "!has(self.renewal) || !has(self.renewal.b
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[x_kube(validation = Rule::new(AUTO_EXTEND_RULE).message("autoExtend must be false when roles include Global Administrator: Microsoft never auto-extends such relationships (use renewal.policy: Successor instead)").field_path(".autoExtend"))]
-#[x_kube(validation = Rule::new(ASSIGNMENT_SUBSET_RULE).message("every role in accessAssignments[].roles must also be listed in spec.roles, spelled exactly the same way").field_path(".accessAssignments"))]
-#[x_kube(validation = Rule::new(RENEWAL_BEFORE_RULE).message("renewal.before must be shorter than duration").field_path(".renewal.before"))]
 #[serde(rename_all = "camelCase")]
 pub struct GdapRelationshipSpec {
     /// The customer tenant the relationship is with.
     pub customer: CustomerRef,
 
+    /// Adopt an existing relationship by its Microsoft id instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub relationship_id: Option<String>,
+
+    /// The relationship's terms (its fields sit beside `customer`; a GdapFleet's template holds
+    /// the same fields).
+    #[serde(flatten)]
+    pub terms: RelationshipTerms,
+}
+
+impl std::ops::Deref for GdapRelationshipSpec {
+    type Target = RelationshipTerms;
+    fn deref(&self) -> &RelationshipTerms {
+        &self.terms
+    }
+}
+
+impl std::ops::DerefMut for GdapRelationshipSpec {
+    fn deref_mut(&mut self) -> &mut RelationshipTerms {
+        &mut self.terms
+    }
+}
+
+/// What a relationship asks for, whoever the customer is: the fields of a GdapRelationship's spec
+/// besides `customer` and `relationshipId`, and a GdapFleet's `template.relationship`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new(AUTO_EXTEND_RULE).message("autoExtend must be false when roles include Global Administrator: Microsoft never auto-extends such relationships (use renewal.policy: Successor instead)").field_path(".autoExtend"))]
+#[x_kube(validation = Rule::new(ASSIGNMENT_SUBSET_RULE).message("every role in accessAssignments[].roles must also be listed in spec.roles, spelled exactly the same way").field_path(".accessAssignments"))]
+#[x_kube(validation = Rule::new(RENEWAL_BEFORE_RULE).message("renewal.before must be shorter than duration").field_path(".renewal.before"))]
+#[serde(rename_all = "camelCase")]
+pub struct RelationshipTerms {
     /// The Secret with the partner's credentials, in this namespace. Defaults to the operator's
     /// `--credentials-secret` name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,11 +164,6 @@ pub struct GdapRelationshipSpec {
     /// auto-extend, and when `roles` or `duration` change after the lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<RenewalSpec>,
-
-    /// Adopt an existing relationship by its Microsoft id instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
-    pub relationship_id: Option<String>,
 
     /// `Delete` (default) terminates the relationship when this object is deleted; `Orphan` leaves it.
     #[serde(default)]

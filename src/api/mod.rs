@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod consent_rules;
 pub mod duration;
 pub mod field_problem;
+pub mod gdap_fleet;
 pub mod gdap_relationship;
 pub mod naming;
 pub mod roles;
@@ -16,20 +17,25 @@ pub mod shared;
 pub mod tenant_sync;
 
 pub use app_consent::{
-    AppConsent, AppConsentSpec, AppConsentStatus, ConsentRelationship, GrantSpec, ReconsentPolicy,
+    AppConsent, AppConsentSpec, AppConsentStatus, ConsentRelationship, ConsentTerms, GrantSpec,
+    ReconsentPolicy,
 };
 pub use duration::IsoDays;
+pub use gdap_fleet::{
+    CustomerFilter, FleetCustomer, FleetCustomers, FleetOverrides, FleetTemplate, GdapFleet,
+    GdapFleetSpec, GdapFleetStatus, PendingApproval, RolloutSpec,
+};
 pub use gdap_relationship::{
     AccessAssignmentSpec, AccessAssignmentStatus, GdapRelationship, GdapRelationshipSpec,
-    GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship, RenewalPolicy,
-    RenewalSpec, SuccessorStatus,
+    GdapRelationshipStatus, PendingAssignmentUpdate, PreviousRelationship, RelationshipTerms,
+    RenewalPolicy, RenewalSpec, SuccessorStatus,
 };
 pub use roles::{Role, RoleCatalog, RoleError};
 pub use shared::{
     CustomerRef, DayDuration, DeletionPolicy, Guid, LocalObjectRef, ManagementPolicy, SecretRef,
 };
 pub use tenant_sync::{
-    SinkSpec, SyncMode, TenantSync, TenantSyncSpec, TenantSyncStatus, UserField,
+    SinkSpec, SyncMode, SyncTerms, TenantSync, TenantSyncSpec, TenantSyncStatus, UserField,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -44,5 +50,6 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         GdapRelationship::crd(),
         AppConsent::crd(),
         TenantSync::crd(),
+        GdapFleet::crd(),
     ]
 }

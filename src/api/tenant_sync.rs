@@ -88,13 +88,37 @@ pub struct TenantSyncSpec {
     /// The customer tenant to import from.
     pub customer: CustomerRef,
 
+    /// The AppConsent (in this namespace) that grants the application permissions the import uses.
+    pub app_consent_ref: LocalObjectRef,
+
+    /// The import's terms (its fields sit beside `customer`; a GdapFleet's template holds the
+    /// same fields).
+    #[serde(flatten)]
+    pub terms: SyncTerms,
+}
+
+impl std::ops::Deref for TenantSyncSpec {
+    type Target = SyncTerms;
+    fn deref(&self) -> &SyncTerms {
+        &self.terms
+    }
+}
+
+impl std::ops::DerefMut for TenantSyncSpec {
+    fn deref_mut(&mut self) -> &mut SyncTerms {
+        &mut self.terms
+    }
+}
+
+/// What an import asks for, whoever the customer is: the fields of a TenantSync's spec besides
+/// `customer` and `appConsentRef`, and a GdapFleet's `template.tenantSync`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTerms {
     /// The Secret with the partner's credentials, in this namespace. Defaults to the operator's
     /// `--credentials-secret` name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<SecretRef>,
-
-    /// The AppConsent (in this namespace) that grants the application permissions the import uses.
-    pub app_consent_ref: LocalObjectRef,
 
     /// When to import, as a five-field cron expression (minute hour day-of-month month day-of-week,
     /// UTC; day-of-week 0 and 7 are Sunday) or @hourly, @daily, @weekly, @monthly, @yearly. Runs

@@ -10,8 +10,8 @@
 use super::names;
 use crate::api::{
     AccessAssignmentSpec, CustomerRef, DayDuration, DeletionPolicy, GdapRelationship,
-    GdapRelationshipSpec, Guid, IsoDays, ManagementPolicy, RoleCatalog, SecretRef,
-    roles::GdapSupport,
+    GdapRelationshipSpec, Guid, IsoDays, ManagementPolicy, RelationshipTerms, RoleCatalog,
+    SecretRef, roles::GdapSupport,
 };
 use crate::microsoft::models::gdap::{
     AccessAssignment, AccessAssignmentStatus as AssignmentState, Relationship,
@@ -145,22 +145,24 @@ pub fn manifest(
         customer: CustomerRef {
             tenant_id: Guid(customer_tenant_id.to_ascii_lowercase()),
         },
-        credentials_ref: options
-            .credentials_secret
-            .clone()
-            .map(|name| SecretRef { name }),
-        display_name: Some(rel.display_name.clone()),
-        roles,
-        duration,
-        auto_extend: rel
-            .auto_extend_duration
-            .as_deref()
-            .is_some_and(|d| d != "PT0S" && d != "P0D"),
-        access_assignments,
-        renewal: None,
         relationship_id: Some(rel.id.clone()),
-        deletion_policy: options.deletion,
-        management_policy: options.management,
+        terms: RelationshipTerms {
+            credentials_ref: options
+                .credentials_secret
+                .clone()
+                .map(|name| SecretRef { name }),
+            display_name: Some(rel.display_name.clone()),
+            roles,
+            duration,
+            auto_extend: rel
+                .auto_extend_duration
+                .as_deref()
+                .is_some_and(|d| d != "PT0S" && d != "P0D"),
+            access_assignments,
+            renewal: None,
+            deletion_policy: options.deletion,
+            management_policy: options.management,
+        },
     };
     let name = names::object_name(&rel.display_name, &rel.id);
     let mut object = GdapRelationship::new(&name, spec);

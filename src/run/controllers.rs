@@ -3,10 +3,11 @@
 
 use super::scope::Scope;
 use super::watch::{list_in_pages, listed, trim_for_cache, watched_specs};
-use crate::api::{AppConsent, GdapRelationship, TenantSync};
+use crate::api::{AppConsent, GdapFleet, GdapRelationship, TenantSync};
 use crate::controllers::app_consent;
 use crate::controllers::context::Context;
 use crate::controllers::credentials_in_use;
+use crate::controllers::gdap_fleet::reconcile::FleetContext;
 use crate::controllers::gdap_relationship;
 use crate::controllers::limit::{Limits, ReconcileLimit};
 use crate::controllers::pipeline::{self, Pipeline};
@@ -26,7 +27,8 @@ use tokio::sync::mpsc;
 pub(super) type Run = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 pub(super) type Ready = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
-/// The controller of a kind that runs the one reconcile pipeline (GdapRelationship, AppConsent),
+/// The controller of a kind that runs the one reconcile pipeline (GdapRelationship, AppConsent,
+/// GdapFleet),
 /// in one scope: its objects (spec and lifecycle changes only), reconciled through its limit.
 pub(super) fn pipeline_controller<K>(
     client: &Client,
@@ -195,14 +197,15 @@ pub(super) struct Shared<'a> {
     pub shutdown: &'a Shutdown,
 }
 
-/// The four controllers of one scope (GdapRelationship, AppConsent, the credentials Secrets,
-/// TenantSync, in that order), each with the future that resolves once its caches are listed.
+/// The five controllers of one scope (GdapRelationship, AppConsent, the credentials Secrets,
+/// TenantSync, GdapFleet, in that order), each with the future that resolves once its caches are
+/// listed.
 pub(super) fn of_scope(
     shared: &Shared<'_>,
     scope: &Scope,
     checks: mpsc::UnboundedReceiver<SecretCheck>,
     ended: mpsc::UnboundedReceiver<ObjectRef<TenantSync>>,
-) -> [(Run, Ready); 4] {
+) -> [(Run, Ready); 5] {
     let Shared {
         client,
         ctx,
@@ -234,5 +237,16 @@ pub(super) fn of_scope(
         limits.next(tenant_sync::reconcile::KIND),
         shutdown,
     );
-    [relationships, consents, secrets, syncs]
+    let fleet = Arc::new(FleetContext {
+        ctx: ctx.clone(),
+        lists: Default::default(),
+    });
+    let fleets = pipeline_controller::<GdapFleet>(
+        client,
+        scope,
+        fleet,
+        limits.next(crate::controllers::gdap_fleet::reconcile::KIND),
+        shutdown,
+    );
+    [relationships, consents, secrets, syncs, fleets]
 }

@@ -22,7 +22,7 @@ pub const HEALTH_CODES: [&str; 6] = [
 ];
 
 /// The kinds with a health check.
-pub const KINDS: [&str; 3] = ["GdapRelationship", "AppConsent", "TenantSync"];
+pub const KINDS: [&str; 4] = ["GdapRelationship", "AppConsent", "TenantSync", "GdapFleet"];
 
 /// The folder of one kind's health check, Argo CD's `resource_customizations/<group>/<Kind>` layout.
 pub fn kind_dir(kind: &str) -> PathBuf {

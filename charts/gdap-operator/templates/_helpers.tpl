@@ -54,15 +54,20 @@ watches (a ClusterRole, or a Role per watched namespace). docs/operations.md exp
 {{- define "gdap-operator.watchRules" -}}
 # The custom resources: watched; finalizers and annotations patched.
 - apiGroups: ["gdap.io"]
-  resources: ["gdaprelationships", "appconsents", "tenantsyncs"]
+  resources: ["gdaprelationships", "appconsents", "tenantsyncs", "gdapfleets"]
   verbs: ["get", "list", "watch", "patch", "update"]
+# A GdapFleet's objects for each customer: created by server-side apply, deleted when pruned.
+- apiGroups: ["gdap.io"]
+  resources: ["gdaprelationships", "appconsents", "tenantsyncs"]
+  verbs: ["create", "delete"]
 # Their status, written with server-side apply.
 - apiGroups: ["gdap.io"]
-  resources: ["gdaprelationships/status", "appconsents/status", "tenantsyncs/status"]
+  resources: ["gdaprelationships/status", "appconsents/status", "tenantsyncs/status", "gdapfleets/status"]
   verbs: ["get", "patch", "update"]
-# Their finalizers (for clusters that enforce owner-reference/finalizer permissions).
+# Their finalizers (for clusters that enforce owner-reference/finalizer permissions; a fleet's
+# objects carry an owner reference that blocks the fleet's deletion).
 - apiGroups: ["gdap.io"]
-  resources: ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"]
+  resources: ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers", "gdapfleets/finalizers"]
   verbs: ["update", "patch"]
 {{- include "gdap-operator.secretRules" . }}
 # The object's own Namespace, read while a GdapRelationship is deleted: when the whole namespace

@@ -1,18 +1,28 @@
 //! The objects a fleet keeps for one customer (pure): their stable names, the labels that tie
-//! them to the fleet and the customer, and the GdapRelationship made from the fleet's template.
+//! them to the fleet and the customer, and the GdapRelationship, AppConsent and TenantSync made
+//! from the fleet's template and the customer's overrides, with a digest of all three that the
+//! relationship carries (`gdap.io/fleet-template`) so a pass rewrites only what changed.
 
 use super::members::Customer;
 use crate::api::naming::MAX_DISPLAY_NAME;
-use crate::api::shared::CustomerRef;
-use crate::api::{GdapRelationship, GdapRelationshipSpec};
+use crate::api::shared::{CustomerRef, LocalObjectRef};
+use crate::api::{
+    AppConsent, AppConsentSpec, ConsentTerms, FleetOverrides, FleetTemplate, GdapRelationship,
+    GdapRelationshipSpec, RelationshipTerms, SyncTerms, TenantSync, TenantSyncSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
 /// The label naming the fleet an object belongs to.
 pub const FLEET_LABEL: &str = "gdap.io/fleet";
 /// The label naming the customer (tenant id) an object of a fleet is for.
 pub const CUSTOMER_LABEL: &str = "gdap.io/customer";
+/// The annotation on a fleet's relationship: the digest of the customer's three objects as the
+/// fleet last applied them.
+pub const TEMPLATE_ANNOTATION: &str = "gdap.io/fleet-template";
 /// Where a template's display name takes the customer's name.
 pub const CUSTOMER_NAME: &str = "{customerName}";
 /// How many characters of the tenant id end a fleet's display names (they must be unique).
@@ -61,23 +71,166 @@ pub fn display_name(template: Option<&str>, customer: &Customer) -> Option<Strin
     ))
 }
 
-/// The GdapRelationship the fleet keeps for `customer`: the template's spec for this customer,
-/// named and labelled for the fleet, owned by it.
+/// The objects the fleet keeps for one customer, and their digest.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    /// The customer's GdapRelationship (carrying the digest).
+    pub relationship: GdapRelationship,
+    /// Its AppConsent, when the fleet templates one.
+    pub consent: Option<AppConsent>,
+    /// Its TenantSync, when the fleet templates one.
+    pub sync: Option<TenantSync>,
+    /// The digest of all three, as applied.
+    pub digest: String,
+}
+
+/// A customer whose overrides do not make a valid template: which part and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadOverride {
+    /// `relationship`, `appConsent` or `tenantSync`.
+    pub part: &'static str,
+    /// What is wrong (serde's message names the field).
+    pub message: String,
+}
+
+/// The objects of `customer`: the template with the customer's overrides merged in (JSON merge
+/// patches), named, labelled and owned for the fleet.
+pub fn objects(
+    fleet: &Fleet,
+    template: &FleetTemplate,
+    overrides: Option<&FleetOverrides>,
+    customer: &Customer,
+) -> Result<Objects, BadOverride> {
+    let o = overrides.cloned().unwrap_or_default();
+    let terms: RelationshipTerms = overridden(
+        &template.relationship,
+        o.relationship.as_ref(),
+        "relationship",
+    )?;
+    let name = child_name(&fleet.name, &customer.tenant_id);
+    let consent = match &template.app_consent {
+        Some(t) => {
+            let terms: ConsentTerms = overridden(t, o.app_consent.as_ref(), "appConsent")?;
+            Some(consent_object(fleet, terms, customer, &name))
+        }
+        None => None,
+    };
+    let sync = match &template.tenant_sync {
+        Some(t) => {
+            let terms: SyncTerms = overridden(t, o.tenant_sync.as_ref(), "tenantSync")?;
+            Some(sync_object(fleet, terms, customer, &name))
+        }
+        None => None,
+    };
+    let mut relationship = relationship(fleet, &terms, customer);
+    let digest = digest(&relationship, consent.as_ref(), sync.as_ref());
+    relationship
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(TEMPLATE_ANNOTATION.to_string(), digest.clone());
+    Ok(Objects {
+        relationship,
+        consent,
+        sync,
+        digest,
+    })
+}
+
+/// `template` with `patch` merged in (RFC 7386), read back as the template's type.
+fn overridden<T: Serialize + DeserializeOwned + Clone>(
+    template: &T,
+    patch: Option<&serde_json::Value>,
+    part: &'static str,
+) -> Result<T, BadOverride> {
+    let Some(patch) = patch else {
+        return Ok(template.clone());
+    };
+    let mut value = serde_json::to_value(template).expect("templates serialize");
+    json_patch::merge(&mut value, patch);
+    serde_json::from_value(value).map_err(|e| BadOverride {
+        part,
+        message: e.to_string(),
+    })
+}
+
+/// The GdapRelationship the fleet keeps for `customer`: the terms for this customer, named and
+/// labelled for the fleet, owned by it.
 pub fn relationship(
     fleet: &Fleet,
-    template: &GdapRelationshipSpec,
+    terms: &RelationshipTerms,
     customer: &Customer,
 ) -> GdapRelationship {
-    let mut spec = template.clone();
-    spec.customer = CustomerRef {
-        tenant_id: customer.tenant_id.as_str().into(),
+    let mut terms = terms.clone();
+    terms.display_name = display_name(terms.display_name.as_deref(), customer);
+    let spec = GdapRelationshipSpec {
+        customer: customer_ref(customer),
+        relationship_id: None,
+        terms,
     };
-    spec.display_name = display_name(template.display_name.as_deref(), customer);
     GdapRelationship {
         metadata: meta(fleet, &customer.tenant_id),
         spec,
         status: None,
     }
+}
+
+/// The customer's AppConsent, authorized by its relationship of the fleet.
+fn consent_object(
+    fleet: &Fleet,
+    terms: ConsentTerms,
+    customer: &Customer,
+    relationship: &str,
+) -> AppConsent {
+    let spec = AppConsentSpec {
+        customer: customer_ref(customer),
+        relationship_ref: Some(LocalObjectRef {
+            name: relationship.to_string(),
+        }),
+        terms,
+    };
+    AppConsent {
+        metadata: meta(fleet, &customer.tenant_id),
+        spec,
+        status: None,
+    }
+}
+
+/// The customer's TenantSync, importing through its AppConsent of the fleet.
+fn sync_object(fleet: &Fleet, terms: SyncTerms, customer: &Customer, consent: &str) -> TenantSync {
+    let spec = TenantSyncSpec {
+        customer: customer_ref(customer),
+        app_consent_ref: LocalObjectRef {
+            name: consent.to_string(),
+        },
+        terms,
+    };
+    TenantSync {
+        metadata: meta(fleet, &customer.tenant_id),
+        spec,
+        status: None,
+    }
+}
+
+fn customer_ref(customer: &Customer) -> CustomerRef {
+    CustomerRef {
+        tenant_id: customer.tenant_id.as_str().into(),
+    }
+}
+
+/// A digest of the three objects' specs, labels and owner (hex SHA-256).
+fn digest(
+    relationship: &GdapRelationship,
+    consent: Option<&AppConsent>,
+    sync: Option<&TenantSync>,
+) -> String {
+    let all = serde_json::json!([relationship, consent, sync]);
+    let bytes = serde_json::to_vec(&all).expect("objects serialize");
+    let sum = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    sum.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The metadata of the fleet's object for a customer.
@@ -158,8 +311,7 @@ mod tests {
             namespace: "msp".into(),
             uid: "uid-1".into(),
         };
-        let template: GdapRelationshipSpec = serde_json::from_value(serde_json::json!({
-            "customer": {"tenantId": "00000000-0000-0000-0000-000000000000"},
+        let template: RelationshipTerms = serde_json::from_value(serde_json::json!({
             "displayName": "{customerName}",
             "roles": ["Directory Readers"],
             "duration": "P730D",

@@ -1,11 +1,16 @@
-//! The GdapFleet controller's pure core (issue 25, not wired to a custom resource yet): which
-//! customers a fleet covers (`members`) and what one pass does about them (`plan`) — what to
-//! create or bring up to date, what waits for rollout room, what is pruned now or later, what
-//! is let go, and the counts the status reports.
+//! The GdapFleet controller: one manifest for many customers. Which customers a fleet covers
+//! (`members`), what one pass does about them (`plan`, `decide`), the objects made for each
+//! (`children`), and its part of the one reconcile pipeline (`reconcile`: observe, act, status).
 
+pub mod act;
 pub mod children;
+pub mod decide;
+pub mod desired;
 pub mod members;
+pub mod observe;
 pub mod plan;
+pub mod reconcile;
+pub mod status;
 
 #[cfg(test)]
 mod plan_tests;

@@ -25,6 +25,7 @@ local waiting = {
   Terminating = true, TransientError = true, KubernetesError = true, AssignmentUpdating = true,
   Settling = true, NotConsented = true, ImportPending = true, AppConsentNotReady = true,
   Propagating = true, NotChecked = true, AppNotConsented = true,
+  RollingOut = true, Paused = true, CustomerListUnreadable = true,
 }
 -- Reasons that need a person: Degraded. A reason in neither list counts as Degraded too; the list
 -- keeps every reason the operator writes classified (tests/argocd_health.rs checks that).
@@ -37,6 +38,7 @@ local failing = {
   Revoked = true, PrivilegedRoleRequired = true, ExcessAccess = true, PermissionsRemain = true,
   AccessDenied = true, SinkMisconfigured = true, SinkTLSRefused = true, SinkFailed = true,
   Stale = true, AccessRefused = true,
+  CustomersFailed = true,
 }
 
 local function condition(conditionType)

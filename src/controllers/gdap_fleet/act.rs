@@ -1,0 +1,183 @@
+//! Carries a fleet's plan out in Kubernetes (the fleet never calls Microsoft to write: each
+//! object it writes is reconciled by its own controller):
+//! - writes a customer's objects by server-side apply (field manager `gdap-operator-fleet`),
+//!   the AppConsent and TenantSync before the relationship, whose digest annotation says all
+//!   three are written;
+//! - prunes a customer by deleting its TenantSync, AppConsent and GdapRelationship (their own
+//!   finalizers then remove the import's data as configured, the consent and the relationship);
+//! - lets a customer go by removing the fleet's label and owner reference from its objects.
+
+use super::children::{FLEET_LABEL, Objects};
+use super::decide::FleetPlan;
+use crate::api::{AppConsent, GdapRelationship, TenantSync};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::NamespaceResourceScope;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The field manager of the fleet's writes.
+pub const FLEET_MANAGER: &str = "gdap-operator-fleet";
+/// How many customers' objects are written at once.
+const PARALLEL: usize = 8;
+
+/// What acting on a fleet's plan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Done {
+    /// Customers whose objects were written.
+    pub written: u32,
+    /// Of those, customers that had no relationship of the fleet before (created).
+    pub created: u32,
+    /// Children pruned, with when.
+    pub pruned: Vec<(String, DateTime<Utc>)>,
+    /// Children let go.
+    pub released: u32,
+    /// What failed (object and error), at most a few.
+    pub errors: Vec<String>,
+    /// How many writes failed.
+    pub failed: u32,
+}
+
+/// Carries the plan out; a write that fails is reported and the others go on.
+pub async fn act(
+    client: &Client,
+    namespace: &str,
+    plan: &FleetPlan,
+    existing: &std::collections::HashSet<String>,
+    now: DateTime<Utc>,
+) -> Done {
+    let mut done = Done::default();
+    let writes: Vec<_> = plan
+        .write
+        .iter()
+        .map(|o| {
+            let name = o.relationship.metadata.name.clone().unwrap_or_default();
+            let existed = existing.contains(&name);
+            async move { (existed, write(client, namespace, o).await) }
+        })
+        .collect();
+    let results: Vec<(bool, Result<(), String>)> = futures::stream::iter(writes)
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    for (existed, result) in results {
+        match result {
+            Ok(()) => {
+                done.written += 1;
+                done.created += u32::from(!existed);
+            }
+            Err(e) => note_error(&mut done, e),
+        }
+    }
+    for name in &plan.members.prune {
+        match prune(client, namespace, name).await {
+            Ok(()) => done.pruned.push((name.clone(), now)),
+            Err(e) => note_error(&mut done, e),
+        }
+    }
+    for name in &plan.members.release {
+        match release(client, namespace, name).await {
+            Ok(()) => done.released += 1,
+            Err(e) => note_error(&mut done, e),
+        }
+    }
+    done
+}
+
+fn note_error(done: &mut Done, error: String) {
+    done.failed += 1;
+    if done.errors.len() < 5 {
+        done.errors.push(error);
+    }
+}
+
+/// Writes one customer's objects.
+async fn write(client: &Client, namespace: &str, objects: &Objects) -> Result<(), String> {
+    if let Some(consent) = &objects.consent {
+        apply(client, namespace, consent).await?;
+    }
+    if let Some(sync) = &objects.sync {
+        apply(client, namespace, sync).await?;
+    }
+    apply(client, namespace, &objects.relationship).await
+}
+
+/// Server-side applies one object.
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), String>
+where
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = object.meta().name.clone().unwrap_or_default();
+    let mut body = serde_json::to_value(object).map_err(|e| e.to_string())?;
+    body["apiVersion"] = K::api_version(&()).into();
+    body["kind"] = K::kind(&()).into();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("status");
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FLEET_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| format!("{} {name}: {e}", K::kind(&())))
+}
+
+/// Deletes a customer's three objects (a missing one is fine).
+async fn prune(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
+    delete::<TenantSync>(client, namespace, name).await?;
+    delete::<AppConsent>(client, namespace, name).await?;
+    delete::<GdapRelationship>(client, namespace, name).await
+}
+
+async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), String>
+where
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(format!("deleting {} {name}: {e}", K::kind(&()))),
+    }
+}
+
+/// Lets a customer's three objects go: no fleet label, no owner reference.
+async fn release(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
+    unlabel::<TenantSync>(client, namespace, name).await?;
+    unlabel::<AppConsent>(client, namespace, name).await?;
+    unlabel::<GdapRelationship>(client, namespace, name).await
+}
+
+async fn unlabel<K>(client: &Client, namespace: &str, name: &str) -> Result<(), String>
+where
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({"metadata": {
+        "labels": {FLEET_LABEL: null},
+        "ownerReferences": null,
+    }});
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(format!("letting {} {name} go: {e}", K::kind(&()))),
+    }
+}
