@@ -42,6 +42,9 @@ pub enum Command {
     /// nothing to do, 2: changes, 1: an error (an invalid manifest, a failed read, or a change
     /// the operator refuses).
     Plan(Box<crate::onboard::plan::PlanArgs>),
+    /// Print, as CSV, the approval links of a GdapFleet's relationships that await their
+    /// customer's approval (for the onboarding team; read from the cluster, read-only).
+    Approvals(Box<crate::onboard::approvals::ApprovalsArgs>),
     /// Sign in as the partner's GDAP user and store the refresh token the operator needs.
     ///
     /// Device code flow by default (open the printed address on any device); `--browser` uses

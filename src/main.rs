@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Run(args) => block_on(gdap_operator::run::run(*args)),
         Command::Export(args) => block_on(gdap_operator::onboard::export::run(*args)),
         Command::Plan(args) => return run_plan(*args),
+        Command::Approvals(args) => return run_approvals(*args),
         Command::Login(args) => block_on(gdap_operator::login::run(*args)),
         Command::Doctor(args) => return run_doctor(*args),
         #[cfg(feature = "sandbox")]
@@ -56,6 +57,22 @@ fn run_doctor(args: gdap_operator::doctor::DoctorArgs) -> ExitCode {
 }
 
 /// `plan` exits 0 (nothing to do), 2 (changes) or 1 (an error).
+fn run_approvals(args: gdap_operator::onboard::approvals::ApprovalsArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let result = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(gdap_operator::onboard::approvals::run(args)));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_plan(args: gdap_operator::onboard::plan::PlanArgs) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -45,6 +45,54 @@ fn sync(spec_patch: Value) -> Value {
     json!({"apiVersion": "gdap.io/v1alpha1", "kind": "TenantSync", "metadata": {"name": "x"}, "spec": spec})
 }
 
+fn fleet(spec_patch: Value) -> Value {
+    let mut spec = json!({
+        "customers": {"partnerCenter": true},
+        "template": {"relationship": {"roles": ["Directory Readers"], "duration": "P730D"}},
+    });
+    merge(&mut spec, spec_patch);
+    json!({"apiVersion": "gdap.io/v1alpha1", "kind": "GdapFleet", "metadata": {"name": "x"}, "spec": spec})
+}
+
+/// A case of one of the three kinds, carried into a fleet's template (its spec without the
+/// customer and the reference the fleet fills in): the fleet's CRD holds the same rules there.
+fn in_fleet(case: &Case) -> Option<Case> {
+    let (part, dropped) = match case.kind {
+        "GdapRelationship" => ("relationship", "relationshipId"),
+        "AppConsent" => ("appConsent", "relationshipRef"),
+        "TenantSync" => ("tenantSync", "appConsentRef"),
+        _ => return None,
+    };
+    let field = case.field.strip_prefix("spec.")?;
+    if field.starts_with("customer.") {
+        return None;
+    }
+    let template = |object: &Value| {
+        let mut terms = object["spec"].clone();
+        let map = terms.as_object_mut().expect("a spec");
+        map.remove("customer");
+        map.remove(dropped);
+        let mut template =
+            json!({"relationship": {"roles": ["Directory Readers"], "duration": "P730D"}});
+        if part == "tenantSync" {
+            template["appConsent"] = consent(json!({}))["spec"].clone();
+            let consent = template["appConsent"].as_object_mut().unwrap();
+            consent.remove("customer");
+            consent.remove("relationshipRef");
+        }
+        template[part] = terms;
+        fleet(json!({"template": template}))
+    };
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    Some(Case {
+        rule: leak(format!("{} (in a fleet's template)", case.rule)),
+        kind: "GdapFleet",
+        good: template(&case.good),
+        bad: template(&case.bad),
+        field: leak(format!("spec.template.{part}.{field}")),
+    })
+}
+
 fn merge(target: &mut Value, patch: Value) {
     if let (Value::Object(t), Value::Object(p)) = (target, patch) {
         t.extend(p);
@@ -71,6 +119,44 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
+    let mut all = kind_cases();
+    let carried: Vec<Case> = all.iter().filter_map(in_fleet).collect();
+    all.extend(carried);
+    all.extend(fleet_cases());
+    all
+}
+
+fn fleet_cases() -> Vec<Case> {
+    let tenant = "11111111-2222-3333-4444-555555555555";
+    vec![
+        Case {
+            rule: "a fleet names where its customers come from",
+            kind: "GdapFleet",
+            good: fleet(json!({"customers": {"list": [{"tenantId": tenant}]}})),
+            bad: fleet(json!({"customers": {"exclude": [tenant]}})),
+            field: "spec.customers",
+        },
+        Case {
+            rule: "GUID (customers.list[].tenantId)",
+            kind: "GdapFleet",
+            good: fleet(json!({"customers": {"list": [{"tenantId": tenant}]}})),
+            bad: fleet(json!({"customers": {"list": [{"tenantId": "contoso.com"}]}})),
+            field: "spec.customers.list[0].tenantId",
+        },
+        Case {
+            rule: "a fleet's import needs its consent",
+            kind: "GdapFleet",
+            good: fleet(json!({})),
+            bad: fleet(json!({"template": {
+                "relationship": {"roles": ["Directory Readers"], "duration": "P730D"},
+                "tenantSync": {"sink": {"file": {"path": "/exports"}}},
+            }})),
+            field: "spec.template.tenantSync",
+        },
+    ]
+}
+
+fn kind_cases() -> Vec<Case> {
     let group = "6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01";
     vec![
         Case {
@@ -272,7 +358,7 @@ fn rules_in(node: &Value, found: &mut Vec<String>) {
 #[test]
 fn the_table_covers_every_rule_in_the_crds() {
     let mut uncovered = Vec::new();
-    for kind in ["GdapRelationship", "AppConsent", "TenantSync"] {
+    for kind in ["GdapRelationship", "AppConsent", "TenantSync", "GdapFleet"] {
         let mut rules = Vec::new();
         rules_in(&schema(kind), &mut rules);
         rules.sort();

@@ -48,7 +48,7 @@ fn expected_watch_rules_with(secrets: &[Value]) -> Value {
     let mut rules = expected_watch_rules();
     let list = rules.as_array_mut().unwrap();
     for (i, rule) in secrets.iter().enumerate() {
-        list.insert(3 + i, rule.clone());
+        list.insert(4 + i, rule.clone());
     }
     rules
 }
@@ -57,11 +57,13 @@ fn expected_watch_rules_with(secrets: &[Value]) -> Value {
 /// explains each.
 fn expected_watch_rules() -> Value {
     json!([
-        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships", "appconsents", "tenantsyncs"],
+        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships", "appconsents", "tenantsyncs", "gdapfleets"],
          "verbs": ["get", "list", "watch", "patch", "update"]},
-        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/status", "appconsents/status", "tenantsyncs/status"],
+        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships", "appconsents", "tenantsyncs"],
+         "verbs": ["create", "delete"]},
+        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/status", "appconsents/status", "tenantsyncs/status", "gdapfleets/status"],
          "verbs": ["get", "patch", "update"]},
-        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers"],
+        {"apiGroups": ["gdap.io"], "resources": ["gdaprelationships/finalizers", "appconsents/finalizers", "tenantsyncs/finalizers", "gdapfleets/finalizers"],
          "verbs": ["update", "patch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},

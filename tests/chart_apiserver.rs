@@ -51,6 +51,13 @@ const OPERATOR_NEEDS: &[(&str, &str)] = &[
     ("patch", "tenantsyncs.gdap.io"),
     ("patch", "gdaprelationships.gdap.io/status"),
     ("update", "gdaprelationships.gdap.io/finalizers"),
+    ("watch", "gdapfleets.gdap.io"),
+    ("patch", "gdapfleets.gdap.io/status"),
+    ("update", "gdapfleets.gdap.io/finalizers"),
+    // A fleet's objects for each customer: created (server-side apply) and pruned.
+    ("create", "gdaprelationships.gdap.io"),
+    ("delete", "appconsents.gdap.io"),
+    ("delete", "tenantsyncs.gdap.io"),
     ("get", "secrets/partner-credentials"),
     ("update", "secrets/partner-credentials"),
     ("patch", "secrets/partner-credentials"),
@@ -62,8 +69,8 @@ const OPERATOR_NEEDS: &[(&str, &str)] = &[
 
 /// What it must not be able to do there.
 const OPERATOR_MUST_NOT: &[(&str, &str)] = &[
-    ("create", "gdaprelationships.gdap.io"),
-    ("delete", "gdaprelationships.gdap.io"),
+    ("create", "gdapfleets.gdap.io"),
+    ("delete", "gdapfleets.gdap.io"),
     ("delete", "secrets"),
     ("create", "secrets"),
     ("list", "secrets"),

@@ -52,6 +52,7 @@ fn crds_subcommand_prints_every_crd() {
         "gdaprelationships.gdap.io",
         "appconsents.gdap.io",
         "tenantsyncs.gdap.io",
+        "gdapfleets.gdap.io",
     ] {
         assert!(text.contains(&format!("name: {name}")), "{name} missing");
     }

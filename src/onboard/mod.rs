@@ -9,11 +9,15 @@
 //! - `export`: the reads (every page) and the output (a stream, or one folder per customer).
 //! - `simulate`: the controller's steps run forward on paper (pure).
 //! - `describe` and `render`: steps in words and as JSON, the text output (pure).
-//! - `plan`: loading manifests, observing, the verdict per object and the exit code.
+//! - `plan`: loading manifests, observing, the verdict per object and the exit code;
+//!   `fleet_plan`: a GdapFleet's plan, from the fleet controller's own observe and decide.
+//! - `approvals`: a fleet's pending approval links as CSV, for the onboarding team.
 
+pub mod approvals;
 pub mod credentials;
 pub mod describe;
 pub mod export;
+pub mod fleet_plan;
 pub mod manifest;
 pub mod names;
 pub mod plan;

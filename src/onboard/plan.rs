@@ -19,7 +19,7 @@ use super::credentials::CredentialArgs;
 use super::describe::{describe, what_follows};
 pub use super::report::{ObjectPlan, PlanReport, SCHEMA_VERSION, Summary, Verdict};
 use super::simulate::{End, simulate};
-use crate::api::{GdapRelationship, ManagementPolicy};
+use crate::api::{GdapFleet, GdapRelationship, ManagementPolicy};
 use crate::controllers::credentials::Credentials;
 use crate::controllers::gdap_relationship::desired::{self, Intent};
 use crate::controllers::gdap_relationship::observe::observe;
@@ -69,6 +69,8 @@ pub enum OutputFormat {
 pub enum Loaded {
     /// A GdapRelationship to plan.
     Relationship(Box<GdapRelationship>, ObjectPlan),
+    /// A GdapFleet to plan (its next pass).
+    Fleet(Box<GdapFleet>, ObjectPlan),
     /// Reported as it is (invalid, or a kind without a controller).
     Reported(ObjectPlan),
 }
@@ -136,10 +138,15 @@ pub fn load(
                     object.metadata.namespace = namespace;
                     loaded.push(Loaded::Relationship(Box::new(object), entry));
                 }
+                Outcome::Checked(_) if kind == "GdapFleet" => {
+                    let mut object: GdapFleet = serde_json::from_value(value)?;
+                    object.metadata.namespace = namespace;
+                    loaded.push(Loaded::Fleet(Box::new(object), entry));
+                }
                 Outcome::Checked(_) => {
                     entry.result = Verdict::Skipped;
                     entry.notes.push(format!(
-                        "plan covers GdapRelationship only; {kind} is not planned"
+                        "plan covers GdapRelationship and GdapFleet only; {kind} is not planned"
                     ));
                     loaded.push(Loaded::Reported(entry));
                 }
@@ -267,6 +274,9 @@ pub async fn plan_all(
             async move {
                 match item {
                     Loaded::Reported(entry) => entry,
+                    Loaded::Fleet(object, entry) => {
+                        super::fleet_plan::plan_fleet(*object, entry, credentials, cluster).await
+                    }
                     Loaded::Relationship(mut object, mut entry) => {
                         if let Some((client, namespace)) = cluster {
                             match merge_live(client, &mut object, namespace).await {

@@ -20,9 +20,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// A customer list and when it was read.
+type Read = (DateTime<Utc>, Vec<Customer>);
+
 /// Partner Center's customer lists, by fleet uid, with when each was read.
 #[derive(Default)]
-pub struct CustomerLists(Mutex<HashMap<String, (DateTime<Utc>, Vec<Customer>)>>);
+pub struct CustomerLists(Mutex<HashMap<String, Read>>);
 
 impl CustomerLists {
     /// The list read for `fleet` less than `fresh` ago.
@@ -80,9 +83,10 @@ pub struct Observed {
 }
 
 /// Reads Partner Center's list (when the fleet uses it and the last read is stale) and the
-/// namespace's relationships.
+/// namespace's relationships (`None`: there are none to read, as `plan` without a cluster
+/// assumes).
 pub async fn observe(
-    api: &Api<GdapRelationship>,
+    api: Option<&Api<GdapRelationship>>,
     pruned: Vec<DateTime<Utc>>,
     lists: &CustomerLists,
     intent: &FleetIntent,
@@ -92,7 +96,11 @@ pub async fn observe(
 ) -> Observed {
     let (partner_center, list_read_at, credentials_failure) =
         customers(lists, intent, credentials, poll, now).await;
-    let (seen, unlisted) = match relationships(api, &intent.fleet.name).await {
+    let listed = match api {
+        Some(api) => relationships(api, &intent.fleet.name).await,
+        None => Ok(Vec::new()),
+    };
+    let (seen, unlisted) = match listed {
         Ok(seen) => (seen, None),
         Err(e) => (
             Vec::new(),

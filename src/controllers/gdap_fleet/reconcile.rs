@@ -107,7 +107,7 @@ impl Pipeline for GdapFleet {
             .unwrap_or_default();
         let poll = shared.ctx.settings.timing.poll;
         observe(
-            &api,
+            Some(&api),
             pruned,
             &shared.lists,
             intent,
