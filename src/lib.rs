@@ -23,3 +23,4 @@ pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
 pub mod validate;
+pub mod validate_fleet;

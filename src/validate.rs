@@ -7,8 +7,9 @@
 
 pub use crate::api::rules::FieldProblem;
 use crate::api::rules::{consent_problems, relationship_problems};
-use crate::api::{self, AppConsent, GdapRelationship, TenantSync};
+use crate::api::{self, AppConsent, GdapFleet, GdapRelationship, TenantSync};
 use crate::crdgen;
+use crate::validate_fleet::fleet_problems;
 use jsonschema::Validator;
 use kube::core::cel;
 use serde_json::Value;
@@ -158,6 +159,20 @@ impl ManifestValidator {
             )]);
         }
         Outcome::Checked(rules.check(object))
+    }
+}
+
+/// The validator a fleet's rendered objects are checked with.
+static CHILDREN: std::sync::LazyLock<ManifestValidator> =
+    std::sync::LazyLock::new(ManifestValidator::new);
+
+impl ManifestValidator {
+    /// Every check of its kind on one object a fleet would write.
+    fn check_child(&self, object: &Value) -> Vec<FieldProblem> {
+        match self.validate_object(object) {
+            Outcome::Checked(problems) => problems,
+            Outcome::Skipped => Vec::new(),
+        }
     }
 }
 
@@ -349,6 +364,9 @@ pub fn semantic_problems(kind: &str, object: &Value) -> Vec<FieldProblem> {
             .unwrap_or_else(|e| vec![FieldProblem::new("", e.to_string())]),
         "TenantSync" => serde_json::from_value::<TenantSync>(object.clone())
             .map(|o| sync_problems(&o))
+            .unwrap_or_else(|e| vec![FieldProblem::new("", e.to_string())]),
+        "GdapFleet" => serde_json::from_value::<GdapFleet>(object.clone())
+            .map(|o| fleet_problems(&o, &|child| CHILDREN.check_child(child)))
             .unwrap_or_else(|e| vec![FieldProblem::new("", e.to_string())]),
         _ => Vec::new(),
     }

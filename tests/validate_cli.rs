@@ -27,7 +27,7 @@ fn every_example_is_valid() {
     let summary = String::from_utf8_lossy(&output.stderr);
     assert!(
         summary.contains(
-            "4 object(s) checked, 0 problem(s), 1 document(s) of other API groups skipped"
+            "5 object(s) checked, 0 problem(s), 1 document(s) of other API groups skipped"
         ),
         "{summary}"
     );
