@@ -1,6 +1,6 @@
 //! The CRDs on a real kube-apiserver (v1.34, built from upstream): they install, every example is
 //! accepted, every invalid example is refused with a message naming its field, `kubectl get`
-//! shows the printer columns, the category lists all three kinds, and `kubectl explain` shows the
+//! shows the printer columns, the category lists all four kinds, and `kubectl explain` shows the
 //! doc comments.
 
 mod support;
@@ -25,6 +25,7 @@ fn every_example_is_accepted_and_listed_by_the_category() {
         names,
         [
             "appconsent.gdap.io/contoso-reporting-app",
+            "gdapfleet.gdap.io/estate",
             "gdaprelationship.gdap.io/contoso-break-glass",
             "gdaprelationship.gdap.io/contoso-support",
             "tenantsync.gdap.io/contoso-nightly",

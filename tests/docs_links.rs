@@ -2,7 +2,7 @@
 //! Markdown file of the repository, every relative link `[text](path)` names a file or directory
 //! that exists, and every `#anchor` (on the same page or on another Markdown page) names a heading
 //! of that page, by GitHub's rules for heading anchors. External links (`http:`, `https:`,
-//! `mailto:`) are not followed. And the short manifests README.md tours the three kinds with are
+//! `mailto:`) are not followed. And the short manifests README.md tours the four kinds with are
 //! valid, by the same rules as `gdap-operator validate`.
 
 use gdap_operator::validate::ManifestValidator;
@@ -226,10 +226,12 @@ fn the_readmes_example_manifests_are_valid() {
     }
     assert_eq!(
         kinds,
-        BTreeSet::from(["AppConsent", "GdapRelationship", "TenantSync"].map(String::from)),
-        "README.md tours the three kinds with one example each"
+        BTreeSet::from(
+            ["AppConsent", "GdapFleet", "GdapRelationship", "TenantSync"].map(String::from)
+        ),
+        "README.md tours the four kinds with one example each"
     );
-    assert_eq!(report.objects_checked, 3);
+    assert_eq!(report.objects_checked, 4);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
