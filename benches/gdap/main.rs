@@ -25,6 +25,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod fleet;
 mod floor;
 mod footprint;
 mod import;
@@ -147,7 +148,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     // The commit measured is the one checked out when the run began.
     let commit = commit();
     let mut machine = machine::describe();
-    let benches: [(&str, &str, Bench); 4] = [
+    let benches: [(&str, &str, Bench); 5] = [
         ("reconcile", "Reconcile throughput", |a| {
             Box::pin(reconcile::run(a))
         }),
@@ -155,6 +156,9 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         ("onboard", "Export and plan", |a| Box::pin(onboard::run(a))),
         ("footprint", "Footprint and schedules at scale", |a| {
             Box::pin(footprint::run(a))
+        }),
+        ("fleet", "A fleet of 1,000 customers", |a| {
+            Box::pin(fleet::run(a))
         }),
     ];
     let mut total = Outcome::default();
@@ -188,7 +192,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         }
     }
     // Stated even when none, so that a merge replaces an earlier run's count.
-    let settled_objects = ["reconcile", "footprint"];
+    let settled_objects = ["reconcile", "footprint", "fleet"];
     if args.only.is_empty()
         || args
             .only
