@@ -278,19 +278,24 @@ async fn a_relationship_deleted_before_approval_is_terminated_when_approved_late
 async fn without_credentials_deletion_waits_and_says_how_to_proceed() {
     let world = World::start("e2e-no-creds", SandboxOptions::default()).await;
     let id = ready(&world, "stranded", "").await;
-    // Someone strips the operator's finalizer from the Secret and deletes it.
-    let patch = json!({"metadata": {"finalizers": null}});
-    world
-        .secrets()
-        .patch(
-            "partner-credentials",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .unwrap();
-    let out = world.kubectl(&["delete", "secret", "partner-credentials"]);
+    // Someone deletes the Secret and strips the operator's finalizer until it is gone. (Stripped
+    // before the delete, the operator may put it back in between, and a waiting `kubectl delete`
+    // would then wait forever.)
+    let out = world.kubectl(&["delete", "secret", "partner-credentials", "--wait=false"]);
     assert!(out.status.success());
+    poll_until("the Secret gone", MINUTE, || async {
+        let patch = json!({"metadata": {"finalizers": null}});
+        let stripped = world
+            .secrets()
+            .patch(
+                "partner-credentials",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await;
+        matches!(stripped, Err(kube::Error::Api(e)) if e.code == 404).then_some(())
+    })
+    .await;
     let out = world.kubectl(&["delete", "gdap", "stranded", "--wait=false"]);
     assert!(out.status.success());
     let message = world
