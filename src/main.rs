@@ -58,28 +58,21 @@ fn run_doctor(args: gdap_operator::doctor::DoctorArgs) -> ExitCode {
 
 /// `plan` exits 0 (nothing to do), 2 (changes) or 1 (an error).
 fn run_approvals(args: gdap_operator::onboard::approvals::ApprovalsArgs) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build();
-    let result = runtime
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(gdap_operator::onboard::approvals::run(args)));
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(gdap_operator::onboard::approvals::run(args))
 }
 
 fn run_plan(args: gdap_operator::onboard::plan::PlanArgs) -> ExitCode {
+    exit_with(gdap_operator::onboard::plan::run(args))
+}
+
+/// Runs a command that answers its exit code on a new runtime; an error prints and exits 1.
+fn exit_with(command: impl std::future::Future<Output = anyhow::Result<u8>>) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();
     let result = runtime
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(gdap_operator::onboard::plan::run(args)));
+        .and_then(|rt| rt.block_on(command));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -131,18 +131,7 @@ pub struct AppConsentSpec {
     pub terms: ConsentTerms,
 }
 
-impl std::ops::Deref for AppConsentSpec {
-    type Target = ConsentTerms;
-    fn deref(&self) -> &ConsentTerms {
-        &self.terms
-    }
-}
-
-impl std::ops::DerefMut for AppConsentSpec {
-    fn deref_mut(&mut self) -> &mut ConsentTerms {
-        &mut self.terms
-    }
-}
+super::shared::spec_terms!(AppConsentSpec, ConsentTerms);
 
 /// What a consent asks for, whoever the customer is: the fields of an AppConsent's spec besides
 /// `customer` and `relationshipRef`, and a GdapFleet's `template.appConsent`.

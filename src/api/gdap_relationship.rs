@@ -106,18 +106,7 @@ pub struct GdapRelationshipSpec {
     pub terms: RelationshipTerms,
 }
 
-impl std::ops::Deref for GdapRelationshipSpec {
-    type Target = RelationshipTerms;
-    fn deref(&self) -> &RelationshipTerms {
-        &self.terms
-    }
-}
-
-impl std::ops::DerefMut for GdapRelationshipSpec {
-    fn deref_mut(&mut self) -> &mut RelationshipTerms {
-        &mut self.terms
-    }
-}
+super::shared::spec_terms!(GdapRelationshipSpec, RelationshipTerms);
 
 /// What a relationship asks for, whoever the customer is: the fields of a GdapRelationship's spec
 /// besides `customer` and `relationshipId`, and a GdapFleet's `template.relationship`.

@@ -124,3 +124,23 @@ pub enum ManagementPolicy {
     /// Never write: adopt an existing object and report its state.
     Observe,
 }
+
+/// A kind's spec reads its terms (the fields a GdapFleet's template shares, `#[serde(flatten)]`
+/// as `terms`) as its own: `spec.roles` for `spec.terms.roles`.
+macro_rules! spec_terms {
+    ($spec:ty, $terms:ty) => {
+        impl std::ops::Deref for $spec {
+            type Target = $terms;
+            fn deref(&self) -> &$terms {
+                &self.terms
+            }
+        }
+
+        impl std::ops::DerefMut for $spec {
+            fn deref_mut(&mut self) -> &mut $terms {
+                &mut self.terms
+            }
+        }
+    };
+}
+pub(crate) use spec_terms;

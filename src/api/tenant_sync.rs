@@ -97,18 +97,7 @@ pub struct TenantSyncSpec {
     pub terms: SyncTerms,
 }
 
-impl std::ops::Deref for TenantSyncSpec {
-    type Target = SyncTerms;
-    fn deref(&self) -> &SyncTerms {
-        &self.terms
-    }
-}
-
-impl std::ops::DerefMut for TenantSyncSpec {
-    fn deref_mut(&mut self) -> &mut SyncTerms {
-        &mut self.terms
-    }
-}
+super::shared::spec_terms!(TenantSyncSpec, SyncTerms);
 
 /// What an import asks for, whoever the customer is: the fields of a TenantSync's spec besides
 /// `customer` and `appConsentRef`, and a GdapFleet's `template.tenantSync`.

@@ -131,36 +131,38 @@ where
     .map_err(|e| format!("{} {name}: {e}", K::kind(&())))
 }
 
+/// What happens to a customer's objects when it leaves the fleet.
+#[derive(Debug, Clone, Copy)]
+enum Leaving {
+    /// Deleted (`spec.prune`).
+    Prune,
+    /// Let go: no fleet label, no owner reference.
+    LetGo,
+}
+
 /// Deletes a customer's three objects (a missing one is fine).
 async fn prune(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
-    delete::<TenantSync>(client, namespace, name).await?;
-    delete::<AppConsent>(client, namespace, name).await?;
-    delete::<GdapRelationship>(client, namespace, name).await
+    leave(client, namespace, name, Leaving::Prune).await
 }
 
-async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), String>
-where
-    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(format!("deleting {} {name}: {e}", K::kind(&()))),
-    }
-}
-
-/// Lets a customer's three objects go: no fleet label, no owner reference.
+/// Lets a customer's three objects go.
 async fn release(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
-    unlabel::<TenantSync>(client, namespace, name).await?;
-    unlabel::<AppConsent>(client, namespace, name).await?;
-    unlabel::<GdapRelationship>(client, namespace, name).await
+    leave(client, namespace, name, Leaving::LetGo).await
 }
 
-async fn unlabel<K>(client: &Client, namespace: &str, name: &str) -> Result<(), String>
+/// Does `how` to the customer's TenantSync, AppConsent and GdapRelationship, in that order.
+async fn leave(client: &Client, namespace: &str, name: &str, how: Leaving) -> Result<(), String> {
+    leave_one::<TenantSync>(client, namespace, name, how).await?;
+    leave_one::<AppConsent>(client, namespace, name, how).await?;
+    leave_one::<GdapRelationship>(client, namespace, name, how).await
+}
+
+async fn leave_one<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    how: Leaving,
+) -> Result<(), String>
 where
     K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -168,16 +170,21 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({"metadata": {
-        "labels": {FLEET_LABEL: null},
-        "ownerReferences": null,
-    }});
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
+    let done = match how {
+        Leaving::Prune => api.delete(name, &DeleteParams::default()).await.map(drop),
+        Leaving::LetGo => {
+            let patch = serde_json::json!({"metadata": {
+                "labels": {FLEET_LABEL: null},
+                "ownerReferences": null,
+            }});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        }
+    };
+    match done {
+        Ok(()) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(format!("letting {} {name} go: {e}", K::kind(&()))),
+        Err(e) => Err(format!("{how:?} {} {name}: {e}", K::kind(&()))),
     }
 }
