@@ -14,3 +14,5 @@ pub mod status;
 
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod status_tests;
