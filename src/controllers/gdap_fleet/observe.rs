@@ -135,7 +135,8 @@ async fn customers(
     poll: Duration,
     now: DateTime<Utc>,
 ) -> CustomersRead {
-    if !intent.plan.selection.partner_center {
+    // A fleet being deleted covers nobody: its list is not needed (nor its credentials).
+    if !intent.plan.selection.partner_center || intent.plan.deleting {
         return (Ok(Vec::new()), None, None);
     }
     let uid = &intent.fleet.uid;
