@@ -333,6 +333,43 @@ async fn a_fleet_rolls_out_within_its_limit_onboards_a_new_customer_and_prunes_o
     .await;
     let contoso_now = world.relationships().get(&contoso).await.unwrap();
     assert!(contoso_now.metadata.deletion_timestamp.is_none());
+
+    // The fleet deleted without prune: it goes once it let every customer go; they keep running.
+    patch_fleet(&world, json!({"prune": false})).await;
+    let out = world.kubectl(&["delete", "gdapfleet", "estate", "--wait=false"]);
+    assert!(out.status.success());
+    poll_until("the fleet gone", MINUTE, || async {
+        fleets(&world)
+            .get_opt("estate")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let woodgrove = world.relationships().get(&name).await.unwrap();
+    assert!(
+        woodgrove.metadata.deletion_timestamp.is_none(),
+        "not garbage-collected"
+    );
+    assert!(!woodgrove.labels().contains_key("gdap.io/fleet"));
+    assert!(
+        woodgrove
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let labelled: Vec<String> = children(&world)
+        .await
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .map(|r| r.name_any())
+        .collect();
+    assert!(
+        labelled.is_empty(),
+        "only the pruned one (terminating) keeps the label: {labelled:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
