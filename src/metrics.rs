@@ -6,7 +6,7 @@
 pub mod labels;
 
 pub use labels::{
-    CallLabels, KindLabels, ObjectLabels, ReconcileLabels, SecretLabels, StateLabels,
+    CallLabels, FleetLabels, KindLabels, ObjectLabels, ReconcileLabels, SecretLabels, StateLabels,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,6 +34,19 @@ impl Drop for Held {
     }
 }
 
+/// The states of `gdap_fleet_customers`.
+pub const FLEET_STATES: [&str; 9] = [
+    "active",
+    "awaiting_approval",
+    "failed",
+    "waiting",
+    "excluded",
+    "filtered_out",
+    "managed_elsewhere",
+    "access_refused",
+    "pruning",
+];
+
 /// All operator metrics and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +68,8 @@ pub struct Metrics {
     access_refused: Family<ObjectLabels, Gauge>,
     /// 1 while a credentials Secret's credentials work, 0 when Entra refuses them.
     credentials_valid: Family<SecretLabels, Gauge>,
+    /// A fleet's customers by state.
+    fleet_customers: Family<FleetLabels, Gauge>,
     /// 1 while this process leads (runs the controllers), 0 while it stands by.
     pub leader: Gauge,
     /// 1 while an application consent is verified in place, 0 otherwise.
@@ -118,6 +133,12 @@ impl Metrics {
             "credentials_valid",
             "1 while the credentials Secret's credentials work, 0 when Entra refuses them or a key is missing",
             credentials_valid.clone(),
+        );
+        let fleet_customers = Family::<FleetLabels, Gauge>::default();
+        registry.register(
+            "fleet_customers",
+            "A GdapFleet's customers by state (its status counts)",
+            fleet_customers.clone(),
         );
         let leader = Gauge::default();
         registry.register(
@@ -184,6 +205,7 @@ impl Metrics {
             successor_pending,
             access_refused,
             credentials_valid,
+            fleet_customers,
             reconciles,
             reconcile_seconds,
             reconciles_waiting,
@@ -297,6 +319,30 @@ impl Metrics {
                 self.consent_healthy.remove(object);
                 self.consent_revoked.remove(object);
                 self.consent_permissions_left.remove(object);
+            }
+        }
+    }
+
+    /// Records a fleet's customers by state (`counts`: state and number); `None` removes its
+    /// series (the fleet released).
+    pub fn fleet_customers(&self, namespace: &str, name: &str, counts: Option<&[(&str, u32)]>) {
+        let labels = |state: &str| FleetLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            state: state.to_string(),
+        };
+        match counts {
+            Some(counts) => {
+                for (state, n) in counts {
+                    self.fleet_customers
+                        .get_or_create(&labels(state))
+                        .set(i64::from(*n));
+                }
+            }
+            None => {
+                for state in FLEET_STATES {
+                    self.fleet_customers.remove(&labels(state));
+                }
             }
         }
     }

@@ -225,6 +225,19 @@ async fn a_fleet_rolls_out_within_its_limit_onboards_a_new_customer_and_prunes_o
         (0, 0),
         "a converged fleet plans nothing: {report:#}"
     );
+    let active = format!(" {}", status.customers);
+    poll_until("the fleet's gauge", MINUTE, || async {
+        let text = world.metrics().await;
+        text.lines()
+            .any(|l| {
+                l.starts_with("gdap_fleet_customers{")
+                    && l.contains("name=\"estate\"")
+                    && l.contains("state=\"active\"")
+                    && l.ends_with(&active)
+            })
+            .then_some(())
+    })
+    .await;
 
     // A customer signed now is covered within a poll (the list is read once per poll).
     let signed = world

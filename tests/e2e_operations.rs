@@ -288,10 +288,17 @@ async fn metrics_are_exactly_the_series_the_docs_document() {
     ));
     sync::sync_now(&world, "metered-import", "1").await;
     sync::wait_request(&world, "metered-import", "1", 2 * MINUTE).await;
+    // A fleet over Contoso, which "metered" already covers: counted, nothing written.
+    world.apply(&format!(
+        "apiVersion: gdap.io/v1alpha1\nkind: GdapFleet\nmetadata:\n  name: metered-fleet\nspec:\n  customers:\n    list: [{{tenantId: {}}}]\n  template:\n    relationship:\n      roles: [Directory Readers]\n      duration: P60D\n",
+        sync::CONTOSO
+    ));
     let text = poll_until("every per-object series", MINUTE, || async {
         let text = world.metrics().await;
-        (text.contains("gdap_consent_healthy{") && text.contains("gdap_sync_licenses_available{"))
-            .then_some(text)
+        (text.contains("gdap_consent_healthy{")
+            && text.contains("gdap_sync_licenses_available{")
+            && text.contains("gdap_fleet_customers{"))
+        .then_some(text)
     })
     .await;
     let documented = metrics::documented();

@@ -38,6 +38,18 @@ pub struct ObjectLabels {
     pub customer: String,
 }
 
+/// Labels of a fleet's count of customers in one state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FleetLabels {
+    /// Namespace of the fleet.
+    pub namespace: String,
+    /// Name of the fleet.
+    pub name: String,
+    /// `active`, `awaiting_approval`, `failed`, `waiting`, `excluded`, `filtered_out`,
+    /// `managed_elsewhere`, `access_refused` or `pruning`.
+    pub state: String,
+}
+
 /// Labels naming one credentials Secret.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SecretLabels {

@@ -140,6 +140,11 @@ impl Pipeline for GdapFleet {
 
     fn released(&self, shared: &FleetContext) {
         shared.lists.forget(&self.uid().unwrap_or_default());
+        let namespace = self.namespace().unwrap_or_default();
+        shared
+            .ctx
+            .metrics
+            .fleet_customers(&namespace, &self.name_any(), None);
     }
 
     async fn act(&self, shared: &FleetContext, pass: &Pass<'_, Self>) -> Done {
@@ -181,6 +186,21 @@ impl Pipeline for GdapFleet {
     ) -> Result<Next, ReconcileError> {
         let ctx = shared.ctx.as_ref();
         announce(ctx, self, done).await;
+        let s = status.new;
+        let counts = [
+            ("active", s.active),
+            ("awaiting_approval", s.awaiting_approval),
+            ("failed", s.failed),
+            ("waiting", s.waiting),
+            ("excluded", s.excluded),
+            ("filtered_out", s.filtered_out),
+            ("managed_elsewhere", s.managed_elsewhere),
+            ("access_refused", s.access_refused),
+            ("pruning", s.pruning),
+        ];
+        let namespace = self.namespace().unwrap_or_default();
+        ctx.metrics
+            .fleet_customers(&namespace, &self.name_any(), Some(&counts));
         let failure = status::failure(&self.inputs(pass, done));
         Ok(next_after(
             ctx,
