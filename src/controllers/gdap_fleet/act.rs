@@ -36,8 +36,27 @@ pub struct Done {
     pub released: u32,
     /// What failed (object and error), at most a few.
     pub errors: Vec<String>,
+    /// The API server refused a write for want of permission (RBAC).
+    pub forbidden: bool,
     /// How many writes failed.
     pub failed: u32,
+}
+
+/// A write of the fleet that failed: what and why, and whether the API server refused it for want
+/// of permission.
+#[derive(Debug, Clone)]
+pub struct WriteError {
+    message: String,
+    forbidden: bool,
+}
+
+impl WriteError {
+    fn new(what: String, error: &kube::Error) -> Self {
+        WriteError {
+            message: format!("{what}: {error}"),
+            forbidden: matches!(error, kube::Error::Api(e) if e.code == 403),
+        }
+    }
 }
 
 /// Carries the plan out; a write that fails is reported and the others go on.
@@ -58,7 +77,7 @@ pub async fn act(
             async move { (existed, write(client, namespace, o).await) }
         })
         .collect();
-    let results: Vec<(bool, Result<(), String>)> = futures::stream::iter(writes)
+    let results: Vec<(bool, Result<(), WriteError>)> = futures::stream::iter(writes)
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
@@ -86,15 +105,16 @@ pub async fn act(
     done
 }
 
-fn note_error(done: &mut Done, error: String) {
+fn note_error(done: &mut Done, error: WriteError) {
     done.failed += 1;
+    done.forbidden |= error.forbidden;
     if done.errors.len() < 5 {
-        done.errors.push(error);
+        done.errors.push(error.message);
     }
 }
 
 /// Writes one customer's objects.
-async fn write(client: &Client, namespace: &str, objects: &Objects) -> Result<(), String> {
+async fn write(client: &Client, namespace: &str, objects: &Objects) -> Result<(), WriteError> {
     if let Some(consent) = &objects.consent {
         apply(client, namespace, consent).await?;
     }
@@ -105,7 +125,7 @@ async fn write(client: &Client, namespace: &str, objects: &Objects) -> Result<()
 }
 
 /// Server-side applies one object.
-async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), String>
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), WriteError>
 where
     K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -115,7 +135,7 @@ where
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let name = object.meta().name.clone().unwrap_or_default();
-    let mut body = serde_json::to_value(object).map_err(|e| e.to_string())?;
+    let mut body = serde_json::to_value(object).expect("objects serialize");
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
     if let Some(map) = body.as_object_mut() {
@@ -128,7 +148,7 @@ where
     )
     .await
     .map(drop)
-    .map_err(|e| format!("{} {name}: {e}", K::kind(&())))
+    .map_err(|e| WriteError::new(format!("applying {} {name}", K::kind(&())), &e))
 }
 
 /// What happens to a customer's objects when it leaves the fleet.
@@ -141,17 +161,22 @@ enum Leaving {
 }
 
 /// Deletes a customer's three objects (a missing one is fine).
-async fn prune(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
+async fn prune(client: &Client, namespace: &str, name: &str) -> Result<(), WriteError> {
     leave(client, namespace, name, Leaving::Prune).await
 }
 
 /// Lets a customer's three objects go.
-async fn release(client: &Client, namespace: &str, name: &str) -> Result<(), String> {
+async fn release(client: &Client, namespace: &str, name: &str) -> Result<(), WriteError> {
     leave(client, namespace, name, Leaving::LetGo).await
 }
 
 /// Does `how` to the customer's TenantSync, AppConsent and GdapRelationship, in that order.
-async fn leave(client: &Client, namespace: &str, name: &str, how: Leaving) -> Result<(), String> {
+async fn leave(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    how: Leaving,
+) -> Result<(), WriteError> {
     leave_one::<TenantSync>(client, namespace, name, how).await?;
     leave_one::<AppConsent>(client, namespace, name, how).await?;
     leave_one::<GdapRelationship>(client, namespace, name, how).await
@@ -162,7 +187,7 @@ async fn leave_one<K>(
     namespace: &str,
     name: &str,
     how: Leaving,
-) -> Result<(), String>
+) -> Result<(), WriteError>
 where
     K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -185,6 +210,9 @@ where
     match done {
         Ok(()) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(format!("{how:?} {} {name}: {e}", K::kind(&()))),
+        Err(e) => Err(WriteError::new(
+            format!("{how:?} {} {name}", K::kind(&())),
+            &e,
+        )),
     }
 }

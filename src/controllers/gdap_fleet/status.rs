@@ -37,14 +37,22 @@ pub fn failure(inputs: &Inputs<'_>) -> Option<Failure> {
         return Some(f.clone());
     }
     if inputs.done.failed > 0 {
+        let forbidden = inputs.done.forbidden;
+        let (reason, hint) = match forbidden {
+            true => (
+                reasons::KUBERNETES_FORBIDDEN,
+                " (the operator's RBAC must allow create, patch and delete of gdaprelationships, appconsents and tenantsyncs: the Helm chart grants them)",
+            ),
+            false => (reasons::KUBERNETES_ERROR, ""),
+        };
         return Some(Failure::new(
-            reasons::KUBERNETES_ERROR,
+            reason,
             format!(
-                "{} writes of customers' objects failed: {}",
+                "{} writes of customers' objects failed: {}{hint}",
                 inputs.done.failed,
                 inputs.done.errors.join("; ")
             ),
-            true,
+            !forbidden,
         ));
     }
     let pc = inputs.observed.partner_center.as_ref().err()?;
