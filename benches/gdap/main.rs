@@ -89,7 +89,7 @@ pub struct AllArgs {
     /// Runs of each measurement (medians are reported).
     #[arg(long, env = "GDAP_BENCH_RUNS", default_value_t = 3)]
     runs: usize,
-    /// Only these benchmarks (comma-separated: reconcile, import, footprint, onboard).
+    /// Only these benchmarks (comma-separated: reconcile, import, footprint, onboard, fleet).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where bench/results.json and docs/benchmarks.md go (default: the repository).
