@@ -180,6 +180,15 @@ async fn fleet_run(
     let (steady, peak) = op.proc.rss_kib();
     op.proc.stop();
     sandbox.proc.stop();
+    // The fleet's finalizer would hold the namespace (the operator is stopped).
+    let unfinalize = serde_json::json!({"metadata": {"finalizers": null}});
+    let _ = fleets
+        .patch(
+            "estate",
+            &Default::default(),
+            &kube::api::Patch::Merge(&unfinalize),
+        )
+        .await;
     reconcile::clean_up(client, &namespace).await;
     Ok(RunResult {
         seconds,
