@@ -378,4 +378,27 @@ fn a_merge_replaces_the_benchmarks_measured_again_in_place_and_says_when() {
             ),
         "the header names what its commit does not describe: {header}"
     );
+    // A later merge of another benchmark keeps this one on record.
+    let mut later = results();
+    later.generated_at = "2026-01-03T00:00:00Z".into();
+    later.commit = "0f0f0f0".into();
+    later.figures = vec![Figure::new(
+        "footprint.rss",
+        "Footprint",
+        "RSS",
+        "MiB",
+        vec![50.0],
+    )];
+    later.details = BTreeMap::new();
+    later.unavailable = Vec::new();
+    let twice = report::merge(merged, later);
+    let notes = twice.details["Merged"].as_object().unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes["Reconcile throughput"]
+            .as_str()
+            .unwrap()
+            .contains("def5678")
+    );
+    assert!(notes["Footprint"].as_str().unwrap().contains("0f0f0f0"));
 }

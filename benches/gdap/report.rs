@@ -268,12 +268,22 @@ pub fn merge(mut base: Results, newer: Results) -> Results {
     base.figures.splice(at..at, newer.figures);
     base.unavailable.extend(newer.unavailable);
     base.details.extend(newer.details);
-    base.details.insert(
-        "Merged".into(),
-        serde_json::json!({
-            sections.join(", "): format!("measured again at {} on commit {} ({} runs); the rest at {} on commit {}", newer.generated_at, newer.commit, newer.runs, base.generated_at, base.commit)
-        }),
+    // Earlier merges stay on record, except of the sections measured again now.
+    let mut merged = base
+        .details
+        .remove("Merged")
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    merged.retain(|k, _| !sections.iter().any(|s| k.contains(s.as_str())));
+    merged.insert(
+        sections.join(", "),
+        serde_json::json!(format!(
+            "measured again at {} on commit {} ({} runs); the rest at {} on commit {}",
+            newer.generated_at, newer.commit, newer.runs, base.generated_at, base.commit
+        )),
     );
+    base.details
+        .insert("Merged".into(), serde_json::Value::Object(merged));
     base
 }
 
