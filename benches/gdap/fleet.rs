@@ -127,18 +127,35 @@ fn fleet_manifest() -> String {
 /// The operator's flags in both runs.
 const OPERATOR_ARGS: [&str; 2] = ["--poll-interval", "2s"];
 
+/// A release sandbox with the scale fixture, a fresh namespace with the partner's credentials and
+/// the operator watching it, ready: what both runs start from.
+async fn start(
+    cp: &support::controlplane::ControlPlane,
+    client: &kube::Client,
+    work: &Path,
+    prefix: &str,
+) -> anyhow::Result<(
+    procs::SandboxProc,
+    String,
+    std::path::PathBuf,
+    procs::OperatorProc,
+)> {
+    let mut sandbox_args = SANDBOX_ARGS.to_vec();
+    sandbox_args.push("--scale-fixture");
+    let sandbox = procs::sandbox(&sandbox_args, work)?;
+    let namespace = namespace_with_credentials(cp, client, prefix).await?;
+    let log = work.join(format!("{namespace}.log"));
+    let op = procs::operator(&cp.kubeconfig, &namespace, &sandbox, &OPERATOR_ARGS, &log)?;
+    op.wait_ready(Duration::from_secs(60)).await?;
+    Ok((sandbox, namespace, log, op))
+}
+
 async fn fleet_run(
     cp: &support::controlplane::ControlPlane,
     client: &kube::Client,
     work: &Path,
 ) -> anyhow::Result<RunResult> {
-    let mut sandbox_args = SANDBOX_ARGS.to_vec();
-    sandbox_args.push("--scale-fixture");
-    let sandbox = procs::sandbox(&sandbox_args, work)?;
-    let namespace = namespace_with_credentials(cp, client, "bench-fleet").await?;
-    let log = work.join(format!("{namespace}.log"));
-    let op = procs::operator(&cp.kubeconfig, &namespace, &sandbox, &OPERATOR_ARGS, &log)?;
-    op.wait_ready(Duration::from_secs(60)).await?;
+    let (sandbox, namespace, log, op) = start(cp, client, work, "bench-fleet").await?;
     let manifest = work.join("fleet.yaml");
     std::fs::write(&manifest, fleet_manifest())?;
     let fleets: Api<GdapFleet> = Api::namespaced(client.clone(), &namespace);
@@ -205,13 +222,7 @@ async fn by_hand_run(
     files: &[std::path::PathBuf],
     work: &Path,
 ) -> anyhow::Result<RunResult> {
-    let mut sandbox_args = SANDBOX_ARGS.to_vec();
-    sandbox_args.push("--scale-fixture");
-    let sandbox = procs::sandbox(&sandbox_args, work)?;
-    let namespace = namespace_with_credentials(cp, client, "bench-fleet-ref").await?;
-    let log = work.join(format!("{namespace}.log"));
-    let op = procs::operator(&cp.kubeconfig, &namespace, &sandbox, &OPERATOR_ARGS, &log)?;
-    op.wait_ready(Duration::from_secs(60)).await?;
+    let (sandbox, namespace, log, op) = start(cp, client, work, "bench-fleet-ref").await?;
     let cpu_before = op.proc.cpu_seconds();
     let started = Instant::now();
     let ready = tokio::spawn(wait_all_ready(
