@@ -81,6 +81,8 @@ pub struct Metrics {
     consent_permissions_left: Family<ObjectLabels, Gauge>,
     /// The TenantSync controller's metrics (imports, rows, freshness and licences per object).
     pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
+    /// The Partner Center webhook receiver's counters (`crate::webhook::metrics`).
+    pub webhooks: crate::webhook::metrics::WebhookMetrics,
     states: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -200,7 +202,9 @@ impl Metrics {
             consent_healthy.clone(),
         );
         let sync = crate::controllers::tenant_sync::metrics::SyncMetrics::register(registry);
+        let webhooks = crate::webhook::metrics::WebhookMetrics::register(registry);
         Metrics {
+            webhooks,
             registry: root,
             successor_pending,
             access_refused,

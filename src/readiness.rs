@@ -37,6 +37,17 @@ impl Readiness {
         }
     }
 
+    /// Whether the controllers run in this replica with their caches listed (without leader
+    /// election: once listed; with it: while leading, once listed).
+    pub fn acting(&self) -> bool {
+        let synced = self.caches_synced.load(Ordering::SeqCst);
+        let leading = self
+            .election
+            .as_ref()
+            .is_none_or(|r| *r.borrow() == Role::Leading);
+        synced && leading
+    }
+
     /// `Ok(what)` when ready, `Err(why not)` otherwise.
     pub fn check(&self) -> Result<&'static str, String> {
         let synced = self.caches_synced.load(Ordering::SeqCst);
@@ -61,6 +72,22 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(synced));
         let election = role.map(|r| watch::channel(r).1);
         Readiness::new(flag, election).check()
+    }
+
+    fn acting(synced: bool, role: Option<Role>) -> bool {
+        let flag = Arc::new(AtomicBool::new(synced));
+        let election = role.map(|r| watch::channel(r).1);
+        Readiness::new(flag, election).acting()
+    }
+
+    #[test]
+    fn only_a_synced_leader_or_a_synced_replica_without_election_acts() {
+        assert!(acting(true, None));
+        assert!(!acting(false, None));
+        assert!(acting(true, Some(Role::Leading)));
+        assert!(!acting(false, Some(Role::Leading)));
+        assert!(!acting(true, Some(Role::StandingBy)));
+        assert!(!acting(true, Some(Role::Starting)));
     }
 
     #[test]

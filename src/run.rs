@@ -9,6 +9,7 @@
 mod controllers;
 mod scope;
 mod watch;
+mod webhook_triggers;
 
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use webhook_triggers::Triggers;
 
 /// Options of `gdap-operator run`.
 #[derive(Debug, Clone, Args)]
@@ -110,6 +112,9 @@ pub struct RunArgs {
     /// Retry-After keeps its place meanwhile.
     #[arg(long, default_value_t = DEFAULT_RECONCILE_CONCURRENCY, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub reconcile_concurrency: u16,
+    /// Partner Center webhooks.
+    #[command(flatten)]
+    pub webhooks: crate::webhook::WebhookArgs,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C: one step after the other, each a function below.
@@ -124,6 +129,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listener = bind_health_and_metrics(args.metrics_address).await?;
     let (ctx, checks) = context(&args, &client, &metrics, transport, token_metrics);
     let ready = Arc::new(AtomicBool::new(false));
+    let triggers = Triggers::new();
+    triggers.act_when(leadership.readiness(ready.clone()));
+    let webhooks =
+        crate::webhook::bind(&args.webhooks, metrics.webhooks.clone(), triggers.clone()).await?;
     let server = tokio::spawn(server::serve(
         listener,
         ServerState {
@@ -131,8 +140,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             readiness: leadership.readiness(ready.clone()),
         },
     ));
-    let controllers = start_controllers(&args, &client, ctx, checks, ready, &shutdown);
-    until_stopped(leadership, controllers, server, &shutdown).await?;
+    let receiver =
+        webhooks.map(|(listener, router)| tokio::spawn(crate::webhook::serve(listener, router)));
+    let controllers = start_controllers(&args, &client, ctx, checks, ready, &triggers, &shutdown);
+    until_stopped(leadership, controllers, server, receiver, &shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -235,6 +246,7 @@ fn start_controllers(
     ctx: Arc<Context>,
     checks: mpsc::UnboundedReceiver<SecretCheck>,
     ready: Arc<AtomicBool>,
+    triggers: &Triggers,
     shutdown: &Shutdown,
 ) -> impl Future<Output = ()> + use<> {
     let scopes = Scope::all_of(&args.namespaces);
@@ -252,6 +264,7 @@ fn start_controllers(
         runner,
         limits: &limits,
         shutdown,
+        triggers,
     };
     let (runs, stores): (Vec<_>, Vec<_>) = scopes
         .iter()
@@ -272,22 +285,36 @@ fn start_controllers(
 }
 
 /// Runs the controllers while this process leads (always, without --leader-elect) until they
-/// stop; a stop of the health and metrics server is an error.
+/// stop; a stop of the health and metrics server, or of the webhook receiver, is an error.
 async fn until_stopped(
     leadership: Leadership,
     controllers: impl Future<Output = ()>,
     server: JoinHandle<anyhow::Result<()>>,
+    receiver: Option<JoinHandle<anyhow::Result<()>>>,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
+    let receiver = async move {
+        match receiver {
+            Some(handle) => stopped("the webhook receiver", handle.await),
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         result = leadership.run(controllers, shutdown) => result,
-        result = server => {
-            match result {
-                Ok(Err(e)) => Err(e.context("the health and metrics server stopped")),
-                Ok(Ok(())) => anyhow::bail!("the health and metrics server stopped"),
-                Err(e) => anyhow::bail!("the health and metrics server failed: {e}"),
-            }
-        }
+        result = server => stopped("the health and metrics server", result),
+        result = receiver => result,
+    }
+}
+
+/// The error of a server task that ended (it never ends by itself).
+fn stopped(
+    what: &str,
+    result: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(Err(e)) => Err(e.context(format!("{what} stopped"))),
+        Ok(Ok(())) => anyhow::bail!("{what} stopped"),
+        Err(e) => anyhow::bail!("{what} failed: {e}"),
     }
 }
 

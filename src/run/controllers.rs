@@ -3,6 +3,7 @@
 
 use super::scope::Scope;
 use super::watch::{list_in_pages, listed, trim_for_cache, watched_specs};
+use super::webhook_triggers::{Requests, ScopeTriggers, Triggers};
 use crate::api::{AppConsent, GdapFleet, GdapRelationship, TenantSync};
 use crate::controllers::app_consent;
 use crate::controllers::context::Context;
@@ -30,19 +31,23 @@ pub(super) type Ready = std::pin::Pin<Box<dyn std::future::Future<Output = bool>
 /// The controller of a kind that runs the one reconcile pipeline (GdapRelationship, AppConsent,
 /// GdapFleet),
 /// in one scope: its objects (spec and lifecycle changes only), reconciled through its limit.
+/// `requests` asks for reconciles beside the watch (Partner Center's webhook events); its cache
+/// is returned with it.
 pub(super) fn pipeline_controller<K>(
     client: &Client,
     scope: &Scope,
     shared: Arc<K::Shared>,
     limit: ReconcileLimit,
     shutdown: &Shutdown,
-) -> (Run, Ready)
+    requests: impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
+) -> (Run, Ready, reflector::Store<K>)
 where
     K: Pipeline,
 {
     let (reader, stream) = watched_specs(scope.api::<K>(client));
-    let controller = Controller::for_stream(stream, reader);
+    let controller = Controller::for_stream(stream, reader).reconcile_on(requests);
     let store = controller.store();
+    let cache = store.clone();
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
@@ -55,7 +60,7 @@ where
                 log_controller_error(K::KIND, &e);
             }
         });
-    (Box::pin(run), Box::pin(listed(store)))
+    (Box::pin(run), Box::pin(listed(store)), cache)
 }
 
 /// Logs what a controller's stream reports. A failed reconcile was logged by its error policy
@@ -195,6 +200,8 @@ pub(super) struct Shared<'a> {
     pub runner: Runner,
     pub limits: &'a Limits,
     pub shutdown: &'a Shutdown,
+    /// Where Partner Center's webhook events find the objects to reconcile.
+    pub triggers: &'a Triggers,
 }
 
 /// The five controllers of one scope (GdapRelationship, AppConsent, the credentials Secrets,
@@ -212,21 +219,36 @@ pub(super) fn of_scope(
         runner,
         limits,
         shutdown,
+        triggers,
     } = shared;
-    let relationships = pipeline_controller::<GdapRelationship>(
+    let (to_relationships, relationship_requests) = Requests::new().split();
+    let (to_consents, consent_requests) = Requests::new().split();
+    let (to_fleets, fleet_requests) = Requests::new().split();
+    let (run, ready, relationship_cache) = pipeline_controller::<GdapRelationship>(
         client,
         scope,
         ctx.clone(),
         limits.next(gdap_relationship::reconcile::KIND),
         shutdown,
+        relationship_requests,
     );
-    let consents = pipeline_controller::<AppConsent>(
+    let relationships = (run, ready);
+    let (run, ready, consent_cache) = pipeline_controller::<AppConsent>(
         client,
         scope,
         ctx.clone(),
         limits.next(app_consent::reconcile::KIND),
         shutdown,
+        consent_requests,
     );
+    let consents = (run, ready);
+    triggers.add(ScopeTriggers {
+        relationships: relationship_cache,
+        consents: consent_cache,
+        to_relationships,
+        to_consents,
+        to_fleets,
+    });
     let secrets = secret_controller(client, checks, ctx.clone(), limits.next("Secret"), shutdown);
     let syncs = sync_controller(
         client,
@@ -241,12 +263,14 @@ pub(super) fn of_scope(
         ctx: ctx.clone(),
         lists: Default::default(),
     });
-    let fleets = pipeline_controller::<GdapFleet>(
+    let (run, ready, _) = pipeline_controller::<GdapFleet>(
         client,
         scope,
         fleet,
         limits.next(crate::controllers::gdap_fleet::reconcile::KIND),
         shutdown,
+        fleet_requests,
     );
+    let fleets = (run, ready);
     [relationships, consents, secrets, syncs, fleets]
 }
