@@ -365,6 +365,9 @@ fn every_flag_the_chart_renders_is_one_the_operator_accepts() {
         "watchNamespaces={team-a}",
         "syncConcurrency=8",
         "reconcileConcurrency=32",
+        "webhooks.enabled=true",
+        ANCHORS,
+        "webhooks.certificateUrlPrefixes={https://certs.example/cert/}",
     ]));
     assert!(
         rendered.contains(&"--sync-concurrency=8".to_string()),
@@ -379,6 +382,78 @@ fn every_flag_the_chart_renders_is_one_the_operator_accepts() {
             "the chart renders {flag}, which `gdap-operator run` does not know:\n{help}"
         );
     }
+}
+
+/// A `--set` of a trust-anchor bundle (the chart only checks it is PEM; the operator parses it).
+const ANCHORS: &str =
+    "webhooks.trustAnchors=-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+#[test]
+fn webhooks_render_the_receiver_its_anchors_service_and_ingress_only_when_enabled() {
+    let off = render(&[]);
+    assert!(!args(&off).iter().any(|a| a.starts_with("--webhook")));
+    assert!(chart::of_kind(&off, "Ingress").is_empty());
+    let docs = render(&[
+        "webhooks.enabled=true",
+        ANCHORS,
+        "webhooks.ingress.enabled=true",
+        "webhooks.ingress.host=gdap.partner.example",
+    ]);
+    let flags = args(&docs);
+    for flag in [
+        "--webhook-listen=0.0.0.0:8443",
+        "--webhook-path=/webhooks/partner-center",
+        "--webhook-trust-anchors=/etc/gdap-operator/webhooks/trust-anchors.pem",
+        "--webhook-max-event-age=24h",
+    ] {
+        assert!(
+            flags.contains(&flag.to_string()),
+            "{flag} missing from {flags:?}"
+        );
+    }
+    let anchors = chart::of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "ops-gdap-operator-webhook-trust-anchors")
+        .expect("the trust anchors' ConfigMap");
+    assert!(
+        anchors["data"]["trust-anchors.pem"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    let ports = pod["containers"][0]["ports"].as_array().unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"] == "webhooks" && p["containerPort"] == 8443)
+    );
+    let service = chart::of_kind(&docs, "Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "ops-gdap-operator-webhooks")
+        .expect("the receiver's Service");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "webhooks");
+    let ingress = one(&docs, "Ingress");
+    let rule = &ingress["spec"]["rules"][0];
+    assert_eq!(rule["host"], "gdap.partner.example");
+    assert_eq!(rule["http"]["paths"][0]["path"], "/webhooks/partner-center");
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"]["name"],
+        "ops-gdap-operator-webhooks"
+    );
+    let missing = template("ops", NS, &["webhooks.enabled=true"]).unwrap_err();
+    assert!(missing.contains("webhooks.trustAnchors"), "{missing}");
+    let no_host = template(
+        "ops",
+        NS,
+        &[
+            "webhooks.enabled=true",
+            ANCHORS,
+            "webhooks.ingress.enabled=true",
+        ],
+    )
+    .unwrap_err();
+    assert!(no_host.contains("webhooks.ingress.host"), "{no_host}");
 }
 
 #[test]
