@@ -12,10 +12,27 @@
 //!
 //! [`Rejection::reason`]: super::receiver::Rejection::reason
 
+use super::event::{GDAP_EVENTS, TEST_EVENT};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+
+/// Every reason a delivery is refused for (each series exists from the start, at 0).
+pub const REJECTION_REASONS: [&str; 9] = [
+    "oversized",
+    "unsigned",
+    "malformed",
+    "certificate_url",
+    "certificate_unavailable",
+    "certificate_untrusted",
+    "signature",
+    "stale",
+    "not_leading",
+];
+
+/// The kinds events ask to reconcile.
+pub const TRIGGERED_KINDS: [&str; 3] = ["GdapRelationship", "AppConsent", "GdapFleet"];
 
 /// Labels naming a Partner Center event.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,7 +99,28 @@ impl WebhookMetrics {
             "Reconciles asked for by Partner Center webhook events, by kind",
             metrics.triggered.clone(),
         );
+        metrics.start_known_series_at_zero();
         metrics
+    }
+
+    /// Every known label value starts at 0, so dashboards and `rate()` see the series before
+    /// the first event.
+    fn start_known_series_at_zero(&self) {
+        for event in GDAP_EVENTS.iter().chain([&TEST_EVENT]) {
+            self.verified.get_or_create(&EventLabels {
+                event: event.to_string(),
+            });
+        }
+        for reason in REJECTION_REASONS {
+            self.rejected.get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            });
+        }
+        for kind in TRIGGERED_KINDS {
+            self.triggered.get_or_create(&TriggeredLabels {
+                kind: kind.to_string(),
+            });
+        }
     }
 
     /// Counts a refusal.

@@ -216,3 +216,25 @@ async fn the_signature_may_come_in_x_ms_signature_and_the_test_event_triggers_no
     });
     assert_eq!(verified.get(), 1);
 }
+
+#[test]
+fn every_rejection_reason_is_a_known_series() {
+    use crate::webhook::metrics::REJECTION_REASONS;
+    let all = [
+        Rejection::Oversized,
+        Rejection::Unsigned,
+        Rejection::Malformed(String::new()),
+        Rejection::CertificateUrl(String::new()),
+        Rejection::CertificateUnavailable(String::new()),
+        Rejection::CertificateUntrusted(String::new()),
+        Rejection::Signature,
+        Rejection::Stale(String::new()),
+        Rejection::NotLeading,
+    ];
+    for rejection in all {
+        assert!(
+            REJECTION_REASONS.contains(&rejection.reason()),
+            "{rejection:?}"
+        );
+    }
+}

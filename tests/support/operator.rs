@@ -99,6 +99,9 @@ pub struct World {
     pub log_level: String,
     /// `--credentials-secret` of every operator process started from now on.
     pub credentials_secret: String,
+    /// The timing flags of every operator process started from now on (fast by default:
+    /// `--poll-interval 1s --resync-interval 3s --termination-timeout 30s`).
+    pub timing_args: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -163,6 +166,16 @@ impl World {
             operator_env: Vec::new(),
             log_level: "info,gdap_operator=debug".into(),
             credentials_secret: "partner-credentials".into(),
+            timing_args: [
+                "--poll-interval",
+                "1s",
+                "--resync-interval",
+                "3s",
+                "--termination-timeout",
+                "30s",
+            ]
+            .map(String::from)
+            .to_vec(),
             chart_secrets: ChartSecrets::suite(),
             release_namespace: cp.namespace("gdap-system"),
             applied_chart: Some(Vec::new()),
@@ -287,14 +300,7 @@ impl World {
                 "--partner-center-url",
                 &base,
             ])
-            .args([
-                "--poll-interval",
-                "1s",
-                "--resync-interval",
-                "3s",
-                "--termination-timeout",
-                "30s",
-            ])
+            .args(&self.timing_args)
             .args(["--metrics-address", metrics_address])
             .args(["--log-level", &self.log_level])
             .args(&self.operator_args)
@@ -715,7 +721,7 @@ fn log_file(path: &std::path::Path) -> Stdio {
         .unwrap_or(Stdio::null())
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
