@@ -259,7 +259,7 @@ async fn by_hand_run(
 }
 
 /// Polls `check` every 250 ms until it answers, or fails after `timeout`.
-async fn poll<T, F, Fut>(timeout: Duration, check: F) -> anyhow::Result<T>
+pub async fn poll<T, F, Fut>(timeout: Duration, check: F) -> anyhow::Result<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -13,6 +13,8 @@
 //!   concurrency) on the same objects.
 //! - `onboard`: `export` of the 1,500-relationship scale fixture and `plan` of its manifests,
 //!   versus the Graph reads they need.
+//! - `fleet`: a GdapFleet of 1,000 customers versus the same relationships applied by hand.
+//! - `webhooks`: a customer's approval to Ready with Partner Center webhooks versus polling alone.
 //!
 //! Output: `bench/results.json` and `docs/benchmarks.md` (layout in `report`; the explanations
 //! of missed targets come from `bench/notes.md`, the "before" figures from `bench/baseline.json`),
@@ -35,6 +37,7 @@ mod procs;
 mod reconcile;
 mod report;
 mod schedules;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 use report::{Figure, Results, Unavailable};
@@ -89,7 +92,8 @@ pub struct AllArgs {
     /// Runs of each measurement (medians are reported).
     #[arg(long, env = "GDAP_BENCH_RUNS", default_value_t = 3)]
     runs: usize,
-    /// Only these benchmarks (comma-separated: reconcile, import, footprint, onboard, fleet).
+    /// Only these benchmarks (comma-separated: reconcile, import, footprint, onboard, fleet,
+    /// webhooks).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where bench/results.json and docs/benchmarks.md go (default: the repository).
@@ -148,7 +152,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     // The commit measured is the one checked out when the run began.
     let commit = commit();
     let mut machine = machine::describe();
-    let benches: [(&str, &str, Bench); 5] = [
+    let benches: [(&str, &str, Bench); 6] = [
         ("reconcile", "Reconcile throughput", |a| {
             Box::pin(reconcile::run(a))
         }),
@@ -159,6 +163,9 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         }),
         ("fleet", "A fleet of 1,000 customers", |a| {
             Box::pin(fleet::run(a))
+        }),
+        ("webhooks", "Approval to Ready: webhooks and polling", |a| {
+            Box::pin(webhooks::run(a))
         }),
     ];
     let mut total = Outcome::default();

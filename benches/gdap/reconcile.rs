@@ -456,7 +456,7 @@ pub fn record_stuck(stuck: usize, kind: &str, namespace: &str) {
     }
 }
 
-fn is_ready(o: &GdapRelationship) -> bool {
+pub fn is_ready(o: &GdapRelationship) -> bool {
     o.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()

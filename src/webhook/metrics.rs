@@ -107,17 +107,17 @@ impl WebhookMetrics {
     /// the first event.
     fn start_known_series_at_zero(&self) {
         for event in GDAP_EVENTS.iter().chain([&TEST_EVENT]) {
-            self.verified.get_or_create(&EventLabels {
+            let _ = self.verified.get_or_create(&EventLabels {
                 event: event.to_string(),
             });
         }
         for reason in REJECTION_REASONS {
-            self.rejected.get_or_create(&ReasonLabels {
+            let _ = self.rejected.get_or_create(&ReasonLabels {
                 reason: reason.to_string(),
             });
         }
         for kind in TRIGGERED_KINDS {
-            self.triggered.get_or_create(&TriggeredLabels {
+            let _ = self.triggered.get_or_create(&TriggeredLabels {
                 kind: kind.to_string(),
             });
         }
