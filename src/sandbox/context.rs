@@ -10,6 +10,7 @@ use super::fixture::Fixture;
 use super::jwt::Keys;
 use super::options::SandboxOptions;
 use super::state::World;
+use super::webhook_deliver::Webhooks;
 use chrono::{DateTime, Utc};
 use std::sync::{Mutex, MutexGuard};
 
@@ -37,6 +38,8 @@ pub struct Shared {
     pub pc_requests: Mutex<std::collections::HashMap<String, (u16, serde_json::Value)>>,
     /// How far the clock was advanced through the control API (see `clock.rs`).
     advanced: Mutex<chrono::Duration>,
+    /// Partner Center webhooks: signing identity and deliveries (`webhook_deliver.rs`).
+    pub webhooks: std::sync::Arc<Webhooks>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -51,6 +54,7 @@ impl Shared {
         scheme: &'static str,
     ) -> anyhow::Result<Shared> {
         let log_capacity = options.request_log_capacity;
+        let webhooks = std::sync::Arc::new(Webhooks::new(options.webhook_retry_base)?);
         Ok(Shared {
             world: Mutex::new(world),
             fixture: options.fixture.clone(),
@@ -63,6 +67,7 @@ impl Shared {
             log: Mutex::new(RequestLog::with_capacity(log_capacity)),
             pc_requests: Mutex::new(Default::default()),
             advanced: Mutex::new(chrono::Duration::zero()),
+            webhooks,
         })
     }
 

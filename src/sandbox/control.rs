@@ -520,6 +520,7 @@ async fn reset(State(shared): Ctx) -> Response {
     shared.lock(&shared.throttle).reset();
     shared.lock(&shared.log).clear();
     shared.lock(&shared.pc_requests).clear();
+    shared.webhooks.reset();
     shared.persist();
     StatusCode::NO_CONTENT.into_response()
 }

@@ -19,14 +19,17 @@
 //!   `gdap_model` (GDAP wire model), `gdap_seed` (fixture relationships into the world),
 //!   `lifecycle` (time-driven transitions), `catalog`, `scope`, `odata` (query options, page
 //!   tokens), `jwt`, `entra`, `faults` (throttling, fault injection, request log), `conn`
-//!   (connections a fault can cut), `clock`, `tls`.
+//!   (connections a fault can cut), `clock`, `tls`, `webhook_model` (webhook registration and
+//!   event bodies), `webhook_sign` (the signing CA, certificate and key), `webhook_view` (what
+//!   readers see, and its changes as events), `webhook_deliver` (signed deliveries, retries).
 //! - Shared state and HTTP: `context` (shared state), `http` (error envelopes, body helpers,
-//!   fault/log middleware), `auth` (token checks).
+//!   fault/log middleware), `auth` (token checks), `webhook_emit` (the task that emits events).
 //! - Endpoints: `token`/`assertion`/`signin` (login, client assertions, interactive sign-in:
 //!   device code and authorization code with PKCE), `gdap`/`gdap_requests`/`gdap_assign` (Graph
 //!   GDAP), `directory`/`users`/`apps`/`batch` (Graph directory), `me` (the partner user's
 //!   groups), `groups`/`applications` (the partner tenant's groups and app registrations),
-//!   `partner_center`/`pc_customers`, `control` (`/_sandbox/`).
+//!   `partner_center`/`pc_customers`, `webhooks` (webhook registration), `control`/
+//!   `control_webhooks` (`/_sandbox/`).
 //! - `router` mounts every endpoint module; this module starts the server.
 
 mod applications;
@@ -42,6 +45,7 @@ mod context;
 mod control;
 mod control_customers;
 mod control_error;
+mod control_webhooks;
 pub mod defaults;
 mod directory;
 mod entra;
@@ -77,6 +81,12 @@ mod token;
 mod user_list;
 mod users;
 mod visibility;
+mod webhook_deliver;
+mod webhook_emit;
+mod webhook_model;
+mod webhook_sign;
+mod webhook_view;
+mod webhooks;
 
 pub use consistency::{Consistency, Delay, ReadLag};
 pub use faults::ThrottleOptions;
@@ -140,6 +150,10 @@ pub struct SandboxArgs {
     /// Poll interval of the device code flow in seconds (Entra: 5; tests use 1).
     #[arg(long, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub device_code_interval: u64,
+    /// Seconds before a failed webhook delivery is retried; doubles after each failure (at most
+    /// an hour), 10 attempts in all.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub webhook_retry_base: f64,
     /// Microsoft's eventual consistency (on by default; docs/sandbox.md "Consistency").
     #[command(flatten)]
     pub consistency: ConsistencyArgs,
@@ -215,6 +229,16 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    webhooks: AbortOnDrop,
+}
+
+/// A background task that ends when its owner is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Sandbox {
@@ -235,6 +259,8 @@ impl Sandbox {
         let tls = options.tls_dir.as_deref().map(tls::generate).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared::new(world, options, scheme)?);
+        shared.webhooks.set_base(&format!("{scheme}://{addr}"));
+        let webhooks = AbortOnDrop(webhook_emit::spawn(shared.clone()));
         let app = router::router(shared.clone()).into_make_service_with_connect_info::<conn::Cut>();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
@@ -263,6 +289,7 @@ impl Sandbox {
             shared,
             stop,
             task,
+            webhooks,
         })
     }
 
@@ -278,6 +305,7 @@ impl Sandbox {
 
     /// Stops serving, persists the state file if one is set, and waits for the server task.
     pub async fn shutdown(self) {
+        drop(self.webhooks);
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
         self.shared.persist();
@@ -319,6 +347,7 @@ impl SandboxArgs {
             token_lifetime: Duration::from_secs(self.token_lifetime),
             consistency: self.consistency.to_consistency(),
             device_code_interval: Duration::from_secs(self.device_code_interval),
+            webhook_retry_base: secs(self.webhook_retry_base),
             ..SandboxOptions::default()
         })
     }

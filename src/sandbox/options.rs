@@ -36,6 +36,9 @@ pub struct SandboxOptions {
     /// Microsoft's eventual consistency: read lag, consent and GDAP propagation (default
     /// [`Consistency::microsoft`]; [`Consistency::immediate`] for tests that do not care).
     pub consistency: Consistency,
+    /// The wait after a webhook delivery's first failed attempt; it doubles after each further
+    /// failure, at most an hour (default 10 s; tests use milliseconds).
+    pub webhook_retry_base: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -52,6 +55,7 @@ impl Default for SandboxOptions {
             request_log_capacity: faults::RequestLog::CAPACITY,
             consistency: Consistency::default(),
             device_code_interval: Duration::from_secs(5),
+            webhook_retry_base: Duration::from_secs(10),
         }
     }
 }

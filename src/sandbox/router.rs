@@ -5,8 +5,8 @@
 use super::context::Shared;
 use super::http::{fallback, observe};
 use super::{
-    applications, apps, batch, control, directory, gdap, gdap_assign, gdap_requests, groups, me,
-    partner_center, pc_customers, signin, token, users,
+    applications, apps, batch, control, control_webhooks, directory, gdap, gdap_assign,
+    gdap_requests, groups, me, partner_center, pc_customers, signin, token, users, webhooks,
 };
 use axum::Router;
 use axum::middleware;
@@ -29,7 +29,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(applications::routes())
         .merge(partner_center::routes())
         .merge(pc_customers::routes())
+        .merge(webhooks::routes())
         .merge(control::routes())
+        .merge(control_webhooks::routes())
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .with_state(shared)

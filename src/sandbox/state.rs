@@ -12,6 +12,7 @@ use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
 use super::ids::derived_id;
 use super::signin_state::SignIns;
+use super::webhook_model::WebhookRegistration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -50,6 +51,9 @@ pub struct World {
     /// persisted or dumped.
     #[serde(skip)]
     pub sign_ins: SignIns,
+    /// The partner's Partner Center webhook registration (`webhooks.rs`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_registration: Option<WebhookRegistration>,
 }
 
 /// The partner tenant.
@@ -512,6 +516,7 @@ impl World {
             lag_draws: 0,
             relationships_lag: Lagging::default(),
             sign_ins: SignIns::default(),
+            webhook_registration: None,
         };
         for app in &fixture.apps {
             world.apps.insert(
