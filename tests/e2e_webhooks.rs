@@ -187,7 +187,11 @@ async fn an_approval_reaches_ready_in_seconds_with_polling_at_minutes_and_bad_ev
     support::operator::poll_until(
         "the restarted operator looked at contoso once",
         MINUTE,
-        || async { (world.reconciles().await >= 1.0).then_some(()) },
+        || async {
+            let text = world.metrics_text().await?;
+            let kind = "gdap_reconciles_total{kind=\"GdapRelationship\"";
+            (support::metrics::sum(&text, kind) >= 1.0).then_some(())
+        },
     )
     .await;
 
