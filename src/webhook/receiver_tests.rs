@@ -41,8 +41,12 @@ async fn setup(pki: &Pki, anchor_pem: &str) -> Setup {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let prefix = format!("http://{addr}/cert/");
-    let policy =
-        CertificatePolicy::new(&[prefix.clone()], anchor_pem, MICROSOFT_ORGANIZATION).unwrap();
+    let policy = CertificatePolicy::new(
+        std::slice::from_ref(&prefix),
+        anchor_pem,
+        MICROSOFT_ORGANIZATION,
+    )
+    .unwrap();
     let dispatch = Arc::new(Recorder::default());
     let metrics = WebhookMetrics::default();
     let receiver = Receiver::new(
