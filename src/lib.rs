@@ -24,3 +24,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod validate;
 pub mod validate_fleet;
+pub mod webhook_admin;
