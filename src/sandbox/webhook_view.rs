@@ -184,7 +184,13 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
     }
 
-    fn view(rels: &[(&str, &str, &[(&str, &str, i64)])]) -> View {
+    /// (assignment id, status, roles hash = modification second).
+    type Seen<'a> = (&'a str, &'a str, i64);
+
+    /// (relationship id, status, its assignments).
+    type Rel<'a> = (&'a str, &'a str, &'a [Seen<'a>]);
+
+    fn view(rels: &[Rel]) -> View {
         View {
             relationships: rels
                 .iter()
