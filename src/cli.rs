@@ -57,6 +57,12 @@ pub enum Command {
     /// One line per check, each failure with what to do. Exit status 0: every check passed,
     /// 1: a check failed.
     Doctor(Box<crate::doctor::DoctorArgs>),
+    /// The partner's Partner Center webhook registration: status, register, test.
+    ///
+    /// `status` prints it; `register --url URL` creates it or brings it to URL with the GDAP
+    /// events (refusing to replace one that points elsewhere unless --force); `test` sends the
+    /// validation event and prints each delivery attempt.
+    Webhook(Box<crate::webhook_admin::WebhookArgs>),
     /// Run the operator: watch the custom resources and reconcile them with Microsoft.
     Run(Box<crate::run::RunArgs>),
     /// Serve the Microsoft emulator (login, Graph, Partner Center) for tests, demos and trials.

@@ -25,3 +25,4 @@ pub mod telemetry;
 pub mod validate;
 pub mod validate_fleet;
 pub mod webhook;
+pub mod webhook_admin;

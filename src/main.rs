@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Approvals(args) => return run_approvals(*args),
         Command::Login(args) => block_on(gdap_operator::login::run(*args)),
         Command::Doctor(args) => return run_doctor(*args),
+        Command::Webhook(args) => return exit_with(gdap_operator::webhook_admin::run(*args)),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(gdap_operator::sandbox::run(*args)),
     };

@@ -184,6 +184,14 @@ impl Endpoints {
         join(&self.partner_center, &all)
     }
 
+    /// A Partner Center webhooks URL from path segments (each percent-encoded):
+    /// `{partner_center}/webhooks/v1/{segments…}`.
+    pub fn partner_center_webhooks_url(&self, segments: &[&str]) -> Url {
+        let mut all = vec!["webhooks", "v1"];
+        all.extend_from_slice(segments);
+        join(&self.partner_center, &all)
+    }
+
     /// The Graph base URL (for checking that `@odata.nextLink`s stay on it).
     pub fn graph_base(&self) -> &Url {
         &self.graph

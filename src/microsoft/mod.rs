@@ -16,6 +16,7 @@
 //!   [`DirectoryApi`] (use them as `Arc<dyn …>`), implemented by [`GraphGdapClient`],
 //!   [`PartnerCenterClient`] and [`GraphDirectoryClient`]; tests run them against the sandbox (the
 //!   one emulator). Writes take `&DelegatedToken`; reads take any `&dyn TokenSource`.
+//! - [`webhooks`]: Partner Center's webhook registration ([`WebhookClient`], delegated only).
 
 pub mod api;
 pub mod certificate;
@@ -34,6 +35,7 @@ pub mod secret;
 pub mod token;
 pub mod token_source;
 pub mod transport;
+pub mod webhooks;
 
 pub use api::{DirectoryApi, GdapApi, PartnerCenterApi, RelationshipFilter, UserQuery};
 pub use certificate::{CertificateError, ClientCertificate};
@@ -50,6 +52,7 @@ pub use token::{
     TokenOptions, TokenProvider, TokenSource, rotation_fn,
 };
 pub use transport::{Transport, TransportConfig};
+pub use webhooks::WebhookClient;
 
 use std::sync::Arc;
 
@@ -64,6 +67,8 @@ pub struct MicrosoftClients {
     pub partner_center: Arc<dyn PartnerCenterApi>,
     /// Directory reads.
     pub directory: Arc<dyn DirectoryApi>,
+    /// Partner Center's webhook registration (the `webhook` command).
+    pub webhooks: WebhookClient,
 }
 
 impl MicrosoftClients {
@@ -79,7 +84,8 @@ impl MicrosoftClients {
             tokens: TokenProvider::new(transport.clone(), credentials, rotation, token_options),
             gdap: Arc::new(GraphGdapClient::new(transport.clone())),
             partner_center: Arc::new(PartnerCenterClient::new(transport.clone())),
-            directory: Arc::new(GraphDirectoryClient::new(transport)),
+            directory: Arc::new(GraphDirectoryClient::new(transport.clone())),
+            webhooks: WebhookClient::new(transport),
         })
     }
 }

@@ -287,18 +287,26 @@ impl<T: Clone> Lagging<T> {
         belongs: impl Fn(&T) -> bool,
         now: DateTime<Utc>,
     ) -> Vec<&'a T> {
+        if self.entries.is_empty() {
+            return current.into_iter().collect();
+        }
+        // Only ids with an entry can be missing from `current` and still be seen.
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for item in current {
             let id = id_of(item);
-            seen.insert(id.to_string());
+            if !self.entries.contains_key(id) {
+                out.push(item);
+                continue;
+            }
+            seen.insert(id);
             if let Some(visible) = self.get(id, Some(item), now) {
                 out.push(visible);
             }
         }
         for (id, stale) in &self.entries {
             if now < stale.visible_at
-                && !seen.contains(id)
+                && !seen.contains(id.as_str())
                 && let Some(before) = stale.before.as_ref().filter(|b| belongs(b))
             {
                 out.push(before);

@@ -45,16 +45,18 @@ fn emit(shared: &Shared) {
         shared.webhooks.state().baseline = None;
         return;
     };
-    let view = View::of(&world, shared.now());
+    let now = shared.now();
     let mut state = shared.webhooks.state();
-    let changes = state
-        .baseline
-        .as_ref()
-        .map(|previous| previous.changes(&view));
-    state.baseline = Some(view);
+    let changes = match state.baseline.as_mut() {
+        Some(view) => view.update(&world, now),
+        None => {
+            state.baseline = Some(View::of(&world, now));
+            Vec::new()
+        }
+    };
     drop(state);
     drop(world);
-    for change in changes.unwrap_or_default() {
+    for change in changes {
         if registration.wants(change.name) {
             shared.webhooks.enqueue(&change, &registration, None);
         }

@@ -1,4 +1,5 @@
-//! Wire models of the Graph GDAP API, Graph directory reads and Partner Center consents.
+//! Wire models of the Graph GDAP API, Graph directory reads, Partner Center consents and
+//! Partner Center webhook registrations.
 //!
 //! Contract: every documented field is typed; optional or server-set fields are `Option`.
 //! Enums are *open*: a value this client does not know deserialises to `Unknown(text)` and
@@ -8,6 +9,7 @@
 pub mod directory;
 pub mod gdap;
 pub mod partner_center;
+pub mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer};
