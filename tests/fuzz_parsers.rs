@@ -296,3 +296,58 @@ mod sandbox_fixtures {
         }
     }
 }
+
+/// A Partner Center event body with fields from `json()` and GDAP-looking resource URIs.
+fn webhook_body() -> impl Strategy<Value = Vec<u8>> {
+    let uri = prop::string::string_regex(
+        "(https?://[a-z.]{1,12}/)?(granularAdminRelationships/)?[A-Za-z0-9%/._-]{0,40}",
+    )
+    .unwrap();
+    let name = prop::sample::select(vec![
+        "granular-admin-relationship-approved",
+        "granular-admin-access-assignment-deleted",
+        "test-created",
+        "",
+    ]);
+    prop_oneof![
+        any::<Vec<u8>>(),
+        json().prop_map(|v| v.to_string().into_bytes()),
+        (name, uri, any::<i64>()).prop_map(|(name, uri, secs)| {
+            let date = chrono::DateTime::from_timestamp(secs % 4_000_000_000, 0)
+                .unwrap_or_default()
+                .to_rfc3339();
+            serde_json::json!({"EventName": name, "ResourceUri": uri, "ResourceChangeUtcDate": date})
+                .to_string()
+                .into_bytes()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A webhook body never panics the parser, and a relationship id read from it is one plain
+    /// path segment (it only selects objects from the cache).
+    #[test]
+    fn webhook_events_parse_without_panic_and_name_plain_ids(body in webhook_body()) {
+        if let Ok(event) = gdap_operator::webhook::event::PartnerEvent::parse(&body)
+            && let Some(id) = event.relationship_id()
+        {
+            prop_assert!(!id.is_empty() && id.len() <= 100);
+            prop_assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{id}");
+        }
+    }
+
+    /// Any certificate URL is judged without panic, and one that is allowed stays under the prefix.
+    #[test]
+    fn certificate_urls_are_allowed_only_under_the_prefix(text in "(https?://)?[a-z0-9.:@%/?#_-]{0,60}(\\.cer)?") {
+        let anchor = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+        let prefix = "https://certs.example/cert/".to_string();
+        let policy = gdap_operator::webhook::certificates::CertificatePolicy::new(&[prefix], anchor, "O")
+            .expect("a policy");
+        if let Ok(url) = policy.allowed_url(&text) {
+            prop_assert!(url.as_str().starts_with("https://certs.example/cert/"), "{url}");
+            prop_assert!(url.query().is_none() && url.username().is_empty());
+        }
+    }
+}
