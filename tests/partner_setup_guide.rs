@@ -82,10 +82,11 @@ fn every_gdap_operator_command_of_the_guide_is_accepted_as_written() {
         seen.push(match cli.command {
             Command::Login(_) => "login",
             Command::Doctor(_) => "doctor",
+            Command::Webhook(_) => "webhook",
             _ => "other",
         });
     }
-    for needed in ["login", "doctor"] {
+    for needed in ["login", "doctor", "webhook"] {
         assert!(
             seen.iter().filter(|s| **s == needed).count() >= 1,
             "the guide shows no `gdap-operator {needed}`: {seen:?}"
