@@ -13,6 +13,7 @@ mod webhook_triggers;
 
 use crate::controllers::context::{Context, MANAGER, Settings};
 use crate::controllers::credentials::CredentialsCache;
+use crate::controllers::events::EventRecorder;
 use crate::controllers::limit::{DEFAULT_RECONCILE_CONCURRENCY, Limits};
 use crate::controllers::secrets_by_name::SecretCheck;
 use crate::controllers::tenant_sync::Runner;
@@ -29,7 +30,7 @@ use anyhow::Context as _;
 use clap::Args;
 use controllers::mark_ready_when_listed;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use scope::{Scope, route_secret_checks, route_to_scopes};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -221,7 +222,7 @@ fn context(
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: EventRecorder::new(
             client.clone(),
             Reporter {
                 controller: MANAGER.into(),

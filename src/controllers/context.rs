@@ -2,11 +2,12 @@
 //! per-Secret Microsoft clients and the operator's settings.
 
 use super::credentials::CredentialsCache;
+use super::events::EventRecorder;
 use super::secrets_by_name::SecretCheck;
 use super::timing::{ConsentIntervals, Timing};
 use crate::metrics::Metrics;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -30,7 +31,7 @@ pub struct Context {
     /// Kubernetes client.
     pub client: kube::Client,
     /// Publishes Kubernetes events.
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// Operator metrics.
     pub metrics: Arc<Metrics>,
     /// Microsoft clients per credentials Secret.
@@ -104,9 +105,8 @@ impl Context {
         }
     }
 
-    /// Publishes an event about `object`. Kubernetes folds events with the same type, reason
-    /// and action into one series (keeping the first note), so `action` tells apart events that
-    /// must each be seen. A failure (e.g. the namespace is being deleted) is logged, not returned.
+    /// Publishes an event about `object`. The same event (type, reason, action and note) within
+    /// six minutes becomes a series on the first ([`EventRecorder`]). A failure (e.g. the namespace is being deleted) is logged, not returned.
     pub async fn publish<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,

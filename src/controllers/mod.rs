@@ -10,6 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod credentials_hold;
 pub mod credentials_in_use;
+pub mod events;
 pub mod failure;
 pub mod finalizers;
 pub mod gdap_fleet;
