@@ -199,7 +199,7 @@ impl Floor {
     /// The operator's writes and calls for one object, in its order, without a pause: its six
     /// reconciles on the way to Ready, as the API server and the sandbox count them (2 patches
     /// of the object, 4 status writes — the one after the lock changes nothing and is not
-    /// written — 8 events; 10 Graph calls).
+    /// written — 5 events: created, assigned, active, approval requested, Ready; 10 Graph calls).
     async fn reconcile(&self, object: &GdapRelationship) -> anyhow::Result<()> {
         let name = object.metadata.name.clone().unwrap_or_default();
         let uid = object.metadata.uid.clone().unwrap_or_default();
@@ -231,13 +231,6 @@ impl Floor {
             .await?;
         let mut status = Status::new(&display_name);
         self.status(&name, status.body("NotCreated")).await?;
-        self.event(
-            object,
-            "Reconciled",
-            "SyncedTrue",
-            "Synced: the spec is applied",
-        )
-        .await?;
         // 3. Looked up again, then created.
         gdap.list_relationships(token, &by_name).await?;
         let body = NewRelationship {
@@ -256,8 +249,6 @@ impl Floor {
         self.status(&name, status.body("NotLocked")).await?;
         let note = format!("created relationship {} ({display_name})", created.id);
         self.event(object, "Created", &note, &note).await?;
-        let note = "Microsoft reports the relationship as created";
-        self.event(object, "StateChanged", "created", note).await?;
         // 4. Read by id and locked for approval.
         gdap.get_relationship(token, &created.id).await?;
         gdap.lock_for_approval(token, &created.id).await?;
@@ -295,9 +286,6 @@ impl Floor {
         self.status(&name, status.body("Active")).await?;
         let note = "Ready: active, and every access assignment is active";
         self.event(object, "Active", "ReadyTrue", note).await?;
-        let note = "AccessAssigned: 1 security group(s) assigned";
-        self.event(object, "AssignmentsActive", "AccessAssignedTrue", note)
-            .await?;
         Ok(())
     }
 

@@ -259,27 +259,31 @@ fn recoverable(error: &kube::Error) -> bool {
     }
 }
 
-/// Publishes an event when condition `type_` changed status: Normal when it became True, Warning
-/// otherwise — except for the `ordinary` reasons of work on its way, which need no event.
+/// Which turns to True of a condition get a Normal event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    /// Every turn to True.
+    EveryTrue,
+    /// Only a recovery: a turn to True from a failure (a reason not `ordinary`). The first True
+    /// on the way to Ready is no news beside Ready's own event, and each event is a write.
+    RecoveryOnly,
+}
+
+/// Publishes an event when condition `type_` changed status: Normal when it became True (as
+/// `announce` says), Warning otherwise — except for the `ordinary` reasons of work on its way,
+/// which need no event.
 pub async fn condition_event<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     object: &K,
-    previous: &[Condition],
-    new: &[Condition],
+    (previous, new): (&[Condition], &[Condition]),
     type_: &str,
     ordinary: &[&str],
+    announce: Announce,
 ) {
-    let (before, after) = (status_of(previous, type_), status_of(new, type_));
-    if before == after {
-        return;
-    }
-    let Some(condition) = new.iter().find(|c| c.type_ == type_) else {
+    let Some((condition, became_true)) = condition_news(previous, new, type_, ordinary, announce)
+    else {
         return;
     };
-    let became_true = after == Some("True");
-    if !became_true && ordinary.contains(&condition.reason.as_str()) {
-        return;
-    }
     let kind = if became_true {
         EventType::Normal
     } else {
@@ -295,9 +299,84 @@ pub async fn condition_event<K: Resource<DynamicType = ()>>(
     .await;
 }
 
+/// The condition `type_` worth an event after a pass, and whether it became True (pure).
+fn condition_news<'a>(
+    previous: &[Condition],
+    new: &'a [Condition],
+    type_: &str,
+    ordinary: &[&str],
+    announce: Announce,
+) -> Option<(&'a Condition, bool)> {
+    let (before, after) = (status_of(previous, type_), status_of(new, type_));
+    if before == after {
+        return None;
+    }
+    let condition = new.iter().find(|c| c.type_ == type_)?;
+    let became_true = after == Some("True");
+    if !became_true && ordinary.contains(&condition.reason.as_str()) {
+        return None;
+    }
+    let recovered = previous
+        .iter()
+        .find(|c| c.type_ == type_)
+        .is_some_and(|c| c.status != "True" && !ordinary.contains(&c.reason.as_str()));
+    if became_true && announce == Announce::RecoveryOnly && !recovered {
+        return None;
+    }
+    Some((condition, became_true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn a_first_true_is_news_only_when_every_true_is_announced_and_a_recovery_always() {
+        let ordinary = ["Propagating"];
+        let news = |before: &[Condition], after: &[Condition], announce| {
+            condition_news(before, after, "Synced", &ordinary, announce)
+                .map(|(c, t)| (c.reason.clone(), t))
+        };
+        let waiting = [condition("Synced", "False", "Propagating")];
+        let failed = [condition("Synced", "False", "MicrosoftError")];
+        let done = [condition("Synced", "True", "Reconciled")];
+        use Announce::{EveryTrue, RecoveryOnly};
+        assert_eq!(
+            news(&waiting, &done, EveryTrue),
+            Some(("Reconciled".into(), true))
+        );
+        assert_eq!(
+            news(&waiting, &done, RecoveryOnly),
+            None,
+            "the first True is no news"
+        );
+        assert_eq!(news(&[], &done, RecoveryOnly), None);
+        assert_eq!(
+            news(&failed, &done, RecoveryOnly),
+            Some(("Reconciled".into(), true)),
+            "a recovery"
+        );
+        assert_eq!(
+            news(&done, &failed, RecoveryOnly),
+            Some(("MicrosoftError".into(), false)),
+            "a failure"
+        );
+        assert_eq!(news(&done, &waiting, RecoveryOnly), None, "work on its way");
+        assert_eq!(news(&done, &done, EveryTrue), None, "no change");
+    }
 
     #[test]
     fn only_failures_the_api_server_may_recover_from_are_retried() {

@@ -38,10 +38,10 @@ pub async fn tell(ctx: &Context, object: &AppConsent, inputs: &Inputs<'_>, new: 
         lifecycle::condition_event(
             ctx,
             object,
-            &inputs.previous.conditions,
-            &new.conditions,
+            (&inputs.previous.conditions, &new.conditions),
             type_,
             &ORDINARY,
+            lifecycle::Announce::EveryTrue,
         )
         .await;
     }

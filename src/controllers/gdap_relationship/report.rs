@@ -281,6 +281,16 @@ async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome
         .await;
 }
 
+/// Microsoft's states worth an event of their own: the relationship works, ends or ended. The
+/// steps between (created, approvalPending — told by `ApprovalRequested` —, approved,
+/// activating, terminating) pass within seconds and add API-server writes, not news.
+fn tells_news(state: &str) -> bool {
+    matches!(
+        state,
+        "active" | "expiring" | "expired" | "terminationRequested" | "terminated"
+    )
+}
+
 async fn transition_events(
     ctx: &Context,
     object: &GdapRelationship,
@@ -288,7 +298,7 @@ async fn transition_events(
     new: &GdapRelationshipStatus,
 ) {
     if new.state != previous.state
-        && let Some(state) = &new.state
+        && let Some(state) = new.state.as_ref().filter(|s| tells_news(s))
     {
         let note = format!("Microsoft reports the relationship as {state}");
         ctx.publish(
@@ -331,19 +341,22 @@ async fn transition_events(
     }
     // AccessVerified: Normal `AccessWorks` when it turns True, Warning `AccessRefused` (with
     // Microsoft's error) when it turns False.
-    for type_ in [
-        types::READY,
-        types::SYNCED,
-        types::ACCESS_ASSIGNED,
-        types::ACCESS_VERIFIED,
+    // Synced and AccessAssigned turning True on the way to Ready are no news beside Ready's own
+    // event; their failures and recoveries are.
+    use lifecycle::Announce::{EveryTrue, RecoveryOnly};
+    for (type_, announce) in [
+        (types::READY, EveryTrue),
+        (types::SYNCED, RecoveryOnly),
+        (types::ACCESS_ASSIGNED, RecoveryOnly),
+        (types::ACCESS_VERIFIED, EveryTrue),
     ] {
         lifecycle::condition_event(
             ctx,
             object,
-            &previous.conditions,
-            &new.conditions,
+            (&previous.conditions, &new.conditions),
             type_,
             &ORDINARY,
+            announce,
         )
         .await;
     }
