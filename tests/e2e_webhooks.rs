@@ -11,6 +11,7 @@ mod support;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use gdap_operator::microsoft::models::webhooks::{GDAP_EVENTS, TEST_CREATED};
 use gdap_operator::sandbox::{SandboxOptions, defaults};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -19,17 +20,6 @@ use support::operator::{World, condition, free_port};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const PATH: &str = "/webhooks/partner-center";
-const GDAP_EVENTS: [&str; 9] = [
-    "granular-admin-relationship-approved",
-    "granular-admin-relationship-activated",
-    "granular-admin-relationship-terminated",
-    "granular-admin-relationship-expired",
-    "granular-admin-access-assignment-created",
-    "granular-admin-access-assignment-activated",
-    "granular-admin-access-assignment-updated",
-    "granular-admin-access-assignment-deleted",
-    "test-created",
-];
 
 fn standard(name: &str) -> String {
     format!(
@@ -115,7 +105,7 @@ async fn register(world: &World, url: &str) {
     let status = world
         .put_control(
             "webhooks/registration",
-            json!({"webhookUrl": url, "webhookEvents": GDAP_EVENTS}),
+            json!({"webhookUrl": url, "webhookEvents": [&GDAP_EVENTS[..], &[TEST_CREATED]].concat()}),
         )
         .await;
     assert!(status.is_success(), "registration: {status}");

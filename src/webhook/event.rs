@@ -12,20 +12,12 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
-/// The GDAP events the operator acts on (each names a relationship).
-pub const GDAP_EVENTS: [&str; 8] = [
-    "granular-admin-relationship-approved",
-    "granular-admin-relationship-activated",
-    "granular-admin-relationship-terminated",
-    "granular-admin-relationship-expired",
-    "granular-admin-access-assignment-created",
-    "granular-admin-access-assignment-activated",
-    "granular-admin-access-assignment-updated",
-    "granular-admin-access-assignment-deleted",
-];
+/// The GDAP events the operator acts on (each names a relationship): Partner Center's, as the
+/// registration client knows them.
+pub use crate::microsoft::models::webhooks::GDAP_EVENTS;
 
 /// Partner Center's validation event (`webhook test`).
-pub const TEST_EVENT: &str = "test-created";
+pub use crate::microsoft::models::webhooks::TEST_CREATED as TEST_EVENT;
 
 /// The path segment before a relationship's id in a GDAP event's `ResourceUri`.
 const RELATIONSHIPS_SEGMENT: &str = "granularAdminRelationships";
