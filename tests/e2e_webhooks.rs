@@ -102,10 +102,11 @@ async fn trust_anchors(world: &World) -> tempfile::TempPath {
 
 /// Registers `url` for the GDAP events, as another tool (or `webhook register`) would.
 async fn register(world: &World, url: &str) {
+    let events = [&GDAP_EVENTS[..], &[TEST_CREATED]].concat();
     let status = world
         .put_control(
             "webhooks/registration",
-            json!({"webhookUrl": url, "webhookEvents": [&GDAP_EVENTS[..], &[TEST_CREATED]].concat()}),
+            json!({"webhookUrl": url, "webhookEvents": events}),
         )
         .await;
     assert!(status.is_success(), "registration: {status}");
