@@ -199,7 +199,7 @@ fn outcome(operator: &[RunResult], floor: &[RunResult]) -> Outcome {
     );
     details.insert(
         "how".into(),
-        json!("ten concurrent `kubectl apply` of 100 objects each; a fresh release sandbox (approval and activation at once, throttling off) and namespace per run; requests counted by the API server's apiserver_request_total (kubectl's and the benchmark's own watch included, the same in both)"),
+        json!("ten concurrent `kubectl apply` of 100 objects each; a fresh release sandbox (approval and activation at once, reads without lag (--immediate), throttling off) and namespace per run; requests counted by the API server's apiserver_request_total (kubectl's and the benchmark's own watch included, the same in both)"),
     );
     let mut out = Outcome {
         figures,
@@ -276,7 +276,12 @@ async fn one_run(
     files: &[PathBuf],
     work: &Path,
 ) -> anyhow::Result<RunResult> {
-    let sandbox = procs::sandbox(&SANDBOX_ARGS, work)?;
+    // Reads at once: the floor is the unavoidable work, which makes no extra read to wait out
+    // Microsoft's read lag (the sandbox lags by default since 4 Dec; the floor's read right after
+    // its create then found nothing and its objects never became Ready).
+    let mut sandbox_args = SANDBOX_ARGS.to_vec();
+    sandbox_args.push("--immediate");
+    let sandbox = procs::sandbox(&sandbox_args, work)?;
     let namespace = namespace_with_credentials(cp, client, "bench-reconcile").await?;
     let log = work.join(format!("{namespace}.log"));
     let running = match subject {
