@@ -401,4 +401,35 @@ fn a_merge_replaces_the_benchmarks_measured_again_in_place_and_says_when() {
             .contains("def5678")
     );
     assert!(notes["Footprint"].as_str().unwrap().contains("0f0f0f0"));
+    // A record of two sections, one measured again: the other stays on record.
+    let mut both = twice.clone();
+    let record = both
+        .details
+        .get_mut("Merged")
+        .unwrap()
+        .as_object_mut()
+        .unwrap();
+    let footprint = record.remove("Footprint").unwrap();
+    record.insert("Footprint, Schedules at scale".into(), footprint);
+    let mut again = results();
+    again.generated_at = "2026-01-04T00:00:00Z".into();
+    again.figures = vec![Figure::new(
+        "footprint.rss",
+        "Footprint",
+        "RSS",
+        "MiB",
+        vec![40.0],
+    )];
+    again.details = BTreeMap::new();
+    again.unavailable = Vec::new();
+    let thrice = report::merge(both, again);
+    let notes = thrice.details["Merged"].as_object().unwrap();
+    assert!(
+        notes["Schedules at scale"]
+            .as_str()
+            .unwrap()
+            .contains("0f0f0f0"),
+        "{notes:?}"
+    );
+    assert!(notes["Footprint"].as_str().unwrap().contains("2026-01-04"));
 }

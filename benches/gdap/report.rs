@@ -274,7 +274,17 @@ pub fn merge(mut base: Results, newer: Results) -> Results {
         .remove("Merged")
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
-    merged.retain(|k, _| !sections.iter().any(|s| k.contains(s.as_str())));
+    // A record of several sections ("A, B") keeps those not measured again now.
+    let mut merged: serde_json::Map<String, serde_json::Value> = merged
+        .into_iter()
+        .filter_map(|(key, note)| {
+            let rest: Vec<&str> = key
+                .split(", ")
+                .filter(|name| !sections.iter().any(|s| s == name))
+                .collect();
+            (!rest.is_empty()).then(|| (rest.join(", "), note))
+        })
+        .collect();
     merged.insert(
         sections.join(", "),
         serde_json::json!(format!(
