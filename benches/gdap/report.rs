@@ -269,7 +269,7 @@ pub fn merge(mut base: Results, newer: Results) -> Results {
     base.unavailable.extend(newer.unavailable);
     base.details.extend(newer.details);
     // Earlier merges stay on record, except of the sections measured again now.
-    let mut merged = base
+    let merged = base
         .details
         .remove("Merged")
         .and_then(|v| v.as_object().cloned())
