@@ -150,7 +150,7 @@ const CASES: &[Case] = &[
             spec(m).as_object_mut().unwrap().remove("accessAssignments");
         },
         exit: 2,
-        steps: &["create", "lock"],
+        steps: &["create"],
         drift: &[],
         says: "waiting for the customer's approval",
     },

@@ -267,6 +267,13 @@ pub struct GdapRelationshipStatus {
     /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The operator's own writes in Microsoft that Microsoft's reads do not show yet (a JSON
+    /// list, each with its kind and time): Microsoft is eventually consistent, and this record
+    /// is what keeps a lagging read from making the operator write again. Written with the rest
+    /// of the status, and emptied as reads show each write. Bookkeeping: not for editing
+    /// (removing it lets the operator send a write it is waiting on once more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_writes: Option<String>,
     /// Ready, Approved, AccessAssigned, AccessVerified, Expiring, Renewing and Synced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

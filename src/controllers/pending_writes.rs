@@ -121,7 +121,16 @@ where
         .annotations
         .as_ref()
         .and_then(|a| a.get(PENDING_WRITES_ANNOTATION));
-    Pending::parse(value.map(String::as_str)).unwrap_or_else(|e| {
+    read(value.map(String::as_str))
+}
+
+/// The pending writes a record (`value`: the annotation's, or a status field's) holds; an
+/// unreadable record is logged and read as none.
+pub fn read<W>(value: Option<&str>) -> Pending<W>
+where
+    W: Serialize + DeserializeOwned + Clone + Supersedable,
+{
+    Pending::parse(value).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "ignoring an unreadable record of pending writes");
         Pending::default()
     })

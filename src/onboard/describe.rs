@@ -119,7 +119,7 @@ pub fn describe(action: &Action, current: Option<&str>) -> Option<Step> {
                 "create",
                 "+",
                 format!(
-                    "create relationship {:?} with customer {}: {}; {}, auto-extend {}",
+                    "create relationship {:?} with customer {}: {}; {}, auto-extend {}; and lock it for the customer's approval",
                     body.display_name,
                     body.customer.as_ref().map(|c| c.tenant_id.as_str()).unwrap_or("(any)"),
                     roles.join(", "),

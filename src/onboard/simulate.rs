@@ -107,8 +107,11 @@ fn apply(action: &Action, observed: &mut Observed, intent: &Intent, now: DateTim
         return;
     };
     match action {
+        // `act` locks the relationship it created in the same step.
         Action::Create { body } => {
-            remote.relationship = Some(drafted(body, intent, now));
+            let mut created = drafted(body, intent, now);
+            created.status = State::ApprovalPending;
+            remote.relationship = Some(created);
         }
         Action::CreateSuccessor { generation, body } => {
             remote.successor = Some(Linked {
@@ -311,6 +314,7 @@ mod tests {
     fn intent(groups: &[(&str, &[&str])]) -> Intent {
         Intent {
             display_name: "contoso".into(),
+            name_from_uid: false,
             customer: CUSTOMER.into(),
             adopt_id: None,
             deletion: DeletionPolicy::Delete,
@@ -384,7 +388,7 @@ mod tests {
             &Timing::default(),
             now(),
         );
-        assert_eq!(names(&run.steps), ["RecordCreateIntent", "Create", "Lock"]);
+        assert_eq!(names(&run.steps), ["RecordCreateIntent", "Create"]);
         assert_eq!(run.end, End::Wait(Waiting::Approval));
     }
 

@@ -24,7 +24,7 @@ use crate::api::consent_rules::MICROSOFT_GRAPH_APP_ID;
 use crate::controllers::failure::Failure;
 use crate::controllers::microsoft_failure::{self, Caller};
 use crate::controllers::withdrawals::Withdrawal;
-use crate::microsoft::models::gdap::Updated;
+use crate::microsoft::models::gdap::{RelationshipStatus as RelationshipState, Updated};
 use crate::microsoft::{
     self, Audience, DelegatedToken, DirectoryApi, GdapApi, Reason, TokenProvider,
 };
@@ -72,7 +72,8 @@ pub enum Applied {
         /// Event note.
         note: String,
     },
-    /// The relationship was created; Microsoft's answer.
+    /// The relationship was created; Microsoft's answer, with status `approvalPending` when the
+    /// lock that follows the create in the same pass succeeded (`created` when it did not).
     Created(RemoteRelationship),
     /// A successor was created; Microsoft's answer.
     SuccessorCreated(RemoteRelationship),
@@ -195,6 +196,24 @@ impl ActError {
     }
 }
 
+/// Locks for approval the relationship a create just made, in the same pass: the object's own
+/// create is always followed by the lock (its draft is the spec), and Microsoft's writes act on
+/// the true state, so no read has to show the draft first. Its status is then
+/// `approvalPending`. A refused lock is left to the next pass, which plans `Lock` on the draft:
+/// the create's answer is kept either way.
+async fn lock_new(t: &Target<'_>, mut created: RemoteRelationship) -> RemoteRelationship {
+    match t.gdap.lock_for_approval(t.token, &created.id).await {
+        Ok(_) => created.status = RelationshipState::ApprovalPending,
+        Err(e) if e.write_landed_unanswered() => {
+            created.status = RelationshipState::ApprovalPending;
+        }
+        Err(e) => {
+            tracing::info!(error = %e, relationship = %created.id, "the lock right after the create failed; the next pass locks the draft");
+        }
+    }
+    created
+}
+
 fn done(reason: &'static str, note: String) -> Applied {
     Applied::Done { reason, note }
 }
@@ -207,7 +226,9 @@ pub async fn act(action: &Action, t: &Target<'_>) -> Result<Applied, ActError> {
             Ok(Applied::Nothing)
         }
         Action::Create { body } => match t.gdap.create_relationship(t.token, body).await {
-            Ok(created) => Ok(Applied::Created(remote_relationship(&created))),
+            Ok(created) => Ok(Applied::Created(
+                lock_new(t, remote_relationship(&created)).await,
+            )),
             Err(e) => exists_after_create(&e, &body.display_name).ok_or_else(|| e.into()),
         },
         Action::CreateSuccessor { body, .. } => {

@@ -115,12 +115,23 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
     let Applied::Created(created) = w.run(&create, &books).await.unwrap() else {
         panic!("expected Created");
     };
-    assert_eq!(created.status, S::Created);
+    // The create is followed by the lock in the same action: a create and a lock request.
+    assert_eq!(created.status, S::ApprovalPending);
     assert_eq!(created.display_name, "act-lifecycle");
     let id = created.id.clone();
-    w.run(&Action::Lock { id: id.clone() }, &books)
+    let token = w.clients.tokens.partner_graph();
+    let requests = w.clients.gdap.list_requests(&token, &id).await.unwrap();
+    assert!(
+        requests.iter().any(|r| r.action.as_str() == "lockForApproval"),
+        "{requests:?}"
+    );
+    // A draft left unlocked (a lock refused right after the create) is locked by `Lock`.
+    let draft = draft(&w, "act-lifecycle-draft").await;
+    w.run(&Action::Lock { id: draft.clone() }, &books)
         .await
         .unwrap();
+    let locked = w.clients.gdap.get_relationship(&token, &draft).await.unwrap();
+    assert_eq!(locked.status, Some(S::ApprovalPending));
     w.control(&format!("relationships/{id}/approve")).await;
 
     let group = defaults::HELPDESK_GROUP_ID;
@@ -178,6 +189,8 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
     let expected = [
         ("POST", prefix.to_string()),
         ("POST", format!("{prefix}/{id}/requests")),
+        ("POST", prefix.to_string()),
+        ("POST", format!("{prefix}/{draft}/requests")),
         ("POST", format!("{prefix}/{id}/accessAssignments")),
         ("PATCH", format!("{prefix}/{id}/accessAssignments/{}", a.id)),
         ("POST", format!("{prefix}/{id}/requests")),
@@ -189,7 +202,7 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
         .collect();
     assert_eq!(
         writes, expected,
-        "one request per action, nothing else written"
+        "one request per action (the create's followed by its lock), nothing else written"
     );
 }
 
@@ -210,9 +223,6 @@ async fn a_refused_group_is_a_permanent_error_on_that_group() {
         panic!("expected Created");
     };
     let id = created.id;
-    w.run(&Action::Lock { id: id.clone() }, &books)
-        .await
-        .unwrap();
     w.control(&format!("relationships/{id}/approve")).await;
     let unknown = "00000000-1111-2222-3333-444444444444";
     let assign = Action::CreateAssignment {
@@ -229,22 +239,21 @@ async fn a_refused_group_is_a_permanent_error_on_that_group() {
     assert_eq!(error.failure().reason, "AssignmentFailed");
 }
 
+/// A relationship created and not locked (a draft), made with the client itself: its id.
+async fn draft(w: &World, name: &str) -> String {
+    let token = w.clients.tokens.partner_graph();
+    let body = new_relationship(name);
+    let created = w.clients.gdap.create_relationship(&token, &body).await;
+    created.unwrap().id
+}
+
 #[tokio::test]
 async fn a_draft_is_deleted_with_its_etag() {
     let w = world().await;
     let books = Recorded::default();
-    let Applied::Created(created) = w
-        .run(
-            &Action::Create {
-                body: new_relationship("act-draft"),
-            },
-            &books,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("expected Created");
-    };
+    let token = w.clients.tokens.partner_graph();
+    let id = draft(&w, "act-draft").await;
+    let created = w.clients.gdap.get_relationship(&token, &id).await.unwrap();
     let delete = Action::DeleteDraft {
         id: created.id.clone(),
         etag: created.etag.clone().unwrap(),
@@ -253,7 +262,6 @@ async fn a_draft_is_deleted_with_its_etag() {
         w.run(&delete, &books).await.unwrap(),
         Applied::Done { .. }
     ));
-    let token = w.clients.tokens.partner_graph();
     let gone = w.clients.gdap.get_relationship(&token, &created.id).await;
     assert!(gone.is_err(), "the draft is gone");
 }
@@ -286,9 +294,6 @@ async fn a_duplicate_create_is_answered_it_exists_not_failed() {
     ));
 
     let id = created.id;
-    w.run(&Action::Lock { id: id.clone() }, &books)
-        .await
-        .unwrap();
     w.control(&format!("relationships/{id}/approve")).await;
     let group = defaults::HELPDESK_GROUP_ID;
     let assign = Action::CreateAssignment {
@@ -322,9 +327,6 @@ async fn active_with_helpdesk(w: &World, books: &Recorded, name: &str, customer:
         panic!("expected Created");
     };
     let id = created.id;
-    w.run(&Action::Lock { id: id.clone() }, books)
-        .await
-        .unwrap();
     w.control(&format!("relationships/{id}/approve")).await;
     let group = defaults::HELPDESK_GROUP_ID;
     let assign = Action::CreateAssignment {

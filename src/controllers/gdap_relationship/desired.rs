@@ -17,6 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Intent {
     /// Display name in Microsoft (the idempotency key).
     pub display_name: String,
+    /// The display name is the default, `<name>-<first 8 of uid>`: only this object can have
+    /// made a relationship by that name, so its name proves it is the object's own and no create
+    /// intent needs recording first (`spec.displayName` could be anybody's).
+    pub name_from_uid: bool,
     /// Customer tenant id (lower case).
     pub customer: String,
     /// Adopt this relationship id instead of creating one.
@@ -66,8 +70,10 @@ pub struct Renewal {
 pub fn resolve(object: &GdapRelationship) -> Intent {
     let spec = &object.spec;
     let uid = object.uid().unwrap_or_default();
+    let named = spec.display_name.as_deref().is_some_and(|n| !n.is_empty());
     Intent {
         display_name: naming::display_name(spec.display_name.as_deref(), &object.name_any(), &uid),
+        name_from_uid: !named && !uid.is_empty(),
         customer: spec.customer.tenant_id.0.to_ascii_lowercase(),
         adopt_id: spec.relationship_id.clone(),
         deletion: spec.deletion_policy,

@@ -414,9 +414,15 @@ pub fn access_in_place_since(object: &GdapRelationship) -> Option<DateTime<Utc>>
     DateTime::<Utc>::from_timestamp(assigned.last_transition_time.0.as_second(), 0)
 }
 
-/// The pending writes the object's annotation records.
+/// The pending writes the object records: `status.pendingWrites`, or — left by an earlier
+/// version of the operator, which kept them there — the annotation `gdap.io/pending-writes`
+/// (removed once the status holds them; see `report::forget_annotation_record`).
 pub fn pending_writes(object: &GdapRelationship) -> Pending {
-    crate::controllers::pending_writes::of(object)
+    let recorded = object.status.as_ref().and_then(|s| s.pending_writes.as_deref());
+    match recorded {
+        Some(value) => crate::controllers::pending_writes::read(Some(value)),
+        None => crate::controllers::pending_writes::of(object),
+    }
 }
 
 /// The create intent the object's annotation records (`<display name> <RFC 3339 time>`).

@@ -156,12 +156,29 @@ pub fn next(
     now: DateTime<Utc>,
 ) -> Option<Pending> {
     observed.microsoft.as_ref().ok()?;
-    let pending = pruned(observed);
-    let made = applied.and_then(|a| written(action, a, observed.generation));
-    Some(match made {
-        Some(write) => pending.recorded(write, now),
-        None => pending,
-    })
+    let made = applied
+        .map(|a| all_written(action, a, observed.generation))
+        .unwrap_or_default();
+    Some(
+        made.into_iter()
+            .fold(pruned(observed), |pending, write| pending.recorded(write, now)),
+    )
+}
+
+/// Every write `action` made, in order: [`written`]'s, and the lock that follows the object's
+/// own create in the same pass when Microsoft accepted it (`act` answers the created
+/// relationship as `approvalPending` then).
+pub fn all_written(action: &Action, applied: &Applied, generation: u32) -> Vec<Write> {
+    let locked = match (action, applied) {
+        (Action::Create { .. }, Applied::Created(rel)) if rel.status == State::ApprovalPending => {
+            Some(Write::Lock { id: rel.id.clone() })
+        }
+        _ => None,
+    };
+    written(action, applied, generation)
+        .into_iter()
+        .chain(locked)
+        .collect()
 }
 
 /// One relationship as read, with what hangs off it.

@@ -123,8 +123,10 @@ pub fn not_ours(
     }
     let ours = match remote.found_by {
         FoundBy::Id => true,
-        FoundBy::RecordedId => observed.create_intent,
-        FoundBy::DisplayName => created_after_intent(intent, remote, &rel.id),
+        FoundBy::RecordedId => observed.create_intent || intent.name_from_uid,
+        FoundBy::DisplayName => {
+            intent.name_from_uid || created_after_intent(intent, remote, &rel.id)
+        }
     };
     (!ours).then(|| PlanError::NotOurs {
         id: rel.id.clone(),
@@ -243,7 +245,7 @@ fn plan_missing(
         }
         _ => {}
     }
-    if !observed.create_intent {
+    if !observed.create_intent && !intent.name_from_uid {
         let annotation = format!("{} {}", intent.display_name, now.to_rfc3339());
         return now_(Action::RecordCreateIntent { annotation });
     }

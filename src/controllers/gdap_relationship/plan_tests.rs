@@ -40,6 +40,7 @@ fn desired() -> Desired {
 fn intent() -> Intent {
     Intent {
         display_name: "contoso-1234abcd".into(),
+        name_from_uid: false,
         customer: CUSTOMER.into(),
         adopt_id: None,
         deletion: DeletionPolicy::Delete,
@@ -225,13 +226,19 @@ fn creation_and_approval() {
         (
             "nothing yet: the intent is recorded first",
             intent(),
-            without_intent,
+            without_intent.clone(),
             "RecordCreateIntent",
         ),
         (
             "intent recorded and nothing found by name: create",
             intent(),
             with_intent.clone(),
+            "Create contoso-1234abcd P730D",
+        ),
+        (
+            "the default name (from the uid) needs no intent: create at once",
+            with(|i| i.name_from_uid = true),
+            without_intent.clone(),
             "Create contoso-1234abcd P730D",
         ),
         (
@@ -1550,8 +1557,20 @@ fn adoption_is_never_a_guess() {
         (
             "a recorded id no create intent backs (observed before): not ours",
             intent(),
-            by_recorded_id,
+            by_recorded_id.clone(),
             "Refuse NotOurs rel-1",
+        ),
+        (
+            "the default name carries the object's uid: found by it, no intent needed, ours",
+            with(|i| i.name_from_uid = true),
+            by_name(S::Created, 86_400),
+            "Lock rel-1",
+        ),
+        (
+            "the default name: a recorded id is the object's own too",
+            with(|i| i.name_from_uid = true),
+            by_recorded_id,
+            "CreateAssignment 6f1c0e52-3c55-4d9a-9f3e-0a1b2c3d4e01",
         ),
         (
             "spec.relationshipId adopts explicitly",

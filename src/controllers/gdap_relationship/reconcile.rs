@@ -17,14 +17,14 @@ use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
 use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
-use super::report::{object_labels, record_pending, tell};
+use super::report::{forget_annotation_record, object_labels, tell};
 use super::status::{self, Inputs, Outcome, describe_wait};
 use crate::api::conditions::events;
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{Credentials, CredentialsError};
 use crate::controllers::failure::Failure;
-use crate::controllers::lifecycle::{ReconcileError, ReportError, reconciled};
+use crate::controllers::lifecycle::{ReconcileError, reconciled};
 use crate::controllers::pipeline::{Change, Looked, Next, Pass, Pipeline, Release, next_after};
 use crate::controllers::withdrawals::{self, Withdrawal};
 use async_trait::async_trait;
@@ -156,17 +156,6 @@ impl Pipeline for GdapRelationship {
         }
     }
 
-    async fn remember(
-        &self,
-        _: &Context,
-        api: &Api<Self>,
-        pass: &Pass<'_, Self>,
-        acted: &Acted,
-    ) -> Result<(), ReportError> {
-        let previous = self.status.clone().unwrap_or_default();
-        record_pending(self, api, &self.inputs(pass, acted, &previous)).await
-    }
-
     fn new_status(
         &self,
         _: &Context,
@@ -186,17 +175,18 @@ impl Pipeline for GdapRelationship {
         status: Change<'_, GdapRelationshipStatus>,
     ) -> Result<Next, ReconcileError> {
         let inputs = self.inputs(pass, acted, status.previous);
+        forget_annotation_record(self, api).await?;
         tell(ctx, self, api, &inputs, status.new).await?;
         let (plan, outcome) = (pass.plan, &acted.outcome);
         let failed_attempts = status.new.failed_attempts;
         let next = next_after(ctx, plan.requeue, outcome.failure(), failed_attempts);
-        // A write's record (the pending-writes annotation) reaches the cache through the watch,
+        // A write's record (`status.pendingWrites`) reaches the cache through the watch,
         // whose event reconciles the object again at once; looking again before that would read
         // the object without the record and send the write a second time.
         let written = match outcome {
             Outcome::Applied(applied) => {
                 let generation = pass.observed.observed.generation;
-                super::pending::written(&plan.action, applied, generation).is_some()
+                !super::pending::all_written(&plan.action, applied, generation).is_empty()
             }
             Outcome::Failed(_) => false,
         };

@@ -1,14 +1,12 @@
-//! The report step's I/O half: record the writes Microsoft does not show yet (the annotation
-//! `gdap.io/pending-writes`, before the pipeline writes the status built by `status`: it is what
-//! keeps a lagging read from causing a second write), publish events on transitions and
-//! for what was done (and a `WaitingForConsents` event when deletion starts waiting for
+//! The report step's I/O half, after the pipeline wrote the status built by `status` (which
+//! records the writes Microsoft does not show yet, `status.pendingWrites`): publish events on
+//! transitions and for what was done (and a `WaitingForConsents` event when deletion starts waiting for
 //! AppConsents, or waits for another set), send the 30/7/1-day expiry warnings once each, and
 //! update the per-object metrics. One report per reconcile (every path but release).
 
 use super::act::Applied;
-use super::observe::CREATED_ID_ANNOTATION;
 use super::observed::Observed;
-use super::pending::{self, PENDING_WRITES_ANNOTATION};
+use super::pending::PENDING_WRITES_ANNOTATION;
 use super::plan::expiry_warnings_due;
 use super::status::{self, Inputs, Outcome};
 use super::step::{Action, Waiting};
@@ -57,7 +55,7 @@ pub async fn tell(
     inputs: &Inputs<'_>,
     new: &GdapRelationshipStatus,
 ) -> Result<(), ReportError> {
-    done_events(ctx, object, inputs.outcome).await;
+    done_events(ctx, object, inputs.outcome, inputs.previous).await;
     transition_events(ctx, object, inputs.previous, new).await;
     consent_wait_event(ctx, object, inputs, new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
@@ -79,45 +77,18 @@ pub async fn tell(
     Ok(())
 }
 
-/// The id Microsoft answered the object's own create with in this reconcile, if any.
-fn own_created_id(inputs: &Inputs<'_>, applied: Option<&Applied>) -> Option<String> {
-    let generation = inputs.observed.generation;
-    match pending::written(&inputs.plan.action, applied?, generation)? {
-        pending::Write::Create {
-            generation: g,
-            id: Some(id),
-            ..
-        } if g == generation => Some(id),
-        _ => None,
-    }
-}
-
-/// Writes the pending writes (`pending::next`) to the object's annotation when they changed,
-/// with the id of the object's own create when Microsoft just answered it: first, as it is what
-/// keeps a lagging read from causing a second write.
-pub async fn record_pending(
+/// Removes the annotation `gdap.io/pending-writes` that an earlier version of the operator kept
+/// the pending writes in, once the status written this pass holds them (`status.pendingWrites`):
+/// left in place, it would be read again as soon as the status record is empty. Costs a request
+/// only on objects that carry it.
+pub async fn forget_annotation_record(
     object: &GdapRelationship,
     api: &Api<GdapRelationship>,
-    inputs: &Inputs<'_>,
 ) -> Result<(), ReportError> {
-    let applied = match inputs.outcome {
-        Outcome::Applied(a) => Some(a),
-        Outcome::Failed(_) => None,
-    };
-    let Some(next) = pending::next(inputs.observed, &inputs.plan.action, applied, inputs.now)
-    else {
-        return Ok(());
-    };
-    let value = next.to_annotation();
-    let current = object.annotations().get(PENDING_WRITES_ANNOTATION);
-    if current == value.as_ref() {
+    if !object.annotations().contains_key(PENDING_WRITES_ANNOTATION) {
         return Ok(());
     }
-    let mut annotations = json!({PENDING_WRITES_ANNOTATION: value});
-    if let Some(id) = own_created_id(inputs, applied) {
-        annotations[CREATED_ID_ANNOTATION] = json!(id);
-    }
-    let patch = json!({"metadata": {"annotations": annotations}});
+    let patch = json!({"metadata": {"annotations": {PENDING_WRITES_ANNOTATION: null}}});
     lifecycle::record_write(api, &object.name_any(), &patch).await?;
     Ok(())
 }
@@ -205,7 +176,34 @@ pub fn object_labels(object: &GdapRelationship) -> ObjectLabels {
     }
 }
 
-async fn done_events(ctx: &Context, object: &GdapRelationship, outcome: &Outcome) {
+/// The object has never been Ready, or is on its way back without a failure: Ready's own event
+/// (reason `Active`: "active, and every access assignment is active") will tell what the steps
+/// on the way did, so the activation and the first access assignments get no event of their own
+/// — each event is an API-server write.
+fn on_the_way_to_ready(previous: &GdapRelationshipStatus) -> bool {
+    previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::READY)
+        .is_none_or(|c| c.status != "True" && ORDINARY.contains(&c.reason.as_str()))
+}
+
+async fn done_events(
+    ctx: &Context,
+    object: &GdapRelationship,
+    outcome: &Outcome,
+    previous: &GdapRelationshipStatus,
+) {
+    if matches!(outcome, Outcome::Applied(Applied::Assigned { .. })) && on_the_way_to_ready(previous)
+    {
+        return;
+    }
+    // Created and locked in one pass: `ApprovalRequested` tells both (see `transition_events`).
+    if let Outcome::Applied(Applied::Created(created)) = outcome
+        && created.status == State::ApprovalPending
+    {
+        return;
+    }
     let (reason, note) = match outcome {
         Outcome::Applied(Applied::Done { reason, note }) => (*reason, note.clone()),
         Outcome::Applied(Applied::Created(created)) => (
@@ -297,8 +295,12 @@ async fn transition_events(
     previous: &GdapRelationshipStatus,
     new: &GdapRelationshipStatus,
 ) {
+    let told_by_ready = |state: &str| state == "active" && on_the_way_to_ready(previous);
     if new.state != previous.state
-        && let Some(state) = new.state.as_ref().filter(|s| tells_news(s))
+        && let Some(state) = new
+            .state
+            .as_ref()
+            .filter(|s| tells_news(s) && !told_by_ready(s))
     {
         let note = format!("Microsoft reports the relationship as {state}");
         ctx.publish(
@@ -312,8 +314,15 @@ async fn transition_events(
     }
     if new.approval_url.is_some() && previous.approval_url.is_none() {
         let url = new.approval_url.clone().unwrap_or_default();
+        let created = match (&previous.relationship_id, &new.relationship_id) {
+            (None, Some(id)) => format!(
+                "created relationship {id} ({}) and ",
+                new.display_name.as_deref().unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
         let note = format!(
-            "locked for approval; send the customer's Global Administrator this link: {url}"
+            "{created}locked for approval; send the customer's Global Administrator this link: {url}"
         );
         ctx.publish(
             object,

@@ -22,7 +22,7 @@
 use super::act::{AccessCheck, Applied};
 use super::desired::Intent;
 use super::observed::{Observed, RemoteAssignment, RemoteRelationship, RemoteUpdate};
-use super::pending::effective;
+use super::pending::{self, effective};
 use super::plan::{assignments_in_place, immutable_change, renewal_due_at};
 use super::step::{Action, Plan, PlanError, Waiting};
 use crate::api::conditions::{reasons, types};
@@ -125,6 +125,7 @@ fn not_ours(i: &Inputs) -> bool {
 /// The new status. It describes the effective state (see `pending`): what Microsoft answered
 /// the operator's writes counts until its reads show them.
 pub fn build(i: &Inputs) -> GdapRelationshipStatus {
+    let pending_writes = pending_record(i);
     let effective = effective(i.observed, &i.intent.customer);
     let i = &Inputs {
         observed: &effective,
@@ -156,7 +157,22 @@ pub fn build(i: &Inputs) -> GdapRelationshipStatus {
         (Err(_), _) => vec![synced(i)],
     };
     status.conditions = merge_at(&i.previous.conditions, &wanted, i.generation, i.now);
+    status.pending_writes = pending_writes;
     status
+}
+
+/// `status.pendingWrites` after this pass: the writes the read does not show yet, with the one
+/// this pass made (`pending::next`); kept as it was when Microsoft could not be read. Written
+/// with the rest of the status, so recording a write costs no request of its own.
+fn pending_record(i: &Inputs) -> Option<String> {
+    let applied = match i.outcome {
+        Outcome::Applied(a) => Some(a),
+        Outcome::Failed(_) => None,
+    };
+    match pending::next(i.observed, &i.plan.action, applied, i.now) {
+        Some(next) => next.to_annotation(),
+        None => i.previous.pending_writes.clone(),
+    }
 }
 
 fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {

@@ -28,6 +28,7 @@ fn now() -> DateTime<Utc> {
 fn intent(auto_extend: bool) -> Intent {
     Intent {
         display_name: "n".into(),
+        name_from_uid: false,
         customer: "c".into(),
         adopt_id: None,
         deletion: Default::default(),
@@ -393,6 +394,40 @@ fn a_created_relationship_is_recorded_from_microsofts_answer() {
     let status = case.build();
     assert_eq!(status.relationship_id.as_deref(), Some("new-id"));
     assert_eq!(status.state.as_deref(), Some("created"));
+}
+
+#[test]
+fn the_writes_a_read_does_not_show_yet_are_recorded_in_the_status_itself() {
+    let lock = Action::Lock {
+        id: "rel-1".into(),
+    };
+    let mut created = remote(S::Created, 0);
+    created.id = "rel-1".into();
+    let status = Case::new(observed(created, vec![]), lock.clone()).build();
+    let recorded = status.pending_writes.expect("the lock is recorded");
+    let pending = super::writes::Pending::parse(Some(&recorded)).unwrap();
+    assert_eq!(
+        pending.0.iter().map(|w| &w.write).collect::<Vec<_>>(),
+        [&super::writes::Write::Lock {
+            id: "rel-1".into()
+        }]
+    );
+
+    // The next read shows the lock: the record is emptied (the field leaves the status).
+    let mut locked = remote(S::ApprovalPending, 0);
+    locked.id = "rel-1".into();
+    let mut shown = observed(locked, vec![]);
+    shown.microsoft.as_mut().unwrap().pending = pending.clone();
+    let mut case = Case::new(shown, Action::Idle);
+    case.previous.pending_writes = Some(recorded.clone());
+    assert_eq!(case.build().pending_writes, None);
+
+    // Microsoft unreadable: the record stays as it was.
+    let mut unread = observed(remote(S::Created, 0), vec![]);
+    unread.microsoft = Err(Unreadable { transient: true });
+    let mut case = Case::new(unread, Action::Idle);
+    case.previous.pending_writes = Some(recorded.clone());
+    assert_eq!(case.build().pending_writes, Some(recorded));
 }
 
 fn with_successor(state: S) -> Observed {

@@ -88,9 +88,11 @@ pub enum Waiting {
 /// The one step to take, with the data its request needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Record on the object that a create is about to be sent (the value is the annotation's).
+    /// Record on the object that a create is about to be sent (the value is the annotation's);
+    /// only for a `spec.displayName`: the default name carries the object's uid.
     RecordCreateIntent { annotation: String },
-    /// Create the relationship.
+    /// Create the relationship, then lock it for approval at once (its id comes from the create's
+    /// answer; a draft the lock missed is locked by [`Action::Lock`] next).
     Create { body: NewRelationship },
     /// Create the successor of `generation` (its display name carries the generation).
     CreateSuccessor {
