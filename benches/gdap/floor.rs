@@ -196,10 +196,10 @@ impl Floor {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    /// The operator's writes and calls for one object, in its order, without a pause: its six
-    /// reconciles on the way to Ready, as the API server and the sandbox count them (2 patches
-    /// of the object, 4 status writes — the one after the lock changes nothing and is not
-    /// written — 5 events: created, assigned, active, approval requested, Ready; 10 Graph calls).
+    /// The operator's writes and calls for one object, in its order, without a pause: its four
+    /// reconciles on the way to Ready, as the API server and the sandbox count them (the
+    /// finalizer patch; 3 status writes, each carrying the pending writes; 2 events: approval
+    /// requested, Ready; 9 Graph calls).
     async fn reconcile(&self, object: &GdapRelationship) -> anyhow::Result<()> {
         let name = object.metadata.name.clone().unwrap_or_default();
         let uid = object.metadata.uid.clone().unwrap_or_default();
@@ -219,19 +219,12 @@ impl Floor {
             &Patch::<()>::Json(finalizer),
         )
         .await?;
-        // 2. Looked up by display name; the create intent recorded.
+        // 2. Looked up by display name (the default name carries the uid: no create intent),
+        //    created and locked for approval.
         let by_name = RelationshipFilter {
             display_name: Some(display_name.clone()),
             ..Default::default()
         };
-        gdap.list_relationships(token, &by_name).await?;
-        let at = chrono::Utc::now().to_rfc3339();
-        let intent = json!({"metadata": {"annotations": {"gdap.io/create-intent": format!("{display_name} {at}")}}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&intent))
-            .await?;
-        let mut status = Status::new(&display_name);
-        self.status(&name, status.body("NotCreated")).await?;
-        // 3. Looked up again, then created.
         gdap.list_relationships(token, &by_name).await?;
         let body = NewRelationship {
             display_name: display_name.clone(),
@@ -244,15 +237,20 @@ impl Floor {
             auto_extend_duration: Some("PT0S".into()),
         };
         let created = gdap.create_relationship(token, &body).await?;
-        status.id = Some(created.id.clone());
-        status.state = "created";
-        self.status(&name, status.body("NotLocked")).await?;
-        let note = format!("created relationship {} ({display_name})", created.id);
-        self.event(object, "Created", &note, &note).await?;
-        // 4. Read by id and locked for approval.
-        gdap.get_relationship(token, &created.id).await?;
         gdap.lock_for_approval(token, &created.id).await?;
-        // 5. Active (the sandbox approves and activates at once): the group is assigned.
+        let mut status = Status::new(&display_name);
+        status.id = Some(created.id.clone());
+        status.state = "approvalPending";
+        status.pending = 2;
+        self.status(&name, status.body("ApprovalPending")).await?;
+        let note = format!(
+            "created relationship {} ({display_name}) and locked for approval; send the customer's Global Administrator this link: {}",
+            created.id,
+            gdap_operator::microsoft::approval_url(&created.id)
+        );
+        self.event(object, "ApprovalRequested", "LockForApproval", &note)
+            .await?;
+        // 3. Active (the sandbox approves and activates at once): the group is assigned.
         gdap.get_relationship(token, &created.id).await?;
         gdap.list_access_assignments(token, &created.id).await?;
         let assignment = NewAccessAssignment {
@@ -263,26 +261,14 @@ impl Floor {
             .await?;
         status.state = "active";
         status.assignment = Some("pending");
+        status.pending = 1;
         self.status(&name, status.body("AssignmentsPending"))
             .await?;
-        let note = format!(
-            "assigned security group {} (2 roles)",
-            defaults::HELPDESK_GROUP_ID
-        );
-        self.event(object, "AssignmentCreated", &note, &note)
-            .await?;
-        let note = "Microsoft reports the relationship as active";
-        self.event(object, "StateChanged", "active", note).await?;
-        let note = format!(
-            "locked for approval; send the customer's Global Administrator this link: {}",
-            gdap_operator::microsoft::approval_url(&created.id)
-        );
-        self.event(object, "ApprovalRequested", "LockForApproval", &note)
-            .await?;
-        // 6. Everything active: Ready.
+        // 4. Everything active: Ready.
         gdap.get_relationship(token, &created.id).await?;
         gdap.list_access_assignments(token, &created.id).await?;
         status.assignment = Some("active");
+        status.pending = 0;
         self.status(&name, status.body("Active")).await?;
         let note = "Ready: active, and every access assignment is active";
         self.event(object, "Active", "ReadyTrue", note).await?;
@@ -344,6 +330,8 @@ struct Status {
     id: Option<String>,
     state: &'static str,
     assignment: Option<&'static str>,
+    /// How many writes `status.pendingWrites` records (about the operator's size each).
+    pending: usize,
 }
 
 impl Status {
@@ -353,6 +341,7 @@ impl Status {
             id: None,
             state: "",
             assignment: None,
+            pending: 0,
         }
     }
 
@@ -382,6 +371,11 @@ impl Status {
             "activatedAt": active.then(|| now.clone()),
             "endsAt": active.then(|| now.clone()),
             "accessAssignments": assignments,
+            "pendingWrites": (self.pending > 0).then(|| {
+                let write = json!({"kind": "assign", "relationshipId": self.id, "groupId": defaults::HELPDESK_GROUP_ID,
+                                   "id": "41e388c3-c728-4573-aaad-2bfc3e928e1d", "roleIds": ROLES, "at": now});
+                serde_json::to_string(&vec![write; self.pending]).unwrap_or_default()
+            }),
             "conditions": [
                 condition("AccessAssigned", ready, reason, "1 security group(s) assigned"),
                 condition("Approved", active, reason, "the customer approved the relationship"),

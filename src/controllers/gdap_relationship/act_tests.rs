@@ -122,7 +122,9 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
     let token = w.clients.tokens.partner_graph();
     let requests = w.clients.gdap.list_requests(&token, &id).await.unwrap();
     assert!(
-        requests.iter().any(|r| r.action.as_str() == "lockForApproval"),
+        requests
+            .iter()
+            .any(|r| r.action.as_str() == "lockForApproval"),
         "{requests:?}"
     );
     // A draft left unlocked (a lock refused right after the create) is locked by `Lock`.
@@ -130,7 +132,12 @@ async fn the_lifecycle_actions_each_send_one_request_and_report_microsofts_answe
     w.run(&Action::Lock { id: draft.clone() }, &books)
         .await
         .unwrap();
-    let locked = w.clients.gdap.get_relationship(&token, &draft).await.unwrap();
+    let locked = w
+        .clients
+        .gdap
+        .get_relationship(&token, &draft)
+        .await
+        .unwrap();
     assert_eq!(locked.status, Some(S::ApprovalPending));
     w.control(&format!("relationships/{id}/approve")).await;
 

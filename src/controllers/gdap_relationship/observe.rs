@@ -418,7 +418,10 @@ pub fn access_in_place_since(object: &GdapRelationship) -> Option<DateTime<Utc>>
 /// version of the operator, which kept them there — the annotation `gdap.io/pending-writes`
 /// (removed once the status holds them; see `report::forget_annotation_record`).
 pub fn pending_writes(object: &GdapRelationship) -> Pending {
-    let recorded = object.status.as_ref().and_then(|s| s.pending_writes.as_deref());
+    let recorded = object
+        .status
+        .as_ref()
+        .and_then(|s| s.pending_writes.as_deref());
     match recorded {
         Some(value) => crate::controllers::pending_writes::read(Some(value)),
         None => crate::controllers::pending_writes::of(object),

@@ -7,8 +7,9 @@
 //! act on the true state. A read that lacks a write the operator made is therefore lag, never a
 //! reason to write again, and never a reason to delete and redo.
 //!
-//! So every write Microsoft accepted is remembered, with its time, in the object's annotation
-//! [`PENDING_WRITES_ANNOTATION`] (a JSON list of [`Written`]), until a read shows it. The plan
+//! So every write Microsoft accepted is remembered, with its time, in the object's
+//! `status.pendingWrites` (a JSON list of [`Written`]; earlier versions kept it in the annotation
+//! [`PENDING_WRITES_ANNOTATION`]), until a read shows it. The plan
 //! does not decide on the raw read but on the **effective** state ([`effective`]): what was read,
 //! with each remembered write that the read does not show yet applied to it — the relationship
 //! the create answered, `approvalPending` after the lock, the new assignment `pending`, the deleted
@@ -20,13 +21,13 @@
 //! names it — the operator still does not send it again.
 //!
 //! A write is forgotten as soon as a read shows it ([`pruned`]), or when what it wrote no longer
-//! concerns the object (the relationship is no longer read, an older generation). The annotation
-//! is written in the report step, right after the write, like the relationship id in status.
+//! concerns the object (the relationship is no longer read, an older generation). The record
+//! is written with the status, right after the write, like the relationship id.
 //! A crash between the write and that record repeats the write once, and Microsoft refuses the
 //! duplicate on its true state: a relationship's display name is unique (answered "already
 //! exists"), a group has one live assignment per relationship (`409 conflict`). Both answers are
 //! recorded like a success — "it exists: read again later" — with no id ([`Write::Create`] and
-//! [`Write::Assign`] with `id: None`). Removing the annotation lets the operator write again at
+//! [`Write::Assign`] with `id: None`). Removing the record lets the operator write again at
 //! once (after a timeout, say).
 
 use super::act::Applied;
@@ -159,10 +160,9 @@ pub fn next(
     let made = applied
         .map(|a| all_written(action, a, observed.generation))
         .unwrap_or_default();
-    Some(
-        made.into_iter()
-            .fold(pruned(observed), |pending, write| pending.recorded(write, now)),
-    )
+    Some(made.into_iter().fold(pruned(observed), |pending, write| {
+        pending.recorded(write, now)
+    }))
 }
 
 /// Every write `action` made, in order: [`written`]'s, and the lock that follows the object's

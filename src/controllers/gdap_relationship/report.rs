@@ -194,7 +194,8 @@ async fn done_events(
     outcome: &Outcome,
     previous: &GdapRelationshipStatus,
 ) {
-    if matches!(outcome, Outcome::Applied(Applied::Assigned { .. })) && on_the_way_to_ready(previous)
+    if matches!(outcome, Outcome::Applied(Applied::Assigned { .. }))
+        && on_the_way_to_ready(previous)
     {
         return;
     }

@@ -668,7 +668,7 @@ pub fn refusal(error: &PlanError) -> (&'static str, String) {
         PlanError::PropagationTimedOut { what, since } => (
             reasons::PROPAGATION_TIMED_OUT,
             format!(
-                "Microsoft accepted {} at {} and its reads still do not show it after --propagation-timeout; the operator does not send it again by itself. Check the relationship in Partner Center; to let the operator write again, remove the annotation gdap.io/pending-writes",
+                "Microsoft accepted {} at {} and its reads still do not show it after --propagation-timeout; the operator does not send it again by itself. Check the relationship in Partner Center; to let the operator write again, remove status.pendingWrites (kubectl edit --subresource=status)",
                 what.describe(),
                 since.to_rfc3339()
             ),

@@ -398,9 +398,7 @@ fn a_created_relationship_is_recorded_from_microsofts_answer() {
 
 #[test]
 fn the_writes_a_read_does_not_show_yet_are_recorded_in_the_status_itself() {
-    let lock = Action::Lock {
-        id: "rel-1".into(),
-    };
+    let lock = Action::Lock { id: "rel-1".into() };
     let mut created = remote(S::Created, 0);
     created.id = "rel-1".into();
     let status = Case::new(observed(created, vec![]), lock.clone()).build();
@@ -408,9 +406,7 @@ fn the_writes_a_read_does_not_show_yet_are_recorded_in_the_status_itself() {
     let pending = super::writes::Pending::parse(Some(&recorded)).unwrap();
     assert_eq!(
         pending.0.iter().map(|w| &w.write).collect::<Vec<_>>(),
-        [&super::writes::Write::Lock {
-            id: "rel-1".into()
-        }]
+        [&super::writes::Write::Lock { id: "rel-1".into() }]
     );
 
     // The next read shows the lock: the record is emptied (the field leaves the status).

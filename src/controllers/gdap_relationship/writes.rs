@@ -1,6 +1,6 @@
 //! The record of the operator's writes that Microsoft does not show yet: what each write was
 //! ([`Write`]) and what a `Propagating` wait waits for ([`Awaited`]). Plain data, kept in the
-//! annotation `gdap.io/pending-writes`; `pending` applies it to what was read.
+//! `status.pendingWrites`; `pending` applies it to what was read.
 
 use crate::controllers::pending_writes::{Supersedable, kind_writes};
 use std::collections::BTreeSet;
