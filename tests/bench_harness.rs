@@ -581,6 +581,11 @@ fn a_scale_size_no_run_finished_has_no_figures_but_is_reported_not_measured() {
         r.unavailable[0]
     );
     assert_eq!(r.incidents.len(), 2);
+    assert_eq!(
+        r.incidents["Reconcile at scale, 300 relationships, run 1"],
+        "only 10 of 300 Ready when the wait ran out after 60 s; not counted",
+        "counts without decimals"
+    );
 }
 
 #[test]

@@ -158,7 +158,7 @@ pub fn report(sizes: &[Size]) -> Report {
 
 /// "CPU per relationship at N", against the base size when given, with the target when `bounded`.
 fn cpu_figure(size: &Size, base: Option<&Size>, bounded: bool) -> Figure {
-    let n = number(size.objects as f64);
+    let n = whole(size.objects);
     let figure = Figure::new(
         &format!("scale.cpuPerObject.{}", size.objects),
         BENCHMARK,
@@ -169,7 +169,7 @@ fn cpu_figure(size: &Size, base: Option<&Size>, bounded: bool) -> Figure {
     let Some(base) = base else {
         return figure;
     };
-    let b = number(base.objects as f64);
+    let b = whole(base.objects);
     let figure = figure.against(
         &format!("CPU per relationship at {b}"),
         base.cpu(),
@@ -188,7 +188,7 @@ fn cpu_figure(size: &Size, base: Option<&Size>, bounded: bool) -> Figure {
 
 /// "Relationships to Ready per second at N", against the base size when given.
 fn rate_figure(size: &Size, base: Option<&Size>) -> Figure {
-    let n = number(size.objects as f64);
+    let n = whole(size.objects);
     let figure = Figure::new(
         &format!("scale.rate.{}", size.objects),
         BENCHMARK,
@@ -198,7 +198,7 @@ fn rate_figure(size: &Size, base: Option<&Size>) -> Figure {
     );
     match base {
         Some(base) => {
-            let b = number(base.objects as f64);
+            let b = whole(base.objects);
             figure.against(
                 &format!("the rate at {b}"),
                 base.rates(),
@@ -215,7 +215,7 @@ type Pick = fn(&Finished) -> f64;
 
 /// The medians of one size's finished runs: wall time, CPU and peak RSS.
 fn medians(size: &Size, details: &mut serde_json::Map<String, serde_json::Value>) {
-    let n = number(size.objects as f64);
+    let n = whole(size.objects);
     let rows: [(&str, Pick); 3] = [
         ("wall time, median (s)", |f| f.seconds),
         ("operator CPU, median (CPU s)", |f| f.cpu_seconds),
@@ -231,15 +231,15 @@ fn medians(size: &Size, details: &mut serde_json::Map<String, serde_json::Value>
 
 /// Each run of `size` whose wait ran out, as an incident.
 fn incidents(size: &Size, incidents: &mut serde_json::Map<String, serde_json::Value>) {
-    let n = number(size.objects as f64);
+    let n = whole(size.objects);
     for (run, sample) in size.samples.iter().enumerate() {
         if let Sample::TimedOut { ready, seconds } = sample {
             incidents.insert(
                 format!("{BENCHMARK}, {n} relationships, run {}", run + 1),
                 json!(format!(
                     "only {} of {n} Ready when the wait ran out after {} s; not counted",
-                    number(*ready as f64),
-                    number(*seconds)
+                    whole(*ready),
+                    whole(seconds.round() as usize)
                 )),
             );
         }
@@ -248,14 +248,23 @@ fn incidents(size: &Size, incidents: &mut serde_json::Map<String, serde_json::Va
 
 /// A size no run finished.
 fn not_measured(size: &Size) -> Unavailable {
-    let n = number(size.objects as f64);
+    let n = whole(size.objects);
     Unavailable {
         id: format!("scale.{}", size.objects),
         what: format!("{BENCHMARK}: {n} relationships"),
         reason: format!(
             "not measured: in no run were all {n} Ready within {} s (see Incidents)",
-            number(wait_for(size.objects).as_secs_f64())
+            whole(wait_for(size.objects).as_secs() as usize)
         ),
+    }
+}
+
+/// A count for people: thousands separated, no decimals.
+fn whole(n: usize) -> String {
+    if n < 100 {
+        n.to_string()
+    } else {
+        number(n as f64)
     }
 }
 
