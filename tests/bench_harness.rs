@@ -7,8 +7,14 @@
 #[allow(dead_code)]
 mod report;
 
+#[path = "../benches/gdap/scale_figures.rs"]
+#[allow(dead_code)]
+mod scale_figures;
+
 use report::{Baseline, Bound, Bounded, Divide, Figure, Machine, Results, Unavailable};
+use scale_figures::{Finished, Sample, Size};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[test]
 fn the_median_is_the_middle_sample_or_the_mean_of_the_two_middle_ones() {
@@ -432,4 +438,165 @@ fn a_merge_replaces_the_benchmarks_measured_again_in_place_and_says_when() {
         "{notes:?}"
     );
     assert!(notes["Footprint"].as_str().unwrap().contains("2026-01-04"));
+}
+
+/// A run of `objects` relationships whose operator spent `cpu_seconds` over `seconds`.
+fn done(seconds: f64, cpu_seconds: f64) -> Sample {
+    Sample::Done(Finished {
+        seconds,
+        cpu_seconds,
+        peak_rss_mib: 40.0,
+    })
+}
+
+fn ids(figures: &[Figure]) -> Vec<&str> {
+    figures.iter().map(|f| f.id.as_str()).collect()
+}
+
+#[test]
+fn scale_reports_cpu_per_relationship_and_rate_per_size_and_bounds_the_largest_growth() {
+    let sizes = [
+        Size {
+            objects: 1_000,
+            samples: vec![done(50.0, 10.0), done(100.0, 20.0)],
+        },
+        Size {
+            objects: 3_000,
+            samples: vec![done(150.0, 33.0), done(300.0, 60.0)],
+        },
+        Size {
+            objects: 10_000,
+            samples: vec![done(500.0, 130.0), done(1_000.0, 200.0)],
+        },
+    ];
+    let r = scale_figures::report(&sizes);
+    assert_eq!(
+        ids(&r.figures),
+        [
+            "scale.cpuPerObject.1000",
+            "scale.cpuPerObject.3000",
+            "scale.cpuPerObject.10000",
+            "scale.rate.1000",
+            "scale.rate.3000",
+            "scale.rate.10000",
+        ]
+    );
+    let cpu = |i: usize| &r.figures[i];
+    assert_eq!(cpu(0).samples, vec![10.0, 20.0], "CPU ms per relationship");
+    assert!(cpu(0).ratio.is_none() && cpu(0).target.is_none());
+    let growth = cpu(2).ratio.as_ref().unwrap();
+    assert_eq!(growth.definition, "at 10,000 ÷ at 1,000");
+    assert_eq!(growth.samples, vec![1.3, 1.0], "paired by run");
+    assert!((growth.value - 1.15).abs() < 1e-9);
+    let target = cpu(2).target.as_ref().unwrap();
+    assert_eq!(target.bound, Bound::AtMost(1.2));
+    assert!(target.met);
+    assert!(
+        cpu(1).ratio.is_some() && cpu(1).target.is_none(),
+        "3,000 ÷ 1,000, no target"
+    );
+    assert_eq!(r.figures[5].samples, vec![20.0, 10.0], "objects per second");
+    assert!(r.incidents.is_empty() && r.unavailable.is_empty());
+    assert!(
+        r.details
+            .contains_key("10,000 relationships: operator CPU, median (CPU s)")
+    );
+}
+
+#[test]
+fn scale_growth_beyond_the_target_is_missed() {
+    let sizes = [
+        Size {
+            objects: 100,
+            samples: vec![done(10.0, 1.0)],
+        },
+        Size {
+            objects: 300,
+            samples: vec![done(30.0, 4.5)],
+        },
+    ];
+    let r = scale_figures::report(&sizes);
+    let largest = &r.figures[1];
+    assert_eq!(largest.id, "scale.cpuPerObject.300");
+    assert_eq!(largest.ratio.as_ref().unwrap().value, 1.5);
+    assert!(largest.missed());
+}
+
+#[test]
+fn a_scale_run_whose_wait_ran_out_is_an_incident_not_a_number() {
+    let sizes = [
+        Size {
+            objects: 1_000,
+            samples: vec![done(50.0, 10.0), done(50.0, 12.0)],
+        },
+        Size {
+            objects: 10_000,
+            samples: vec![
+                done(500.0, 110.0),
+                Sample::TimedOut {
+                    ready: 7_512,
+                    seconds: 6_000.0,
+                },
+            ],
+        },
+    ];
+    let r = scale_figures::report(&sizes);
+    let largest = &r.figures[1];
+    assert_eq!(largest.value, 11.0, "the run that finished");
+    assert_eq!(largest.ratio.as_ref().unwrap().value, 1.1);
+    assert!(largest.samples[1].is_nan());
+    assert_eq!(
+        r.incidents["Reconcile at scale, 10,000 relationships, run 2"],
+        "only 7,512 of 10,000 Ready when the wait ran out after 6,000 s; not counted"
+    );
+    assert!(r.unavailable.is_empty());
+}
+
+#[test]
+fn a_scale_size_no_run_finished_has_no_figures_but_is_reported_not_measured() {
+    let timed_out = Sample::TimedOut {
+        ready: 10,
+        seconds: 60.0,
+    };
+    let sizes = [
+        Size {
+            objects: 100,
+            samples: vec![done(10.0, 1.0)],
+        },
+        Size {
+            objects: 300,
+            samples: vec![timed_out, timed_out],
+        },
+    ];
+    let r = scale_figures::report(&sizes);
+    assert_eq!(
+        ids(&r.figures),
+        ["scale.cpuPerObject.100", "scale.rate.100"]
+    );
+    assert_eq!(r.unavailable.len(), 1);
+    assert_eq!(r.unavailable[0].id, "scale.300");
+    assert!(
+        r.unavailable[0].reason.contains("180 s"),
+        "{:?}",
+        r.unavailable[0]
+    );
+    assert_eq!(r.incidents.len(), 2);
+    assert_eq!(
+        r.incidents["Reconcile at scale, 300 relationships, run 1"],
+        "only 10 of 300 Ready when the wait ran out after 60 s; not counted",
+        "counts without decimals"
+    );
+}
+
+#[test]
+fn the_scale_wait_grows_with_the_size_and_sizes_must_increase() {
+    assert_eq!(scale_figures::wait_for(1_000), Duration::from_secs(600));
+    assert_eq!(scale_figures::wait_for(10_000), Duration::from_secs(6_000));
+    assert_eq!(scale_figures::wait_for(10), Duration::from_secs(60));
+    assert!(scale_figures::check_sizes(&[100, 300]).is_ok());
+    for bad in [&[][..], &[0, 10], &[3_000, 1_000], &[100, 100]] {
+        assert!(scale_figures::check_sizes(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(scale_figures::order(3, 0), [0, 1, 2]);
+    assert_eq!(scale_figures::order(3, 1), [2, 1, 0]);
 }

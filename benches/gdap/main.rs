@@ -6,6 +6,9 @@
 //! - `reconcile`: 1,000 GdapRelationships from `kubectl apply` to all Ready against the real
 //!   kube-apiserver, versus the floor program in `floor` (same Kubernetes writes and sandbox calls
 //!   per object, same concurrency, nothing else).
+//! - `scale`: the operator alone at 1,000, 3,000 and 10,000 GdapRelationships (`GDAP_BENCH_SCALE`):
+//!   CPU per relationship and throughput at each size, and the growth of the CPU per relationship
+//!   from the first size to the others. `--only reconcile` runs it too.
 //! - `import`: 100,000- and 10,000-user tenants into the file sink and PostgreSQL, versus fetching
 //!   the same pages without parsing or writing, and versus Microsoft's Graph SDK for Python.
 //! - `footprint`: the operator's memory and idle CPU with many objects watched; with 1,000
@@ -36,6 +39,8 @@ mod onboard;
 mod procs;
 mod reconcile;
 mod report;
+mod scale;
+mod scale_figures;
 mod schedules;
 mod webhooks;
 
@@ -92,8 +97,9 @@ pub struct AllArgs {
     /// Runs of each measurement (medians are reported).
     #[arg(long, env = "GDAP_BENCH_RUNS", default_value_t = 3)]
     runs: usize,
-    /// Only these benchmarks (comma-separated: reconcile, import, footprint, onboard, fleet,
-    /// webhooks).
+    /// Only these benchmarks (comma-separated: reconcile, scale, import, footprint, onboard,
+    /// fleet, webhooks). `reconcile` includes `scale` (the larger machine's `device-bench` runs
+    /// `--only reconcile`, and the throughput at 10,000 is measured there).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where bench/results.json and docs/benchmarks.md go (default: the repository).
@@ -109,6 +115,16 @@ pub struct AllArgs {
     /// object).
     #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
     growth_sizes: Vec<usize>,
+    /// The sizes of the scale measurement (`scale`), increasing: the operator alone brings this
+    /// many GdapRelationships to Ready, each size on a fresh namespace and sandbox; the first is
+    /// what the others' CPU per relationship is compared with, and the last carries the target.
+    #[arg(
+        long,
+        env = "GDAP_BENCH_SCALE",
+        value_delimiter = ',',
+        default_value = "1000,3000,10000"
+    )]
+    scale_sizes: Vec<usize>,
     /// The "before" figures the report compares with (default bench/baseline.json, when present).
     #[arg(long, env = "GDAP_BENCH_BASELINE")]
     baseline: Option<PathBuf>,
@@ -152,9 +168,12 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     // The commit measured is the one checked out when the run began.
     let commit = commit();
     let mut machine = machine::describe();
-    let benches: [(&str, &str, Bench); 6] = [
+    let benches: [(&str, &str, Bench); 7] = [
         ("reconcile", "Reconcile throughput", |a| {
             Box::pin(reconcile::run(a))
+        }),
+        ("scale", scale_figures::BENCHMARK, |a| {
+            Box::pin(scale::run(a))
         }),
         ("import", "Tenant import", |a| Box::pin(import::run(a))),
         ("onboard", "Export and plan", |a| Box::pin(onboard::run(a))),
@@ -171,7 +190,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     let mut total = Outcome::default();
     let mut broken = false;
     for (id, what, bench) in benches {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o == id) {
+        if !selected(&args.only, id) {
             continue;
         }
         println!("== {what}");
@@ -184,7 +203,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
                     println!("bench: {}: {}", u.what, u.reason);
                 }
                 total.figures.extend(outcome.figures);
-                total.details.extend(outcome.details);
+                add_details(&mut total.details, outcome.details);
                 total.unavailable.extend(outcome.unavailable);
             }
             Err(e) => {
@@ -199,17 +218,15 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         }
     }
     // Stated even when none, so that a merge replaces an earlier run's count.
-    let settled_objects = ["reconcile", "footprint", "fleet"];
-    if args.only.is_empty()
-        || args
-            .only
-            .iter()
-            .any(|o| settled_objects.contains(&o.as_str()))
-    {
+    let settled_objects = ["reconcile", "scale", "footprint", "fleet"];
+    if settled_objects.iter().any(|id| selected(&args.only, id)) {
         let stuck = reconcile::STUCK.load(std::sync::atomic::Ordering::SeqCst);
-        total.details.insert(
-            "Incidents".into(),
-            serde_json::json!({"objects the operator left on CredentialsInvalid (counted as settled, not Ready)": stuck}),
+        add_details(
+            &mut total.details,
+            BTreeMap::from([(
+                "Incidents".to_string(),
+                serde_json::json!({"objects the operator left on CredentialsInvalid (counted as settled, not Ready)": stuck}),
+            )]),
         );
     }
     machine.load_average_end = machine::load_average();
@@ -246,6 +263,33 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         anyhow::bail!("a benchmark failed (see above); the files say which");
     }
     Ok(())
+}
+
+/// Whether `--only` selects the benchmark `id` (everything when empty; `reconcile` includes
+/// `scale`).
+fn selected(only: &[String], id: &str) -> bool {
+    only.is_empty()
+        || only
+            .iter()
+            .any(|o| o == id || (o == "reconcile" && id == "scale"))
+}
+
+/// Adds a benchmark's details to the run's: a detail that is a map (e.g. "Incidents", which
+/// several benchmarks report) gains the new entries, anything else is replaced.
+fn add_details(
+    total: &mut BTreeMap<String, serde_json::Value>,
+    details: BTreeMap<String, serde_json::Value>,
+) {
+    for (key, value) in details {
+        match (total.get_mut(&key), value) {
+            (Some(serde_json::Value::Object(old)), serde_json::Value::Object(new)) => {
+                old.extend(new);
+            }
+            (_, value) => {
+                total.insert(key, value);
+            }
+        }
+    }
 }
 
 fn write(args: &AllArgs, results: &Results) -> anyhow::Result<()> {

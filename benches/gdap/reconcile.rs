@@ -36,7 +36,7 @@ const BENCHMARK: &str = "Reconcile throughput";
 /// Objects per run.
 pub const OBJECTS: usize = 1_000;
 /// Concurrent `kubectl apply` processes.
-const APPLIERS: usize = 10;
+pub const APPLIERS: usize = 10;
 /// Longest wait for all objects to be Ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// The sandbox flags of every run.
@@ -48,6 +48,16 @@ pub const SANDBOX_ARGS: [&str; 6] = [
     "--throttle-budget",
     "0",
 ];
+
+/// The sandbox flags of a run: [`SANDBOX_ARGS`], and reads at once (`--immediate`). The floor is
+/// the unavoidable work, which makes no extra read to wait out Microsoft's read lag (the sandbox
+/// lags by default since 4 Dec; the floor's read right after its create then found nothing and
+/// its objects never became Ready). The scale measurement (`scale`) uses the same flags.
+pub fn run_sandbox_args() -> Vec<&'static str> {
+    let mut args = SANDBOX_ARGS.to_vec();
+    args.push("--immediate");
+    args
+}
 
 /// Who reconciles in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,12 +286,7 @@ async fn one_run(
     files: &[PathBuf],
     work: &Path,
 ) -> anyhow::Result<RunResult> {
-    // Reads at once: the floor is the unavoidable work, which makes no extra read to wait out
-    // Microsoft's read lag (the sandbox lags by default since 4 Dec; the floor's read right after
-    // its create then found nothing and its objects never became Ready).
-    let mut sandbox_args = SANDBOX_ARGS.to_vec();
-    sandbox_args.push("--immediate");
-    let sandbox = procs::sandbox(&sandbox_args, work)?;
+    let sandbox = procs::sandbox(&run_sandbox_args(), work)?;
     let namespace = namespace_with_credentials(cp, client, "bench-reconcile").await?;
     let log = work.join(format!("{namespace}.log"));
     let running = match subject {
@@ -374,7 +379,7 @@ fn floor_summary(lines: &std::sync::mpsc::Receiver<String>) -> anyhow::Result<f6
 }
 
 /// Applies every file with its own `kubectl apply`, all at once.
-async fn apply(
+pub async fn apply(
     cp: &support::controlplane::ControlPlane,
     namespace: &str,
     files: &[PathBuf],
