@@ -59,6 +59,28 @@ pub fn run_sandbox_args() -> Vec<&'static str> {
     args
 }
 
+/// The most API-server writes one relationship may cost on its way to Ready (issue 27).
+const WRITES_TARGET: f64 = 8.0;
+
+/// The verbs of apiserver_request_total that write.
+const WRITE_VERBS: [&str; 5] = ["POST", "PUT", "PATCH", "APPLY", "DELETE"];
+
+/// The API server's writes in a run (every kind the benchmark counts: the objects, their status,
+/// events and Secrets), per object.
+fn writes_per_object(r: &RunResult) -> f64 {
+    let writes: f64 = r
+        .requests
+        .iter()
+        .filter(|(key, _)| {
+            key.split(' ')
+                .next()
+                .is_some_and(|verb| WRITE_VERBS.contains(&verb))
+        })
+        .map(|(_, n)| n)
+        .sum();
+    writes / OBJECTS as f64
+}
+
 /// Who reconciles in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Subject {
@@ -146,6 +168,20 @@ fn outcome(operator: &[RunResult], floor: &[RunResult]) -> Outcome {
             Bounded::Value,
             Bound::AtLeast(50.0),
         ),
+        Figure::new(
+            "reconcile.writes",
+            BENCHMARK,
+            "API-server writes per relationship to Ready (kubectl's create included)",
+            "writes",
+            pick(operator, writes_per_object),
+        )
+        .against(
+            floor_what,
+            pick(floor, writes_per_object),
+            Divide::FigureByReference,
+            "operator ÷ floor",
+        )
+        .target("at most 8", Bounded::Value, Bound::AtMost(WRITES_TARGET)),
         Figure::new(
             "reconcile.peakRss",
             BENCHMARK,
