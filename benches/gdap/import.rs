@@ -97,6 +97,14 @@ pub struct Sample {
     /// The process's peak RSS at the end (`peakRssKiB`, as bench/graph_sdk_users.py prints it).
     #[serde(rename = "peakRssKiB")]
     pub peak_rss_kib: u64,
+    /// The process's own CPU seconds (user and system) at the end; 0 when the sampler does
+    /// not say (the Graph SDK script).
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// The PostgreSQL server's CPU seconds during the sample (measured by the benchmark around
+    /// the sample process; 0 for the samples that do not write to it).
+    #[serde(default)]
+    pub server_cpu_seconds: f64,
 }
 
 /// Runs one sample in this process and prints it.
@@ -128,6 +136,8 @@ pub async fn sample(args: SampleArgs) -> anyhow::Result<()> {
         users,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_kib: crate::machine::own_peak_kib(),
+        cpu_seconds: crate::machine::cpu_seconds(std::process::id()).unwrap_or(0.0),
+        server_cpu_seconds: 0.0,
     };
     println!("{}", serde_json::to_string(&sample)?);
     Ok(())
@@ -289,6 +299,7 @@ async fn spawn_sample(
     postgres: &str,
 ) -> anyhow::Result<Sample> {
     let exe = std::env::current_exe()?;
+    let server_before = crate::machine::postgres_cpu_seconds();
     let what_arg = match what {
         What::File => "file",
         What::Postgres => "postgres",
@@ -317,7 +328,11 @@ async fn spawn_sample(
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
-    Ok(serde_json::from_str(line)?)
+    let mut sample: Sample = serde_json::from_str(line)?;
+    if what == What::Postgres {
+        sample.server_cpu_seconds = crate::machine::postgres_cpu_seconds() - server_before;
+    }
+    Ok(sample)
 }
 
 /// The Graph SDK script's samples (fewer on the big tenant: minutes each), or why there are none.
@@ -473,6 +488,33 @@ fn figures(
     detail.insert(
         "floor users/s (median)".into(),
         json!(crate::report::median(&rates(floor))),
+    );
+    // Where the time goes, by process: the importer's own CPU for each side, and the
+    // PostgreSQL server's during the PostgreSQL import.
+    let median_of = |s: &[Sample], f: fn(&Sample) -> f64| {
+        crate::report::median(&s.iter().map(f).collect::<Vec<_>>())
+    };
+    for (what, label) in [
+        (What::Floor, "floor"),
+        (What::File, "files"),
+        (What::Postgres, "PostgreSQL"),
+    ] {
+        let s = &samples[what as usize];
+        detail.insert(
+            format!("{label}: wall s / importer CPU s (medians)"),
+            json!(format!(
+                "{} / {}",
+                crate::report::number(median_of(s, |x| x.seconds)),
+                crate::report::number(median_of(s, |x| x.cpu_seconds))
+            )),
+        );
+    }
+    detail.insert(
+        "PostgreSQL server CPU s during the PostgreSQL import (median)".into(),
+        json!(crate::report::number(median_of(
+            &samples[What::Postgres as usize],
+            |x| x.server_cpu_seconds
+        ))),
     );
     detail.insert(
         "floor peak RSS MiB (median)".into(),
