@@ -5,10 +5,16 @@
 //! refresh (a second refresh with the same token would fail once the first rotated it). The cache
 //! entry is rebuilt when someone else changes the Secret (a new refresh token pasted in).
 //!
+//! The Secret is read from a watch of that Secret alone (`secret_watch`), which Kubernetes keeps
+//! current: a reconcile asks the API server only until the watch has delivered the Secret, or
+//! while the watch fails (refused by the role, say), and then reads it with a GET as before.
+//!
 //! Rotation write-back uses optimistic concurrency: replace with the read `resourceVersion`; on a
 //! conflict, read again and write the new token again — the token just received is always the
-//! newest, so it must win.
+//! newest, so it must win. The watch shows the written version a moment later; until then a
+//! reconcile sees the version before, which the clients know (`KnownVersions`) and keep.
 
+use super::secret_watch::{Cached, SecretWatches, WatchStatus};
 use crate::microsoft::{
     ClientCredential, MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret,
     TokenOptions, TransportConfig, rotation_fn,
@@ -56,7 +62,7 @@ pub enum CredentialsError {
     )]
     NoReference,
     /// The Kubernetes API failed, or refused the operator access (then the message says which
-    /// permission to grant: get, patch and update on this Secret, by name).
+    /// permission to grant: get, list, watch, patch and update on this Secret, by name).
     #[error(
         "reading Secret {namespace}/{name}: {source}{}",
         forbidden_advice(source, namespace, name)
@@ -167,27 +173,37 @@ impl KnownVersions {
     }
 }
 
-/// Clients per credentials Secret.
+/// Clients per credentials Secret, and the watches that keep the Secrets current.
 pub struct CredentialsCache {
     client: kube::Client,
     transport: TransportConfig,
     token_options: TokenOptions,
     entries: Mutex<HashMap<(String, String), Arc<Entry>>>,
+    watches: SecretWatches,
 }
 
 impl CredentialsCache {
-    /// A cache that builds clients with `transport` settings.
+    /// A cache that builds clients with `transport` settings. The watch of a Secret stops once
+    /// it was not used for `watch_idle` (give more than the longest pause between two
+    /// reconciles of an object in steady state, the resync interval).
     pub fn new(
         client: kube::Client,
         transport: TransportConfig,
         token_options: TokenOptions,
+        watch_idle: std::time::Duration,
     ) -> Self {
         CredentialsCache {
+            watches: SecretWatches::new(client.clone(), watch_idle),
             client,
             transport,
             token_options,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How the watch of Secret `namespace/name` stands (diagnostics and tests).
+    pub fn watch_status(&self, namespace: &str, name: &str) -> WatchStatus {
+        self.watches.status(namespace, name)
     }
 
     /// The Microsoft endpoints the clients use (e.g. for the admin-consent link).
@@ -196,25 +212,21 @@ impl CredentialsCache {
     }
 
     /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is
-    /// unchanged, with the Secret itself.
+    /// unchanged, with the Secret itself (as its watch shows it, else read with a GET).
     pub async fn acquire(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Credentials, CredentialsError> {
         let api: Api<KubeSecret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = api
-            .get_opt(name)
-            .await
-            .map_err(|source| CredentialsError::Kube {
-                namespace: namespace.into(),
-                name: name.into(),
-                source,
-            })?
-            .ok_or_else(|| CredentialsError::Missing {
-                namespace: namespace.into(),
-                name: name.into(),
-            })?;
+        let secret = match self.watches.cached(namespace, name) {
+            Cached::Known(secret) => secret.map(Arc::unwrap_or_clone),
+            Cached::Unknown => read(&api, namespace, name).await?,
+        }
+        .ok_or_else(|| CredentialsError::Missing {
+            namespace: namespace.into(),
+            name: name.into(),
+        })?;
         let clients = self.clients_for(api, &secret, namespace, name)?;
         Ok(Credentials { clients, secret })
     }
@@ -257,6 +269,21 @@ impl CredentialsCache {
         entries.insert(key, entry);
         Ok(clients)
     }
+}
+
+/// Reads Secret `namespace/name` with a GET (`None`: it does not exist).
+async fn read(
+    api: &Api<KubeSecret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<KubeSecret>, CredentialsError> {
+    api.get_opt(name)
+        .await
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })
 }
 
 /// Reads the keys; a missing one is an error that names it. The client credential is
@@ -460,6 +487,7 @@ mod tests {
             client.clone(),
             TransportConfig::new(endpoints),
             TokenOptions::default(),
+            std::time::Duration::from_secs(60),
         );
         let api: Api<KubeSecret> = Api::namespaced(client, "ns");
         let keys = |token| {
