@@ -220,6 +220,13 @@ fn context(
         metrics: token_metrics,
         ..Default::default()
     };
+    let settings = settings(args);
+    let credentials = CredentialsCache::new(
+        client.clone(),
+        transport,
+        token_options,
+        settings.timing.secret_watch_idle(),
+    );
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: EventRecorder::new(
@@ -230,8 +237,8 @@ fn context(
             },
         ),
         metrics: metrics.clone(),
-        credentials: CredentialsCache::new(client.clone(), transport, token_options),
-        settings: settings(args),
+        credentials,
+        settings,
         secret_checks: Some(secret_checks),
         unrecorded_failures: Default::default(),
     });

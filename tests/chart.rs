@@ -127,13 +127,15 @@ fn the_default_install_grants_a_cluster_role_with_exactly_the_operators_rules() 
     }
 }
 
-/// Secrets are granted by name only — the credentials Secrets (get, patch, update) and the
-/// connection Secrets (get) — never listed or watched; with no name given there is no Secret
-/// rule at all (an empty `resourceNames` would grant every Secret); `secretAccess=any` grants
-/// every Secret, still without list or watch. Both install modes render the same rules.
+/// Secrets are granted by name only — the credentials Secrets (get, list, watch, patch, update:
+/// the operator watches each alone, by a field selector on its name, which the API server checks
+/// against `resourceNames`) and the connection Secrets (get) — so Secrets at large are never
+/// listed or watched; with no name given there is no Secret rule at all (an empty
+/// `resourceNames` would grant every Secret); `secretAccess=any` grants every Secret, list and
+/// watch included. Both install modes render the same rules.
 #[test]
-fn secrets_are_granted_by_name_only_and_never_listed_or_watched() {
-    let credentials = |names: &[&str]| json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get", "patch", "update"]});
+fn secrets_are_granted_by_name_only_and_listed_or_watched_only_by_name() {
+    let credentials = |names: &[&str]| json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get", "list", "watch", "patch", "update"]});
     let connections = |names: &[&str]| json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get"]});
     let cases: Vec<(Vec<&str>, Value)> = vec![
         (vec![], expected_watch_rules()),
@@ -158,7 +160,7 @@ fn secrets_are_granted_by_name_only_and_never_listed_or_watched() {
                 "rbac.connectionSecrets={reporting-db}",
             ],
             expected_watch_rules_with(&[
-                json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "update"]}),
+                json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "patch", "update"]}),
             ]),
         ),
     ];
@@ -182,12 +184,16 @@ fn secrets_are_granted_by_name_only_and_never_listed_or_watched() {
                 })
                 .unwrap_or_else(|| panic!("a {kind} for {all:?}"));
             assert_eq!(role["rules"], expected, "{all:?}");
+            let any = all.contains(&"rbac.secretAccess=any");
             for rule in role["rules"].as_array().unwrap() {
                 let verbs = rule["verbs"].to_string();
+                let watches = verbs.contains("list") || verbs.contains("watch");
                 assert!(
                     !(rule["resources"][0] == "secrets"
-                        && (verbs.contains("list") || verbs.contains("watch"))),
-                    "{all:?}: {rule}"
+                        && watches
+                        && rule["resourceNames"].is_null()
+                        && !any),
+                    "Secrets at large listed or watched: {all:?}: {rule}"
                 );
             }
         }

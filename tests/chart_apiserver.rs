@@ -44,6 +44,24 @@ fn can(cp: &ControlPlane, user: &str, verb: &str, resource: &str, scope: &[&str]
     answer == "yes"
 }
 
+/// Whether `user` may really list the Secrets of `ns` — all of them, or with the field selector
+/// on one `name` the operator's watch of a credentials Secret uses (a request, not `can-i`: the
+/// API server takes the name from the field selector and checks it against `resourceNames`).
+fn lists_secrets(cp: &ControlPlane, user: &str, ns: &str, name: Option<&str>) -> bool {
+    let selector = name.map(|n| format!("metadata.name={n}"));
+    let mut args = vec!["get", "secrets", "-n", ns, "--as", user, "-o", "name"];
+    if let Some(selector) = &selector {
+        args.extend(["--field-selector", selector]);
+    }
+    let output = cp.kubectl(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() || stderr.contains("forbidden"),
+        "kubectl {args:?}: {stderr}"
+    );
+    output.status.success()
+}
+
 /// What the operator does in a namespace it watches.
 const OPERATOR_NEEDS: &[(&str, &str)] = &[
     ("watch", "gdaprelationships.gdap.io"),
@@ -59,6 +77,10 @@ const OPERATOR_NEEDS: &[(&str, &str)] = &[
     ("delete", "appconsents.gdap.io"),
     ("delete", "tenantsyncs.gdap.io"),
     ("get", "secrets/partner-credentials"),
+    // The watch of one credentials Secret (a field selector on its name, which the API server
+    // authorizes as a list or watch of that name).
+    ("list", "secrets/partner-credentials"),
+    ("watch", "secrets/partner-credentials"),
     ("update", "secrets/partner-credentials"),
     ("patch", "secrets/partner-credentials"),
     ("get", "secrets/reporting-db"),
@@ -76,7 +98,9 @@ const OPERATOR_MUST_NOT: &[(&str, &str)] = &[
     ("list", "secrets"),
     ("watch", "secrets"),
     ("get", "secrets/someone-elses"),
+    ("watch", "secrets/someone-elses"),
     ("patch", "secrets/reporting-db"),
+    ("watch", "secrets/reporting-db"),
     ("create", "pods"),
     ("delete", "namespaces"),
     ("list", "namespaces"),
@@ -161,6 +185,14 @@ fn the_default_install_applies_and_grants_the_operator_its_rules_in_every_namesp
     ));
     // Secrets by name only: the chart's default role cannot read the cluster's other Secrets.
     assert!(!can(cp, &user, "list", "secrets", &["--all-namespaces"]));
+    assert!(lists_secrets(
+        cp,
+        &user,
+        &other,
+        Some("partner-credentials")
+    ));
+    assert!(!lists_secrets(cp, &user, &other, Some("someone-elses")));
+    assert!(!lists_secrets(cp, &user, &other, None));
     assert_nothing_more(cp, &user, &other);
     assert_lease_rights(cp, &user, &release, &other);
     let deployment = cp.kubectl_ok(&[

@@ -228,7 +228,8 @@ async fn removing_any_rule_of_the_charts_rbac_is_reported_clearly_without_a_cras
     futures::future::join_all(runs).await;
 }
 
-/// The chart grants Secrets by name only (the operator never lists or watches them). An object
+/// The chart grants Secrets by name only (the operator lists and watches none but the credentials
+/// Secrets in use, each alone by name). An object
 /// naming a Secret the chart was not told about says which Secret, which permission and which
 /// chart value grants it: a GdapRelationship's credentials Secret (`rbac.credentialsSecrets`) and
 /// a TenantSync's PostgreSQL connection Secret (`rbac.connectionSecrets`). The named credentials
@@ -271,7 +272,7 @@ async fn a_secret_the_chart_was_not_told_about_is_named_with_the_value_that_gran
         .await;
     for part in [
         "unlisted-credentials",
-        "get, patch and update",
+        "get, list, watch, patch and update",
         "rbac.credentialsSecrets",
     ] {
         assert!(message.contains(part), "{part:?} not in {message}");

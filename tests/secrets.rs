@@ -482,7 +482,7 @@ async fn an_object_naming_another_namespaces_secret_gets_credentials_invalid_and
         .operator_args
         .extend(["--namespaces".to_string(), other.clone()]);
     world.start_operator();
-    let identity = operator_identity(&world);
+    let identity = world.operator_identity();
 
     world.apply(&relationship(
         "borrower",
@@ -502,20 +502,9 @@ async fn an_object_naming_another_namespaces_secret_gets_credentials_invalid_and
     );
     world.wait_for_reconciles(2.0).await;
     let borrowed = |world: &World| {
-        let Some(log) = world.cp.audit_log() else {
-            return Vec::new();
-        };
-        let text = std::fs::read_to_string(&log)
-            .unwrap_or_else(|e| panic!("{}: {e} (restart the control plane with tests/controlplane/down and up to get its audit log)", log.display()));
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| {
-                e["user"]["username"] == identity.as_str()
-                    && e["objectRef"]["namespace"] == other.as_str()
-                    && e["objectRef"]["name"] == "other-credentials"
-            })
-            .map(|e| e["verb"].as_str().unwrap_or_default().to_string())
-            .collect::<Vec<_>>()
+        world
+            .secret_requests(&identity, &other, "other-credentials")
+            .unwrap_or_default()
     };
     assert_eq!(
         borrowed(&world),
@@ -571,21 +560,4 @@ async fn an_object_naming_another_namespaces_secret_gets_credentials_invalid_and
         1,
         "only the lender's"
     );
-}
-
-/// The user name the operator's token authenticates as (its ServiceAccount).
-fn operator_identity(world: &World) -> String {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(&world.operator_kubeconfig).unwrap())
-            .unwrap();
-    let token = config["users"][0]["user"]["token"].as_str().unwrap();
-    let payload = token.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .unwrap(),
-    )
-    .unwrap();
-    claims["sub"].as_str().unwrap().to_string()
 }

@@ -93,7 +93,7 @@ impl Context {
     }
 
     /// An object holds Secret `namespace/name`: the Secret controller looks after it from now on
-    /// (it reads Secrets by name only, never lists them).
+    /// (it reads Secrets by name only, never lists all of them).
     pub fn secret_in_use(&self, namespace: &str, name: &str) {
         self.check_secret(namespace, name, false);
     }

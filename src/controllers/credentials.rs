@@ -5,13 +5,26 @@
 //! refresh (a second refresh with the same token would fail once the first rotated it). The cache
 //! entry is rebuilt when someone else changes the Secret (a new refresh token pasted in).
 //!
+//! Secrets of the same partner tenant and app (client id) share one transport: one HTTP client,
+//! one set of concurrency limits and one throttle pacing, as Microsoft counts its budgets per app
+//! and tenant, not per Secret. Tokens are never shared: each Secret's delegated tokens are those
+//! of the user whose refresh token it holds (and its rotated token is written back to it alone),
+//! and its app-only tokens are obtained with its own client credential, so a Secret whose
+//! credential is refused fails on its own instead of borrowing another Secret's tokens.
+//!
+//! The Secret is read from a watch of that Secret alone (`secret_watch`), which Kubernetes keeps
+//! current: a reconcile asks the API server only until the watch has delivered the Secret, or
+//! while the watch fails (refused by the role, say), and then reads it with a GET as before.
+//!
 //! Rotation write-back uses optimistic concurrency: replace with the read `resourceVersion`; on a
 //! conflict, read again and write the new token again — the token just received is always the
-//! newest, so it must win.
+//! newest, so it must win. The watch shows the written version a moment later; until then a
+//! reconcile sees the version before, which the clients know (`KnownVersions`) and keep.
 
+use super::secret_watch::{Cached, SecretWatches, WatchStatus};
 use crate::microsoft::{
     ClientCredential, MicrosoftClients, PartnerCredentials, RotatedRefreshToken, Secret,
-    TokenOptions, TransportConfig, rotation_fn,
+    TokenOptions, Transport, TransportConfig, rotation_fn,
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -56,7 +69,7 @@ pub enum CredentialsError {
     )]
     NoReference,
     /// The Kubernetes API failed, or refused the operator access (then the message says which
-    /// permission to grant: get, patch and update on this Secret, by name).
+    /// permission to grant: get, list, watch, patch and update on this Secret, by name).
     #[error(
         "reading Secret {namespace}/{name}: {source}{}",
         forbidden_advice(source, namespace, name)
@@ -134,6 +147,9 @@ struct Entry {
     /// annotations or finalizers alone keeps the clients and their token cache).
     known_versions: Arc<Mutex<KnownVersions>>,
     clients: MicrosoftClients,
+    /// The transport the clients use (shared per partner tenant and app; kept for the tests).
+    #[cfg(test)]
+    transport: Arc<Transport>,
 }
 
 /// How many of an entry's own versions of the Secret are remembered.
@@ -167,27 +183,40 @@ impl KnownVersions {
     }
 }
 
-/// Clients per credentials Secret.
+/// Clients per credentials Secret, and the watches that keep the Secrets current.
 pub struct CredentialsCache {
     client: kube::Client,
     transport: TransportConfig,
     token_options: TokenOptions,
     entries: Mutex<HashMap<(String, String), Arc<Entry>>>,
+    /// Per partner tenant and client id (lower case), see the module docs.
+    transports: Mutex<HashMap<(String, String), Arc<Transport>>>,
+    watches: SecretWatches,
 }
 
 impl CredentialsCache {
-    /// A cache that builds clients with `transport` settings.
+    /// A cache that builds clients with `transport` settings. The watch of a Secret stops once
+    /// it was not used for `watch_idle` (give more than the longest pause between two
+    /// reconciles of an object in steady state, the resync interval).
     pub fn new(
         client: kube::Client,
         transport: TransportConfig,
         token_options: TokenOptions,
+        watch_idle: std::time::Duration,
     ) -> Self {
         CredentialsCache {
+            watches: SecretWatches::new(client.clone(), watch_idle),
             client,
             transport,
             token_options,
             entries: Mutex::new(HashMap::new()),
+            transports: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How the watch of Secret `namespace/name` stands (diagnostics and tests).
+    pub fn watch_status(&self, namespace: &str, name: &str) -> WatchStatus {
+        self.watches.status(namespace, name)
     }
 
     /// The Microsoft endpoints the clients use (e.g. for the admin-consent link).
@@ -196,25 +225,21 @@ impl CredentialsCache {
     }
 
     /// The clients for Secret `namespace/name`, reusing the cached ones while the Secret is
-    /// unchanged, with the Secret itself.
+    /// unchanged, with the Secret itself (as its watch shows it, else read with a GET).
     pub async fn acquire(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Credentials, CredentialsError> {
         let api: Api<KubeSecret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = api
-            .get_opt(name)
-            .await
-            .map_err(|source| CredentialsError::Kube {
-                namespace: namespace.into(),
-                name: name.into(),
-                source,
-            })?
-            .ok_or_else(|| CredentialsError::Missing {
-                namespace: namespace.into(),
-                name: name.into(),
-            })?;
+        let secret = match self.watches.cached(namespace, name) {
+            Cached::Known(secret) => secret.map(Arc::unwrap_or_clone),
+            Cached::Unknown => read(&api, namespace, name).await?,
+        }
+        .ok_or_else(|| CredentialsError::Missing {
+            namespace: namespace.into(),
+            name: name.into(),
+        })?;
         let clients = self.clients_for(api, &secret, namespace, name)?;
         Ok(Credentials { clients, secret })
     }
@@ -243,20 +268,56 @@ impl CredentialsCache {
         let credentials = parse(secret, namespace, name)?;
         let known_versions = Arc::new(Mutex::new(KnownVersions::new(version)));
         let rotation = rotation_writer(api, name.to_string(), known_versions.clone());
-        let clients = MicrosoftClients::new(
-            self.transport.clone(),
+        let transport = self.transport_for(&credentials)?;
+        let clients = MicrosoftClients::on_transport(
+            Arc::clone(&transport),
             credentials,
             rotation,
             self.token_options.clone(),
-        )
-        .map_err(|e| CredentialsError::Clients(e.to_string()))?;
+        );
         let entry = Arc::new(Entry {
             known_versions,
             clients: clients.clone(),
+            #[cfg(test)]
+            transport,
         });
         entries.insert(key, entry);
         Ok(clients)
     }
+
+    /// The transport of the partner tenant and app `credentials` name, built on first use.
+    fn transport_for(
+        &self,
+        credentials: &PartnerCredentials,
+    ) -> Result<Arc<Transport>, CredentialsError> {
+        let key = (
+            credentials.partner_tenant_id.to_ascii_lowercase(),
+            credentials.client_id.to_ascii_lowercase(),
+        );
+        let mut transports = self.transports.lock().expect("transport lock");
+        if let Some(transport) = transports.get(&key) {
+            return Ok(transport.clone());
+        }
+        let transport = Transport::new(self.transport.clone())
+            .map_err(|e| CredentialsError::Clients(e.to_string()))?;
+        transports.insert(key, transport.clone());
+        Ok(transport)
+    }
+}
+
+/// Reads Secret `namespace/name` with a GET (`None`: it does not exist).
+async fn read(
+    api: &Api<KubeSecret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<KubeSecret>, CredentialsError> {
+    api.get_opt(name)
+        .await
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })
 }
 
 /// Reads the keys; a missing one is an error that names it. The client credential is
@@ -460,6 +521,7 @@ mod tests {
             client.clone(),
             TransportConfig::new(endpoints),
             TokenOptions::default(),
+            std::time::Duration::from_secs(60),
         );
         let api: Api<KubeSecret> = Api::namespaced(client, "ns");
         let keys = |token| {
@@ -518,6 +580,48 @@ mod tests {
             }
         });
         Api::namespaced(kube::Client::new(service, "ns"), "ns")
+    }
+
+    #[tokio::test]
+    async fn secrets_of_one_partner_tenant_and_app_share_a_transport_and_keep_their_clients() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let endpoints = crate::microsoft::Endpoints::local("http://127.0.0.1:9", None).unwrap();
+        let cache = CredentialsCache::new(
+            client.clone(),
+            TransportConfig::new(endpoints),
+            TokenOptions::default(),
+            std::time::Duration::from_secs(60),
+        );
+        let api: Api<KubeSecret> = Api::namespaced(client, "ns");
+        let keys = |tenant: &str, app: &str, token: &str| {
+            secret(&[
+                ("partnerTenantId", tenant),
+                ("clientId", app),
+                ("clientSecret", "s"),
+                ("refreshToken", token),
+            ])
+        };
+        let table = [
+            ("team-a", keys("p", "c", "rt-a")),
+            ("team-b", keys("P", "C", "rt-b")),
+            ("other-app", keys("p", "c2", "rt-c")),
+            ("other-partner", keys("p2", "c", "rt-d")),
+        ];
+        for (name, secret) in &table {
+            cache.clients_for(api.clone(), secret, "ns", name).unwrap();
+        }
+        let entries = cache.entries.lock().unwrap();
+        let entry = |name: &str| entries[&("ns".to_string(), name.to_string())].clone();
+        let shared = |a: &str, b: &str| Arc::ptr_eq(&entry(a).transport, &entry(b).transport);
+        assert!(shared("team-a", "team-b"), "one partner tenant and app");
+        assert!(!shared("team-a", "other-app") && !shared("team-a", "other-partner"));
+        assert!(!shared("other-app", "other-partner"));
+        assert!(
+            !Arc::ptr_eq(&entry("team-a").clients.gdap, &entry("team-b").clients.gdap),
+            "each Secret keeps its own clients and tokens"
+        );
+        assert_eq!(cache.transports.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@
 //! - `credentials_hold`: every reconcile that is about to use a Secret labels it
 //!   `gdap.io/credentials-in-use` and adds the finalizer.
 //! - The Secret controller ([`reconcile`]) never lists or watches Secrets: it looks after the
-//!   Secrets objects report holding, read by name (`secrets_by_name`). Users are the custom
+//!   Secrets objects report holding, read by name with a GET (`secrets_by_name`) — not from the
+//!   watch the reconciles read their credentials from (`secret_watch`), which may lag a write
+//!   for a moment: releasing a Secret must see every withdrawal record just written. Users are the custom
 //!   resources in the namespace that name the Secret (by `credentialsRef` or the operator's
 //!   default: GdapRelationships, AppConsents and TenantSyncs), except deleted ones the operator
 //!   already released, plus withdrawal records (`withdrawals`). It settles the records through

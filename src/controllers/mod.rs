@@ -22,6 +22,7 @@ pub mod pending_writes;
 pub mod pipeline;
 #[cfg(all(test, feature = "sandbox"))]
 pub mod sandbox_world;
+pub mod secret_watch;
 pub mod secrets_by_name;
 pub mod tenant_sync;
 pub mod timing;

@@ -1,6 +1,7 @@
 //! The credentials Secrets the Secret controller looks after, read by name: the operator never
-//! lists or watches Secrets, so its RBAC can name the few Secrets it needs (`resourceNames`)
-//! instead of reading every Secret in the cluster.
+//! lists or watches Secrets at large — it reads each by name, and watches each credentials
+//! Secret in use alone, by a field selector on its name (`secret_watch`) — so its RBAC can name
+//! the few Secrets it needs (`resourceNames`) instead of reading every Secret in the cluster.
 //!
 //! Contract: controllers report through [`SecretCheck`]s on the context's channel —
 //! [`Context::secret_in_use`] each time an object holds a Secret (only the first report of a
@@ -39,8 +40,8 @@ impl SecretCheck {
     }
 }
 
-/// What the operator does with a credentials Secret.
-pub const CREDENTIAL_VERBS: &str = "get, patch and update";
+/// What the operator does with a credentials Secret (it lists and watches it alone, by name).
+pub const CREDENTIAL_VERBS: &str = "get, list, watch, patch and update";
 
 /// The Helm chart value that grants a credentials Secret by name.
 pub const CREDENTIALS_VALUE: &str = "rbac.credentialsSecrets";

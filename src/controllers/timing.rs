@@ -35,6 +35,15 @@ impl Default for Timing {
     }
 }
 
+impl Timing {
+    /// How long a credentials Secret's watch lives without being used: twice the longest pause
+    /// between two reconciles of an object in steady state (resync, or poll if longer), so the
+    /// Secret of any object still there stays watched.
+    pub fn secret_watch_idle(&self) -> Duration {
+        self.resync.max(self.poll).saturating_mul(2)
+    }
+}
+
 /// The consent controller's own intervals (`--consent-verify-interval`,
 /// `--consent-settle-time`); poll and resync are shared with the other controllers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

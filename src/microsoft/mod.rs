@@ -80,13 +80,30 @@ impl MicrosoftClients {
         token_options: TokenOptions,
     ) -> Result<Self> {
         let transport = Transport::new(config)?;
-        Ok(MicrosoftClients {
+        Ok(Self::on_transport(
+            transport,
+            credentials,
+            rotation,
+            token_options,
+        ))
+    }
+
+    /// The token provider and the three real clients on `transport` (its HTTP client,
+    /// concurrency limits and throttle pacing), which other clients may share: the tokens stay
+    /// these credentials' own.
+    pub fn on_transport(
+        transport: Arc<Transport>,
+        credentials: PartnerCredentials,
+        rotation: Arc<dyn RotationCallback>,
+        token_options: TokenOptions,
+    ) -> Self {
+        MicrosoftClients {
             tokens: TokenProvider::new(transport.clone(), credentials, rotation, token_options),
             gdap: Arc::new(GraphGdapClient::new(transport.clone())),
             partner_center: Arc::new(PartnerCenterClient::new(transport.clone())),
             directory: Arc::new(GraphDirectoryClient::new(transport.clone())),
             webhooks: WebhookClient::new(transport),
-        })
+        }
     }
 }
 

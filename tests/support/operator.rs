@@ -379,6 +379,50 @@ impl World {
         path
     }
 
+    /// The user name the operator's token authenticates as (its ServiceAccount, when it runs
+    /// under the chart's role).
+    pub fn operator_identity(&self) -> String {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.operator_kubeconfig).unwrap())
+                .unwrap();
+        let token = config["users"][0]["user"]["token"].as_str().unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        use base64::Engine;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .unwrap(),
+        )
+        .unwrap();
+        claims["sub"].as_str().unwrap().to_string()
+    }
+
+    /// The verbs of every request the operator (as `identity`, see
+    /// [`World::operator_identity`]) made on Secret `namespace/name` so far, in order, from the
+    /// API server's audit log; `None` when the control plane keeps none (another cluster). A
+    /// list or watch by a field selector on the name counts as one on that Secret.
+    pub fn secret_requests(
+        &self,
+        identity: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Vec<String>> {
+        let log = self.cp.audit_log()?;
+        let text = std::fs::read_to_string(&log)
+            .unwrap_or_else(|e| panic!("{}: {e} (restart the control plane with tests/controlplane/down and up to get its audit log)", log.display()));
+        let verbs = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["user"]["username"] == identity
+                    && e["objectRef"]["namespace"] == namespace
+                    && e["objectRef"]["name"] == name
+            })
+            .map(|e| e["verb"].as_str().unwrap_or_default().to_string())
+            .collect();
+        Some(verbs)
+    }
+
     /// Whether the operator process is still running (`false` once it exited).
     pub fn operator_running(&mut self) -> bool {
         self.operator

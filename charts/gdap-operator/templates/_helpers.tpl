@@ -93,31 +93,35 @@ watches (a ClusterRole, or a Role per watched namespace). docs/operations.md exp
 {{- end }}
 
 {{/*
-Secrets, never listed or watched (the operator reads each Secret by name). rbac.secretAccess
-byName: the credentials Secrets (credentialsSecret and rbac.credentialsSecrets; read, rotated
-refresh tokens written back, a finalizer held while in use) and the connection Secrets
-(rbac.connectionSecrets; read only), each by name (resourceNames). A list that is empty renders
-no rule: an empty resourceNames would grant every Secret. rbac.secretAccess any: every Secret.
+Secrets, never listed or watched at large (the operator reads each Secret by name, and watches
+each credentials Secret in use alone, with a field selector on its name, which the API server
+authorizes against resourceNames). rbac.secretAccess byName: the credentials Secrets
+(credentialsSecret and rbac.credentialsSecrets; read and watched by name, rotated refresh tokens
+written back, a finalizer held while in use) and the connection Secrets (rbac.connectionSecrets;
+read only), each by name (resourceNames). A list that is empty renders no rule: an empty
+resourceNames would grant every Secret. rbac.secretAccess any: every Secret.
 */}}
 {{- define "gdap-operator.secretRules" -}}
 {{- if eq .Values.rbac.secretAccess "any" }}
-# Every Secret where it watches, by name (rbac.secretAccess=any): read, refresh tokens written back,
-# a finalizer held while in use. Still never listed or watched.
+# Every Secret where it watches (rbac.secretAccess=any): read, refresh tokens written back, a
+# finalizer held while in use. The operator still lists and watches only the credentials Secrets
+# in use, each alone by name, but this role would allow listing every Secret.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch", "update"]
 {{- else }}
 {{- $credentials := .Values.rbac.credentialsSecrets | default list }}
 {{- with .Values.credentialsSecret }}
 {{- $credentials = append $credentials (last (splitList "/" .)) }}
 {{- end }}
 {{- if $credentials }}
-# Credentials Secrets, by name only: read, rotated refresh tokens written back, a finalizer held
-# while in use.
+# Credentials Secrets, by name only: read and watched (a watch of one Secret, by a field selector
+# on its name, so reconciles need not read it each time), rotated refresh tokens written back, a
+# finalizer held while in use.
 - apiGroups: [""]
   resources: ["secrets"]
   resourceNames: {{ $credentials | uniq | sortAlpha | toJson }}
-  verbs: ["get", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch", "update"]
 {{- end }}
 {{- with .Values.rbac.connectionSecrets }}
 # PostgreSQL connection Secrets of TenantSyncs, by name only: read.
