@@ -7,13 +7,6 @@ use gdap_operator::cli::{Cli, Command};
 use gdap_operator::{api, crdgen, validate};
 use std::process::ExitCode;
 
-/// mimalloc rather than glibc's malloc: after a burst (a thousand objects of each kind brought to
-/// Ready, a thousand imports) glibc keeps the heap its many arenas grew to, while mimalloc
-/// returns freed pages to the system a moment after they are freed, so the operator's RSS comes
-/// back down towards its steady footprint (issue 27; `make bench` measures it).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
