@@ -42,7 +42,7 @@ pub(super) fn pipeline_controller<K>(
     requests: impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
 ) -> (Run, Ready, reflector::Store<K>)
 where
-    K: Pipeline,
+    K: Pipeline + super::watch::Triggers,
 {
     let (reader, stream) = watched_specs(scope.api::<K>(client));
     let controller = Controller::for_stream(stream, reader).reconcile_on(requests);

@@ -23,8 +23,30 @@ pub(super) fn list_in_pages() -> watcher::Config {
     watcher::Config::default().page_size(crate::controllers::LIST_PAGE)
 }
 
-/// A kind's cache (trimmed, listed in pages) and the stream of its objects whose spec or
-/// lifecycle changed, for `Controller::for_stream`.
+/// What of a kind's objects, beyond the spec and the lifecycle, starts a reconcile when it
+/// changes.
+pub trait Triggers {
+    /// The operator's own record that the next pass must read before it acts — a
+    /// GdapRelationship's `status.pendingWrites`, written with the status after a write in
+    /// Microsoft: the reconcile that follows it starts once the cache holds it, at once, not a
+    /// poll interval later. `None` (the default): status writes start nothing.
+    fn bookkeeping(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Triggers for crate::api::GdapRelationship {
+    fn bookkeeping(&self) -> Option<&str> {
+        self.status.as_ref()?.pending_writes.as_deref()
+    }
+}
+
+impl Triggers for crate::api::AppConsent {}
+impl Triggers for crate::api::TenantSync {}
+impl Triggers for crate::api::GdapFleet {}
+
+/// A kind's cache (trimmed, listed in pages) and the stream of its objects whose spec,
+/// lifecycle or bookkeeping ([`Triggers`]) changed, for `Controller::for_stream`.
 pub(super) fn watched_specs<K>(
     api: Api<K>,
 ) -> (
@@ -33,6 +55,7 @@ pub(super) fn watched_specs<K>(
 )
 where
     K: kube::Resource
+        + Triggers
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
@@ -51,9 +74,10 @@ where
     (reader, stream)
 }
 
-/// Reconciles on changes of the spec, the finalizers, the annotations or deletion — not on the
-/// operator's own status writes, which would otherwise re-trigger every reconcile at once.
-fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
+/// Reconciles on changes of the spec, the finalizers, the annotations, deletion or the kind's
+/// bookkeeping — not on the rest of the operator's own status writes, which would otherwise
+/// re-trigger every reconcile at once.
+fn spec_or_lifecycle<K: kube::Resource + Triggers>(object: &K) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let meta = object.meta();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -62,6 +86,7 @@ fn spec_or_lifecycle<K: kube::Resource>(object: &K) -> Option<u64> {
     meta.finalizers.hash(&mut hasher);
     meta.annotations.hash(&mut hasher);
     meta.uid.hash(&mut hasher);
+    object.bookkeeping().hash(&mut hasher);
     Some(hasher.finish())
 }
 
@@ -83,6 +108,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relationships_pending_writes_start_a_reconcile_and_the_rest_of_its_status_does_not() {
+        let mut object: crate::api::GdapRelationship = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gdap.io/v1alpha1",
+            "kind": "GdapRelationship",
+            "metadata": {"name": "r", "namespace": "n", "generation": 1},
+            "spec": {"customer": {"tenantId": "11111111-2222-3333-4444-555555555555"},
+                     "roles": ["Directory Readers"], "duration": "P30D"},
+        }))
+        .unwrap();
+        let before = spec_or_lifecycle(&object);
+        let status = object.status.get_or_insert_with(Default::default);
+        status.state = Some("approvalPending".into());
+        assert_eq!(spec_or_lifecycle(&object), before, "a status write alone");
+        let status = object.status.as_mut().unwrap();
+        status.pending_writes =
+            Some(r#"[{"kind":"lock","id":"x","at":"2026-12-06T00:00:00Z"}]"#.into());
+        let recorded = spec_or_lifecycle(&object);
+        assert_ne!(recorded, before, "a write recorded");
+        object.status.as_mut().unwrap().pending_writes = None;
+        assert_ne!(spec_or_lifecycle(&object), recorded, "the record emptied");
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     #[test]
