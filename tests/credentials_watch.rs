@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::controlplane::{self, ControlPlane};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -171,19 +171,12 @@ fn value(secret: &Secret, key: &str) -> String {
     String::from_utf8(data[key].0.clone()).unwrap()
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, failing the test after [`WAIT`].
+/// Polls `check` until it answers, for at most [`WAIT`].
 async fn poll<T, Fut>(what: &str, check: impl Fn() -> Fut) -> T
 where
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::operator::poll_until(what, WAIT, check).await
 }
 
 /// Waits until the watch of the Secret has delivered it.
