@@ -508,12 +508,8 @@ mod tests {
         assert_eq!(known.0.len(), KNOWN_VERSIONS);
     }
 
-    fn entry(cache: &CredentialsCache) -> Arc<Entry> {
-        cache.entries.lock().unwrap()[&("ns".to_string(), "creds".to_string())].clone()
-    }
-
-    #[tokio::test]
-    async fn a_stale_read_after_a_rotation_keeps_the_clients_with_the_rotated_token() {
+    /// A cache whose Kubernetes and Microsoft endpoints answer nothing, and a Secrets API on it.
+    fn offline_cache() -> (CredentialsCache, Api<KubeSecret>) {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = kube::Client::try_from(config).unwrap();
         let endpoints = crate::microsoft::Endpoints::local("http://127.0.0.1:9", None).unwrap();
@@ -524,6 +520,16 @@ mod tests {
             std::time::Duration::from_secs(60),
         );
         let api: Api<KubeSecret> = Api::namespaced(client, "ns");
+        (cache, api)
+    }
+
+    fn entry(cache: &CredentialsCache) -> Arc<Entry> {
+        cache.entries.lock().unwrap()[&("ns".to_string(), "creds".to_string())].clone()
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_after_a_rotation_keeps_the_clients_with_the_rotated_token() {
+        let (cache, api) = offline_cache();
         let keys = |token| {
             secret(&[
                 ("partnerTenantId", "p"),
@@ -584,16 +590,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_of_one_partner_tenant_and_app_share_a_transport_and_keep_their_clients() {
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let client = kube::Client::try_from(config).unwrap();
-        let endpoints = crate::microsoft::Endpoints::local("http://127.0.0.1:9", None).unwrap();
-        let cache = CredentialsCache::new(
-            client.clone(),
-            TransportConfig::new(endpoints),
-            TokenOptions::default(),
-            std::time::Duration::from_secs(60),
-        );
-        let api: Api<KubeSecret> = Api::namespaced(client, "ns");
+        let (cache, api) = offline_cache();
         let keys = |tenant: &str, app: &str, token: &str| {
             secret(&[
                 ("partnerTenantId", tenant),
