@@ -241,6 +241,7 @@ fn context(
         settings,
         secret_checks: Some(secret_checks),
         unrecorded_failures: Default::default(),
+        own_writes: Default::default(),
     });
     (ctx, checks)
 }

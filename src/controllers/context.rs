@@ -44,6 +44,8 @@ pub struct Context {
     pub secret_checks: Option<UnboundedSender<SecretCheck>>,
     /// Failures the status could not record (the Kubernetes API failed), per object.
     pub unrecorded_failures: super::failure::FailureCounts,
+    /// The operator's recording writes the watch cache has not shown yet, per object.
+    pub own_writes: super::own_writes::OwnWrites,
 }
 
 impl AsRef<Context> for Context {

@@ -11,6 +11,7 @@
 use super::conditions::status_of;
 use super::context::{Context, MANAGER};
 use super::failure;
+use super::own_writes::Cached;
 use crate::api::conditions::reasons;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
@@ -134,9 +135,15 @@ where
     let key = failure_key(object.as_ref());
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let label = Arc::new(Label::default());
-    let result = finalizer(&api, K::FINALIZER, object, |event| {
-        step(event, api.clone(), label.clone())
-    })
+    let result = async {
+        let Some(object) = current(ctx, &api, object).await? else {
+            return Ok(Requeue::await_change());
+        };
+        finalizer(&api, K::FINALIZER, object, |event| {
+            step(event, api.clone(), label.clone())
+        })
+        .await
+    }
     .instrument(span)
     .await;
     let result_label = match &result {
@@ -149,6 +156,28 @@ where
     ctx.metrics
         .reconciled(K::KIND, result_label, started.elapsed().as_secs_f64());
     result
+}
+
+/// The object as the pass must see it: the cached copy, unless it does not show the operator's
+/// last recording write yet (see [`super::own_writes`]); the object is then read from the API
+/// server. `None`: it is gone.
+async fn current<K: Reconciled>(
+    ctx: &Context,
+    api: &Api<K>,
+    cached: Arc<K>,
+) -> Result<Option<Arc<K>>, finalizer::Error<ReconcileError>> {
+    if ctx.own_writes.check(cached.as_ref()) == Cached::Current {
+        return Ok(Some(cached));
+    }
+    tracing::debug!(
+        "the watch cache does not show the operator's last write yet; reading the object from the API server"
+    );
+    let fresh = api
+        .get_opt(&cached.name_any())
+        .await
+        .map_err(|e| finalizer::Error::ApplyFailed(ReconcileError::Report(e.into())))?;
+    ctx.own_writes.seen(&cached.uid().unwrap_or_default());
+    Ok(fresh.map(Arc::new))
 }
 
 fn error_label(error: &finalizer::Error<ReconcileError>) -> &'static str {
@@ -199,12 +228,13 @@ pub fn error_policy<K: Reconciled>(
     ))
 }
 
-/// Writes an object's whole status with server-side apply as the operator's field manager.
+/// Writes an object's whole status with server-side apply as the operator's field manager;
+/// answers the object as written.
 pub async fn apply_status<K: Reconciled, S: Serialize>(
     api: &Api<K>,
     object: &K,
     status: &S,
-) -> Result<(), kube::Error> {
+) -> Result<K, kube::Error> {
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -216,7 +246,6 @@ pub async fn apply_status<K: Reconciled, S: Serialize>(
         &Patch::Apply(&patch),
     )
     .await
-    .map(drop)
 }
 
 /// How long a record of a write already made in Microsoft is retried through an outage of the
@@ -224,24 +253,39 @@ pub async fn apply_status<K: Reconciled, S: Serialize>(
 pub const RECORD_PATIENCE: Duration = Duration::from_secs(90);
 
 /// Merge-patches `patch` onto object `name`: the record of a write the operator has just made in
-/// Microsoft (its pending-writes annotation). A failure the API server may recover from (it is
-/// down, restarting, overloaded) is retried with a growing pause for up to [`RECORD_PATIENCE`]:
-/// giving up at once would leave the next reconcile blind to the write, and, while Microsoft has
-/// not shown it yet, it would send the write again.
+/// Microsoft (its pending-writes annotation), retried through an outage ([`through_outage`]);
+/// the next pass reads the object as written ([`super::own_writes`]).
 pub async fn record_write<K: Reconciled>(
+    ctx: &Context,
     api: &Api<K>,
     name: &str,
     patch: &serde_json::Value,
 ) -> Result<(), kube::Error> {
-    let deadline = Instant::now() + RECORD_PATIENCE;
+    let written = through_outage(|| async {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+    })
+    .await?;
+    ctx.own_writes.wrote(&written);
+    Ok(())
+}
+
+/// Runs `write`, a Kubernetes write that records a write the operator has just made in
+/// Microsoft, again after a failure the API server may recover from (it is down, restarting,
+/// overloaded), with a growing pause for up to [`RECORD_PATIENCE`]: giving up at once would
+/// leave the next reconcile blind to the write, and, while Microsoft has not shown it yet, it
+/// would send the write again.
+pub async fn through_outage<T, F, Fut>(mut write: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + RECORD_PATIENCE;
     let mut pause = Duration::from_millis(250);
     loop {
-        match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if recoverable(&e) && Instant::now() + pause < deadline => {
+        match write().await {
+            Ok(done) => return Ok(done),
+            Err(e) if recoverable(&e) && tokio::time::Instant::now() + pause < deadline => {
                 tracing::warn!(error = %e, "recording a write made in Microsoft failed; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
@@ -394,6 +438,56 @@ mod tests {
         assert!(!recoverable(&api(404)));
         assert!(!recoverable(&api(403)));
         assert!(recoverable(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_is_written_again_through_an_outage_and_a_refusal_ends_it() {
+        let api = |code: u16| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "y")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        let tries = std::cell::Cell::new(0);
+        let down_three_times = through_outage(|| {
+            tries.set(tries.get() + 1);
+            let answer = if tries.get() <= 3 {
+                Err(api(503))
+            } else {
+                Ok(tries.get())
+            };
+            async move { answer }
+        })
+        .await;
+        assert_eq!(down_three_times.unwrap(), 4, "written at the fourth try");
+
+        tries.set(0);
+        let refused = through_outage(|| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(api(422)) }
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(tries.get(), 1, "a refusal is not retried");
+
+        tries.set(0);
+        let started = tokio::time::Instant::now();
+        let never_back = through_outage(|| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(api(503)) }
+        })
+        .await;
+        assert!(never_back.is_err());
+        assert!(
+            tries.get() > 3,
+            "retried through the outage ({} tries)",
+            tries.get()
+        );
+        assert!(
+            started.elapsed() <= RECORD_PATIENCE,
+            "gave up within the patience"
+        );
     }
 
     #[test]

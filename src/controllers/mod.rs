@@ -18,6 +18,7 @@ pub mod gdap_relationship;
 pub mod lifecycle;
 pub mod limit;
 pub mod microsoft_failure;
+pub mod own_writes;
 pub mod pending_writes;
 pub mod pipeline;
 #[cfg(all(test, feature = "sandbox"))]

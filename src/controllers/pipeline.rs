@@ -182,6 +182,12 @@ pub trait Pipeline:
     ) -> Result<(), ReportError> {
         Ok(())
     }
+    /// Whether the status this pass writes records writes just made in Microsoft (the kind keeps
+    /// its pending writes in the status): its write is then retried through an outage of the API
+    /// server ([`lifecycle::through_outage`]), as a lost record would send the writes again.
+    fn status_records_writes(&self, _pass: &Pass<'_, Self>, _outcome: &Self::Outcome) -> bool {
+        false
+    }
     /// The status after this pass (pure).
     fn new_status(
         &self,
@@ -296,9 +302,10 @@ async fn step<K: Pipeline>(
     Ok(Requeue::requeue(next.requeue))
 }
 
-/// Remembers the pass's writes, writes the status when it changed, then tells of the pass. A
-/// failure to remember is returned once the status is written (the next pass may then send a
-/// write once more and hear "already exists", which is remembered then).
+/// Remembers the pass's writes, writes the status when it changed (through an outage when it
+/// records writes made in Microsoft), then tells of the pass. A failure to remember is returned
+/// once the status is written (the next pass may then send a write once more and hear "already
+/// exists", which is remembered then).
 async fn report<K: Pipeline>(
     object: &K,
     shared: &K::Shared,
@@ -312,9 +319,14 @@ async fn report<K: Pipeline>(
     // An unchanged status is not written: a restart over many steady objects reads, it does not
     // write (the watch cache is fresh by the time a steady object is looked at again).
     if new != previous {
-        lifecycle::apply_status(api, object, &new)
-            .await
-            .map_err(ReportError::from)?;
+        let write = || lifecycle::apply_status(api, object, &new);
+        let written = if object.status_records_writes(pass, outcome) {
+            lifecycle::through_outage(write).await
+        } else {
+            write().await
+        };
+        let ctx: &Context = shared.as_ref();
+        ctx.own_writes.wrote(&written.map_err(ReportError::from)?);
     }
     if let Err(e) = remembered {
         tracing::warn!(error = %e, "recording the writes made in Microsoft failed");

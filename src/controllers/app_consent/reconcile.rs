@@ -159,7 +159,7 @@ impl Pipeline for AppConsent {
 
     async fn remember(
         &self,
-        _: &Context,
+        ctx: &Context,
         api: &Api<Self>,
         pass: &Pass<'_, Self>,
         outcome: &Outcome,
@@ -169,7 +169,7 @@ impl Pipeline for AppConsent {
             Outcome::Applied(Applied::Consented(_) | Applied::Done { .. })
         );
         let observed = &pass.observed.observed;
-        remember_writes(api, self, observed, pass.plan, wrote, pass.now).await?;
+        remember_writes(ctx, api, self, observed, pass.plan, wrote, pass.now).await?;
         Ok(())
     }
 
@@ -206,6 +206,7 @@ impl Pipeline for AppConsent {
 /// Brings the annotation of pending writes up to date (see the module docs); writes only when it
 /// changes.
 async fn remember_writes(
+    ctx: &Context,
     api: &Api<AppConsent>,
     object: &AppConsent,
     observed: &Observed,
@@ -223,7 +224,7 @@ async fn remember_writes(
     let patch = serde_json::json!({"metadata": {"annotations": {
         PENDING_WRITES_ANNOTATION: next.to_annotation(),
     }}});
-    lifecycle::record_write(api, &object.name_any(), &patch).await
+    lifecycle::record_write(ctx, api, &object.name_any(), &patch).await
 }
 
 /// A refusal that Microsoft gives while it still propagates the partner user's GDAP role.

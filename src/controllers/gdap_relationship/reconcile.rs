@@ -156,6 +156,11 @@ impl Pipeline for GdapRelationship {
         }
     }
 
+    /// `status.pendingWrites` records the writes this pass made.
+    fn status_records_writes(&self, pass: &Pass<'_, Self>, acted: &Acted) -> bool {
+        wrote_in_microsoft(pass, acted)
+    }
+
     fn new_status(
         &self,
         _: &Context,
@@ -175,7 +180,7 @@ impl Pipeline for GdapRelationship {
         status: Change<'_, GdapRelationshipStatus>,
     ) -> Result<Next, ReconcileError> {
         let inputs = self.inputs(pass, acted, status.previous);
-        forget_annotation_record(self, api).await?;
+        forget_annotation_record(ctx, self, api).await?;
         tell(ctx, self, api, &inputs, status.new).await?;
         let (plan, outcome) = (pass.plan, &acted.outcome);
         let failed_attempts = status.new.failed_attempts;
@@ -183,13 +188,7 @@ impl Pipeline for GdapRelationship {
         // A write's record (`status.pendingWrites`) reaches the cache through the watch,
         // whose event reconciles the object again at once; looking again before that would read
         // the object without the record and send the write a second time.
-        let written = match outcome {
-            Outcome::Applied(applied) => {
-                let generation = pass.observed.observed.generation;
-                !super::pending::all_written(&plan.action, applied, generation).is_empty()
-            }
-            Outcome::Failed(_) => false,
-        };
+        let written = wrote_in_microsoft(pass, acted);
         Ok(Next {
             requeue: if written {
                 next.requeue.max(ctx.settings.timing.poll)
@@ -198,6 +197,17 @@ impl Pipeline for GdapRelationship {
             },
             ..next
         })
+    }
+}
+
+/// Whether the pass made a write in Microsoft that its status must record.
+fn wrote_in_microsoft(pass: &Pass<'_, GdapRelationship>, acted: &Acted) -> bool {
+    match &acted.outcome {
+        Outcome::Applied(applied) => {
+            let generation = pass.observed.observed.generation;
+            !super::pending::all_written(&pass.plan.action, applied, generation).is_empty()
+        }
+        Outcome::Failed(_) => false,
     }
 }
 

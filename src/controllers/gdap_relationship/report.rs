@@ -82,6 +82,7 @@ pub async fn tell(
 /// left in place, it would be read again as soon as the status record is empty. Costs a request
 /// only on objects that carry it.
 pub async fn forget_annotation_record(
+    ctx: &Context,
     object: &GdapRelationship,
     api: &Api<GdapRelationship>,
 ) -> Result<(), ReportError> {
@@ -89,7 +90,7 @@ pub async fn forget_annotation_record(
         return Ok(());
     }
     let patch = json!({"metadata": {"annotations": {PENDING_WRITES_ANNOTATION: null}}});
-    lifecycle::record_write(api, &object.name_any(), &patch).await?;
+    lifecycle::record_write(ctx, api, &object.name_any(), &patch).await?;
     Ok(())
 }
 
