@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Command::Crds { out_dir } => print_crds(out_dir),
         Command::Validate { paths } => return run_validate(&paths),
         Command::Roles { json } => print_roles(json),
-        Command::Run(args) => block_on(gdap_operator::run::run(*args)),
+        Command::Run(args) => {
+            start_with_malloc_tuned();
+            block_on(gdap_operator::run::run(*args))
+        }
         Command::Export(args) => block_on(gdap_operator::onboard::export::run(*args)),
         Command::Plan(args) => return run_plan(*args),
         Command::Approvals(args) => return run_approvals(*args),
@@ -29,6 +32,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Starts the operator again with glibc set to give memory back (`run::allocator`); says so
+/// when that fails, and goes on with glibc's defaults.
+fn start_with_malloc_tuned() {
+    use gdap_operator::run::allocator;
+    if let Some(e) = allocator::tune() {
+        eprintln!(
+            "warning: could not start again with {}={} ({e}); glibc's malloc keeps its defaults, and memory a burst grew is not given back",
+            allocator::VARIABLE,
+            allocator::TUNABLES
+        );
     }
 }
 

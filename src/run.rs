@@ -6,6 +6,7 @@
 //! watch, and routing to the scope), `watch` (trimmed, paged caches and their readiness) and
 //! `controllers` (the four controllers of one scope).
 
+pub mod allocator;
 mod controllers;
 mod scope;
 mod watch;

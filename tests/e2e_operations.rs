@@ -1,7 +1,8 @@
 //! Running it like a production operator, end to end (the real API server, the sandbox, the
 //! operator binary): leader election between two replicas — only the leader reconciles, a killed
 //! leader is replaced once its Lease runs out, SIGTERM finishes the step in flight and hands the
-//! Lease over at once — and `/metrics` exposing exactly the series docs/operations.md documents.
+//! Lease over at once — `/metrics` exposing exactly the series docs/operations.md documents, and
+//! glibc's malloc set to give memory back (`GLIBC_TUNABLES`) unless the person running it set it.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -268,6 +269,47 @@ async fn sigterm_finishes_the_step_in_flight_and_hands_the_lease_over_at_once() 
     approve_until_ready(&world, "handover", &id).await;
     assert!(replicas[standby].reconciles().await > 0.0);
     assert_created_once(&world).await;
+}
+
+/// Whether process `pid`'s environment holds `name=value` now. glibc splits `GLIBC_TUNABLES` in
+/// place as it reads it (each `:` becomes a NUL), so both separators count alike.
+fn environment_has(pid: u32, name: &str, value: &str) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let plain = |text: &str| text.replace([':', '\0'], "\n");
+    let environ = plain(&String::from_utf8_lossy(&environ));
+    format!("\n{environ}").contains(&plain(&format!("\n{name}={value}\0")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_with_malloc_set_to_give_memory_back_unless_glibc_tunables_are_given() {
+    use gdap_operator::run::allocator::{TUNABLES, VARIABLE};
+    let docs = std::fs::read_to_string("docs/operations.md").unwrap();
+    assert!(
+        docs.contains(&format!("`{VARIABLE}={TUNABLES}`")),
+        "docs/operations.md's Memory section names the tunables the operator sets"
+    );
+    let world = World::start("e2e-malloc", SandboxOptions::default()).await;
+    let pid = world.operator.as_ref().expect("the operator runs").id();
+    // The operator started itself again in place (same process), with the tunables; it serves.
+    world.apply(&manifest("tuned"));
+    pending(&world, "tuned").await;
+    assert!(
+        environment_has(pid, VARIABLE, TUNABLES),
+        "the running operator (pid {pid}) has {VARIABLE}={TUNABLES}"
+    );
+    // Given by the person running it (any value, empty included), they are kept as given.
+    for given in ["glibc.malloc.arena_max=1", ""] {
+        let replica = world.start_replica_with_env("given", &[], &[(VARIABLE, given)]);
+        let pid = replica.pid().expect("the replica runs");
+        poll_until("the replica answering /metrics", MINUTE, || async {
+            replica.metrics().await.map(drop)
+        })
+        .await;
+        assert!(
+            environment_has(pid, VARIABLE, given) && !environment_has(pid, VARIABLE, TUNABLES),
+            "{VARIABLE} stays {given:?}, as the person running it gave it"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -255,12 +255,23 @@ impl World {
     /// Starts one more operator process, `POD_NAME=<tag>`, with `extra` flags after the
     /// world's own (`operator_args`), a metrics address and a log of its own.
     pub fn start_replica(&self, tag: &str, extra: &[String]) -> Replica {
+        self.start_replica_with_env(tag, extra, &[])
+    }
+
+    /// [`World::start_replica`] with `env` added to its environment.
+    pub fn start_replica_with_env(
+        &self,
+        tag: &str,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> Replica {
         let metrics_address = format!("127.0.0.1:{}", free_port());
         let log = log_path(&format!("{}-{tag}", self.namespace));
         let child = self
             .operator_command(&metrics_address, &log)
             .args(extra)
             .env("POD_NAME", tag)
+            .envs(env.iter().copied())
             .spawn()
             .expect("replica starts");
         Replica {
@@ -774,6 +785,11 @@ pub fn free_port() -> u16 {
 }
 
 impl Replica {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Its /metrics text, or `None` while it does not answer.
     pub async fn metrics(&self) -> Option<String> {
         let url = format!("http://{}/metrics", self.metrics_address);
