@@ -4,17 +4,16 @@
 //! deleted relationship does not linger in dashboards.
 
 pub mod labels;
+pub mod relationships;
 
 pub use labels::{
-    CallLabels, FleetLabels, KindLabels, ObjectLabels, ReconcileLabels, SecretLabels, StateLabels,
+    CallLabels, FleetLabels, KindLabels, ObjectLabels, ReconcileLabels, SecretLabels,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// A gauge raised by one while this value lives: lowered when it is dropped, also when the task
 /// holding it is aborted or cancelled.
@@ -56,16 +55,11 @@ pub struct Metrics {
     pub reconcile_seconds: Family<KindLabels, Histogram>,
     /// Reconciles waiting for a slot of `--reconcile-concurrency`, by kind.
     pub reconciles_waiting: Family<KindLabels, Gauge>,
-    /// Relationships by Microsoft state.
-    relationships: Family<StateLabels, Gauge>,
-    /// Seconds until each relationship ends.
-    expiry_seconds: Family<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The GdapRelationship caches the relationship metrics are read from at each scrape
+    /// (`relationships`).
+    pub relationship_caches: relationships::RelationshipCaches,
     /// Calls to Microsoft by service, method and status.
     pub microsoft_calls: Family<CallLabels, Counter>,
-    /// 1 while a successor relationship waits for the customer's approval.
-    successor_pending: Family<ObjectLabels, Gauge>,
-    /// 1 while Microsoft refuses the partner user's delegated access to the customer.
-    access_refused: Family<ObjectLabels, Gauge>,
     /// 1 while a credentials Secret's credentials work, 0 when Entra refuses them.
     credentials_valid: Family<SecretLabels, Gauge>,
     /// A fleet's customers by state.
@@ -83,7 +77,6 @@ pub struct Metrics {
     pub sync: crate::controllers::tenant_sync::metrics::SyncMetrics,
     /// The Partner Center webhook receiver's counters (`crate::webhook::metrics`).
     pub webhooks: crate::webhook::metrics::WebhookMetrics,
-    states: Mutex<HashMap<(String, String), String>>,
 }
 
 /// An application consent's health, as its three gauges show it.
@@ -124,12 +117,11 @@ impl Metrics {
             "Reconciles waiting for a slot of --reconcile-concurrency, by kind",
             reconciles_waiting.clone(),
         );
-        let relationships = Family::<StateLabels, Gauge>::default();
-        let expiry_seconds =
-            Family::<ObjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let relationship_caches = relationships::RelationshipCaches::default();
+        registry.register_collector(Box::new(relationships::RelationshipCollector::new(
+            relationship_caches.clone(),
+        )));
         let microsoft_calls = Family::<CallLabels, Counter>::default();
-        let successor_pending = Family::<ObjectLabels, Gauge>::default();
-        let access_refused = Family::<ObjectLabels, Gauge>::default();
         let credentials_valid = Family::<SecretLabels, Gauge>::default();
         registry.register(
             "credentials_valid",
@@ -172,29 +164,9 @@ impl Metrics {
             reconcile_seconds.clone(),
         );
         registry.register(
-            "relationships",
-            "GDAP relationships by Microsoft state",
-            relationships.clone(),
-        );
-        registry.register(
-            "relationship_expiry_seconds",
-            "Seconds until the relationship ends",
-            expiry_seconds.clone(),
-        );
-        registry.register(
             "microsoft_calls",
             "Calls to Microsoft by service, method and status",
             microsoft_calls.clone(),
-        );
-        registry.register(
-            "successor_approval_pending",
-            "1 while a successor relationship waits for the customer's approval",
-            successor_pending.clone(),
-        );
-        registry.register(
-            "relationship_access_refused",
-            "1 while Microsoft refuses the partner user's delegated access to the customer (AccessVerified=False), else 0",
-            access_refused.clone(),
         );
         registry.register(
             "consent_healthy",
@@ -206,22 +178,18 @@ impl Metrics {
         Metrics {
             webhooks,
             registry: root,
-            successor_pending,
-            access_refused,
             credentials_valid,
             fleet_customers,
             reconciles,
             reconcile_seconds,
             reconciles_waiting,
-            relationships,
-            expiry_seconds,
+            relationship_caches,
             microsoft_calls,
             leader,
             consent_healthy,
             consent_revoked,
             consent_permissions_left,
             sync,
-            states: Mutex::new(HashMap::new()),
         }
     }
 
@@ -236,72 +204,6 @@ impl Metrics {
         self.reconcile_seconds
             .get_or_create(&KindLabels { kind: kind.into() })
             .observe(seconds);
-    }
-
-    /// Records a relationship's state and expiry; `None` state removes it (object deleted).
-    pub fn relationship(
-        &self,
-        object: &ObjectLabels,
-        state: Option<&str>,
-        expiry_seconds: Option<f64>,
-    ) {
-        let key = (object.namespace.clone(), object.name.clone());
-        let mut states = self.states.lock().expect("metrics lock");
-        match state {
-            Some(s) => {
-                states.insert(key, s.to_string());
-            }
-            None => {
-                states.remove(&key);
-            }
-        }
-        let mut counts: HashMap<&str, i64> = HashMap::new();
-        for s in states.values() {
-            *counts.entry(s.as_str()).or_default() += 1;
-        }
-        self.relationships.clear();
-        for (s, n) in counts {
-            self.relationships
-                .get_or_create(&StateLabels {
-                    state: s.to_string(),
-                })
-                .set(n);
-        }
-        match expiry_seconds {
-            Some(secs) if state.is_some() => {
-                self.expiry_seconds.get_or_create(object).set(secs);
-            }
-            _ => {
-                self.expiry_seconds.remove(object);
-            }
-        }
-    }
-
-    /// Records whether the object's successor waits for approval; `None` removes the series.
-    pub fn successor_pending(&self, object: &ObjectLabels, pending: Option<bool>) {
-        match pending {
-            Some(p) => {
-                self.successor_pending
-                    .get_or_create(object)
-                    .set(i64::from(p));
-            }
-            None => {
-                self.successor_pending.remove(object);
-            }
-        }
-    }
-
-    /// Records whether Microsoft refuses the partner user's delegated access to the object's
-    /// customer (`AccessVerified=False`); `None` (the object released) removes the series.
-    pub fn access_refused(&self, object: &ObjectLabels, refused: Option<bool>) {
-        match refused {
-            Some(r) => {
-                self.access_refused.get_or_create(object).set(i64::from(r));
-            }
-            None => {
-                self.access_refused.remove(object);
-            }
-        }
     }
 
     /// Records an application consent's health; `None` removes its series (object released).
@@ -389,68 +291,6 @@ mod tests {
             name: name.into(),
             customer: "c".into(),
         }
-    }
-
-    #[test]
-    fn relationship_states_are_counted_and_removed() {
-        let metrics = Metrics::new();
-        metrics.relationship(&object("a"), Some("active"), Some(86400.0));
-        metrics.relationship(&object("b"), Some("active"), None);
-        metrics.relationship(&object("c"), Some("approvalPending"), None);
-        let text = metrics.encode();
-        assert!(
-            text.contains("gdap_relationships{state=\"active\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("gdap_relationships{state=\"approvalPending\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "gdap_relationship_expiry_seconds{namespace=\"ns\",name=\"a\",customer=\"c\"} 86400"
-            ),
-            "{text}"
-        );
-        metrics.relationship(&object("a"), None, None);
-        let text = metrics.encode();
-        assert!(
-            text.contains("gdap_relationships{state=\"active\"} 1"),
-            "{text}"
-        );
-        assert!(!text.contains("name=\"a\""), "{text}");
-    }
-
-    #[test]
-    fn a_pending_successor_is_a_series_until_it_goes() {
-        let metrics = Metrics::new();
-        metrics.successor_pending(&object("a"), Some(true));
-        let text = metrics.encode();
-        assert!(
-            text.contains(
-                "gdap_successor_approval_pending{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"
-            ),
-            "{text}"
-        );
-        metrics.successor_pending(&object("a"), None);
-        assert!(!metrics.encode().contains("name=\"a\""));
-    }
-
-    #[test]
-    fn access_refused_is_a_gauge_per_object_removed_with_it() {
-        let metrics = Metrics::new();
-        metrics.access_refused(&object("a"), Some(true));
-        let text = metrics.encode();
-        assert!(
-            text.contains(
-                "gdap_relationship_access_refused{namespace=\"ns\",name=\"a\",customer=\"c\"} 1"
-            ),
-            "{text}"
-        );
-        metrics.access_refused(&object("a"), Some(false));
-        assert!(metrics.encode().contains("customer=\"c\"} 0"));
-        metrics.access_refused(&object("a"), None);
-        assert!(!metrics.encode().contains("name=\"a\""));
     }
 
     #[test]

@@ -749,7 +749,17 @@ fn registered_metrics() -> Vec<String> {
         name: "n".into(),
         customer: "c".into(),
     };
-    metrics.relationship(&object, Some("active"), Some(86400.0));
+    let (relationships, mut cache) = kube::runtime::reflector::store();
+    let relationship: gdap_operator::api::GdapRelationship = serde_json::from_value(json!({
+        "apiVersion": "gdap.io/v1alpha1",
+        "kind": "GdapRelationship",
+        "metadata": {"name": "n", "namespace": "ns"},
+        "spec": {"customer": {"tenantId": "c"}, "roles": ["Directory Readers"], "duration": "P30D"},
+        "status": {"state": "active", "endsAt": "2027-01-12T02:13:00Z"}
+    }))
+    .unwrap();
+    cache.apply_watcher_event(&kube::runtime::watcher::Event::Apply(relationship));
+    metrics.relationship_caches.add(relationships);
     metrics.consent(
         &object,
         Some(gdap_operator::metrics::ConsentHealth {

@@ -20,13 +20,6 @@ pub struct KindLabels {
     pub kind: String,
 }
 
-/// Labels naming one relationship state.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabels {
-    /// Microsoft's status, or `unknown` before the first observation.
-    pub state: String,
-}
-
 /// Labels naming one object.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {

@@ -233,6 +233,9 @@ pub(super) fn of_scope(
         relationship_requests,
     );
     let relationships = (run, ready);
+    ctx.metrics
+        .relationship_caches
+        .add(relationship_cache.clone());
     let (run, ready, consent_cache) = pipeline_controller::<AppConsent>(
         client,
         scope,

@@ -17,7 +17,7 @@ use super::observe::{
     CREATE_INTENT_ANNOTATION, GENERATION_ANNOTATION, RELATIONSHIP_ID_ANNOTATION, observe,
 };
 use super::plan::{Action, Observed, Plan, ReleaseReason, Unreadable, plan};
-use super::report::{forget_annotation_record, object_labels, tell};
+use super::report::{forget_annotation_record, tell};
 use super::status::{self, Inputs, Outcome, describe_wait};
 use crate::api::conditions::events;
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
@@ -131,11 +131,9 @@ impl Pipeline for GdapRelationship {
         })
     }
 
-    fn released(&self, ctx: &Context) {
-        ctx.metrics.relationship(&object_labels(self), None, None);
-        ctx.metrics.successor_pending(&object_labels(self), None);
-        ctx.metrics.access_refused(&object_labels(self), None);
-    }
+    /// Nothing: its metrics are read from the watch cache at each scrape
+    /// (`metrics::relationships`), which skips a released object.
+    fn released(&self, _ctx: &Context) {}
 
     async fn act(&self, ctx: &Context, pass: &Pass<'_, Self>) -> Acted {
         if let Action::Wait(w) = pass.plan.action {

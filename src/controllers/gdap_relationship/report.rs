@@ -1,8 +1,9 @@
 //! The report step's I/O half, after the pipeline wrote the status built by `status` (which
 //! records the writes Microsoft does not show yet, `status.pendingWrites`): publish events on
 //! transitions and for what was done (and a `WaitingForConsents` event when deletion starts waiting for
-//! AppConsents, or waits for another set), send the 30/7/1-day expiry warnings once each, and
-//! update the per-object metrics. One report per reconcile (every path but release).
+//! AppConsents, or waits for another set) and send the 30/7/1-day expiry warnings once each (the
+//! metrics are read from the watch cache: `metrics::relationships`). One report per reconcile
+//! (every path but release).
 
 use super::act::Applied;
 use super::observed::Observed;
@@ -12,10 +13,8 @@ use super::status::{self, Inputs, Outcome};
 use super::step::{Action, Waiting};
 use crate::api::conditions::{events, reasons, types};
 use crate::api::{GdapRelationship, GdapRelationshipStatus};
-use crate::controllers::conditions::status_of;
 use crate::controllers::context::Context;
 use crate::controllers::lifecycle;
-use crate::metrics::ObjectLabels;
 use crate::microsoft::models::gdap::RelationshipStatus as State;
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
@@ -47,7 +46,7 @@ const ORDINARY: [&str; 10] = [
 ];
 
 /// Tells of a pass whose status went from `inputs.previous` to `new`: events on transitions and
-/// for what was done, the expiry warnings, the per-object metrics.
+/// for what was done, the expiry warnings.
 pub async fn tell(
     ctx: &Context,
     object: &GdapRelationship,
@@ -60,20 +59,6 @@ pub async fn tell(
     consent_wait_event(ctx, object, inputs, new).await;
     expiry_warnings(ctx, object, api, inputs.observed, inputs.now).await?;
     successor_warnings(ctx, object, api, new, inputs.now).await?;
-    let expiry = new
-        .ends_at
-        .as_ref()
-        .map(|e| (e.0.as_second() - inputs.now.timestamp()) as f64);
-    let state = new.state.as_deref().unwrap_or("unknown");
-    let labels = object_labels(object);
-    ctx.metrics.relationship(&labels, Some(state), expiry);
-    let pending = new
-        .successor
-        .as_ref()
-        .is_some_and(|s| s.state.as_deref() == Some("approvalPending"));
-    ctx.metrics.successor_pending(&labels, Some(pending));
-    let refused = status_of(&new.conditions, types::ACCESS_VERIFIED) == Some("False");
-    ctx.metrics.access_refused(&labels, Some(refused));
     Ok(())
 }
 
@@ -166,15 +151,6 @@ async fn successor_warnings(
     )
     .await?;
     Ok(())
-}
-
-/// The per-object metric labels.
-pub fn object_labels(object: &GdapRelationship) -> ObjectLabels {
-    ObjectLabels {
-        namespace: object.namespace().unwrap_or_default(),
-        name: object.name_any(),
-        customer: object.spec.customer.tenant_id.0.clone(),
-    }
 }
 
 /// The object has never been Ready, or is on its way back without a failure: Ready's own event
