@@ -194,7 +194,7 @@ fn observed_fields(i: &Inputs) -> GdapRelationshipStatus {
         activated_at: remote.and_then(|r| r.activated_at).map(to_time),
         ends_at: remote.and_then(|r| r.ends_at).map(to_time),
         access_assignments: assignments(i),
-        successor: successor(i),
+        successor: successor(i).map(Box::new),
         previous_relationships: previous_relationships(i),
         access_verified_at: access_verified_at(i, remote),
         ..Default::default()
