@@ -2,14 +2,11 @@
 //!
 //! kube-runtime's own limit (`controller::Config::concurrency`) keeps the objects it holds back
 //! in a set and starts whichever it finds first, so under a saturated limit one object can wait
-//! for minutes while others go round again. Here kube starts up to [`HELD_PER_PERMIT`]
-//! reconciles per permit, and each one waits for a permit of a Tokio semaphore, which hands
-//! permits out first come, first served; kube's own limit only bounds that window (it polls
-//! every reconcile it holds at each step of any, so it must not hold a whole backlog), and
-//! only a backlog beyond the window waits in kube's set. A waiting reconcile holds only its
-//! object's `Arc` and a small future: the reconcile itself is built once the permit is granted,
-//! so the Kubernetes and Microsoft requests — and the memory they take — are bounded by the
-//! limit.
+//! for minutes while others go round again. Here kube starts every reconcile at once, and each
+//! one waits for a permit of a Tokio semaphore, which hands permits out first come, first
+//! served. A waiting reconcile holds only its object's `Arc` and a small future: the reconcile
+//! itself is built once the permit is granted, so the Kubernetes and Microsoft requests — and
+//! the memory they take — are bounded by the limit.
 //!
 //! On shutdown ([`ReconcileLimit::close`]) the reconciles still waiting end at once without
 //! running (the next process reconciles them anyway); those holding a permit finish.
