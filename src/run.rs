@@ -110,9 +110,8 @@ pub struct RunArgs {
     /// How many objects of each kind are reconciled at once in each watched namespace (or the
     /// cluster); 0 is no limit. The limit bounds the burst of Kubernetes and Microsoft requests
     /// after a start, when every watched object is reconciled, and the memory glibc keeps of it.
-    /// Up to three times the limit wait in arrival order, first come, first served; beyond
-    /// that kube-runtime admits them in no particular order as that window frees. A reconcile
-    /// waiting out Microsoft's Retry-After keeps its place meanwhile.
+    /// Waiting objects go first come, first served; a reconcile waiting out Microsoft's
+    /// Retry-After keeps its place meanwhile.
     #[arg(long, default_value_t = DEFAULT_RECONCILE_CONCURRENCY, env = "GDAP_RECONCILE_CONCURRENCY", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub reconcile_concurrency: u16,
     /// Partner Center webhooks.

@@ -20,14 +20,6 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-/// How many reconciles kube-runtime may hold at once per permit: the running one and up to three
-/// waiting for a permit, first come, first served. kube-runtime polls every reconcile it holds
-/// whenever one of them makes progress, so holding every waiting object (10,000 after a start)
-/// made each step of each reconcile cost a poll of the whole backlog — CPU per object that grew
-/// with the fleet (issue 27, perf at 300 and 3,000 relationships). Beyond this window kube-runtime
-/// keeps the object references, in no particular order, and starts them as the window frees.
-pub const HELD_PER_PERMIT: u16 = 4;
-
 /// The default of `--reconcile-concurrency`: enough to keep the API server busy (a reconcile is
 /// mostly waiting on it), small enough to bound the burst after a start. A reconcile that waits
 /// out Microsoft's `Retry-After` keeps its permit meanwhile.
@@ -80,8 +72,6 @@ pub struct ReconcileLimit {
     permits: Option<Arc<Semaphore>>,
     /// How many reconciles wait for a permit now.
     waiting: Gauge,
-    /// The number of permits (0: no limit).
-    limit: u16,
 }
 
 impl ReconcileLimit {
@@ -90,15 +80,7 @@ impl ReconcileLimit {
         ReconcileLimit {
             permits: (limit > 0).then(|| Arc::new(Semaphore::new(usize::from(limit)))),
             waiting: Gauge::default(),
-            limit,
         }
-    }
-
-    /// The controller configuration that goes with the limit: kube-runtime holds at most
-    /// [`HELD_PER_PERMIT`] reconciles per permit (no bound without a limit).
-    pub fn controller_config(&self) -> kube::runtime::controller::Config {
-        let held = self.limit.saturating_mul(HELD_PER_PERMIT);
-        kube::runtime::controller::Config::default().concurrency(held)
     }
 
     /// The same limit, counting the reconciles waiting for a permit in `waiting`.
@@ -197,22 +179,6 @@ mod tests {
             .map(|o| Action::requeue(Duration::from_secs(o)))
             .collect();
         assert_eq!(actions, expected, "each reconcile's own result is returned");
-    }
-
-    #[test]
-    fn kube_runtime_holds_a_window_of_the_limit_not_the_backlog() {
-        let config = |limit| format!("{:?}", ReconcileLimit::new(limit).controller_config());
-        assert!(config(32).contains("concurrency: 128"), "{}", config(32));
-        assert!(
-            config(0).contains("concurrency: 0"),
-            "no limit, no window: {}",
-            config(0)
-        );
-        assert!(
-            config(1000).contains("concurrency: 4000"),
-            "{}",
-            config(1000)
-        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -45,9 +45,7 @@ where
     K: Pipeline + super::watch::Triggers,
 {
     let (reader, stream) = watched_specs(scope.api::<K>(client));
-    let controller = Controller::for_stream(stream, reader)
-        .with_config(limit.controller_config())
-        .reconcile_on(requests);
+    let controller = Controller::for_stream(stream, reader).reconcile_on(requests);
     let store = controller.store();
     let cache = store.clone();
     let run = controller
@@ -108,7 +106,6 @@ pub(super) fn sync_controller(
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
     );
     let controller = Controller::for_stream(stream, reader)
-        .with_config(limit.controller_config())
         .watches_stream(consent_changes, move |consent: AppConsent| {
             naming_consent(&syncs, &consent)
         })
@@ -162,8 +159,7 @@ pub(super) fn secret_controller(
 ) -> (Run, Ready) {
     let (store, writer) = reflector::store::<Secret>();
     let secrets = secrets_by_name(client.clone(), checks, writer);
-    let controller =
-        Controller::for_stream(secrets, store.clone()).with_config(limit.controller_config());
+    let controller = Controller::for_stream(secrets, store.clone());
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
