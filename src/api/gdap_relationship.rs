@@ -8,6 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The finalizer that lets deletion terminate the relationship first (the operator's own, on
+/// every GdapRelationship it manages).
+pub const FINALIZER: &str = "gdap.io/relationship";
+
 /// Names (lower case) under which Global Administrator may appear in `spec.roles`. A unit test
 /// checks this list against the role catalog so the CEL rule and the catalog cannot drift.
 pub const GLOBAL_ADMIN_SPELLINGS: &[&str] = &[

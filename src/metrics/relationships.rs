@@ -13,8 +13,7 @@
 use super::ObjectLabels;
 use crate::api::GdapRelationship;
 use crate::api::conditions::types;
-use crate::controllers::conditions::status_of;
-use crate::controllers::gdap_relationship::reconcile::FINALIZER;
+use crate::api::gdap_relationship::FINALIZER;
 use chrono::{DateTime, Utc};
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
@@ -91,8 +90,13 @@ pub fn figures(object: &GdapRelationship, now: DateTime<Utc>) -> RelationshipFig
         successor_pending: status
             .and_then(|s| s.successor.as_ref())
             .is_some_and(|s| s.state.as_deref() == Some("approvalPending")),
-        access_refused: status
-            .is_some_and(|s| status_of(&s.conditions, types::ACCESS_VERIFIED) == Some("False")),
+        access_refused: status.is_some_and(|s| {
+            let verified = s
+                .conditions
+                .iter()
+                .find(|c| c.type_ == types::ACCESS_VERIFIED);
+            verified.is_some_and(|c| c.status == "False")
+        }),
     }
 }
 

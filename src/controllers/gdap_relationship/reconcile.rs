@@ -35,8 +35,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
-/// The finalizer that lets deletion terminate the relationship first.
-pub const FINALIZER: &str = "gdap.io/relationship";
+pub use crate::api::gdap_relationship::FINALIZER;
 /// The kind, as metrics name it.
 pub const KIND: &str = "GdapRelationship";
 
