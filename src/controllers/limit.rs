@@ -2,27 +2,37 @@
 //!
 //! kube-runtime's own limit (`controller::Config::concurrency`) keeps the objects it holds back
 //! in a set and starts whichever it finds first, so under a saturated limit one object can wait
-//! for minutes while others go round again. Here kube starts every reconcile at once, and each
-//! one waits for a permit of a Tokio semaphore, which hands permits out first come, first
-//! served. A waiting reconcile holds only its object's `Arc` and a small future: the reconcile
-//! itself is built once the permit is granted, so the Kubernetes and Microsoft requests — and
-//! the memory they take — are bounded by the limit.
+//! for minutes while others go round again. Here the objects without a slot wait in a queue of
+//! our own, served first come, first served ([`admission`]): kube is told such a reconcile is done
+//! and is handed the object back, through the controller's `reconcile_on` stream, once a slot is
+//! reserved for it. So kube holds only the running reconciles (it polls every one it holds
+//! whenever one makes progress), and the Kubernetes and Microsoft requests — and the memory they
+//! take — are bounded by the limit.
 //!
-//! On shutdown ([`ReconcileLimit::close`]) the reconciles still waiting end at once without
-//! running (the next process reconciles them anyway); those holding a permit finish.
+//! On shutdown ([`ReconcileLimit::close`]) nothing more is admitted: the waiting objects are left
+//! to the next process, which reconciles them anyway; those holding a slot finish.
 
-use crate::metrics::{Held, KindLabels};
+mod admission;
+
+use crate::metrics::KindLabels;
+use admission::{Admission, Entry};
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use kube::Resource;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
+
+pub use admission::UNCLAIMED_AFTER;
 
 /// The default of `--reconcile-concurrency`: enough to keep the API server busy (a reconcile is
 /// mostly waiting on it), small enough to bound the burst after a start. A reconcile that waits
-/// out Microsoft's `Retry-After` keeps its permit meanwhile.
+/// out Microsoft's `Retry-After` keeps its slot meanwhile.
 pub const DEFAULT_RECONCILE_CONCURRENCY: u16 = 32;
 
 /// The limits of a process's controllers, one per kind and scope, closed together on shutdown.
@@ -34,8 +44,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Each controller's limit will be `limit` (0: none); `waiting` counts the reconciles
-    /// waiting for a slot, by kind (`gdap_reconciles_waiting`).
+    /// Each controller's limit will be `limit` (0: none); `waiting` counts the objects waiting
+    /// for a slot, by kind (`gdap_reconciles_waiting`).
     pub fn new(limit: u16, waiting: Family<KindLabels, Gauge>) -> Self {
         Limits {
             limit,
@@ -70,8 +80,20 @@ impl Limits {
 pub struct ReconcileLimit {
     /// `None`: no limit.
     permits: Option<Arc<Semaphore>>,
-    /// How many reconciles wait for a permit now.
+    /// Wakes the admission on shutdown.
+    closed: Arc<Notify>,
+    /// How many objects wait for a slot now.
     waiting: Gauge,
+}
+
+/// A reconcile as kube runs it.
+pub type Reconciling<E> = BoxFuture<'static, Result<Action, E>>;
+
+/// A controller's reconcile under its limit: what kube calls, and the stream of objects kube must
+/// reconcile again because a slot was reserved for them (give it to `Controller::reconcile_on`).
+pub struct Admitted<F, K: Resource> {
+    pub reconcile: F,
+    pub starts: BoxStream<'static, ObjectRef<K>>,
 }
 
 impl ReconcileLimit {
@@ -79,133 +101,309 @@ impl ReconcileLimit {
     pub fn new(limit: u16) -> Self {
         ReconcileLimit {
             permits: (limit > 0).then(|| Arc::new(Semaphore::new(usize::from(limit)))),
+            closed: Default::default(),
             waiting: Gauge::default(),
         }
     }
 
-    /// The same limit, counting the reconciles waiting for a permit in `waiting`.
+    /// The same limit, counting the objects waiting for a slot in `waiting`.
     pub fn counting_waits_in(self, waiting: Gauge) -> Self {
         ReconcileLimit { waiting, ..self }
     }
 
-    /// Ends the waits: reconciles not yet started return without running; no new ones start.
+    /// Ends the waits: no object is admitted any more; no new reconcile starts.
     pub fn close(&self) {
         if let Some(permits) = &self.permits {
             permits.close();
         }
+        self.closed.notify_waiters();
     }
 
-    /// `reconcile`, started only once a permit is free, in the order the reconciles arrived.
-    pub fn wrap<K, C, E, Fut>(
+    /// `reconcile`, run only with a slot, objects served in the order they arrived; `cache` is
+    /// the controller's watch cache (an object deleted while it waited is not handed back).
+    pub fn admit<K, C, E, Fut>(
         self,
+        cache: Store<K>,
         reconcile: impl Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
-    ) -> impl FnMut(Arc<K>, Arc<C>) -> BoxFuture<'static, Result<Action, E>>
+    ) -> Admitted<impl FnMut(Arc<K>, Arc<C>) -> Reconciling<E>, K>
     where
-        K: Send + Sync + 'static,
+        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
         C: Send + Sync + 'static,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
     {
         let reconcile = Arc::new(reconcile);
-        let (permits, waiting) = (self.permits, self.waiting);
-        move |object, ctx| {
-            let reconcile = reconcile.clone();
-            let (permits, waiting) = (permits.clone(), waiting.clone());
-            Box::pin(async move {
-                let _permit = match permits {
-                    None => None,
-                    Some(permits) => {
-                        // Counted until the wait ends: granted, closed or cancelled.
-                        let _waiting = Held::new(&waiting);
-                        match permits.acquire_owned().await {
-                            Ok(permit) => Some(permit),
-                            // Shutting down: leave the object for the next start.
-                            Err(_closed) => return Ok(Action::await_change()),
-                        }
-                    }
-                };
-                // Boxed so that a waiting reconcile does not carry the reconcile's own state.
-                Box::pin(reconcile(object, ctx)).await
+        let admission = self
+            .permits
+            .map(|permits| Arc::new(Admission::new(permits, self.closed, cache, self.waiting)));
+        let starts = match &admission {
+            None => futures::stream::empty().boxed(),
+            Some(admission) => futures::stream::unfold(admission.clone(), |admission| async move {
+                let next = admission.next_start().await?;
+                Some((next, admission))
             })
-        }
+            .boxed(),
+        };
+        let reconcile = move |object: Arc<K>, ctx: Arc<C>| {
+            let reconcile = reconcile.clone();
+            let admission = admission.clone();
+            Box::pin(async move {
+                let _slot = match admission.as_deref().map(|a| a.enter(&object)) {
+                    None => None,
+                    Some(Entry::Run(slot)) => Some(slot),
+                    // Handed back to kube in its turn, or left to the next start.
+                    Some(Entry::Queued | Entry::Closed) => return Ok(Action::await_change()),
+                };
+                // Boxed so that kube's slot does not carry the reconcile's own state inline.
+                Box::pin(reconcile(object, ctx)).await
+            }) as Reconciling<E>
+        };
+        Admitted { reconcile, starts }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::ResourceExt;
+    use kube::api::ObjectMeta;
+    use kube::runtime::reflector::{self, store::Writer};
+    use kube::runtime::watcher;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+    use tokio::task::JoinHandle;
 
     /// Records which objects ran, in order, and the most that ran at once.
     #[derive(Default)]
     struct Probe {
-        order: Mutex<Vec<u32>>,
+        order: Mutex<Vec<u64>>,
         running: AtomicUsize,
         most: AtomicUsize,
     }
 
-    async fn probe_reconcile(object: Arc<u32>, probe: Arc<Probe>) -> Result<Action, String> {
-        let now = probe.running.fetch_add(1, Ordering::SeqCst) + 1;
-        probe.most.fetch_max(now, Ordering::SeqCst);
-        probe.order.lock().unwrap().push(*object);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        probe.running.fetch_sub(1, Ordering::SeqCst);
-        Ok(Action::requeue(Duration::from_secs(*object as u64)))
+    impl Probe {
+        fn order(&self) -> Vec<u64> {
+            self.order.lock().unwrap().clone()
+        }
     }
 
-    async fn run_all(limit: &ReconcileLimit, objects: u32) -> (Arc<Probe>, Vec<Action>) {
-        let probe = Arc::new(Probe::default());
-        let mut reconcile = limit.clone().wrap(probe_reconcile);
-        let mut started = Vec::new();
-        for object in 0..objects {
-            started.push(tokio::spawn(reconcile(Arc::new(object), probe.clone())));
-            // Each reconcile reaches the semaphore before the next one is started.
-            tokio::task::yield_now().await;
+    /// Runs 10 ms (paused clock) and asks to be requeued after as many seconds as its name says.
+    async fn probe_reconcile(object: Arc<ConfigMap>, probe: Arc<Probe>) -> Result<Action, String> {
+        let n: u64 = object.name_any().parse().unwrap();
+        let now = probe.running.fetch_add(1, Ordering::SeqCst) + 1;
+        probe.most.fetch_max(now, Ordering::SeqCst);
+        probe.order.lock().unwrap().push(n);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        probe.running.fetch_sub(1, Ordering::SeqCst);
+        Ok(Action::requeue(Duration::from_secs(n)))
+    }
+
+    fn config_map(n: u64) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(n.to_string()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            ..Default::default()
         }
-        let mut actions = Vec::new();
-        for task in started {
-            actions.push(task.await.unwrap().unwrap());
+    }
+
+    type Results = Arc<Mutex<Vec<(u64, Action)>>>;
+
+    /// Plays kube's part: starts reconciles, and starts again each object the limit hands back.
+    struct Kube {
+        cache_writer: Writer<ConfigMap>,
+        probe: Arc<Probe>,
+        start: Arc<dyn Fn(u64) -> JoinHandle<()> + Send + Sync>,
+        results: Results,
+        /// Objects handed back that kube does not start (as if deleted meanwhile).
+        lost: Arc<Mutex<Vec<u64>>>,
+        handing_back: JoinHandle<()>,
+    }
+
+    impl Kube {
+        fn new(limit: &ReconcileLimit, objects: u64) -> Kube {
+            let (cache, mut cache_writer) = reflector::store::<ConfigMap>();
+            for n in 0..objects {
+                cache_writer.apply_watcher_event(&watcher::Event::Apply(config_map(n)));
+            }
+            let probe = Arc::new(Probe::default());
+            let Admitted { reconcile, starts } =
+                limit.clone().admit(cache.clone(), probe_reconcile);
+            let reconcile = Mutex::new(reconcile);
+            let results = Results::default();
+            let start: Arc<dyn Fn(u64) -> JoinHandle<()> + Send + Sync> = {
+                let (cache, probe, results) = (cache.clone(), probe.clone(), results.clone());
+                Arc::new(move |n| {
+                    let object = cache.get(&ObjectRef::new(&n.to_string()).within("ns"));
+                    let run = object.map(|o| (reconcile.lock().unwrap())(o, probe.clone()));
+                    let results = results.clone();
+                    tokio::spawn(async move {
+                        if let Some(run) = run {
+                            let action = run.await.unwrap();
+                            results.lock().unwrap().push((n, action));
+                        }
+                    })
+                })
+            };
+            let lost = Arc::new(Mutex::new(Vec::new()));
+            let handing_back = tokio::spawn({
+                let (start, lost) = (start.clone(), lost.clone());
+                async move {
+                    let mut starts = starts;
+                    while let Some(object) = starts.next().await {
+                        let n = object.name.parse().unwrap();
+                        if !lost.lock().unwrap().contains(&n) {
+                            start(n);
+                        }
+                    }
+                }
+            });
+            Kube {
+                cache_writer,
+                probe,
+                start,
+                results,
+                lost,
+                handing_back,
+            }
         }
-        (probe, actions)
+
+        /// Starts the reconciles of `objects`, each reaching the limit before the next starts.
+        async fn start_all(&self, objects: impl IntoIterator<Item = u64>) {
+            for n in objects {
+                (self.start)(n);
+                tokio::task::yield_now().await;
+            }
+        }
+
+        /// Waits (paused clock) until `count` reconciles have run.
+        async fn until_run(&self, count: usize) {
+            tokio::time::timeout(Duration::from_secs(600), async {
+                while self.probe.order().len() < count {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .expect("the reconciles ran");
+        }
+
+        /// The results kube got for `n`, in order.
+        fn results_of(&self, n: u64) -> Vec<Action> {
+            let results = self.results.lock().unwrap();
+            results
+                .iter()
+                .filter(|r| r.0 == n)
+                .map(|r| r.1.clone())
+                .collect()
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn reconciles_run_at_most_limit_at_once_in_arrival_order() {
-        let (probe, actions) = run_all(&ReconcileLimit::new(3), 20).await;
-        assert_eq!(probe.most.load(Ordering::SeqCst), 3);
-        assert_eq!(*probe.order.lock().unwrap(), (0..20).collect::<Vec<_>>());
-        let expected: Vec<_> = (0..20)
-            .map(|o| Action::requeue(Duration::from_secs(o)))
-            .collect();
-        assert_eq!(actions, expected, "each reconcile's own result is returned");
+        let kube = Kube::new(&ReconcileLimit::new(3), 20);
+        kube.start_all((0..20).rev()).await;
+        kube.until_run(20).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(kube.probe.most.load(Ordering::SeqCst), 3);
+        assert_eq!(kube.probe.order(), (0..20).rev().collect::<Vec<_>>());
+        for n in 0..20 {
+            let ran = Action::requeue(Duration::from_secs(n));
+            let expected = if n >= 17 {
+                vec![ran]
+            } else {
+                // Told done at once, then handed back and run in its turn.
+                vec![Action::await_change(), ran]
+            };
+            assert_eq!(kube.results_of(n), expected, "object {n}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kube_holds_only_the_running_reconciles() {
+        let waits = Gauge::default();
+        let kube = Kube::new(&ReconcileLimit::new(2).counting_waits_in(waits.clone()), 10);
+        kube.start_all(0..10).await;
+        assert_eq!(waits.get(), 8, "eight objects wait in the queue");
+        let told_done = kube.results.lock().unwrap().len();
+        assert_eq!(
+            told_done, 8,
+            "kube was told at once that the waiting ones are done"
+        );
+        kube.until_run(10).await;
+        assert_eq!(waits.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_triggered_again_while_waiting_waits_once_in_its_place() {
+        let kube = Kube::new(&ReconcileLimit::new(1), 4);
+        kube.start_all([0, 1, 2, 1, 3, 1]).await;
+        kube.until_run(4).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(kube.probe.order(), vec![0, 1, 2, 3]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn zero_is_no_limit() {
-        let (probe, _) = run_all(&ReconcileLimit::new(0), 20).await;
-        assert_eq!(probe.most.load(Ordering::SeqCst), 20);
+        let kube = Kube::new(&ReconcileLimit::new(0), 20);
+        kube.start_all(0..20).await;
+        kube.until_run(20).await;
+        assert_eq!(kube.probe.most.load(Ordering::SeqCst), 20);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn closing_ends_the_waiting_reconciles_without_running_them() {
+    async fn an_object_deleted_while_waiting_is_skipped_and_its_turn_passes_on() {
+        let mut kube = Kube::new(&ReconcileLimit::new(1), 3);
+        kube.start_all(0..3).await;
+        kube.cache_writer
+            .apply_watcher_event(&watcher::Event::Delete(config_map(1)));
+        kube.until_run(2).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(kube.probe.order(), vec![0, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_kube_does_not_claim_is_given_back() {
+        let kube = Kube::new(&ReconcileLimit::new(1), 3);
+        // Object 1's slot is reserved, but kube never starts it (deleted in between).
+        kube.lost.lock().unwrap().push(1);
+        let started = tokio::time::Instant::now();
+        kube.start_all(0..3).await;
+        kube.until_run(2).await;
+        assert_eq!(kube.probe.order(), vec![0, 2]);
+        let waited = started.elapsed();
+        assert!(
+            waited >= UNCLAIMED_AFTER && waited < UNCLAIMED_AFTER * 3 / 2,
+            "object 2 ran once the unclaimed slot was given back: after {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_ends_the_waits_without_running_them() {
         let waits = Gauge::default();
         let limit = ReconcileLimit::new(1).counting_waits_in(waits.clone());
-        let probe = Arc::new(Probe::default());
-        let mut reconcile = limit.clone().wrap(probe_reconcile);
-        let first = tokio::spawn(reconcile(Arc::new(1), probe.clone()));
-        tokio::task::yield_now().await;
-        let waiting = tokio::spawn(reconcile(Arc::new(2), probe.clone()));
-        tokio::task::yield_now().await;
-        assert_eq!(waits.get(), 1, "the second reconcile waits");
+        let mut kube = Kube::new(&limit, 3);
+        kube.start_all(0..3).await;
+        assert_eq!(waits.get(), 2, "two objects wait");
         limit.close();
-        assert_eq!(waiting.await.unwrap(), Ok(Action::await_change()));
+        tokio::time::timeout(Duration::from_secs(60), &mut kube.handing_back)
+            .await
+            .expect("nothing more is handed back")
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(
-            first.await.unwrap(),
-            Ok(Action::requeue(Duration::from_secs(1))),
-            "the reconcile holding a permit finishes"
+            kube.probe.order(),
+            vec![0],
+            "the reconcile holding a slot finished"
         );
-        assert_eq!(*probe.order.lock().unwrap(), vec![1]);
         assert_eq!(waits.get(), 0, "nothing waits any more");
+        (kube.start)(1).await.unwrap();
+        assert_eq!(
+            kube.results_of(1),
+            vec![Action::await_change(), Action::await_change()],
+            "a reconcile started after the close does not run"
+        );
     }
 }

@@ -45,16 +45,15 @@ where
     K: Pipeline + super::watch::Triggers,
 {
     let (reader, stream) = watched_specs(scope.api::<K>(client));
-    let controller = Controller::for_stream(stream, reader).reconcile_on(requests);
+    let admitted = limit.admit(reader.clone(), pipeline::reconcile::<K>);
+    let controller = Controller::for_stream(stream, reader)
+        .reconcile_on(requests)
+        .reconcile_on(admitted.starts);
     let store = controller.store();
     let cache = store.clone();
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
-        .run(
-            limit.wrap(pipeline::reconcile::<K>),
-            pipeline::error_policy::<K>,
-            shared,
-        )
+        .run(admitted.reconcile, pipeline::error_policy::<K>, shared)
         .for_each(|result| async move {
             if let Err(e) = result {
                 log_controller_error(K::KIND, &e);
@@ -101,6 +100,7 @@ pub(super) fn sync_controller(
         .touched_objects();
     let (reader, stream) = watched_specs(scope.api::<TenantSync>(client));
     let syncs = reader.clone();
+    let admitted = limit.admit(reader.clone(), pipeline::reconcile::<TenantSync>);
     let ended = futures::stream::unfold(
         ended,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
@@ -109,7 +109,8 @@ pub(super) fn sync_controller(
         .watches_stream(consent_changes, move |consent: AppConsent| {
             naming_consent(&syncs, &consent)
         })
-        .reconcile_on(ended);
+        .reconcile_on(ended)
+        .reconcile_on(admitted.starts);
     let store = controller.store();
     let sync = Arc::new(SyncContext {
         ctx,
@@ -119,7 +120,7 @@ pub(super) fn sync_controller(
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
         .run(
-            limit.wrap(pipeline::reconcile::<TenantSync>),
+            admitted.reconcile,
             pipeline::error_policy::<TenantSync>,
             sync,
         )
@@ -159,14 +160,11 @@ pub(super) fn secret_controller(
 ) -> (Run, Ready) {
     let (store, writer) = reflector::store::<Secret>();
     let secrets = secrets_by_name(client.clone(), checks, writer);
-    let controller = Controller::for_stream(secrets, store.clone());
+    let admitted = limit.admit(store.clone(), credentials_in_use::reconcile);
+    let controller = Controller::for_stream(secrets, store.clone()).reconcile_on(admitted.starts);
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())
-        .run(
-            limit.wrap(credentials_in_use::reconcile),
-            secret_error_policy,
-            ctx,
-        )
+        .run(admitted.reconcile, secret_error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 log_controller_error("Secret", &e);

@@ -1,0 +1,208 @@
+//! First come, first served admission of one controller's reconciles, outside kube-runtime.
+//!
+//! kube-runtime polls every reconcile it holds whenever one of them makes progress, so it must
+//! not hold the objects that only wait for a slot: with a backlog of N objects each step of each
+//! running reconcile would cost N polls. A reconcile that finds no free slot is therefore not
+//! started: its object goes to the back of a queue and kube is told it is done
+//! ([`Action::await_change`]). When a slot frees, the object at the front of the queue gets it
+//! (reserved in its name) and is handed back to kube through the controller's `reconcile_on`
+//! stream ([`Admission::next_start`]); kube then calls the reconcile again, which finds its
+//! reservation and runs. kube holds only the running reconciles; the queue holds an
+//! [`ObjectRef`] per waiting object, each once however often it is triggered meanwhile.
+//!
+//! A reservation that kube does not claim — its object was deleted between the queue and the
+//! start — is given back after [`UNCLAIMED_AFTER`].
+
+use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// How long a slot reserved for an object waits for kube to start its reconcile before it is
+/// given back (kube starts it at once unless the object was deleted meanwhile).
+pub const UNCLAIMED_AFTER: Duration = Duration::from_secs(30);
+
+/// What a reconcile kube starts may do.
+pub(super) enum Entry {
+    /// Run, holding this slot until it ends.
+    Run(OwnedSemaphorePermit),
+    /// Wait in the queue: return to kube at once; the object is handed back in its turn.
+    Queued,
+    /// The process is shutting down: leave the object to the next start.
+    Closed,
+}
+
+/// The queue and the reservations of one controller.
+pub(super) struct Admission<K: Resource<DynamicType = ()> + 'static> {
+    permits: Arc<Semaphore>,
+    /// The controller's watch cache: an object deleted while it waited is skipped.
+    cache: Store<K>,
+    state: Mutex<Waiting<K>>,
+    /// Wakes [`Admission::next_start`] when the queue is no longer empty.
+    arrived: Notify,
+    /// Wakes it on shutdown.
+    closed: Arc<Notify>,
+    /// How many objects wait in the queue (`gdap_reconciles_waiting`).
+    waiting: Gauge,
+}
+
+struct Waiting<K: Resource<DynamicType = ()>> {
+    queue: VecDeque<ObjectRef<K>>,
+    queued: HashSet<ObjectRef<K>>,
+    reserved: HashMap<ObjectRef<K>, Reservation>,
+}
+
+struct Reservation {
+    slot: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+impl<K> Admission<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    pub(super) fn new(
+        permits: Arc<Semaphore>,
+        closed: Arc<Notify>,
+        cache: Store<K>,
+        waiting: Gauge,
+    ) -> Self {
+        Admission {
+            permits,
+            cache,
+            state: Mutex::new(Waiting {
+                queue: VecDeque::new(),
+                queued: HashSet::new(),
+                reserved: HashMap::new(),
+            }),
+            arrived: Notify::new(),
+            closed,
+            waiting,
+        }
+    }
+
+    /// Whether the reconcile of `object` that kube starts now may run.
+    pub(super) fn enter(&self, object: &K) -> Entry {
+        let key = key_of(object);
+        let mut state = self.state.lock().expect("admission lock");
+        if let Some(reservation) = state.reserved.remove(&key) {
+            return Entry::Run(reservation.slot);
+        }
+        if state.queued.contains(&key) {
+            return Entry::Queued;
+        }
+        if self.permits.is_closed() {
+            return Entry::Closed;
+        }
+        // Nobody waits: a free slot is this object's.
+        if state.queue.is_empty()
+            && let Ok(slot) = self.permits.clone().try_acquire_owned()
+        {
+            return Entry::Run(slot);
+        }
+        state.queued.insert(key.clone());
+        state.queue.push_back(key);
+        self.waiting.set(state.queue.len() as i64);
+        drop(state);
+        self.arrived.notify_one();
+        Entry::Queued
+    }
+
+    /// The next object to hand back to kube, with a slot reserved for it; `None` once the limit
+    /// is closed.
+    pub(super) async fn next_start(&self) -> Option<ObjectRef<K>> {
+        loop {
+            if !self.wait_for_queue().await {
+                self.forget_waiting();
+                return None;
+            }
+            let slot = match tokio::time::timeout(
+                UNCLAIMED_AFTER / 3,
+                self.permits.clone().acquire_owned(),
+            )
+            .await
+            {
+                Err(_every_slot_busy) => {
+                    self.release_unclaimed();
+                    continue;
+                }
+                Ok(Err(_closed)) => {
+                    self.forget_waiting();
+                    return None;
+                }
+                Ok(Ok(slot)) => slot,
+            };
+            if let Some(key) = self.reserve_front(slot) {
+                return Some(key);
+            }
+        }
+    }
+
+    /// Waits until an object is queued (true) or the limit is closed (false).
+    async fn wait_for_queue(&self) -> bool {
+        loop {
+            let closing = self.closed.notified();
+            tokio::pin!(closing);
+            closing.as_mut().enable();
+            if self.permits.is_closed() {
+                return false;
+            }
+            if !self.state.lock().expect("admission lock").queue.is_empty() {
+                return true;
+            }
+            tokio::select! {
+                _ = self.arrived.notified() => {}
+                _ = closing => {}
+            }
+        }
+    }
+
+    /// Reserves `slot` for the first queued object still in the cache and returns it; `None`
+    /// (the slot given back) when every queued object was deleted meanwhile.
+    fn reserve_front(&self, slot: OwnedSemaphorePermit) -> Option<ObjectRef<K>> {
+        let mut state = self.state.lock().expect("admission lock");
+        let mut next = None;
+        while let Some(key) = state.queue.pop_front() {
+            state.queued.remove(&key);
+            if self.cache.get(&key).is_some() {
+                next = Some(key);
+                break;
+            }
+        }
+        self.waiting.set(state.queue.len() as i64);
+        let key = next?;
+        let since = Instant::now();
+        state
+            .reserved
+            .insert(key.clone(), Reservation { slot, since });
+        Some(key)
+    }
+
+    /// On shutdown: the waiting objects are left to the next process.
+    fn forget_waiting(&self) {
+        let mut state = self.state.lock().expect("admission lock");
+        state.queue.clear();
+        state.queued.clear();
+        state.reserved.clear();
+        self.waiting.set(0);
+    }
+
+    /// Gives back the slots kube did not claim within [`UNCLAIMED_AFTER`].
+    fn release_unclaimed(&self) {
+        let mut state = self.state.lock().expect("admission lock");
+        state
+            .reserved
+            .retain(|_, reservation| reservation.since.elapsed() < UNCLAIMED_AFTER);
+    }
+}
+
+/// The object's reference as kube's scheduler keys it (name and namespace; no resource version).
+fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
+    let mut key = ObjectRef::from_obj(object);
+    key.extra = Default::default();
+    key
+}
