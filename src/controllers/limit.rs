@@ -26,6 +26,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 pub use admission::UNCLAIMED_AFTER;
@@ -76,21 +77,28 @@ impl Limits {
 }
 
 /// The limit of one controller (one kind in one scope); cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReconcileLimit {
-    /// `None`: no limit.
-    permits: Option<Arc<Semaphore>>,
+    /// The slots (as many as tokio allows for no limit).
+    permits: Arc<Semaphore>,
     /// Wakes the admission on shutdown.
     closed: Arc<Notify>,
     /// How many objects wait for a slot now.
     waiting: Gauge,
 }
 
+impl Default for ReconcileLimit {
+    fn default() -> Self {
+        ReconcileLimit::new(0)
+    }
+}
+
 /// A reconcile as kube runs it.
 pub type Reconciling<E> = BoxFuture<'static, Result<Action, E>>;
 
 /// A controller's reconcile under its limit: what kube calls, and the stream of objects kube must
-/// reconcile again because a slot was reserved for them (give it to `Controller::reconcile_on`).
+/// reconcile again — a slot was reserved for them, or their resync is due — (give it to
+/// `Controller::reconcile_on`).
 pub struct Admitted<F, K: Resource> {
     pub reconcile: F,
     pub starts: BoxStream<'static, ObjectRef<K>>,
@@ -99,8 +107,12 @@ pub struct Admitted<F, K: Resource> {
 impl ReconcileLimit {
     /// At most `limit` reconciles at once; 0 is no limit.
     pub fn new(limit: u16) -> Self {
+        let slots = match limit {
+            0 => Semaphore::MAX_PERMITS,
+            limit => usize::from(limit),
+        };
         ReconcileLimit {
-            permits: (limit > 0).then(|| Arc::new(Semaphore::new(usize::from(limit)))),
+            permits: Arc::new(Semaphore::new(slots)),
             closed: Default::default(),
             waiting: Gauge::default(),
         }
@@ -113,17 +125,18 @@ impl ReconcileLimit {
 
     /// Ends the waits: no object is admitted any more; no new reconcile starts.
     pub fn close(&self) {
-        if let Some(permits) = &self.permits {
-            permits.close();
-        }
+        self.permits.close();
         self.closed.notify_waiters();
     }
 
     /// `reconcile`, run only with a slot, objects served in the order they arrived; `cache` is
-    /// the controller's watch cache (an object deleted while it waited is not handed back).
+    /// the controller's watch cache (an object deleted while it waited is not handed back). A
+    /// reconcile that asks to look again after `resync` (a steady object) waits for it here,
+    /// not in kube-runtime's scheduler.
     pub fn admit<K, C, E, Fut>(
         self,
         cache: Store<K>,
+        resync: Duration,
         reconcile: impl Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
     ) -> Admitted<impl FnMut(Arc<K>, Arc<C>) -> Reconciling<E>, K>
     where
@@ -132,33 +145,61 @@ impl ReconcileLimit {
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
     {
         let reconcile = Arc::new(reconcile);
-        let admission = self
-            .permits
-            .map(|permits| Arc::new(Admission::new(permits, self.closed, cache, self.waiting)));
-        let starts = match &admission {
-            None => futures::stream::empty().boxed(),
-            Some(admission) => futures::stream::unfold(admission.clone(), |admission| async move {
-                let next = admission.next_start().await?;
-                Some((next, admission))
-            })
-            .boxed(),
-        };
+        let admission = Arc::new(Admission::new(
+            self.permits,
+            self.closed,
+            cache,
+            self.waiting,
+            resync,
+        ));
+        let starts =
+            futures::stream::select(admitted(admission.clone()), resyncs(admission.clone()));
         let reconcile = move |object: Arc<K>, ctx: Arc<C>| {
             let reconcile = reconcile.clone();
             let admission = admission.clone();
             Box::pin(async move {
-                let _slot = match admission.as_deref().map(|a| a.enter(&object)) {
-                    None => None,
-                    Some(Entry::Run(slot)) => Some(slot),
+                let _slot = match admission.enter(&object) {
+                    Entry::Run(slot) => slot,
                     // Handed back to kube in its turn, or left to the next start.
-                    Some(Entry::Queued | Entry::Closed) => return Ok(Action::await_change()),
+                    Entry::Queued | Entry::Closed => return Ok(Action::await_change()),
                 };
                 // Boxed so that kube's slot does not carry the reconcile's own state inline.
-                Box::pin(reconcile(object, ctx)).await
+                let next = Box::pin(reconcile(object.clone(), ctx)).await?;
+                Ok(admission.after(&object, next))
             }) as Reconciling<E>
         };
-        Admitted { reconcile, starts }
+        Admitted {
+            reconcile,
+            starts: starts.boxed(),
+        }
     }
+}
+
+/// The objects a slot was reserved for, in their turn.
+fn admitted<K>(admission: Arc<Admission<K>>) -> impl futures::Stream<Item = ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    futures::stream::unfold(admission, |admission| async move {
+        let next = admission.next_start().await?;
+        Some((next, admission))
+    })
+}
+
+/// The steady objects whose resync is due.
+fn resyncs<K>(admission: Arc<Admission<K>>) -> impl futures::Stream<Item = ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let mut tick = tokio::time::interval(admission.resync_tick());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    futures::stream::unfold(
+        (admission, tick, Vec::new()),
+        |(admission, mut tick, mut due)| async move {
+            let next = admission.next_resync(&mut tick, &mut due).await?;
+            Some((next, (admission, tick, due)))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -220,18 +261,25 @@ mod tests {
         results: Results,
         /// Objects handed back that kube does not start (as if deleted meanwhile).
         lost: Arc<Mutex<Vec<u64>>>,
+        /// Every object handed back, in order.
+        handed_back: Arc<Mutex<Vec<u64>>>,
         handing_back: JoinHandle<()>,
     }
 
     impl Kube {
         fn new(limit: &ReconcileLimit, objects: u64) -> Kube {
+            Kube::resyncing_after(limit, objects, Duration::from_secs(3600))
+        }
+
+        /// Reconciles asking to look again after `resync` are steady.
+        fn resyncing_after(limit: &ReconcileLimit, objects: u64, resync: Duration) -> Kube {
             let (cache, mut cache_writer) = reflector::store::<ConfigMap>();
             for n in 0..objects {
                 cache_writer.apply_watcher_event(&watcher::Event::Apply(config_map(n)));
             }
             let probe = Arc::new(Probe::default());
             let Admitted { reconcile, starts } =
-                limit.clone().admit(cache.clone(), probe_reconcile);
+                limit.clone().admit(cache.clone(), resync, probe_reconcile);
             let reconcile = Mutex::new(reconcile);
             let results = Results::default();
             let start: Arc<dyn Fn(u64) -> JoinHandle<()> + Send + Sync> = {
@@ -249,12 +297,14 @@ mod tests {
                 })
             };
             let lost = Arc::new(Mutex::new(Vec::new()));
+            let handed_back = Arc::new(Mutex::new(Vec::new()));
             let handing_back = tokio::spawn({
-                let (start, lost) = (start.clone(), lost.clone());
+                let (start, lost, handed_back) = (start.clone(), lost.clone(), handed_back.clone());
                 async move {
                     let mut starts = starts;
                     while let Some(object) = starts.next().await {
                         let n = object.name.parse().unwrap();
+                        handed_back.lock().unwrap().push(n);
                         if !lost.lock().unwrap().contains(&n) {
                             start(n);
                         }
@@ -267,6 +317,7 @@ mod tests {
                 start,
                 results,
                 lost,
+                handed_back,
                 handing_back,
             }
         }
@@ -343,6 +394,54 @@ mod tests {
         kube.until_run(4).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(kube.probe.order(), vec![0, 1, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_object_waits_for_its_resync_here_not_in_kube() {
+        // Object 5 asks to look again after 5 s, the resync interval: steady.
+        let kube = Kube::resyncing_after(&ReconcileLimit::new(2), 8, Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        kube.start_all(0..8).await;
+        kube.until_run(8).await;
+        assert_eq!(
+            kube.results_of(5)[0],
+            Action::await_change(),
+            "kube schedules nothing for the steady object"
+        );
+        assert_eq!(
+            kube.results_of(4),
+            vec![
+                Action::await_change(),
+                Action::requeue(Duration::from_secs(4))
+            ],
+            "any other answer goes to kube as it is"
+        );
+        kube.until_run(9).await;
+        let waited = started.elapsed();
+        assert_eq!(kube.probe.order()[8], 5, "handed back for its resync");
+        assert!(
+            waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+            "after the resync interval: {waited:?}"
+        );
+        kube.until_run(10).await;
+        assert_eq!(kube.probe.order()[9], 5, "and again, resync after resync");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_object_deleted_is_not_resynced() {
+        let mut kube = Kube::resyncing_after(&ReconcileLimit::new(2), 6, Duration::from_secs(5));
+        kube.start_all(0..6).await;
+        kube.until_run(6).await;
+        kube.cache_writer
+            .apply_watcher_event(&watcher::Event::Delete(config_map(5)));
+        let handed_before = kube.handed_back.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(kube.probe.order().len(), 6, "nothing ran again");
+        assert_eq!(
+            kube.handed_back.lock().unwrap().len(),
+            handed_before,
+            "nothing was handed back to kube"
+        );
     }
 
     #[tokio::test(start_paused = true)]

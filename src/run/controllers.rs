@@ -45,7 +45,11 @@ where
     K: Pipeline + super::watch::Triggers,
 {
     let (reader, stream) = watched_specs(scope.api::<K>(client));
-    let admitted = limit.admit(reader.clone(), pipeline::reconcile::<K>);
+    let resync = AsRef::<Context>::as_ref(shared.as_ref())
+        .settings
+        .timing
+        .resync;
+    let admitted = limit.admit(reader.clone(), resync, pipeline::reconcile::<K>);
     let controller = Controller::for_stream(stream, reader)
         .reconcile_on(requests)
         .reconcile_on(admitted.starts);
@@ -100,7 +104,8 @@ pub(super) fn sync_controller(
         .touched_objects();
     let (reader, stream) = watched_specs(scope.api::<TenantSync>(client));
     let syncs = reader.clone();
-    let admitted = limit.admit(reader.clone(), pipeline::reconcile::<TenantSync>);
+    let resync = ctx.settings.timing.resync;
+    let admitted = limit.admit(reader.clone(), resync, pipeline::reconcile::<TenantSync>);
     let ended = futures::stream::unfold(
         ended,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
@@ -160,7 +165,8 @@ pub(super) fn secret_controller(
 ) -> (Run, Ready) {
     let (store, writer) = reflector::store::<Secret>();
     let secrets = secrets_by_name(client.clone(), checks, writer);
-    let admitted = limit.admit(store.clone(), credentials_in_use::reconcile);
+    let resync = ctx.settings.timing.resync;
+    let admitted = limit.admit(store.clone(), resync, credentials_in_use::reconcile);
     let controller = Controller::for_stream(secrets, store.clone()).reconcile_on(admitted.starts);
     let run = controller
         .graceful_shutdown_on(shutdown.trigger())

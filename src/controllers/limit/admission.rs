@@ -12,8 +12,15 @@
 //!
 //! A reservation that kube does not claim — its object was deleted between the queue and the
 //! start — is given back after [`UNCLAIMED_AFTER`].
+//!
+//! Steady objects wait here for their resync too: a reconcile that asks to look again after the
+//! resync interval is recorded as a due time under the object's `namespace/name` (about 100 bytes)
+//! instead of in kube-runtime's scheduler (two copies of a full object reference with its
+//! resource version and uid, about 650 bytes), and handed back to kube when it is due
+//! ([`Admission::next_resync`]).
 
 use kube::Resource;
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -48,6 +55,10 @@ pub(super) struct Admission<K: Resource<DynamicType = ()> + 'static> {
     closed: Arc<Notify>,
     /// How many objects wait in the queue (`gdap_reconciles_waiting`).
     waiting: Gauge,
+    /// The steady objects' next resync, by `namespace/name`.
+    resyncs: Mutex<HashMap<Box<str>, Instant>>,
+    /// The resync interval: a reconcile asking for exactly this is steady.
+    resync: Duration,
 }
 
 struct Waiting<K: Resource<DynamicType = ()>> {
@@ -70,6 +81,7 @@ where
         closed: Arc<Notify>,
         cache: Store<K>,
         waiting: Gauge,
+        resync: Duration,
     ) -> Self {
         Admission {
             permits,
@@ -82,6 +94,8 @@ where
             arrived: Notify::new(),
             closed,
             waiting,
+            resyncs: Default::default(),
+            resync,
         }
     }
 
@@ -197,6 +211,82 @@ where
         state
             .reserved
             .retain(|_, reservation| reservation.since.elapsed() < UNCLAIMED_AFTER);
+    }
+}
+
+impl<K> Admission<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    /// After a reconcile of `object` that asked for `next`: what kube is to schedule. A steady
+    /// object's resync is kept here (kube is told to await a change); any other answer goes to
+    /// kube as it is, and drops a resync kept before.
+    pub(super) fn after(&self, object: &K, next: Action) -> Action {
+        let key = resync_key(object);
+        let mut resyncs = self.resyncs.lock().expect("resyncs lock");
+        if next == Action::requeue(self.resync) {
+            resyncs.insert(key, Instant::now() + self.resync);
+            Action::await_change()
+        } else {
+            resyncs.remove(&key);
+            next
+        }
+    }
+
+    /// The next steady object whose resync is due (looked for every [`Admission::resync_tick`]);
+    /// `None` once the limit is closed.
+    pub(super) async fn next_resync(
+        &self,
+        tick: &mut tokio::time::Interval,
+        due: &mut Vec<ObjectRef<K>>,
+    ) -> Option<ObjectRef<K>> {
+        loop {
+            if self.permits.is_closed() {
+                return None;
+            }
+            if let Some(next) = due.pop() {
+                return Some(next);
+            }
+            tick.tick().await;
+            *due = self.take_due();
+        }
+    }
+
+    /// How often due resyncs are looked for: a tenth of the interval, at most a second.
+    pub(super) fn resync_tick(&self) -> Duration {
+        (self.resync / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// The resyncs due now, removed; objects no longer in the cache are dropped.
+    fn take_due(&self) -> Vec<ObjectRef<K>> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        self.resyncs
+            .lock()
+            .expect("resyncs lock")
+            .retain(|key, at| {
+                if *at > now {
+                    return true;
+                }
+                let object = match key.split_once('/') {
+                    Some((namespace, name)) => ObjectRef::new(name).within(namespace),
+                    None => ObjectRef::new(key),
+                };
+                if self.cache.get(&object).is_some() {
+                    due.push(object);
+                }
+                false
+            });
+        due
+    }
+}
+
+/// `namespace/name`, or `name` for a cluster-scoped object.
+fn resync_key<K: Resource<DynamicType = ()>>(object: &K) -> Box<str> {
+    let name = object.meta().name.as_deref().unwrap_or_default();
+    match object.meta().namespace.as_deref() {
+        Some(namespace) => format!("{namespace}/{name}").into_boxed_str(),
+        None => name.into(),
     }
 }
 
