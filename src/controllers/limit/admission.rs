@@ -67,6 +67,20 @@ struct Waiting<K: Resource<DynamicType = ()>> {
     reserved: HashMap<ObjectRef<K>, Reservation>,
 }
 
+impl<K: Resource<DynamicType = ()>> Waiting<K> {
+    /// An empty queue gives back what a backlog grew it to (after a start, one entry per object
+    /// of the kind), which it would otherwise keep.
+    fn give_back_if_empty(&mut self) {
+        const KEPT: usize = 64;
+        if self.queue.is_empty() && self.queue.capacity() > KEPT {
+            self.queue = VecDeque::new();
+        }
+        if self.queued.is_empty() && self.queued.capacity() > KEPT {
+            self.queued = HashSet::new();
+        }
+    }
+}
+
 struct Reservation {
     slot: OwnedSemaphorePermit,
     since: Instant,
@@ -188,6 +202,7 @@ where
             }
         }
         self.waiting.set(state.queue.len() as i64);
+        state.give_back_if_empty();
         let key = next?;
         let since = Instant::now();
         state
@@ -295,4 +310,63 @@ fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
     let mut key = ObjectRef::from_obj(object);
     key.extra = Default::default();
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+    use kube::runtime::{reflector, watcher};
+
+    fn config_map(name: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_drained_backlog_gives_its_memory_back() {
+        let (cache, mut writer) = reflector::store::<ConfigMap>();
+        let objects: Vec<_> = (0..500).map(|n| config_map(&n.to_string())).collect();
+        for object in &objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(object.clone()));
+        }
+        let slots = Arc::new(Semaphore::new(1));
+        let admission = Admission::new(
+            slots,
+            Default::default(),
+            cache,
+            Gauge::default(),
+            Duration::from_secs(600),
+        );
+        let Entry::Run(first) = admission.enter(&objects[0]) else {
+            panic!("the first object runs at once")
+        };
+        for object in &objects[1..] {
+            assert!(matches!(admission.enter(object), Entry::Queued));
+        }
+        let grown = admission.state.lock().unwrap().queue.capacity();
+        assert!(grown >= 499, "the queue holds the backlog: {grown}");
+        drop(first);
+        for _ in 1..500 {
+            let next = admission.next_start().await.expect("handed back");
+            let Entry::Run(slot) = admission.enter(&config_map(&next.name)) else {
+                panic!("{} finds its slot", next.name)
+            };
+            drop(slot);
+        }
+        let state = admission.state.lock().unwrap();
+        assert!(
+            state.queue.capacity() <= 64 && state.queued.capacity() <= 64,
+            "kept {} and {}",
+            state.queue.capacity(),
+            state.queued.capacity()
+        );
+    }
 }
