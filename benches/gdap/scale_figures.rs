@@ -271,7 +271,7 @@ fn whole(n: usize) -> String {
 /// How the measurement runs, for the details.
 fn how() -> String {
     format!(
-        "the operator alone (no floor); each size on a fresh operator, release sandbox (approval and activation at once, reads without lag (--immediate), throttling off) and namespace; the relationships applied by ten concurrent `kubectl apply` of a tenth each, as in Reconcile throughput; CPU is the operator's user + system time (/proc) from the first apply to all Ready; sizes in increasing order in odd runs, decreasing in even ones; the wait for all Ready is {} s per relationship (at least {} s), and a size whose wait runs out is an incident, not a figure",
+        "the operator alone (no floor); each size on a fresh operator, release sandbox (approval and activation at once, reads without lag (--immediate), throttling off) and namespace; the relationships applied by ten concurrent `kubectl apply` of a tenth each, as in Reconcile throughput; CPU is the operator's user + system time (/proc) from the first apply to all Ready, with --resync-interval 2h so that no Ready relationship is resynced within a run; sizes in increasing order in odd runs, decreasing in even ones; the wait for all Ready is {} s per relationship (at least {} s), and a size whose wait runs out is an incident, not a figure",
         WAIT_PER_OBJECT.as_secs_f64(),
         SHORTEST_WAIT.as_secs()
     )

@@ -164,8 +164,14 @@ impl ReconcileLimit {
                     Entry::Queued | Entry::Closed => return Ok(Action::await_change()),
                 };
                 // Boxed so that kube's slot does not carry the reconcile's own state inline.
-                let next = Box::pin(reconcile(object.clone(), ctx)).await?;
-                Ok(admission.after(&object, next))
+                match Box::pin(reconcile(object.clone(), ctx)).await {
+                    Ok(next) => Ok(admission.after(&object, next)),
+                    // The error policy decides when to look again; a resync kept before goes.
+                    Err(error) => {
+                        admission.after(&object, Action::await_change());
+                        Err(error)
+                    }
+                }
             }) as Reconciling<E>
         };
         Admitted {
