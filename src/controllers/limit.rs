@@ -213,7 +213,6 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::ResourceExt;
-    use kube::api::ObjectMeta;
     use kube::runtime::reflector::{self, store::Writer};
     use kube::runtime::watcher;
     use std::sync::Mutex;
@@ -247,14 +246,7 @@ mod tests {
     }
 
     fn config_map(n: u64) -> ConfigMap {
-        ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(n.to_string()),
-                namespace: Some("ns".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
+        admission::tests::config_map(&n.to_string())
     }
 
     type Results = Arc<Mutex<Vec<(u64, Action)>>>;

@@ -313,13 +313,14 @@ fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::ObjectMeta;
     use kube::runtime::{reflector, watcher};
 
-    fn config_map(name: &str) -> ConfigMap {
+    /// A ConfigMap named `name` in namespace `ns`: an object for the limit's tests.
+    pub(in crate::controllers::limit) fn config_map(name: &str) -> ConfigMap {
         ConfigMap {
             metadata: ObjectMeta {
                 name: Some(name.into()),
