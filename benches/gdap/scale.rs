@@ -125,7 +125,13 @@ async fn one_size(
     let log = work.join(format!("{namespace}.log"));
     let operator = procs::operator(&cp.kubeconfig, &namespace, &sandbox, &NO_RESYNC, &log)?;
     let measured = match operator.wait_ready(OPERATOR_READY).await {
-        Ok(()) => measure(cp, client, &operator, &namespace, files, objects).await,
+        Ok(()) => {
+            let sides = Sides {
+                operator: &operator,
+                sandbox: &sandbox.base_url,
+            };
+            measure(cp, client, sides, &namespace, files, objects).await
+        }
         Err(e) => Err(e),
     };
     operator.proc.stop();
@@ -134,11 +140,21 @@ async fn one_size(
     measured
 }
 
+/// The operator measured, and the sandbox it calls.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    operator: &'a procs::OperatorProc,
+    sandbox: &'a str,
+}
+
+/// The operator's GdapRelationship reconciles so far (every result).
+const RECONCILES: &str = "gdap_reconciles_total{kind=\"GdapRelationship\"";
+
 /// Applies the relationships and waits for all Ready, at most `scale_figures::wait_for`.
 async fn measure(
     cp: &support::controlplane::ControlPlane,
     client: &kube::Client,
-    operator: &procs::OperatorProc,
+    sides: Sides<'_>,
     namespace: &str,
     files: &[PathBuf],
     objects: usize,
@@ -150,6 +166,9 @@ async fn measure(
         objects,
     ));
     let abort = ready.abort_handle();
+    let operator = sides.operator;
+    let calls_before = sandbox_calls(sides.sandbox).await?;
+    let reconciles_before = operator.metric_sum(RECONCILES).await;
     let cpu_before = operator.proc.cpu_seconds();
     let started = Instant::now();
     let finished = tokio::time::timeout(wait, async {
@@ -170,12 +189,28 @@ async fn measure(
             return Ok(Sample::TimedOut { ready, seconds });
         }
     }
+    let cpu_seconds = operator.proc.cpu_seconds() - cpu_before;
     let (_, peak_kib) = operator.proc.rss_kib();
+    let calls = sandbox_calls(sides.sandbox).await? - calls_before;
+    let reconciles = operator.metric_sum(RECONCILES).await - reconciles_before;
     Ok(Sample::Done(Finished {
         seconds,
-        cpu_seconds: operator.proc.cpu_seconds() - cpu_before,
+        cpu_seconds,
         peak_rss_mib: peak_kib as f64 / 1024.0,
+        calls_per_object: calls / objects as f64,
+        reconciles_per_object: reconciles / objects as f64,
     }))
+}
+
+/// Every call the sandbox has logged since it started (its request totals).
+async fn sandbox_calls(base: &str) -> anyhow::Result<f64> {
+    let log: serde_json::Value = reqwest::get(format!("{base}/_sandbox/requests"))
+        .await?
+        .json()
+        .await?;
+    log["totals"]["calls"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("the sandbox reported no request totals"))
 }
 
 /// How many relationships of `namespace` are Ready now.

@@ -45,6 +45,10 @@ pub struct Finished {
     pub cpu_seconds: f64,
     /// The operator's peak RSS.
     pub peak_rss_mib: f64,
+    /// The operator's calls to the sandbox (Microsoft) over the same span, per relationship.
+    pub calls_per_object: f64,
+    /// The operator's GdapRelationship reconciles over the same span, per relationship.
+    pub reconciles_per_object: f64,
 }
 
 /// The samples of one size, one per run, in run order.
@@ -213,13 +217,20 @@ fn rate_figure(size: &Size, base: Option<&Size>) -> Figure {
 /// One number of a finished run.
 type Pick = fn(&Finished) -> f64;
 
-/// The medians of one size's finished runs: wall time, CPU and peak RSS.
+/// The medians of one size's finished runs: wall time, CPU, peak RSS, Microsoft calls and
+/// reconciles per relationship.
 fn medians(size: &Size, details: &mut serde_json::Map<String, serde_json::Value>) {
     let n = whole(size.objects);
-    let rows: [(&str, Pick); 3] = [
+    let rows: [(&str, Pick); 5] = [
         ("wall time, median (s)", |f| f.seconds),
         ("operator CPU, median (CPU s)", |f| f.cpu_seconds),
         ("operator peak RSS, median (MiB)", |f| f.peak_rss_mib),
+        ("Microsoft calls per relationship, median", |f| {
+            f.calls_per_object
+        }),
+        ("reconciles per relationship, median", |f| {
+            f.reconciles_per_object
+        }),
     ];
     for (what, pick) in rows {
         details.insert(
