@@ -17,7 +17,7 @@ use chrono::Duration;
 impl World {
     /// Moves every recorded time `by` into the past (the clock advanced by `by`).
     pub fn shift_into_past(&mut self, by: Duration) {
-        for relationship in &mut self.relationships {
+        for relationship in self.relationships.iter_mut() {
             relationship.shift_into_past(by);
         }
         for token in self.refresh_tokens.values_mut() {

@@ -80,8 +80,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 fn relationship<'a>(world: &'a mut World, id: &str) -> Result<&'a mut super::state::Relationship> {
     world
         .relationships
-        .iter_mut()
-        .find(|r| r.id == id)
+        .find_mut(id)
         .ok_or_else(|| err(404, format!("relationship {id} not found")))
 }
 

@@ -119,8 +119,7 @@ pub fn find<'a>(world: &'a mut World, id: &str) -> Result<&'a mut Relationship, 
     }
     world
         .relationships
-        .iter_mut()
-        .find(|r| r.id == id)
+        .find_mut(id)
         .ok_or_else(|| not_found("delegatedAdminRelationship", id))
 }
 

@@ -2,7 +2,7 @@
 //! the delays and the lag tables): lagging reads of relationships, service principals, grants and
 //! app role assignments, when access and consent take effect, and users' pending writes.
 
-use super::consistency::Family;
+use super::consistency::{Consistency, Family};
 use super::generate;
 use super::state::{
     AppRoleAssignment, Assignment, PendingUserWrite, PermissionGrant, Relationship,
@@ -49,7 +49,7 @@ impl World {
     /// The relationships a reader sees at `now`.
     pub fn visible_relationships(&self, now: DateTime<Utc>) -> Vec<&Relationship> {
         self.relationships_lag
-            .view(&self.relationships, |r| r.id.as_str(), |_| true, now)
+            .view(self.relationships.iter(), |r| r.id.as_str(), |_| true, now)
     }
 
     /// Relationship `id` as a reader sees it at `now`.
@@ -58,23 +58,9 @@ impl World {
         self.relationships_lag.get(id, current, now)
     }
 
-    /// Applies what became due at `now` (run by `tick`): access windows of access assignments,
-    /// user writes that became visible, and lag entries that expired.
+    /// Applies what became due at `now` (run by `tick`, after each relationship's
+    /// [`propagate_access`]): user writes that became visible, and lag entries that expired.
     pub fn propagate(&mut self, now: DateTime<Utc>) {
-        let (consistency, draws) = (&self.consistency, &mut self.lag_draws);
-        for rel in &mut self.relationships {
-            let relationship_live = rel.status == "active";
-            for a in &mut rel.assignments {
-                let live = relationship_live && a.status == "active";
-                if live && a.access_from.is_none() {
-                    let delay = consistency.draw(draws, consistency.gdap_propagation);
-                    a.access_from = Some(a.status_since + delay);
-                } else if !live && a.access_from.is_some() && a.access_until.is_none() {
-                    let delay = consistency.draw(draws, consistency.gdap_propagation);
-                    a.access_until = Some(now + delay);
-                }
-            }
-        }
         self.relationships_lag.expire(now);
         for tenant in self.tenants.values_mut() {
             tenant.principals_lag.expire(now);
@@ -87,7 +73,7 @@ impl World {
     /// The clock advanced by `by`: every instant of the consistency model moves into the past.
     pub fn shift_consistency_into_past(&mut self, by: Duration) {
         self.relationships_lag.shift_into_past(by);
-        for rel in &mut self.relationships {
+        for rel in self.relationships.iter_mut() {
             for a in &mut rel.assignments {
                 a.access_from = a.access_from.map(|t| t - by);
                 a.access_until = a.access_until.map(|t| t - by);
@@ -106,6 +92,28 @@ impl World {
             for w in &mut tenant.pending_users {
                 w.visible_at -= by;
             }
+        }
+    }
+}
+
+/// Opens or closes the access windows of `rel`'s access assignments at `now`: an assignment
+/// that became live (active, in an active relationship) gives access after a drawn propagation
+/// delay; one that stopped being live loses it after another.
+pub fn propagate_access(
+    rel: &mut Relationship,
+    consistency: &Consistency,
+    draws: &mut u64,
+    now: DateTime<Utc>,
+) {
+    let relationship_live = rel.status == "active";
+    for a in &mut rel.assignments {
+        let live = relationship_live && a.status == "active";
+        if live && a.access_from.is_none() {
+            let delay = consistency.draw(draws, consistency.gdap_propagation);
+            a.access_from = Some(a.status_since + delay);
+        } else if !live && a.access_from.is_some() && a.access_until.is_none() {
+            let delay = consistency.draw(draws, consistency.gdap_propagation);
+            a.access_until = Some(now + delay);
         }
     }
 }
