@@ -161,6 +161,30 @@ async fn create_returns_location_etag_and_created_status_and_list_filters_and_pa
         .get(&format!("{RELS}?$filter=status eq 'active'"), &t)
         .await;
     assert_eq!(page["value"].as_array().unwrap().len(), 0);
+    // displayName filters (the sandbox renders only the relationships the name admits).
+    for (filter, expected) in [
+        ("displayName eq 'R3'", vec!["r3"]),
+        (
+            "status eq 'created' and displayName in ('r1','r4')",
+            vec!["r1", "r4"],
+        ),
+        ("status eq 'active' and displayName eq 'r1'", vec![]),
+        (
+            "displayName eq 'r2' or displayName eq 'r0'",
+            vec!["r0", "r2"],
+        ),
+    ] {
+        let (s, page) = env.get(&format!("{RELS}?$filter={filter}"), &t).await;
+        assert_eq!(s, 200, "{filter}: {page}");
+        let mut names: Vec<&str> = page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["displayName"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{filter}");
+    }
     let (_, page1) = env
         .get(
             &format!("{RELS}?$top=2&$select=id,displayName&$orderby=displayName desc"),

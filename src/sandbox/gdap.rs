@@ -21,7 +21,7 @@ use super::http::{
     Base, Ctx, GraphError, bad_request, body_object, graph_error, json_response, not_found,
 };
 use super::jwt::Claims;
-use super::odata::Query;
+use super::odata::{Filter, Query};
 use super::state::{Customer, Relationship, World};
 use crate::api::roles::GLOBAL_ADMINISTRATOR_ID;
 use axum::Router;
@@ -131,15 +131,26 @@ async fn list(
 ) -> Result<Response, Denied> {
     auth_read(&shared, &headers)?;
     let now = shared.now();
+    let query = Query::parse(q.as_deref());
+    let filter = query.get("filter").and_then(|f| Filter::parse(f).ok());
+    let names = filter.as_ref().and_then(|f| f.required("displayName"));
+    let named = |r: &&Relationship| {
+        names.is_none_or(|names| {
+            names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&r.display_name))
+        })
+    };
     let items: Vec<Value> = shared
         .world()
         .visible_relationships(now)
         .into_iter()
+        .filter(named)
         .map(model::relationship_json)
         .collect();
     let body = model::page(
         items,
-        &Query::parse(q.as_deref()),
+        &query,
         &base,
         RELATIONSHIPS,
         "tenantRelationships/delegatedAdminRelationships",

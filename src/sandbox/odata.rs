@@ -120,6 +120,18 @@ impl Filter {
         Ok(Filter { any, clauses })
     }
 
+    /// The values that property `path` must equal (ignoring ASCII case, as [`Filter::matches`]
+    /// compares) for an object to match: `Some` only when every clause must hold and one is on
+    /// `path`. A handler may pass over objects whose `path` is none of these before rendering
+    /// them; the filter itself still decides.
+    pub fn required(&self, path: &str) -> Option<&[String]> {
+        if self.any {
+            return None;
+        }
+        let (_, values) = self.clauses.iter().find(|(p, _)| p == path)?;
+        Some(values)
+    }
+
     /// Evaluates the filter against a JSON object.
     pub fn matches(&self, object: &Value) -> bool {
         let test = |(path, values): &(String, Vec<String>)| {
@@ -240,6 +252,27 @@ mod tests {
                 .matches(&rel)
         );
         assert!(Filter::parse("startswith(displayName,'a')").is_err());
+    }
+
+    #[test]
+    fn a_required_value_is_one_every_match_has() {
+        let required = |text: &str| {
+            let filter = Filter::parse(text).unwrap();
+            filter.required("displayName").map(<[String]>::to_vec)
+        };
+        let names = |n: &[&str]| Some(n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(required("displayName eq 'A'"), names(&["A"]));
+        assert_eq!(
+            required("status eq 'active' and displayName in ('a','b')"),
+            names(&["a", "b"])
+        );
+        assert_eq!(required("status eq 'active' or displayName eq 'a'"), None);
+        assert_eq!(required("status eq 'active'"), None);
+        assert_eq!(required("customer/displayName eq 'a'"), None);
+        // What `required` names, `matches` compares the same way (ignoring ASCII case).
+        let filter = Filter::parse("displayName eq 'abc'").unwrap();
+        assert!(filter.matches(&json!({"displayName": "ABC"})));
+        assert!(filter.required("displayName").unwrap()[0].eq_ignore_ascii_case("ABC"));
     }
 
     #[test]
