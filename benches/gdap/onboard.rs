@@ -161,23 +161,13 @@ impl Calls {
     async fn start(base: &str) -> anyhow::Result<Calls> {
         Ok(Calls {
             base: base.into(),
-            at: total_calls(base).await?,
+            at: procs::sandbox_calls(base).await?,
         })
     }
 
     async fn since(&self) -> anyhow::Result<f64> {
-        Ok(total_calls(&self.base).await? - self.at)
+        Ok(procs::sandbox_calls(&self.base).await? - self.at)
     }
-}
-
-async fn total_calls(base: &str) -> anyhow::Result<f64> {
-    let log: serde_json::Value = reqwest::get(format!("{base}/_sandbox/requests"))
-        .await?
-        .json()
-        .await?;
-    log["totals"]["calls"]
-        .as_f64()
-        .ok_or_else(|| anyhow::anyhow!("no request totals"))
 }
 
 /// The partner's clients, as the commands build them: a fresh token cache, so each floor pays

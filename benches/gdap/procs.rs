@@ -213,6 +213,18 @@ impl OperatorProc {
     }
 }
 
+/// Every call the sandbox at `base` has logged since it started or was last cleared (its request
+/// totals).
+pub async fn sandbox_calls(base: &str) -> anyhow::Result<f64> {
+    let log: serde_json::Value = reqwest::get(format!("{base}/_sandbox/requests"))
+        .await?
+        .json()
+        .await?;
+    log["totals"]["calls"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("the sandbox reported no request totals"))
+}
+
 /// The sum of the Prometheus samples whose line starts with `prefix`.
 pub fn sum_series(text: &str, prefix: &str) -> f64 {
     text.lines()

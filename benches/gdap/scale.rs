@@ -30,8 +30,9 @@ use std::time::{Duration, Instant};
 
 /// The measured operator resyncs no Ready relationship within the measurement: the figure is the
 /// CPU that brings each relationship to Ready, and with the default of 10 minutes a size whose
-/// run lasts longer (10,000 on two cores, where the sandbox is the bottleneck) would also count
-/// a steady-state resync of the objects Ready early, in a number that depends on the run's length.
+/// run lasts longer (10,000 on two cores took 15 minutes while the sandbox was its bottleneck,
+/// about 5 since; a slower machine takes longer) would also count a steady-state resync of the
+/// objects Ready early, in a number that depends on the run's length.
 const NO_RESYNC: [&str; 2] = ["--resync-interval", "2h"];
 
 /// How long a fresh operator may take to list its (empty) namespace.
@@ -167,7 +168,7 @@ async fn measure(
     ));
     let abort = ready.abort_handle();
     let operator = sides.operator;
-    let calls_before = sandbox_calls(sides.sandbox).await?;
+    let calls_before = procs::sandbox_calls(sides.sandbox).await?;
     let reconciles_before = operator.metric_sum(RECONCILES).await;
     let cpu_before = operator.proc.cpu_seconds();
     let started = Instant::now();
@@ -191,7 +192,7 @@ async fn measure(
     }
     let cpu_seconds = operator.proc.cpu_seconds() - cpu_before;
     let (_, peak_kib) = operator.proc.rss_kib();
-    let calls = sandbox_calls(sides.sandbox).await? - calls_before;
+    let calls = procs::sandbox_calls(sides.sandbox).await? - calls_before;
     let reconciles = operator.metric_sum(RECONCILES).await - reconciles_before;
     Ok(Sample::Done(Finished {
         seconds,
@@ -200,17 +201,6 @@ async fn measure(
         calls_per_object: calls / objects as f64,
         reconciles_per_object: reconciles / objects as f64,
     }))
-}
-
-/// Every call the sandbox has logged since it started (its request totals).
-async fn sandbox_calls(base: &str) -> anyhow::Result<f64> {
-    let log: serde_json::Value = reqwest::get(format!("{base}/_sandbox/requests"))
-        .await?
-        .json()
-        .await?;
-    log["totals"]["calls"]
-        .as_f64()
-        .ok_or_else(|| anyhow::anyhow!("the sandbox reported no request totals"))
 }
 
 /// How many relationships of `namespace` are Ready now.
