@@ -80,7 +80,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 fn relationship<'a>(world: &'a mut World, id: &str) -> Result<&'a mut super::state::Relationship> {
     world
         .relationships
-        .find_mut(id)
+        .find_mut(|r| r.id == id)
         .ok_or_else(|| err(404, format!("relationship {id} not found")))
 }
 

@@ -119,7 +119,7 @@ pub fn find<'a>(world: &'a mut World, id: &str) -> Result<&'a mut Relationship, 
     }
     world
         .relationships
-        .find_mut(id)
+        .find_mut(|r| r.id == id)
         .ok_or_else(|| not_found("delegatedAdminRelationship", id))
 }
 

@@ -30,7 +30,7 @@ fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>, d: Duration) -> bool {
 impl World {
     /// Applies every transition that is due at `now`. A relationship that nothing changed since
     /// the last step and whose next timed transition ([`next_change`]) is still ahead is passed
-    /// over (`relationship_list.rs`).
+    /// over (`quiet_list.rs`).
     pub fn tick(&mut self, now: DateTime<Utc>, options: &SandboxOptions) {
         let d = Duration::from_std(options.assignment_activation_delay).unwrap_or_default();
         let auto = options
@@ -220,13 +220,13 @@ fn step_assignments(rel: &mut Relationship, now: DateTime<Utc>, d: Duration) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::sandbox::fixture::Fixture;
     use crate::sandbox::state::{Assignment, Customer, Operation, Relationship};
     use serde_json::Value;
 
-    pub(crate) fn rel(status: &str, since: DateTime<Utc>) -> Relationship {
+    fn rel(status: &str, since: DateTime<Utc>) -> Relationship {
         Relationship {
             id: "r".into(),
             display_name: "r".into(),
@@ -414,7 +414,7 @@ pub(crate) mod tests {
         r.end = Some(t(100));
         world.relationships.push(r);
         world.tick(t(0), &options);
-        let found = world.relationships.find_mut("r").unwrap();
+        let found = world.relationships.find_mut(|r| r.id == "r").unwrap();
         found.assignments.push(assignment("pending", t(1)));
         world.tick(t(3), &options);
         assert_eq!(world.relationships[0].assignments[0].status, "active");

@@ -69,7 +69,7 @@ mod odata;
 mod options;
 mod partner_center;
 mod pc_customers;
-mod relationship_list;
+mod quiet_list;
 mod router;
 pub mod scale;
 mod scope;

@@ -11,7 +11,7 @@ use super::defaults::apps as first_party;
 use super::fixture::{Fixture, ResourcePermissions, UsersFixture};
 use super::generate::{self, GeneratedSku};
 use super::ids::derived_id;
-use super::relationship_list::Relationships;
+use super::quiet_list::QuietList;
 use super::signin_state::SignIns;
 use super::webhook_model::WebhookRegistration;
 use chrono::{DateTime, Utc};
@@ -35,7 +35,7 @@ pub struct World {
     /// Customer tenants by id.
     pub tenants: BTreeMap<String, Tenant>,
     /// GDAP relationships in creation order.
-    pub relationships: Relationships,
+    pub relationships: QuietList<Relationship>,
     /// Monotonic counter for ids and ETags.
     pub counter: u64,
     /// How far reads lag and access takes to propagate (`consistency.rs`).
@@ -511,7 +511,7 @@ impl World {
             apps: BTreeMap::new(),
             refresh_tokens: BTreeMap::new(),
             tenants: BTreeMap::new(),
-            relationships: Relationships::default(),
+            relationships: QuietList::default(),
             counter: 0,
             consistency: Consistency::default(),
             lag_draws: 0,
