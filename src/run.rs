@@ -9,6 +9,7 @@
 pub mod allocator;
 mod controllers;
 mod scope;
+mod unlisted_stop;
 mod watch;
 mod webhook_triggers;
 

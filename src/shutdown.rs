@@ -71,6 +71,14 @@ impl Shutdown {
         fired.map(|_| ())
     }
 
+    /// A shutdown that no signal moves, and what asks for it (each call counts as one signal):
+    /// for tests that must not send a signal to the whole test process.
+    #[cfg(test)]
+    pub(crate) fn asked_by_hand() -> (Self, impl Fn()) {
+        let (count, signals) = watch::channel(0);
+        (Shutdown { signals }, move || count.send_modify(|n| *n += 1))
+    }
+
     async fn at_least(&self, signals: u32) {
         let mut receiver = self.signals.clone();
         if receiver.wait_for(|n| *n >= signals).await.is_err() {

@@ -6,7 +6,8 @@
 //! checked by deleting the relationship: a warning, and the deletion still finishes (it degrades
 //! to waiting only for AppConsents already being deleted; there are none here). Rules this API server never checks (the finalizers subresource, which
 //! only clusters enforcing OwnerReferencesPermissionEnforcement look at; core events, which the
-//! recorder does not use) leave the scenario working, and the test says so.
+//! recorder does not use) leave the scenario working, and the test says so. Whatever it lacks, a
+//! SIGTERM stops it.
 #![cfg(feature = "sandbox")]
 
 mod support;
@@ -191,6 +192,22 @@ async fn without_rule(doc: usize, rule: usize, group: &str, resource: &str, verb
         !world.operator_log().contains("panicked"),
         "{what}: the operator panicked"
     );
+    // And a SIGTERM still stops it, also while a watch is refused and its cache was never
+    // listed (kube's graceful shutdown alone would wait for that list for ever).
+    let stopped = world.stop_operator().await;
+    assert!(
+        stopped.success(),
+        "{what}: SIGTERM ended the operator with {stopped}; log:\n{}",
+        support::fleet::tail(&world.operator_log(), 40)
+    );
+    if expected == Symptom::Warning("list", "gdaprelationships") {
+        assert!(
+            world
+                .operator_log()
+                .contains("stopped before the first list of its objects"),
+            "{what}: the unlisted controllers did not say they stopped"
+        );
+    }
 }
 
 /// Waits until the relationship was created in Microsoft, then deletes its object.

@@ -2,6 +2,7 @@
 //! stopped by the shutdown signal, with a future that resolves once its caches are listed.
 
 use super::scope::Scope;
+use super::unlisted_stop::or_unlisted_at_shutdown;
 use super::watch::{list_in_pages, listed, trim_for_cache, watched_specs};
 use super::webhook_triggers::{Requests, ScopeTriggers, Triggers};
 use crate::api::{AppConsent, GdapFleet, GdapRelationship, TenantSync};
@@ -63,7 +64,8 @@ where
                 log_controller_error(K::KIND, &e);
             }
         });
-    (Box::pin(run), Box::pin(listed(store)), cache)
+    let run = or_unlisted_at_shutdown(K::KIND, run, store.clone(), shutdown);
+    (run, Box::pin(listed(store)), cache)
 }
 
 /// Logs what a controller's stream reports. A failed reconcile was logged by its error policy
@@ -134,8 +136,9 @@ pub(super) fn sync_controller(
                 tracing::debug!(error = %e, "TenantSync controller event");
             }
         });
+    let run = or_unlisted_at_shutdown(tenant_sync::reconcile::KIND, run, store.clone(), shutdown);
     let ready = async move { listed(store).await && listed(consents).await };
-    (Box::pin(run), Box::pin(ready))
+    (run, Box::pin(ready))
 }
 
 /// The TenantSyncs that name `consent` (same namespace, `spec.appConsentRef.name`).
@@ -176,7 +179,8 @@ pub(super) fn secret_controller(
                 log_controller_error("Secret", &e);
             }
         });
-    (Box::pin(run), Box::pin(listed(store)))
+    let run = or_unlisted_at_shutdown("Secret", run, store.clone(), shutdown);
+    (run, Box::pin(listed(store)))
 }
 
 fn secret_error_policy(
