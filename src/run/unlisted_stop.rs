@@ -14,11 +14,11 @@
 //! once complete, stays complete), so nothing is cut short by dropping the controller then. Once
 //! the cache was listed, kube's graceful shutdown goes on as it is.
 
-use super::controllers::Run;
 use crate::shutdown::Shutdown;
 use futures::FutureExt;
 use kube::runtime::reflector::Store;
 use std::future::Future;
+use std::pin::Pin;
 
 /// `run` (a kube controller stopped gracefully by `shutdown`), which also ends when the shutdown
 /// is asked for before `cache` — the store kube's runner waits on — had its first list.
@@ -27,7 +27,7 @@ pub(super) fn or_unlisted_at_shutdown<K>(
     run: impl Future<Output = ()> + Send + 'static,
     cache: Store<K>,
     shutdown: &Shutdown,
-) -> Run
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     K: kube::Resource + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
